@@ -1,0 +1,646 @@
+//! The TOML configuration (`config/tweakgate.toml`): parsed into raw serde structs, then validated into typed values.
+//!
+//! Every error names the file, line, column and key path, and suggests the nearest valid name for a misspelling.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use toml::Spanned;
+
+use crate::acl::{Acl, AclSet};
+use crate::native::{CpanelConfig, NativeError, ResellersFile};
+use crate::schema;
+use crate::suggest::did_you_mean;
+use crate::tweak::TweakSettings;
+use crate::username::Username;
+use crate::users::{Account, Reseller, Root, Users};
+
+/// The configuration Tweakgate ships with and `serve` runs when no `--config` is given.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../../config/tweakgate.toml");
+
+/// A configuration error an administrator can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+    #[error("{file}:{line}:{column}: {key}{message}", key = key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default())]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        key: Option<String>,
+        message: String,
+    },
+    #[error(transparent)]
+    Native(#[from] NativeError),
+}
+
+/// The `[server]` section: where and how the panel serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Plain HTTP listeners (WHM's 2086).
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS listeners (WHM's 2087).
+    pub tls_listen: Vec<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Homes, API tokens, sessions and the audit log live here.
+    pub state_dir: PathBuf,
+    /// Failed authentications from one address before it is throttled with 429.
+    pub auth_failure_limit: u32,
+    /// The window, in seconds, over which failures are counted.
+    pub auth_failure_window_secs: u64,
+}
+
+/// The `[sources]` section: cPanel's own files to read instead of inline tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources {
+    pub cpanel_config: Option<PathBuf>,
+    pub resellers: Option<PathBuf>,
+}
+
+/// One `[[plugins]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginEntry {
+    pub path: PathBuf,
+    /// Lowercase hex SHA-256 the file must match before it is loaded.
+    pub sha256: Option<String>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it came from (for messages and for resolving relative paths).
+    pub file: PathBuf,
+    pub server: ServerConfig,
+    pub sources: Sources,
+    pub tweak_settings: TweakSettings,
+    pub users: Users,
+    pub plugins: Vec<PluginEntry>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    sources: RawSources,
+    tweak_settings: Option<Spanned<TweakSection>>,
+    #[serde(default)]
+    root: RawUser,
+    #[serde(default)]
+    resellers: Option<Spanned<BTreeMap<Username, RawReseller>>>,
+    #[serde(default)]
+    accounts: BTreeMap<Username, RawAccount>,
+    #[serde(default)]
+    plugins: Vec<RawPlugin>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Vec<SocketAddr>>,
+    tls_listen: Option<Vec<SocketAddr>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    auth_failure_limit: Option<u32>,
+    auth_failure_window_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSources {
+    cpanel_config: Option<PathBuf>,
+    resellers: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    home: Option<PathBuf>,
+    password_hash: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReseller {
+    #[serde(default)]
+    privileges: Vec<Acl>,
+    home: Option<PathBuf>,
+    password_hash: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    owner: Spanned<Username>,
+    home: Option<PathBuf>,
+    password_hash: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugin {
+    path: PathBuf,
+    sha256: Option<Sha256Pin>,
+}
+
+struct Sha256Pin(String);
+
+impl<'de> Deserialize<'de> for Sha256Pin {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Sha256Pin(s.to_ascii_lowercase()))
+        } else {
+            Err(de::Error::custom(
+                "expected 64 hexadecimal characters (the file's SHA-256)",
+            ))
+        }
+    }
+}
+
+/// `[tweak_settings]`: each key checked against the schema as it is read, so errors carry the value's position.
+struct TweakSection(TweakSettings);
+
+impl<'de> Deserialize<'de> for TweakSection {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(TweakVisitor)
+    }
+}
+
+struct TweakVisitor;
+
+impl<'de> Visitor<'de> for TweakVisitor {
+    type Value = TweakSection;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a table of Tweak Settings")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TweakSection, A::Error> {
+        let mut settings = TweakSettings::defaults();
+        while let Some(def) = map.next_key_seed(SettingKeySeed)? {
+            let stored = map.next_value_seed(SettingValueSeed(def))?;
+            settings.set_stored(def.key, stored).map_err(de::Error::custom)?;
+        }
+        Ok(TweakSection(settings))
+    }
+}
+
+struct SettingKeySeed;
+
+impl<'de> DeserializeSeed<'de> for SettingKeySeed {
+    type Value = &'static schema::SettingDef;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let key = String::deserialize(d)?;
+        schema::setting(&key).ok_or_else(|| {
+            de::Error::custom(format!(
+                "unknown Tweak Setting \"{}\"{}",
+                key.escape_debug(),
+                did_you_mean(&key, schema::keys())
+            ))
+        })
+    }
+}
+
+struct SettingValueSeed(&'static schema::SettingDef);
+
+impl<'de> DeserializeSeed<'de> for SettingValueSeed {
+    type Value = Option<String>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let value = toml::Value::deserialize(d)?;
+        self.0.stored_from_toml(&value).map_err(de::Error::custom)
+    }
+}
+
+const TOP_LEVEL: &[&str] = &[
+    "server",
+    "sources",
+    "tweak_settings",
+    "root",
+    "resellers",
+    "accounts",
+    "plugins",
+];
+
+impl Config {
+    /// Reads and validates a config file, and the native files its `[sources]` name.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: path.display().to_string(),
+            message: io_message(&e),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates config text as if it were read from `file`; relative paths are resolved against its directory.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let name = file.display().to_string();
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| toml_error(&name, text, None, &e))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = key_path(e.path());
+            toml_error(&name, text, Some(path), e.inner())
+        })?;
+        let invalid = |span: std::ops::Range<usize>, key: &str, message: String| {
+            let (line, column) = line_col(text, span.start);
+            ConfigError::Invalid {
+                file: name.clone(),
+                line,
+                column,
+                key: Some(key.to_owned()),
+                message,
+            }
+        };
+
+        let server = ServerConfig {
+            listen: raw
+                .server
+                .listen
+                .unwrap_or_else(|| vec![SocketAddr::from(([127, 0, 0, 1], 2086))]),
+            tls_listen: raw.server.tls_listen.unwrap_or_default(),
+            tls_cert: raw.server.tls_cert.map(resolve),
+            tls_key: raw.server.tls_key.map(resolve),
+            state_dir: resolve(raw.server.state_dir.unwrap_or_else(|| PathBuf::from("var"))),
+            auth_failure_limit: raw.server.auth_failure_limit.unwrap_or(10),
+            auth_failure_window_secs: raw.server.auth_failure_window_secs.unwrap_or(300),
+        };
+        let sources = Sources {
+            cpanel_config: raw.sources.cpanel_config.map(resolve),
+            resellers: raw.sources.resellers.map(resolve),
+        };
+
+        let tweak_settings = match (&sources.cpanel_config, raw.tweak_settings) {
+            (Some(_), Some(inline)) => {
+                return Err(invalid(
+                    inline.span(),
+                    "tweak_settings",
+                    "cannot be combined with sources.cpanel_config; set the values in that file instead".into(),
+                ));
+            }
+            (Some(path), None) => read_native(path, |text, file| CpanelConfig::parse(text).to_tweak_settings(file))?,
+            (None, Some(inline)) => inline.into_inner().0,
+            (None, None) => TweakSettings::defaults(),
+        };
+
+        let mut resellers = match (&sources.resellers, raw.resellers) {
+            (Some(_), Some(inline)) if !inline.get_ref().is_empty() => {
+                return Err(invalid(
+                    inline.span(),
+                    "resellers",
+                    "cannot be combined with sources.resellers; list the resellers in that file instead".into(),
+                ));
+            }
+            (Some(path), _) => read_native(path, |text, file| {
+                ResellersFile::parse(text, file).map(|f| f.to_resellers())
+            })?,
+            (None, Some(inline)) => inline
+                .into_inner()
+                .into_iter()
+                .map(|(name, r)| {
+                    let reseller = Reseller {
+                        name: name.clone(),
+                        privileges: AclSet::from_acls(r.privileges),
+                        additional: Default::default(),
+                        home: r.home.map(&resolve),
+                        password_hash: r.password_hash,
+                    };
+                    (name, reseller)
+                })
+                .collect(),
+            (None, None) => BTreeMap::new(),
+        };
+        if let Some(root) = resellers.remove(&Username::root()) {
+            let _ = root;
+            return Err(ConfigError::Invalid {
+                file: name.clone(),
+                line: 1,
+                column: 1,
+                key: Some("resellers.root".into()),
+                message: "root is not a reseller: it always holds every privilege".into(),
+            });
+        }
+
+        let mut accounts = BTreeMap::new();
+        for (user, a) in raw.accounts {
+            let key = format!("accounts.{user}");
+            if resellers.contains_key(&user) || user.is_root() {
+                let span = a.owner.span();
+                return Err(invalid(
+                    span,
+                    &key,
+                    format!("\"{user}\" is already a reseller or root; an account cannot be both"),
+                ));
+            }
+            let owner = a.owner.get_ref().clone();
+            if !owner.is_root() && !resellers.contains_key(&owner) {
+                let names = resellers
+                    .keys()
+                    .map(Username::as_str)
+                    .chain(["root"])
+                    .collect::<Vec<_>>();
+                let hint = did_you_mean(owner.as_str(), names);
+                return Err(invalid(
+                    a.owner.span(),
+                    &format!("{key}.owner"),
+                    format!("owner \"{owner}\" is neither root nor a reseller{hint}"),
+                ));
+            }
+            accounts.insert(
+                user.clone(),
+                Account {
+                    name: user,
+                    owner,
+                    home: a.home.map(&resolve),
+                    password_hash: a.password_hash,
+                },
+            );
+        }
+
+        let users = Users {
+            root: Root {
+                home: raw.root.home.map(&resolve),
+                password_hash: raw.root.password_hash,
+            },
+            resellers,
+            accounts,
+        };
+        let plugins = raw
+            .plugins
+            .into_iter()
+            .map(|p| PluginEntry {
+                path: resolve(p.path),
+                sha256: p.sha256.map(|s| s.0),
+            })
+            .collect();
+        Ok(Config {
+            file: file.to_path_buf(),
+            server,
+            sources,
+            tweak_settings,
+            users,
+            plugins,
+        })
+    }
+
+    /// The embedded default, as if read from `config/tweakgate.toml`.
+    pub fn embedded_default() -> Result<Config, ConfigError> {
+        Config::parse(EMBEDDED_DEFAULT, Path::new("config/tweakgate.toml"))
+    }
+
+    /// The native files this config reads, for watching.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.file.clone()];
+        files.extend(self.sources.cpanel_config.iter().cloned());
+        files.extend(self.sources.resellers.iter().cloned());
+        files
+    }
+}
+
+fn read_native<T>(path: &Path, parse: impl FnOnce(&str, &str) -> Result<T, NativeError>) -> Result<T, ConfigError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| ConfigError::Io {
+        path: name.clone(),
+        message: io_message(&e),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| ConfigError::Io {
+        path: name.clone(),
+        message: format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+    })?;
+    Ok(parse(&text, &name)?)
+}
+
+fn io_message(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s).to_owned();
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => s,
+    }
+}
+
+/// A key path in TOML's own notation (`resellers.bob.privileges[0]`, `resellers."../root"`).
+fn key_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if key.starts_with("$__serde_spanned_private") {
+                    continue;
+                }
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                if !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                    out.push_str(key);
+                } else {
+                    out.push_str(&format!("\"{}\"", key.escape_debug()));
+                }
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn toml_error(file: &str, text: &str, path: Option<String>, e: &toml::de::Error) -> ConfigError {
+    let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+    let mut message = e.message().trim().to_owned();
+    let mut key = path.filter(|p| p != "." && !p.is_empty());
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'));
+    if let Some((field, expected)) = unknown {
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let candidates = if candidates.is_empty() && key.is_none() {
+            TOP_LEVEL.to_vec()
+        } else {
+            candidates
+        };
+        let hint = did_you_mean(field, candidates.iter().copied());
+        key.get_or_insert_with(|| field.to_owned());
+        message = format!("unknown key \"{field}\"{hint}");
+    }
+    ConfigError::Invalid {
+        file: file.to_owned(),
+        line,
+        column,
+        key,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("tweakgate.toml"))
+    }
+
+    #[test]
+    fn embedded_default_parses() {
+        let c = Config::embedded_default().unwrap();
+        assert!(
+            !c.plugins.is_empty(),
+            "the default config loads the Remote Access Key plugin"
+        );
+        assert!(!c.users.resellers.is_empty());
+    }
+
+    #[test]
+    fn example_from_the_issue() {
+        let c = parse(
+            r#"
+[tweak_settings]
+allow_deprecated_accesshash = true
+[resellers.bob]
+privileges = ["manage-api-tokens", "list-accts"]
+[resellers.carol]
+privileges = ["all"]
+[accounts.dave]
+owner = "bob"
+"#,
+        )
+        .unwrap();
+        assert!(c.tweak_settings.is_on("allow_deprecated_accesshash"));
+        let bob = Username::new("bob").unwrap();
+        assert!(c.users.privileges(&bob).unwrap().contains(Acl::MANAGE_API_TOKENS));
+        assert_eq!(
+            c.users.kind(&Username::new("dave").unwrap()),
+            Some(crate::UserKind::Account)
+        );
+        assert!(c.tweak_settings.is_on("requiressl"), "absent settings take defaults");
+    }
+
+    /// Each kind of bad input, and the exact message an administrator sees.
+    #[test]
+    fn config_error_messages() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[tweak_settings]\nallow_deprecated_accesshas = true\n",
+                "tweakgate.toml:2:1: tweak_settings.allow_deprecated_accesshas: unknown Tweak Setting \"allow_deprecated_accesshas\"; did you mean \"allow_deprecated_accesshash\"?",
+            ),
+            (
+                "[tweak_settings]\nallow_deprecated_accesshash = \"yes\"\n",
+                "tweakgate.toml:2:31: tweak_settings.allow_deprecated_accesshash: expected true or false, found the string \"yes\"",
+            ),
+            (
+                "[tweak_settings]\nallow_deprecated_accesshash = 2\n",
+                "tweakgate.toml:2:31: tweak_settings.allow_deprecated_accesshash: expected true or false, found the integer 2",
+            ),
+            (
+                "[tweak_settings]\nremotewhmtimeout = 5\n",
+                "tweakgate.toml:2:20: tweak_settings.remotewhmtimeout: 5 is below the minimum of 35 seconds",
+            ),
+            (
+                "[tweak_settings]\nmaxcpsrvdconnections = 20000\n",
+                "tweakgate.toml:2:24: tweak_settings.maxcpsrvdconnections: 20000 is above the maximum of 16384",
+            ),
+            (
+                "[tweak_settings]\ncookieipvalidation = \"relaxed\"\n",
+                "tweakgate.toml:2:22: tweak_settings.cookieipvalidation: \"relaxed\" is not one of \"disabled\", \"loose\", \"strict\"",
+            ),
+            (
+                "[resellers.bob]\nprivileges = [\"manage-api-token\"]\n",
+                "tweakgate.toml:2:14: resellers.bob.privileges[0]: unknown ACL \"manage-api-token\"; did you mean \"manage-api-tokens\"?",
+            ),
+            (
+                "[resellers.bob]\nprivilege = []\n",
+                "tweakgate.toml:2:1: resellers.bob.privilege: unknown key \"privilege\"; did you mean \"privileges\"?",
+            ),
+            (
+                "[resellers.Bob]\n",
+                "tweakgate.toml:1:12: resellers.Bob: invalid username \"Bob\": a username must start with a lowercase letter",
+            ),
+            (
+                "[resellers.\"../root\"]\n",
+                "tweakgate.toml:1:12: resellers.\"../root\": invalid username \"../root\": a username must start with a lowercase letter",
+            ),
+            (
+                "[resellers.bob]\nprivileges = \"all\"\n",
+                "tweakgate.toml:2:14: resellers.bob.privileges: invalid type: string \"all\", expected a sequence",
+            ),
+            (
+                "[servr]\n",
+                "tweakgate.toml:1:2: servr: unknown key \"servr\"; did you mean \"server\"?",
+            ),
+            (
+                "[server]\nlisten = [\"localhost\"]\n",
+                "tweakgate.toml:2:11: server.listen[0]: invalid socket address syntax",
+            ),
+            (
+                "[accounts.dave]\nowner = \"bobb\"\n[resellers.bob]\n",
+                "tweakgate.toml:2:9: accounts.dave.owner: owner \"bobb\" is neither root nor a reseller; did you mean \"bob\"?",
+            ),
+            (
+                "[[plugins]]\npath = \"x.so\"\nsha256 = \"abc\"\n",
+                "tweakgate.toml:3:10: plugins[0].sha256: expected 64 hexadecimal characters (the file's SHA-256)",
+            ),
+            ("[tweak_settings\n", "tweakgate.toml:1:16: unclosed table, expected `]`"),
+        ];
+        let mut mismatches = Vec::new();
+        for (input, want) in cases {
+            let got = parse(input).map(|_| ()).unwrap_err().to_string();
+            if &got != want {
+                mismatches.push(format!("input:\n{input}\nwant: {want}\ngot:  {got}\n"));
+            }
+        }
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
+    #[test]
+    fn sources_read_native_files() {
+        let dir = std::env::temp_dir().join(format!("tweakgate-settings-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("cpanel.config"),
+            "# banner\r\nallow_deprecated_accesshash=1\r\nfuture_key=x\r\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("resellers"), "bob:manage-api-tokens\n").unwrap();
+        let file = dir.join("tweakgate.toml");
+        let c = Config::parse(
+            "[sources]\ncpanel_config = \"cpanel.config\"\nresellers = \"resellers\"\n",
+            &file,
+        )
+        .unwrap();
+        assert!(c.tweak_settings.is_on("allow_deprecated_accesshash"));
+        assert!(c.users.resellers.contains_key(&Username::new("bob").unwrap()));
+        let both = Config::parse(
+            "[sources]\ncpanel_config = \"cpanel.config\"\n[tweak_settings]\ncsp = true\n",
+            &file,
+        )
+        .unwrap_err();
+        assert!(
+            both.to_string().ends_with(
+                "tweak_settings: cannot be combined with sources.cpanel_config; set the values in that file instead"
+            ),
+            "{both}"
+        );
+        let missing = Config::parse("[sources]\nresellers = \"nope\"\n", &file).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            format!("{}: no such file or directory", dir.join("nope").display())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

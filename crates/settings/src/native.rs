@@ -1,0 +1,516 @@
+//! cPanel's own file formats, read and written the way WHM does: `cpanel.config`, `resellers` and `acllists/<name>`.
+//!
+//! Parsing never drops what it does not understand: unknown keys and third-party ACLs survive a rewrite.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::acl::{Acl, AclSet};
+use crate::tweak::TweakSettings;
+use crate::username::Username;
+use crate::users::Reseller;
+
+/// A problem in a native file, with the file name and 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct NativeError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+/// The banner WHM writes at the top of `cpanel.config`.
+pub const CPANEL_CONFIG_BANNER: &str = "# cpanel.config: Tweak Settings, written by Tweakgate in WHM's format\n# Do not edit while the panel is writing; changes are picked up without a restart\n";
+
+/// One line of `cpanel.config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Line {
+    /// A comment or blank line, kept verbatim (without its line ending).
+    Other(String),
+    /// `key=value`, or a bare `key` (undefined) when the value is `None`.
+    Entry { key: String, value: Option<String> },
+}
+
+/// `/var/cpanel/cpanel.config` as a document: comments, order and unknown keys are kept when a key is changed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CpanelConfig {
+    lines: Vec<Line>,
+}
+
+impl CpanelConfig {
+    /// Parses the file as WHM does: `#` or `;` comments, bare keys are undefined, CRLF tolerated, the last duplicate wins.
+    pub fn parse(text: &str) -> CpanelConfig {
+        let lines = text
+            .lines()
+            .map(|raw| {
+                let line = raw.strip_suffix('\r').unwrap_or(raw);
+                let trimmed = line.trim_start();
+                if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+                    return Line::Other(line.to_owned());
+                }
+                match line.split_once('=') {
+                    Some((k, v)) => Line::Entry {
+                        key: k.trim().to_owned(),
+                        value: Some(v.to_owned()),
+                    },
+                    None => Line::Entry {
+                        key: line.trim().to_owned(),
+                        value: None,
+                    },
+                }
+            })
+            .collect();
+        CpanelConfig { lines }
+    }
+
+    /// The values as WHM reads them: the last occurrence of a key wins.
+    pub fn values(&self) -> BTreeMap<&str, Option<&str>> {
+        let mut map = BTreeMap::new();
+        for (key, value) in self.entries() {
+            map.insert(key, value);
+        }
+        map
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.lines.iter().filter_map(|l| match l {
+            Line::Entry { key, value } => Some((key.as_str(), value.as_deref())),
+            Line::Other(_) => None,
+        })
+    }
+
+    /// Checks known keys against the schema and returns the settings, or the first bad line.
+    pub fn to_tweak_settings(&self, file: &str) -> Result<TweakSettings, NativeError> {
+        let mut settings = TweakSettings::defaults();
+        for (i, line) in self.lines.iter().enumerate() {
+            let line_no = i + 1;
+            if let Line::Entry { key, value } = line {
+                settings.set_stored(key, value.clone()).map_err(|message| NativeError {
+                    file: file.to_owned(),
+                    line: line_no,
+                    message: format!("{key}: {message}"),
+                })?;
+            }
+        }
+        Ok(settings)
+    }
+
+    /// Sets a key in place: the last occurrence is changed and earlier duplicates removed; a new key is appended.
+    pub fn set(&mut self, key: &str, value: Option<&str>) {
+        let last = self
+            .lines
+            .iter()
+            .rposition(|l| matches!(l, Line::Entry { key: k, .. } if k == key));
+        match last {
+            Some(i) => {
+                self.lines[i] = Line::Entry {
+                    key: key.to_owned(),
+                    value: value.map(str::to_owned),
+                };
+                let mut idx = 0;
+                self.lines.retain(|l| {
+                    let keep = idx >= i || !matches!(l, Line::Entry { key: k, .. } if k == key);
+                    idx += 1;
+                    keep
+                });
+            }
+            None => self.lines.push(Line::Entry {
+                key: key.to_owned(),
+                value: value.map(str::to_owned),
+            }),
+        }
+    }
+
+    /// A new file in WHM's format: the banner, then every explicit key sorted, `=` as delimiter.
+    pub fn from_settings(settings: &TweakSettings) -> CpanelConfig {
+        let mut lines: Vec<Line> = CPANEL_CONFIG_BANNER
+            .lines()
+            .map(|l| Line::Other(l.to_owned()))
+            .collect();
+        lines.extend(settings.explicit().map(|(k, v)| Line::Entry {
+            key: k.to_owned(),
+            value: v.map(str::to_owned),
+        }));
+        CpanelConfig { lines }
+    }
+
+    /// The file text, each line ending in `\n`.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for line in &self.lines {
+            match line {
+                Line::Other(s) => out.push_str(s),
+                Line::Entry { key, value: Some(v) } => {
+                    out.push_str(key);
+                    out.push('=');
+                    out.push_str(v);
+                }
+                Line::Entry { key, value: None } => out.push_str(key),
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// `/var/cpanel/resellers`: one `user:acl1,acl2,…` line per reseller.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResellersFile {
+    /// Each reseller's ACL names as written: built-in and third-party.
+    pub resellers: BTreeMap<Username, BTreeSet<String>>,
+}
+
+impl ResellersFile {
+    /// Parses as WHM does: spaces and tabs ignored, `#` lines and lines without `:` skipped, `user:` alone still a reseller.
+    pub fn parse(text: &str, file: &str) -> Result<ResellersFile, NativeError> {
+        let mut resellers = BTreeMap::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line: String = raw.chars().filter(|c| !matches!(c, ' ' | '\t' | '\r')).collect();
+            if line.starts_with('#') {
+                continue;
+            }
+            let Some((user, acls)) = line.split_once(':') else {
+                continue;
+            };
+            let user = Username::new(user).map_err(|e| NativeError {
+                file: file.to_owned(),
+                line: i + 1,
+                message: format!("invalid reseller name \"{}\": {e}", user.escape_debug()),
+            })?;
+            let acls = acls
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(normalise_acl_name)
+                .collect();
+            resellers.insert(user, acls);
+        }
+        Ok(ResellersFile { resellers })
+    }
+
+    /// The resellers with their privileges; names the catalogue does not know are kept as additional ACLs.
+    pub fn to_resellers(&self) -> BTreeMap<Username, Reseller> {
+        self.resellers
+            .iter()
+            .map(|(name, acls)| {
+                let (privileges, additional) = split_acls(acls.iter().map(String::as_str));
+                (
+                    name.clone(),
+                    Reseller {
+                        name: name.clone(),
+                        privileges,
+                        additional,
+                        home: None,
+                        password_hash: None,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    pub fn from_resellers<'a>(resellers: impl IntoIterator<Item = &'a Reseller>) -> ResellersFile {
+        let resellers = resellers
+            .into_iter()
+            .map(|r| {
+                let mut names: BTreeSet<String> = r.privileges.iter().map(|a| a.name().to_owned()).collect();
+                names.extend(r.additional.iter().cloned());
+                (r.name.clone(), names)
+            })
+            .collect();
+        ResellersFile { resellers }
+    }
+
+    /// The file as WHM writes it: resellers sorted, each ACL list sorted.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (user, acls) in &self.resellers {
+            out.push_str(user.as_str());
+            out.push(':');
+            out.push_str(&acls.iter().map(String::as_str).collect::<Vec<_>>().join(","));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn normalise_acl_name(name: &str) -> String {
+    Acl::from_name(name).map_or_else(|| name.to_owned(), |a| a.name().to_owned())
+}
+
+fn split_acls<'a>(names: impl Iterator<Item = &'a str>) -> (AclSet, BTreeSet<String>) {
+    let mut set = AclSet::EMPTY;
+    let mut additional = BTreeSet::new();
+    for n in names {
+        match Acl::from_name(n) {
+            Some(a) => set.insert(a),
+            None => {
+                additional.insert(n.to_owned());
+            }
+        }
+    }
+    (set, additional)
+}
+
+/// Why a saved privilege list name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid ACL list name \"{name}\": {why}")]
+pub struct AclListNameError {
+    pub name: String,
+    pub why: &'static str,
+}
+
+/// Checks a saved privilege list name: not empty, no `/`, `..` or `(`.
+pub fn check_acl_list_name(name: &str) -> Result<(), AclListNameError> {
+    let why = if name.is_empty() {
+        "must not be empty"
+    } else if name.contains('/') {
+        "must not contain \"/\""
+    } else if name.contains("..") {
+        "must not contain \"..\""
+    } else if name.contains('(') {
+        "must not contain \"(\""
+    } else if name.contains('\0') {
+        "must not contain NUL"
+    } else {
+        return Ok(());
+    };
+    Err(AclListNameError {
+        name: name.escape_debug().to_string(),
+        why,
+    })
+}
+
+/// `/var/cpanel/acllists/<name>`: a saved privilege list, one `acl=1` or `acl=0` line per known ACL.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AclList {
+    pub granted: AclSet,
+    /// Third-party ACLs with their 0/1 value, kept for rewriting.
+    pub additional: BTreeMap<String, bool>,
+}
+
+impl AclList {
+    pub fn parse(text: &str, file: &str) -> Result<AclList, NativeError> {
+        let mut list = AclList::default();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let err = |message: String| NativeError {
+                file: file.to_owned(),
+                line: i + 1,
+                message,
+            };
+            let Some((name, value)) = line.split_once('=') else {
+                return Err(err(format!(
+                    "expected \"acl=1\" or \"acl=0\", found \"{}\"",
+                    line.escape_debug()
+                )));
+            };
+            let on = match value.trim() {
+                "1" => true,
+                "0" => false,
+                other => {
+                    return Err(err(format!(
+                        "{}: expected 1 or 0, found \"{}\"",
+                        name.trim(),
+                        other.escape_debug()
+                    )));
+                }
+            };
+            match Acl::from_name(name.trim()) {
+                Some(a) if on => list.granted.insert(a),
+                Some(a) => list.granted.remove(a),
+                None => {
+                    list.additional.insert(name.trim().to_owned(), on);
+                }
+            }
+        }
+        Ok(list)
+    }
+
+    /// One line per built-in ACL in catalogue order, then third-party ACLs sorted.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for a in Acl::iter() {
+            out.push_str(&format!("{}={}\n", a.name(), u8::from(self.granted.contains(a))));
+        }
+        for (name, on) in &self.additional {
+            out.push_str(&format!("{name}={}\n", u8::from(*on)));
+        }
+        out
+    }
+}
+
+impl fmt::Display for CpanelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const REALISTIC: &str = "# cpanel.config generated by WHM\r\n\
+; another comment style\r\n\
+\r\n\
+allow_deprecated_accesshash=1\r\n\
+maxemailsperhour\r\n\
+empty_trash_days=\r\n\
+cookieipvalidation=loose\r\n\
+allow_deprecated_accesshash=0\r\n\
+some_key_from_a_newer_whm=hello=world\r\n\
+   # indented comment\r\n";
+
+    #[test]
+    fn parses_realistic_cpanel_config() {
+        let c = CpanelConfig::parse(REALISTIC);
+        let v = c.values();
+        assert_eq!(v["allow_deprecated_accesshash"], Some("0"), "last duplicate wins");
+        assert_eq!(v["maxemailsperhour"], None, "bare key is undefined");
+        assert_eq!(v["empty_trash_days"], Some(""), "key= is the empty string");
+        assert_eq!(
+            v["some_key_from_a_newer_whm"],
+            Some("hello=world"),
+            "split at the first ="
+        );
+        assert_eq!(v.len(), 5);
+    }
+
+    #[test]
+    fn schema_checks_name_the_line() {
+        let c = CpanelConfig::parse(REALISTIC);
+        let err = c.to_tweak_settings("cpanel.config").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cpanel.config:6: empty_trash_days: expected \"disabled\" or a whole number, found \"\""
+        );
+        let ok = CpanelConfig::parse("allow_deprecated_accesshash=1\nunknown_key\n")
+            .to_tweak_settings("x")
+            .unwrap();
+        assert!(ok.is_on("allow_deprecated_accesshash"));
+        assert!(ok.is_explicit("unknown_key"));
+    }
+
+    #[test]
+    fn set_keeps_comments_and_unknown_keys() {
+        let mut c = CpanelConfig::parse(
+            "# banner\nzeta=1\nallow_deprecated_accesshash=0\n; note\nallow_deprecated_accesshash=0\n",
+        );
+        c.set("allow_deprecated_accesshash", Some("1"));
+        c.set("newkey", None);
+        assert_eq!(
+            c.render(),
+            "# banner\nzeta=1\n; note\nallow_deprecated_accesshash=1\nnewkey\n"
+        );
+    }
+
+    #[test]
+    fn writes_banner_then_sorted_keys() {
+        let mut t = TweakSettings::defaults();
+        t.set_stored("zzz_unknown", Some("x".into())).unwrap();
+        t.set_stored("allow_deprecated_accesshash", Some("1".into())).unwrap();
+        t.set_stored("maxemailsperhour", None).unwrap();
+        let text = CpanelConfig::from_settings(&t).render();
+        assert!(text.starts_with(CPANEL_CONFIG_BANNER));
+        assert!(
+            text.ends_with("allow_deprecated_accesshash=1\nmaxemailsperhour\nzzz_unknown=x\n"),
+            "{text}"
+        );
+        assert_eq!(CpanelConfig::parse(&text).to_tweak_settings("x").unwrap(), t);
+    }
+
+    #[test]
+    fn parses_resellers_file() {
+        let text = "# resellers\nbob: manage-api-tokens ,\tlist-accts\ncarol:all\nempty:\nnot a reseller line\ndan:onlyselfandglobalpkgs,thirdparty-acl\n";
+        let f = ResellersFile::parse(text, "resellers").unwrap();
+        let r = f.to_resellers();
+        assert_eq!(r.len(), 4);
+        let bob = &r[&Username::new("bob").unwrap()];
+        assert!(bob.privileges.contains(Acl::MANAGE_API_TOKENS));
+        assert!(r[&Username::new("carol").unwrap()].privileges.has_all());
+        assert!(r[&Username::new("empty").unwrap()].privileges.is_empty());
+        let dan = &r[&Username::new("dan").unwrap()];
+        assert!(dan.privileges.contains(Acl::from_name("viewglobalpackages").unwrap()));
+        assert!(dan.additional.contains("thirdparty-acl"));
+        assert_eq!(
+            ResellersFile::from_resellers(r.values()).render(),
+            "bob:list-accts,manage-api-tokens\ncarol:all\ndan:thirdparty-acl,viewglobalpackages\nempty:\n"
+        );
+    }
+
+    #[test]
+    fn resellers_file_refuses_bad_names() {
+        let err = ResellersFile::parse("ok:all\n../root:all\n", "resellers").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "resellers:2: invalid reseller name \"../root\": a username must start with a lowercase letter"
+        );
+    }
+
+    #[test]
+    fn acl_lists() {
+        let l = AclList::parse(
+            "list-accts=1\nmanage-api-tokens=0\nvendor-thing=1\n\n",
+            "acllists/basic",
+        )
+        .unwrap();
+        assert!(l.granted.contains(Acl::from_name("list-accts").unwrap()));
+        assert!(!l.granted.contains(Acl::MANAGE_API_TOKENS));
+        let text = l.render();
+        assert_eq!(text.lines().count(), 65);
+        assert_eq!(AclList::parse(&text, "x").unwrap(), l);
+        assert!(
+            AclList::parse("list-accts=yes\n", "f")
+                .unwrap_err()
+                .to_string()
+                .contains("f:1: list-accts: expected 1 or 0")
+        );
+        for bad in ["", "a/b", "..", "x(y"] {
+            assert!(check_acl_list_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_acl_list_name("Basic-Reseller").is_ok());
+    }
+
+    fn stored_value() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![Just(None), "[ -~&&[^\r\n]]{0,12}".prop_map(Some)]
+    }
+
+    proptest! {
+        #[test]
+        fn cpanel_config_round_trips(entries in proptest::collection::btree_map("[a-z_][a-z0-9_-]{0,20}", stored_value(), 0..20)) {
+            let mut doc = CpanelConfig::parse("");
+            for (k, v) in &entries {
+                doc.set(k, v.as_deref());
+            }
+            let text = doc.render();
+            let again = CpanelConfig::parse(&text);
+            let got: BTreeMap<String, Option<String>> = again.values().into_iter().map(|(k, v)| (k.to_owned(), v.map(str::to_owned))).collect();
+            prop_assert_eq!(&got, &entries);
+            prop_assert_eq!(again.render(), text);
+        }
+
+        #[test]
+        fn cpanel_config_parse_never_panics(text in "\\PC{0,200}") {
+            let c = CpanelConfig::parse(&text);
+            let _ = c.to_tweak_settings("fuzz");
+            let again = CpanelConfig::parse(&c.render());
+            prop_assert_eq!(again.values(), c.values());
+        }
+
+        #[test]
+        fn resellers_round_trip(map in proptest::collection::btree_map("[a-z][a-z0-9]{0,15}", proptest::collection::btree_set(proptest::sample::select(Acl::names().collect::<Vec<_>>()), 0..10), 0..10)) {
+            let text: String = map.iter().map(|(u, acls)| format!("{u}:{}\n", acls.iter().copied().collect::<Vec<_>>().join(","))).collect();
+            let f = ResellersFile::parse(&text, "r").unwrap();
+            let rendered = ResellersFile::from_resellers(f.to_resellers().values()).render();
+            prop_assert_eq!(&rendered, &text);
+        }
+
+        #[test]
+        fn native_parsers_never_panic(text in "\\PC{0,200}") {
+            let _ = ResellersFile::parse(&text, "r");
+            let _ = AclList::parse(&text, "a");
+        }
+    }
+}
