@@ -1,1 +1,200 @@
-//! Shared helpers for the workspace integration tests.
+//! Shared helpers for the workspace integration tests: temp servers on loopback, a raw HTTP client, and plugin builds.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// The workspace's target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// Builds a workspace cdylib package once per test binary and returns the path of its shared library.
+pub fn build_cdylib(package: &str) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(package) {
+        return p.clone();
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", package])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("running cargo build");
+    assert!(status.success(), "cargo build -p {package} failed");
+    let path = target_dir()
+        .join("debug")
+        .join(format!("lib{}.so", package.replace('-', "_")));
+    assert!(path.is_file(), "{} was not built", path.display());
+    built.insert(package.to_owned(), path.clone());
+    path
+}
+
+/// An HTTP response as the tests see it.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Sends one raw HTTP/1.1 request (any header bytes, even invalid ones) and reads the whole answer.
+pub fn raw_request(addr: SocketAddr, request: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).expect("connecting to the test server");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    stream.write_all(request).expect("sending");
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf);
+    parse_reply(&buf)
+}
+
+fn parse_reply(buf: &[u8]) -> Reply {
+    let text = String::from_utf8_lossy(buf);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    Reply { status, headers, body }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
+    }
+    out
+}
+
+/// A GET or POST with optional headers and form body.
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    raw_request(addr, req.as_bytes())
+}
+
+/// A panel serving on a loopback port from a config in a fresh temporary directory.
+#[allow(missing_debug_implementations)] // holds a runtime, which has nothing useful to print
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub panel: Arc<panel::state::Panel>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl TestServer {
+    /// Writes `config` (with `{plugin}` replaced by the Remote Access Key plugin's path) and serves it.
+    pub fn start(config: &str) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plugin = build_cdylib("remote-access-key");
+        let text = config.replace("{plugin}", &plugin.display().to_string());
+        let path = dir.path().join("tweakgate.toml");
+        std::fs::write(&path, text).expect("writing the config");
+        TestServer::start_at(dir, &path)
+    }
+
+    pub fn start_at(dir: tempfile::TempDir, path: &Path) -> TestServer {
+        let panel = panel::state::Panel::open(path).unwrap_or_else(|e| panic!("config does not load: {e:#}"));
+        panel.spawn_watcher(Duration::from_millis(20));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("binding loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let p = Arc::clone(&panel);
+        runtime.spawn(async move { panel::http::serve(p, vec![listener]).await });
+        TestServer {
+            addr,
+            dir,
+            panel,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("tweakgate.toml")
+    }
+
+    /// A WHM API 1 call with an `Authorization` header value.
+    pub fn api(&self, function: &str, query: &str, authorization: Option<&str>) -> Reply {
+        let headers: Vec<(&str, &str)> = authorization.map(|a| vec![("Authorization", a)]).unwrap_or_default();
+        let sep = if query.is_empty() { "" } else { "&" };
+        request(
+            self.addr,
+            "GET",
+            &format!("/json-api/{function}?api.version=1{sep}{query}"),
+            &headers,
+            "",
+        )
+    }
+
+    /// Rewrites the config atomically (write + rename), as an editor or deploy tool would.
+    pub fn rewrite_config(&self, text: &str) {
+        let tmp = self.dir.path().join(".tweakgate.toml.tmp");
+        std::fs::write(&tmp, text).expect("writing");
+        std::fs::rename(&tmp, self.config_path()).expect("renaming");
+    }
+
+    /// Waits up to `limit` for `cond` to hold; returns how long it took.
+    pub fn wait_for(&self, limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if cond() {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+}

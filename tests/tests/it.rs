@@ -1,1 +1,4 @@
 //! Integration tests: one binary for the whole workspace.
+
+mod plugins;
+mod server;

@@ -1,14 +1,20 @@
-//! The `tweakgate` command line: serve, check and explain configurations.
+//! The `tweakgate` command line: serve the panel, check and explain configurations, manage keys and sessions.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
-use settings::{Config, Snapshot};
+use plugin_host::PluginHost;
+use serde::Deserialize;
+use settings::{Config, Snapshot, Username};
 
-use crate::features::builtin_features;
+use crate::state::{Panel, compile};
+
+/// Where `tweakgate` looks for its configuration when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "config/tweakgate.toml";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -17,15 +23,17 @@ use crate::features::builtin_features;
     about = "A settings-aware feature gate and plugin host modelled on cPanel & WHM"
 )]
 pub struct Cli {
-    /// The configuration file; without it, config/tweakgate.toml (or the embedded default when that is absent).
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
+    /// The configuration file.
+    #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Serve WHM API 1 and the panel's pages; config changes apply without a restart.
+    Serve,
     /// Validate the configuration and the files it points at.
     Config {
         #[command(subcommand)]
@@ -40,20 +48,68 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Every user × every feature.
+    /// Every user × every feature: the table to read before changing privileges.
     Matrix {
         #[arg(long)]
         json: bool,
+    },
+    /// Check a privilege test file (user, feature, expected visibility and reasons); exit 1 on any mismatch.
+    Check { expectations: PathBuf },
+    /// Loaded plugins: state, ABI version, features, and why one failed.
+    Plugins {
+        #[command(subcommand)]
+        action: PluginsAction,
+    },
+    /// Remote Access Key: generate, show, or print the signature of a user's key.
+    Accesshash {
+        #[command(subcommand)]
+        action: AccesshashAction,
+    },
+    /// Set a user's password (read from standard input) in the config.
+    Passwd { user: String },
+    /// Print a one-time login URL for a user (the server must be running with the same config).
+    Session {
+        #[arg(long)]
+        user: String,
+    },
+    /// Store users' access keys as full-access API tokens (`convert_accesshash_to_token`).
+    ConvertAccesshashToToken {
+        #[arg(long)]
+        verbose: bool,
+        #[arg(long)]
+        all_resellers: bool,
+        users: Vec<String>,
     },
 }
 
 #[derive(Subcommand, Debug)]
 enum ConfigAction {
-    /// Parse and validate; print the error with file, line and column.
+    /// Parse and validate; print any error with file, line, column and key.
     Check,
 }
 
-/// Runs the CLI and turns the outcome into an exit code.
+#[derive(Subcommand, Debug)]
+enum PluginsAction {
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum AccesshashAction {
+    Generate {
+        #[arg(long)]
+        user: String,
+    },
+    Show {
+        #[arg(long)]
+        user: String,
+    },
+    Signature {
+        #[arg(long)]
+        user: String,
+    },
+}
+
+/// Runs the CLI and turns the outcome into an exit code: 0 success, 1 a check failed, 2 an error.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -65,21 +121,27 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn load_config(path: Option<&Path>) -> Result<Config> {
-    match path {
-        Some(p) => Ok(Config::load(p)?),
-        None if Path::new("config/tweakgate.toml").exists() => Ok(Config::load(Path::new("config/tweakgate.toml"))?),
-        None => Config::embedded_default().context("the embedded default configuration is invalid"),
-    }
+fn load(path: &Path) -> Result<Config> {
+    Ok(Config::load(path)?)
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
-    let config = load_config(cli.config.as_deref())?;
-    let snapshot = Snapshot::compile(Arc::new(config), builtin_features());
+fn offline_snapshot(path: &Path) -> Result<(Snapshot, Arc<PluginHost>)> {
+    let config = load(path)?;
+    let plugins = Arc::new(PluginHost::load(&config.plugins));
+    Ok((compile(Arc::new(config), &plugins), plugins))
+}
+
+fn user(name: &str) -> Result<Username> {
+    Username::new(name).map_err(|e| anyhow!("invalid username \"{}\": {e}", name.escape_debug()))
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Serve => serve(&cli.config),
         Command::Config {
             action: ConfigAction::Check,
         } => {
+            let (snapshot, plugins) = offline_snapshot(&cli.config)?;
             let c = snapshot.config();
             println!(
                 "{}: OK ({} resellers, {} accounts, {} plugins)",
@@ -88,9 +150,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 c.users.accounts.len(),
                 c.plugins.len()
             );
-            Ok(ExitCode::SUCCESS)
+            let mut code = ExitCode::SUCCESS;
+            for r in plugins.reports() {
+                if !r.is_loaded() {
+                    println!("plugin {r}");
+                    code = ExitCode::from(1);
+                }
+            }
+            Ok(code)
         }
         Command::Explain { user, feature, json } => {
+            let (snapshot, _plugins) = offline_snapshot(&cli.config)?;
             let features: Vec<String> = match feature {
                 Some(f) => vec![f],
                 None => snapshot.features().iter().map(|f| f.id.clone()).collect(),
@@ -98,8 +168,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for f in features {
                 let d = snapshot.decide(&user, &f);
                 if json {
-                    let v = serde_json::json!({"user": user, "feature": f, "visible": d.visible, "reasons": d.reasons});
-                    println!("{v}");
+                    println!(
+                        "{}",
+                        serde_json::json!({"user": user, "feature": f, "visible": d.visible, "reasons": d.reasons})
+                    );
                 } else if d.visible {
                     println!("{f}: visible to {user}");
                 } else {
@@ -112,41 +184,277 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Matrix { json } => {
-            let users: Vec<_> = snapshot.config().users.all().collect();
-            let snapshot = &snapshot;
-            if json {
-                let rows: Vec<_> = users
-                    .iter()
-                    .flat_map(|(u, _)| {
-                        snapshot.features().iter().map(move |f| {
-                            let d = snapshot.decide(u.as_str(), &f.id);
-                            serde_json::json!({"user": u, "feature": f.id, "visible": d.visible, "reasons": d.reasons})
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+            let (snapshot, _plugins) = offline_snapshot(&cli.config)?;
+            print!("{}", matrix(&snapshot, json)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { expectations } => {
+            let (snapshot, _plugins) = offline_snapshot(&cli.config)?;
+            let text = std::fs::read_to_string(&expectations)
+                .with_context(|| format!("cannot read {}", expectations.display()))?;
+            let failures = check(&snapshot, &text, &expectations)?;
+            for f in &failures {
+                println!("{f}");
+            }
+            if failures.is_empty() {
+                println!("all expectations hold");
+                Ok(ExitCode::SUCCESS)
             } else {
-                let width = users.iter().map(|(u, _)| u.as_str().len()).max().unwrap_or(4).max(4);
-                print!("{:width$}  {:9}", "user", "kind");
-                for f in snapshot.features() {
-                    print!("  {}", f.id);
+                println!("{} expectation(s) failed", failures.len());
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::Plugins {
+            action: PluginsAction::List,
+        } => {
+            let config = load(&cli.config)?;
+            let plugins = PluginHost::load(&config.plugins);
+            if config.plugins.is_empty() {
+                println!("no plugins configured");
+            }
+            for r in plugins.reports() {
+                println!("{r}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Accesshash { action } => {
+            let panel = Panel::open(&cli.config)?;
+            let snapshot = panel.snapshot();
+            match action {
+                AccesshashAction::Generate { user: u } => {
+                    let key = crate::api::generate_key(&panel, &user(&u)?, "root")?;
+                    println!("generated a new access key for {u}; signature {}", key.signature());
                 }
-                println!();
-                for (u, kind) in &users {
-                    print!("{:width$}  {:9}", u.as_str(), format!("{kind:?}").to_lowercase());
-                    for f in snapshot.features() {
-                        let d = snapshot.decide(u.as_str(), &f.id);
-                        let cell = if d.visible {
-                            "yes".to_owned()
-                        } else {
-                            format!("no ({})", d.codes().join(","))
-                        };
-                        print!("  {:w$}", cell, w = f.id.len());
+                AccesshashAction::Show { user: u } => {
+                    let name = user(&u)?;
+                    match credentials::read_key(&panel.home_of(&snapshot, &name))? {
+                        Some(key) => print!("{}", key.to_file_text()),
+                        None => bail!("No accesshash exists for {u}"),
                     }
-                    println!();
+                }
+                AccesshashAction::Signature { user: u } => {
+                    let name = user(&u)?;
+                    match credentials::read_key(&panel.home_of(&snapshot, &name))? {
+                        Some(key) => println!("{}", key.signature()),
+                        None => bail!("No accesshash exists for {u}"),
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Passwd { user: u } => {
+            let config = load(&cli.config)?;
+            let name = user(&u)?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.len() < 8 {
+                bail!("the password must be at least 8 characters long");
+            }
+            let hash = crate::auth::hash_password(password).map_err(|e| anyhow!("cannot hash the password: {e}"))?;
+            crate::config_write::set_password_hash(&config, &name, &hash)?;
+            println!("password set for {u} in {}", config.file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Session { user: u } => {
+            let config = load(&cli.config)?;
+            let name = user(&u)?;
+            let url = request_session(&config, &name)?;
+            println!("{url}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ConvertAccesshashToToken {
+            verbose,
+            all_resellers,
+            users,
+        } => {
+            let panel = Panel::open(&cli.config)?;
+            let snapshot = panel.snapshot();
+            let mut targets: Vec<Username> = users.iter().map(|u| user(u)).collect::<Result<_>>()?;
+            if all_resellers {
+                targets.extend(snapshot.config().users.resellers.keys().cloned());
+            }
+            if targets.is_empty() {
+                targets.push(Username::root());
+            }
+            for line in crate::api::convert_accesshash_to_token(&panel, &targets, verbose)? {
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// Renders the privilege matrix as a table or JSON.
+pub fn matrix(snapshot: &Snapshot, json: bool) -> Result<String> {
+    let users: Vec<_> = snapshot.config().users.all().collect();
+    let features: Vec<_> = snapshot.features().iter().filter(|f| !f.group.is_empty()).collect();
+    if json {
+        let rows: Vec<_> = users
+            .iter()
+            .flat_map(|(u, _)| {
+                features.iter().map(move |f| {
+                    let d = snapshot.decide(u.as_str(), &f.id);
+                    serde_json::json!({"user": u, "feature": f.id, "visible": d.visible, "reasons": d.reasons})
+                })
+            })
+            .collect();
+        return Ok(serde_json::to_string_pretty(&rows)? + "\n");
+    }
+    let mut cells: Vec<Vec<String>> = vec![
+        std::iter::once("user".to_owned())
+            .chain(std::iter::once("kind".to_owned()))
+            .chain(features.iter().map(|f| f.id.clone()))
+            .collect(),
+    ];
+    for (u, kind) in &users {
+        let mut row = vec![u.to_string(), format!("{kind:?}").to_lowercase()];
+        for f in &features {
+            let d = snapshot.decide(u.as_str(), &f.id);
+            row.push(if d.visible {
+                "yes".to_owned()
+            } else {
+                format!("no: {}", d.codes().join(","))
+            });
+        }
+        cells.push(row);
+    }
+    let widths: Vec<usize> = (0..cells[0].len())
+        .map(|i| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in cells {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expectations {
+    #[serde(rename = "expect")]
+    expectations: Vec<Expectation>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expectation {
+    user: String,
+    feature: String,
+    visible: bool,
+    reasons: Option<Vec<String>>,
+}
+
+/// Checks a privilege test file: `[[expect]] user = "bob" feature = "remote-access-key" visible = false reasons = ["SETTING_DISABLED"]`.
+pub fn check(snapshot: &Snapshot, text: &str, file: &Path) -> Result<Vec<String>> {
+    let parsed: Expectations = toml::from_str(text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let mut failures = Vec::new();
+    for (i, e) in parsed.expectations.iter().enumerate() {
+        let d = snapshot.decide(&e.user, &e.feature);
+        let codes: Vec<String> = d.codes().into_iter().map(str::to_owned).collect();
+        let mut problems = Vec::new();
+        if d.visible != e.visible {
+            let reasons = d
+                .reasons
+                .iter()
+                .map(|r| format!("{}: {r}", r.code()))
+                .collect::<Vec<_>>()
+                .join("; ");
+            problems.push(format!(
+                "expected {}, but it is {}{}",
+                vis(e.visible),
+                vis(d.visible),
+                if reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({reasons})")
+                }
+            ));
+        }
+        if let Some(want) = &e.reasons {
+            let (mut w, mut g) = (want.clone(), codes.clone());
+            w.sort();
+            g.sort();
+            if w != g {
+                problems.push(format!(
+                    "expected reasons [{}], got [{}]",
+                    want.join(", "),
+                    codes.join(", ")
+                ));
+            }
+        }
+        for p in problems {
+            failures.push(format!("expect[{i}] {} / {}: {p}", e.user, e.feature));
+        }
+    }
+    Ok(failures)
+}
+
+fn vis(v: bool) -> &'static str {
+    if v { "visible" } else { "hidden" }
+}
+
+/// Asks the running server (over loopback, as root through the state directory's session drop box) for a one-time URL.
+fn request_session(config: &Config, user: &Username) -> Result<String> {
+    let addr = config
+        .server
+        .listen
+        .first()
+        .ok_or_else(|| anyhow!("the config has no [server] listen address"))?;
+    let drop_dir = config.server.state_dir.join("session-requests");
+    crate::state::create_private_dir(&drop_dir)?;
+    let id = format!("{:016x}", rand::random::<u64>());
+    let request = drop_dir.join(format!("{id}.request"));
+    let answer = drop_dir.join(format!("{id}.url"));
+    credentials::write_atomic(&request, user.as_str().as_bytes(), 0o600)?;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        if let Ok(path) = std::fs::read_to_string(&answer) {
+            let _ = std::fs::remove_file(&answer);
+            return Ok(format!("http://{addr}{}", path.trim()));
+        }
+    }
+    let _ = std::fs::remove_file(&request);
+    bail!(
+        "no answer from a server on {addr} within 5 s; start it with `tweakgate serve --config {}`",
+        config.file.display()
+    )
+}
+
+fn serve(config_path: &Path) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_target(false)
+        .init();
+    let panel = Panel::open(config_path)?;
+    panel.spawn_watcher(Duration::from_millis(50));
+    crate::state::spawn_session_drop_box(&panel);
+    let snapshot = panel.snapshot();
+    let addrs = snapshot.config().server.listen.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let mut listeners = Vec::new();
+        for addr in &addrs {
+            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            listeners.push(l);
+        }
+        for addr in &addrs {
+            println!("Tweakgate is serving WHM API 1 and the panel on http://{addr}/");
+        }
+        let root = Username::root();
+        let (token, secret) = crate::api::start_one_time(&panel, &root);
+        if let Some(addr) = addrs.first() {
+            println!("Log in as root with this one-time link (valid 5 minutes): http://{addr}/{token}/login/?session={secret}");
+            println!("For another link later: tweakgate session --user root --config {}", config_path.display());
+        }
+        for r in panel.plugins.reports() {
+            println!("plugin {r}");
+        }
+        crate::http::serve(panel, listeners).await
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -14,9 +14,10 @@ fn builtin(id: &str, title: &str, group: &str, any_of: &[&str]) -> FeatureSpec {
     }
 }
 
-/// The pages and API areas the panel itself provides.
+/// The pages and API areas the panel itself provides. An empty group keeps a feature out of the menu.
 pub fn builtin_features() -> Vec<FeatureSpec> {
     vec![
+        builtin("whm", "WHM", "", &[]),
         builtin("tweak-settings", "Tweak Settings", "Server Configuration", &["all"]),
         builtin("feature-access", "Feature Access", "Server Configuration", &["all"]),
         builtin(
@@ -30,6 +31,12 @@ pub fn builtin_features() -> Vec<FeatureSpec> {
             "Manage API Tokens",
             "Development",
             &["manage-api-tokens"],
+        ),
+        builtin(
+            "create-user-session",
+            "Create User Session",
+            "",
+            &["create-user-session"],
         ),
     ]
 }

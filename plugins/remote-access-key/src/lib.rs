@@ -1,1 +1,133 @@
-//! Placeholder until this crate lands.
+//! The Remote Access Key plugin: registers WHM's deprecated *Clusters » Remote Access Key* feature, its page and the
+//! `accesshash` API function, visible only while `allow_deprecated_accesshash` is on and to users holding
+//! `manage-api-tokens` (root and `all` pass).
+
+#![forbid(unsafe_code)]
+
+pub mod key_service;
+pub mod page;
+
+use plugin_abi::{Error, Feature, Host, Plugin, PluginInfo, Request, Response, Target};
+use serde_json::{Value, json};
+
+use key_service::{Directory, User};
+
+/// The plugin.
+#[derive(Debug)]
+pub struct RemoteAccessKey;
+
+/// The feature's identifier, also its page path.
+pub const FEATURE_ID: &str = "remote-access-key";
+
+impl Plugin for RemoteAccessKey {
+    fn describe() -> PluginInfo {
+        PluginInfo::new("remote-access-key", env!("CARGO_PKG_VERSION")).feature(
+            Feature::new(FEATURE_ID, "Remote Access Key", "Clusters")
+                .page("/remote-access-key")
+                .requires_any_acl(["manage-api-tokens"])
+                .requires_setting("allow_deprecated_accesshash")
+                .deprecated(64, "Manage API Tokens")
+                .api_function("accesshash"),
+        )
+    }
+
+    fn handle(request: &Request, host: &Host<'_>) -> Result<Response, Error> {
+        Ok(match &request.target {
+            Target::Api { function } if function == "accesshash" => api(request, host),
+            Target::Api { function } => Response::json(
+                404,
+                &envelope(function, Err(format!("Unknown function \"{function}\""))),
+            ),
+            Target::Page => page_response(request, host),
+        })
+    }
+}
+
+plugin_abi::export_plugin!(RemoteAccessKey);
+
+fn envelope(command: &str, result: Result<Value, String>) -> Value {
+    let (ok, reason, data) = match result {
+        Ok(data) => (1, "OK".to_owned(), data),
+        Err(reason) => (0, reason, Value::Null),
+    };
+    json!({"metadata": {"version": 1, "command": command, "result": ok, "reason": reason}, "data": data})
+}
+
+/// `accesshash`: `user` (defaults to the caller) and `generate` (`1` makes a new key, `0` reads).
+pub fn api(request: &Request, dir: &dyn Directory) -> Response {
+    let result = accesshash(
+        &request.user,
+        request.param("user"),
+        request.param("generate") == Some("1"),
+        &request.source,
+        dir,
+    );
+    Response::json(
+        200,
+        &envelope("accesshash", result.map(|key| json!({"accesshash": key}))),
+    )
+}
+
+/// The `accesshash` logic: the key without line breaks, or WHM's error string.
+pub fn accesshash(
+    caller: &User,
+    user: Option<&str>,
+    generate: bool,
+    source: &str,
+    dir: &dyn Directory,
+) -> Result<String, String> {
+    let target = key_service::target(caller, user, dir)?;
+    let key = if generate {
+        key_service::generate(&target, &caller.name, source, dir)?
+    } else {
+        key_service::read(&target)?.ok_or_else(|| key_service::no_accesshash(&target.name))?
+    };
+    Ok(key.as_str().to_owned())
+}
+
+fn page_response(request: &Request, dir: &dyn Directory) -> Response {
+    let caller = &request.user;
+    let mut view = page::View {
+        security_token: &request.security_token,
+        target: &caller.name,
+        key_text: None,
+        signature: None,
+        can_pick: caller.has_all,
+        notice: None,
+        error: None,
+    };
+    let target = match key_service::target(caller, request.param("user"), dir) {
+        Ok(t) => t,
+        Err(e) => {
+            view.error = Some(e);
+            return Response::html(200, page::render(&view));
+        }
+    };
+    let name = target.name.clone();
+    view.target = &name;
+    let key = if request.is_post() && request.param("generate") == Some("1") {
+        match key_service::generate(&target, &caller.name, &request.source, dir) {
+            Ok(k) => {
+                view.notice = Some("A new access key was generated. The previous key no longer works.".into());
+                Some(k)
+            }
+            Err(e) => {
+                view.error = Some(e);
+                key_service::read(&target).ok().flatten()
+            }
+        }
+    } else {
+        match key_service::read(&target) {
+            Ok(k) => k,
+            Err(e) => {
+                view.error = Some(e);
+                None
+            }
+        }
+    };
+    if let Some(k) = key {
+        view.key_text = Some(k.to_file_text());
+        view.signature = Some(k.signature().to_string());
+    }
+    Response::html(200, page::render(&view))
+}

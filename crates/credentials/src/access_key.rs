@@ -1,0 +1,429 @@
+//! The Remote Access Key itself: generation from the OS random source, normalisation of pasted keys, the signature, comparison.
+//!
+//! WHM writes 30 lines of 32 lowercase hex characters; older versions wrote 29 lines, so nothing
+//! here depends on the length (spec §4).
+
+use std::fmt;
+
+use rand::TryRngCore;
+use sha2::{Digest, Sha512};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+/// Hex characters per line of a key file, as WHM writes them.
+pub const LINE_LEN: usize = 32;
+/// Lines in a freshly generated key.
+pub const LINES: usize = 30;
+/// Random bytes in a freshly generated key (each becomes two hex characters).
+pub const RANDOM_BYTES: usize = LINES * LINE_LEN / 2;
+/// The longest key text accepted, armour and whitespace included.
+pub const MAX_KEY_TEXT: usize = 64 * 1024;
+
+const BEGIN_ARMOUR: &str = "-----BEGIN WHM ACCESS KEY-----";
+const END_ARMOUR: &str = "-----END WHM ACCESS KEY-----";
+
+/// Why a key could not be generated or read. Messages never contain key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The operating system's secure random source failed; there is deliberately no weaker fallback.
+    #[error("the system's secure random source failed: {0}")]
+    RandomSource(String),
+    /// Nothing but armour and whitespace.
+    #[error("the access key is empty")]
+    Empty,
+    /// A character other than hex digits, whitespace and the armour lines.
+    #[error("the access key contains a character that is not a hexadecimal digit (at character {position})")]
+    NotHex {
+        /// 1-based position of the offending character in the text after the armour lines are dropped.
+        position: usize,
+    },
+    /// Fewer hex digits than a signature needs.
+    #[error("the access key is too short: {len} hexadecimal digits, at least {min} are needed")]
+    TooShort {
+        /// Hex digits found.
+        len: usize,
+        /// Hex digits required.
+        min: usize,
+    },
+    /// More text than any real key.
+    #[error("the access key is too long: {len} bytes, at most {max} are accepted")]
+    TooLong {
+        /// Bytes given.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// An access key, normalised: lowercase hex digits on one line.
+///
+/// The text is wiped from memory on drop. `Debug` shows only the [`Signature`]; there is no
+/// `Display`, so a key cannot end up in a format string by accident.
+#[derive(Clone)]
+pub struct AccessKey {
+    key: Zeroizing<String>,
+    /// SHA-512 of `key`, kept so that [`AccessKey::matches`] hashes only the candidate.
+    digest: Zeroizing<[u8; 64]>,
+}
+
+impl AccessKey {
+    /// Generates a new key of 30 lines × 32 hex characters from the OS random source.
+    pub fn generate() -> Result<AccessKey, KeyError> {
+        AccessKey::generate_from(&mut rand::rngs::OsRng)
+    }
+
+    /// Generates a new key from `rng`; a failing source gives [`KeyError::RandomSource`].
+    pub fn generate_from<R: TryRngCore + ?Sized>(rng: &mut R) -> Result<AccessKey, KeyError> {
+        let mut bytes = Zeroizing::new([0u8; RANDOM_BYTES]);
+        rng.try_fill_bytes(&mut bytes[..])
+            .map_err(|e| KeyError::RandomSource(e.to_string()))?;
+        let mut text = Zeroizing::new(String::with_capacity(RANDOM_BYTES * 2));
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for b in bytes.iter() {
+            text.push(char::from(DIGITS[usize::from(b >> 4)]));
+            text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+        }
+        Ok(AccessKey::from_normalised(text))
+    }
+
+    /// Reads a key as a user may paste it: drops `-----BEGIN/END WHM ACCESS KEY-----` lines,
+    /// removes all whitespace (line breaks included) and lowercases.
+    ///
+    /// Refuses an empty key, any other character, fewer than 32 hex digits (a key without a
+    /// signature) and texts over 64 KiB. Any number of lines is accepted.
+    pub fn normalise(text: &str) -> Result<AccessKey, KeyError> {
+        if text.len() > MAX_KEY_TEXT {
+            return Err(KeyError::TooLong {
+                len: text.len(),
+                max: MAX_KEY_TEXT,
+            });
+        }
+        let mut key = Zeroizing::new(String::with_capacity(text.len()));
+        let mut position = 0usize;
+        for line in text.split('\n') {
+            let trimmed = line.trim();
+            if trimmed.eq_ignore_ascii_case(BEGIN_ARMOUR) || trimmed.eq_ignore_ascii_case(END_ARMOUR) {
+                continue;
+            }
+            for c in line.chars() {
+                position += 1;
+                if c.is_whitespace() {
+                    continue;
+                }
+                if !c.is_ascii_hexdigit() {
+                    return Err(KeyError::NotHex { position });
+                }
+                key.push(c.to_ascii_lowercase());
+            }
+            position += 1;
+        }
+        if key.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        if key.len() < LINE_LEN {
+            return Err(KeyError::TooShort {
+                len: key.len(),
+                min: LINE_LEN,
+            });
+        }
+        Ok(AccessKey::from_normalised(key))
+    }
+
+    fn from_normalised(key: Zeroizing<String>) -> AccessKey {
+        let digest = Zeroizing::new(<[u8; 64]>::from(Sha512::digest(key.as_bytes())));
+        AccessKey { key, digest }
+    }
+
+    /// The key on one line, as clients send it in `Authorization: WHM user:<key>`.
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
+    /// The key as WHM writes `~/.accesshash`: lines of 32 characters, each ending in `\n`.
+    ///
+    /// The returned `String` is a copy of the secret; the caller is responsible for it.
+    pub fn to_file_text(&self) -> String {
+        let mut out = String::with_capacity(self.key.len() + self.key.len() / LINE_LEN + 1);
+        // The key is ASCII, so byte chunks are character chunks.
+        for chunk in self.key.as_bytes().chunks(LINE_LEN) {
+            out.extend(chunk.iter().map(|&b| char::from(b)));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The same text as [`AccessKey::to_file_text`], wiped from memory when dropped.
+    pub fn to_file_text_zeroizing(&self) -> Zeroizing<String> {
+        Zeroizing::new(self.to_file_text())
+    }
+
+    /// The Access Key Signature: the first 32 hex digits as 16 colon-separated pairs.
+    pub fn signature(&self) -> Signature {
+        Signature::of(&self.key).expect("a normalised key has at least 32 hex digits")
+    }
+
+    /// Compares `candidate` (a secret from an `Authorization` header, without line breaks) with this key in constant time.
+    ///
+    /// The candidate is hashed with SHA-512 and compared with the stored digest, so the time
+    /// depends neither on where the texts differ nor on the key's length. The comparison is
+    /// exact: a candidate must be the normalised (lowercase) key.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let d = Zeroizing::new(<[u8; 64]>::from(Sha512::digest(candidate.as_bytes())));
+        bool::from(d.ct_eq(&*self.digest))
+    }
+
+    /// The number of hex digits in the key (960 for a key WHM generates today, 928 for older ones).
+    pub fn len(&self) -> usize {
+        self.key.len()
+    }
+
+    /// Always false: a key has at least 32 hex digits. Present because `len` is.
+    pub fn is_empty(&self) -> bool {
+        self.key.is_empty()
+    }
+}
+
+impl fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccessKey({})", self.signature())
+    }
+}
+
+/// The Access Key Signature (spec §4): 16 colon-separated lowercase hex pairs, 47 characters.
+///
+/// Lists of cluster servers show only this, never the key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Signature(String);
+
+impl Signature {
+    /// Computes the signature of a key text as WHM does: lowercase, drop every character that
+    /// is not `0-9a-f`, take the first 32. `None` if fewer than 32 remain.
+    pub fn of(text: &str) -> Option<Signature> {
+        let mut out = String::with_capacity(47);
+        let mut taken = 0;
+        for c in text
+            .chars()
+            .map(|c| c.to_ascii_lowercase())
+            .filter(|c| matches!(c, '0'..='9' | 'a'..='f'))
+        {
+            if taken == 32 {
+                break;
+            }
+            if taken > 0 && taken % 2 == 0 {
+                out.push(':');
+            }
+            out.push(c);
+            taken += 1;
+        }
+        (taken == 32).then_some(Signature(out))
+    }
+
+    /// The signature text, `xx:xx:…:xx`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A random source that always fails, like a broken `getrandom`.
+    struct BrokenRng;
+
+    #[derive(Debug)]
+    struct Broken;
+    impl fmt::Display for Broken {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("entropy source unavailable")
+        }
+    }
+    impl std::error::Error for Broken {}
+
+    impl TryRngCore for BrokenRng {
+        type Error = Broken;
+        fn try_next_u32(&mut self) -> Result<u32, Broken> {
+            Err(Broken)
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Broken> {
+            Err(Broken)
+        }
+        fn try_fill_bytes(&mut self, _dst: &mut [u8]) -> Result<(), Broken> {
+            Err(Broken)
+        }
+    }
+
+    const EXAMPLE: &str = "6b355856c00606648b803a7d89618663";
+
+    #[test]
+    fn generated_key_has_whm_shape_and_keys_differ() {
+        let a = AccessKey::generate().unwrap();
+        let b = AccessKey::generate().unwrap();
+        assert_eq!(a.as_str().len(), 960);
+        assert_eq!(a.len(), 960);
+        assert!(a.as_str().bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
+        let text = a.to_file_text();
+        let lines: Vec<&str> = text.split_terminator('\n').collect();
+        assert_eq!(lines.len(), 30);
+        assert!(lines.iter().all(|l| l.len() == 32));
+        assert!(text.ends_with('\n') && !text.ends_with("\n\n"));
+        assert_eq!(text.len(), 990);
+        assert_ne!(a.as_str(), b.as_str(), "two generated keys are different");
+        assert!(!a.matches(b.as_str()));
+    }
+
+    #[test]
+    fn failing_random_source_is_an_error_not_a_fallback() {
+        let err = AccessKey::generate_from(&mut BrokenRng).unwrap_err();
+        assert!(matches!(err, KeyError::RandomSource(_)), "{err:?}");
+        assert!(err.to_string().contains("entropy source unavailable"), "{err}");
+    }
+
+    #[test]
+    fn signature_matches_spec_example() {
+        let key = AccessKey::normalise(&format!("{EXAMPLE}\n{}\n", "0".repeat(32))).unwrap();
+        assert_eq!(
+            key.signature().to_string(),
+            "6b:35:58:56:c0:06:06:64:8b:80:3a:7d:89:61:86:63"
+        );
+        assert_eq!(key.signature().as_str().len(), 47);
+        assert_eq!(
+            format!("{key:?}"),
+            "AccessKey(6b:35:58:56:c0:06:06:64:8b:80:3a:7d:89:61:86:63)"
+        );
+    }
+
+    #[test]
+    fn signature_of_drops_non_hex_and_needs_32_digits() {
+        assert_eq!(
+            Signature::of("6B-35 58\n56:c0:06:06:64:8b:80:3a:7d:89:61:86:63zz")
+                .unwrap()
+                .as_str(),
+            "6b:35:58:56:c0:06:06:64:8b:80:3a:7d:89:61:86:63"
+        );
+        assert_eq!(Signature::of(&"a".repeat(31)), None);
+        assert_eq!(Signature::of(""), None);
+        assert!(Signature::of(&"a".repeat(32)).is_some());
+    }
+
+    #[test]
+    fn normalise_accepts_armour_and_old_lengths() {
+        let old = "ab".repeat(464);
+        let armoured = format!("{BEGIN_ARMOUR}\r\n{}\r\n{END_ARMOUR}\r\n", old.to_uppercase());
+        let key = AccessKey::normalise(&armoured).unwrap();
+        assert_eq!(key.as_str(), old);
+        assert_eq!(key.len(), 928);
+        assert_eq!(key.to_file_text().lines().count(), 29);
+        let odd = AccessKey::normalise(&"c".repeat(33)).unwrap();
+        assert_eq!(odd.to_file_text(), format!("{}\nc\n", "c".repeat(32)));
+    }
+
+    #[test]
+    fn normalise_refuses_bad_text() {
+        assert!(matches!(AccessKey::normalise(""), Err(KeyError::Empty)));
+        assert!(matches!(AccessKey::normalise(" \n\t\r\n"), Err(KeyError::Empty)));
+        assert!(matches!(
+            AccessKey::normalise(&format!("{BEGIN_ARMOUR}\n{END_ARMOUR}\n")),
+            Err(KeyError::Empty)
+        ));
+        let bad = format!("{}g{}", "a".repeat(40), "b".repeat(40));
+        let err = AccessKey::normalise(&bad).unwrap_err();
+        assert!(matches!(err, KeyError::NotHex { position: 41 }), "{err:?}");
+        assert!(
+            !err.to_string().contains("aaaa"),
+            "the message holds no key material: {err}"
+        );
+        assert!(matches!(
+            AccessKey::normalise(&"a".repeat(31)),
+            Err(KeyError::TooShort { len: 31, .. })
+        ));
+        assert!(matches!(
+            AccessKey::normalise(&"a".repeat(MAX_KEY_TEXT + 1)),
+            Err(KeyError::TooLong { .. })
+        ));
+        assert!(AccessKey::normalise(&"a".repeat(MAX_KEY_TEXT)).is_ok());
+        assert!(matches!(
+            AccessKey::normalise(&format!("{}é", "a".repeat(32))),
+            Err(KeyError::NotHex { position: 33 })
+        ));
+        assert!(matches!(
+            AccessKey::normalise(&format!("{}\0", "a".repeat(32))),
+            Err(KeyError::NotHex { .. })
+        ));
+    }
+
+    #[test]
+    fn matches_is_exact() {
+        let key = AccessKey::generate().unwrap();
+        assert!(key.matches(key.as_str()));
+        assert!(
+            !key.matches(&key.to_file_text()),
+            "line breaks must be removed by the caller"
+        );
+        assert!(!key.matches(&key.as_str().to_uppercase()));
+        assert!(!key.matches(&key.as_str()[..959]));
+        assert!(!key.matches(""));
+        let mut changed = key.as_str().to_owned();
+        let last = if changed.ends_with('0') { "1" } else { "0" };
+        changed.replace_range(959.., last);
+        assert!(!key.matches(&changed));
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let key = AccessKey::generate().unwrap();
+        let debug = format!("{key:?} {:#?}", key);
+        assert!(!debug.contains(&key.as_str()[..32]), "{debug}");
+        assert!(!debug.contains(&key.as_str()[32..64]), "{debug}");
+        assert!(debug.starts_with("AccessKey("));
+    }
+
+    fn hex_key() -> impl Strategy<Value = String> {
+        proptest::string::string_regex("[0-9a-f]{32,1000}").unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn signature_is_first_32_digits_in_pairs(key in hex_key()) {
+            let k = AccessKey::normalise(&key).unwrap();
+            let expected: Vec<String> = key.as_bytes()[..32].chunks(2).map(|p| String::from_utf8(p.to_vec()).unwrap()).collect();
+            prop_assert_eq!(k.signature().to_string(), expected.join(":"));
+            prop_assert_eq!(Signature::of(&key).unwrap(), k.signature());
+        }
+
+        #[test]
+        fn any_wrapping_normalises_to_the_same_key(
+            key in hex_key(),
+            width in 1usize..80,
+            armour in any::<bool>(),
+            upper in any::<bool>(),
+            crlf in any::<bool>(),
+            noise in proptest::collection::vec((0usize..1000, prop_oneof![Just(" "), Just("\t"), Just("\n"), Just("\r\n")]), 0..8),
+        ) {
+            let mut body = String::new();
+            let eol = if crlf { "\r\n" } else { "\n" };
+            for chunk in key.as_bytes().chunks(width) {
+                body.push_str(std::str::from_utf8(chunk).unwrap());
+                body.push_str(eol);
+            }
+            for (at, ws) in noise {
+                let mut at = at % (body.len() + 1);
+                while !body.is_char_boundary(at) { at -= 1; }
+                body.insert_str(at, ws);
+            }
+            if upper { body = body.to_uppercase(); }
+            let text = if armour { format!("{BEGIN_ARMOUR}{eol}{body}{END_ARMOUR}{eol}") } else { body };
+            let k = AccessKey::normalise(&text).unwrap();
+            prop_assert_eq!(k.as_str(), key.as_str());
+            prop_assert!(k.matches(&key));
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Writing changes back to the file they came from: the TOML config (comments kept) or cPanel's native files.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use settings::native::{CpanelConfig, ResellersFile};
+use settings::schema::{SettingDef, SettingKind};
+use settings::{AclSet, Config, Username};
+use toml_edit::{DocumentMut, Item, Table, value};
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777)
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    credentials::write_atomic(path, text.as_bytes(), mode_of(path))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn edit_toml(path: &Path, change: impl FnOnce(&mut DocumentMut) -> Result<()>) -> Result<()> {
+    let text = read_text(path)?;
+    let mut doc: DocumentMut = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    change(&mut doc)?;
+    let new = doc.to_string();
+    Config::parse(&new, path).map_err(|e| anyhow!("the change would make the config invalid: {e}"))?;
+    write(path, &new)
+}
+
+fn table<'a>(doc: &'a mut DocumentMut, key: &str) -> Result<&'a mut Table> {
+    let item = doc
+        .as_table_mut()
+        .entry(key)
+        .or_insert_with(|| Item::Table(Table::new()));
+    item.as_table_mut().ok_or_else(|| anyhow!("\"{key}\" is not a table"))
+}
+
+/// Sets one Tweak Setting (stored form) in the file it comes from.
+pub fn set_tweak_setting(config: &Config, def: &SettingDef, stored: Option<&str>) -> Result<()> {
+    def.check_stored(stored).map_err(|e| anyhow!("{}: {e}", def.key))?;
+    if let Some(path) = &config.sources.cpanel_config {
+        let mut doc = CpanelConfig::parse(&read_text(path)?);
+        doc.set(def.key, stored);
+        return write(path, &doc.render());
+    }
+    edit_toml(&config.file, |doc| {
+        let t = table(doc, "tweak_settings")?;
+        let item = match (def.kind, stored) {
+            (SettingKind::Binary | SettingKind::InverseBinary, Some(v)) => value(v == "1"),
+            (SettingKind::Number { .. }, Some(v)) => {
+                value(v.parse::<i64>().map_err(|_| anyhow!("{v} is not a number"))?)
+            }
+            (
+                SettingKind::Number {
+                    undefined_means: Some(word),
+                    ..
+                },
+                None,
+            ) => value(word),
+            (_, Some(v)) => value(v),
+            (_, None) => bail!("{} may not be undefined", def.key),
+        };
+        t[def.key] = item;
+        Ok(())
+    })
+}
+
+/// Replaces a reseller's built-in ACLs in the file they come from; third-party ACLs are kept.
+pub fn set_reseller_acls(config: &Config, reseller: &Username, acls: AclSet) -> Result<()> {
+    if let Some(path) = &config.sources.resellers {
+        let mut resellers = ResellersFile::parse(&read_text(path)?, &path.display().to_string())?.to_resellers();
+        let r = resellers
+            .get_mut(reseller)
+            .ok_or_else(|| anyhow!("{reseller} is not a reseller"))?;
+        r.privileges = acls;
+        return write(path, &ResellersFile::from_resellers(resellers.values()).render());
+    }
+    edit_toml(&config.file, |doc| {
+        let resellers = table(doc, "resellers")?;
+        let r = resellers
+            .get_mut(reseller.as_str())
+            .and_then(Item::as_table_like_mut)
+            .ok_or_else(|| anyhow!("{reseller} is not a reseller"))?;
+        let mut list = toml_edit::Array::new();
+        for a in acls.iter() {
+            list.push(a.name());
+        }
+        r.insert("privileges", value(list));
+        Ok(())
+    })
+}
+
+/// Sets a user's password hash in the TOML config (`[root]`, `[resellers.<u>]` or `[accounts.<u>]`).
+pub fn set_password_hash(config: &Config, user: &Username, hash: &str) -> Result<()> {
+    let section = match config.users.kind(user) {
+        Some(settings::UserKind::Root) => None,
+        Some(settings::UserKind::Reseller) => Some("resellers"),
+        Some(settings::UserKind::Account) => Some("accounts"),
+        None => bail!("\"{user}\" is not a user in {}", config.file.display()),
+    };
+    if section == Some("resellers") && config.sources.resellers.is_some() {
+        bail!(
+            "{user} comes from the native resellers file, which holds no passwords; log in with a session from `tweakgate session --user {user}`"
+        );
+    }
+    edit_toml(&config.file, |doc| {
+        let t = match section {
+            None => table(doc, "root")?,
+            Some(s) => table(doc, s)?
+                .get_mut(user.as_str())
+                .and_then(Item::as_table_mut)
+                .ok_or_else(|| anyhow!("{s}.{user} is not a table"))?,
+        };
+        t["password_hash"] = value(hash);
+        Ok(())
+    })
+}

@@ -1,0 +1,303 @@
+//! The panel's web pages: login, the session landing, the menu, and plugin pages behind the gate.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use plugin_host::{HostRequest, RequestKind};
+use settings::{Decision, Snapshot, Username};
+
+use crate::auth::{self, Caller};
+use crate::http::Incoming;
+use crate::services::{Services, user_info};
+use crate::sessions::COOKIE;
+use crate::state::Panel;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn redirect(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// Wraps a page body in the panel's layout.
+pub fn layout(title: &str, user: Option<(&str, &str)>, body: &str) -> String {
+    let bar = match user {
+        Some((name, token)) => format!(
+            "<nav class=\"top\"><a href=\"/{token}/\">Home</a><span>Logged in as <b>{}</b></span><a href=\"/{token}/logout\">Log out</a></nav>",
+            esc(name)
+        ),
+        None => String::new(),
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} - Tweakgate WHM</title><style>{CSS}</style></head>\
+<body>{bar}<main><h1>{}</h1>{body}</main></body></html>",
+        esc(title),
+        esc(title)
+    )
+}
+
+const CSS: &str = "body{font-family:sans-serif;margin:0;background:#f4f6f8;color:#1c2b36}nav.top{display:flex;gap:1em;align-items:center;background:#293a4a;color:#fff;padding:.6em 1em}nav.top a{color:#fff}nav.top span{margin-left:auto}main{padding:1em 2em;max-width:70em}.group{background:#fff;border:1px solid #d5dde3;margin:.8em 0;padding:.5em 1em}.group h2{font-size:1.05em;margin:.3em 0}.warning{background:#fff4d6;border:1px solid #e0b44c;padding:.6em}.error{background:#fde2e1;border:1px solid #d9534f;padding:.6em}.ok{background:#e3f5e1;border:1px solid #5cb85c;padding:.6em}textarea{font-family:monospace;width:100%}table{border-collapse:collapse}td,th{border:1px solid #d5dde3;padding:.3em .6em;text-align:left}";
+
+/// The 403 page: the reasons, never the feature.
+pub fn forbidden_page(caller: &Caller, decision: &Decision) -> Response {
+    let token = session_token(caller);
+    let items: String = decision
+        .reasons
+        .iter()
+        .map(|r| format!("<li><code>{}</code> {}</li>", r.code(), esc(&r.to_string())))
+        .collect();
+    let body = format!(
+        "<div class=\"error\"><p>You do not have access to this page.</p><ul id=\"reasons\">{items}</ul></div>"
+    );
+    (
+        StatusCode::FORBIDDEN,
+        Html(layout("Access Denied", Some((caller.user.as_str(), &token)), &body)),
+    )
+        .into_response()
+}
+
+fn session_token(caller: &Caller) -> String {
+    match &caller.method {
+        auth::AuthMethod::Session { security_token } => security_token.clone(),
+        _ => String::new(),
+    }
+}
+
+/// `/cpsess…/login/?session=…`: redeems a one-time login and starts a session with a cookie.
+pub fn session_landing(panel: &Panel, req: &Incoming, _token: &str) -> Response {
+    let Some(user) = req.param("session").and_then(|s| panel.sessions.redeem_one_time(s)) else {
+        return (StatusCode::UNAUTHORIZED, Html(layout("Login", None, "<p class=\"error\">This login link is invalid or was already used.</p><p><a href=\"/login/\">Log in</a></p>"))).into_response();
+    };
+    start_session(panel, &user)
+}
+
+fn start_session(panel: &Panel, user: &Username) -> Response {
+    let (token, cookie) = panel.sessions.start(user);
+    let mut r = redirect(&format!("/{token}/"));
+    let c = format!("{COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict");
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// Pages reachable without a session: the login form.
+pub fn public(panel: &Panel, snapshot: &Snapshot, req: &Incoming) -> Response {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/") => redirect("/login/"),
+        ("GET", "/login/" | "/login") => Html(login_form(None)).into_response(),
+        ("POST", "/login/" | "/login") => {
+            let user = req.param("user").unwrap_or_default();
+            let pass = req.param("pass").unwrap_or_default();
+            if panel.limiter.is_throttled(req.peer) {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Html(login_form(Some("Too many failed logins; try again later."))),
+                )
+                    .into_response();
+            }
+            let known = Username::new(user)
+                .ok()
+                .filter(|u| snapshot.user_id(u.as_str()).is_some());
+            let hash = known.as_ref().and_then(|u| snapshot.config().users.password_hash(u));
+            match (known, hash) {
+                (Some(u), Some(h)) if auth::check_password(h, pass) => start_session(panel, &u),
+                _ => {
+                    auth::fail(
+                        panel,
+                        Some(user),
+                        req.peer,
+                        "wrong password or unknown user at the login page",
+                    );
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        Html(login_form(Some("The login is invalid."))),
+                    )
+                        .into_response()
+                }
+            }
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            Html(layout("Not Found", None, "<p>There is no such page.</p>")),
+        )
+            .into_response(),
+    }
+}
+
+fn login_form(message: Option<&str>) -> String {
+    let msg = message
+        .map(|m| format!("<p class=\"error\">{}</p>", esc(m)))
+        .unwrap_or_default();
+    layout(
+        "Login",
+        None,
+        &format!(
+            "{msg}<form method=\"post\" action=\"/login/\"><p><label>Username <input name=\"user\" id=\"user\" autocomplete=\"username\"></label></p>\
+<p><label>Password <input type=\"password\" name=\"pass\" id=\"pass\" autocomplete=\"current-password\"></label></p><p><button type=\"submit\" id=\"login_submit\">Log in</button></p></form>"
+        ),
+    )
+}
+
+/// Pages inside a session (`/cpsess…/…`).
+pub fn handle(panel: &Panel, snapshot: &Snapshot, caller: &Caller, req: &Incoming, path: &str) -> Response {
+    let token = session_token(caller);
+    if path == "/logout" {
+        panel.sessions.end(&token);
+        return redirect("/login/");
+    }
+    if path == "/" {
+        return home(snapshot, caller, &token);
+    }
+    let page = path.trim_matches('/');
+    if let Some(feature) = crate::admin_pages::feature_of_page(page) {
+        let decision = caller.decide(snapshot, feature);
+        if !decision.visible {
+            return forbidden_page(caller, &decision);
+        }
+        if req.method == axum::http::Method::POST
+            && !req
+                .param("csrf_token")
+                .is_some_and(|n| panel.sessions.consume_nonce(&token, n))
+        {
+            return refused(caller, &token);
+        }
+        let body = crate::admin_pages::render(panel, snapshot, caller, req, page, &token);
+        let nonce = panel.sessions.issue_nonce(&token);
+        let body = body.replace("{{csrf_token}}", &nonce);
+        let title = snapshot
+            .feature_id(feature)
+            .map(|id| snapshot.feature(id).title.clone())
+            .unwrap_or_default();
+        return Html(layout(&title, Some((caller.user.as_str(), &token)), &body)).into_response();
+    }
+    if let Some(feature) = panel.plugins.page_route(path) {
+        let decision = caller.decide(snapshot, &feature);
+        if !decision.visible {
+            return forbidden_page(caller, &decision);
+        }
+        return plugin_page(panel, snapshot, caller, req, &feature, path, &token);
+    }
+    (
+        StatusCode::NOT_FOUND,
+        Html(layout(
+            "Not Found",
+            Some((caller.user.as_str(), &token)),
+            "<p>There is no such page.</p>",
+        )),
+    )
+        .into_response()
+}
+
+/// A state-changing request without a valid one-use form token: forged or replayed.
+fn refused(caller: &Caller, token: &str) -> Response {
+    let body = "<p class=\"error\" id=\"refused\">This form was already submitted or did not come from this session. Reload the page and try again.</p>";
+    (
+        StatusCode::FORBIDDEN,
+        Html(layout("Request Refused", Some((caller.user.as_str(), token)), body)),
+    )
+        .into_response()
+}
+
+fn home(snapshot: &Snapshot, caller: &Caller, token: &str) -> Response {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for f in snapshot.features() {
+        if f.group.is_empty() || !caller.decide(snapshot, &f.id).visible {
+            continue;
+        }
+        let link = format!(
+            "<li><a href=\"/{token}/{}\" data-feature=\"{}\">{}</a></li>",
+            esc(&f.id),
+            esc(&f.id),
+            esc(&f.title)
+        );
+        match groups.iter_mut().find(|(g, _)| *g == f.group) {
+            Some((_, items)) => items.push(link),
+            None => groups.push((f.group.clone(), vec![link])),
+        }
+    }
+    let body: String = groups
+        .iter()
+        .map(|(g, items)| {
+            format!(
+                "<section class=\"group\" data-group=\"{}\"><h2>{}</h2><ul>{}</ul></section>",
+                esc(g),
+                esc(g),
+                items.concat()
+            )
+        })
+        .collect();
+    Html(layout("Home", Some((caller.user.as_str(), token)), &body)).into_response()
+}
+
+fn plugin_page(
+    panel: &Panel,
+    snapshot: &Snapshot,
+    caller: &Caller,
+    req: &Incoming,
+    feature: &str,
+    path: &str,
+    token: &str,
+) -> Response {
+    let request = HostRequest {
+        kind: RequestKind::Page,
+        user: user_info(panel, snapshot, &caller.user, caller.has_all()),
+        source: req.peer.to_string(),
+        method: req.method.to_string(),
+        path: path.to_owned(),
+        params: req.params.clone(),
+        body: Vec::new(),
+        security_token: format!("/{token}"),
+    };
+    if req.method == axum::http::Method::POST
+        && !req
+            .param("csrf_token")
+            .is_some_and(|n| panel.sessions.consume_nonce(token, n))
+    {
+        return refused(caller, token);
+    }
+    let services = Services {
+        panel,
+        snapshot,
+        actor: caller.user.clone(),
+        source: req.peer.to_string(),
+    };
+    match panel.plugins.call(feature, &request, &services) {
+        Ok(resp) => {
+            let body = String::from_utf8_lossy(&resp.body).into_owned();
+            let nonce = panel.sessions.issue_nonce(token);
+            let body = body.replace("{{csrf_token}}", &nonce);
+            let title = snapshot
+                .feature_id(feature)
+                .map(|id| snapshot.feature(id).title.clone())
+                .unwrap_or_default();
+            let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, Html(layout(&title, Some((caller.user.as_str(), token)), &body))).into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Html(layout(
+                "Plugin Error",
+                Some((caller.user.as_str(), token)),
+                &format!("<p class=\"error\">{}</p>", esc(&e.to_string())),
+            )),
+        )
+            .into_response(),
+    }
+}

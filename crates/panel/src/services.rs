@@ -1,0 +1,74 @@
+//! What the panel offers plugins while they serve a request: user lookup, the audit log and the log.
+
+use plugin_host::{HostServices, UserInfo};
+use settings::{Snapshot, Username};
+
+use crate::state::Panel;
+
+/// The host side of one plugin call.
+#[derive(Debug)]
+pub struct Services<'a> {
+    pub panel: &'a Panel,
+    pub snapshot: &'a Snapshot,
+    pub actor: Username,
+    pub source: String,
+}
+
+/// A user as plugins see them: kind, `all`, and where their home (and `.accesshash`) is.
+pub fn user_info(panel: &Panel, snapshot: &Snapshot, user: &Username, has_all: bool) -> UserInfo {
+    UserInfo {
+        name: user.to_string(),
+        kind: snapshot
+            .config()
+            .users
+            .kind(user)
+            .unwrap_or(settings::UserKind::Account),
+        has_all,
+        home: panel.home_of(snapshot, user),
+    }
+}
+
+impl HostServices for Services<'_> {
+    fn lookup_user(&self, name: &str) -> Option<UserInfo> {
+        let user = Username::new(name).ok()?;
+        self.snapshot.config().users.kind(&user)?;
+        let has_all = self
+            .snapshot
+            .config()
+            .users
+            .privileges(&user)
+            .is_some_and(|p| p.has_all());
+        let info = user_info(self.panel, self.snapshot, &user, has_all);
+        if info.kind != settings::UserKind::Account {
+            // Homes are created on first use so a key can be written there.
+            let _ = crate::state::create_private_dir(&info.home);
+        }
+        Some(info)
+    }
+
+    fn audit(&self, event: &str) -> Result<(), String> {
+        let mut fields: serde_json::Value =
+            serde_json::from_str(event).map_err(|e| format!("audit event is not JSON: {e}"))?;
+        let name = fields
+            .get("event")
+            .and_then(|v| v.as_str())
+            .unwrap_or("plugin_event")
+            .to_owned();
+        if let serde_json::Value::Object(map) = &mut fields {
+            map.entry("actor").or_insert_with(|| self.actor.to_string().into());
+            map.entry("source").or_insert_with(|| self.source.clone().into());
+        }
+        self.panel
+            .audit
+            .record(&name, fields)
+            .map_err(|e| format!("cannot write the audit log: {e}"))
+    }
+
+    fn log(&self, level: u32, message: &str) {
+        match level {
+            0 => tracing::error!(target: "plugin", "{message}"),
+            1 => tracing::warn!(target: "plugin", "{message}"),
+            _ => tracing::info!(target: "plugin", "{message}"),
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! The running panel: the gate snapshot in force, loaded plugins, credentials stores, and live reload of the config.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use credentials::TokenStore;
+use plugin_host::PluginHost;
+use serde_json::json;
+use settings::{Config, ConfigError, FeatureSpec, Gate, Snapshot, UserKind, Username};
+
+use crate::audit::AuditLog;
+use crate::features::builtin_features;
+use crate::keys::KeyCache;
+use crate::limiter::Limiter;
+use crate::sessions::Sessions;
+
+/// What `/health` and `config check` report about the configuration in force.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStatus {
+    /// How many snapshots have been compiled since start.
+    pub generation: u64,
+    pub loaded_at: Option<SystemTime>,
+    /// The error of the last attempt, when it failed; the last good config stays in force.
+    pub last_error: Option<String>,
+}
+
+/// Everything a request needs. One per process, shared by every connection.
+pub struct Panel {
+    pub config_path: PathBuf,
+    pub gate: Gate,
+    pub plugins: Arc<PluginHost>,
+    pub state_dir: PathBuf,
+    pub keys: KeyCache,
+    pub tokens: TokenStore,
+    pub sessions: Sessions,
+    pub limiter: Limiter,
+    pub audit: AuditLog,
+    pub status: Mutex<ReloadStatus>,
+    /// Serialises writers of the config and native files.
+    pub write_lock: Mutex<()>,
+    stamps: Mutex<Vec<(PathBuf, Option<FileStamp>)>>,
+}
+
+impl std::fmt::Debug for Panel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Panel")
+            .field("config_path", &self.config_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Identity of a file's contents as far as metadata tells: a rename or write changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
+}
+
+impl Panel {
+    /// Loads the config and its plugins, and prepares the state directory.
+    pub fn open(config_path: &Path) -> Result<Arc<Panel>> {
+        let config = Config::load(config_path)?;
+        Panel::from_config(config)
+    }
+
+    pub fn from_config(config: Config) -> Result<Arc<Panel>> {
+        let state_dir = config.server.state_dir.clone();
+        create_private_dir(&state_dir)?;
+        let plugins = Arc::new(PluginHost::load(&config.plugins));
+        for report in plugins.reports() {
+            tracing::info!("plugin {}", report);
+        }
+        let tokens = TokenStore::open(&state_dir.join("api_tokens")).context("cannot open the API token store")?;
+        let audit = AuditLog::open(&state_dir.join("audit.log"))
+            .with_context(|| format!("cannot open the audit log in {}", state_dir.display()))?;
+        let limiter = Limiter::new(
+            config.server.auth_failure_limit,
+            Duration::from_secs(config.server.auth_failure_window_secs),
+        );
+        let config_path = config.file.clone();
+        let stamps = config.watched_files().into_iter().map(|p| {
+            let s = FileStamp::of(&p);
+            (p, s)
+        });
+        let snapshot = compile(Arc::new(config), &plugins);
+        let panel = Panel {
+            config_path,
+            gate: Gate::new(snapshot),
+            plugins,
+            state_dir,
+            keys: KeyCache::default(),
+            tokens,
+            sessions: Sessions::default(),
+            limiter,
+            audit,
+            status: Mutex::new(ReloadStatus {
+                generation: 1,
+                loaded_at: Some(SystemTime::now()),
+                last_error: None,
+            }),
+            write_lock: Mutex::new(()),
+            stamps: Mutex::new(stamps.collect()),
+        };
+        Ok(Arc::new(panel))
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.gate.load()
+    }
+
+    /// Where a user's `.accesshash` lives: the configured home, else `<state>/root` or `<state>/home/<user>`.
+    pub fn home_of(&self, snapshot: &Snapshot, user: &Username) -> PathBuf {
+        if let Some(home) = snapshot.config().users.home(user) {
+            return home.clone();
+        }
+        if user.is_root() {
+            self.state_dir.join("root")
+        } else {
+            self.state_dir.join("home").join(user.as_str())
+        }
+    }
+
+    /// Re-reads the config now. On failure the last good snapshot stays in force and the error is recorded.
+    pub fn reload(&self) -> Result<(), ConfigError> {
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        // Stamps are taken before reading, so a write that lands while we read is seen as a change next time.
+        let before: Vec<(PathBuf, Option<FileStamp>)> = self
+            .gate
+            .load()
+            .config()
+            .watched_files()
+            .into_iter()
+            .map(|p| {
+                let s = FileStamp::of(&p);
+                (p, s)
+            })
+            .collect();
+        match Config::load(&self.config_path) {
+            Ok(config) => {
+                let watched = config.watched_files();
+                let old = self.gate.load();
+                let new = compile(Arc::new(config), &self.plugins);
+                let changes = visibility_changes(&old, &new);
+                self.gate.store(new);
+                *self.stamps.lock().unwrap_or_else(|e| e.into_inner()) = watched
+                    .into_iter()
+                    .map(|p| {
+                        let s = before
+                            .iter()
+                            .find(|(b, _)| *b == p)
+                            .map_or_else(|| FileStamp::of(&p), |(_, s)| *s);
+                        (p, s)
+                    })
+                    .collect();
+                status.generation += 1;
+                status.loaded_at = Some(SystemTime::now());
+                if status.last_error.take().is_some() {
+                    tracing::info!(
+                        "configuration {} is valid again and in force",
+                        self.config_path.display()
+                    );
+                }
+                if !changes.is_empty() {
+                    tracing::info!(
+                        "configuration reloaded: {}",
+                        changes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; ")
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if status.last_error.as_deref() != Some(&e.to_string()) {
+                    tracing::error!("configuration not reloaded, the last good one stays in force: {e}");
+                }
+                status.last_error = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// True when a watched file changed since the last look (and remembers the new stamps).
+    fn files_changed(&self) -> bool {
+        let mut stamps = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
+        let mut changed = false;
+        for (path, stamp) in stamps.iter_mut() {
+            let now = FileStamp::of(path);
+            if now != *stamp {
+                *stamp = now;
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Polls the config and the native files it names, and reloads on change.
+    pub fn spawn_watcher(self: &Arc<Self>, interval: Duration) {
+        let panel = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("config-watcher".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(interval);
+                    let retry = panel
+                        .status
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .last_error
+                        .is_some();
+                    if panel.files_changed() || retry {
+                        let _ = panel.reload();
+                    }
+                }
+            })
+            .expect("spawning a thread at start-up");
+    }
+
+    /// Applies a change to the config or native files that the panel just wrote, and audits who gained or lost what.
+    pub fn apply_write(&self, event: &str, mut fields: serde_json::Value) -> Result<(), ConfigError> {
+        let old = self.gate.load();
+        self.reload()?;
+        let new = self.gate.load();
+        let changes = visibility_changes(&old, &new);
+        if let serde_json::Value::Object(map) = &mut fields {
+            map.insert(
+                "gained".into(),
+                json!(
+                    changes
+                        .iter()
+                        .filter(|c| c.gained)
+                        .map(|c| json!({"user": c.user, "feature": c.feature}))
+                        .collect::<Vec<_>>()
+                ),
+            );
+            map.insert(
+                "lost".into(),
+                json!(
+                    changes
+                        .iter()
+                        .filter(|c| !c.gained)
+                        .map(|c| json!({"user": c.user, "feature": c.feature}))
+                        .collect::<Vec<_>>()
+                ),
+            );
+        }
+        if let Err(e) = self.audit.record(event, fields) {
+            tracing::error!("cannot write the audit log: {e}");
+        }
+        Ok(())
+    }
+
+    pub fn status(&self) -> ReloadStatus {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// All features: the panel's own, then each plugin's.
+pub fn all_features(plugins: &PluginHost) -> Vec<FeatureSpec> {
+    let mut features = builtin_features();
+    features.extend(plugins.features());
+    features
+}
+
+pub fn compile(config: Arc<Config>, plugins: &PluginHost) -> Snapshot {
+    Snapshot::compile(config, all_features(plugins))
+}
+
+/// A user who gained or lost a feature between two snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisibilityChange {
+    pub user: String,
+    pub feature: String,
+    pub gained: bool,
+}
+
+impl std::fmt::Display for VisibilityChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {}",
+            self.user,
+            if self.gained { "gained" } else { "lost" },
+            self.feature
+        )
+    }
+}
+
+/// Who gained or lost which feature from `old` to `new`.
+pub fn visibility_changes(old: &Snapshot, new: &Snapshot) -> Vec<VisibilityChange> {
+    let visible = |s: &Snapshot| -> BTreeMap<String, BTreeSet<String>> {
+        s.config()
+            .users
+            .all()
+            .map(|(u, _)| {
+                let id = s.user_id(u.as_str()).expect("every listed user has an id");
+                (u.to_string(), s.visible_features(id).map(|f| f.id.clone()).collect())
+            })
+            .collect()
+    };
+    let (before, after) = (visible(old), visible(new));
+    let users: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let empty = BTreeSet::new();
+    let mut changes = Vec::new();
+    for user in users {
+        let b = before.get(user).unwrap_or(&empty);
+        let a = after.get(user).unwrap_or(&empty);
+        changes.extend(a.difference(b).map(|f| VisibilityChange {
+            user: user.clone(),
+            feature: f.clone(),
+            gained: true,
+        }));
+        changes.extend(b.difference(a).map(|f| VisibilityChange {
+            user: user.clone(),
+            feature: f.clone(),
+            gained: false,
+        }));
+    }
+    changes
+}
+
+/// Creates a directory (and parents) readable by its owner only.
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// The kind of user as the plugin ABI sees it.
+pub fn kind_of(snapshot: &Snapshot, user: &Username) -> Option<UserKind> {
+    snapshot.config().users.kind(user)
+}
+
+/// Answers `tweakgate session` requests: a root-only directory in the state directory where the CLI drops a username
+/// and the server answers with a one-time login path. Only someone who can write there (root) can ask.
+pub fn spawn_session_drop_box(panel: &Arc<Panel>) {
+    let panel = Arc::clone(panel);
+    let dir = panel.state_dir.join("session-requests");
+    let _ = create_private_dir(&dir);
+    std::thread::Builder::new()
+        .name("session-requests".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(100));
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.extension().and_then(|e| e.to_str()) != Some("request") {
+                        continue;
+                    }
+                    let name = std::fs::read_to_string(&path).unwrap_or_default();
+                    let _ = std::fs::remove_file(&path);
+                    let snapshot = panel.snapshot();
+                    let answer = match Username::new(name.trim())
+                        .ok()
+                        .filter(|u| snapshot.user_id(u.as_str()).is_some())
+                    {
+                        Some(user) => {
+                            let (token, secret) = crate::api::start_one_time(&panel, &user);
+                            format!("/{token}/login/?session={secret}")
+                        }
+                        None => continue,
+                    };
+                    let _ = credentials::write_atomic(&path.with_extension("url"), answer.as_bytes(), 0o600);
+                }
+            }
+        })
+        .expect("spawning a thread at start-up");
+}

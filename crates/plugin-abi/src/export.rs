@@ -1,0 +1,344 @@
+//! The plugin side of the boundary: the `extern "C"` functions [`export_plugin!`](crate::export_plugin) points the entry at.
+//!
+//! All of a plugin's `unsafe` lives here, once, so plugin crates stay safe Rust.
+//! Every function catches panics: a panic unwinding out of an `extern "C"` function would abort the host.
+
+use std::any::Any;
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+
+use crate::safe::{Host, HostCallbacks, Plugin, PluginInfo, Request, Response, Target, UserInfo};
+use crate::types::{
+    ABI_VERSION, AbiFeature, AbiPluginInfo, AbiRequest, AbiResponse, AbiSlice, AbiStr, AbiUserInfo, HostApi, LogLevel,
+    PluginEntry, RequestKind, Status,
+};
+
+/// The entry static for plugin `P`; [`export_plugin!`](crate::export_plugin) puts it under [`ENTRY_SYMBOL`](crate::ENTRY_SYMBOL).
+pub const fn entry<P: Plugin>() -> PluginEntry {
+    PluginEntry {
+        abi_version: ABI_VERSION,
+        describe: Some(describe::<P>),
+        free_info: Some(free_info),
+        handle: Some(handle::<P>),
+        free_response: Some(free_response),
+    }
+}
+
+/// The text of a caught panic.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-text payload".to_owned()
+    }
+}
+
+/// A described plugin, kept alive behind `AbiPluginInfo::private` until `free_info`.
+/// The `AbiStr`s point into the `String`s' heap buffers, which do not move when this struct does.
+struct OwnedInfo {
+    info: PluginInfo,
+    error: String,
+    features: Vec<AbiFeature>,
+    lists: Vec<Vec<AbiStr>>,
+}
+
+fn strs(list: &[String], lists: &mut Vec<Vec<AbiStr>>) -> AbiSlice<AbiStr> {
+    let v: Vec<AbiStr> = list.iter().map(|s| AbiStr::new(s)).collect();
+    let slice = AbiSlice::new(&v);
+    lists.push(v);
+    slice
+}
+
+fn owned_info(info: PluginInfo, error: String) -> (AbiPluginInfo, Box<OwnedInfo>) {
+    let mut owned = Box::new(OwnedInfo {
+        info,
+        error,
+        features: Vec::new(),
+        lists: Vec::new(),
+    });
+    let mut lists = Vec::new();
+    let features: Vec<AbiFeature> = owned
+        .info
+        .features
+        .iter()
+        .map(|f| AbiFeature {
+            id: AbiStr::new(&f.id),
+            title: AbiStr::new(&f.title),
+            group: AbiStr::new(&f.group),
+            path: AbiStr::new(&f.path),
+            any_of_acls: strs(&f.any_of_acls, &mut lists),
+            all_settings_on: strs(&f.all_settings_on, &mut lists),
+            deprecated_since: f.deprecation.as_ref().map_or(0, |d| d.since),
+            replacement: f
+                .deprecation
+                .as_ref()
+                .map_or(AbiStr::EMPTY, |d| AbiStr::new(&d.replacement)),
+            api_functions: strs(&f.api_functions, &mut lists),
+        })
+        .collect();
+    owned.features = features;
+    owned.lists = lists;
+    let view = AbiPluginInfo {
+        name: AbiStr::new(&owned.info.name),
+        version: AbiStr::new(&owned.info.version),
+        features: AbiSlice::new(&owned.features),
+        error: AbiStr::new(&owned.error),
+        private: std::ptr::null_mut(),
+    };
+    (view, owned)
+}
+
+/// `describe` for plugin `P`.
+///
+/// # Safety
+/// `out` must be null or valid for writing one [`AbiPluginInfo`].
+pub unsafe extern "C" fn describe<P: Plugin>(out: *mut AbiPluginInfo) -> Status {
+    if out.is_null() {
+        return Status::INVALID_ARGUMENT;
+    }
+    let built = catch_unwind(|| {
+        let (status, info, error) = match catch_unwind(P::describe) {
+            Ok(info) => (Status::OK, info, String::new()),
+            Err(payload) => (
+                Status::PANICKED,
+                PluginInfo::new("", ""),
+                panic_message(payload.as_ref()),
+            ),
+        };
+        let (view, owned) = owned_info(info, error);
+        (status, view, owned)
+    });
+    let Ok((status, mut view, owned)) = built else {
+        return Status::PANICKED;
+    };
+    view.private = Box::into_raw(owned).cast::<c_void>();
+    // SAFETY: `out` is non-null and the caller promises it is valid for one write.
+    unsafe { out.write(view) };
+    status
+}
+
+/// Frees what [`describe`] wrote and empties it.
+///
+/// # Safety
+/// `info` must be null, or point at an [`AbiPluginInfo`] that is empty or was filled by this library's `describe`
+/// and not freed since.
+pub unsafe extern "C" fn free_info(info: *mut AbiPluginInfo) {
+    if info.is_null() {
+        return;
+    }
+    // SAFETY: non-null, and the caller promises it points at an info this library wrote (or an empty one).
+    let private = unsafe { (*info).private };
+    if !private.is_null() {
+        // SAFETY: `private` came from `Box::into_raw` in `describe` and is freed only here, once: we clear it below.
+        drop(unsafe { Box::from_raw(private.cast::<OwnedInfo>()) });
+    }
+    // SAFETY: as above; no view into the freed data survives in `*info`.
+    unsafe { info.write(AbiPluginInfo::EMPTY) };
+}
+
+/// A response kept alive behind `AbiResponse::private` until `free_response`.
+struct OwnedResponse {
+    content_type: String,
+    body: Vec<u8>,
+}
+
+fn write_response(out: *mut AbiResponse, response: Response) {
+    let owned = Box::new(OwnedResponse {
+        content_type: response.content_type,
+        body: response.body,
+    });
+    let mut view = AbiResponse {
+        status: response.status,
+        content_type: AbiStr::new(&owned.content_type),
+        body: AbiStr::from_bytes(&owned.body),
+        private: std::ptr::null_mut(),
+    };
+    view.private = Box::into_raw(owned).cast::<c_void>();
+    // SAFETY: every caller checked `out` is non-null, and the host promises it is valid for one write.
+    unsafe { out.write(view) };
+}
+
+/// Copies a host string; `what` names it in the error.
+///
+/// # Safety
+/// As for [`AbiStr::as_bytes`].
+unsafe fn text(s: AbiStr, what: &str) -> Result<String, String> {
+    // SAFETY: forwarded to our caller.
+    match unsafe { s.as_bytes() } {
+        None => Err(format!("{what} has a null pointer")),
+        Some(b) => String::from_utf8(b.to_vec()).map_err(|_| format!("{what} is not UTF-8")),
+    }
+}
+
+/// Copies a host path (raw bytes on Unix).
+///
+/// # Safety
+/// As for [`AbiStr::as_bytes`].
+unsafe fn path(s: AbiStr, what: &str) -> Result<PathBuf, String> {
+    // SAFETY: forwarded to our caller.
+    let bytes = unsafe { s.as_bytes() }.ok_or_else(|| format!("{what} has a null pointer"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(PathBuf::from(std::ffi::OsStr::from_bytes(bytes)))
+    }
+    #[cfg(not(unix))]
+    {
+        String::from_utf8(bytes.to_vec())
+            .map(PathBuf::from)
+            .map_err(|_| format!("{what} is not UTF-8"))
+    }
+}
+
+/// # Safety
+/// The strings in `u` must be valid as for [`AbiStr::as_bytes`].
+unsafe fn user(u: &AbiUserInfo, what: &str) -> Result<UserInfo, String> {
+    // SAFETY: forwarded to our caller, for each field.
+    unsafe {
+        Ok(UserInfo {
+            name: text(u.name, &format!("{what} name"))?,
+            kind: u.kind,
+            has_all: u.has_all != 0,
+            home: path(u.home, &format!("{what} home"))?,
+        })
+    }
+}
+
+/// Copies a request out of host memory.
+///
+/// # Safety
+/// Every pointer in `r` must be valid as the ABI documents, for the duration of this call.
+unsafe fn request(r: &AbiRequest) -> Result<Request, String> {
+    // SAFETY: forwarded to our caller, for each field.
+    unsafe {
+        let target = match r.kind {
+            RequestKind::PAGE => Target::Page,
+            RequestKind::API => Target::Api {
+                function: text(r.function, "function")?,
+            },
+            other => return Err(format!("the request kind is {other}")),
+        };
+        let params = r
+            .params
+            .as_slice()
+            .ok_or("params has a null pointer")?
+            .iter()
+            .map(|p| Ok((text(p.key, "a parameter name")?, text(p.value, "a parameter value")?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Request {
+            feature: text(r.feature, "feature")?,
+            target,
+            user: user(&r.user, "user")?,
+            source: text(r.source, "source")?,
+            method: text(r.method, "method")?,
+            path: text(r.path, "path")?,
+            params,
+            body: r.body.as_bytes().ok_or("body has a null pointer")?.to_vec(),
+            security_token: text(r.security_token, "security_token")?,
+        })
+    }
+}
+
+/// The host's callbacks for one `handle` call.
+struct AbiHost {
+    api: Option<HostApi>,
+}
+
+impl HostCallbacks for AbiHost {
+    fn lookup_user(&self, name: &str) -> Option<UserInfo> {
+        let api = self.api?;
+        let f = api.lookup_user?;
+        let mut out = AbiUserInfo::EMPTY;
+        // SAFETY: the host gave us `f` and `ctx` together for this call; `name` and `out` outlive it.
+        let status = unsafe { f(api.ctx, AbiStr::new(name), &mut out) };
+        if status != Status::OK {
+            return None;
+        }
+        // SAFETY: the host promises what it wrote stays valid until `handle` returns, and we copy it now.
+        unsafe { user(&out, "looked-up user") }.ok()
+    }
+
+    fn audit(&self, event_json: &str) -> Result<(), String> {
+        let api = self.api.ok_or("the host offers no callbacks")?;
+        let f = api.audit.ok_or("the host offers no audit log")?;
+        // SAFETY: the host gave us `f` and `ctx` together for this call; the event outlives it.
+        match unsafe { f(api.ctx, AbiStr::new(event_json)) } {
+            Status::OK => Ok(()),
+            status => Err(format!("the audit callback answered {status}")),
+        }
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        if let Some(api) = self.api
+            && let Some(f) = api.log
+        {
+            // SAFETY: the host gave us `f` and `ctx` together for this call; the message outlives it.
+            unsafe { f(api.ctx, level, AbiStr::new(message)) }
+        }
+    }
+}
+
+/// `handle` for plugin `P`.
+///
+/// # Safety
+/// `request` must be null or point at a valid [`AbiRequest`]; `host` null or a valid [`HostApi`];
+/// `out` null or valid for writing one [`AbiResponse`]; all for the duration of the call.
+pub unsafe extern "C" fn handle<P: Plugin>(
+    request: *const AbiRequest,
+    host: *const HostApi,
+    out: *mut AbiResponse,
+) -> Status {
+    if out.is_null() {
+        return Status::INVALID_ARGUMENT;
+    }
+    let served = catch_unwind(AssertUnwindSafe(|| {
+        if request.is_null() {
+            return (
+                Status::INVALID_ARGUMENT,
+                Response::text(500, "the request pointer is null"),
+            );
+        }
+        // SAFETY: non-null, and the host promises a valid request for this call.
+        let req = match unsafe { self::request(&*request) } {
+            Ok(r) => r,
+            Err(why) => return (Status::INVALID_ARGUMENT, Response::text(500, why)),
+        };
+        // SAFETY: null, or a valid `HostApi` for this call; we copy it (it is plain data).
+        let api = unsafe { host.as_ref() }.copied();
+        let callbacks = AbiHost { api };
+        let host = Host::new(&callbacks);
+        match catch_unwind(AssertUnwindSafe(|| P::handle(&req, &host))) {
+            Ok(Ok(response)) => (Status::OK, response),
+            Ok(Err(e)) => (Status::ERROR, Response::text(500, e.to_string())),
+            Err(payload) => (Status::PANICKED, Response::text(500, panic_message(payload.as_ref()))),
+        }
+    }));
+    let (status, response) =
+        served.unwrap_or_else(|payload| (Status::PANICKED, Response::text(500, panic_message(payload.as_ref()))));
+    if catch_unwind(AssertUnwindSafe(|| write_response(out, response))).is_err() {
+        return Status::PANICKED;
+    }
+    status
+}
+
+/// Frees what [`handle`] wrote and empties it.
+///
+/// # Safety
+/// `response` must be null, or point at an [`AbiResponse`] that is empty or was filled by this library's `handle`
+/// and not freed since.
+pub unsafe extern "C" fn free_response(response: *mut AbiResponse) {
+    if response.is_null() {
+        return;
+    }
+    // SAFETY: non-null, and the caller promises it points at a response this library wrote (or an empty one).
+    let private = unsafe { (*response).private };
+    if !private.is_null() {
+        // SAFETY: `private` came from `Box::into_raw` in `write_response` and is freed only here, once.
+        drop(unsafe { Box::from_raw(private.cast::<OwnedResponse>()) });
+    }
+    // SAFETY: as above.
+    unsafe { response.write(AbiResponse::EMPTY) };
+}

@@ -1,0 +1,314 @@
+//! The safe Rust side of the contract: what a plugin author implements and uses, with no raw pointers in sight.
+//!
+//! A plugin implements [`Plugin`] with plain Rust types and calls [`export_plugin!`](crate::export_plugin);
+//! the glue in `export.rs` converts to and from the `#[repr(C)]` types.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::types::{LogLevel, UserKind};
+
+/// A plugin: describes its features, then serves requests for them.
+///
+/// Both are associated functions: the host may call from any thread, so keep any state in your own statics.
+pub trait Plugin: 'static {
+    /// The plugin's name, version and features. Called once, when the host loads the library.
+    fn describe() -> PluginInfo;
+
+    /// Serves one page or API request for one of the plugin's features.
+    ///
+    /// An `Err` becomes [`Status::ERROR`](crate::Status::ERROR) with the error's text; a panic becomes
+    /// [`Status::PANICKED`](crate::Status::PANICKED) and the host isolates the plugin.
+    /// Answer expected failures (a WHM API error, a refused form) with a normal [`Response`] instead.
+    fn handle(request: &Request, host: &Host<'_>) -> Result<Response, Error>;
+}
+
+/// Any error a handler wants to report; `?` converts most errors into it.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a plugin says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub features: Vec<Feature>,
+}
+
+impl PluginInfo {
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> PluginInfo {
+        PluginInfo {
+            name: name.into(),
+            version: version.into(),
+            features: Vec::new(),
+        }
+    }
+
+    /// Adds a feature.
+    pub fn feature(mut self, feature: Feature) -> PluginInfo {
+        self.features.push(feature);
+        self
+    }
+}
+
+/// One feature: a WHM menu entry, the page behind it, the WHM API 1 functions it answers, and what it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Feature {
+    /// Stable identifier, e.g. `remote-access-key`.
+    pub id: String,
+    /// Menu title, e.g. `Remote Access Key`.
+    pub title: String,
+    /// WHM menu group, e.g. `Clusters`.
+    pub group: String,
+    /// The page's path, e.g. `/remote-access-key`; empty for a feature without a page.
+    pub path: String,
+    /// The user needs any one of these ACLs (root and `all` pass); empty means none is needed.
+    pub any_of_acls: Vec<String>,
+    /// Tweak Settings that must all be on.
+    pub all_settings_on: Vec<String>,
+    pub deprecation: Option<Deprecation>,
+    /// WHM API 1 functions, e.g. `accesshash`.
+    pub api_functions: Vec<String>,
+}
+
+/// When a feature was deprecated and what replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deprecation {
+    /// The WHM major version, e.g. 64; never 0.
+    pub since: u32,
+    /// The title of the replacement, e.g. `Manage API Tokens`; may be empty.
+    pub replacement: String,
+}
+
+impl Feature {
+    pub fn new(id: impl Into<String>, title: impl Into<String>, group: impl Into<String>) -> Feature {
+        Feature {
+            id: id.into(),
+            title: title.into(),
+            group: group.into(),
+            ..Feature::default()
+        }
+    }
+
+    /// Gives the feature a page at `path` (which starts with `/`).
+    pub fn page(mut self, path: impl Into<String>) -> Feature {
+        self.path = path.into();
+        self
+    }
+
+    /// The user needs at least one of these ACLs (WHM's `ACL=a,b`).
+    pub fn requires_any_acl<S: Into<String>>(mut self, acls: impl IntoIterator<Item = S>) -> Feature {
+        self.any_of_acls.extend(acls.into_iter().map(Into::into));
+        self
+    }
+
+    /// This Tweak Setting must be on (WHM's `CPCONF=key`).
+    pub fn requires_setting(mut self, key: impl Into<String>) -> Feature {
+        self.all_settings_on.push(key.into());
+        self
+    }
+
+    pub fn deprecated(mut self, since: u32, replacement: impl Into<String>) -> Feature {
+        self.deprecation = Some(Deprecation {
+            since,
+            replacement: replacement.into(),
+        });
+        self
+    }
+
+    /// Answers this WHM API 1 function.
+    pub fn api_function(mut self, name: impl Into<String>) -> Feature {
+        self.api_functions.push(name.into());
+        self
+    }
+}
+
+/// A WHM user as the host describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub name: String,
+    pub kind: UserKind,
+    /// Holds the `all` ACL (root always does).
+    pub has_all: bool,
+    /// Home directory, where `.accesshash` lives.
+    pub home: PathBuf,
+}
+
+impl UserInfo {
+    pub fn is_root(&self) -> bool {
+        self.kind == UserKind::ROOT
+    }
+
+    /// Root or a reseller: someone with WHM access and an access key.
+    pub fn is_whm_user(&self) -> bool {
+        matches!(self.kind, UserKind::ROOT | UserKind::RESELLER)
+    }
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The feature's web page.
+    Page,
+    /// A WHM API 1 function.
+    Api { function: String },
+}
+
+/// One request, copied out of the host's memory so the handler can keep what it likes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The feature the host routed the request to.
+    pub feature: String,
+    pub target: Target,
+    /// The authenticated user.
+    pub user: UserInfo,
+    /// The client's address.
+    pub source: String,
+    pub method: String,
+    /// The path without the session prefix.
+    pub path: String,
+    /// Query and form parameters in arrival order.
+    pub params: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The session prefix (`/cpsess…`) to put before the page's own links and form actions; empty for API calls.
+    pub security_token: String,
+}
+
+impl Request {
+    /// The first value of a parameter.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a parameter, in order.
+    pub fn params_named<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.params
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The API function, or `None` for a page.
+    pub fn api_function(&self) -> Option<&str> {
+        match &self.target {
+            Target::Api { function } => Some(function),
+            Target::Page => None,
+        }
+    }
+
+    pub fn is_post(&self) -> bool {
+        self.method.eq_ignore_ascii_case("POST")
+    }
+
+    /// A link or form action inside the panel, with the session prefix: `url("/remote-access-key")`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.security_token, path)
+    }
+}
+
+/// A plugin's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// An HTML fragment; the host puts it inside its page layout.
+    pub fn html(status: u16, body: impl Into<String>) -> Response {
+        Response {
+            status,
+            content_type: "text/html; charset=utf-8".into(),
+            body: body.into().into_bytes(),
+        }
+    }
+
+    /// A JSON document, e.g. a WHM API 1 envelope.
+    pub fn json(status: u16, value: &serde_json::Value) -> Response {
+        Response {
+            status,
+            content_type: "application/json".into(),
+            body: value.to_string().into_bytes(),
+        }
+    }
+
+    pub fn text(status: u16, body: impl Into<String>) -> Response {
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8".into(),
+            body: body.into().into_bytes(),
+        }
+    }
+
+    /// The body as text (lossy), for tests and messages.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// The audit log did not record the event, so the action it describes must not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFailed {
+    pub detail: String,
+}
+
+impl fmt::Display for AuditFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the host could not record the audit event: {}", self.detail)
+    }
+}
+
+impl std::error::Error for AuditFailed {}
+
+/// What a host does for a plugin. The real host reaches it through [`HostApi`](crate::HostApi);
+/// a plugin's own tests implement it directly and pass [`Host::new`] to `handle`.
+pub trait HostCallbacks {
+    fn lookup_user(&self, name: &str) -> Option<UserInfo>;
+    fn audit(&self, event_json: &str) -> Result<(), String>;
+    fn log(&self, level: LogLevel, message: &str);
+}
+
+/// The host, as a handler sees it during one request.
+pub struct Host<'a> {
+    callbacks: &'a dyn HostCallbacks,
+}
+
+impl fmt::Debug for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Host")
+    }
+}
+
+impl<'a> Host<'a> {
+    pub fn new(callbacks: &'a dyn HostCallbacks) -> Host<'a> {
+        Host { callbacks }
+    }
+
+    /// Another user's kind, `all` and home, to apply ownership rules; `None` when the host does not know the name.
+    pub fn lookup_user(&self, name: &str) -> Option<UserInfo> {
+        self.callbacks.lookup_user(name)
+    }
+
+    /// Records an event (a JSON object) in the audit log. Do not perform the action if this fails.
+    pub fn audit(&self, event: &serde_json::Value) -> Result<(), AuditFailed> {
+        self.callbacks
+            .audit(&event.to_string())
+            .map_err(|detail| AuditFailed { detail })
+    }
+
+    pub fn log(&self, level: LogLevel, message: &str) {
+        self.callbacks.log(level, message);
+    }
+
+    pub fn info(&self, message: &str) {
+        self.log(LogLevel::INFO, message);
+    }
+
+    pub fn warn(&self, message: &str) {
+        self.log(LogLevel::WARN, message);
+    }
+
+    pub fn error(&self, message: &str) {
+        self.log(LogLevel::ERROR, message);
+    }
+}

@@ -1,0 +1,247 @@
+//! One call into a plugin: the host's request and services turned into ABI data, the plugin's answer copied back and
+//! freed by the plugin, and its status turned into a typed result.
+
+use std::ffi::c_void;
+use std::os::unix::ffi::OsStrExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use plugin_abi::{
+    AbiParam, AbiRequest, AbiResponse, AbiSlice, AbiStr, AbiUserInfo, HostApi, LogLevel, PluginEntry, Status, UserKind,
+};
+
+use crate::error::PluginCallError;
+
+/// A user as the host tells plugins about them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub name: String,
+    pub kind: settings::UserKind,
+    /// Holds `all` (root always does).
+    pub has_all: bool,
+    /// Home directory, where `.accesshash` lives.
+    pub home: PathBuf,
+}
+
+/// What a request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestKind {
+    Page,
+    Api { function: String },
+}
+
+/// A request for a plugin, in host terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRequest {
+    pub kind: RequestKind,
+    /// The authenticated user.
+    pub user: UserInfo,
+    /// The client's address.
+    pub source: String,
+    pub method: String,
+    /// The path without the session prefix.
+    pub path: String,
+    pub params: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The `/cpsess…` prefix the page must put before its links and form actions; empty for API calls.
+    pub security_token: String,
+}
+
+/// A plugin's answer, copied into host memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// What the host offers plugins during a call. Implementations may be called from the plugin's thread of the call only.
+pub trait HostServices: Sync {
+    /// Another user's kind, `all` and home; `None` when unknown.
+    fn lookup_user(&self, name: &str) -> Option<UserInfo>;
+    /// Records an audit event (a JSON object as text). An `Err` makes the plugin abandon the audited action.
+    fn audit(&self, event: &str) -> Result<(), String>;
+    /// One log line; `level` is a [`plugin_abi::LogLevel`] value (0 error, 1 warn, 2 info, 3 debug).
+    fn log(&self, level: u32, message: &str);
+}
+
+fn abi_kind(kind: settings::UserKind) -> UserKind {
+    match kind {
+        settings::UserKind::Root => UserKind::ROOT,
+        settings::UserKind::Reseller => UserKind::RESELLER,
+        settings::UserKind::Account => UserKind::ACCOUNT,
+    }
+}
+
+fn abi_user(u: &UserInfo) -> AbiUserInfo {
+    AbiUserInfo {
+        name: AbiStr::new(&u.name),
+        kind: abi_kind(u.kind),
+        has_all: u8::from(u.has_all),
+        home: AbiStr::from_bytes(u.home.as_os_str().as_bytes()),
+    }
+}
+
+/// The host's side of one call, behind `HostApi::ctx`.
+struct CallCtx<'a> {
+    services: &'a dyn HostServices,
+    /// Users handed to the plugin: their strings' heap buffers must stay put until the call returns, and do even when
+    /// the vector moves the `UserInfo`s themselves.
+    users: Mutex<Vec<UserInfo>>,
+}
+
+/// # Safety
+/// `ctx` must be the `CallCtx` of a call in progress.
+unsafe fn ctx<'a>(ctx: *mut c_void) -> Option<&'a CallCtx<'a>> {
+    // SAFETY: forwarded to our caller; null is refused.
+    unsafe { ctx.cast::<CallCtx<'a>>().as_ref() }
+}
+
+unsafe extern "C" fn host_lookup_user(ctx_ptr: *mut c_void, name: AbiStr, out: *mut AbiUserInfo) -> Status {
+    if out.is_null() {
+        return Status::INVALID_ARGUMENT;
+    }
+    catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: we gave the plugin this ctx for the call in progress.
+        let Some(ctx) = (unsafe { ctx(ctx_ptr) }) else {
+            return Status::INVALID_ARGUMENT;
+        };
+        // SAFETY: the plugin passes a string valid for this call.
+        let Some(name) = (unsafe { name.as_str() }) else {
+            return Status::INVALID_ARGUMENT;
+        };
+        let Some(user) = ctx.services.lookup_user(name) else {
+            return Status::NOT_FOUND;
+        };
+        let view = abi_user(&user);
+        ctx.users.lock().unwrap_or_else(|e| e.into_inner()).push(user);
+        // SAFETY: `out` is non-null and the plugin passes it for writing; the strings live in `ctx.users` until the
+        // call returns, as the ABI promises.
+        unsafe { out.write(view) };
+        Status::OK
+    }))
+    .unwrap_or(Status::PANICKED)
+}
+
+unsafe extern "C" fn host_audit(ctx_ptr: *mut c_void, event: AbiStr) -> Status {
+    catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: we gave the plugin this ctx for the call in progress.
+        let Some(ctx) = (unsafe { ctx(ctx_ptr) }) else {
+            return Status::INVALID_ARGUMENT;
+        };
+        // SAFETY: the plugin passes a string valid for this call.
+        let Some(event) = (unsafe { event.as_str() }) else {
+            return Status::INVALID_ARGUMENT;
+        };
+        match ctx.services.audit(event) {
+            Ok(()) => Status::OK,
+            Err(why) => {
+                ctx.services.log(
+                    LogLevel::ERROR.0,
+                    &format!("a plugin's audit event was not recorded: {why}"),
+                );
+                Status::ERROR
+            }
+        }
+    }))
+    .unwrap_or(Status::PANICKED)
+}
+
+unsafe extern "C" fn host_log(ctx_ptr: *mut c_void, level: LogLevel, message: AbiStr) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: we gave the plugin this ctx for the call in progress.
+        if let Some(ctx) = unsafe { ctx(ctx_ptr) } {
+            // SAFETY: the plugin passes a string valid for this call.
+            let message = unsafe { message.as_bytes() }
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            ctx.services.log(level.0, &message);
+        }
+    }));
+}
+
+/// Calls the plugin's `handle` and copies its answer. `plugin` names it in errors.
+pub(crate) fn invoke(
+    entry: &PluginEntry,
+    plugin: &str,
+    feature: &str,
+    request: &HostRequest,
+    services: &dyn HostServices,
+) -> Result<HostResponse, PluginCallError> {
+    let violation = |why: &str| PluginCallError::ContractViolation {
+        plugin: plugin.to_owned(),
+        why: why.to_owned(),
+    };
+    let (Some(handle), Some(free_response)) = (entry.handle, entry.free_response) else {
+        return Err(violation("the entry has no handle or free_response function"));
+    };
+    let params: Vec<AbiParam> = request
+        .params
+        .iter()
+        .map(|(k, v)| AbiParam {
+            key: AbiStr::new(k),
+            value: AbiStr::new(v),
+        })
+        .collect();
+    let (kind, function) = match &request.kind {
+        RequestKind::Page => (plugin_abi::RequestKind::PAGE, ""),
+        RequestKind::Api { function } => (plugin_abi::RequestKind::API, function.as_str()),
+    };
+    let abi_request = AbiRequest {
+        feature: AbiStr::new(feature),
+        kind,
+        function: AbiStr::new(function),
+        user: abi_user(&request.user),
+        source: AbiStr::new(&request.source),
+        method: AbiStr::new(&request.method),
+        path: AbiStr::new(&request.path),
+        params: AbiSlice::new(&params),
+        body: AbiStr::from_bytes(&request.body),
+        security_token: AbiStr::new(&request.security_token),
+    };
+    let call_ctx = CallCtx {
+        services,
+        users: Mutex::new(Vec::new()),
+    };
+    let host = HostApi {
+        ctx: std::ptr::from_ref(&call_ctx).cast_mut().cast(),
+        lookup_user: Some(host_lookup_user),
+        audit: Some(host_audit),
+        log: Some(host_log),
+    };
+    let mut out = AbiResponse::EMPTY;
+    // SAFETY: the entry matches our ABI version; the request, host API and everything they point at live until this
+    // returns, and `out` is writable. Plugins catch their own panics, so nothing unwinds out of this call.
+    let status = unsafe { handle(&abi_request, &host, &mut out) };
+    // SAFETY: `out` is what the plugin wrote (or still empty), and it owns the memory until `free_response` below.
+    let content_type = unsafe { out.content_type.as_bytes() }.map(|b| String::from_utf8_lossy(b).into_owned());
+    // SAFETY: as above.
+    let body = unsafe { out.body.as_bytes() }.map(<[u8]>::to_vec);
+    let code = out.status;
+    // SAFETY: `out` came from this plugin's `handle` and is freed exactly once.
+    unsafe { free_response(&mut out) };
+    drop(call_ctx);
+
+    let (Some(content_type), Some(body)) = (content_type, body) else {
+        return Err(violation("the response has a null pointer with a non-zero length"));
+    };
+    let message = || String::from_utf8_lossy(&body).into_owned();
+    match status {
+        Status::OK if (100..=599).contains(&code) => Ok(HostResponse {
+            status: code,
+            content_type,
+            body,
+        }),
+        Status::OK => Err(violation(&format!("the response has HTTP status {code}"))),
+        Status::PANICKED => Err(PluginCallError::Panicked {
+            plugin: plugin.to_owned(),
+            message: message(),
+        }),
+        other => Err(PluginCallError::Failed {
+            plugin: plugin.to_owned(),
+            status: other.to_string(),
+            message: message(),
+        }),
+    }
+}

@@ -1,0 +1,401 @@
+//! A plugin's self-description: copied out of the library, then validated against the Tweak Settings schema and the
+//! ACL catalogue before any of its features reach the gate.
+
+use std::collections::HashSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use plugin_abi::{AbiPluginInfo, AbiSlice, AbiStr, PluginEntry, Status};
+use settings::Requirements;
+
+use crate::error::LoadError;
+
+/// When a feature was deprecated and what replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deprecation {
+    /// The WHM version, e.g. 64.
+    pub since: u32,
+    /// The replacement's title, e.g. `Manage API Tokens`; may be empty.
+    pub replacement: String,
+}
+
+/// One feature exactly as its plugin declared it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginFeature {
+    pub plugin: String,
+    pub id: String,
+    pub title: String,
+    pub group: String,
+    /// The page's path; empty when the feature has no page.
+    pub path: String,
+    pub any_of_acls: Vec<String>,
+    pub all_settings_on: Vec<String>,
+    pub deprecation: Option<Deprecation>,
+    pub api_functions: Vec<String>,
+}
+
+/// A plugin's name, version and features, owned by the host.
+#[derive(Debug, Clone)]
+pub(crate) struct Descriptor {
+    pub name: String,
+    pub version: String,
+    pub features: Vec<PluginFeature>,
+    /// One per feature once validated; empty before.
+    pub requirements: Vec<Requirements>,
+}
+
+fn invalid(why: impl Into<String>) -> LoadError {
+    LoadError::InvalidDescriptor { why: why.into() }
+}
+
+/// # Safety
+/// As for [`AbiStr::as_bytes`].
+unsafe fn text(s: AbiStr, what: &str) -> Result<String, LoadError> {
+    // SAFETY: forwarded to our caller.
+    let bytes = unsafe { s.as_bytes() }.ok_or_else(|| invalid(format!("{what} has a null pointer")))?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| invalid(format!("{what} is not UTF-8")))
+}
+
+/// # Safety
+/// `list` and every string in it must be valid as the ABI documents.
+unsafe fn texts(list: AbiSlice<AbiStr>, what: &str) -> Result<Vec<String>, LoadError> {
+    // SAFETY: forwarded to our caller.
+    let items = unsafe { list.as_slice() }.ok_or_else(|| invalid(format!("{what} has a null pointer")))?;
+    // SAFETY: forwarded to our caller.
+    items.iter().map(|s| unsafe { text(*s, what) }).collect()
+}
+
+/// # Safety
+/// `info` must be what the plugin's `describe` wrote and has not yet freed.
+unsafe fn copy(info: &AbiPluginInfo) -> Result<Descriptor, LoadError> {
+    // SAFETY: forwarded to our caller, for every field.
+    unsafe {
+        let name = text(info.name, "the plugin name")?;
+        let features = info
+            .features
+            .as_slice()
+            .ok_or_else(|| invalid("the feature list has a null pointer"))?
+            .iter()
+            .map(|f| {
+                let deprecated_since = f.deprecated_since;
+                Ok(PluginFeature {
+                    plugin: name.clone(),
+                    id: text(f.id, "a feature id")?,
+                    title: text(f.title, "a feature title")?,
+                    group: text(f.group, "a feature group")?,
+                    path: text(f.path, "a feature path")?,
+                    any_of_acls: texts(f.any_of_acls, "an ACL name")?,
+                    all_settings_on: texts(f.all_settings_on, "a setting name")?,
+                    deprecation: match deprecated_since {
+                        0 => None,
+                        since => Some(Deprecation {
+                            since,
+                            replacement: text(f.replacement, "a replacement title")?,
+                        }),
+                    },
+                    api_functions: texts(f.api_functions, "an API function name")?,
+                })
+            })
+            .collect::<Result<Vec<_>, LoadError>>()?;
+        Ok(Descriptor {
+            version: text(info.version, "the plugin version")?,
+            name,
+            features,
+            requirements: Vec::new(),
+        })
+    }
+}
+
+/// Asks the plugin to describe itself and copies the answer, freeing the plugin's memory through the plugin.
+pub(crate) fn describe(entry: &PluginEntry) -> Result<Descriptor, LoadError> {
+    let describe = entry
+        .describe
+        .ok_or_else(|| invalid("the entry has no describe function"))?;
+    let free_info = entry
+        .free_info
+        .ok_or_else(|| invalid("the entry has no free_info function"))?;
+    if entry.handle.is_none() || entry.free_response.is_none() {
+        return Err(invalid("the entry has no handle or free_response function"));
+    }
+    let mut info = AbiPluginInfo::EMPTY;
+    // SAFETY: the entry matches our ABI version, so `describe` takes a writable `AbiPluginInfo`. A panic cannot unwind
+    // out of it (plugins catch their own); this guard only keeps a panic on our side of the copy from skipping the free.
+    let status = unsafe { describe(&mut info) };
+    let copied = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `describe` filled `info` and the plugin owns it until `free_info` below.
+        let error = unsafe { text(info.error, "the describe error") }.unwrap_or_default();
+        match status {
+            Status::OK => {
+                // SAFETY: as above.
+                unsafe { copy(&info) }
+            }
+            Status::PANICKED => Err(LoadError::PanickedDuringRegistration { message: error }),
+            other => Err(invalid(format!("describe answered {other}: {error}"))),
+        }
+    }));
+    // SAFETY: `info` was written by this library's `describe` and is freed exactly once.
+    unsafe { free_info(&mut info) };
+    copied.unwrap_or_else(|_| Err(invalid("the description could not be read")))
+}
+
+/// A feature id or function name: what WHM would accept in a URL without escaping.
+pub(crate) fn valid_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+fn valid_path(p: &str) -> bool {
+    p.starts_with('/')
+        && p.len() > 1
+        && !p.ends_with('/')
+        && !p.split('/').any(|seg| seg == ".." || seg == ".")
+        && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+}
+
+impl Descriptor {
+    /// Checks the description on its own and against plugins already loaded, and fills in the requirements.
+    /// On refusal the caller keeps the descriptor, so its features can be shown as incompatible.
+    pub(crate) fn validate(&mut self, others: &[&Descriptor]) -> Result<(), LoadError> {
+        self.requirements = self.check(others)?;
+        Ok(())
+    }
+
+    fn check(&self, others: &[&Descriptor]) -> Result<Vec<Requirements>, LoadError> {
+        if !valid_id(&self.name) {
+            return Err(invalid(format!(
+                "the plugin name \"{}\" must be 1 to 64 letters, digits, '-', '_' or '.'",
+                self.name.escape_debug()
+            )));
+        }
+        if let Some(other) = others.iter().find(|o| o.name == self.name) {
+            return Err(invalid(format!("a plugin named \"{}\" is already loaded", other.name)));
+        }
+        if self.features.is_empty() {
+            return Err(invalid("the plugin declares no features"));
+        }
+        let mut ids = HashSet::new();
+        let mut functions = HashSet::new();
+        let mut requirements = Vec::new();
+        for f in &self.features {
+            if f.id.is_empty() {
+                return Err(invalid("a feature has an empty id"));
+            }
+            if !valid_id(&f.id) {
+                return Err(invalid(format!(
+                    "the feature id \"{}\" must be 1 to 64 letters, digits, '-', '_' or '.'",
+                    f.id.escape_debug()
+                )));
+            }
+            if !ids.insert(f.id.as_str()) {
+                return Err(invalid(format!("the feature id \"{}\" is declared twice", f.id)));
+            }
+            if f.title.trim().is_empty() {
+                return Err(invalid(format!("the feature \"{}\" has an empty title", f.id)));
+            }
+            if !f.path.is_empty() && !valid_path(&f.path) {
+                return Err(invalid(format!(
+                    "the page path \"{}\" of feature \"{}\" must start with '/' and hold only letters, digits, '-', '_', '.' and '/'",
+                    f.path.escape_debug(),
+                    f.id
+                )));
+            }
+            for function in &f.api_functions {
+                if !valid_id(function) {
+                    return Err(invalid(format!(
+                        "the API function name \"{}\" of feature \"{}\" is not valid",
+                        function.escape_debug(),
+                        f.id
+                    )));
+                }
+                if !functions.insert(function.as_str()) {
+                    return Err(invalid(format!("the API function \"{function}\" is declared twice")));
+                }
+            }
+            for g in others.iter().flat_map(|o| o.features.iter()) {
+                if g.id == f.id {
+                    return Err(invalid(format!(
+                        "the feature id \"{}\" is already provided by the plugin \"{}\"",
+                        f.id, g.plugin
+                    )));
+                }
+                if !f.path.is_empty() && g.path == f.path {
+                    return Err(invalid(format!(
+                        "the page path \"{}\" is already served by the plugin \"{}\"",
+                        f.path, g.plugin
+                    )));
+                }
+                if let Some(function) = f.api_functions.iter().find(|x| g.api_functions.contains(x)) {
+                    return Err(invalid(format!(
+                        "the API function \"{function}\" is already answered by the plugin \"{}\"",
+                        g.plugin
+                    )));
+                }
+            }
+            let reqs = Requirements::from_names(
+                f.any_of_acls.iter().map(String::as_str),
+                f.all_settings_on.iter().map(String::as_str),
+            )
+            .map_err(|detail| LoadError::UnknownRequirement {
+                feature: f.id.clone(),
+                detail,
+            })?;
+            requirements.push(reqs);
+        }
+        Ok(requirements)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Describes itself by panicking; used in-process through the same generated entry a library would export.
+    struct PanicsInDescribe;
+
+    impl plugin_abi::Plugin for PanicsInDescribe {
+        fn describe() -> plugin_abi::PluginInfo {
+            panic!("no description today")
+        }
+
+        fn handle(
+            _: &plugin_abi::Request,
+            _: &plugin_abi::Host<'_>,
+        ) -> Result<plugin_abi::Response, plugin_abi::Error> {
+            unreachable!("never loaded")
+        }
+    }
+
+    #[test]
+    fn a_panic_while_describing_is_a_typed_refusal() {
+        let entry = plugin_abi::__private::entry::<PanicsInDescribe>();
+        assert_eq!(
+            describe(&entry).unwrap_err(),
+            LoadError::PanickedDuringRegistration {
+                message: "no description today".into()
+            }
+        );
+        let no_functions = PluginEntry {
+            describe: None,
+            ..entry
+        };
+        assert_eq!(
+            describe(&no_functions).unwrap_err().to_string(),
+            "invalid plugin description: the entry has no describe function"
+        );
+    }
+
+    fn feature(id: &str) -> PluginFeature {
+        PluginFeature {
+            plugin: "p".into(),
+            id: id.into(),
+            title: "T".into(),
+            group: "Clusters".into(),
+            path: format!("/{id}"),
+            any_of_acls: vec!["manage-api-tokens".into()],
+            all_settings_on: vec!["allow_deprecated_accesshash".into()],
+            deprecation: None,
+            api_functions: vec![],
+        }
+    }
+
+    fn descriptor(features: Vec<PluginFeature>) -> Descriptor {
+        Descriptor {
+            name: "p".into(),
+            version: "1".into(),
+            features,
+            requirements: Vec::new(),
+        }
+    }
+
+    fn refusal(features: Vec<PluginFeature>) -> String {
+        descriptor(features).validate(&[]).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn descriptions_are_validated() {
+        let mut ok = descriptor(vec![feature("a")]);
+        ok.validate(&[]).unwrap();
+        assert_eq!(ok.requirements.len(), 1);
+        assert_eq!(ok.requirements[0].all_settings_on[0].key, "allow_deprecated_accesshash");
+
+        let cases: Vec<(Vec<PluginFeature>, &str)> = vec![
+            (vec![], "invalid plugin description: the plugin declares no features"),
+            (
+                vec![feature("")],
+                "invalid plugin description: a feature has an empty id",
+            ),
+            (
+                vec![feature("a"), feature("a")],
+                "invalid plugin description: the feature id \"a\" is declared twice",
+            ),
+            (
+                vec![PluginFeature {
+                    path: "remote".into(),
+                    ..feature("a")
+                }],
+                "invalid plugin description: the page path \"remote\" of feature \"a\" must start with '/' and hold only letters, digits, '-', '_', '.' and '/'",
+            ),
+            (
+                vec![PluginFeature {
+                    path: "/a/../b".into(),
+                    ..feature("a")
+                }],
+                "invalid plugin description: the page path \"/a/../b\" of feature \"a\" must start with '/' and hold only letters, digits, '-', '_', '.' and '/'",
+            ),
+            (
+                vec![PluginFeature {
+                    all_settings_on: vec!["allow_deprecated_acceshash".into()],
+                    ..feature("a")
+                }],
+                "feature \"a\" cannot be gated: unknown Tweak Setting \"allow_deprecated_acceshash\"; did you mean \"allow_deprecated_accesshash\"?",
+            ),
+            (
+                vec![PluginFeature {
+                    all_settings_on: vec!["cookieipvalidation".into()],
+                    ..feature("a")
+                }],
+                "feature \"a\" cannot be gated: Tweak Setting \"cookieipvalidation\" is not an On/Off setting",
+            ),
+            (
+                vec![PluginFeature {
+                    api_functions: vec!["x".into(), "x".into()],
+                    ..feature("a")
+                }],
+                "invalid plugin description: the API function \"x\" is declared twice",
+            ),
+        ];
+        for (features, want) in cases {
+            assert_eq!(refusal(features), want);
+        }
+    }
+
+    #[test]
+    fn names_taken_by_a_loaded_plugin_are_refused() {
+        let first = Descriptor {
+            name: "first".into(),
+            ..descriptor(vec![PluginFeature {
+                plugin: "first".into(),
+                api_functions: vec!["accesshash".into()],
+                ..feature("a")
+            }])
+        };
+        let others = [&first];
+        let clash = |f: PluginFeature| descriptor(vec![f]).validate(&others).unwrap_err().to_string();
+        assert_eq!(
+            clash(feature("a")),
+            "invalid plugin description: the feature id \"a\" is already provided by the plugin \"first\""
+        );
+        assert_eq!(
+            clash(PluginFeature {
+                path: "/a".into(),
+                ..feature("b")
+            }),
+            "invalid plugin description: the page path \"/a\" is already served by the plugin \"first\""
+        );
+        assert_eq!(
+            clash(PluginFeature {
+                api_functions: vec!["accesshash".into()],
+                ..feature("b")
+            }),
+            "invalid plugin description: the API function \"accesshash\" is already answered by the plugin \"first\""
+        );
+    }
+}

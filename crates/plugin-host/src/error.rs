@@ -1,0 +1,76 @@
+//! Why a plugin did not load, or why a call into one failed: one enum each, every variant with a message an administrator can act on.
+
+/// Why a plugin library was refused. The host keeps running; the plugin's report carries this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    #[error("the file does not exist{detail}")]
+    FileMissing {
+        /// Extra context, e.g. that the path is a symlink to a missing file; empty or starting with "; ".
+        detail: String,
+    },
+    #[error("refused to load the file: {why}")]
+    FileUnsafe { why: String },
+    #[error("cannot read the file: {detail}")]
+    Unreadable { detail: String },
+    #[error("SHA-256 mismatch: the configuration pins {expected} but the file hashes to {found}")]
+    HashMismatch { expected: String, found: String },
+    #[error("not a loadable shared library: {detail}")]
+    NotALibrary { detail: String },
+    #[error("the library exports no TWEAKGATE_PLUGIN symbol, so it is not a Tweakgate plugin")]
+    MissingSymbol,
+    #[error(
+        "plugin ABI version {found} does not match the host's ABI version {expected}; rebuild the plugin against plugin-abi with ABI version {expected}"
+    )]
+    AbiMismatch { expected: u32, found: u32 },
+    #[error("invalid plugin description: {why}")]
+    InvalidDescriptor { why: String },
+    #[error("feature \"{feature}\" cannot be gated: {detail}")]
+    UnknownRequirement {
+        feature: String,
+        /// From the settings catalogue, e.g. `unknown ACL "manage-api-tokenz"; did you mean "manage-api-tokens"?`.
+        detail: String,
+    },
+    #[error("the plugin panicked while describing itself: {message}")]
+    PanickedDuringRegistration { message: String },
+}
+
+impl LoadError {
+    /// A stable code for scripts and logs, e.g. `ABI_MISMATCH`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoadError::FileMissing { .. } => "FILE_MISSING",
+            LoadError::FileUnsafe { .. } => "FILE_UNSAFE",
+            LoadError::Unreadable { .. } => "UNREADABLE",
+            LoadError::HashMismatch { .. } => "HASH_MISMATCH",
+            LoadError::NotALibrary { .. } => "NOT_A_LIBRARY",
+            LoadError::MissingSymbol => "MISSING_SYMBOL",
+            LoadError::AbiMismatch { .. } => "ABI_MISMATCH",
+            LoadError::InvalidDescriptor { .. } => "INVALID_DESCRIPTOR",
+            LoadError::UnknownRequirement { .. } => "UNKNOWN_REQUIREMENT",
+            LoadError::PanickedDuringRegistration { .. } => "PANICKED_DURING_REGISTRATION",
+        }
+    }
+}
+
+/// Why a call into a plugin produced no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginCallError {
+    #[error("no plugin provides the feature \"{feature}\"")]
+    UnknownFeature { feature: String },
+    #[error("the feature \"{feature}\" does not answer the API function \"{function}\"")]
+    UnknownFunction { feature: String, function: String },
+    #[error("the plugin \"{plugin}\" is not loaded: {reason}")]
+    NotLoaded { plugin: String, reason: String },
+    #[error("the plugin \"{plugin}\" faulted earlier and is isolated: {detail}")]
+    Faulted { plugin: String, detail: String },
+    #[error("the plugin \"{plugin}\" panicked: {message}")]
+    Panicked { plugin: String, message: String },
+    #[error("the plugin \"{plugin}\" failed ({status}): {message}")]
+    Failed {
+        plugin: String,
+        status: String,
+        message: String,
+    },
+    #[error("the plugin \"{plugin}\" broke the ABI contract: {why}")]
+    ContractViolation { plugin: String, why: String },
+}

@@ -1,0 +1,86 @@
+//! What the Remote Access Key feature does, independent of how it is called: ownership rules, reading and generating keys.
+
+use credentials::AccessKey;
+use once_cell::sync::OnceCell;
+use serde_json::json;
+
+pub use plugin_abi::UserInfo as User;
+use plugin_abi::UserKind;
+
+/// The host services the feature needs; the real host and tests both provide them.
+pub trait Directory {
+    fn lookup(&self, name: &str) -> Option<User>;
+    /// Records an event; generation must not happen when this fails.
+    fn audit(&self, event: &serde_json::Value) -> Result<(), String>;
+}
+
+impl Directory for plugin_abi::Host<'_> {
+    fn lookup(&self, name: &str) -> Option<User> {
+        self.lookup_user(name)
+    }
+
+    fn audit(&self, event: &serde_json::Value) -> Result<(), String> {
+        plugin_abi::Host::audit(self, event).map_err(|e| e.to_string())
+    }
+}
+
+/// WHM's error strings (spec §6), kept word for word because clients match on them.
+pub fn not_a_reseller(user: &str) -> String {
+    format!("User {user} is not a reseller.")
+}
+
+pub fn no_accesshash(user: &str) -> String {
+    format!("No accesshash exists for {user}")
+}
+
+pub const NO_ACCESS_TO_OTHERS: &str = "You do not have access to load another user's accesshash";
+
+/// Decides whose key the caller asked for, applying the ownership rules of spec §4.
+pub fn target(caller: &User, requested: Option<&str>, dir: &dyn Directory) -> Result<User, String> {
+    let name = requested.filter(|s| !s.is_empty()).unwrap_or(&caller.name);
+    if name != caller.name && !caller.has_all {
+        return Err(NO_ACCESS_TO_OTHERS.to_owned());
+    }
+    let user = if name == caller.name {
+        Some(caller.clone())
+    } else {
+        dir.lookup(name)
+    };
+    match user {
+        Some(u) if u.kind == UserKind::ROOT || u.kind == UserKind::RESELLER => Ok(u),
+        // Unknown users and cPanel accounts get the same answer, so the API does not reveal which names exist.
+        _ => Err(not_a_reseller(
+            &name
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(32)
+                .collect::<String>(),
+        )),
+    }
+}
+
+/// Reads the target's key: `Ok(None)` when there is none.
+pub fn read(user: &User) -> Result<Option<AccessKey>, String> {
+    credentials::read_key(&user.home).map_err(|e| e.to_string())
+}
+
+/// Checked once per process, retried while it fails: the OS random source answers.
+static RANDOM_SOURCE: OnceCell<()> = OnceCell::new();
+
+/// Generates and stores a new key for `user`, replacing the old one, after the audit log has recorded it.
+pub fn generate(user: &User, actor: &str, source: &str, dir: &dyn Directory) -> Result<AccessKey, String> {
+    RANDOM_SOURCE.get_or_try_init(|| {
+        let mut probe = [0u8; 1];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut probe)
+            .map_err(|e| format!("the system's secure random source failed: {e}"))
+    })?;
+    let key = AccessKey::generate().map_err(|e| e.to_string())?;
+    let event = json!({"event": "key_generated", "user": user.name, "actor": actor, "signature": key.signature().to_string(), "source": source});
+    dir.audit(&event)
+        .map_err(|e| format!("the key was not changed because the audit log could not record it: {e}"))?;
+    credentials::write_key(&user.home, &key).map_err(|e| e.to_string())?;
+    Ok(key)
+}
+
+use rand::TryRngCore as _;

@@ -1,0 +1,505 @@
+//! Real `dlopen` of the fixture plugins: every way a library can be refused, a panic isolating one plugin while the
+//! others keep serving, and the file checks that run before any plugin code does.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use plugin_host::{
+    HostRequest, HostResponse, HostServices, LoadError, PluginCallError, PluginHost, PluginReport, PluginState,
+    RequestKind, UserInfo,
+};
+use serde_json::{Value, json};
+use settings::{Config, PluginEntry, Snapshot, UserKind};
+use tests::build_cdylib;
+
+fn fixture(name: &str) -> PathBuf {
+    build_cdylib(&format!("fixture-{name}"))
+}
+
+fn entry(path: &Path) -> PluginEntry {
+    PluginEntry {
+        path: path.to_owned(),
+        sha256: None,
+    }
+}
+
+fn load(paths: &[&Path]) -> PluginHost {
+    let entries: Vec<PluginEntry> = paths.iter().map(|p| entry(p)).collect();
+    PluginHost::load(&entries)
+}
+
+fn report_for<'a>(reports: &'a [PluginReport], path: &Path) -> &'a PluginReport {
+    reports
+        .iter()
+        .find(|r| r.path == path)
+        .unwrap_or_else(|| panic!("no report for {}", path.display()))
+}
+
+fn failure(host: &PluginHost, path: &Path) -> LoadError {
+    match &report_for(&host.reports(), path).state {
+        PluginState::Failed(e) => e.clone(),
+        other => panic!("{} should have failed, but is {other:?}", path.display()),
+    }
+}
+
+/// Copies a fixture into `dir` (a fresh inode, so its mode can change without touching the build).
+fn copy_to(dir: &Path, name: &str, from: &Path) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(from, &to).unwrap();
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    to
+}
+
+/// Host services that remember what plugins did with them.
+#[derive(Default)]
+struct Recorder {
+    logs: Mutex<Vec<(u32, String)>>,
+    audits: Mutex<Vec<String>>,
+}
+
+impl HostServices for Recorder {
+    fn lookup_user(&self, name: &str) -> Option<UserInfo> {
+        (name == "bob").then(|| UserInfo {
+            name: "bob".into(),
+            kind: UserKind::Reseller,
+            has_all: false,
+            home: PathBuf::from("/home/bob"),
+        })
+    }
+
+    fn audit(&self, event: &str) -> Result<(), String> {
+        self.audits.lock().unwrap().push(event.to_owned());
+        Ok(())
+    }
+
+    fn log(&self, level: u32, message: &str) {
+        self.logs.lock().unwrap().push((level, message.to_owned()));
+    }
+}
+
+fn api_request(function: &str, params: &[(&str, &str)]) -> HostRequest {
+    HostRequest {
+        kind: RequestKind::Api {
+            function: function.into(),
+        },
+        user: UserInfo {
+            name: "root".into(),
+            kind: UserKind::Root,
+            has_all: true,
+            home: PathBuf::from("/root"),
+        },
+        source: "127.0.0.1".into(),
+        method: "GET".into(),
+        path: format!("/json-api/{function}"),
+        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        body: Vec::new(),
+        security_token: String::new(),
+    }
+}
+
+fn call_hello(host: &PluginHost, params: &[(&str, &str)]) -> Value {
+    let services = Recorder::default();
+    let HostResponse {
+        status,
+        content_type,
+        body,
+    } = host
+        .call("hello", &api_request("hello", params), &services)
+        .expect("fixture-hello answers");
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    assert_eq!(
+        *services.logs.lock().unwrap(),
+        [(2, "saying hello".to_owned())],
+        "the plugin's log line reaches the host"
+    );
+    serde_json::from_slice(&body).expect("fixture-hello answers JSON")
+}
+
+fn snapshot(host: &PluginHost) -> Snapshot {
+    let config = Config::parse(
+        "[tweak_settings]\nallow_deprecated_accesshash = true\n[resellers.bob]\nprivileges = [\"list-accts\"]\n",
+        Path::new("plugins-test.toml"),
+    )
+    .unwrap();
+    Snapshot::compile(Arc::new(config), host.features())
+}
+
+#[test]
+fn hello_describes_itself_and_answers() {
+    let hello = fixture("hello");
+    let host = load(&[&hello]);
+    let report = report_for(&host.reports(), &hello).clone();
+    assert_eq!(report.state, PluginState::Loaded);
+    assert_eq!(
+        (report.name.as_deref(), report.version.as_deref(), report.abi_version),
+        (Some("hello"), Some("0.1.0"), Some(plugin_abi::ABI_VERSION))
+    );
+    assert_eq!(report.features, ["hello"]);
+    assert_eq!(report.sha256.as_ref().map(String::len), Some(64));
+    assert_eq!(
+        report.to_string(),
+        format!("{}: loaded hello 0.1.0 (ABI 1; features: hello)", hello.display())
+    );
+
+    assert_eq!(host.api_functions(), [("hello".to_owned(), "hello".to_owned())]);
+    assert_eq!(host.page_route("/hello").as_deref(), Some("hello"));
+    assert_eq!(host.page_route("/hello/").as_deref(), Some("hello"));
+    assert_eq!(host.page_route("/hello/x"), None);
+    assert_eq!(host.page_route("/"), None);
+
+    let features = host.features();
+    assert_eq!(features.len(), 1);
+    assert_eq!(
+        (
+            features[0].id.as_str(),
+            features[0].group.as_str(),
+            features[0].plugin.as_deref()
+        ),
+        ("hello", "Plugins", Some("hello"))
+    );
+    assert!(features[0].fault.is_none());
+    let s = snapshot(&host);
+    assert!(s.decide("root", "hello").visible);
+    assert!(s.decide("bob", "hello").visible, "hello requires nothing");
+
+    assert_eq!(
+        call_hello(&host, &[]),
+        json!({"hello": "root", "function": "hello", "looked_up": null})
+    );
+    assert_eq!(call_hello(&host, &[("user", "bob")])["looked_up"], json!("reseller"));
+    assert_eq!(call_hello(&host, &[("user", "ghost")])["looked_up"], Value::Null);
+
+    let services = Recorder::default();
+    assert_eq!(
+        host.call("hello", &api_request("goodbye", &[]), &services),
+        Err(PluginCallError::UnknownFunction {
+            feature: "hello".into(),
+            function: "goodbye".into()
+        })
+    );
+    assert_eq!(
+        host.call("nope", &api_request("hello", &[]), &services),
+        Err(PluginCallError::UnknownFeature { feature: "nope".into() })
+    );
+}
+
+/// Each broken library gets its own typed error and message, and fixture-hello keeps serving beside them.
+#[test]
+fn broken_libraries_are_refused_with_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let hello = fixture("hello");
+    let bytes = std::fs::read(&hello).unwrap();
+
+    let missing = dir.path().join("missing.so");
+    let empty = dir.path().join("empty.so");
+    std::fs::write(&empty, b"").unwrap();
+    let random = dir.path().join("random.so");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..8192)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&random, &noise).unwrap();
+    let truncated = dir.path().join("truncated.so");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    // Cut inside the first loadable segment: dlopen itself would map pages past the end and fault on them.
+    let cut_short = dir.path().join("cut-short.so");
+    std::fs::write(&cut_short, &bytes[..4096]).unwrap();
+    let no_symbol = fixture("no-symbol");
+    let empty_lib = fixture("empty");
+    let wrong_abi = fixture("wrong-abi");
+    let unknown_acl = fixture("unknown-acl");
+
+    let host = load(&[
+        &missing,
+        &empty,
+        &hello,
+        &random,
+        &truncated,
+        &cut_short,
+        &no_symbol,
+        &empty_lib,
+        &wrong_abi,
+        &unknown_acl,
+    ]);
+
+    assert_eq!(
+        failure(&host, &missing),
+        LoadError::FileMissing {
+            detail: format!(": {}", missing.display())
+        }
+    );
+    assert_eq!(
+        failure(&host, &missing).to_string(),
+        format!("the file does not exist: {}", missing.display())
+    );
+
+    let not_a_library = |path: &Path, needle: &str| match failure(&host, path) {
+        LoadError::NotALibrary { detail } => {
+            assert!(
+                detail.contains(needle),
+                "{}: {detail:?} lacks {needle:?}",
+                path.display()
+            );
+            assert!(
+                !detail.contains("/proc/self/fd"),
+                "the message names the real file: {detail}"
+            );
+        }
+        other => panic!("{}: expected NotALibrary, got {other:?}", path.display()),
+    };
+    not_a_library(&empty, "file too short");
+    not_a_library(&empty, &empty.display().to_string());
+    not_a_library(&random, "invalid ELF header");
+    not_a_library(
+        &truncated,
+        "truncated ELF file: the section header table reaches past the end of the file",
+    );
+    not_a_library(&cut_short, "truncated ELF file: segment");
+
+    assert_eq!(failure(&host, &no_symbol), LoadError::MissingSymbol);
+    assert_eq!(failure(&host, &empty_lib), LoadError::MissingSymbol);
+    assert_eq!(
+        failure(&host, &no_symbol).to_string(),
+        "the library exports no TWEAKGATE_PLUGIN symbol, so it is not a Tweakgate plugin"
+    );
+
+    let reports = host.reports();
+    assert_eq!(
+        failure(&host, &wrong_abi),
+        LoadError::AbiMismatch {
+            expected: 1,
+            found: 999
+        }
+    );
+    assert_eq!(report_for(&reports, &wrong_abi).abi_version, Some(999));
+    assert!(
+        report_for(&reports, &wrong_abi)
+            .to_string()
+            .contains("failed [ABI_MISMATCH]: plugin ABI version 999 does not match the host's ABI version 1")
+    );
+
+    match failure(&host, &unknown_acl) {
+        LoadError::UnknownRequirement { feature, detail } => {
+            assert_eq!(feature, "typo-tokens");
+            assert_eq!(
+                detail,
+                "unknown ACL \"manage-api-tokenz\"; did you mean \"manage-api-tokens\"?"
+            );
+        }
+        other => panic!("expected UnknownRequirement, got {other:?}"),
+    }
+    let acl_report = report_for(&reports, &unknown_acl);
+    assert_eq!(acl_report.name.as_deref(), Some("unknown-acl"));
+    assert_eq!(acl_report.features, ["typo-tokens"]);
+    assert!(!acl_report.is_loaded());
+
+    // Only hello loaded; its features and those of the plugin refused after describing itself reach the gate.
+    let loaded: Vec<&Path> = reports
+        .iter()
+        .filter(|r| r.is_loaded())
+        .map(|r| r.path.as_path())
+        .collect();
+    assert_eq!(loaded, [hello.as_path()]);
+    let ids: Vec<String> = host.features().into_iter().map(|f| f.id).collect();
+    assert_eq!(ids, ["hello", "typo-tokens"]);
+    let s = snapshot(&host);
+    let d = s.decide("root", "typo-tokens");
+    assert_eq!(d.codes(), ["PLUGIN_INCOMPATIBLE"]);
+    assert_eq!(
+        d.reasons[0].to_string(),
+        "the plugin \"unknown-acl\" could not be loaded: feature \"typo-tokens\" cannot be gated: unknown ACL \"manage-api-tokenz\"; did you mean \"manage-api-tokens\"?"
+    );
+    assert!(matches!(
+        host.call("typo-tokens", &api_request("x", &[]), &Recorder::default()),
+        Err(PluginCallError::NotLoaded { plugin, .. }) if plugin == "unknown-acl"
+    ));
+
+    assert_eq!(call_hello(&host, &[])["hello"], "root");
+}
+
+/// A panic in `handle` is caught in the plugin, faults that plugin alone, and hides its features with a reason.
+#[test]
+fn a_panicking_plugin_is_isolated() {
+    let panics = fixture("panics");
+    let hello = fixture("hello");
+    let host = load(&[&panics, &hello]);
+    assert!(host.reports().iter().all(PluginReport::is_loaded));
+    assert!(
+        snapshot(&host).decide("root", "panics").visible,
+        "visible until it panics"
+    );
+
+    let services = Recorder::default();
+    let err = host.call("panics", &api_request("panics", &[]), &services).unwrap_err();
+    assert_eq!(
+        err,
+        PluginCallError::Panicked {
+            plugin: "panics".into(),
+            message: "fixture-panics always panics in handle".into()
+        }
+    );
+
+    let report = report_for(&host.reports(), &panics).clone();
+    assert!(report.is_faulted());
+    assert_eq!(
+        report.failure().as_deref(),
+        Some("faulted: panicked: fixture-panics always panics in handle")
+    );
+
+    let s = snapshot(&host);
+    let d = s.decide("root", "panics");
+    assert!(!d.visible);
+    assert_eq!(d.codes(), ["PLUGIN_FAULTED"]);
+    assert_eq!(
+        d.reasons[0].to_string(),
+        "the plugin \"panics\" faulted and is isolated: panicked: fixture-panics always panics in handle"
+    );
+    assert!(s.decide("root", "hello").visible);
+
+    assert!(matches!(
+        host.call("panics", &api_request("panics", &[]), &services),
+        Err(PluginCallError::Faulted { plugin, .. }) if plugin == "panics"
+    ));
+    assert_eq!(call_hello(&host, &[])["hello"], "root");
+}
+
+#[test]
+fn files_others_can_write_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hello = fixture("hello");
+    for (mode, who) in [
+        (0o664, "group-writable (mode 0664)"),
+        (0o646, "world-writable (mode 0646)"),
+        (0o777, "group- and world-writable (mode 0777)"),
+    ] {
+        let copy = copy_to(dir.path(), &format!("hello-{mode:o}.so"), &hello);
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(mode)).unwrap();
+        let host = load(&[&copy]);
+        assert_eq!(
+            failure(&host, &copy),
+            LoadError::FileUnsafe {
+                why: format!(
+                    "{} is {who}, so another user could replace the code; run chmod go-w on it",
+                    copy.display()
+                )
+            }
+        );
+        assert!(host.features().is_empty());
+    }
+    let fine = copy_to(dir.path(), "hello-ok.so", &hello);
+    std::fs::set_permissions(&fine, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(report_for(&load(&[&fine]).reports(), &fine).is_loaded());
+}
+
+#[test]
+fn a_sha256_pin_must_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let hello = copy_to(dir.path(), "hello.so", &fixture("hello"));
+    let found = report_for(&load(&[&hello]).reports(), &hello).sha256.clone().unwrap();
+    let wrong = "0".repeat(64);
+    let host = PluginHost::load(&[PluginEntry {
+        path: hello.clone(),
+        sha256: Some(wrong.clone()),
+    }]);
+    assert_eq!(
+        failure(&host, &hello),
+        LoadError::HashMismatch {
+            expected: wrong,
+            found: found.clone()
+        }
+    );
+    assert!(host.features().is_empty(), "a mismatched file contributes nothing");
+
+    let host = PluginHost::load(&[PluginEntry {
+        path: hello.clone(),
+        sha256: Some(found.to_uppercase()),
+    }]);
+    assert!(
+        report_for(&host.reports(), &hello).is_loaded(),
+        "the pin is compared case-insensitively"
+    );
+}
+
+#[test]
+fn symlinks_must_lead_to_a_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fifo = d.join("fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status().expect("running mkfifo");
+    assert!(status.success());
+    let to_fifo = d.join("to-fifo.so");
+    std::os::unix::fs::symlink(&fifo, &to_fifo).unwrap();
+    let to_dir = d.join("to-dir.so");
+    std::os::unix::fs::symlink(d, &to_dir).unwrap();
+    let dangling = d.join("dangling.so");
+    std::os::unix::fs::symlink(d.join("gone.so"), &dangling).unwrap();
+    let real = copy_to(d, "real.so", &fixture("hello"));
+    let to_real = d.join("to-real.so");
+    std::os::unix::fs::symlink(&real, &to_real).unwrap();
+
+    // The FIFO has no writer: a host that opened it blindly would hang here.
+    let host = load(&[&to_fifo, &to_dir, &fifo, &dangling, &to_real]);
+    assert_eq!(
+        failure(&host, &to_fifo),
+        LoadError::FileUnsafe {
+            why: format!("{} is a FIFO, not a regular file", to_fifo.display())
+        }
+    );
+    assert_eq!(
+        failure(&host, &to_dir),
+        LoadError::FileUnsafe {
+            why: format!("{} is a directory, not a regular file", to_dir.display())
+        }
+    );
+    assert_eq!(failure(&host, &fifo).code(), "FILE_UNSAFE");
+    assert_eq!(
+        failure(&host, &dangling).to_string(),
+        format!(
+            "the file does not exist; {} is a symlink to a missing file",
+            dangling.display()
+        )
+    );
+    assert!(
+        report_for(&host.reports(), &to_real).is_loaded(),
+        "a symlink to a good file is fine"
+    );
+}
+
+#[test]
+fn a_second_plugin_cannot_take_a_loaded_ones_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let hello = fixture("hello");
+    let again = copy_to(dir.path(), "hello-again.so", &hello);
+    let host = load(&[&hello, &again]);
+    assert_eq!(
+        failure(&host, &again),
+        LoadError::InvalidDescriptor {
+            why: "a plugin named \"hello\" is already loaded".into()
+        }
+    );
+    let ids: Vec<String> = host.features().into_iter().map(|f| f.id).collect();
+    assert_eq!(ids, ["hello"], "the refused copy does not shadow the loaded feature");
+    assert_eq!(call_hello(&host, &[])["hello"], "root");
+}
+
+/// glibc knows a library by the name it was opened under; the host loads through `/proc/self/fd/N`, so that number
+/// must never come to mean another file while the first stays mapped.
+#[test]
+fn a_descriptor_name_never_means_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let hello = fixture("hello");
+    for i in 0..4 {
+        let copy = copy_to(dir.path(), &format!("hello-{i}.so"), &hello);
+        assert!(report_for(&load(&[&copy]).reports(), &copy).is_loaded());
+        let empty = dir.path().join(format!("empty-{i}.so"));
+        std::fs::write(&empty, b"").unwrap();
+        assert_eq!(failure(&load(&[&empty]), &empty).code(), "NOT_A_LIBRARY", "round {i}");
+    }
+}

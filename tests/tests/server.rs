@@ -1,0 +1,503 @@
+//! The panel over a real loopback socket: authentication, WHM API 1 shapes, live config and the audit log.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tests::{TestServer, raw_request, request};
+
+const CONFIG: &str = r#"
+[server]
+listen = ["127.0.0.1:0"]
+state_dir = "state"
+auth_failure_limit = 1000
+
+[tweak_settings]
+allow_deprecated_accesshash = true
+
+[resellers.bob]
+privileges = ["manage-api-tokens", "list-accts", "create-user-session"]
+
+[resellers.carol]
+privileges = ["all"]
+
+[resellers.erin]
+privileges = ["list-accts"]
+
+[accounts.dave]
+owner = "bob"
+
+[[plugins]]
+path = "{plugin}"
+"#;
+
+fn key_for(server: &TestServer, user: &str) -> String {
+    let name = settings::Username::new(user).unwrap();
+    panel::api::generate_key(&server.panel, &name, "root")
+        .unwrap()
+        .as_str()
+        .to_owned()
+}
+
+fn whm(user: &str, secret: &str) -> String {
+    format!("WHM {user}:{secret}")
+}
+
+fn apps(reply: &tests::Reply) -> Vec<String> {
+    let v = reply.json();
+    v["data"]["app"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn authentication_matrix() {
+    let server = TestServer::start(CONFIG);
+    let root_key = key_for(&server, "root");
+    let bob_key = key_for(&server, "bob");
+    let erin_key = key_for(&server, "erin");
+    let now = panel::audit::unix_now();
+    let (_, bob_token) = server
+        .panel
+        .tokens
+        .create("bob", &credentials::TokenName::new("full").unwrap(), None, None, &[])
+        .unwrap();
+    let (_, bob_limited) = server
+        .panel
+        .tokens
+        .create(
+            "bob",
+            &credentials::TokenName::new("listonly").unwrap(),
+            Some(vec!["list-accts".into()]),
+            None,
+            &[],
+        )
+        .unwrap();
+    let (_, bob_expiring) = server
+        .panel
+        .tokens
+        .create(
+            "bob",
+            &credentials::TokenName::new("soon").unwrap(),
+            None,
+            Some(now + 1),
+            &[],
+        )
+        .unwrap();
+    let (_, bob_elsewhere) = server
+        .panel
+        .tokens
+        .create(
+            "bob",
+            &credentials::TokenName::new("remote").unwrap(),
+            None,
+            None,
+            &["192.0.2.0/24".to_owned()],
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2100));
+
+    // (who, authorization, expected status of applist, whether accesshash is listed)
+    let cases: Vec<(&str, Option<String>, u16, bool)> = vec![
+        ("root key", Some(whm("root", &root_key)), 200, true),
+        (
+            "root key lowercase scheme",
+            Some(format!("whm root:{root_key}")),
+            200,
+            true,
+        ),
+        ("bob key", Some(whm("bob", &bob_key)), 200, true),
+        (
+            "erin key (no manage-api-tokens)",
+            Some(whm("erin", &erin_key)),
+            200,
+            false,
+        ),
+        ("bob token", Some(whm("bob", bob_token.expose())), 200, true),
+        (
+            "bob token limited to list-accts",
+            Some(whm("bob", bob_limited.expose())),
+            200,
+            false,
+        ),
+        ("bob expired token", Some(whm("bob", bob_expiring.expose())), 401, false),
+        (
+            "bob token from outside its allow-list",
+            Some(whm("bob", bob_elsewhere.expose())),
+            401,
+            false,
+        ),
+        ("wrong secret", Some(whm("bob", &root_key)), 401, false),
+        ("unknown user", Some(whm("nobody", &root_key)), 401, false),
+        ("cPanel account", Some(whm("dave", &bob_key)), 401, false),
+        ("no header", None, 401, false),
+    ];
+    let mut denied_bodies = Vec::new();
+    for (who, auth, status, listed) in &cases {
+        let reply = server.api("applist", "", auth.as_deref());
+        assert_eq!(reply.status, *status, "{who}: {}", reply.body);
+        if *status == 200 {
+            let v = reply.json();
+            assert_eq!(v["metadata"]["result"], 1, "{who}");
+            assert_eq!(v["metadata"]["command"], "applist", "{who}");
+            assert_eq!(
+                apps(&reply).contains(&"accesshash".to_owned()),
+                *listed,
+                "{who}: {:?}",
+                apps(&reply)
+            );
+            assert!(apps(&reply).contains(&"version".to_owned()), "{who}");
+        } else {
+            denied_bodies.push(reply.body.clone());
+        }
+    }
+    assert!(
+        denied_bodies.windows(2).all(|w| w[0] == w[1]),
+        "every failure gets the same answer: {denied_bodies:?}"
+    );
+
+    // accesshash itself: bob reads his own key; erin is refused with the gate's reasons; bob may not read root's.
+    let r = server.api("accesshash", "", Some(&whm("bob", &bob_key)));
+    assert_eq!(
+        r.json()["data"]["accesshash"],
+        Value::from(bob_key.clone()),
+        "{}",
+        r.body
+    );
+    let r = server.api("accesshash", "", Some(&whm("erin", &erin_key)));
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["metadata"]["reasons"][0]["code"], "PRIVILEGE_MISSING");
+    let r = server.api("accesshash", "user=root", Some(&whm("bob", &bob_key)));
+    assert_eq!(
+        r.json()["metadata"]["reason"],
+        "You do not have access to load another user's accesshash"
+    );
+    let r = server.api("accesshash", "user=dave", Some(&whm("root", &root_key)));
+    assert_eq!(r.json()["metadata"]["reason"], "User dave is not a reseller.");
+    let r = server.api("accesshash", "user=carol", Some(&whm("root", &root_key)));
+    assert_eq!(r.json()["metadata"]["reason"], "No accesshash exists for carol");
+
+    // API 0: applist without api.version answers with a top-level list.
+    let r = request(
+        server.addr,
+        "GET",
+        "/json-api/applist",
+        &[("Authorization", &whm("root", &root_key))],
+        "",
+    );
+    assert!(r.json()["app"].as_array().is_some_and(|a| !a.is_empty()), "{}", r.body);
+
+    // myprivs reflects a token's limits.
+    let r = server.api("myprivs", "", Some(&whm("bob", bob_limited.expose())));
+    let privs = &r.json()["data"]["privileges"][0];
+    assert_eq!(privs["list-accts"], 1);
+    assert_eq!(privs["manage-api-tokens"], 0);
+}
+
+#[test]
+fn generating_replaces_the_key_and_the_old_one_stops_working() {
+    let server = TestServer::start(CONFIG);
+    let old = key_for(&server, "bob");
+    let r = server.api("accesshash", "generate=1", Some(&whm("bob", &old)));
+    let new = r.json()["data"]["accesshash"].as_str().expect("a new key").to_owned();
+    assert_ne!(new, old);
+    assert_eq!(new.len(), 960);
+    assert_eq!(server.api("version", "", Some(&whm("bob", &old))).status, 401);
+    assert_eq!(server.api("version", "", Some(&whm("bob", &new))).status, 200);
+    let log = std::fs::read_to_string(server.dir.path().join("state/audit.log")).unwrap();
+    assert!(log.contains("\"event\":\"key_generated\""), "{log}");
+    let sig = credentials::Signature::of(&new).unwrap().to_string();
+    assert!(log.contains(&sig), "the audit entry names the signature");
+    assert!(
+        !log.contains(&new) && !log.contains(&old),
+        "the audit log never holds a key"
+    );
+}
+
+#[test]
+fn live_config_toggles_visibility_and_key_auth() {
+    let server = TestServer::start(CONFIG);
+    let key = key_for(&server, "bob");
+    let auth = whm("bob", &key);
+    assert_eq!(server.api("accesshash", "", Some(&auth)).status, 200);
+
+    let off = std::fs::read_to_string(server.config_path()).unwrap().replace(
+        "allow_deprecated_accesshash = true",
+        "allow_deprecated_accesshash = false",
+    );
+    server.rewrite_config(&off);
+    let took = server.wait_for(Duration::from_secs(2), || {
+        server.api("version", "", Some(&auth)).status == 401
+    });
+    assert!(
+        took.is_some_and(|t| t < Duration::from_millis(250)),
+        "key auth stops within 250 ms: {took:?}"
+    );
+
+    // A broken config leaves the last good one in force and says why.
+    std::fs::write(
+        server.config_path(),
+        "[tweak_settings\nallow_deprecated_accesshash = true\n",
+    )
+    .unwrap();
+    let health = server.wait_for(Duration::from_secs(2), || {
+        request(server.addr, "GET", "/health", &[], "").json()["status"] == "degraded"
+    });
+    assert!(health.is_some(), "the error shows in /health");
+    let h = request(server.addr, "GET", "/health", &[], "").json();
+    assert!(
+        h["config"]["error"].as_str().unwrap().contains("tweakgate.toml:1:"),
+        "{h}"
+    );
+    assert_eq!(
+        server.api("version", "", Some(&auth)).status,
+        401,
+        "the last good config (setting off) stays in force"
+    );
+
+    // The next good file is picked up.
+    let on = off.replace(
+        "allow_deprecated_accesshash = false",
+        "allow_deprecated_accesshash = true",
+    );
+    server.rewrite_config(&on);
+    let back = server.wait_for(Duration::from_secs(2), || {
+        server.api("accesshash", "", Some(&auth)).status == 200
+    });
+    assert!(back.is_some_and(|t| t < Duration::from_millis(250)), "{back:?}");
+    assert_eq!(request(server.addr, "GET", "/health", &[], "").json()["status"], "ok");
+}
+
+#[test]
+fn set_tweaksetting_and_setacls_write_the_file_and_apply() {
+    let server = TestServer::start(CONFIG);
+    let root = key_for(&server, "root");
+    let erin = key_for(&server, "erin");
+    let auth = whm("root", &root);
+
+    let r = server.api("get_tweaksetting", "key=allow_deprecated_accesshash", Some(&auth));
+    assert_eq!(r.json()["data"]["tweaksetting"]["value"], "1", "{}", r.body);
+    let r = server.api(
+        "set_tweaksetting",
+        "key=allow_deprecated_accesshas&value=0",
+        Some(&auth),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 0);
+    assert!(
+        r.json()["metadata"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean \"allow_deprecated_accesshash\"")
+    );
+
+    // Erin gains manage-api-tokens through setacls: accesshash appears in her applist at once.
+    assert!(!apps(&server.api("applist", "", Some(&whm("erin", &erin)))).contains(&"accesshash".to_owned()));
+    let r = server.api(
+        "setacls",
+        "reseller=erin&acl-list-accts=1&acl-manage-api-tokens=1",
+        Some(&auth),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    assert!(apps(&server.api("applist", "", Some(&whm("erin", &erin)))).contains(&"accesshash".to_owned()));
+    let text = std::fs::read_to_string(server.config_path()).unwrap();
+    assert!(
+        text.contains("[resellers.erin]\nprivileges = [\"manage-api-tokens\", \"list-accts\"]")
+            || text.contains("\"list-accts\", \"manage-api-tokens\""),
+        "{text}"
+    );
+
+    // Turning the setting off through the API: the file keeps its comments and the feature disappears.
+    let r = server.api(
+        "set_tweaksetting",
+        "key=allow_deprecated_accesshash&value=0",
+        Some(&auth),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    let text = std::fs::read_to_string(server.config_path()).unwrap();
+    assert!(text.contains("allow_deprecated_accesshash = false"), "{text}");
+    assert!(text.contains("[accounts.dave]"));
+    let log = std::fs::read_to_string(server.dir.path().join("state/audit.log")).unwrap();
+    let change = log
+        .lines()
+        .find(|l| l.contains("\"setting_changed\""))
+        .expect("audited");
+    let change: Value = serde_json::from_str(change).unwrap();
+    assert_eq!(change["old"], "1");
+    assert!(
+        change["lost"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["user"] == "bob" && c["feature"] == "remote-access-key"),
+        "{change}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"acls_changed\"") && l.contains("manage-api-tokens"))
+    );
+
+    // Non-root callers may not touch Tweak Settings: 403 with the gate's reason.
+    let bob = key_for(&server, "bob");
+    let (_, bob_token) = server
+        .panel
+        .tokens
+        .create("bob", &credentials::TokenName::new("t").unwrap(), None, None, &[])
+        .unwrap();
+    let r = server.api(
+        "set_tweaksetting",
+        "key=csp&value=1",
+        Some(&whm("bob", bob_token.expose())),
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["metadata"]["reasons"][0]["code"], "PRIVILEGE_MISSING");
+    let _ = bob;
+}
+
+#[test]
+fn converted_key_keeps_working_as_a_token() {
+    let server = TestServer::start(CONFIG);
+    let key = key_for(&server, "bob");
+    let lines =
+        panel::api::convert_accesshash_to_token(&server.panel, &[settings::Username::new("bob").unwrap()], true)
+            .unwrap();
+    assert!(
+        lines[0].starts_with("Imported accesshash for “bob” as “accesshash-"),
+        "{lines:?}"
+    );
+    let off = std::fs::read_to_string(server.config_path()).unwrap().replace(
+        "allow_deprecated_accesshash = true",
+        "allow_deprecated_accesshash = false",
+    );
+    server.rewrite_config(&off);
+    server.wait_for(Duration::from_secs(2), || {
+        !server
+            .panel
+            .snapshot()
+            .config()
+            .tweak_settings
+            .is_on("allow_deprecated_accesshash")
+    });
+    assert_eq!(
+        server.api("version", "", Some(&whm("bob", &key))).status,
+        200,
+        "the key now authenticates as an API token"
+    );
+    assert!(
+        server.dir.path().join("state/home/bob/.accesshash").is_file(),
+        "the key file remains"
+    );
+    let tokens = server.panel.tokens.list("bob").unwrap();
+    assert!(
+        tokens
+            .iter()
+            .any(|t| t.name.to_string().starts_with("accesshash-") && t.acls.is_none() && t.expires_at.is_none())
+    );
+}
+
+#[test]
+fn bad_authorization_headers_never_break_the_server() {
+    let server = TestServer::start(CONFIG);
+    let huge = format!("WHM root:{}", "a".repeat(16 * 1024));
+    let cases: Vec<Vec<u8>> = vec![
+        b"Bearer abc".to_vec(),
+        b"WHM root".to_vec(),
+        b"WHM :key".to_vec(),
+        b"WHM root:".to_vec(),
+        b"WHM root:a:b:c".to_vec(),
+        huge.into_bytes(),
+        b"WHM r\xffoot:abc".to_vec(),
+        b"WHM root:ab\x00cd".to_vec(),
+        b"Basic !!!notbase64".to_vec(),
+        b"WHM ../root:abc".to_vec(),
+        b"WHM r%2e%2e:abc".to_vec(),
+    ];
+    for header in cases {
+        let mut req =
+            b"GET /json-api/version?api.version=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: ".to_vec();
+        req.extend_from_slice(&header);
+        req.extend_from_slice(b"\r\n\r\n");
+        let r = raw_request(server.addr, &req);
+        assert!(
+            matches!(r.status, 400 | 401 | 431),
+            "{:?} -> {}",
+            String::from_utf8_lossy(&header),
+            r.status
+        );
+    }
+    let megabyte = format!(
+        "GET /json-api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: WHM root:{}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let r = raw_request(server.addr, megabyte.as_bytes());
+    assert!(matches!(r.status, 0 | 400 | 401 | 431), "1 MiB header -> {}", r.status);
+    assert_eq!(
+        request(server.addr, "GET", "/health", &[], "").status,
+        200,
+        "still serving"
+    );
+}
+
+#[test]
+fn repeated_failures_are_throttled() {
+    let server = TestServer::start(&CONFIG.replace("auth_failure_limit = 1000", "auth_failure_limit = 5"));
+    let statuses: Vec<u16> = (0..8)
+        .map(|_| server.api("version", "", Some("WHM root:wrong")).status)
+        .collect();
+    assert_eq!(&statuses[..5], &[401; 5]);
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+}
+
+#[test]
+fn sessions_log_in_once_and_carry_the_prefix() {
+    let server = TestServer::start(CONFIG);
+    let root = key_for(&server, "root");
+    let r = server.api(
+        "create_user_session",
+        "user=bob&service=whostmgrd",
+        Some(&whm("root", &root)),
+    );
+    let v = r.json();
+    let url = v["data"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no url: {v}"))
+        .to_owned();
+    let token = v["data"]["cp_security_token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("/cpsess") && token.len() == 17, "{token}");
+    let landing = request(server.addr, "GET", &url, &[], "");
+    assert_eq!(landing.status, 303);
+    let cookie = landing.header("set-cookie").expect("cookie").to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let location = landing.header("location").unwrap().to_owned();
+    let cookie_pair = cookie.split(';').next().unwrap().to_owned();
+    let home = request(server.addr, "GET", &location, &[("Cookie", &cookie_pair)], "");
+    assert_eq!(home.status, 200);
+    assert!(
+        home.body.contains("Remote Access Key"),
+        "bob sees the feature in the menu"
+    );
+    let prefix = location.trim_end_matches('/');
+    let api = request(
+        server.addr,
+        "GET",
+        &format!("{prefix}/json-api/version?api.version=1"),
+        &[("Cookie", &cookie_pair)],
+        "",
+    );
+    assert_eq!(api.status, 200, "API calls under the session prefix work");
+    assert_eq!(
+        request(server.addr, "GET", &url, &[], "").status,
+        401,
+        "a one-time URL works once"
+    );
+    let forged = request(
+        server.addr,
+        "GET",
+        &format!("{prefix}/json-api/version?api.version=1"),
+        &[("Cookie", "whostmgrsession=forged")],
+        "",
+    );
+    assert_eq!(forged.status, 401);
+}
