@@ -62,8 +62,9 @@ pub enum KeyError {
 #[derive(Clone)]
 pub struct AccessKey {
     key: Zeroizing<String>,
-    /// SHA-512 of `key`, kept so that [`AccessKey::matches`] hashes only the candidate.
-    digest: Zeroizing<[u8; 64]>,
+    /// SHA-512 of `key`, computed on the first comparison and kept so that [`AccessKey::matches`] hashes only the
+    /// candidate; a freshly generated key that is only written to disk never pays for it.
+    digest: std::sync::OnceLock<Zeroizing<[u8; 64]>>,
 }
 
 impl AccessKey {
@@ -130,8 +131,10 @@ impl AccessKey {
     }
 
     fn from_normalised(key: Zeroizing<String>) -> AccessKey {
-        let digest = Zeroizing::new(<[u8; 64]>::from(Sha512::digest(key.as_bytes())));
-        AccessKey { key, digest }
+        AccessKey {
+            key,
+            digest: std::sync::OnceLock::new(),
+        }
     }
 
     /// The key on one line, as clients send it in `Authorization: WHM user:<key>`.
@@ -169,7 +172,10 @@ impl AccessKey {
     /// exact: a candidate must be the normalised (lowercase) key.
     pub fn matches(&self, candidate: &str) -> bool {
         let d = Zeroizing::new(<[u8; 64]>::from(Sha512::digest(candidate.as_bytes())));
-        bool::from(d.ct_eq(&*self.digest))
+        let own = self
+            .digest
+            .get_or_init(|| Zeroizing::new(<[u8; 64]>::from(Sha512::digest(self.key.as_bytes()))));
+        bool::from(d.ct_eq(&**own))
     }
 
     /// The number of hex digits in the key (960 for a key WHM generates today, 928 for older ones).

@@ -206,7 +206,7 @@ impl PluginHost {
             Ok(c) => c,
             Err(e) => return fail(e, None),
         };
-        let sha256 = Some(checked.sha256.clone());
+        let sha256 = checked.sha256.clone();
         let library = match open_library(path, checked) {
             Ok(l) => l,
             Err(e) => return fail(e, sha256),

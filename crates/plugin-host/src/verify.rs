@@ -19,7 +19,8 @@ pub(crate) struct CheckedFile {
     pub file: File,
     /// Device and inode: which file this is, whatever its path.
     pub id: (u64, u64),
-    pub sha256: String,
+    /// Computed only when the config pins a hash: hashing a large library on every load is not free.
+    pub sha256: Option<String>,
 }
 
 fn kind_of(meta: &Metadata) -> &'static str {
@@ -116,26 +117,46 @@ pub(crate) fn check_file(path: &Path, pin: Option<&str>) -> Result<CheckedFile, 
             why: format!("{} was replaced while it was being checked", path.display()),
         });
     }
-    let mut bytes = Vec::with_capacity(opened.len() as usize);
-    file.read_to_end(&mut bytes).map_err(|e| LoadError::Unreadable {
+    let len = opened.len();
+    let read_err = |e: std::io::Error| LoadError::Unreadable {
         detail: format!("{}: {e}", path.display()),
-    })?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    if let Some(expected) = pin {
-        let expected = expected.trim();
-        if !expected.eq_ignore_ascii_case(&sha256) {
-            return Err(LoadError::HashMismatch {
-                expected: expected.to_ascii_lowercase(),
-                found: sha256,
-            });
+    };
+    let sha256 = match pin {
+        Some(expected) => {
+            let mut bytes = Vec::with_capacity(len as usize);
+            file.read_to_end(&mut bytes).map_err(read_err)?;
+            let found = hex::encode(Sha256::digest(&bytes));
+            let expected = expected.trim();
+            if !expected.eq_ignore_ascii_case(&found) {
+                return Err(LoadError::HashMismatch {
+                    expected: expected.to_ascii_lowercase(),
+                    found,
+                });
+            }
+            check_elf_bounds(&bytes, len)?;
+            Some(found)
         }
-    }
-    check_elf_bounds(&bytes)?;
+        None => {
+            // The headers sit at the start of the file; read enough for them and check the rest against the length.
+            let mut head = Vec::new();
+            (&mut file).take(HEAD_BYTES).read_to_end(&mut head).map_err(read_err)?;
+            check_elf_bounds(&head, len)?;
+            None
+        }
+    };
     Ok(CheckedFile {
         file,
         id: (opened.dev(), opened.ino()),
         sha256,
     })
+}
+
+/// How much of an unpinned library is read to check its ELF header tables.
+const HEAD_BYTES: u64 = 256 * 1024;
+
+#[cfg(test)]
+fn check_whole(b: &[u8]) -> Result<(), LoadError> {
+    check_elf_bounds(b, b.len() as u64)
 }
 
 fn u16_at(b: &[u8], at: usize, le: bool) -> Option<u64> {
@@ -175,7 +196,8 @@ fn u64_at(b: &[u8], at: usize, le: bool) -> Option<u64> {
 /// fault (SIGBUS) the whole host when the missing pages are touched; and a library cut after its last segment loads
 /// fine while being half of what was shipped. Refuse any ELF whose header tables or loadable segments reach past the
 /// end of the file; anything that is not ELF at all is left for `dlopen` to reject with its own words.
-pub(crate) fn check_elf_bounds(b: &[u8]) -> Result<(), LoadError> {
+/// `b` is the start of the file (or all of it), `len` the file's length.
+pub(crate) fn check_elf_bounds(b: &[u8], len: u64) -> Result<(), LoadError> {
     if b.len() < 16 || &b[..4] != b"\x7fELF" {
         return Ok(());
     }
@@ -190,10 +212,7 @@ pub(crate) fn check_elf_bounds(b: &[u8]) -> Result<(), LoadError> {
         _ => return Ok(()),
     };
     let truncated = |what: &str| LoadError::NotALibrary {
-        detail: format!(
-            "truncated ELF file: {what} reaches past the end of the file ({} bytes)",
-            b.len()
-        ),
+        detail: format!("truncated ELF file: {what} reaches past the end of the file ({len} bytes)"),
     };
     let header = |field: Option<u64>| field.ok_or_else(|| truncated("the ELF header"));
     let (phoff, shoff, phentsize, phnum, shentsize, shnum) = if wide {
@@ -215,7 +234,6 @@ pub(crate) fn check_elf_bounds(b: &[u8]) -> Result<(), LoadError> {
             header(u16_at(b, 48, le))?,
         )
     };
-    let len = b.len() as u64;
     let ends_in_file = |offset: u64, size: u64, count: u64| {
         size.checked_mul(count)
             .and_then(|n| n.checked_add(offset))
@@ -223,6 +241,11 @@ pub(crate) fn check_elf_bounds(b: &[u8]) -> Result<(), LoadError> {
     };
     if !ends_in_file(phoff, phentsize, phnum) {
         return Err(truncated("the program header table"));
+    }
+    if phentsize.saturating_mul(phnum).saturating_add(phoff) > b.len() as u64 {
+        return Err(LoadError::NotALibrary {
+            detail: "the ELF program header table is not near the start of the file".into(),
+        });
     }
     for i in 0..phnum {
         let at = (phoff + i * phentsize) as usize;
@@ -268,21 +291,21 @@ mod tests {
 
     #[test]
     fn elf_bounds() {
-        assert!(check_elf_bounds(&elf(512, 0, 512)).is_ok());
+        assert!(check_whole(&elf(512, 0, 512)).is_ok());
         assert_eq!(
-            check_elf_bounds(&elf(512, 256, 512)).unwrap_err().to_string(),
+            check_whole(&elf(512, 256, 512)).unwrap_err().to_string(),
             "not a loadable shared library: truncated ELF file: segment 0 reaches past the end of the file (512 bytes)"
         );
         assert!(
-            check_elf_bounds(&elf(512, u64::MAX, 2)).is_err(),
+            check_whole(&elf(512, u64::MAX, 2)).is_err(),
             "overflow is refused, not wrapped"
         );
         assert!(
-            check_elf_bounds(&elf(512, 0, 512)[..100]).is_err(),
+            check_whole(&elf(512, 0, 512)[..100]).is_err(),
             "a cut program header table"
         );
         assert!(
-            check_elf_bounds(b"not an elf file at all").is_ok(),
+            check_whole(b"not an elf file at all").is_ok(),
             "left for dlopen to describe"
         );
     }
