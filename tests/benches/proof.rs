@@ -347,11 +347,7 @@ fn gated_api_over_http() {
     let addr = listener.local_addr().expect("addr");
     let app = panel::http::router(panel).route("/static", axum::routing::get(|| async { "OK" }));
     runtime.spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
+        axum::serve(listener, app.into_make_service_with_connect_info::<panel::http::Peer>()).await
     });
     let gated = format!(
         "GET /json-api/accesshash?api.version=1 HTTP/1.1\r\nHost: x\r\nAuthorization: WHM bob:{}\r\n\r\n",

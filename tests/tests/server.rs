@@ -501,3 +501,63 @@ fn sessions_log_in_once_and_carry_the_prefix() {
     );
     assert_eq!(forged.status, 401);
 }
+
+#[test]
+fn https_with_a_self_signed_pair_made_on_first_start() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+
+    let server = TestServer::start(CONFIG);
+    let state = server.dir.path().join("state");
+    let config = panel::tls::server_config(None, None, &state).expect("a self-signed pair is made");
+    let key_mode = std::fs::metadata(state.join("tls/key.pem"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(key_mode, 0o600, "the private key is readable by its owner only");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let panel = Arc::clone(&server.panel);
+    let thread = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let tls = panel::tls::TlsListener::new(listener, config).unwrap();
+            let _ = tokio::time::timeout(
+                Duration::from_secs(10),
+                panel::http::serve_all(panel, Vec::new(), vec![tls]),
+            )
+            .await;
+        })
+    });
+
+    // A client that trusts exactly the certificate the panel made.
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(state.join("tls/cert.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"status\":\"ok\""), "{answer}");
+    drop(thread);
+}

@@ -434,13 +434,31 @@ fn serve(config_path: &Path) -> Result<ExitCode> {
     panel.spawn_watcher(Duration::from_millis(50));
     crate::state::spawn_session_drop_box(&panel);
     let snapshot = panel.snapshot();
-    let addrs = snapshot.config().server.listen.clone();
+    let server = snapshot.config().server.clone();
+    let addrs = server.listen.clone();
+    let tls_config = if server.tls_listen.is_empty() {
+        None
+    } else {
+        Some(crate::tls::server_config(
+            server.tls_cert.as_deref(),
+            server.tls_key.as_deref(),
+            &server.state_dir,
+        )?)
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut listeners = Vec::new();
         for addr in &addrs {
             let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
             listeners.push(l);
+        }
+        let mut tls = Vec::new();
+        if let Some(config) = tls_config {
+            for addr in &server.tls_listen {
+                let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+                tls.push(crate::tls::TlsListener::new(l, config.clone())?);
+                println!("Tweakgate is serving HTTPS on https://{addr}/");
+            }
         }
         for addr in &addrs {
             println!("Tweakgate is serving WHM API 1 and the panel on http://{addr}/");
@@ -454,7 +472,7 @@ fn serve(config_path: &Path) -> Result<ExitCode> {
         for r in panel.plugins.reports() {
             println!("plugin {r}");
         }
-        crate::http::serve(panel, listeners).await
+        crate::http::serve_all(panel, listeners, tls).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -27,15 +27,44 @@ pub fn router(panel: Arc<Panel>) -> Router {
 
 /// Serves on every listener until the process is stopped.
 pub async fn serve(panel: Arc<Panel>, listeners: Vec<tokio::net::TcpListener>) -> anyhow::Result<()> {
+    serve_all(panel, listeners, Vec::new()).await
+}
+
+/// Serves plain HTTP and HTTPS listeners until the process is stopped.
+pub async fn serve_all(
+    panel: Arc<Panel>,
+    listeners: Vec<tokio::net::TcpListener>,
+    tls: Vec<crate::tls::TlsListener>,
+) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for listener in listeners {
-        let app = router(Arc::clone(&panel)).into_make_service_with_connect_info::<SocketAddr>();
+        let app = router(Arc::clone(&panel)).into_make_service_with_connect_info::<Peer>();
+        tasks.push(tokio::spawn(async move { axum::serve(listener, app).await }));
+    }
+    for listener in tls {
+        let app = router(Arc::clone(&panel)).into_make_service_with_connect_info::<Peer>();
         tasks.push(tokio::spawn(async move { axum::serve(listener, app).await }));
     }
     for t in tasks {
         t.await??;
     }
     Ok(())
+}
+
+/// The client's address, for plain and TLS connections alike.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
 }
 
 /// The parsed parts of a request that handlers need.
@@ -72,7 +101,7 @@ impl Incoming {
 
 async fn dispatch(
     State(panel): State<Arc<Panel>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();

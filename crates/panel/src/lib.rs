@@ -14,3 +14,4 @@ pub mod pages;
 pub mod services;
 pub mod sessions;
 pub mod state;
+pub mod tls;
