@@ -141,6 +141,9 @@ fn plugin_load() {
     let _plugin_host = plugin_host::PluginHost::load(&entries);
     // SAFETY: the fixture is our own cdylib with no initialisers; it stays loaded for the whole benchmark.
     let _keep = unsafe { libloading::Library::new(&empty) }.expect("fixture-empty loads");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fresh = dir.path().join("libfresh_empty.so");
+    std::fs::copy(&empty, &fresh).expect("copy");
     let (r, s, f) = measure::ratio(
         15,
         Duration::from_millis(20),

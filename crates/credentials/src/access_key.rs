@@ -78,12 +78,9 @@ impl AccessKey {
         let mut bytes = Zeroizing::new([0u8; RANDOM_BYTES]);
         rng.try_fill_bytes(&mut bytes[..])
             .map_err(|e| KeyError::RandomSource(e.to_string()))?;
-        let mut text = Zeroizing::new(String::with_capacity(RANDOM_BYTES * 2));
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for b in bytes.iter() {
-            text.push(char::from(DIGITS[usize::from(b >> 4)]));
-            text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-        }
+        let mut hex_digits = Zeroizing::new([0u8; RANDOM_BYTES * 2]);
+        hex::encode_to_slice(&bytes[..], &mut hex_digits[..]).expect("the buffer holds two digits per byte");
+        let text = Zeroizing::new(hex_digits.iter().map(|b| char::from(*b)).collect::<String>());
         Ok(AccessKey::from_normalised(text))
     }
 

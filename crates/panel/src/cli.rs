@@ -291,17 +291,50 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 pub fn matrix(snapshot: &Snapshot, json: bool) -> Result<String> {
     let users: Vec<_> = snapshot.config().users.all().collect();
     let features: Vec<_> = snapshot.features().iter().filter(|f| !f.group.is_empty()).collect();
+    // Visible cells come from the snapshot's bits; only hidden ones need their reasons worked out.
+    let decide = |u: &Username, f: &settings::FeatureSpec| {
+        let visible = match (snapshot.user_id(u.as_str()), snapshot.feature_id(&f.id)) {
+            (Some(uid), Some(fid)) => snapshot.is_visible(uid, fid),
+            _ => false,
+        };
+        if visible {
+            settings::Decision {
+                visible,
+                reasons: Vec::new(),
+            }
+        } else {
+            snapshot.decide(u.as_str(), &f.id)
+        }
+    };
     if json {
-        let rows: Vec<_> = users
-            .iter()
-            .flat_map(|(u, _)| {
-                features.iter().map(move |f| {
-                    let d = snapshot.decide(u.as_str(), &f.id);
-                    serde_json::json!({"user": u, "feature": f.id, "visible": d.visible, "reasons": d.reasons})
-                })
-            })
-            .collect();
-        return Ok(serde_json::to_string_pretty(&rows)? + "\n");
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            user: &'a str,
+            feature: &'a str,
+            visible: bool,
+            reasons: Vec<settings::Reason>,
+        }
+        let mut out = Vec::with_capacity(users.len() * features.len() * 64);
+        out.push(b'[');
+        for (i, (u, _)) in users.iter().enumerate() {
+            for (j, f) in features.iter().enumerate() {
+                if i + j > 0 {
+                    out.extend_from_slice(b",\n");
+                }
+                let d = decide(u, f);
+                serde_json::to_writer(
+                    &mut out,
+                    &Row {
+                        user: u.as_str(),
+                        feature: &f.id,
+                        visible: d.visible,
+                        reasons: d.reasons,
+                    },
+                )?;
+            }
+        }
+        out.extend_from_slice(b"]\n");
+        return Ok(String::from_utf8(out)?);
     }
     let mut cells: Vec<Vec<String>> = vec![
         std::iter::once("user".to_owned())
@@ -312,7 +345,7 @@ pub fn matrix(snapshot: &Snapshot, json: bool) -> Result<String> {
     for (u, kind) in &users {
         let mut row = vec![u.to_string(), format!("{kind:?}").to_lowercase()];
         for f in &features {
-            let d = snapshot.decide(u.as_str(), &f.id);
+            let d = decide(u, f);
             row.push(if d.visible {
                 "yes".to_owned()
             } else {

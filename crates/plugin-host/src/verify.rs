@@ -152,7 +152,7 @@ pub(crate) fn check_file(path: &Path, pin: Option<&str>) -> Result<CheckedFile, 
 }
 
 /// How much of an unpinned library is read to check its ELF header tables.
-const HEAD_BYTES: u64 = 256 * 1024;
+const HEAD_BYTES: u64 = 16 * 1024;
 
 #[cfg(test)]
 fn check_whole(b: &[u8]) -> Result<(), LoadError> {

@@ -243,17 +243,15 @@ impl Snapshot {
             visible: Vec::new(),
         };
         let mut visible = vec![0u64; snapshot.users.len() * words_per_user];
+        // What does not depend on the user (settings, plugin faults) is decided once per feature.
+        let feature_open: Vec<bool> = snapshot
+            .features
+            .iter()
+            .map(|f| f.fault.is_none() && snapshot.settings_off(f).next().is_none())
+            .collect();
         for (u, entry) in snapshot.users.iter().enumerate() {
             for (fi, feature) in snapshot.features.iter().enumerate() {
-                if snapshot
-                    .evaluate(
-                        entry.name.as_str(),
-                        Some((entry.kind, entry.privileges)),
-                        feature,
-                        false,
-                    )
-                    .is_empty()
-                {
+                if feature_open[fi] && user_failure(Some((entry.kind, entry.privileges)), feature).is_none() {
                     visible[u * words_per_user + fi / 64] |= 1 << (fi % 64);
                 }
             }
@@ -349,6 +347,16 @@ impl Snapshot {
         }
     }
 
+    /// The switches a feature needs that are Off.
+    fn settings_off<'a>(&'a self, feature: &'a FeatureSpec) -> impl Iterator<Item = &'static SettingDef> + 'a {
+        feature
+            .requirements
+            .all_settings_on
+            .iter()
+            .copied()
+            .filter(|s| !self.config.tweak_settings.is_on(s.key))
+    }
+
     fn evaluate(
         &self,
         user: &str,
@@ -357,36 +365,48 @@ impl Snapshot {
         token_restricted: bool,
     ) -> Vec<Reason> {
         let mut reasons = Vec::new();
-        match who {
-            None => reasons.push(Reason::UnknownUser { user: user.to_owned() }),
-            Some((UserKind::Account, _)) => reasons.push(Reason::NotAReseller { user: user.to_owned() }),
-            Some((UserKind::Root | UserKind::Reseller, privileges)) => {
-                let needed = AclSet::from_acls(feature.requirements.any_of.iter().copied());
-                if !needed.is_empty() && !privileges.check_any(needed) {
-                    reasons.push(Reason::PrivilegeMissing {
-                        user: user.to_owned(),
-                        any_of: feature
-                            .requirements
-                            .any_of
-                            .iter()
-                            .map(|a| a.name().to_owned())
-                            .collect(),
-                        token_restricted,
-                    });
-                }
-            }
+        match user_failure(who, feature) {
+            None => {}
+            Some(UserFailure::Unknown) => reasons.push(Reason::UnknownUser { user: user.to_owned() }),
+            Some(UserFailure::NotAReseller) => reasons.push(Reason::NotAReseller { user: user.to_owned() }),
+            Some(UserFailure::PrivilegeMissing) => reasons.push(Reason::PrivilegeMissing {
+                user: user.to_owned(),
+                any_of: feature
+                    .requirements
+                    .any_of
+                    .iter()
+                    .map(|a| a.name().to_owned())
+                    .collect(),
+                token_restricted,
+            }),
         }
-        for setting in &feature.requirements.all_settings_on {
-            if !self.config.tweak_settings.is_on(setting.key) {
-                reasons.push(Reason::SettingDisabled {
-                    setting: setting.key.to_owned(),
-                });
-            }
-        }
+        reasons.extend(self.settings_off(feature).map(|s| Reason::SettingDisabled {
+            setting: s.key.to_owned(),
+        }));
         if let Some(fault) = &feature.fault {
             reasons.push(fault.clone());
         }
         reasons
+    }
+}
+
+/// What, about the user alone, keeps a feature hidden.
+enum UserFailure {
+    Unknown,
+    NotAReseller,
+    PrivilegeMissing,
+}
+
+/// The user's part of the rule: root or a reseller, holding `all` or one of the ACLs. Shared by the fast path and
+/// the explanation, so they cannot disagree.
+fn user_failure(who: Option<(UserKind, AclSet)>, feature: &FeatureSpec) -> Option<UserFailure> {
+    match who {
+        None => Some(UserFailure::Unknown),
+        Some((UserKind::Account, _)) => Some(UserFailure::NotAReseller),
+        Some((UserKind::Root | UserKind::Reseller, privileges)) => {
+            let needed = AclSet::from_acls(feature.requirements.any_of.iter().copied());
+            (!needed.is_empty() && !privileges.check_any(needed)).then_some(UserFailure::PrivilegeMissing)
+        }
     }
 }
 
