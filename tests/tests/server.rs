@@ -561,3 +561,30 @@ fn https_with_a_self_signed_pair_made_on_first_start() {
     assert!(answer.contains("\"status\":\"ok\""), "{answer}");
     drop(thread);
 }
+
+#[test]
+fn listacls_reads_saved_privilege_lists() {
+    let server = TestServer::start(CONFIG);
+    let root = key_for(&server, "root");
+    let dir = server.dir.path().join("state/acllists");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Basic"), "list-accts=1\nmanage-api-tokens=0\nvendor-acl=1\n").unwrap();
+    let r = server.api("listacls", "", Some(&whm("root", &root)));
+    let v = r.json();
+    assert_eq!(v["data"]["acls"]["Basic"]["list-accts"], 1, "{v}");
+    assert_eq!(v["data"]["acls"]["Basic"]["manage-api-tokens"], 0);
+    assert_eq!(
+        v["data"]["acls"]["Basic"]["vendor-acl"], 1,
+        "third-party ACLs are listed too"
+    );
+    std::fs::write(dir.join("Broken"), "list-accts=yes\n").unwrap();
+    let v = server.api("listacls", "", Some(&whm("root", &root))).json();
+    assert_eq!(v["metadata"]["result"], 0);
+    assert!(
+        v["metadata"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Broken:1: list-accts: expected 1 or 0"),
+        "{v}"
+    );
+}

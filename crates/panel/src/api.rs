@@ -166,7 +166,7 @@ pub fn call(panel: &Panel, snapshot: &Snapshot, caller: &Caller, peer: IpAddr, c
             f,
             json!({"reseller": snapshot.config().users.resellers.keys().collect::<Vec<_>>()}),
         ),
-        "listacls" => listacls(snapshot),
+        "listacls" => listacls(panel),
         "setacls" => setacls(panel, snapshot, caller, call),
         "api_token_create" => token_create(panel, caller, call),
         "api_token_list" => token_list(panel, caller),
@@ -213,20 +213,41 @@ fn set_tweaksetting(panel: &Panel, snapshot: &Snapshot, caller: &Caller, call: &
     }
 }
 
-fn listacls(snapshot: &Snapshot) -> ApiAnswer {
-    let lists: Vec<Value> = snapshot
-        .config()
-        .users
-        .resellers
-        .values()
-        .map(|r| {
-            let privs: serde_json::Map<String, Value> = Acl::iter()
-                .map(|a| (a.name().to_owned(), json!(u8::from(r.privileges.contains(a)))))
-                .collect();
-            json!({"name": r.name, "privs": privs})
-        })
+/// The saved privilege lists in `<state>/acllists/<name>` (WHM's `/var/cpanel/acllists`), each in WHM's `acl=1` format.
+fn listacls(panel: &Panel) -> ApiAnswer {
+    let f = "listacls";
+    let dir = panel.state_dir.join("acllists");
+    let mut lists = serde_json::Map::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return ok(f, json!({"acls": lists})),
+        Err(e) => return error(f, format!("cannot read {}: {e}", dir.display())),
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
         .collect();
-    ok("listacls", json!({"acl": lists}))
+    names.sort();
+    for name in names {
+        if settings::native::check_acl_list_name(&name).is_err() || name.starts_with('.') {
+            continue;
+        }
+        let path = dir.join(&name);
+        let list = match std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|text| {
+                settings::native::AclList::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())
+            }) {
+            Ok(l) => l,
+            Err(e) => return error(f, e),
+        };
+        let mut privs: serde_json::Map<String, Value> = Acl::iter()
+            .map(|a| (a.name().to_owned(), json!(u8::from(list.granted.contains(a)))))
+            .collect();
+        privs.extend(list.additional.iter().map(|(k, v)| (k.clone(), json!(u8::from(*v)))));
+        lists.insert(name, Value::Object(privs));
+    }
+    ok(f, json!({"acls": lists}))
 }
 
 fn setacls(panel: &Panel, snapshot: &Snapshot, caller: &Caller, call: &ApiCall) -> ApiAnswer {
