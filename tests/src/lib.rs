@@ -16,17 +16,24 @@ pub fn target_dir() -> PathBuf {
 
 /// Builds a workspace cdylib package once per test binary and returns the path of its shared library.
 pub fn build_cdylib(package: &str) -> PathBuf {
+    build_cdylib_in(package, false)
+}
+
+/// Like [`build_cdylib`], with the release profile when `release` is set (benchmarks compare optimised code).
+pub fn build_cdylib_in(package: &str, release: bool) -> PathBuf {
     static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
     let mut built = BUILT
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = built.get(package) {
+    let key = format!("{package}{}", if release { "@release" } else { "" });
+    if let Some(p) = built.get(&key) {
         return p.clone();
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "--quiet", "-p", package])
+        .args(release.then_some("--release"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("running cargo build");
@@ -35,7 +42,7 @@ pub fn build_cdylib(package: &str) -> PathBuf {
         .join("debug")
         .join(format!("lib{}.so", package.replace('-', "_")));
     assert!(path.is_file(), "{} was not built", path.display());
-    built.insert(package.to_owned(), path.clone());
+    built.insert(key, path.clone());
     path
 }
 

@@ -97,6 +97,18 @@ impl AccessKey {
             });
         }
         let mut key = Zeroizing::new(String::with_capacity(text.len()));
+        // The common case, a key as WHM writes it: ASCII hex lines. Checked byte by byte without decoding characters.
+        if text.is_ascii() && !text.contains("-----") {
+            for (i, b) in text.bytes().enumerate() {
+                match b {
+                    b'0'..=b'9' | b'a'..=b'f' => key.push(char::from(b)),
+                    b'A'..=b'F' => key.push(char::from(b.to_ascii_lowercase())),
+                    b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' => {}
+                    _ => return Err(KeyError::NotHex { position: i + 1 }),
+                }
+            }
+            return AccessKey::finish(key);
+        }
         let mut position = 0usize;
         for line in text.split('\n') {
             let trimmed = line.trim();
@@ -115,6 +127,10 @@ impl AccessKey {
             }
             position += 1;
         }
+        AccessKey::finish(key)
+    }
+
+    fn finish(key: Zeroizing<String>) -> Result<AccessKey, KeyError> {
         if key.is_empty() {
             return Err(KeyError::Empty);
         }
