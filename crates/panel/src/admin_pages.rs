@@ -108,9 +108,19 @@ fn tweak_settings(panel: &Panel, snapshot: &Snapshot, caller: &Caller, req: &Inc
         "<form method=\"get\" action=\"/{token}/tweak-settings\" id=\"search\"><label>Find <input name=\"find\" id=\"find\" value=\"{}\"></label> <button type=\"submit\">Find</button></form>",
         esc(&query)
     );
+    // Saving keeps the search, so the page after Save shows the settings that were on screen.
+    let keep = if query.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "?find={}",
+            form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+        )
+    };
     let _ = write!(
         out,
-        "<form method=\"post\" action=\"/{token}/tweak-settings\" id=\"tweak-form\"><input type=\"hidden\" name=\"csrf_token\" value=\"{{{{csrf_token}}}}\">"
+        "<form method=\"post\" action=\"/{token}/tweak-settings{}\" id=\"tweak-form\"><input type=\"hidden\" name=\"csrf_token\" value=\"{{{{csrf_token}}}}\">",
+        esc(&keep)
     );
     let mut section = None;
     for def in SETTINGS {
@@ -394,7 +404,7 @@ fn token_list(panel: &Panel, snapshot: &Snapshot, caller: &Caller, req: &Incomin
                 .unwrap_or_default();
             let _ = write!(
                 out,
-                "<tr><td>{n}</td><td>{}</td><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/{token}/manage-api-tokens\"><input type=\"hidden\" name=\"csrf_token\" value=\"{{{{csrf_token}}}}\"><input type=\"hidden\" name=\"action\" value=\"revoke\"><input type=\"hidden\" name=\"token_name\" value=\"{n}\"><button type=\"submit\">Revoke</button></form></td></tr>",
+                "<tr data-token=\"{n}\"><td>{n}</td><td>{}</td><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/{token}/manage-api-tokens\"><input type=\"hidden\" name=\"csrf_token\" value=\"{{{{csrf_token}}}}\"><input type=\"hidden\" name=\"action\" value=\"revoke\"><input type=\"hidden\" name=\"token_name\" value=\"{n}\"><button type=\"submit\">Revoke</button></form></td></tr>",
                 esc(&acls),
                 esc(&expires),
                 esc(if ips.is_empty() { "Any" } else { &ips }),

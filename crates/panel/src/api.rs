@@ -543,10 +543,18 @@ pub fn generate_key(panel: &Panel, user: &Username, actor: &str) -> anyhow::Resu
     let home = panel.home_of(&snapshot, user);
     crate::state::create_private_dir(&home)?;
     let key = AccessKey::generate()?;
-    panel.audit.record(
-        "key_generated",
-        json!({"user": user, "actor": actor, "signature": key.signature().to_string(), "source": "cli"}),
-    )?;
+    panel
+        .audit
+        .record(
+            "key_generated",
+            json!({"user": user, "actor": actor, "signature": key.signature().to_string(), "source": "cli"}),
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the key was not changed because the audit log {} could not record it: {e}",
+                panel.audit.path().display()
+            )
+        })?;
     credentials::write_key(&home, &key)?;
     panel.keys.invalidate(user);
     Ok(key)

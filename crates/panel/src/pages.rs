@@ -243,6 +243,11 @@ fn home(snapshot: &Snapshot, caller: &Caller, token: &str) -> Response {
             )
         })
         .collect();
+    let body = if body.is_empty() {
+        "<p class=\"group\" id=\"empty-menu\">No pages are available to you. The server's administrator can grant privileges in Edit Reseller Nameservers and Privileges.</p>".to_owned()
+    } else {
+        body
+    };
     Html(layout("Home", Some((caller.user.as_str(), token)), &body)).into_response()
 }
 

@@ -52,25 +52,47 @@ impl std::fmt::Debug for Panel {
     }
 }
 
-/// Identity of a file's contents as far as metadata tells: a rename or write changes it.
+/// Identity of a file's contents and protection as far as metadata tells: a write, a rename, a `chmod`, a `chown`
+/// or a symlink swapped in changes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStamp {
+    /// The path itself, not following a symlink.
+    link: Meta,
+    /// What the path leads to, following symlinks (a watched config may be a link to a deployed file).
+    target: Option<Meta>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Meta {
     dev: u64,
     ino: u64,
     len: u64,
     mtime_ns: i128,
+    mode: u32,
+    uid: u32,
+    ctime_ns: i128,
 }
 
-impl FileStamp {
-    pub fn of(path: &Path) -> Option<FileStamp> {
+impl Meta {
+    fn of(m: &std::fs::Metadata) -> Meta {
         use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
+        Meta {
             dev: m.dev(),
             ino: m.ino(),
             len: m.len(),
             mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        })
+            mode: m.mode(),
+            uid: m.uid(),
+            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        }
+    }
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        let link = Meta::of(&std::fs::symlink_metadata(path).ok()?);
+        let target = std::fs::metadata(path).ok().map(|m| Meta::of(&m));
+        Some(FileStamp { link, target })
     }
 }
 

@@ -43,7 +43,7 @@ impl CpanelConfig {
         let lines = text
             .lines()
             .map(|raw| {
-                let line = raw.strip_suffix('\r').unwrap_or(raw);
+                let line = raw.trim_end_matches('\r');
                 let trimmed = line.trim_start();
                 if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
                     return Line::Other(line.to_owned());

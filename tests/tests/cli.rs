@@ -1,0 +1,287 @@
+//! The `tweakgate` command line as an administrator runs it: the built binary, its output and its exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// Builds the `tweakgate` binary once per test binary and returns its path.
+fn tweakgate_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "panel", "--bin", "tweakgate"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("running cargo build");
+            assert!(status.success(), "cargo build -p panel failed");
+            let path = tests::target_dir().join("debug").join("tweakgate");
+            assert!(path.is_file(), "{} was not built", path.display());
+            path
+        })
+        .clone()
+}
+
+/// Exit code, standard output and standard error of one run.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(config: &Path, args: &[&str]) -> Run {
+    let out = Command::new(tweakgate_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("running tweakgate");
+    Run {
+        code: out.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The shipped default config, copied beside a state directory of its own with the plugin path made absolute.
+fn default_config(dir: &Path) -> PathBuf {
+    let plugin = tests::build_cdylib("remote-access-key");
+    let text = settings::config::EMBEDDED_DEFAULT;
+    assert!(text.contains("../target/debug/libremote_access_key.so"), "{text}");
+    let text = text.replace("../target/debug/libremote_access_key.so", &plugin.display().to_string());
+    let path = dir.join("tweakgate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn config_check_accepts_the_default_and_locates_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = default_config(dir.path());
+    let r = run(&config, &["config", "check"]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("OK (3 resellers, 1 accounts, 1 plugins)"),
+        "{}",
+        r.stdout
+    );
+
+    // The repository's own file, where it is, when the plugin is built where it expects.
+    let repo_config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/tweakgate.toml");
+    if tests::target_dir() == Path::new(env!("CARGO_MANIFEST_DIR")).join("../target") {
+        let r = run(&repo_config, &["config", "check"]);
+        assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    }
+
+    // A misspelled ACL on line 4: file, line, column, key and a suggestion.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[server]\nstate_dir = \"state\"\n[resellers.bob]\nprivileges = [\"list-accts\", \"manage-api-tokns\"]\n",
+    )
+    .unwrap();
+    let r = run(&bad, &["config", "check"]);
+    assert_eq!(r.code, 2, "{} {}", r.stdout, r.stderr);
+    let message = r.stderr.trim();
+    // The column is that of the array (14); the key path names the element.
+    let location = format!("{}:4:", bad.display());
+    assert!(message.contains(&location), "{message}");
+    assert!(message.contains("resellers.bob.privileges[1]"), "{message}");
+    assert!(message.contains("manage-api-tokens"), "a suggestion: {message}");
+
+    // A wrong type in [server].
+    std::fs::write(&bad, "[server]\nauth_failure_limit = \"ten\"\n").unwrap();
+    let r = run(&bad, &["config", "check"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains(&format!("{}:2:", bad.display())), "{}", r.stderr);
+    assert!(r.stderr.contains("server.auth_failure_limit"), "{}", r.stderr);
+
+    // A file that does not exist.
+    let r = run(&dir.path().join("missing.toml"), &["config", "check"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("missing.toml"), "{}", r.stderr);
+}
+
+#[test]
+fn explain_json_has_the_documented_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = default_config(dir.path());
+    let r = run(
+        &config,
+        &["explain", "--user", "erin", "--feature", "remote-access-key", "--json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", r.stdout);
+    let v: Value = serde_json::from_str(lines[0]).unwrap();
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["feature", "reasons", "user", "visible"]);
+    assert_eq!(v["user"], "erin");
+    assert_eq!(v["feature"], "remote-access-key");
+    assert_eq!(v["visible"], false);
+    let codes: Vec<&str> = v["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().expect("every reason has a code"))
+        .collect();
+    assert_eq!(codes, ["PRIVILEGE_MISSING"], "{v}");
+
+    let r = run(
+        &config,
+        &["explain", "--user", "bob", "--feature", "remote-access-key", "--json"],
+    );
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["visible"], true);
+    assert_eq!(v["reasons"], serde_json::json!([]));
+
+    // Unknown users and features fail closed, with a reason.
+    let r = run(
+        &config,
+        &[
+            "explain",
+            "--user",
+            "nobody",
+            "--feature",
+            "remote-access-key",
+            "--json",
+        ],
+    );
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["visible"], false);
+    assert!(!v["reasons"].as_array().unwrap().is_empty(), "{v}");
+}
+
+#[test]
+fn matrix_has_a_row_per_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = default_config(dir.path());
+    let r = run(&config, &["matrix"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: Vec<Vec<&str>> = r.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0][..2], ["user", "kind"], "{}", r.stdout);
+    assert!(rows[0].contains(&"remote-access-key"), "{}", r.stdout);
+    let mut users: Vec<&str> = rows[1..].iter().map(|r| r[0]).collect();
+    users.sort();
+    assert_eq!(users, ["bob", "carol", "dave", "erin", "root"], "{}", r.stdout);
+    let line = |u: &str| r.stdout.lines().find(|l| l.starts_with(&format!("{u} "))).unwrap();
+    assert!(line("erin").contains("PRIVILEGE_MISSING"), "{}", line("erin"));
+
+    let r = run(&config, &["matrix", "--json"]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let cells = v.as_array().unwrap();
+    for u in ["root", "bob", "carol", "dave", "erin"] {
+        assert!(
+            cells
+                .iter()
+                .any(|c| c["user"] == u && c["feature"] == "remote-access-key"),
+            "{u}"
+        );
+    }
+}
+
+#[test]
+fn check_exits_by_whether_expectations_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = default_config(dir.path());
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        r#"
+[[expect]]
+user = "bob"
+feature = "remote-access-key"
+visible = true
+
+[[expect]]
+user = "erin"
+feature = "remote-access-key"
+visible = false
+reasons = ["PRIVILEGE_MISSING"]
+"#,
+    )
+    .unwrap();
+    let r = run(&config, &["check", good.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("all expectations hold"), "{}", r.stdout);
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"
+[[expect]]
+user = "erin"
+feature = "remote-access-key"
+visible = true
+
+[[expect]]
+user = "bob"
+feature = "remote-access-key"
+visible = true
+
+[[expect]]
+user = "dave"
+feature = "remote-access-key"
+visible = false
+reasons = ["SETTING_DISABLED"]
+"#,
+    )
+    .unwrap();
+    let r = run(&config, &["check", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
+    let failures: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("expect[")).collect();
+    assert_eq!(failures.len(), 2, "{}", r.stdout);
+    assert!(
+        failures[0].starts_with("expect[0] erin / remote-access-key: expected visible, but it is hidden"),
+        "{}",
+        failures[0]
+    );
+    assert!(failures[0].contains("PRIVILEGE_MISSING"), "{}", failures[0]);
+    assert!(
+        failures[1].starts_with("expect[2] dave / remote-access-key: expected reasons [SETTING_DISABLED]"),
+        "{}",
+        failures[1]
+    );
+    assert!(r.stdout.contains("2 expectation(s) failed"), "{}", r.stdout);
+
+    // A malformed expectations file is an error (2), naming the file.
+    std::fs::write(&bad, "[[expect]]\nuser = \"bob\"\nfeture = \"x\"\n").unwrap();
+    let r = run(&config, &["check", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{} {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("bad.toml"), "{}", r.stderr);
+}
+
+#[test]
+fn plugins_list_shows_loaded_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = default_config(dir.path());
+    let empty = dir.path().join("empty.so");
+    std::fs::write(&empty, b"").unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("\n[[plugins]]\npath = \"{}\"\n", empty.display()));
+    std::fs::write(&config, text).unwrap();
+
+    let r = run(&config, &["plugins", "list"]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    assert!(
+        lines[0].contains("libremote_access_key.so: loaded remote-access-key"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(&format!("{}: failed [", empty.display())),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].contains("empty"), "the reason: {}", lines[1]);
+
+    // `config check` reports the refused plugin and exits 1.
+    let r = run(&config, &["config", "check"]);
+    assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("empty.so: failed ["), "{}", r.stdout);
+}
