@@ -588,3 +588,33 @@ fn listacls_reads_saved_privilege_lists() {
         "{v}"
     );
 }
+
+#[test]
+fn a_reseller_without_a_home_yet_can_generate_a_key() {
+    let server = TestServer::start(CONFIG);
+    let (_, token) = server
+        .panel
+        .tokens
+        .create("bob", &credentials::TokenName::new("t").unwrap(), None, None, &[])
+        .unwrap();
+    let home = server.dir.path().join("state/home/bob");
+    assert!(!home.exists());
+    let r = server.api("accesshash", "", Some(&whm("bob", token.expose())));
+    assert_eq!(r.json()["metadata"]["reason"], "No accesshash exists for bob");
+    let r = server.api("accesshash", "generate=1", Some(&whm("bob", token.expose())));
+    let key = r.json()["data"]["accesshash"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", r.body))
+        .to_owned();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&home).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(home.join(".accesshash"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert_eq!(server.api("version", "", Some(&whm("bob", &key))).status, 200);
+}

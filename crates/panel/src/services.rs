@@ -15,16 +15,24 @@ pub struct Services<'a> {
 }
 
 /// A user as plugins see them: kind, `all`, and where their home (and `.accesshash`) is.
+/// The home of root or a reseller is created (mode 0700) on first use, so a key can be written there.
 pub fn user_info(panel: &Panel, snapshot: &Snapshot, user: &Username, has_all: bool) -> UserInfo {
+    let kind = snapshot
+        .config()
+        .users
+        .kind(user)
+        .unwrap_or(settings::UserKind::Account);
+    let home = panel.home_of(snapshot, user);
+    if kind != settings::UserKind::Account
+        && let Err(e) = crate::state::create_private_dir(&home)
+    {
+        tracing::warn!("{e:#}");
+    }
     UserInfo {
         name: user.to_string(),
-        kind: snapshot
-            .config()
-            .users
-            .kind(user)
-            .unwrap_or(settings::UserKind::Account),
+        kind,
         has_all,
-        home: panel.home_of(snapshot, user),
+        home,
     }
 }
 
@@ -38,12 +46,7 @@ impl HostServices for Services<'_> {
             .users
             .privileges(&user)
             .is_some_and(|p| p.has_all());
-        let info = user_info(self.panel, self.snapshot, &user, has_all);
-        if info.kind != settings::UserKind::Account {
-            // Homes are created on first use so a key can be written there.
-            let _ = crate::state::create_private_dir(&info.home);
-        }
-        Some(info)
+        Some(user_info(self.panel, self.snapshot, &user, has_all))
     }
 
     fn audit(&self, event: &str) -> Result<(), String> {
