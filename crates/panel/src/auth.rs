@@ -100,10 +100,11 @@ fn known_user(snapshot: &Snapshot, user: &str) -> Option<(Username, UserId, User
 
 fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAddr) -> Result<Caller, String> {
     let Some((name, id, kind)) = known_user(snapshot, user).filter(|(_, _, k)| *k != UserKind::Account) else {
-        // Spend the same effort as a real comparison before refusing.
-        let _ = panel
-            .keys
-            .verify(&Username::root(), std::path::Path::new("/nonexistent"), secret);
+        // Spend the same effort as a real user's token and key checks before refusing, so the answer's timing does
+        // not tell which names exist. Root's key and tokens are the stand-in: every server has root.
+        let root = Username::root();
+        let _ = panel.tokens.verify(root.as_str(), secret, unix_now(), peer);
+        let _ = panel.keys.verify(&root, &panel.home_of(snapshot, &root), secret);
         return Err("unknown user or not a reseller".into());
     };
     let base = snapshot.privileges(id);
