@@ -260,9 +260,14 @@ fn plugin_page(
     path: &str,
     token: &str,
 ) -> Response {
+    let user = user_info(panel, snapshot, &caller.user, caller.has_all());
+    if user.kind != settings::UserKind::Account {
+        // The caller's own home is created on first use too, so that their first key can be written there.
+        let _ = crate::state::create_private_dir(&user.home);
+    }
     let request = HostRequest {
         kind: RequestKind::Page,
-        user: user_info(panel, snapshot, &caller.user, caller.has_all()),
+        user,
         source: req.peer.to_string(),
         method: req.method.to_string(),
         path: path.to_owned(),
