@@ -151,7 +151,7 @@ fn tweak_settings(panel: &Panel, snapshot: &Snapshot, caller: &Caller, req: &Inc
             .unwrap_or_default();
         let _ = write!(
             out,
-            "<tr id=\"row-{k}\"><td><label><b>{label}</b></label>{deprecated}<br><small>{help}</small><br><code>{k}</code></td><td>{control}</td><td>{default}</td></tr>",
+            "<tr id=\"row-{k}\"><td><label><b>{label}</b></label>{deprecated}<br><small>{help}</small><br><code>{k}</code></td><td class=\"control\">{control}</td><td>{default}</td></tr>",
             k = esc(def.key),
             label = esc(def.label),
             help = esc(def.help),
@@ -306,7 +306,7 @@ fn privileges(panel: &Panel, snapshot: &Snapshot, caller: &Caller, req: &Incomin
         };
         let _ = write!(
             out,
-            "<label><input type=\"checkbox\" name=\"acl-{n}\" id=\"acl-{n}\" value=\"1\"{checked}> {t} <code>{n}</code></label><br>",
+            "<label><input type=\"checkbox\" name=\"acl-{n}\" id=\"acl-{n}\" value=\"1\"{checked}> {t} <code>{n}</code></label>",
             n = esc(info.name),
             t = esc(info.title)
         );
@@ -390,6 +390,9 @@ fn token_list(panel: &Panel, snapshot: &Snapshot, caller: &Caller, req: &Incomin
     let mut out = String::new();
     let (_, _, data) = run(panel, snapshot, caller, req, "api_token_list", Vec::new());
     out.push_str("<h2>API Tokens</h2><table id=\"tokens\"><thead><tr><th>Name</th><th>Privileges</th><th>Expires</th><th>Allowed addresses</th><th></th></tr></thead><tbody>");
+    if data["tokens"].as_object().is_none_or(serde_json::Map::is_empty) {
+        out.push_str("<tr id=\"no-tokens\"><td colspan=\"5\">No API tokens.</td></tr>");
+    }
     if let Some(tokens) = data["tokens"].as_object() {
         for (name, t) in tokens {
             let acls = t["acls"].as_array().map_or("All (full access)".to_owned(), |a| {
@@ -504,7 +507,8 @@ fn feature_access(snapshot: &Snapshot, req: &Incoming, token: &str) -> String {
             };
             let _ = write!(
                 out,
-                "<td title=\"{}\">{}</td>",
+                "<td class=\"{}\" title=\"{}\">{}</td>",
+                if d.visible { "yes" } else { "no" },
                 esc(&d.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
                 esc(&cell)
             );

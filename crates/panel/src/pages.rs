@@ -39,7 +39,7 @@ pub fn redirect(to: &str) -> Response {
 pub fn layout(title: &str, user: Option<(&str, &str)>, body: &str) -> String {
     let bar = match user {
         Some((name, token)) => format!(
-            "<nav class=\"top\"><a href=\"/{token}/\">Home</a><span>Logged in as <b>{}</b></span><a href=\"/{token}/logout\">Log out</a></nav>",
+            "<nav class=\"top\"><a class=\"brand\" href=\"/{token}/\">Tweak<b>gate</b> WHM</a><a href=\"/{token}/\">Home</a><span>Logged in as <b>{}</b></span><a href=\"/{token}/logout\">Log out</a></nav>",
             esc(name)
         ),
         None => String::new(),
@@ -52,7 +52,7 @@ pub fn layout(title: &str, user: Option<(&str, &str)>, body: &str) -> String {
     )
 }
 
-const CSS: &str = "body{font-family:sans-serif;margin:0;background:#f4f6f8;color:#1c2b36}nav.top{display:flex;gap:1em;align-items:center;background:#293a4a;color:#fff;padding:.6em 1em}nav.top a{color:#fff}nav.top span{margin-left:auto}main{padding:1em 2em;max-width:70em}.group{background:#fff;border:1px solid #d5dde3;margin:.8em 0;padding:.5em 1em}.group h2{font-size:1.05em;margin:.3em 0}.warning{background:#fff4d6;border:1px solid #e0b44c;padding:.6em}.error{background:#fde2e1;border:1px solid #d9534f;padding:.6em}.ok{background:#e3f5e1;border:1px solid #5cb85c;padding:.6em}textarea{font-family:monospace;width:100%}table{border-collapse:collapse}td,th{border:1px solid #d5dde3;padding:.3em .6em;text-align:left}";
+const CSS: &str = "*{box-sizing:border-box}body{font:15px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,Helvetica,Arial,sans-serif;margin:0;background:#f3f5f7;color:#1c2b36}a{color:#0b62a4;text-decoration:none}a:hover{text-decoration:underline}nav.top{display:flex;gap:1.2em;align-items:center;background:#1f3347;color:#fff;padding:.65em 1.5em;box-shadow:0 1px 3px rgba(0,0,0,.25)}nav.top a{color:#fff}nav.top .brand{font-weight:700;letter-spacing:.02em;margin-right:.8em}nav.top .brand b{color:#ff7a3d}nav.top span{margin-left:auto;opacity:.9}main{padding:1em 2em 3em;max-width:78em}h1{font-size:1.6em;font-weight:600;margin:.4em 0 .7em}h2{font-size:1.15em}.menu{display:grid;grid-template-columns:repeat(auto-fill,minmax(17em,1fr));gap:1em;align-items:start}.menu .group{margin:0}.group{background:#fff;border:1px solid #d5dde3;border-radius:6px;margin:.8em 0;padding:.6em 1.1em}.group h2{font-size:1.02em;margin:.3em 0 .5em;padding-bottom:.35em;border-bottom:1px solid #e6ebef;color:#293a4a}.group ul{list-style:none;margin:0;padding:0}.group li{padding:.2em 0}.warning,.error,.ok{border-radius:4px;padding:.6em .9em;margin:.8em 0}.warning p{margin:0}.warning{background:#fff6dd;border:1px solid #e5c265;border-left:4px solid #e0a800}.error{background:#fde8e7;border:1px solid #e4a09e;border-left:4px solid #d9534f}.ok{background:#e6f5e3;border:1px solid #9fd29a;border-left:4px solid #4cae4c}button{background:#0b62a4;color:#fff;border:0;border-radius:4px;padding:.45em 1.1em;font:inherit;cursor:pointer}button:hover{background:#094f85}input,select,textarea{font:inherit;padding:.3em .45em;border:1px solid #b8c4cd;border-radius:4px;background:#fff}textarea{font-family:ui-monospace,\"DejaVu Sans Mono\",monospace;width:100%}code{font-family:ui-monospace,\"DejaVu Sans Mono\",monospace;font-size:.88em;color:#44545f}small{color:#5a6b78}table{border-collapse:collapse;width:100%;background:#fff}td,th{border:1px solid #dde4e9;padding:.45em .7em;text-align:left;vertical-align:top}th{background:#eef2f5;font-weight:600}fieldset.group legend{font-weight:600;padding:0 .3em}fieldset.group{display:grid;grid-template-columns:repeat(auto-fill,minmax(26em,1fr));gap:0 1.2em}fieldset.group label{padding:.12em 0}td.control{white-space:nowrap}td.yes{color:#2e7d32}td.no{color:#b3261e}fieldset{border:1px solid #d5dde3;border-radius:6px;background:#fff;margin:.8em 0}.key{display:flex;gap:2em;align-items:flex-start;flex-wrap:wrap}.key textarea{width:auto;resize:none;background:#fbfcfd}.key .side{flex:1;min-width:20em}.key .side p:first-child{margin-top:0}";
 
 /// The 403 page: the reasons, never the feature.
 pub fn forbidden_page(caller: &Caller, decision: &Decision) -> Response {
@@ -246,7 +246,7 @@ fn home(snapshot: &Snapshot, caller: &Caller, token: &str) -> Response {
     let body = if body.is_empty() {
         "<p class=\"group\" id=\"empty-menu\">No pages are available to you. The server's administrator can grant privileges in Edit Reseller Nameservers and Privileges.</p>".to_owned()
     } else {
-        body
+        format!("<div class=\"menu\">{body}</div>")
     };
     Html(layout("Home", Some((caller.user.as_str(), token)), &body)).into_response()
 }
@@ -260,14 +260,9 @@ fn plugin_page(
     path: &str,
     token: &str,
 ) -> Response {
-    let user = user_info(panel, snapshot, &caller.user, caller.has_all());
-    if user.kind != settings::UserKind::Account {
-        // The caller's own home is created on first use too, so that their first key can be written there.
-        let _ = crate::state::create_private_dir(&user.home);
-    }
     let request = HostRequest {
         kind: RequestKind::Page,
-        user,
+        user: user_info(panel, snapshot, &caller.user, caller.has_all()),
         source: req.peer.to_string(),
         method: req.method.to_string(),
         path: path.to_owned(),

@@ -43,6 +43,8 @@ Use <a href=\"{t}/manage-api-tokens\" id=\"api-tokens-link\">Manage API Tokens</
         ));
     }
     html.push_str(&format!("<h2 id=\"key-heading\">Access Key For User “{user}”</h2>"));
+    // The key on the left; its signature and the button that replaces it on the right.
+    html.push_str("<div class=\"key\">");
     match &view.key_text {
         Some(k) => html.push_str(&format!(
             "<textarea id=\"accesshash\" readonly rows=\"31\" cols=\"34\">{}</textarea>",
@@ -50,6 +52,7 @@ Use <a href=\"{t}/manage-api-tokens\" id=\"api-tokens-link\">Manage API Tokens</
         )),
         None => html.push_str("<p id=\"no-key\">Unable to retrieve key.</p>"),
     }
+    html.push_str("<div class=\"side\">");
     if let Some(sig) = &view.signature {
         html.push_str(&format!(
             "<p>Access Key Signature: <code id=\"signature\">{}</code></p>",
@@ -62,5 +65,6 @@ Use <a href=\"{t}/manage-api-tokens\" id=\"api-tokens-link\">Manage API Tokens</
 <p class=\"warning\">Generating a new key replaces the current one: anything that uses the old key stops working at once.</p>\
 <button type=\"submit\" id=\"generate\">Generate New Key</button></form>"
     ));
+    html.push_str("</div></div>");
     html
 }
