@@ -46,6 +46,24 @@ pub fn build_cdylib_in(package: &str, release: bool) -> PathBuf {
     path
 }
 
+/// Builds the `tweakgate` binary once per test binary and returns its path.
+pub fn tweakgate_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "--quiet", "-p", "panel", "--bin", "tweakgate"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("running cargo build");
+            assert!(status.success(), "cargo build -p panel failed");
+            let path = target_dir().join("debug").join("tweakgate");
+            assert!(path.is_file(), "{} was not built", path.display());
+            path
+        })
+        .clone()
+}
+
 /// An HTTP response as the tests see it.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -150,6 +168,7 @@ impl TestServer {
     pub fn start_at(dir: tempfile::TempDir, path: &Path) -> TestServer {
         let panel = panel::state::Panel::open(path).unwrap_or_else(|e| panic!("config does not load: {e:#}"));
         panel.spawn_watcher(Duration::from_millis(20));
+        panel::state::spawn_session_drop_box(&panel);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

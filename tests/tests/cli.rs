@@ -6,23 +6,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// Builds the `tweakgate` binary once per test binary and returns its path.
-fn tweakgate_bin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "-p", "panel", "--bin", "tweakgate"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("running cargo build");
-            assert!(status.success(), "cargo build -p panel failed");
-            let path = tests::target_dir().join("debug").join("tweakgate");
-            assert!(path.is_file(), "{} was not built", path.display());
-            path
-        })
-        .clone()
-}
+use tests::tweakgate_bin;
 
 /// Exit code, standard output and standard error of one run.
 struct Run {
@@ -284,4 +268,19 @@ fn plugins_list_shows_loaded_and_refused() {
     let r = run(&config, &["config", "check"]);
     assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
     assert!(r.stdout.contains("empty.so: failed ["), "{}", r.stdout);
+}
+
+#[test]
+fn session_prints_a_one_time_login_url_from_the_running_server() {
+    let server = tests::TestServer::start("[server]\nstate_dir = \"state\"\n[resellers.bob]\nprivileges = []\n");
+    let out = run(&server.config_path(), &["session", "--user", "bob"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let url = out.stdout.trim();
+    let path = &url[url.find("/cpsess").expect("a session URL")..];
+    assert!(path.contains("/login/?session="), "{url}");
+    let landing = tests::request(server.addr, "GET", path, &[], "");
+    assert_eq!(landing.status, 303, "the link logs bob in");
+    assert_eq!(tests::request(server.addr, "GET", path, &[], "").status, 401, "once");
+    let unknown = run(&server.config_path(), &["session", "--user", "nobody"]);
+    assert_eq!(unknown.code, 2);
 }

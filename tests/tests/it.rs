@@ -5,3 +5,4 @@ mod cli;
 mod plugins;
 mod reliability;
 mod server;
+mod soak;

@@ -18,23 +18,7 @@ use tests::{Reply, TestServer, request};
 /// SIGABRT on Linux: what `std::process::abort` kills the process with.
 const SIGABRT: i32 = 6;
 
-/// Builds the `tweakgate` binary once per test binary and returns its path.
-fn tweakgate_bin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "-p", "panel", "--bin", "tweakgate"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("running cargo build");
-            assert!(status.success(), "cargo build -p panel failed");
-            let path = tests::target_dir().join("debug").join("tweakgate");
-            assert!(path.is_file(), "{} was not built", path.display());
-            path
-        })
-        .clone()
-}
+use tests::tweakgate_bin;
 
 fn whm(user: &str, secret: &str) -> String {
     format!("WHM {user}:{secret}")

@@ -261,6 +261,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Session { user: u } => {
             let config = load(&cli.config)?;
             let name = user(&u)?;
+            if config.users.kind(&name).is_none() {
+                bail!("\"{name}\" is not a user in {}", config.file.display());
+            }
             let url = request_session(&config, &name)?;
             println!("{url}");
             Ok(ExitCode::SUCCESS)

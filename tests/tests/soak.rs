@@ -1,0 +1,93 @@
+//! A bounded soak on loopback: mixed valid and invalid traffic must leave memory and file descriptors flat.
+
+use std::time::{Duration, Instant};
+
+use tests::{TestServer, raw_request, request};
+
+const CONFIG: &str = r#"
+[server]
+state_dir = "state"
+auth_failure_limit = 1000000000
+
+[tweak_settings]
+allow_deprecated_accesshash = true
+
+[resellers.bob]
+privileges = ["manage-api-tokens"]
+
+[[plugins]]
+path = "{plugin}"
+"#;
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sends `rounds` of the mix from 4 threads and returns how many requests were answered 5xx.
+fn traffic(server: &TestServer, key: &str, rounds: usize) -> usize {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut server_errors = 0;
+                    for i in 0..rounds {
+                        let status = match (i + t) % 6 {
+                            0 => server.api("accesshash", "", Some(&format!("WHM bob:{key}"))).status,
+                            1 => server.api("applist", "", Some("WHM bob:0000")).status,
+                            2 => server.api("version", "", Some("Bearer nonsense")).status,
+                            3 => request(server.addr, "GET", "/health", &[], "").status,
+                            4 => raw_request(server.addr, b"GET /json-api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: WHM \xff\xfe:x\r\n\r\n").status,
+                            _ => request(server.addr, "POST", "/login/", &[], "user=bob&pass=wrong").status,
+                        };
+                        if status >= 500 || status == 0 {
+                            server_errors += 1;
+                        }
+                    }
+                    server_errors
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("client thread")).sum()
+    })
+}
+
+#[test]
+fn soak_keeps_memory_and_descriptors_flat() {
+    let server = TestServer::start(CONFIG);
+    let key = panel::api::generate_key(&server.panel, &settings::Username::new("bob").unwrap(), "root").unwrap();
+    let key = key.as_str().to_owned();
+    // Warm up: caches, thread pools and allocator arenas reach their working size.
+    assert_eq!(traffic(&server, &key, 150), 0);
+    std::thread::sleep(Duration::from_millis(200));
+    let (fds_before, rss_before) = (open_fds(), rss_kib());
+    let start = Instant::now();
+    let mut sent = 0;
+    while start.elapsed() < Duration::from_secs(4) {
+        assert_eq!(traffic(&server, &key, 150), 0, "no request gets a server error");
+        sent += 600;
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let (fds_after, rss_after) = (open_fds(), rss_kib());
+    eprintln!(
+        "soak: {sent} requests in {:?}; fds {fds_before} -> {fds_after}; RSS {rss_before} KiB -> {rss_after} KiB",
+        start.elapsed()
+    );
+    assert!(
+        fds_after <= fds_before + 4,
+        "file descriptors leak: {fds_before} -> {fds_after}"
+    );
+    assert!(
+        rss_after <= rss_before + 16 * 1024,
+        "memory grows: {rss_before} KiB -> {rss_after} KiB after {sent} requests"
+    );
+    assert!(server.panel.limiter.tracked() <= panel::limiter::MAX_TRACKED);
+}
