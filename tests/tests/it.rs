@@ -1,5 +1,6 @@
 //! Integration tests: one binary for the whole workspace.
 
+mod architecture;
 mod browser;
 mod cli;
 mod plugins;
