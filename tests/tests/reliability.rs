@@ -921,3 +921,100 @@ fn cpanel_config_render_is_a_fixed_point() {
         assert_eq!(CpanelConfig::parse(&doc.render()), doc, "{text:?}");
     }
 }
+
+/// Runs a command that must succeed (test set-up as root: `chattr`, `mount`).
+fn sh(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Undoes a set-up step when the test ends, even by panic.
+struct Undo(Vec<(String, Vec<String>)>);
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        for (program, args) in self.0.drain(..).rev() {
+            let _ = Command::new(&program).args(&args).status();
+        }
+    }
+}
+
+/// Generating a key into a home that cannot be written fails with a clear error; the old key keeps working.
+fn generation_fails_cleanly(server: &TestServer, home: &Path, old: &str) {
+    let r = server.api("accesshash", "generate=1", Some(&whm("bob", old)));
+    let v = r.json();
+    assert_eq!(v["metadata"]["result"], 0, "{v}");
+    let reason = v["metadata"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&home.display().to_string()),
+        "the error names the path: {reason}"
+    );
+    assert!(!reason.contains(old), "the error holds no key");
+    assert_eq!(
+        server.api("version", "", Some(&whm("bob", old))).status,
+        200,
+        "the old key still works"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(home)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".accesshash" && n != "filler")
+        .collect();
+    assert!(leftovers.is_empty(), "no temp file is left: {leftovers:?}");
+}
+
+#[test]
+fn read_only_home_refuses_a_new_key_and_keeps_the_old() {
+    let server = TestServer::start(CONFIG);
+    let old = panel::api::generate_key(&server.panel, &user("bob"), "root")
+        .unwrap()
+        .as_str()
+        .to_owned();
+    let home = server.dir.path().join("state/home/bob");
+    // Root ignores file modes, but not the immutable attribute.
+    sh("chattr", &["+i", home.to_str().unwrap()]);
+    let _undo = Undo(vec![("chattr".into(), vec!["-i".into(), home.display().to_string()])]);
+    generation_fails_cleanly(&server, &home, &old);
+}
+
+#[test]
+fn full_disk_refuses_a_new_key_and_keeps_the_old() {
+    let mount = tempfile::tempdir().unwrap();
+    let home = mount.path().join("bob");
+    sh(
+        "mount",
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=16k",
+            "tweakgate-test",
+            mount.path().to_str().unwrap(),
+        ],
+    );
+    let _undo = Undo(vec![("umount".into(), vec![mount.path().display().to_string()])]);
+    std::fs::create_dir(&home).unwrap();
+    let config = CONFIG.replace(
+        "[resellers.bob]\n",
+        &format!("[resellers.bob]\nhome = \"{}\"\n", home.display()),
+    );
+    assert!(config.contains("home = "), "the test config names bob's home");
+    let server = TestServer::start(&config);
+    let old = panel::api::generate_key(&server.panel, &user("bob"), "root")
+        .unwrap()
+        .as_str()
+        .to_owned();
+    // Fill the file system so the next key cannot be written whole.
+    let mut filler = std::fs::File::create(home.join("filler")).unwrap();
+    let _ = std::io::Write::write_all(&mut filler, &vec![0u8; 64 * 1024]);
+    drop(filler);
+    generation_fails_cleanly(&server, &home, &old);
+}

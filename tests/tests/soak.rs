@@ -91,3 +91,51 @@ fn soak_keeps_memory_and_descriptors_flat() {
     );
     assert!(server.panel.limiter.tracked() <= panel::limiter::MAX_TRACKED);
 }
+
+#[test]
+fn reloading_ten_thousand_resellers_does_not_stall_requests() {
+    let mut config = CONFIG.to_owned();
+    for i in 0..10_000 {
+        config.push_str(&format!("[resellers.r{i}]\nprivileges = [\"list-accts\"]\n"));
+    }
+    let server = TestServer::start(&config);
+    let key = panel::api::generate_key(&server.panel, &settings::Username::new("bob").unwrap(), "root").unwrap();
+    let auth = format!("WHM bob:{}", key.as_str());
+    let generation = server.panel.status().generation;
+    let text = std::fs::read_to_string(server.config_path()).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let latencies = std::thread::scope(|s| {
+        let client = s.spawn(|| {
+            let mut latencies = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let start = Instant::now();
+                assert_eq!(server.api("accesshash", "", Some(&auth)).status, 200);
+                latencies.push(start.elapsed());
+            }
+            latencies
+        });
+        for i in 0..4 {
+            let csp = if i % 2 == 0 { "csp = true\n" } else { "csp = false\n" };
+            server.rewrite_config(&text.replace("[tweak_settings]\n", &format!("[tweak_settings]\n{csp}")));
+            let want = generation + i + 1;
+            let reloaded = server.wait_for(Duration::from_secs(30), || server.panel.status().generation >= want);
+            assert!(reloaded.is_some(), "reload {i} happened");
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        client.join().expect("client")
+    });
+    let mut sorted = latencies.clone();
+    sorted.sort();
+    let median = sorted[sorted.len() / 2];
+    let worst = *sorted.last().unwrap();
+    eprintln!(
+        "10,000 resellers, 4 reloads: {} requests, median {median:?}, worst {worst:?}",
+        sorted.len()
+    );
+    assert!(sorted.len() > 20, "requests kept flowing during the reloads");
+    assert!(median < Duration::from_millis(50), "median latency {median:?}");
+    assert!(
+        worst < Duration::from_millis(250),
+        "worst latency {worst:?}: a reload stalled requests"
+    );
+}
