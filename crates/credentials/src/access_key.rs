@@ -96,19 +96,22 @@ impl AccessKey {
                 max: MAX_KEY_TEXT,
             });
         }
-        let mut key = Zeroizing::new(String::with_capacity(text.len()));
         // The common case, a key as WHM writes it: ASCII hex lines. Checked byte by byte without decoding characters.
         if text.is_ascii() && !text.contains("-----") {
-            for (i, b) in text.bytes().enumerate() {
+            let mut digits = Zeroizing::new(Vec::with_capacity(text.len()));
+            for (i, &b) in text.as_bytes().iter().enumerate() {
                 match b {
-                    b'0'..=b'9' | b'a'..=b'f' => key.push(char::from(b)),
-                    b'A'..=b'F' => key.push(char::from(b.to_ascii_lowercase())),
+                    b'0'..=b'9' | b'a'..=b'f' => digits.push(b),
+                    b'A'..=b'F' => digits.push(b.to_ascii_lowercase()),
                     b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' => {}
                     _ => return Err(KeyError::NotHex { position: i + 1 }),
                 }
             }
-            return AccessKey::finish(key);
+            // Only ASCII hex digits were kept, so this cannot fail; the buffer moves, it is not copied.
+            let text = String::from_utf8(std::mem::take(&mut *digits)).map_err(|_| KeyError::NotHex { position: 0 })?;
+            return AccessKey::finish(Zeroizing::new(text));
         }
+        let mut key = Zeroizing::new(String::with_capacity(text.len()));
         let mut position = 0usize;
         for line in text.split('\n') {
             let trimmed = line.trim();
