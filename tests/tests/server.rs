@@ -618,3 +618,40 @@ fn a_reseller_without_a_home_yet_can_generate_a_key() {
     );
     assert_eq!(server.api("version", "", Some(&whm("bob", &key))).status, 200);
 }
+
+#[test]
+fn converting_a_new_key_in_the_same_second_gets_a_suffixed_name() {
+    let server = TestServer::start(CONFIG);
+    let bob = settings::Username::new("bob").unwrap();
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        key_for(&server, "bob");
+        panel::api::convert_accesshash_to_token(&server.panel, std::slice::from_ref(&bob), false).unwrap();
+        names = server
+            .panel
+            .tokens
+            .list("bob")
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+    }
+    names.sort();
+    assert_eq!(names.len(), 2, "two keys, two tokens: {names:?}");
+    // Both were made within a second or two; when the names clash, the second carries `-` and 8 of A-Z0-9.
+    if names[0][..21.min(names[0].len())] == names[1][..21.min(names[1].len())] {
+        let suffixed = names
+            .iter()
+            .find(|n| n.len() == "accesshash-".len() + 10 + 9)
+            .expect("a suffixed name");
+        assert!(
+            suffixed[suffixed.len() - 8..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+            "{suffixed}"
+        );
+    }
+    // Converting the same key again replaces its token rather than adding one.
+    panel::api::convert_accesshash_to_token(&server.panel, std::slice::from_ref(&bob), false).unwrap();
+    assert_eq!(server.panel.tokens.list("bob").unwrap().len(), 2);
+}

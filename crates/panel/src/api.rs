@@ -519,17 +519,33 @@ pub fn convert_accesshash_to_token(panel: &Panel, users: &[Username], verbose: b
         let Some(key) = credentials::read_key(&home)? else {
             continue;
         };
-        let name = panel.tokens.import_hash(
-            user.as_str(),
-            &format!("accesshash-{}", unix_now()),
-            &sha512_hex(key.as_str()),
-        )?;
+        let name = import_converted_key(panel, user, &sha512_hex(key.as_str()))?;
         panel.audit.record("token_converted", json!({"user": user, "token_name": name.to_string(), "signature": key.signature().to_string(), "log": "CREATEAPITOKEN"}))?;
         if verbose {
             out.push(format!("Imported accesshash for “{user}” as “{name}”"));
         }
     }
     Ok(out)
+}
+
+/// Stores a converted key as `accesshash-<unix time>`; on a name clash, appends `-` and 8 random `A-Z0-9`
+/// characters, up to 25 tries, as cPanel's `convert_accesshash_to_token` does.
+fn import_converted_key(panel: &Panel, user: &Username, hash: &str) -> anyhow::Result<credentials::TokenName> {
+    let base = format!("accesshash-{}", unix_now());
+    let mut name = base.clone();
+    for _ in 0..25 {
+        match panel.tokens.import_hash(user.as_str(), &name, hash) {
+            Err(credentials::TokenError::Duplicate { .. }) => {
+                const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+                let suffix: String = (0..8)
+                    .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+                    .collect();
+                name = format!("{base}-{suffix}");
+            }
+            other => return Ok(other?),
+        }
+    }
+    anyhow::bail!("no free token name for {user} after 25 tries, starting from \"{base}\"")
 }
 
 /// Generates a new key for `user` outside any request (CLI), audited first so a key never changes unrecorded.
