@@ -168,7 +168,6 @@ impl TestServer {
     pub fn start_at(dir: tempfile::TempDir, path: &Path) -> TestServer {
         let panel = panel::state::Panel::open(path).unwrap_or_else(|e| panic!("config does not load: {e:#}"));
         panel.spawn_watcher(Duration::from_millis(20));
-        panel::state::spawn_session_drop_box(&panel);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

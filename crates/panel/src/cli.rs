@@ -67,7 +67,7 @@ enum Command {
     },
     /// Set a user's password (read from standard input) in the config.
     Passwd { user: String },
-    /// Print a one-time login URL for a user (the server must be running with the same config).
+    /// Print a one-time login URL for a user, valid for 5 minutes on the server that runs this config.
     Session {
         #[arg(long)]
         user: String,
@@ -434,31 +434,16 @@ fn vis(v: bool) -> &'static str {
     if v { "visible" } else { "hidden" }
 }
 
-/// Asks the running server (over loopback, as root through the state directory's session drop box) for a one-time URL.
+/// A one-time login URL, written into the state directory where the server (running with this config) redeems it.
 fn request_session(config: &Config, user: &Username) -> Result<String> {
     let addr = config
         .server
         .listen
         .first()
         .ok_or_else(|| anyhow!("the config has no [server] listen address"))?;
-    let drop_dir = config.server.state_dir.join("session-requests");
-    crate::state::create_private_dir(&drop_dir)?;
-    let id = format!("{:016x}", rand::random::<u64>());
-    let request = drop_dir.join(format!("{id}.request"));
-    let answer = drop_dir.join(format!("{id}.url"));
-    credentials::write_atomic(&request, user.as_str().as_bytes(), 0o600)?;
-    for _ in 0..50 {
-        std::thread::sleep(Duration::from_millis(100));
-        if let Ok(path) = std::fs::read_to_string(&answer) {
-            let _ = std::fs::remove_file(&answer);
-            return Ok(format!("http://{addr}{}", path.trim()));
-        }
-    }
-    let _ = std::fs::remove_file(&request);
-    bail!(
-        "no answer from a server on {addr} within 5 s; start it with `tweakgate serve --config {}`",
-        config.file.display()
-    )
+    let secret = crate::sessions::create_one_time_in(&config.server.state_dir.join("sessions"), user)?;
+    let token = format!("cpsess{:010}", rand::random_range(0..10_000_000_000u64));
+    Ok(format!("http://{addr}/{token}/login/?session={secret}"))
 }
 
 fn serve(config_path: &Path) -> Result<ExitCode> {
@@ -468,7 +453,6 @@ fn serve(config_path: &Path) -> Result<ExitCode> {
         .init();
     let panel = Panel::open(config_path)?;
     panel.spawn_watcher(Duration::from_millis(50));
-    crate::state::spawn_session_drop_box(&panel);
     let snapshot = panel.snapshot();
     let server = snapshot.config().server.clone();
     let addrs = server.listen.clone();

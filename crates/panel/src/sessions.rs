@@ -1,11 +1,19 @@
 //! Browser sessions: one-time login URLs, `/cpsess<10 digits>` security tokens, cookies and one-use form nonces.
+//!
+//! Sessions and one-time logins are kept in `<state>/sessions/` (directory 0700, files 0600) so they survive a restart
+//! and so `tweakgate session` can make a login link without talking to the server. Only digests of the secrets are
+//! stored: the cookie's and the one-time secret's SHA-512.
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use settings::Username;
+
+use crate::audit::unix_now;
 
 /// The cookie that carries the session secret.
 pub const COOKIE: &str = "whostmgrsession";
@@ -14,21 +22,34 @@ pub const IDLE: Duration = Duration::from_secs(3600);
 /// How long a one-time login URL stays valid.
 pub const ONE_TIME: Duration = Duration::from_secs(300);
 const MAX_SESSIONS: usize = 10_000;
+/// A session's last use is written back at most this often.
+const TOUCH_EVERY_SECS: u64 = 60;
+
+/// What is stored for a session; the cookie only as a digest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stored {
+    user: Username,
+    cookie_sha512: String,
+    last_used: u64,
+}
 
 #[derive(Debug, Clone)]
 pub struct Session {
     pub user: Username,
     /// `cpsess` and 10 digits: the path prefix every URL of the session carries.
     pub security_token: String,
-    cookie: String,
-    last_used: Instant,
+    cookie_sha512: String,
+    last_used: u64,
     nonces: HashSet<String>,
 }
 
+/// The sessions of one panel.
 #[derive(Debug, Default)]
 pub struct Sessions {
+    /// `<state>/sessions`; `None` keeps everything in memory (tests).
+    dir: Option<PathBuf>,
     by_token: Mutex<HashMap<String, Session>>,
-    one_time: Mutex<HashMap<String, (Username, Instant)>>,
+    one_time: Mutex<HashMap<String, (Username, u64)>>,
 }
 
 fn random_alnum(n: usize) -> String {
@@ -39,21 +60,110 @@ fn random_alnum(n: usize) -> String {
         .collect()
 }
 
+fn is_token(name: &str) -> bool {
+    name.strip_prefix("cpsess")
+        .is_some_and(|d| d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Writes a one-time login for `user` into a sessions directory and returns the secret for the URL.
+/// The server redeems it once, within [`ONE_TIME`].
+pub fn create_one_time_in(dir: &Path, user: &Username) -> anyhow::Result<String> {
+    let one_time = dir.join("one-time");
+    crate::state::create_private_dir(&one_time)?;
+    let secret = random_alnum(32);
+    let body = serde_json::json!({"user": user, "created": unix_now()}).to_string();
+    credentials::write_atomic(&one_time.join(credentials::sha512_hex(&secret)), body.as_bytes(), 0o600)?;
+    Ok(secret)
+}
+
 impl Sessions {
+    /// Sessions kept in `dir` (created 0700); sessions found there that have not expired are loaded.
+    pub fn open(dir: &Path) -> anyhow::Result<Sessions> {
+        crate::state::create_private_dir(dir)?;
+        let mut by_token = HashMap::new();
+        let now = unix_now();
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !is_token(&name) {
+                continue;
+            }
+            let stored = std::fs::read(entry.path())
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Stored>(&b).ok());
+            match stored {
+                Some(s) if now.saturating_sub(s.last_used) < IDLE.as_secs() => {
+                    let session = Session {
+                        user: s.user,
+                        security_token: name.clone(),
+                        cookie_sha512: s.cookie_sha512,
+                        last_used: s.last_used,
+                        nonces: HashSet::new(),
+                    };
+                    by_token.insert(name, session);
+                }
+                _ => {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(Sessions {
+            dir: Some(dir.to_path_buf()),
+            by_token: Mutex::new(by_token),
+            one_time: Mutex::default(),
+        })
+    }
+
+    fn persist(&self, session: &Session) {
+        let Some(dir) = &self.dir else { return };
+        let stored = Stored {
+            user: session.user.clone(),
+            cookie_sha512: session.cookie_sha512.clone(),
+            last_used: session.last_used,
+        };
+        let body = serde_json::to_vec(&stored).unwrap_or_default();
+        if let Err(e) = credentials::write_atomic(&dir.join(&session.security_token), &body, 0o600) {
+            tracing::warn!("cannot store the session: {e}");
+        }
+    }
+
+    fn forget(&self, token: &str) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_file(dir.join(token));
+        }
+    }
+
     /// A one-time login secret for `user`, valid for [`ONE_TIME`].
     pub fn create_one_time(&self, user: &Username) -> String {
+        if let Some(dir) = &self.dir {
+            match create_one_time_in(dir, user) {
+                Ok(secret) => return secret,
+                Err(e) => tracing::warn!("cannot store a one-time login, keeping it in memory: {e:#}"),
+            }
+        }
         let secret = random_alnum(32);
         let mut map = self.one_time.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, (_, t)| t.elapsed() < ONE_TIME);
-        map.insert(secret.clone(), (user.clone(), Instant::now()));
+        map.retain(|_, (_, t)| unix_now().saturating_sub(*t) < ONE_TIME.as_secs());
+        map.insert(credentials::sha512_hex(&secret), (user.clone(), unix_now()));
         secret
     }
 
     /// Consumes a one-time secret: it works once.
     pub fn redeem_one_time(&self, secret: &str) -> Option<Username> {
-        let mut map = self.one_time.lock().unwrap_or_else(|e| e.into_inner());
-        let (user, created) = map.remove(secret)?;
-        (created.elapsed() < ONE_TIME).then_some(user)
+        let key = credentials::sha512_hex(secret);
+        let found = self.one_time.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        let (user, created) = match (found, &self.dir) {
+            (Some(entry), _) => entry,
+            (None, Some(dir)) => {
+                let path = dir.join("one-time").join(&key);
+                let body = std::fs::read(&path).ok()?;
+                // Whoever removes the file redeems it: two requests racing for one link cannot both win.
+                std::fs::remove_file(&path).ok()?;
+                let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+                (Username::new(v["user"].as_str()?).ok()?, v["created"].as_u64()?)
+            }
+            (None, None) => return None,
+        };
+        (unix_now().saturating_sub(created) < ONE_TIME.as_secs()).then_some(user)
     }
 
     /// Starts a session; returns (security token, cookie value).
@@ -61,23 +171,32 @@ impl Sessions {
         let mut rng = rand::rng();
         let token = format!("cpsess{:010}", rng.random_range(0..10_000_000_000u64));
         let cookie = random_alnum(40);
+        let session = Session {
+            user: user.clone(),
+            security_token: token.clone(),
+            cookie_sha512: credentials::sha512_hex(&cookie),
+            last_used: unix_now(),
+            nonces: HashSet::new(),
+        };
         let mut map = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, s| s.last_used.elapsed() < IDLE);
+        let now = unix_now();
+        let expired: Vec<String> = map
+            .iter()
+            .filter(|(_, s)| now.saturating_sub(s.last_used) >= IDLE.as_secs())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in expired {
+            map.remove(&k);
+            self.forget(&k);
+        }
         if map.len() >= MAX_SESSIONS
             && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| k.clone())
         {
             map.remove(&oldest);
+            self.forget(&oldest);
         }
-        map.insert(
-            token.clone(),
-            Session {
-                user: user.clone(),
-                security_token: token.clone(),
-                cookie: cookie.clone(),
-                last_used: Instant::now(),
-                nonces: HashSet::new(),
-            },
-        );
+        self.persist(&session);
+        map.insert(token.clone(), session);
         (token, cookie)
     }
 
@@ -86,11 +205,16 @@ impl Sessions {
         let mut map = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
         let session = map.get_mut(token)?;
         let cookie = cookie?;
-        let same = credentials::Secret::from(session.cookie.clone()).ct_eq(cookie);
-        if !same || session.last_used.elapsed() >= IDLE {
+        let same = credentials::Secret::from(session.cookie_sha512.clone()).ct_eq(&credentials::sha512_hex(cookie));
+        let now = unix_now();
+        if !same || now.saturating_sub(session.last_used) >= IDLE.as_secs() {
             return None;
         }
-        session.last_used = Instant::now();
+        if now.saturating_sub(session.last_used) >= TOUCH_EVERY_SECS {
+            session.last_used = now;
+            let copy = session.clone();
+            self.persist(&copy);
+        }
         Some(session.clone())
     }
 
@@ -117,6 +241,7 @@ impl Sessions {
 
     pub fn end(&self, token: &str) {
         self.by_token.lock().unwrap_or_else(|e| e.into_inner()).remove(token);
+        self.forget(token);
     }
 }
 
@@ -146,6 +271,29 @@ mod tests {
         assert_eq!(split_prefix("/cpsess0123456789"), Some(("cpsess0123456789", "/")));
         assert_eq!(split_prefix("/cpsess012345678/x"), None);
         assert_eq!(split_prefix("/json-api/version"), None);
+    }
+
+    #[test]
+    fn sessions_survive_a_restart_and_store_no_secret() {
+        let dir = std::env::temp_dir().join(format!("tweakgate-sessions-{}", std::process::id()));
+        let bob = Username::new("bob").unwrap();
+        let (token, cookie) = Sessions::open(&dir).unwrap().start(&bob);
+        let secret = create_one_time_in(&dir, &bob).unwrap();
+        let again = Sessions::open(&dir).unwrap();
+        assert_eq!(again.check(&token, Some(&cookie)).map(|s| s.user), Some(bob.clone()));
+        assert!(again.check(&token, Some("forged")).is_none());
+        assert_eq!(again.redeem_one_time(&secret), Some(bob.clone()));
+        assert_eq!(again.redeem_one_time(&secret), None, "a one-time login works once");
+        let stored = std::fs::read_to_string(dir.join(&token)).unwrap();
+        assert!(!stored.contains(&cookie), "only the cookie's digest is stored");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(dir.join(&token)).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        again.end(&token);
+        assert!(!dir.join(&token).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -110,6 +110,7 @@ impl Panel {
         for report in plugins.reports() {
             tracing::info!("plugin {}", report);
         }
+        let sessions = Sessions::open(&state_dir.join("sessions")).context("cannot open the session store")?;
         let tokens = TokenStore::open(&state_dir.join("api_tokens")).context("cannot open the API token store")?;
         let audit = AuditLog::open(&state_dir.join("audit.log"))
             .with_context(|| format!("cannot open the audit log in {}", state_dir.display()))?;
@@ -130,7 +131,7 @@ impl Panel {
             state_dir,
             keys: KeyCache::default(),
             tokens,
-            sessions: Sessions::default(),
+            sessions,
             limiter,
             audit,
             status: Mutex::new(ReloadStatus {
@@ -370,41 +371,4 @@ pub fn create_private_dir(path: &Path) -> Result<()> {
 /// The kind of user as the plugin ABI sees it.
 pub fn kind_of(snapshot: &Snapshot, user: &Username) -> Option<UserKind> {
     snapshot.config().users.kind(user)
-}
-
-/// Answers `tweakgate session` requests: a root-only directory in the state directory where the CLI drops a username
-/// and the server answers with a one-time login path. Only someone who can write there (root) can ask.
-pub fn spawn_session_drop_box(panel: &Arc<Panel>) {
-    let panel = Arc::clone(panel);
-    let dir = panel.state_dir.join("session-requests");
-    let _ = create_private_dir(&dir);
-    std::thread::Builder::new()
-        .name("session-requests".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(Duration::from_millis(100));
-                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    if path.extension().and_then(|e| e.to_str()) != Some("request") {
-                        continue;
-                    }
-                    let name = std::fs::read_to_string(&path).unwrap_or_default();
-                    let _ = std::fs::remove_file(&path);
-                    let snapshot = panel.snapshot();
-                    let answer = match Username::new(name.trim())
-                        .ok()
-                        .filter(|u| snapshot.user_id(u.as_str()).is_some())
-                    {
-                        Some(user) => {
-                            let (token, secret) = crate::api::start_one_time(&panel, &user);
-                            format!("/{token}/login/?session={secret}")
-                        }
-                        None => continue,
-                    };
-                    let _ = credentials::write_atomic(&path.with_extension("url"), answer.as_bytes(), 0o600);
-                }
-            }
-        })
-        .expect("spawning a thread at start-up");
 }
