@@ -620,38 +620,35 @@ fn a_reseller_without_a_home_yet_can_generate_a_key() {
 }
 
 #[test]
-fn converting_a_new_key_in_the_same_second_gets_a_suffixed_name() {
+fn converting_a_key_whose_name_is_taken_gets_a_suffixed_name() {
     let server = TestServer::start(CONFIG);
     let bob = settings::Username::new("bob").unwrap();
-    let mut names = Vec::new();
-    for _ in 0..2 {
-        key_for(&server, "bob");
-        panel::api::convert_accesshash_to_token(&server.panel, std::slice::from_ref(&bob), false).unwrap();
-        names = server
+    key_for(&server, "bob");
+    // Occupy the names the conversion could pick in the next few seconds, with tokens of other secrets.
+    let now = panel::audit::unix_now();
+    for (i, t) in (now..now + 3).enumerate() {
+        let other = credentials::sha512_hex(&format!("another secret {i}"));
+        server
             .panel
             .tokens
-            .list("bob")
-            .unwrap()
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .collect();
+            .import_hash("bob", &format!("accesshash-{t}"), &other)
+            .unwrap();
     }
-    names.sort();
-    assert_eq!(names.len(), 2, "two keys, two tokens: {names:?}");
-    // Both were made within a second or two; when the names clash, the second carries `-` and 8 of A-Z0-9.
-    if names[0][..21.min(names[0].len())] == names[1][..21.min(names[1].len())] {
-        let suffixed = names
-            .iter()
-            .find(|n| n.len() == "accesshash-".len() + 10 + 9)
-            .expect("a suffixed name");
-        assert!(
-            suffixed[suffixed.len() - 8..]
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
-            "{suffixed}"
-        );
-    }
+    let lines = panel::api::convert_accesshash_to_token(&server.panel, std::slice::from_ref(&bob), true).unwrap();
+    let name = lines[0].rsplit('“').next().unwrap().trim_end_matches('”').to_owned();
+    let (base, suffix) = name.rsplit_once('-').unwrap_or_else(|| panic!("no suffix in {name}"));
+    assert!(base.starts_with("accesshash-"), "{name}");
+    assert_eq!(suffix.len(), 8, "{name}");
+    assert!(
+        suffix.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+        "{name}"
+    );
+    assert_eq!(
+        server.panel.tokens.list("bob").unwrap().len(),
+        4,
+        "the other tokens are kept"
+    );
     // Converting the same key again replaces its token rather than adding one.
     panel::api::convert_accesshash_to_token(&server.panel, std::slice::from_ref(&bob), false).unwrap();
-    assert_eq!(server.panel.tokens.list("bob").unwrap().len(), 2);
+    assert_eq!(server.panel.tokens.list("bob").unwrap().len(), 4);
 }

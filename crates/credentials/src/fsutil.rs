@@ -86,7 +86,7 @@ pub struct FsError {
 }
 
 impl FsError {
-    fn new(action: &'static str, path: &Path, source: io::Error) -> FsError {
+    pub(crate) fn new(action: &'static str, path: &Path, source: io::Error) -> FsError {
         FsError {
             action,
             path: path.to_owned(),

@@ -141,6 +141,10 @@ fn write_key_inner(home: &Path, key: &AccessKey, owner: Option<Owner>, hooks: &W
         }
         hooks.run(point)
     };
+    // A user's first key may come before their home exists; it is made readable by its owner only.
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(home)
+        .map_err(|e| fsutil::FsError::new("create directory", home, e))?;
     let text = key.to_file_text_zeroizing();
     fsutil::write_atomic_hooked(&key_file_path(home), text.as_bytes(), 0o600, owner, &hook)?;
     Ok(())
@@ -249,6 +253,16 @@ mod tests {
 
     fn home() -> tempfile::TempDir {
         tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn first_key_creates_a_private_home() {
+        let base = home();
+        let fresh = base.path().join("home").join("bob");
+        let key = AccessKey::generate().unwrap();
+        write_key(&fresh, &key).unwrap();
+        assert_eq!(fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o700);
+        assert!(read_key(&fresh).unwrap().unwrap().matches(key.as_str()));
     }
 
     fn entries(dir: &Path) -> Vec<String> {

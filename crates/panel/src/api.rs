@@ -94,23 +94,17 @@ const BUILTIN_FUNCTIONS: &[&str] = &[
 
 /// The feature that guards a function, built-in or from a plugin.
 pub fn feature_of(panel: &Panel, function: &str) -> Option<String> {
-    builtin_feature(function).map(str::to_owned).or_else(|| {
-        panel
-            .plugins
-            .api_functions()
-            .into_iter()
-            .find(|(f, _)| f == function)
-            .map(|(_, feature)| feature)
-    })
+    builtin_feature(function)
+        .map(str::to_owned)
+        .or_else(|| panel.plugin_functions.get(function).cloned())
 }
 
 /// Functions this caller may call right now.
 pub fn applist(panel: &Panel, snapshot: &Snapshot, caller: &Caller) -> Vec<String> {
-    let plugin_functions = panel.plugins.api_functions();
     let mut names: Vec<String> = BUILTIN_FUNCTIONS
         .iter()
         .map(|s| s.to_string())
-        .chain(plugin_functions.into_iter().map(|(f, _)| f))
+        .chain(panel.plugin_functions.keys().cloned())
         .collect();
     names.retain(|f| feature_of(panel, f).is_some_and(|feature| caller.decide(snapshot, &feature).visible));
     names.sort();
@@ -557,7 +551,6 @@ pub fn generate_key(panel: &Panel, user: &Username, actor: &str) -> anyhow::Resu
         None => anyhow::bail!("\"{user}\" is not a user on this server"),
     }
     let home = panel.home_of(&snapshot, user);
-    crate::state::create_private_dir(&home)?;
     let key = AccessKey::generate()?;
     panel
         .audit

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::to_bytes;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -141,7 +141,7 @@ fn route(panel: &Panel, snapshot: &Snapshot, req: Incoming) -> Response {
     if let Some((token, rest)) = split_prefix(&req.path) {
         let (token, rest) = (token.to_owned(), rest.to_owned());
         if rest == "/login/" || rest == "/login" {
-            return pages::session_landing(panel, &req, &token);
+            return pages::session_landing(panel, &req);
         }
         let session = panel.sessions.check(&token, req.cookie(COOKIE));
         let caller = session.and_then(|s| auth::session_caller(snapshot, &s.user, &token));
@@ -245,9 +245,4 @@ fn security_headers(snapshot: &Snapshot, headers: &mut HeaderMap) {
         );
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-}
-
-/// A plain body for the few answers that are not JSON or HTML pages.
-pub fn text(status: StatusCode, body: &'static str) -> Response {
-    (status, Body::from(body)).into_response()
 }

@@ -80,7 +80,7 @@ fn session_token(caller: &Caller) -> String {
 }
 
 /// `/cpsess…/login/?session=…`: redeems a one-time login and starts a session with a cookie.
-pub fn session_landing(panel: &Panel, req: &Incoming, _token: &str) -> Response {
+pub fn session_landing(panel: &Panel, req: &Incoming) -> Response {
     let Some(user) = req.param("session").and_then(|s| panel.sessions.redeem_one_time(s)) else {
         return (StatusCode::UNAUTHORIZED, Html(layout("Login", None, "<p class=\"error\">This login link is invalid or was already used.</p><p><a href=\"/login/\">Log in</a></p>"))).into_response();
     };

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use credentials::TokenStore;
 use plugin_host::PluginHost;
 use serde_json::json;
-use settings::{Config, ConfigError, FeatureSpec, Gate, Snapshot, UserKind, Username};
+use settings::{Config, ConfigError, FeatureSpec, Gate, Snapshot, Username};
 
 use crate::audit::AuditLog;
 use crate::features::builtin_features;
@@ -32,6 +32,8 @@ pub struct Panel {
     pub config_path: PathBuf,
     pub gate: Gate,
     pub plugins: Arc<PluginHost>,
+    /// Each plugin API function and the feature that guards it; plugins are loaded once, so this is built once.
+    pub plugin_functions: std::collections::HashMap<String, String>,
     pub state_dir: PathBuf,
     pub keys: KeyCache,
     pub tokens: TokenStore,
@@ -127,6 +129,7 @@ impl Panel {
         let panel = Panel {
             config_path,
             gate: Gate::new(snapshot),
+            plugin_functions: plugins.api_functions().into_iter().collect(),
             plugins,
             state_dir,
             keys: KeyCache::default(),
@@ -366,9 +369,4 @@ pub fn create_private_dir(path: &Path) -> Result<()> {
         .mode(0o700)
         .create(path)
         .with_context(|| format!("cannot create {}", path.display()))
-}
-
-/// The kind of user as the plugin ABI sees it.
-pub fn kind_of(snapshot: &Snapshot, user: &Username) -> Option<UserKind> {
-    snapshot.config().users.kind(user)
 }

@@ -217,6 +217,9 @@ impl<'de> DeserializeSeed<'de> for SettingValueSeed {
     }
 }
 
+/// Why `root` may not be listed as a reseller, in a config or a native resellers file.
+pub const ROOT_IS_NOT_A_RESELLER: &str = "root is not a reseller: it always holds every privilege";
+
 const TOP_LEVEL: &[&str] = &[
     "server",
     "sources",
@@ -289,7 +292,7 @@ impl Config {
             (None, None) => TweakSettings::defaults(),
         };
 
-        let mut resellers = match (&sources.resellers, raw.resellers) {
+        let resellers = match (&sources.resellers, raw.resellers) {
             (Some(_), Some(inline)) if !inline.get_ref().is_empty() => {
                 return Err(invalid(
                     inline.span(),
@@ -300,6 +303,9 @@ impl Config {
             (Some(path), _) => read_native(path, |text, file| {
                 ResellersFile::parse(text, file).map(|f| f.to_resellers())
             })?,
+            (None, Some(inline)) if inline.get_ref().contains_key(&Username::root()) => {
+                return Err(invalid(inline.span(), "resellers.root", ROOT_IS_NOT_A_RESELLER.into()));
+            }
             (None, Some(inline)) => inline
                 .into_inner()
                 .into_iter()
@@ -316,17 +322,6 @@ impl Config {
                 .collect(),
             (None, None) => BTreeMap::new(),
         };
-        if let Some(root) = resellers.remove(&Username::root()) {
-            let _ = root;
-            return Err(ConfigError::Invalid {
-                file: name.clone(),
-                line: 1,
-                column: 1,
-                key: Some("resellers.root".into()),
-                message: "root is not a reseller: it always holds every privilege".into(),
-            });
-        }
-
         let mut accounts = BTreeMap::new();
         for (user, a) in raw.accounts {
             let key = format!("accounts.{user}");
@@ -578,6 +573,10 @@ owner = "bob"
             (
                 "[resellers.bob]\nprivileges = \"all\"\n",
                 "tweakgate.toml:2:14: resellers.bob.privileges: invalid type: string \"all\", expected a sequence",
+            ),
+            (
+                "[resellers.root]\nprivileges = [\"all\"]\n",
+                "tweakgate.toml:1:2: resellers.root: root is not a reseller: it always holds every privilege",
             ),
             (
                 "[servr]\n",

@@ -177,6 +177,14 @@ impl ResellersFile {
                 line: i + 1,
                 message: format!("invalid reseller name \"{}\": {e}", user.escape_debug()),
             })?;
+            if user.is_root() {
+                let message = crate::config::ROOT_IS_NOT_A_RESELLER.to_owned();
+                return Err(NativeError {
+                    file: file.to_owned(),
+                    line: i + 1,
+                    message,
+                });
+            }
             let acls = acls
                 .split(',')
                 .filter(|a| !a.is_empty())
@@ -442,6 +450,11 @@ some_key_from_a_newer_whm=hello=world\r\n\
 
     #[test]
     fn resellers_file_refuses_bad_names() {
+        let root = ResellersFile::parse("ok:all\nroot:all\n", "resellers").unwrap_err();
+        assert_eq!(
+            root.to_string(),
+            "resellers:2: root is not a reseller: it always holds every privilege"
+        );
         let err = ResellersFile::parse("ok:all\n../root:all\n", "resellers").unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -500,7 +513,7 @@ some_key_from_a_newer_whm=hello=world\r\n\
         }
 
         #[test]
-        fn resellers_round_trip(map in proptest::collection::btree_map("[a-z][a-z0-9]{0,15}", proptest::collection::btree_set(proptest::sample::select(Acl::names().collect::<Vec<_>>()), 0..10), 0..10)) {
+        fn resellers_round_trip(map in proptest::collection::btree_map("[a-z][a-z0-9]{0,15}".prop_filter("root is never a reseller", |u| u != "root"), proptest::collection::btree_set(proptest::sample::select(Acl::names().collect::<Vec<_>>()), 0..10), 0..10)) {
             let text: String = map.iter().map(|(u, acls)| format!("{u}:{}\n", acls.iter().copied().collect::<Vec<_>>().join(","))).collect();
             let f = ResellersFile::parse(&text, "r").unwrap();
             let rendered = ResellersFile::from_resellers(f.to_resellers().values()).render();
