@@ -6,12 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use plugin_host::{
-    HostRequest, HostResponse, HostServices, LoadError, PluginCallError, PluginHost, PluginReport, PluginState,
-    RequestKind, UserInfo,
-};
+use plugin_abi::{HostCallbacks, LogLevel, Request, Response, Target, UserInfo, UserKind};
+use plugin_host::{LoadError, PluginCallError, PluginHost, PluginReport, PluginState};
 use serde_json::{Value, json};
-use settings::{Config, PluginEntry, Snapshot, UserKind};
+use settings::{Config, PluginEntry, Snapshot};
 use tests::build_cdylib;
 
 fn fixture(name: &str) -> PathBuf {
@@ -59,11 +57,11 @@ struct Recorder {
     audits: Mutex<Vec<String>>,
 }
 
-impl HostServices for Recorder {
+impl HostCallbacks for Recorder {
     fn lookup_user(&self, name: &str) -> Option<UserInfo> {
         (name == "bob").then(|| UserInfo {
             name: "bob".into(),
-            kind: UserKind::Reseller,
+            kind: UserKind::RESELLER,
             has_all: false,
             home: PathBuf::from("/home/bob"),
         })
@@ -74,19 +72,20 @@ impl HostServices for Recorder {
         Ok(())
     }
 
-    fn log(&self, level: u32, message: &str) {
-        self.logs.lock().unwrap().push((level, message.to_owned()));
+    fn log(&self, level: LogLevel, message: &str) {
+        self.logs.lock().unwrap().push((level.0, message.to_owned()));
     }
 }
 
-fn api_request(function: &str, params: &[(&str, &str)]) -> HostRequest {
-    HostRequest {
-        kind: RequestKind::Api {
+fn api_request(function: &str, params: &[(&str, &str)]) -> Request {
+    Request {
+        feature: String::new(),
+        target: Target::Api {
             function: function.into(),
         },
         user: UserInfo {
             name: "root".into(),
-            kind: UserKind::Root,
+            kind: UserKind::ROOT,
             has_all: true,
             home: PathBuf::from("/root"),
         },
@@ -101,7 +100,7 @@ fn api_request(function: &str, params: &[(&str, &str)]) -> HostRequest {
 
 fn call_hello(host: &PluginHost, params: &[(&str, &str)]) -> Value {
     let services = Recorder::default();
-    let HostResponse {
+    let Response {
         status,
         content_type,
         body,
@@ -140,7 +139,11 @@ fn hello_describes_itself_and_answers() {
     assert_eq!(report.sha256, None, "an unpinned library is not hashed");
     assert_eq!(
         report.to_string(),
-        format!("{}: loaded hello 0.1.0 (ABI 1; features: hello)", hello.display())
+        format!(
+            "{}: loaded hello 0.1.0 (ABI {}; features: hello)",
+            hello.display(),
+            plugin_abi::ABI_VERSION
+        )
     );
 
     assert_eq!(host.api_functions(), [("hello".to_owned(), "hello".to_owned())]);

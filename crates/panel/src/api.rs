@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use axum::http::StatusCode;
 use credentials::{AccessKey, TokenName, sha512_hex};
-use plugin_host::{HostRequest, HostResponse, RequestKind};
+use plugin_abi::{Request, Response, Target};
 use serde_json::{Value, json};
 use settings::{Acl, AclSet, Decision, Snapshot, UserKind, Username, schema};
 
@@ -458,8 +458,9 @@ fn plugin_call(
     call: &ApiCall,
     feature: &str,
 ) -> ApiAnswer {
-    let request = HostRequest {
-        kind: RequestKind::Api {
+    let request = Request {
+        feature: feature.to_owned(),
+        target: Target::Api {
             function: call.function.clone(),
         },
         user: user_info(panel, snapshot, &caller.user, caller.privileges.has_all()),
@@ -477,7 +478,7 @@ fn plugin_call(
         source: peer.to_string(),
     };
     match panel.plugins.call(feature, &request, &services) {
-        Ok(HostResponse { status, body, .. }) => {
+        Ok(Response { status, body, .. }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             match serde_json::from_slice(&body) {
                 Ok(v) => (status, v),

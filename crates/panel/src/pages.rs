@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use plugin_host::{HostRequest, RequestKind};
+use plugin_abi::{Request, Target};
 use settings::{Decision, Snapshot, Username};
 
 use crate::auth::{self, Caller};
@@ -260,8 +260,9 @@ fn plugin_page(
     path: &str,
     token: &str,
 ) -> Response {
-    let request = HostRequest {
-        kind: RequestKind::Page,
+    let request = Request {
+        feature: feature.to_owned(),
+        target: Target::Page,
         user: user_info(panel, snapshot, &caller.user, caller.has_all()),
         source: req.peer.to_string(),
         method: req.method.to_string(),

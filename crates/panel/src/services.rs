@@ -1,6 +1,6 @@
 //! What the panel offers plugins while they serve a request: user lookup, the audit log and the log.
 
-use plugin_host::{HostServices, UserInfo};
+use plugin_abi::{HostCallbacks, LogLevel, UserInfo, UserKind};
 use settings::{Snapshot, Username};
 
 use crate::state::Panel;
@@ -30,13 +30,17 @@ pub fn user_info(panel: &Panel, snapshot: &Snapshot, user: &Username, has_all: b
     }
     UserInfo {
         name: user.to_string(),
-        kind,
+        kind: match kind {
+            settings::UserKind::Root => UserKind::ROOT,
+            settings::UserKind::Reseller => UserKind::RESELLER,
+            settings::UserKind::Account => UserKind::ACCOUNT,
+        },
         has_all,
         home,
     }
 }
 
-impl HostServices for Services<'_> {
+impl HostCallbacks for Services<'_> {
     fn lookup_user(&self, name: &str) -> Option<UserInfo> {
         let user = Username::new(name).ok()?;
         self.snapshot.config().users.kind(&user)?;
@@ -49,9 +53,9 @@ impl HostServices for Services<'_> {
         Some(user_info(self.panel, self.snapshot, &user, has_all))
     }
 
-    fn audit(&self, event: &str) -> Result<(), String> {
+    fn audit(&self, event_json: &str) -> Result<(), String> {
         let mut fields: serde_json::Value =
-            serde_json::from_str(event).map_err(|e| format!("audit event is not JSON: {e}"))?;
+            serde_json::from_str(event_json).map_err(|e| format!("audit event is not JSON: {e}"))?;
         let name = fields
             .get("event")
             .and_then(|v| v.as_str())
@@ -67,10 +71,10 @@ impl HostServices for Services<'_> {
             .map_err(|e| format!("cannot write the audit log: {e}"))
     }
 
-    fn log(&self, level: u32, message: &str) {
+    fn log(&self, level: LogLevel, message: &str) {
         match level {
-            0 => tracing::error!(target: "plugin", "{message}"),
-            1 => tracing::warn!(target: "plugin", "{message}"),
+            LogLevel::ERROR => tracing::error!(target: "plugin", "{message}"),
+            LogLevel::WARN => tracing::warn!(target: "plugin", "{message}"),
             _ => tracing::info!(target: "plugin", "{message}"),
         }
     }

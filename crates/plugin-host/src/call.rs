@@ -1,83 +1,22 @@
-//! One call into a plugin: the host's request and services turned into ABI data, the plugin's answer copied back and
-//! freed by the plugin, and its status turned into a typed result.
+//! One call into a plugin: the caller's [`Request`] and [`HostCallbacks`] turned into ABI data, the plugin's answer
+//! copied back and freed by the plugin, and its status turned into a typed result.
 
 use std::ffi::c_void;
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use plugin_abi::{
-    AbiParam, AbiRequest, AbiResponse, AbiSlice, AbiStr, AbiUserInfo, HostApi, LogLevel, PluginEntry, Status, UserKind,
+    AbiParam, AbiRequest, AbiResponse, AbiSlice, AbiStr, AbiUserInfo, HostApi, HostCallbacks, LogLevel, PluginEntry,
+    Request, RequestKind, Response, Status, Target, UserInfo,
 };
 
 use crate::error::PluginCallError;
 
-/// A user as the host tells plugins about them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserInfo {
-    pub name: String,
-    pub kind: settings::UserKind,
-    /// Holds `all` (root always does).
-    pub has_all: bool,
-    /// Home directory, where `.accesshash` lives.
-    pub home: PathBuf,
-}
-
-/// What a request is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestKind {
-    Page,
-    Api { function: String },
-}
-
-/// A request for a plugin, in host terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostRequest {
-    pub kind: RequestKind,
-    /// The authenticated user.
-    pub user: UserInfo,
-    /// The client's address.
-    pub source: String,
-    pub method: String,
-    /// The path without the session prefix.
-    pub path: String,
-    pub params: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    /// The `/cpsess…` prefix the page must put before its links and form actions; empty for API calls.
-    pub security_token: String,
-}
-
-/// A plugin's answer, copied into host memory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostResponse {
-    pub status: u16,
-    pub content_type: String,
-    pub body: Vec<u8>,
-}
-
-/// What the host offers plugins during a call. Implementations may be called from the plugin's thread of the call only.
-pub trait HostServices: Sync {
-    /// Another user's kind, `all` and home; `None` when unknown.
-    fn lookup_user(&self, name: &str) -> Option<UserInfo>;
-    /// Records an audit event (a JSON object as text). An `Err` makes the plugin abandon the audited action.
-    fn audit(&self, event: &str) -> Result<(), String>;
-    /// One log line; `level` is a [`plugin_abi::LogLevel`] value (0 error, 1 warn, 2 info, 3 debug).
-    fn log(&self, level: u32, message: &str);
-}
-
-fn abi_kind(kind: settings::UserKind) -> UserKind {
-    match kind {
-        settings::UserKind::Root => UserKind::ROOT,
-        settings::UserKind::Reseller => UserKind::RESELLER,
-        settings::UserKind::Account => UserKind::ACCOUNT,
-    }
-}
-
 fn abi_user(u: &UserInfo) -> AbiUserInfo {
     AbiUserInfo {
         name: AbiStr::new(&u.name),
-        kind: abi_kind(u.kind),
+        kind: u.kind,
         has_all: u8::from(u.has_all),
         home: AbiStr::from_bytes(u.home.as_os_str().as_bytes()),
     }
@@ -85,7 +24,7 @@ fn abi_user(u: &UserInfo) -> AbiUserInfo {
 
 /// The host's side of one call, behind `HostApi::ctx`.
 struct CallCtx<'a> {
-    services: &'a dyn HostServices,
+    services: &'a dyn HostCallbacks,
     /// Users handed to the plugin: their strings' heap buffers must stay put until the call returns, and do even when
     /// the vector moves the `UserInfo`s themselves.
     users: Mutex<Vec<UserInfo>>,
@@ -138,7 +77,7 @@ unsafe extern "C" fn host_audit(ctx_ptr: *mut c_void, event: AbiStr) -> Status {
             Ok(()) => Status::OK,
             Err(why) => {
                 ctx.services.log(
-                    LogLevel::ERROR.0,
+                    LogLevel::ERROR,
                     &format!("a plugin's audit event was not recorded: {why}"),
                 );
                 Status::ERROR
@@ -156,19 +95,20 @@ unsafe extern "C" fn host_log(ctx_ptr: *mut c_void, level: LogLevel, message: Ab
             let message = unsafe { message.as_bytes() }
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default();
-            ctx.services.log(level.0, &message);
+            ctx.services.log(level, &message);
         }
     }));
 }
 
-/// Calls the plugin's `handle` and copies its answer. `plugin` names it in errors.
+/// Calls the plugin's `handle` for `feature` (which replaces `request.feature`) and copies its answer.
+/// `plugin` names it in errors.
 pub(crate) fn invoke(
     entry: &PluginEntry,
     plugin: &str,
     feature: &str,
-    request: &HostRequest,
-    services: &dyn HostServices,
-) -> Result<HostResponse, PluginCallError> {
+    request: &Request,
+    services: &dyn HostCallbacks,
+) -> Result<Response, PluginCallError> {
     let violation = |why: &str| PluginCallError::ContractViolation {
         plugin: plugin.to_owned(),
         why: why.to_owned(),
@@ -184,9 +124,9 @@ pub(crate) fn invoke(
             value: AbiStr::new(v),
         })
         .collect();
-    let (kind, function) = match &request.kind {
-        RequestKind::Page => (plugin_abi::RequestKind::PAGE, ""),
-        RequestKind::Api { function } => (plugin_abi::RequestKind::API, function.as_str()),
+    let (kind, function) = match &request.target {
+        Target::Page => (RequestKind::PAGE, ""),
+        Target::Api { function } => (RequestKind::API, function.as_str()),
     };
     let abi_request = AbiRequest {
         feature: AbiStr::new(feature),
@@ -228,7 +168,7 @@ pub(crate) fn invoke(
     };
     let message = || String::from_utf8_lossy(&body).into_owned();
     match status {
-        Status::OK if (100..=599).contains(&code) => Ok(HostResponse {
+        Status::OK if (100..=599).contains(&code) => Ok(Response {
             status: code,
             content_type,
             body,

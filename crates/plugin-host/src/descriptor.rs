@@ -4,41 +4,18 @@
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use plugin_abi::{AbiPluginInfo, AbiSlice, AbiStr, PluginEntry, Status};
+use plugin_abi::{AbiPluginInfo, AbiSlice, AbiStr, Deprecation, Feature, PluginEntry, Status};
 use settings::Requirements;
 
 use crate::error::LoadError;
-
-/// When a feature was deprecated and what replaces it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deprecation {
-    /// The WHM version, e.g. 64.
-    pub since: u32,
-    /// The replacement's title, e.g. `Manage API Tokens`; may be empty.
-    pub replacement: String,
-}
-
-/// One feature exactly as its plugin declared it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginFeature {
-    pub plugin: String,
-    pub id: String,
-    pub title: String,
-    pub group: String,
-    /// The page's path; empty when the feature has no page.
-    pub path: String,
-    pub any_of_acls: Vec<String>,
-    pub all_settings_on: Vec<String>,
-    pub deprecation: Option<Deprecation>,
-    pub api_functions: Vec<String>,
-}
 
 /// A plugin's name, version and features, owned by the host.
 #[derive(Debug, Clone)]
 pub(crate) struct Descriptor {
     pub name: String,
     pub version: String,
-    pub features: Vec<PluginFeature>,
+    /// Exactly as the plugin declared them.
+    pub features: Vec<Feature>,
     /// One per feature once validated; empty before.
     pub requirements: Vec<Requirements>,
 }
@@ -77,8 +54,7 @@ unsafe fn copy(info: &AbiPluginInfo) -> Result<Descriptor, LoadError> {
             .iter()
             .map(|f| {
                 let deprecated_since = f.deprecated_since;
-                Ok(PluginFeature {
-                    plugin: name.clone(),
+                Ok(Feature {
                     id: text(f.id, "a feature id")?,
                     title: text(f.title, "a feature title")?,
                     group: text(f.group, "a feature group")?,
@@ -209,23 +185,22 @@ impl Descriptor {
                     return Err(invalid(format!("the API function \"{function}\" is declared twice")));
                 }
             }
-            for g in others.iter().flat_map(|o| o.features.iter()) {
+            for (plugin, g) in others.iter().flat_map(|o| o.features.iter().map(move |g| (&o.name, g))) {
                 if g.id == f.id {
                     return Err(invalid(format!(
-                        "the feature id \"{}\" is already provided by the plugin \"{}\"",
-                        f.id, g.plugin
+                        "the feature id \"{}\" is already provided by the plugin \"{plugin}\"",
+                        f.id
                     )));
                 }
                 if !f.path.is_empty() && g.path == f.path {
                     return Err(invalid(format!(
-                        "the page path \"{}\" is already served by the plugin \"{}\"",
-                        f.path, g.plugin
+                        "the page path \"{}\" is already served by the plugin \"{plugin}\"",
+                        f.path
                     )));
                 }
                 if let Some(function) = f.api_functions.iter().find(|x| g.api_functions.contains(x)) {
                     return Err(invalid(format!(
-                        "the API function \"{function}\" is already answered by the plugin \"{}\"",
-                        g.plugin
+                        "the API function \"{function}\" is already answered by the plugin \"{plugin}\""
                     )));
                 }
             }
@@ -282,9 +257,8 @@ mod tests {
         );
     }
 
-    fn feature(id: &str) -> PluginFeature {
-        PluginFeature {
-            plugin: "p".into(),
+    fn feature(id: &str) -> Feature {
+        Feature {
             id: id.into(),
             title: "T".into(),
             group: "Clusters".into(),
@@ -296,7 +270,7 @@ mod tests {
         }
     }
 
-    fn descriptor(features: Vec<PluginFeature>) -> Descriptor {
+    fn descriptor(features: Vec<Feature>) -> Descriptor {
         Descriptor {
             name: "p".into(),
             version: "1".into(),
@@ -305,7 +279,7 @@ mod tests {
         }
     }
 
-    fn refusal(features: Vec<PluginFeature>) -> String {
+    fn refusal(features: Vec<Feature>) -> String {
         descriptor(features).validate(&[]).unwrap_err().to_string()
     }
 
@@ -316,7 +290,7 @@ mod tests {
         assert_eq!(ok.requirements.len(), 1);
         assert_eq!(ok.requirements[0].all_settings_on[0].key, "allow_deprecated_accesshash");
 
-        let cases: Vec<(Vec<PluginFeature>, &str)> = vec![
+        let cases: Vec<(Vec<Feature>, &str)> = vec![
             (vec![], "invalid plugin description: the plugin declares no features"),
             (
                 vec![feature("")],
@@ -327,35 +301,35 @@ mod tests {
                 "invalid plugin description: the feature id \"a\" is declared twice",
             ),
             (
-                vec![PluginFeature {
+                vec![Feature {
                     path: "remote".into(),
                     ..feature("a")
                 }],
                 "invalid plugin description: the page path \"remote\" of feature \"a\" must start with '/' and hold only letters, digits, '-', '_', '.' and '/'",
             ),
             (
-                vec![PluginFeature {
+                vec![Feature {
                     path: "/a/../b".into(),
                     ..feature("a")
                 }],
                 "invalid plugin description: the page path \"/a/../b\" of feature \"a\" must start with '/' and hold only letters, digits, '-', '_', '.' and '/'",
             ),
             (
-                vec![PluginFeature {
+                vec![Feature {
                     all_settings_on: vec!["allow_deprecated_acceshash".into()],
                     ..feature("a")
                 }],
                 "feature \"a\" cannot be gated: unknown Tweak Setting \"allow_deprecated_acceshash\"; did you mean \"allow_deprecated_accesshash\"?",
             ),
             (
-                vec![PluginFeature {
+                vec![Feature {
                     all_settings_on: vec!["cookieipvalidation".into()],
                     ..feature("a")
                 }],
                 "feature \"a\" cannot be gated: Tweak Setting \"cookieipvalidation\" is not an On/Off setting",
             ),
             (
-                vec![PluginFeature {
+                vec![Feature {
                     api_functions: vec!["x".into(), "x".into()],
                     ..feature("a")
                 }],
@@ -371,27 +345,26 @@ mod tests {
     fn names_taken_by_a_loaded_plugin_are_refused() {
         let first = Descriptor {
             name: "first".into(),
-            ..descriptor(vec![PluginFeature {
-                plugin: "first".into(),
+            ..descriptor(vec![Feature {
                 api_functions: vec!["accesshash".into()],
                 ..feature("a")
             }])
         };
         let others = [&first];
-        let clash = |f: PluginFeature| descriptor(vec![f]).validate(&others).unwrap_err().to_string();
+        let clash = |f: Feature| descriptor(vec![f]).validate(&others).unwrap_err().to_string();
         assert_eq!(
             clash(feature("a")),
             "invalid plugin description: the feature id \"a\" is already provided by the plugin \"first\""
         );
         assert_eq!(
-            clash(PluginFeature {
+            clash(Feature {
                 path: "/a".into(),
                 ..feature("b")
             }),
             "invalid plugin description: the page path \"/a\" is already served by the plugin \"first\""
         );
         assert_eq!(
-            clash(PluginFeature {
+            clash(Feature {
                 api_functions: vec!["accesshash".into()],
                 ..feature("b")
             }),

@@ -4,6 +4,10 @@
 //! [`LoadError`], and the host keeps serving the plugins that did load.
 //! A plugin that panics while serving is marked faulted: its features stay declared but hidden with `PLUGIN_FAULTED`,
 //! and further calls are refused, while other plugins keep working.
+//!
+//! The host has no plugin vocabulary of its own: [`PluginHost::call`] takes a [`plugin_abi::Request`] and
+//! [`plugin_abi::HostCallbacks`] and answers a [`plugin_abi::Response`]; [`PluginHost::feature_info`] answers a
+//! [`plugin_abi::Feature`]. Import those from `plugin_abi`.
 
 mod call;
 mod descriptor;
@@ -16,11 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use plugin_abi::{ABI_VERSION, ENTRY_SYMBOL, PluginEntry};
+use plugin_abi::{ABI_VERSION, ENTRY_SYMBOL, Feature, HostCallbacks, PluginEntry, Request, Response, Target};
 use settings::{FeatureSpec, Reason};
 
-pub use call::{HostRequest, HostResponse, HostServices, RequestKind, UserInfo};
-pub use descriptor::{Deprecation, PluginFeature};
 pub use error::{LoadError, PluginCallError};
 
 use descriptor::Descriptor;
@@ -349,7 +351,7 @@ impl PluginHost {
     }
 
     /// Features of a refused description that are worth showing: a usable id, once, and not a loaded plugin's.
-    fn incompatible_features<'a>(&'a self, d: &'a Descriptor) -> impl Iterator<Item = &'a PluginFeature> + 'a {
+    fn incompatible_features<'a>(&'a self, d: &'a Descriptor) -> impl Iterator<Item = &'a Feature> + 'a {
         let mut seen = std::collections::HashSet::new();
         d.features.iter().filter(move |f| {
             descriptor::valid_id(&f.id)
@@ -382,24 +384,27 @@ impl PluginHost {
     }
 
     /// Everything a plugin declared about a feature: page, functions, deprecation.
-    pub fn feature_info(&self, feature_id: &str) -> Option<PluginFeature> {
+    pub fn feature_info(&self, feature_id: &str) -> Option<Feature> {
         self.loaded()
             .flat_map(|l| l.descriptor.features.iter())
             .find(|f| f.id == feature_id)
             .cloned()
     }
 
-    /// Serves one request with the plugin that provides `feature_id`.
+    /// Serves one request with the plugin that provides `feature_id`; `host` answers the plugin's callbacks during
+    /// the call.
     ///
+    /// `feature_id` alone routes the call and is what the plugin receives as [`Request::feature`]: the `feature`
+    /// field of `request` is ignored, so callers may leave it empty.
     /// The caller has already decided the user may use the feature; this refuses only what the host itself knows:
     /// an unknown feature or function, a plugin that failed to load or has faulted.
     /// A panic in the plugin faults it: this call and every later one fail, and its features carry `PLUGIN_FAULTED`.
     pub fn call(
         &self,
         feature_id: &str,
-        request: &HostRequest,
-        services: &dyn HostServices,
-    ) -> Result<HostResponse, PluginCallError> {
+        request: &Request,
+        host: &dyn HostCallbacks,
+    ) -> Result<Response, PluginCallError> {
         let Some(loaded) = self
             .loaded()
             .find(|l| l.descriptor.features.iter().any(|f| f.id == feature_id))
@@ -426,7 +431,7 @@ impl PluginHost {
                 detail: detail.to_owned(),
             });
         }
-        if let RequestKind::Api { function } = &request.kind {
+        if let Target::Api { function } = &request.target {
             let feature = loaded.descriptor.features.iter().find(|f| f.id == feature_id);
             if !feature.is_some_and(|f| f.api_functions.iter().any(|g| g == function)) {
                 return Err(PluginCallError::UnknownFunction {
@@ -435,7 +440,7 @@ impl PluginHost {
                 });
             }
         }
-        let result = call::invoke(&loaded.entry, plugin, feature_id, request, services);
+        let result = call::invoke(&loaded.entry, plugin, feature_id, request, host);
         match &result {
             Err(PluginCallError::Panicked { message, .. }) => loaded.mark_faulted(format!("panicked: {message}")),
             Err(PluginCallError::ContractViolation { why, .. }) => loaded.mark_faulted(why.clone()),
