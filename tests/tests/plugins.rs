@@ -95,6 +95,8 @@ fn api_request(function: &str, params: &[(&str, &str)]) -> Request {
         params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         body: Vec::new(),
         security_token: String::new(),
+        csrf_token: String::new(),
+        full_access: true,
     }
 }
 
@@ -273,19 +275,31 @@ fn broken_libraries_are_refused_with_typed_errors() {
         "the library exports no TWEAKGATE_PLUGIN symbol, so it is not a Tweakgate plugin"
     );
 
+    // fixture-wrong-abi is an ABI-1 build; its functions abort the process if the host ever calls them.
     let reports = host.reports();
     assert_eq!(
-        failure(&host, &wrong_abi),
-        LoadError::AbiMismatch {
-            expected: 1,
-            found: 999
-        }
+        plugin_abi::ABI_VERSION,
+        2,
+        "the fixture stands for the previous version"
     );
-    assert_eq!(report_for(&reports, &wrong_abi).abi_version, Some(999));
+    assert_eq!(
+        failure(&host, &wrong_abi),
+        LoadError::AbiMismatch { expected: 2, found: 1 }
+    );
+    assert_eq!(report_for(&reports, &wrong_abi).abi_version, Some(1));
+    assert_eq!(
+        failure(&host, &wrong_abi).to_string(),
+        "plugin ABI version 1 does not match the host's ABI version 2; rebuild the plugin against plugin-abi with ABI version 2"
+    );
     assert!(
         report_for(&reports, &wrong_abi)
             .to_string()
-            .contains("failed [ABI_MISMATCH]: plugin ABI version 999 does not match the host's ABI version 1")
+            .contains("failed [ABI_MISMATCH]: plugin ABI version 1 does not match the host's ABI version 2")
+    );
+    assert_eq!(
+        report_for(&reports, &wrong_abi).features,
+        Vec::<String>::new(),
+        "never described"
     );
 
     match failure(&host, &unknown_acl) {

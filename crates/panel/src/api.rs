@@ -11,7 +11,7 @@ use settings::{Acl, AclSet, Decision, Snapshot, UserKind, Username, schema};
 use crate::audit::unix_now;
 use crate::auth::Caller;
 use crate::config_write;
-use crate::services::{Services, user_info};
+use crate::services::{Services, full_access, user_info};
 use crate::state::Panel;
 
 /// The WHM version Tweakgate's API answers to.
@@ -470,6 +470,8 @@ fn plugin_call(
         params: call.params.clone(),
         body: Vec::new(),
         security_token: String::new(),
+        csrf_token: String::new(),
+        full_access: full_access(panel, caller),
     };
     let services = Services {
         panel,

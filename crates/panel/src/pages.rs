@@ -7,7 +7,7 @@ use settings::{Decision, Snapshot, Username};
 
 use crate::auth::{self, Caller};
 use crate::http::Incoming;
-use crate::services::{Services, user_info};
+use crate::services::{Services, full_access, user_info};
 use crate::sessions::COOKIE;
 use crate::state::Panel;
 
@@ -260,6 +260,13 @@ fn plugin_page(
     path: &str,
     token: &str,
 ) -> Response {
+    if req.method == axum::http::Method::POST
+        && !req
+            .param("csrf_token")
+            .is_some_and(|n| panel.sessions.consume_nonce(token, n))
+    {
+        return refused(caller, token);
+    }
     let request = Request {
         feature: feature.to_owned(),
         target: Target::Page,
@@ -270,14 +277,9 @@ fn plugin_page(
         params: req.params.clone(),
         body: Vec::new(),
         security_token: format!("/{token}"),
+        csrf_token: panel.sessions.issue_nonce(token),
+        full_access: full_access(panel, caller),
     };
-    if req.method == axum::http::Method::POST
-        && !req
-            .param("csrf_token")
-            .is_some_and(|n| panel.sessions.consume_nonce(token, n))
-    {
-        return refused(caller, token);
-    }
     let services = Services {
         panel,
         snapshot,
@@ -287,8 +289,8 @@ fn plugin_page(
     match panel.plugins.call(feature, &request, &services) {
         Ok(resp) => {
             let body = String::from_utf8_lossy(&resp.body).into_owned();
-            let nonce = panel.sessions.issue_nonce(token);
-            let body = body.replace("{{csrf_token}}", &nonce);
+            // Until every plugin puts `csrf_token` in its forms itself.
+            let body = body.replace("{{csrf_token}}", &request.csrf_token);
             let title = snapshot
                 .feature_id(feature)
                 .map(|id| snapshot.feature(id).title.clone())

@@ -3,7 +3,22 @@
 use plugin_abi::{HostCallbacks, LogLevel, UserInfo, UserKind};
 use settings::{Snapshot, Username};
 
+use crate::auth::{AuthMethod, Caller};
 use crate::state::Panel;
+
+/// Whether the caller's credential carries all of the user's privileges: anything but an API token with an ACL list
+/// (a token that can no longer be found counts as limited).
+pub fn full_access(panel: &Panel, caller: &Caller) -> bool {
+    match &caller.method {
+        AuthMethod::ApiToken { name } => panel
+            .tokens
+            .list(caller.user.as_str())
+            .ok()
+            .and_then(|records| records.into_iter().find(|r| r.name.as_str() == name))
+            .is_some_and(|r| r.acls.is_none()),
+        AuthMethod::AccessKey | AuthMethod::Password | AuthMethod::Session { .. } => true,
+    }
+}
 
 /// The host side of one plugin call.
 #[derive(Debug)]

@@ -238,6 +238,8 @@ unsafe fn request(r: &AbiRequest) -> Result<Request, String> {
             params,
             body: r.body.as_bytes().ok_or("body has a null pointer")?.to_vec(),
             security_token: text(r.security_token, "security_token")?,
+            csrf_token: text(r.csrf_token, "csrf_token")?,
+            full_access: r.full_access == 1,
         })
     }
 }

@@ -108,6 +108,8 @@ mod tests {
                             "function": request.api_function(),
                             "link": request.url("/echo"),
                             "body": request.body.len(),
+                            "csrf": request.csrf_token,
+                            "full": request.full_access,
                         }),
                     ))
                 }
@@ -161,8 +163,13 @@ mod tests {
             .push((level.0, unsafe { message.as_str() }.unwrap().to_owned()));
     }
 
-    /// Calls the generated `handle` the way the host does and copies the answer out.
+    /// Calls the generated `handle` the way the host does, with a full-access credential, and copies the answer out.
     fn call(ctx: &Ctx, params: &[(&str, &str)]) -> (Status, u16, String, String) {
+        call_with(ctx, params, 1)
+    }
+
+    /// As [`call`], with the raw `full_access` byte.
+    fn call_with(ctx: &Ctx, params: &[(&str, &str)], full_access: u8) -> (Status, u16, String, String) {
         let entry = export::entry::<Echo>();
         let params: Vec<AbiParam> = params
             .iter()
@@ -187,6 +194,8 @@ mod tests {
             params: AbiSlice::new(&params),
             body: AbiStr::from_bytes(b"abc"),
             security_token: AbiStr::new("/cpsess0123456789"),
+            csrf_token: AbiStr::new("nonce-0123"),
+            full_access,
         };
         let host = HostApi {
             ctx: std::ptr::from_ref(ctx).cast_mut().cast(),
@@ -256,9 +265,14 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"user": "root", "kind": "root", "all": true, "home": "/root", "function": "echo", "link": "/cpsess0123456789/echo", "body": 3})
+            serde_json::json!({"user": "root", "kind": "root", "all": true, "home": "/root", "function": "echo", "link": "/cpsess0123456789/echo", "body": 3, "csrf": "nonce-0123", "full": true})
         );
         assert_eq!(*ctx.logs.borrow(), [(2, "echoing".to_owned())]);
+        for (byte, full) in [(0, false), (1, true), (2, false), (255, false)] {
+            let (_, _, _, body) = call_with(&ctx, &[], byte);
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["full"], full, "full_access byte {byte}");
+        }
 
         let (status, _, _, body) = call(&ctx, &[("mode", "panic")]);
         assert_eq!((status, body.as_str()), (Status::PANICKED, "asked to panic"));

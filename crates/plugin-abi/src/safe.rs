@@ -171,6 +171,14 @@ pub struct Request {
     pub body: Vec<u8>,
     /// The session prefix (`/cpsess…`) to put before the page's own links and form actions; empty for API calls.
     pub security_token: String,
+    /// The one-use form nonce the host issued for this page render; empty for API calls.
+    /// Put it in a hidden `<input name="csrf_token">` of every POST form the page renders.
+    pub csrf_token: String,
+    /// Whether the credential behind the request carries all of its user's privileges: `true` for a password, an
+    /// access key, an API token without an ACL list, or a session opened by one of these; `false` for an API token
+    /// with an ACL list or a session opened with one. Refuse what would let a limited credential escalate, such as
+    /// reading or replacing a full-access credential, when this is `false`.
+    pub full_access: bool,
 }
 
 impl Request {

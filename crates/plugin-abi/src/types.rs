@@ -8,7 +8,10 @@ use std::fmt;
 use std::marker::PhantomData;
 
 /// The version of this contract. Bump it on any change to a type in this module or to the meaning of a field.
-pub const ABI_VERSION: u32 = 1;
+///
+/// - 1: the first contract.
+/// - 2: [`AbiRequest`] gained `csrf_token` and `full_access` at its end.
+pub const ABI_VERSION: u32 = 2;
 
 /// The symbol every plugin exports: a static [`PluginEntry`], NUL-terminated for `dlsym`.
 pub const ENTRY_SYMBOL: &[u8] = b"TWEAKGATE_PLUGIN\0";
@@ -346,6 +349,18 @@ pub struct AbiRequest {
     pub body: AbiBytes,
     /// The session prefix (`/cpsess…`) the page must put before its own links and form actions; empty for API calls.
     pub security_token: AbiStr,
+    /// The one-use form nonce the host issued for this page render; empty for API calls.
+    ///
+    /// A page puts it in a hidden `<input name="csrf_token">` of each POST form it renders; the host refuses a POST
+    /// whose `csrf_token` parameter is not a nonce it issued to the same session and has not yet seen.
+    pub csrf_token: AbiStr,
+    /// 1 when the credential that authenticated the request carries all of its user's privileges (a password, an
+    /// access key, an API token without an ACL list, or a session opened by one of these); 0 when it is limited to
+    /// some ACLs (an API token with an ACL list, or a session opened with one).
+    ///
+    /// A plugin must refuse anything that would let a limited credential escalate, such as reading or replacing a
+    /// credential that carries every privilege, when this is 0. Any value but 1 means limited.
+    pub full_access: u8,
 }
 
 /// A plugin's answer. Owned by the plugin; the host copies it and calls `free_response`.
@@ -395,7 +410,7 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn layouts_are_pinned() {
         assert_eq!(
-            ABI_VERSION, 1,
+            ABI_VERSION, 2,
             "a layout change needs a version bump and new numbers below"
         );
         let cases: &[(&str, usize, usize, usize, usize)] = &[
@@ -448,7 +463,7 @@ mod tests {
                 8,
             ),
             ("AbiParam", size_of::<AbiParam>(), align_of::<AbiParam>(), 32, 8),
-            ("AbiRequest", size_of::<AbiRequest>(), align_of::<AbiRequest>(), 176, 8),
+            ("AbiRequest", size_of::<AbiRequest>(), align_of::<AbiRequest>(), 200, 8),
             (
                 "AbiResponse",
                 size_of::<AbiResponse>(),
@@ -468,6 +483,9 @@ mod tests {
     fn version_comes_first() {
         assert_eq!(std::mem::offset_of!(PluginEntry, abi_version), 0);
         assert_eq!(std::mem::offset_of!(AbiRequest, kind), 16);
+        assert_eq!(std::mem::offset_of!(AbiRequest, security_token), 160);
+        assert_eq!(std::mem::offset_of!(AbiRequest, csrf_token), 176);
+        assert_eq!(std::mem::offset_of!(AbiRequest, full_access), 192);
         assert_eq!(std::mem::offset_of!(AbiResponse, status), 0);
         assert_eq!(std::mem::offset_of!(AbiFeature, deprecated_since), 96);
     }

@@ -139,6 +139,8 @@ pub(crate) fn invoke(
         params: AbiSlice::new(&params),
         body: AbiStr::from_bytes(&request.body),
         security_token: AbiStr::new(&request.security_token),
+        csrf_token: AbiStr::new(&request.csrf_token),
+        full_access: u8::from(request.full_access),
     };
     let call_ctx = CallCtx {
         services,
