@@ -529,3 +529,264 @@ fn a_descriptor_name_never_means_another_file() {
         assert_eq!(failure(&load(&[&empty]), &empty).code(), "NOT_A_LIBRARY", "round {i}");
     }
 }
+
+/// Users with real homes for the Remote Access Key plugin: root (holds `all`) and the reseller bob.
+struct Homes {
+    dir: tempfile::TempDir,
+    audits: Mutex<Vec<String>>,
+}
+
+impl Homes {
+    fn new() -> Homes {
+        Homes {
+            dir: tempfile::tempdir().unwrap(),
+            audits: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn user(&self, name: &str) -> UserInfo {
+        UserInfo {
+            name: name.into(),
+            kind: if name == "root" {
+                UserKind::ROOT
+            } else {
+                UserKind::RESELLER
+            },
+            has_all: name == "root",
+            home: self.dir.path().join(name),
+        }
+    }
+
+    /// The user's key file, `None` when there is none.
+    fn key_file(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join(name).join(".accesshash")).ok()
+    }
+}
+
+impl HostCallbacks for Homes {
+    fn lookup_user(&self, name: &str) -> Option<UserInfo> {
+        ["root", "bob"].contains(&name).then(|| self.user(name))
+    }
+
+    fn audit(&self, event: &str) -> Result<(), String> {
+        self.audits.lock().unwrap().push(event.to_owned());
+        Ok(())
+    }
+
+    fn log(&self, _: LogLevel, _: &str) {}
+}
+
+const KEY_FEATURE: &str = remote_access_key::FEATURE_ID;
+
+/// The real Remote Access Key library, loaded through the host.
+fn key_host() -> PluginHost {
+    let plugin = build_cdylib("remote-access-key");
+    let host = load(&[&plugin]);
+    assert_eq!(report_for(&host.reports(), &plugin).state, PluginState::Loaded);
+    host
+}
+
+/// `accesshash` as `caller`, through the real library: the envelope's `result`, `reason` and key.
+fn accesshash(
+    host: &PluginHost,
+    homes: &Homes,
+    caller: &str,
+    params: &[(&str, &str)],
+    full_access: bool,
+) -> (i64, String, Option<String>) {
+    let request = Request {
+        user: homes.user(caller),
+        full_access,
+        ..api_request("accesshash", params)
+    };
+    let response = host.call(KEY_FEATURE, &request, homes).expect("the plugin answers");
+    assert_eq!(
+        (response.status, response.content_type.as_str()),
+        (200, "application/json")
+    );
+    let v: Value = serde_json::from_slice(&response.body).unwrap();
+    (
+        v["metadata"]["result"].as_i64().unwrap(),
+        v["metadata"]["reason"].as_str().unwrap().to_owned(),
+        v["data"]["accesshash"].as_str().map(str::to_owned),
+    )
+}
+
+/// The page as `caller`, through the real library, with the nonce `csrf`.
+fn key_page(
+    host: &PluginHost,
+    homes: &Homes,
+    caller: &str,
+    method: &str,
+    params: &[(&str, &str)],
+    csrf: &str,
+    full_access: bool,
+) -> String {
+    let request = Request {
+        feature: String::new(),
+        target: Target::Page,
+        user: homes.user(caller),
+        source: "127.0.0.1".into(),
+        method: method.into(),
+        path: "/remote-access-key".into(),
+        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        body: Vec::new(),
+        security_token: "/cpsess0123456789".into(),
+        csrf_token: csrf.into(),
+        full_access,
+    };
+    let response = host.call(KEY_FEATURE, &request, homes).expect("the plugin answers");
+    assert_eq!(
+        (response.status, response.content_type.as_str()),
+        (200, "text/html; charset=utf-8")
+    );
+    response.body_text()
+}
+
+#[test]
+fn the_key_page_carries_the_hosts_nonce() {
+    let host = key_host();
+    let homes = Homes::new();
+    let nonce = "n0nce-5f2a9c41e7";
+    let page = key_page(&host, &homes, "root", "GET", &[], nonce, true);
+    assert!(
+        page.contains(&format!(r#"<input type="hidden" name="csrf_token" value="{nonce}">"#)),
+        "{page}"
+    );
+    assert!(
+        !page.contains("{{"),
+        "no placeholder is left for the host to fill: {page}"
+    );
+    for id in [
+        "deprecation",
+        "api-tokens-link",
+        "pick-user",
+        "pick",
+        "key-heading",
+        "no-key",
+        "generate-form",
+        "generate",
+    ] {
+        assert!(page.contains(&format!(r#"id="{id}""#)), "{id} missing: {page}");
+    }
+    assert!(page.contains("Access Key For User “root”"), "{page}");
+    assert!(page.contains(r#"href="/cpsess0123456789/manage-api-tokens""#), "{page}");
+
+    // A value from the request is escaped, the nonce included.
+    let page = key_page(&host, &homes, "root", "GET", &[("user", "<b>\"x")], "a\"b<c", true);
+    assert!(!page.contains("<b>") && !page.contains("a\"b"), "{page}");
+    assert!(page.contains(r#"value="a&quot;b&lt;c""#), "{page}");
+}
+
+#[test]
+fn a_limited_credential_reads_and_generates_no_key() {
+    use remote_access_key::key_service::NEEDS_FULL_ACCESS;
+    let host = key_host();
+    let homes = Homes::new();
+    let refused = (0, NEEDS_FULL_ACCESS.to_owned(), None);
+
+    // No key yet: a limited credential neither reads nor creates one, its own or another user's.
+    for (caller, params) in [
+        ("root", &[][..]),
+        ("root", &[("generate", "1")][..]),
+        ("root", &[("user", "bob")][..]),
+        ("root", &[("user", "bob"), ("generate", "1")][..]),
+        ("bob", &[][..]),
+        ("bob", &[("generate", "1")][..]),
+    ] {
+        assert_eq!(
+            accesshash(&host, &homes, caller, params, false),
+            refused,
+            "{caller} {params:?}"
+        );
+    }
+    assert_eq!((homes.key_file("root"), homes.key_file("bob")), (None, None));
+    assert!(homes.audits.lock().unwrap().is_empty(), "nothing was generated");
+
+    // A full-access credential still works, for root's own key and bob's.
+    let (result, reason, root_key) = accesshash(&host, &homes, "root", &[("generate", "1")], true);
+    assert_eq!((result, reason.as_str()), (1, "OK"));
+    let root_key = root_key.expect("a new key");
+    let (result, _, bob_key) = accesshash(&host, &homes, "root", &[("user", "bob"), ("generate", "1")], true);
+    assert_eq!(result, 1);
+    let bob_key = bob_key.expect("a new key");
+    assert_eq!(homes.audits.lock().unwrap().len(), 2, "each generation is audited");
+    assert_eq!(
+        accesshash(&host, &homes, "root", &[], true),
+        (1, "OK".to_owned(), Some(root_key.clone()))
+    );
+    assert_eq!(
+        accesshash(&host, &homes, "root", &[("user", "bob")], true),
+        (1, "OK".to_owned(), Some(bob_key.clone()))
+    );
+    assert_eq!(
+        accesshash(&host, &homes, "bob", &[], true),
+        (1, "OK".to_owned(), Some(bob_key.clone()))
+    );
+    let files = (homes.key_file("root"), homes.key_file("bob"));
+    assert!(files.0.is_some() && files.1.is_some());
+
+    // With keys in place, a limited credential still reads none and replaces none.
+    for (caller, params) in [
+        ("root", &[][..]),
+        ("root", &[("generate", "1")][..]),
+        ("root", &[("user", "bob")][..]),
+        ("root", &[("user", "bob"), ("generate", "1")][..]),
+        ("bob", &[][..]),
+        ("bob", &[("generate", "1")][..]),
+    ] {
+        assert_eq!(
+            accesshash(&host, &homes, caller, params, false),
+            refused,
+            "{caller} {params:?}"
+        );
+    }
+    assert_eq!(
+        (homes.key_file("root"), homes.key_file("bob")),
+        files,
+        "no key file changed"
+    );
+    assert_eq!(homes.audits.lock().unwrap().len(), 2, "nothing more was generated");
+
+    // The page says the same, shows no key and generates none.
+    let error = format!(r#"<p class="error" id="error">{NEEDS_FULL_ACCESS}</p>"#);
+    for (caller, method, params) in [
+        ("root", "GET", &[][..]),
+        ("root", "GET", &[("user", "bob")][..]),
+        ("root", "POST", &[("generate", "1")][..]),
+        ("root", "POST", &[("user", "bob"), ("generate", "1")][..]),
+        ("bob", "POST", &[("generate", "1")][..]),
+    ] {
+        let page = key_page(&host, &homes, caller, method, params, "nonce", false);
+        assert!(page.contains(&error), "{caller} {method} {params:?}: {page}");
+        assert!(!page.contains(r#"id="accesshash""#), "{page}");
+        assert!(
+            !page.contains(&root_key[..32]) && !page.contains(&bob_key[..32]),
+            "{page}"
+        );
+    }
+    assert_eq!(
+        (homes.key_file("root"), homes.key_file("bob")),
+        files,
+        "no key file changed"
+    );
+    assert_eq!(homes.audits.lock().unwrap().len(), 2);
+
+    // And a full-access session's page shows the key and replaces it on POST.
+    let page = key_page(&host, &homes, "root", "GET", &[("user", "bob")], "nonce", true);
+    assert!(
+        page.contains(r#"id="accesshash""#) && page.contains(r#"id="signature""#),
+        "{page}"
+    );
+    let page = key_page(
+        &host,
+        &homes,
+        "root",
+        "POST",
+        &[("user", "bob"), ("generate", "1")],
+        "nonce",
+        true,
+    );
+    assert!(page.contains(r#"id="notice""#), "{page}");
+    assert_ne!(homes.key_file("bob"), files.1, "bob's key was replaced");
+}

@@ -289,8 +289,6 @@ fn plugin_page(
     match panel.plugins.call(feature, &request, &services) {
         Ok(resp) => {
             let body = String::from_utf8_lossy(&resp.body).into_owned();
-            // Until every plugin puts `csrf_token` in its forms itself.
-            let body = body.replace("{{csrf_token}}", &request.csrf_token);
             let title = snapshot
                 .feature_id(feature)
                 .map(|id| snapshot.feature(id).title.clone())

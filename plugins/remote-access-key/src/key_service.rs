@@ -35,6 +35,26 @@ pub fn no_accesshash(user: &str) -> String {
 
 pub const NO_ACCESS_TO_OTHERS: &str = "You do not have access to load another user's accesshash";
 
+/// Tweakgate's own refusal: an access key carries every privilege of its user, so a credential limited to some ACLs
+/// must not read or replace one (it would escalate to full access).
+pub const NEEDS_FULL_ACCESS: &str = "Reading or generating an access key needs a full-access credential; this API token or session is limited to some privileges.";
+
+/// Proof that the request's credential carries all of its user's privileges ([`plugin_abi::Request::full_access`]).
+/// [`read`] and [`generate`] take one, so no key is touched without the check.
+#[derive(Debug, Clone, Copy)]
+pub struct FullAccess(());
+
+impl FullAccess {
+    /// The proof when `full_access` is set; [`NEEDS_FULL_ACCESS`] otherwise.
+    pub fn check(full_access: bool) -> Result<FullAccess, String> {
+        if full_access {
+            Ok(FullAccess(()))
+        } else {
+            Err(NEEDS_FULL_ACCESS.to_owned())
+        }
+    }
+}
+
 /// Decides whose key the caller asked for, applying the ownership rules of spec §4.
 pub fn target(caller: &User, requested: Option<&str>, dir: &dyn Directory) -> Result<User, String> {
     let name = requested.filter(|s| !s.is_empty()).unwrap_or(&caller.name);
@@ -60,7 +80,7 @@ pub fn target(caller: &User, requested: Option<&str>, dir: &dyn Directory) -> Re
 }
 
 /// Reads the target's key: `Ok(None)` when there is none.
-pub fn read(user: &User) -> Result<Option<AccessKey>, String> {
+pub fn read(user: &User, _: FullAccess) -> Result<Option<AccessKey>, String> {
     credentials::read_key(&user.home).map_err(|e| e.to_string())
 }
 
@@ -68,7 +88,13 @@ pub fn read(user: &User) -> Result<Option<AccessKey>, String> {
 static RANDOM_SOURCE: OnceCell<()> = OnceCell::new();
 
 /// Generates and stores a new key for `user`, replacing the old one, after the audit log has recorded it.
-pub fn generate(user: &User, actor: &str, source: &str, dir: &dyn Directory) -> Result<AccessKey, String> {
+pub fn generate(
+    user: &User,
+    actor: &str,
+    source: &str,
+    dir: &dyn Directory,
+    _: FullAccess,
+) -> Result<AccessKey, String> {
     RANDOM_SOURCE.get_or_try_init(|| {
         let mut probe = [0u8; 1];
         rand::rngs::OsRng

@@ -10,7 +10,7 @@ pub mod page;
 use plugin_abi::{Error, Feature, Host, Plugin, PluginInfo, Request, Response, Target};
 use serde_json::{Value, json};
 
-use key_service::{Directory, User};
+use key_service::{Directory, FullAccess, User};
 
 /// The plugin.
 #[derive(Debug)]
@@ -60,6 +60,7 @@ pub fn api(request: &Request, dir: &dyn Directory) -> Response {
         request.param("user"),
         request.param("generate") == Some("1"),
         &request.source,
+        request.full_access,
         dir,
     );
     Response::json(
@@ -69,18 +70,21 @@ pub fn api(request: &Request, dir: &dyn Directory) -> Response {
 }
 
 /// The `accesshash` logic: the key without line breaks, or WHM's error string.
+/// `full_access` is [`Request::full_access`]: without it no key is read or generated, whoever's it is.
 pub fn accesshash(
     caller: &User,
     user: Option<&str>,
     generate: bool,
     source: &str,
+    full_access: bool,
     dir: &dyn Directory,
 ) -> Result<String, String> {
+    let full = FullAccess::check(full_access)?;
     let target = key_service::target(caller, user, dir)?;
     let key = if generate {
-        key_service::generate(&target, &caller.name, source, dir)?
+        key_service::generate(&target, &caller.name, source, dir, full)?
     } else {
-        key_service::read(&target)?.ok_or_else(|| key_service::no_accesshash(&target.name))?
+        key_service::read(&target, full)?.ok_or_else(|| key_service::no_accesshash(&target.name))?
     };
     Ok(key.as_str().to_owned())
 }
@@ -89,6 +93,7 @@ fn page_response(request: &Request, dir: &dyn Directory) -> Response {
     let caller = &request.user;
     let mut view = page::View {
         security_token: &request.security_token,
+        csrf_token: &request.csrf_token,
         target: &caller.name,
         key_text: None,
         signature: None,
@@ -96,7 +101,10 @@ fn page_response(request: &Request, dir: &dyn Directory) -> Response {
         notice: None,
         error: None,
     };
-    let target = match key_service::target(caller, request.param("user"), dir) {
+    // A limited credential is refused before the user is even looked up, as in `accesshash`.
+    let checked = FullAccess::check(request.full_access)
+        .and_then(|full| key_service::target(caller, request.param("user"), dir).map(|t| (full, t)));
+    let (full, target) = match checked {
         Ok(t) => t,
         Err(e) => {
             view.error = Some(e);
@@ -106,18 +114,18 @@ fn page_response(request: &Request, dir: &dyn Directory) -> Response {
     let name = target.name.clone();
     view.target = &name;
     let key = if request.is_post() && request.param("generate") == Some("1") {
-        match key_service::generate(&target, &caller.name, &request.source, dir) {
+        match key_service::generate(&target, &caller.name, &request.source, dir, full) {
             Ok(k) => {
                 view.notice = Some("A new access key was generated. The previous key no longer works.".into());
                 Some(k)
             }
             Err(e) => {
                 view.error = Some(e);
-                key_service::read(&target).ok().flatten()
+                key_service::read(&target, full).ok().flatten()
             }
         }
     } else {
-        match key_service::read(&target) {
+        match key_service::read(&target, full) {
             Ok(k) => k,
             Err(e) => {
                 view.error = Some(e);

@@ -1,19 +1,16 @@
 //! The Remote Access Key page, as WHM lays it out: deprecation warning, the key, Generate New Key, and the signature.
+//!
+//! Rendered with `maud`, which escapes every spliced value for the context it lands in.
 
-/// Escapes text for HTML content and attributes.
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
+use maud::html;
 
 /// What the page shows.
 #[derive(Debug)]
 pub struct View<'a> {
     /// The `/cpsess…` prefix for links and form actions.
     pub security_token: &'a str,
+    /// The one-use form nonce the host issued for this render; goes into the POST form.
+    pub csrf_token: &'a str,
     pub target: &'a str,
     /// The key in WHM's file layout (32-character lines), or `None` for "Unable to retrieve key."
     pub key_text: Option<String>,
@@ -25,46 +22,113 @@ pub struct View<'a> {
 }
 
 pub fn render(view: &View<'_>) -> String {
-    let t = esc(view.security_token);
-    let user = esc(view.target);
-    let mut html = format!(
-        "<div class=\"warning\" id=\"deprecation\"><p><strong>Deprecated:</strong> Remote Access Keys are deprecated since cPanel &amp; WHM version 64. \
-Use <a href=\"{t}/manage-api-tokens\" id=\"api-tokens-link\">Manage API Tokens</a> instead: tokens can be limited to some privileges, expire, and be revoked one by one.</p></div>"
-    );
-    if let Some(n) = &view.notice {
-        html.push_str(&format!("<p class=\"ok\" id=\"notice\">{}</p>", esc(n)));
+    let t = view.security_token;
+    let user = view.target;
+    html! {
+        div.warning #deprecation {
+            p {
+                strong { "Deprecated:" }
+                " Remote Access Keys are deprecated since cPanel & WHM version 64. Use "
+                a #api-tokens-link href={ (t) "/manage-api-tokens" } { "Manage API Tokens" }
+                " instead: tokens can be limited to some privileges, expire, and be revoked one by one."
+            }
+        }
+        @if let Some(notice) = &view.notice {
+            p.ok #notice { (notice) }
+        }
+        @if let Some(error) = &view.error {
+            p.error #error { (error) }
+        }
+        @if view.can_pick {
+            form #pick-user method="get" action={ (t) "/remote-access-key" } {
+                label { "User " input #pick name="user" value=(user) maxlength="16"; }
+                " "
+                button type="submit" { "Load Key" }
+            }
+        }
+        h2 #key-heading { "Access Key For User “" (user) "”" }
+        // The key on the left; its signature and the button that replaces it on the right.
+        div.key {
+            @match &view.key_text {
+                Some(key) => textarea #accesshash readonly rows="31" cols="34" { (key) },
+                None => p #no-key { "Unable to retrieve key." },
+            }
+            div.side {
+                @if let Some(signature) = &view.signature {
+                    p { "Access Key Signature: " code #signature { (signature) } }
+                }
+                form #generate-form method="post" action={ (t) "/remote-access-key" } {
+                    input type="hidden" name="csrf_token" value=(view.csrf_token);
+                    input type="hidden" name="user" value=(user);
+                    input type="hidden" name="generate" value="1";
+                    p.warning {
+                        "Generating a new key replaces the current one: anything that uses the old key stops working at once."
+                    }
+                    button #generate type="submit" { "Generate New Key" }
+                }
+            }
+        }
     }
-    if let Some(e) = &view.error {
-        html.push_str(&format!("<p class=\"error\" id=\"error\">{}</p>", esc(e)));
+    .into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view<'a>(target: &'a str, csrf_token: &'a str) -> View<'a> {
+        View {
+            security_token: "/cpsess0123456789",
+            csrf_token,
+            target,
+            key_text: None,
+            signature: None,
+            can_pick: true,
+            notice: None,
+            error: Some("<b>&'\"".into()),
+        }
     }
-    if view.can_pick {
-        html.push_str(&format!(
-            "<form method=\"get\" action=\"{t}/remote-access-key\" id=\"pick-user\"><label>User <input name=\"user\" id=\"pick\" value=\"{user}\" maxlength=\"16\"></label> <button type=\"submit\">Load Key</button></form>"
-        ));
+
+    #[test]
+    fn values_are_escaped_and_the_nonce_is_in_the_form() {
+        let html = render(&view("<script>\"x\"", "nonce\"><x"));
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>") && !html.contains("<x"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(
+            html.contains(r#"name="csrf_token" value="nonce&quot;&gt;&lt;x""#),
+            "{html}"
+        );
+        assert!(html.contains("cPanel &amp; WHM version 64"), "{html}");
+        assert!(html.contains(r#"href="/cpsess0123456789/manage-api-tokens""#), "{html}");
+        assert!(!html.contains("{{"), "{html}");
+        for id in [
+            "deprecation",
+            "api-tokens-link",
+            "error",
+            "pick-user",
+            "pick",
+            "key-heading",
+            "no-key",
+            "generate-form",
+            "generate",
+        ] {
+            assert!(html.contains(&format!("id=\"{id}\"")), "{id} in {html}");
+        }
     }
-    html.push_str(&format!("<h2 id=\"key-heading\">Access Key For User “{user}”</h2>"));
-    // The key on the left; its signature and the button that replaces it on the right.
-    html.push_str("<div class=\"key\">");
-    match &view.key_text {
-        Some(k) => html.push_str(&format!(
-            "<textarea id=\"accesshash\" readonly rows=\"31\" cols=\"34\">{}</textarea>",
-            esc(k)
-        )),
-        None => html.push_str("<p id=\"no-key\">Unable to retrieve key.</p>"),
+
+    #[test]
+    fn a_key_shows_in_the_textarea_with_its_signature() {
+        let mut v = view("root", "n");
+        v.key_text = Some("ABC\nDEF".into());
+        v.signature = Some("abcdef".into());
+        v.notice = Some("done".into());
+        let html = render(&v);
+        assert!(html.contains(">ABC\nDEF</textarea>"), "{html}");
+        assert!(html.contains(r#"<code id="signature">abcdef</code>"#), "{html}");
+        assert!(html.contains(r#"<p class="ok" id="notice">done</p>"#), "{html}");
+        assert!(!html.contains("no-key"), "{html}");
     }
-    html.push_str("<div class=\"side\">");
-    if let Some(sig) = &view.signature {
-        html.push_str(&format!(
-            "<p>Access Key Signature: <code id=\"signature\">{}</code></p>",
-            esc(sig)
-        ));
-    }
-    html.push_str(&format!(
-        "<form method=\"post\" action=\"{t}/remote-access-key\" id=\"generate-form\"><input type=\"hidden\" name=\"csrf_token\" value=\"{{{{csrf_token}}}}\">\
-<input type=\"hidden\" name=\"user\" value=\"{user}\"><input type=\"hidden\" name=\"generate\" value=\"1\">\
-<p class=\"warning\">Generating a new key replaces the current one: anything that uses the old key stops working at once.</p>\
-<button type=\"submit\" id=\"generate\">Generate New Key</button></form>"
-    ));
-    html.push_str("</div></div>");
-    html
 }
