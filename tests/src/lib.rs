@@ -7,11 +7,24 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// The workspace's target directory.
+/// The workspace's target directory: `CARGO_TARGET_DIR` when set, else `target/` at the workspace root.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+    target_dir_from(std::env::var_os("CARGO_TARGET_DIR"))
+}
+
+/// The target directory for a `CARGO_TARGET_DIR` value. Cargo reads a relative one from the folder it runs in,
+/// which for the builds here is this package's folder.
+fn target_dir_from(var: Option<std::ffi::OsString>) -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match var {
+        Some(dir) => here.join(dir),
+        None => here.join("../target"),
+    }
+}
+
+/// Where cargo puts what it builds with the dev profile, or with `--release`.
+pub fn profile_dir(target_dir: &Path, release: bool) -> PathBuf {
+    target_dir.join(if release { "release" } else { "debug" })
 }
 
 /// Builds a workspace cdylib package once per test binary and returns the path of its shared library.
@@ -38,9 +51,7 @@ pub fn build_cdylib_in(package: &str, release: bool) -> PathBuf {
         .status()
         .expect("running cargo build");
     assert!(status.success(), "cargo build -p {package} failed");
-    let path = target_dir()
-        .join("debug")
-        .join(format!("lib{}.so", package.replace('-', "_")));
+    let path = profile_dir(&target_dir(), release).join(format!("lib{}.so", package.replace('-', "_")));
     assert!(path.is_file(), "{} was not built", path.display());
     built.insert(key, path.clone());
     path
@@ -57,7 +68,7 @@ pub fn tweakgate_bin() -> PathBuf {
                 .status()
                 .expect("running cargo build");
             assert!(status.success(), "cargo build -p panel failed");
-            let path = target_dir().join("debug").join("tweakgate");
+            let path = profile_dir(&target_dir(), false).join("tweakgate");
             assert!(path.is_file(), "{} was not built", path.display());
             path
         })
@@ -221,5 +232,29 @@ impl TestServer {
             std::thread::sleep(Duration::from_millis(5));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_are_looked_for_where_their_profile_puts_them() {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(target_dir_from(None), here.join("../target"));
+        assert_eq!(target_dir_from(Some("/elsewhere/t".into())), Path::new("/elsewhere/t"));
+        assert_eq!(target_dir_from(Some("rel".into())), here.join("rel"));
+        assert_eq!(profile_dir(Path::new("/t"), false), Path::new("/t/debug"));
+        assert_eq!(profile_dir(Path::new("/t"), true), Path::new("/t/release"));
+    }
+
+    /// A real release build of the one fixture without dependencies, so it costs a second or two.
+    #[test]
+    fn a_release_build_is_loaded_from_the_release_folder() {
+        let release = build_cdylib_in("fixture-empty", true);
+        assert_eq!(release, target_dir().join("release/libfixture_empty.so"));
+        let debug = build_cdylib_in("fixture-empty", false);
+        assert_eq!(debug, target_dir().join("debug/libfixture_empty.so"));
     }
 }

@@ -1,11 +1,25 @@
-//! The architecture invariants that a machine can check: the direction of dependencies and every file's `//!` line.
+//! The architecture invariants that a machine can check: the direction of dependencies, who may touch `libloading`, which crates forbid `unsafe`, and every file's `//!` line.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Each workspace package and the workspace packages it depends on (normal dependencies only).
-fn workspace_dependencies() -> BTreeMap<String, Vec<String>> {
+/// One workspace package as `cargo metadata --no-deps` describes it.
+#[derive(Debug, Default)]
+struct Package {
+    /// The folder of its manifest relative to the workspace root, with `/` separators, e.g. `plugins/remote-access-key`.
+    dir: String,
+    /// Every normal dependency by package name (a renamed one under its real name), external crates included.
+    deps: Vec<String>,
+    /// The source file of its library target, if it has one.
+    lib: Option<PathBuf>,
+}
+
+/// Workspace packages by name.
+type Packages = BTreeMap<String, Package>;
+
+/// The workspace as `cargo metadata` sees it, and its root folder.
+fn workspace() -> (Packages, PathBuf) {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -13,64 +27,325 @@ fn workspace_dependencies() -> BTreeMap<String, Vec<String>> {
         .expect("running cargo metadata");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
-    let packages = meta["packages"].as_array().expect("packages");
-    let names: Vec<String> = packages
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_owned())
-        .collect();
-    packages
+    let root = PathBuf::from(meta["workspace_root"].as_str().expect("workspace_root"));
+    let packages = meta["packages"]
+        .as_array()
+        .expect("packages")
         .iter()
         .map(|p| {
+            let manifest = Path::new(p["manifest_path"].as_str().expect("manifest_path"));
+            let dir = manifest
+                .parent()
+                .and_then(|d| d.strip_prefix(&root).ok())
+                .expect("package inside the workspace")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
             let deps = p["dependencies"]
                 .as_array()
-                .unwrap()
+                .expect("dependencies")
                 .iter()
                 .filter(|d| d["kind"].is_null())
-                .map(|d| d["name"].as_str().unwrap().to_owned())
-                .filter(|d| names.contains(d))
+                .map(|d| d["name"].as_str().expect("dependency name").to_owned())
                 .collect();
-            (p["name"].as_str().unwrap().to_owned(), deps)
+            let lib = p["targets"].as_array().expect("targets").iter().find_map(|t| {
+                let kinds = t["kind"].as_array()?;
+                let is_lib = kinds
+                    .iter()
+                    .any(|k| matches!(k.as_str(), Some("lib" | "rlib" | "dylib" | "cdylib" | "staticlib")));
+                is_lib.then(|| PathBuf::from(t["src_path"].as_str().expect("src_path")))
+            });
+            (
+                p["name"].as_str().expect("package name").to_owned(),
+                Package { dir, deps, lib },
+            )
+        })
+        .collect();
+    (packages, root)
+}
+
+/// The same packages, each with only the dependencies that are packages of the workspace.
+fn workspace_only(packages: &Packages) -> BTreeMap<&str, Vec<&str>> {
+    packages
+        .iter()
+        .map(|(name, p)| {
+            let inside = p
+                .deps
+                .iter()
+                .filter(|d| packages.contains_key(d.as_str()))
+                .map(String::as_str)
+                .collect();
+            (name.as_str(), inside)
         })
         .collect()
 }
 
-#[test]
-fn dependencies_point_from_the_crate_that_knows_more() {
-    let deps = workspace_dependencies();
-    assert_eq!(
-        deps["settings"],
-        Vec::<String>::new(),
-        "settings knows nothing of the rest of the workspace"
-    );
-    assert_eq!(deps["plugin-abi"], Vec::<String>::new(), "the ABI crate is a leaf");
-    assert_eq!(
-        deps["credentials"],
-        Vec::<String>::new(),
-        "credentials is a leaf helper"
-    );
-    for (package, uses) in &deps {
-        let is_plugin = package == "remote-access-key" || package.starts_with("fixture-");
-        if is_plugin {
-            for d in uses {
-                assert!(
-                    d == "plugin-abi" || d == "credentials",
-                    "plugin {package} depends on {d}: plugins see only the ABI and leaf helpers"
-                );
-            }
-        }
-        if package != "plugin-host" {
-            assert!(
-                !uses.contains(&"libloading".to_owned()),
-                "only plugin-host touches libloading"
-            );
-        }
-        if package != "panel" && package != "tests" {
-            assert!(
-                !uses.contains(&"panel".to_owned()),
-                "{package} must not depend on the panel"
-            );
+/// Whether a package is a plugin (or a fixture standing in for one).
+fn is_plugin(package: &Package) -> bool {
+    package.dir.starts_with("plugins/") || package.dir.starts_with("tests/fixtures/")
+}
+
+/// Every broken dependency rule, one sentence each; empty when the architecture holds.
+fn dependency_violations(packages: &Packages) -> Vec<String> {
+    let mut found = Vec::new();
+    let inside = workspace_only(packages);
+    for leaf in ["settings", "plugin-abi", "credentials"] {
+        match inside.get(leaf) {
+            None => found.push(format!("{leaf} is missing from the workspace")),
+            Some(uses) if !uses.is_empty() => found.push(format!(
+                "{leaf} depends on {uses:?}: it must know nothing of the rest of the workspace"
+            )),
+            Some(_) => {}
         }
     }
+    for (name, package) in packages {
+        let uses = &inside[name.as_str()];
+        if is_plugin(package) {
+            for d in uses.iter().filter(|d| !matches!(**d, "plugin-abi" | "credentials")) {
+                found.push(format!(
+                    "plugin {name} depends on {d}: plugins see only the ABI and leaf helpers"
+                ));
+            }
+        }
+        // The whole dependency list: libloading is an external crate, invisible in the workspace-only view.
+        if name != "plugin-host" && package.deps.iter().any(|d| d == "libloading") {
+            found.push(format!(
+                "{name} depends on libloading: only plugin-host touches libloading"
+            ));
+        }
+        if name != "panel" && name != "tests" && uses.contains(&"panel") {
+            found.push(format!("{name} depends on the panel"));
+        }
+    }
+    found
+}
+
+#[test]
+fn dependencies_point_from_the_crate_that_knows_more() {
+    let (packages, _) = workspace();
+    assert!(
+        packages
+            .get("plugin-host")
+            .is_some_and(|p| p.deps.iter().any(|d| d == "libloading")),
+        "the dependency map shows external crates (plugin-host's libloading): {packages:?}"
+    );
+    let found = dependency_violations(&packages);
+    assert!(found.is_empty(), "dependency rules broken:\n{}", found.join("\n"));
+}
+
+/// A hand-made workspace that keeps every rule; each case below breaks one.
+fn sound_workspace() -> Packages {
+    let package = |dir: &str, deps: &[&str]| Package {
+        dir: dir.to_owned(),
+        deps: deps.iter().map(|d| (*d).to_owned()).collect(),
+        lib: None,
+    };
+    [
+        ("settings", package("crates/settings", &["serde", "toml"])),
+        ("plugin-abi", package("crates/plugin-abi", &["serde_json"])),
+        ("credentials", package("crates/credentials", &["sha2"])),
+        (
+            "plugin-host",
+            package("crates/plugin-host", &["plugin-abi", "settings", "libloading"]),
+        ),
+        (
+            "panel",
+            package("crates/panel", &["settings", "plugin-host", "credentials", "axum"]),
+        ),
+        (
+            "remote-access-key",
+            package("plugins/remote-access-key", &["plugin-abi", "credentials", "rand"]),
+        ),
+        ("fixture-hello", package("tests/fixtures/hello", &["plugin-abi"])),
+        ("tests", package("tests", &["panel", "plugin-host", "settings"])),
+    ]
+    .into_iter()
+    .map(|(n, p)| (n.to_owned(), p))
+    .collect()
+}
+
+#[test]
+fn dependency_rules_fire_on_a_hand_made_violation() {
+    assert_eq!(dependency_violations(&sound_workspace()), Vec::<String>::new());
+    let cases: [(&str, &str, &str); 5] = [
+        ("panel", "libloading", "panel depends on libloading"),
+        (
+            "remote-access-key",
+            "libloading",
+            "remote-access-key depends on libloading",
+        ),
+        (
+            "remote-access-key",
+            "plugin-host",
+            "plugin remote-access-key depends on plugin-host",
+        ),
+        ("settings", "credentials", "settings depends on [\"credentials\"]"),
+        ("plugin-host", "panel", "plugin-host depends on the panel"),
+    ];
+    for (package, dep, message) in cases {
+        let mut packages = sound_workspace();
+        packages.get_mut(package).unwrap().deps.push(dep.to_owned());
+        let found = dependency_violations(&packages);
+        assert!(
+            found.iter().any(|f| f.starts_with(message)),
+            "{package} -> {dep} should be reported as {message:?}, got {found:?}"
+        );
+    }
+    // A new plugin is a plugin by where it lives, whatever its name.
+    let mut packages = sound_workspace();
+    packages.insert(
+        "another".into(),
+        Package {
+            dir: "plugins/another".into(),
+            deps: vec!["settings".into()],
+            lib: None,
+        },
+    );
+    assert_eq!(
+        dependency_violations(&packages),
+        ["plugin another depends on settings: plugins see only the ABI and leaf helpers"]
+    );
+}
+
+/// The file's leading inner attributes (`#![…]`), each with its whitespace removed.
+/// Reading stops at the first thing that is neither whitespace, a comment nor an inner attribute.
+fn leading_inner_attributes(text: &str) -> Vec<String> {
+    let mut rest = text.trim_start();
+    let mut attributes = Vec::new();
+    loop {
+        if let Some(r) = rest.strip_prefix("//") {
+            rest = r.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, r)| r);
+        } else if rest.starts_with("#![") {
+            let Some(end) = attribute_len(rest) else { break };
+            attributes.push(rest[..end].chars().filter(|c| !c.is_whitespace()).collect());
+            rest = &rest[end..];
+        } else {
+            break;
+        }
+        rest = rest.trim_start();
+    }
+    attributes
+}
+
+/// The length of the attribute `#![…]` that `text` opens with: brackets matched, string literals skipped.
+fn attribute_len(text: &str) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, c) in text.char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '[' | '(' | '{' => depth += 1,
+            ']' | ')' | '}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether the crate root `text` declares `#![forbid(unsafe_code)]` among its leading attributes.
+fn forbids_unsafe_code(text: &str) -> bool {
+    leading_inner_attributes(text).iter().any(|a| {
+        a.strip_prefix("#![forbid(")
+            .and_then(|a| a.strip_suffix(")]"))
+            .is_some_and(|lints| lints.split(',').any(|l| l == "unsafe_code"))
+    })
+}
+
+/// Whether a file opens with a `//!` line, allowing inner attributes before it.
+fn opens_with_inner_doc(text: &str) -> bool {
+    let mut rest = text.trim_start();
+    while rest.starts_with("#![") {
+        let Some(end) = attribute_len(rest) else { return false };
+        rest = rest[end..].trim_start();
+    }
+    rest.starts_with("//!")
+}
+
+#[test]
+fn safe_crates_forbid_unsafe_code() {
+    let (packages, root) = workspace();
+    let mut roots: Vec<(&str, &Package)> = Vec::new();
+    for name in ["settings", "panel"] {
+        let package = packages
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is missing from the workspace"));
+        roots.push((name, package));
+    }
+    let plugins: Vec<_> = packages
+        .iter()
+        .filter(|(_, p)| p.dir.starts_with("plugins/"))
+        .map(|(n, p)| (n.as_str(), p))
+        .collect();
+    assert!(!plugins.is_empty(), "no plugin found under plugins/");
+    roots.extend(plugins);
+    let missing: Vec<String> = roots
+        .iter()
+        .filter_map(|(name, package)| {
+            let Some(lib) = &package.lib else {
+                return Some(format!("{name} ({}) has no library target", package.dir));
+            };
+            let text = std::fs::read_to_string(lib).unwrap_or_else(|e| panic!("reading {}: {e}", lib.display()));
+            let shown = lib.strip_prefix(&root).unwrap_or(lib).display();
+            (!forbids_unsafe_code(&text)).then(|| format!("{name}: {shown} lacks #![forbid(unsafe_code)] at its top"))
+        })
+        .collect();
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn the_file_checks_read_attributes_as_rustc_does() {
+    let good = "//! Why.\n//! More.\n\n#![forbid(unsafe_code)]\n#![warn(missing_docs)]\n\npub mod a;\n";
+    assert!(forbids_unsafe_code(good));
+    assert!(opens_with_inner_doc(good));
+    let first = "#![forbid(unsafe_code)]\n//! Why.\nuse std::fmt;\n";
+    assert!(forbids_unsafe_code(first));
+    assert!(opens_with_inner_doc(first));
+    let spread = "//! Why.\n#![forbid(\n    missing_docs,\n    unsafe_code,\n)]\n#![doc = \"a ] in a string\"]\n";
+    assert!(forbids_unsafe_code(spread));
+    let multi_line_first = "#![cfg_attr(\n    docsrs,\n    feature(doc_cfg)\n)]\n//! Why.\n";
+    assert!(opens_with_inner_doc(multi_line_first));
+
+    assert!(!forbids_unsafe_code("//! Why.\n\npub mod a;\n"), "absent");
+    assert!(
+        !forbids_unsafe_code("//! Why.\n#![deny(unsafe_code)]\n"),
+        "deny can be overridden"
+    );
+    assert!(
+        !forbids_unsafe_code("//! Why.\n#![forbid(unsafe_op_in_unsafe_fn)]\n"),
+        "another lint"
+    );
+    assert!(
+        !forbids_unsafe_code("//! Why.\nuse std::fmt;\n#![forbid(unsafe_code)]\n"),
+        "below the first item is not the top"
+    );
+    assert!(
+        !forbids_unsafe_code("//! Why.\n// #![forbid(unsafe_code)]\n"),
+        "commented out"
+    );
+    assert!(
+        !forbids_unsafe_code("//! Why.\n#[forbid(unsafe_code)]\nmod a {}\n"),
+        "outer attribute"
+    );
+    assert!(!opens_with_inner_doc("// Why.\n"), "a plain comment");
+    assert!(!opens_with_inner_doc("/// Why.\nfn f() {}\n"), "an outer doc comment");
+    assert!(!opens_with_inner_doc("use std::fmt;\n//! Why.\n"), "an item first");
+    assert!(!opens_with_inner_doc(""), "empty");
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -100,11 +375,8 @@ fn every_file_says_why_it_exists() {
     let missing: Vec<String> = files
         .iter()
         .filter(|f| {
-            let text = std::fs::read_to_string(f).unwrap_or_default();
-            !text
-                .lines()
-                .find(|l| !l.trim().is_empty() && !l.starts_with("#!["))
-                .is_some_and(|l| l.starts_with("//!"))
+            let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("reading {}: {e}", f.display()));
+            !opens_with_inner_doc(&text)
         })
         .map(|f| f.display().to_string())
         .collect();

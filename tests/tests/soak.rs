@@ -1,5 +1,6 @@
 //! A bounded soak on loopback: mixed valid and invalid traffic must leave memory and file descriptors flat.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tests::{TestServer, raw_request, request};
@@ -19,17 +20,60 @@ privileges = ["manage-api-tokens"]
 path = "{plugin}"
 "#;
 
+/// How many file descriptors this process holds open, from `/proc/self/fd`.
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    open_fds_in(Path::new("/proc/self/fd")).unwrap_or_else(|e| panic!("{e}"))
 }
 
+fn open_fds_in(dir: &Path) -> Result<usize, String> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot count open file descriptors: reading {}: {e}", dir.display()))?;
+    let count = entries
+        .map(|e| e.map_err(|e| format!("cannot count open file descriptors: listing {}: {e}", dir.display())))
+        .try_fold(0, |n, e| e.map(|_| n + 1))?;
+    // Reading the folder holds a descriptor of its own, so a working /proc never shows zero.
+    if count == 0 {
+        return Err(format!(
+            "cannot count open file descriptors: {} is empty",
+            dir.display()
+        ));
+    }
+    Ok(count)
+}
+
+/// This process's resident memory in KiB, from `/proc/self/status`.
 fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_kib_in(Path::new("/proc/self/status")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn rss_kib_in(path: &Path) -> Result<u64, String> {
+    let status =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot measure memory: reading {}: {e}", path.display()))?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+        .filter(|&kib| kib > 0)
+        .ok_or_else(|| format!("cannot measure memory: no VmRSS line with a size in {}", path.display()))
+}
+
+#[test]
+fn unreadable_proc_fails_the_measurements() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let absent = dir.path().join("absent");
+    let err = open_fds_in(&absent).unwrap_err();
+    assert!(err.starts_with("cannot count open file descriptors: reading "), "{err}");
+    let err = open_fds_in(dir.path()).unwrap_err();
+    assert!(err.ends_with("is empty"), "{err}");
+    let err = rss_kib_in(&absent).unwrap_err();
+    assert!(err.starts_with("cannot measure memory: reading "), "{err}");
+    let status = dir.path().join("status");
+    std::fs::write(&status, "Name:\tit\nVmPeak:\t 100 kB\n").expect("writing");
+    let err = rss_kib_in(&status).unwrap_err();
+    assert!(err.contains("no VmRSS line"), "{err}");
+    std::fs::write(&status, "Name:\tit\nVmRSS:\t 2048 kB\n").expect("writing");
+    assert_eq!(rss_kib_in(&status), Ok(2048));
+    assert!(open_fds() > 0 && rss_kib() > 0, "this machine's /proc reads");
 }
 
 /// Sends `rounds` of the mix from 4 threads and returns how many requests were answered 5xx.
