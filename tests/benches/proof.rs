@@ -259,9 +259,9 @@ fn header_authentication() {
     std::fs::write(&path, BENCH_CONFIG).expect("config");
     let panel = panel::state::Panel::open(&path).expect("panel");
     let bob = settings::Username::new("bob").expect("name");
-    let key = panel::api::generate_key(&panel, &bob, "bench").expect("key");
+    let key = panel::whm::ops::keys::generate_key(&panel, &bob, "bench").expect("key");
     // Root has a key too, as on any server that uses access keys; unknown users are checked against it.
-    panel::api::generate_key(&panel, &settings::Username::root(), "bench").expect("root key");
+    panel::whm::ops::keys::generate_key(&panel, &settings::Username::root(), "bench").expect("root key");
     let snapshot = panel.snapshot();
     let peer: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
     let good = format!("WHM bob:{}", key.as_str());
@@ -278,7 +278,8 @@ fn header_authentication() {
             15,
             Duration::from_millis(20),
             || {
-                let result = panel::auth::authenticate(&panel, &snapshot, Some(black_box(header.as_bytes())), peer);
+                let result =
+                    panel::auth::header::authenticate(&panel, &snapshot, Some(black_box(header.as_bytes())), peer);
                 black_box(result.is_ok());
             },
             floor,
@@ -365,7 +366,7 @@ fn gated_api_over_http() {
     .expect("config");
     let panel = panel::state::Panel::open(&path).expect("panel");
     let bob = settings::Username::new("bob").expect("name");
-    let key = panel::api::generate_key(&panel, &bob, "bench").expect("key");
+    let key = panel::whm::ops::keys::generate_key(&panel, &bob, "bench").expect("key");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -393,8 +393,8 @@ fn authenticates(server: &TestServer, user: &str, key: &str) -> bool {
 #[test]
 fn the_pages_in_a_real_browser() {
     let started = Instant::now();
-    let root_hash = panel::auth::hash_password(ROOT_PASSWORD).expect("hashing");
-    let bob_hash = panel::auth::hash_password(BOB_PASSWORD).expect("hashing");
+    let root_hash = panel::auth::header::hash_password(ROOT_PASSWORD).expect("hashing");
+    let bob_hash = panel::auth::header::hash_password(BOB_PASSWORD).expect("hashing");
     let server = Arc::new(TestServer::start(&config(&root_hash, &bob_hash)));
     let driver = Chromedriver::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()

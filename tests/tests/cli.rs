@@ -101,7 +101,12 @@ fn explain_json_has_the_documented_shape() {
     let v: Value = serde_json::from_str(lines[0]).unwrap();
     let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["feature", "reasons", "user", "visible"]);
+    assert_eq!(keys, ["deprecated", "feature", "reasons", "user", "visible"]);
+    assert_eq!(
+        v["deprecated"],
+        serde_json::json!({"since": 64, "replacement": "Manage API Tokens"}),
+        "the plugin's declared deprecation is shown, not dropped"
+    );
     assert_eq!(v["user"], "erin");
     assert_eq!(v["feature"], "remote-access-key");
     assert_eq!(v["visible"], false);

@@ -1,6 +1,7 @@
 //! Integration tests: one binary for the whole workspace.
 
 mod architecture;
+mod authorization;
 mod browser;
 mod cli;
 mod plugins;

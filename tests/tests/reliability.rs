@@ -215,7 +215,7 @@ fn audit_failure_blocks_key_generation() {
     assert!(v["data"].is_null(), "no key is handed out: {v}");
 
     // The host-side generation (what the CLI uses) is refused too.
-    assert!(panel::api::generate_key(&server.panel, &user("bob"), "root").is_err());
+    assert!(panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root").is_err());
 
     assert_eq!(
         server.api("version", "", Some(&auth)).status,
@@ -231,7 +231,7 @@ fn audit_failure_blocks_key_generation() {
 fn audit_failure_error_names_the_audit_log() {
     let old = AccessKey::generate().unwrap();
     let server = server_with_full_audit_log(&old);
-    let err = panel::api::generate_key(&server.panel, &user("bob"), "root").unwrap_err();
+    let err = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root").unwrap_err();
     assert!(format!("{err:#}").contains("audit"), "{err:#}");
 }
 
@@ -245,7 +245,7 @@ fn unsafe_key_files_are_refused() {
     }
     let server = TestServer::start(&config);
     let state = server.dir.path().join("state");
-    let bob = panel::api::generate_key(&server.panel, &user("bob"), "root").unwrap();
+    let bob = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root").unwrap();
     let bob_auth = whm("bob", bob.as_str());
     assert_eq!(server.api("version", "", Some(&bob_auth)).status, 200);
 
@@ -321,7 +321,7 @@ fn unsafe_key_files_are_refused() {
 fn key_file_made_unsafe_after_caching_is_refused() {
     let server = TestServer::start(CONFIG);
     let home = server.dir.path().join("state/home/bob");
-    let key = panel::api::generate_key(&server.panel, &user("bob"), "root").unwrap();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root").unwrap();
     let auth = whm("bob", key.as_str());
     let file = home.join(".accesshash");
 
@@ -350,7 +350,7 @@ fn key_file_made_unsafe_after_caching_is_refused() {
 #[test]
 fn broken_config_keeps_the_last_good_one() {
     let server = TestServer::start(CONFIG);
-    let key = panel::api::generate_key(&server.panel, &user("bob"), "root").unwrap();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root").unwrap();
     let auth = whm("bob", key.as_str());
     let good = std::fs::read_to_string(server.config_path()).unwrap();
     let file_name = server.config_path().display().to_string();
@@ -432,7 +432,7 @@ fn broken_config_keeps_the_last_good_one() {
 fn authentication_during_regeneration() {
     let server = TestServer::start(CONFIG);
     let bob = user("bob");
-    let first = panel::api::generate_key(&server.panel, &bob, "root").unwrap();
+    let first = panel::whm::ops::keys::generate_key(&server.panel, &bob, "root").unwrap();
     // (generation, key) in force; `started` counts generations begun.
     let current = Arc::new(Mutex::new((0u64, first.as_str().to_owned())));
     let started = Arc::new(AtomicU64::new(0));
@@ -474,7 +474,7 @@ fn authentication_during_regeneration() {
             }
             std::thread::sleep(Duration::from_millis(50));
             started.store(i, Ordering::Release);
-            let new = panel::api::generate_key(&server.panel, &bob, "root").unwrap();
+            let new = panel::whm::ops::keys::generate_key(&server.panel, &bob, "root").unwrap();
             let new = new.as_str().to_owned();
             let old = std::mem::replace(&mut *current.lock().unwrap(), (i, new.clone())).1;
             assert_eq!(
@@ -597,7 +597,7 @@ fn settings_flipping_under_load_are_seen_whole() {
 #[test]
 fn brute_force_is_throttled_in_bounded_memory() {
     let server = TestServer::start(&CONFIG.replace("auth_failure_limit = 1000000", "auth_failure_limit = 7"));
-    let key = panel::api::generate_key(&server.panel, &user("bob"), "root").unwrap();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root").unwrap();
     let statuses: Vec<u16> = (0..12)
         .map(|_| {
             let wrong = AccessKey::generate().unwrap();
@@ -614,9 +614,9 @@ fn brute_force_is_throttled_in_bounded_memory() {
     let limiter = &server.panel.limiter;
     for i in 0..10_000u32 {
         limiter.record_failure(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)));
-        assert!(limiter.tracked() <= panel::limiter::MAX_TRACKED, "after {i}");
+        assert!(limiter.tracked() <= panel::store::limiter::MAX_TRACKED, "after {i}");
     }
-    assert!(limiter.tracked() <= panel::limiter::MAX_TRACKED);
+    assert!(limiter.tracked() <= panel::store::limiter::MAX_TRACKED);
     // A recent attacker among many sources is still throttled after 7 failures.
     let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     for _ in 0..7 {
@@ -674,7 +674,7 @@ fn secrets_never_reach_logs_or_listings() {
     let dir = tempfile::tempdir().unwrap();
     let addr = free_addr();
     let password = "correct horse battery staple";
-    let hash = panel::auth::hash_password(password).unwrap();
+    let hash = panel::auth::header::hash_password(password).unwrap();
     let config = format!(
         r#"
 [server]
@@ -974,7 +974,7 @@ fn generation_fails_cleanly(server: &TestServer, home: &Path, old: &str) {
 #[test]
 fn read_only_home_refuses_a_new_key_and_keeps_the_old() {
     let server = TestServer::start(CONFIG);
-    let old = panel::api::generate_key(&server.panel, &user("bob"), "root")
+    let old = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root")
         .unwrap()
         .as_str()
         .to_owned();
@@ -1008,7 +1008,7 @@ fn full_disk_refuses_a_new_key_and_keeps_the_old() {
     );
     assert!(config.contains("home = "), "the test config names bob's home");
     let server = TestServer::start(&config);
-    let old = panel::api::generate_key(&server.panel, &user("bob"), "root")
+    let old = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root")
         .unwrap()
         .as_str()
         .to_owned();

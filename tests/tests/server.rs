@@ -32,7 +32,7 @@ path = "{plugin}"
 
 fn key_for(server: &TestServer, user: &str) -> String {
     let name = settings::Username::new(user).unwrap();
-    panel::api::generate_key(&server.panel, &name, "root")
+    panel::whm::ops::keys::generate_key(&server.panel, &name, "root")
         .unwrap()
         .as_str()
         .to_owned()
@@ -56,7 +56,7 @@ fn authentication_matrix() {
     let root_key = key_for(&server, "root");
     let bob_key = key_for(&server, "bob");
     let erin_key = key_for(&server, "erin");
-    let now = panel::audit::unix_now();
+    let now = panel::fsx::unix_now();
     let (_, bob_token) = server
         .panel
         .tokens
@@ -357,9 +357,12 @@ fn set_tweaksetting_and_setacls_write_the_file_and_apply() {
 fn converted_key_keeps_working_as_a_token() {
     let server = TestServer::start(CONFIG);
     let key = key_for(&server, "bob");
-    let lines =
-        panel::api::convert_accesshash_to_token(&server.panel, &[settings::Username::new("bob").unwrap()], true)
-            .unwrap();
+    let lines = panel::whm::ops::keys::convert_accesshash_to_token(
+        &server.panel,
+        &[settings::Username::new("bob").unwrap()],
+        true,
+    )
+    .unwrap();
     assert!(
         lines[0].starts_with("Imported accesshash for “bob” as “accesshash-"),
         "{lines:?}"
@@ -625,7 +628,7 @@ fn converting_a_key_whose_name_is_taken_gets_a_suffixed_name() {
     let bob = settings::Username::new("bob").unwrap();
     key_for(&server, "bob");
     // Occupy the names the conversion could pick in the next few seconds, with tokens of other secrets.
-    let now = panel::audit::unix_now();
+    let now = panel::fsx::unix_now();
     for (i, t) in (now..now + 3).enumerate() {
         let other = credentials::sha512_hex(&format!("another secret {i}"));
         server
@@ -634,7 +637,8 @@ fn converting_a_key_whose_name_is_taken_gets_a_suffixed_name() {
             .import_hash("bob", &format!("accesshash-{t}"), &other)
             .unwrap();
     }
-    let lines = panel::api::convert_accesshash_to_token(&server.panel, std::slice::from_ref(&bob), true).unwrap();
+    let lines =
+        panel::whm::ops::keys::convert_accesshash_to_token(&server.panel, std::slice::from_ref(&bob), true).unwrap();
     let name = lines[0].rsplit('“').next().unwrap().trim_end_matches('”').to_owned();
     let (base, suffix) = name.rsplit_once('-').unwrap_or_else(|| panic!("no suffix in {name}"));
     assert!(base.starts_with("accesshash-"), "{name}");
@@ -649,6 +653,6 @@ fn converting_a_key_whose_name_is_taken_gets_a_suffixed_name() {
         "the other tokens are kept"
     );
     // Converting the same key again replaces its token rather than adding one.
-    panel::api::convert_accesshash_to_token(&server.panel, std::slice::from_ref(&bob), false).unwrap();
+    panel::whm::ops::keys::convert_accesshash_to_token(&server.panel, std::slice::from_ref(&bob), false).unwrap();
     assert_eq!(server.panel.tokens.list("bob").unwrap().len(), 4);
 }

@@ -107,7 +107,8 @@ fn traffic(server: &TestServer, key: &str, rounds: usize) -> usize {
 #[test]
 fn soak_keeps_memory_and_descriptors_flat() {
     let server = TestServer::start(CONFIG);
-    let key = panel::api::generate_key(&server.panel, &settings::Username::new("bob").unwrap(), "root").unwrap();
+    let key =
+        panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::new("bob").unwrap(), "root").unwrap();
     let key = key.as_str().to_owned();
     // Warm up: caches, thread pools and allocator arenas reach their working size.
     assert_eq!(traffic(&server, &key, 150), 0);
@@ -133,7 +134,7 @@ fn soak_keeps_memory_and_descriptors_flat() {
         rss_after <= rss_before + 16 * 1024,
         "memory grows: {rss_before} KiB -> {rss_after} KiB after {sent} requests"
     );
-    assert!(server.panel.limiter.tracked() <= panel::limiter::MAX_TRACKED);
+    assert!(server.panel.limiter.tracked() <= panel::store::limiter::MAX_TRACKED);
 }
 
 #[test]
@@ -143,7 +144,8 @@ fn reloading_ten_thousand_resellers_does_not_stall_requests() {
         config.push_str(&format!("[resellers.r{i}]\nprivileges = [\"list-accts\"]\n"));
     }
     let server = TestServer::start(&config);
-    let key = panel::api::generate_key(&server.panel, &settings::Username::new("bob").unwrap(), "root").unwrap();
+    let key =
+        panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::new("bob").unwrap(), "root").unwrap();
     let auth = format!("WHM bob:{}", key.as_str());
     let generation = server.panel.status().generation;
     let text = std::fs::read_to_string(server.config_path()).unwrap();

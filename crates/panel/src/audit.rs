@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -19,9 +19,7 @@ pub struct AuditLog {
     failures: Mutex<(Instant, u32, u32)>,
 }
 
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+use crate::fsx::unix_now;
 
 impl AuditLog {
     /// Opens (creating, mode 0600) the log for appending.
@@ -55,7 +53,7 @@ impl AuditLog {
         if sync { file.sync_data() } else { Ok(()) }
     }
 
-    /// Records a failed authentication, at most [`AUTH_FAILURES_PER_MINUTE`] entries a minute.
+    /// Records a failed authentication, at most `AUTH_FAILURES_PER_MINUTE` entries a minute.
     pub fn auth_failure(&self, user: Option<&str>, source: &str, why: &str) {
         let mut guard = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let (since, written, suppressed) = &mut *guard;

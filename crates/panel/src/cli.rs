@@ -160,17 +160,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(code)
         }
         Command::Explain { user, feature, json } => {
-            let (snapshot, _plugins) = offline_snapshot(&cli.config)?;
+            let (snapshot, plugins) = offline_snapshot(&cli.config)?;
             let features: Vec<String> = match feature {
                 Some(f) => vec![f],
                 None => snapshot.features().iter().map(|f| f.id.clone()).collect(),
             };
             for f in features {
                 let d = snapshot.decide(&user, &f);
+                let deprecation = plugins.feature_info(&f).and_then(|i| i.deprecation);
                 if json {
+                    let deprecated = deprecation
+                        .as_ref()
+                        .map(|d| serde_json::json!({"since": d.since, "replacement": d.replacement}));
                     println!(
                         "{}",
-                        serde_json::json!({"user": user, "feature": f, "visible": d.visible, "reasons": d.reasons})
+                        serde_json::json!({"user": user, "feature": f, "visible": d.visible, "reasons": d.reasons, "deprecated": deprecated})
                     );
                 } else if d.visible {
                     println!("{f}: visible to {user}");
@@ -179,6 +183,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     for r in &d.reasons {
                         println!("  {}: {r}", r.code());
                     }
+                }
+                if let (Some(dep), false) = (&deprecation, json) {
+                    let instead = if dep.replacement.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; use {} instead", dep.replacement)
+                    };
+                    println!("  deprecated since version {}{instead}", dep.since);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -222,7 +234,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let snapshot = panel.snapshot();
             match action {
                 AccesshashAction::Generate { user: u } => {
-                    let key = crate::api::generate_key(&panel, &user(&u)?, "root")?;
+                    let key = crate::whm::ops::keys::generate_key(&panel, &user(&u)?, "root")?;
                     println!("generated a new access key for {u}; signature {}", key.signature());
                 }
                 AccesshashAction::Show { user: u } => {
@@ -253,7 +265,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if password.len() < 8 {
                 bail!("the password must be at least 8 characters long");
             }
-            let hash = crate::auth::hash_password(password).map_err(|e| anyhow!("cannot hash the password: {e}"))?;
+            let hash =
+                crate::auth::header::hash_password(password).map_err(|e| anyhow!("cannot hash the password: {e}"))?;
             crate::config_write::set_password_hash(&config, &name, &hash)?;
             println!("password set for {u} in {}", config.file.display());
             Ok(ExitCode::SUCCESS)
@@ -282,7 +295,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if targets.is_empty() {
                 targets.push(Username::root());
             }
-            for line in crate::api::convert_accesshash_to_token(&panel, &targets, verbose)? {
+            for line in crate::whm::ops::keys::convert_accesshash_to_token(&panel, &targets, verbose)? {
                 println!("{line}");
             }
             Ok(ExitCode::SUCCESS)
@@ -441,8 +454,9 @@ fn request_session(config: &Config, user: &Username) -> Result<String> {
         .listen
         .first()
         .ok_or_else(|| anyhow!("the config has no [server] listen address"))?;
-    let secret = crate::sessions::create_one_time_in(&config.server.state_dir.join("sessions"), user)?;
-    let token = format!("cpsess{:010}", rand::random_range(0..10_000_000_000u64));
+    let grant = crate::store::sessions::Grant::own(user.clone(), "command line");
+    let secret = crate::store::sessions::create_one_time_in(&config.server.state_dir.join("sessions"), &grant)?;
+    let token = crate::store::sessions::new_security_token();
     Ok(format!("http://{addr}/{token}/login/?session={secret}"))
 }
 
@@ -484,7 +498,8 @@ fn serve(config_path: &Path) -> Result<ExitCode> {
             println!("Tweakgate is serving WHM API 1 and the panel on http://{addr}/");
         }
         let root = Username::root();
-        let (token, secret) = crate::api::start_one_time(&panel, &root);
+        let grant = crate::store::sessions::Grant::own(root, "command line");
+        let (token, secret) = crate::whm::ops::sessions::start_one_time(&panel, &grant);
         if let Some(addr) = addrs.first() {
             println!("Log in as root with this one-time link (valid 5 minutes): http://{addr}/{token}/login/?session={secret}");
             println!("For another link later: tweakgate session --user root --config {}", config_path.display());

@@ -1,4 +1,5 @@
 //! The panel's own features, declared to the gate like any plugin's, so hidden and forbidden are one decision.
+//! A leaf: the snapshot (`state`), the operations (`whm`) and the pages (`web`) all name features from here.
 
 use settings::{FeatureSpec, Requirements};
 
@@ -14,29 +15,32 @@ fn builtin(id: &str, title: &str, group: &str, any_of: &[&str]) -> FeatureSpec {
     }
 }
 
+/// Every WHM user: `applist`, `version`, `myprivs`.
+pub const WHM: &str = "whm";
+pub const TWEAK_SETTINGS: &str = "tweak-settings";
+pub const FEATURE_ACCESS: &str = "feature-access";
+pub const EDIT_RESELLER_PRIVILEGES: &str = "edit-reseller-privileges";
+pub const MANAGE_API_TOKENS: &str = "manage-api-tokens";
+pub const CREATE_USER_SESSION: &str = "create-user-session";
+
 /// The pages and API areas the panel itself provides. An empty group keeps a feature out of the menu.
 pub fn builtin_features() -> Vec<FeatureSpec> {
     vec![
-        builtin("whm", "WHM", "", &[]),
-        builtin("tweak-settings", "Tweak Settings", "Server Configuration", &["all"]),
-        builtin("feature-access", "Feature Access", "Server Configuration", &["all"]),
+        builtin(WHM, "WHM", "", &[]),
+        builtin(TWEAK_SETTINGS, "Tweak Settings", "Server Configuration", &["all"]),
+        builtin(FEATURE_ACCESS, "Feature Access", "Server Configuration", &["all"]),
         builtin(
-            "edit-reseller-privileges",
+            EDIT_RESELLER_PRIVILEGES,
             "Edit Reseller Nameservers and Privileges",
             "Resellers",
             &["all"],
         ),
         builtin(
-            "manage-api-tokens",
+            MANAGE_API_TOKENS,
             "Manage API Tokens",
             "Development",
             &["manage-api-tokens"],
         ),
-        builtin(
-            "create-user-session",
-            "Create User Session",
-            "",
-            &["create-user-session"],
-        ),
+        builtin(CREATE_USER_SESSION, "Create User Session", "", &["create-user-session"]),
     ]
 }

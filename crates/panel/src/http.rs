@@ -1,28 +1,115 @@
-//! The HTTP server: routes WHM API 1 calls, session logins, plugin pages and `/health`.
+//! The HTTP server: one axum `Router` for WHM API 1, the session's pages (nested under `/cpsess…`), plugin pages,
+//! the login, the stylesheet and `/health`, with the security headers every answer carries.
 
-use std::net::{IpAddr, SocketAddr};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::to_bytes;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum_extra::extract::CookieJar;
+use maud::html;
 use serde_json::{Value, json};
 use settings::Snapshot;
 
-use crate::api::{self, ApiCall, envelope};
-use crate::auth::{self, AuthError, Caller};
-use crate::pages;
-use crate::sessions::{COOKIE, split_prefix};
+pub use crate::auth::Peer;
+use crate::auth::header::{AuthError, authenticate};
+use crate::auth::{AuthMethod, Caller};
 use crate::state::Panel;
+use crate::store::sessions::{COOKIE, is_security_token};
+use crate::web::{self, Visit};
+use crate::whm::{self, Answer, Ctx, Params, WhmError};
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;
 
-/// The router, for `serve` and for tests that drive it over a real socket.
+/// The router, for `serve` and for tests that drive it in process or over a real socket.
 pub fn router(panel: Arc<Panel>) -> Router {
-    Router::new().fallback(dispatch).with_state(panel)
+    let mut session: Router<Arc<Panel>> = Router::new()
+        .route("/", get(web::home::show))
+        .route("/logout", get(web::login::logout))
+        .route("/json-api/{function}", any(api_in_session))
+        .route(
+            "/tweak-settings",
+            get(web::tweak_settings::show).post(web::tweak_settings::show),
+        )
+        .route(
+            "/edit-reseller-privileges",
+            get(web::privileges::show).post(web::privileges::show),
+        )
+        .route("/manage-api-tokens", get(web::tokens::show).post(web::tokens::show))
+        .route("/feature-access", get(web::feature_access::show));
+    for (feature, path) in plugin_pages(&panel) {
+        let route = path.clone();
+        let serve = move |visit: Visit, form: web::csrf::Csrf| {
+            let (feature, path) = (feature.clone(), path.clone());
+            web::plugin_page::show(feature, path, visit, form)
+        };
+        session = session.route(&route, get(serve.clone()).post(serve));
+    }
+    let guard = || middleware::from_fn_with_state(Arc::clone(&panel), session_layer);
+    // `/cpsess…/` with its slash: the nested `/` matches only `/cpsess…`.
+    let home = get(web::home::show).route_layer(guard());
+    let session = session
+        .route_layer(guard())
+        .route("/login", get(web::login::landing))
+        .route("/login/", get(web::login::landing));
+    Router::new()
+        .route("/health", get(health))
+        .route("/static/panel.css", get(stylesheet))
+        .route("/", get(|| async { web::redirect("/login/") }))
+        .route("/login", get(web::login::show).post(web::login::submit))
+        .route("/login/", get(web::login::show).post(web::login::submit))
+        .route("/json-api/{function}", any(api_with_header))
+        .route("/{cpsess}/", home)
+        .nest("/{cpsess}", session)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(Arc::clone(&panel), security_headers))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(panel)
+}
+
+/// Plugin pages whose paths can be routes: a path the panel already serves, or one axum would read as a pattern, is
+/// left out with a warning rather than taking the server down.
+fn plugin_pages(panel: &Panel) -> Vec<(String, String)> {
+    const TAKEN: &[&str] = &[
+        "/",
+        "/logout",
+        "/login",
+        "/login/",
+        "/tweak-settings",
+        "/edit-reseller-privileges",
+        "/manage-api-tokens",
+        "/feature-access",
+    ];
+    let mut pages = Vec::new();
+    for spec in panel.plugins.features() {
+        let Some(info) = panel.plugins.feature_info(&spec.id) else {
+            continue;
+        };
+        let path = info.path;
+        if path.is_empty() {
+            continue;
+        }
+        let routable = path.starts_with('/')
+            && !path.contains(['{', '}', '*', ':'])
+            && !path.starts_with("/json-api/")
+            && !TAKEN.contains(&path.as_str())
+            && !pages.iter().any(|(_, p)| *p == path);
+        if routable {
+            pages.push((spec.id.clone(), path));
+        } else {
+            tracing::warn!(
+                "the page path {path:?} of feature {} cannot be served; it is left out",
+                spec.id
+            );
+        }
+    }
+    pages
 }
 
 /// Serves on every listener until the process is stopped.
@@ -51,149 +138,142 @@ pub async fn serve_all(
     Ok(())
 }
 
-/// The client's address, for plain and TLS connections alike.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
+/// A WHM API call's parameters: the query string, then a form body (WHM clients often send no content type).
+#[derive(Debug, Clone)]
+pub struct WhmParams(pub Params);
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
-        Peer(*stream.remote_addr())
+impl<S: Send + Sync> FromRequest<S> for WhmParams {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<WhmParams, Response> {
+        let mut params: Vec<(String, String)> = req
+            .uri()
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response())?;
+        if is_form && !body.is_empty() {
+            params.extend(form_urlencoded::parse(&body).into_owned());
+        }
+        Ok(WhmParams(Params(params)))
     }
 }
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
+fn api(
+    panel: &Panel,
+    snapshot: &Snapshot,
+    caller: &Caller,
+    function: &str,
+    params: &Params,
+    method: &Method,
+) -> Answer {
+    let ctx = Ctx { panel, snapshot };
+    let api1 = params.get("api.version") == Some("1");
+    whm::dispatch(ctx, caller, function, params, method.as_str(), api1)
 }
 
-/// The parsed parts of a request that handlers need.
-#[derive(Debug)]
-pub struct Incoming {
-    pub method: Method,
-    pub path: String,
-    pub params: Vec<(String, String)>,
-    pub headers: HeaderMap,
-    pub peer: IpAddr,
-}
-
-impl Incoming {
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn cookie(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|c| {
-                let (k, v) = c.trim().split_once('=')?;
-                (k == name).then_some(v)
-            })
-    }
-}
-
-async fn dispatch(
+/// `/json-api/<function>` with an `Authorization` header.
+async fn api_with_header(
     State(panel): State<Arc<Panel>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    request: Request,
+    Path(function): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    WhmParams(params): WhmParams,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let Ok(body) = to_bytes(body, MAX_BODY).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
-    };
-    let mut params: Vec<(String, String)> = parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let is_form = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if is_form && !body.is_empty() {
-        params.extend(form_urlencoded::parse(&body).into_owned());
-    }
-    let incoming = Incoming {
-        method: parts.method,
-        path: parts.uri.path().to_owned(),
-        params,
-        headers: parts.headers,
-        peer: peer.ip(),
-    };
     let snapshot = panel.snapshot();
-    let mut response = route(&panel, &snapshot, incoming);
-    security_headers(&snapshot, response.headers_mut());
-    response
+    let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    match authenticate(&panel, &snapshot, header, peer.ip()) {
+        Ok(caller) => api(&panel, &snapshot, &caller, &function, &params, &method).into_response(),
+        Err(AuthError::Denied) => denied(),
+        Err(AuthError::Throttled) => throttled(),
+    }
 }
 
-fn route(panel: &Panel, snapshot: &Snapshot, req: Incoming) -> Response {
-    if req.path == "/health" {
-        return health(panel);
+/// `/cpsess…/json-api/<function>` inside a session.
+async fn api_in_session(
+    visit: Visit,
+    Path(path): Path<HashMap<String, String>>,
+    method: Method,
+    WhmParams(params): WhmParams,
+) -> Response {
+    let function = path.get("function").map_or("", String::as_str);
+    api(&visit.panel, &visit.snapshot, &visit.caller, function, &params, &method).into_response()
+}
+
+/// Lets a request into `/cpsess…` only with the session's cookie; the caller carries the session's grant.
+async fn session_layer(
+    State(panel): State<Arc<Panel>>,
+    Path(path): Path<HashMap<String, String>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    jar: CookieJar,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let token = path.get("cpsess").map_or("", String::as_str);
+    if !is_security_token(token) {
+        return not_found().await;
     }
-    if let Some((token, rest)) = split_prefix(&req.path) {
-        let (token, rest) = (token.to_owned(), rest.to_owned());
-        if rest == "/login/" || rest == "/login" {
-            return pages::session_landing(panel, &req);
-        }
-        let session = panel.sessions.check(&token, req.cookie(COOKIE));
-        let caller = session.and_then(|s| auth::session_caller(snapshot, &s.user, &token));
-        let Some(caller) = caller else {
-            return if rest.starts_with("/json-api/") {
-                denied()
-            } else {
-                pages::redirect("/login/")
+    let is_api = req.uri().path().contains("/json-api/");
+    let snapshot = panel.snapshot();
+    let caller = panel
+        .sessions
+        .check(token, jar.get(COOKIE).map(|c| c.value()))
+        .and_then(|s| {
+            let method = AuthMethod::Session {
+                security_token: token.to_owned(),
+                grant: s.grant.clone(),
             };
-        };
-        if let Some(function) = rest.strip_prefix("/json-api/") {
-            return api_response(panel, snapshot, &caller, &req, function);
-        }
-        return pages::handle(panel, snapshot, &caller, &req, &rest);
-    }
-    if let Some(function) = req.path.strip_prefix("/json-api/") {
-        let header = req.headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-        return match auth::authenticate(panel, snapshot, header, req.peer) {
-            Ok(caller) => api_response(panel, snapshot, &caller, &req, function),
-            Err(AuthError::Denied) => denied(),
-            Err(AuthError::Throttled) => throttled(),
-        };
-    }
-    pages::public(panel, snapshot, &req)
-}
-
-fn api_response(panel: &Panel, snapshot: &Snapshot, caller: &Caller, req: &Incoming, function: &str) -> Response {
-    let call = ApiCall {
-        function: function.trim_end_matches('/').to_owned(),
-        params: req.params.clone(),
-        api1: req.param("api.version") == Some("1"),
-        method: req.method.to_string(),
+            Caller::new(&snapshot, &s.grant.user, s.grant.limit(), method, peer.ip())
+        });
+    let Some(caller) = caller else {
+        return if is_api { denied() } else { web::redirect("/login/") };
     };
-    let (status, body) = api::call(panel, snapshot, caller, req.peer, &call);
-    json_response(status, &body)
+    req.extensions_mut().insert(caller.clone());
+    req.extensions_mut().insert(Visit {
+        caller,
+        snapshot,
+        panel,
+    });
+    next.run(req).await
 }
 
-pub fn json_response(status: StatusCode, body: &Value) -> Response {
+async fn not_found() -> Response {
+    web::page(
+        StatusCode::NOT_FOUND,
+        web::layout("Not Found", None, html! { p { "There is no such page." } }),
+    )
+}
+
+async fn stylesheet() -> Response {
     (
-        status,
-        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-        body.to_string(),
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        web::CSS,
     )
         .into_response()
 }
 
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    Answer::Json(status, body.clone()).into_response()
+}
+
 /// The one answer every failed authentication gets.
 pub fn denied() -> Response {
-    let mut r = json_response(
-        StatusCode::UNAUTHORIZED,
-        &envelope("", false, "Access denied", Value::Null),
-    );
+    let mut r = Answer::of(
+        "",
+        Err(WhmError::new("Access denied").with_status(StatusCode::UNAUTHORIZED)),
+    )
+    .into_response();
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("WHM realm=\"tweakgate\""),
@@ -202,21 +282,20 @@ pub fn denied() -> Response {
 }
 
 fn throttled() -> Response {
-    let mut r = json_response(
-        StatusCode::TOO_MANY_REQUESTS,
-        &envelope(
-            "",
-            false,
-            "Too many failed logins from this address; try again later",
-            Value::Null,
+    let mut r = Answer::of(
+        "",
+        Err(
+            WhmError::new("Too many failed logins from this address; try again later")
+                .with_status(StatusCode::TOO_MANY_REQUESTS),
         ),
-    );
+    )
+    .into_response();
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     r
 }
 
-fn health(panel: &Panel) -> Response {
+async fn health(State(panel): State<Arc<Panel>>) -> Response {
     let status = panel.status();
     let loaded_at = status
         .loaded_at
@@ -232,8 +311,11 @@ fn health(panel: &Panel) -> Response {
 }
 
 /// `X-Frame-Options`/`X-Content-Type-Options` follow `xframecpsrvd`; a Content-Security-Policy follows `csp`.
-fn security_headers(snapshot: &Snapshot, headers: &mut HeaderMap) {
+async fn security_headers(State(panel): State<Arc<Panel>>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let snapshot = panel.snapshot();
     let settings = &snapshot.config().tweak_settings;
+    let headers = response.headers_mut();
     if settings.is_on("xframecpsrvd") {
         headers.insert("x-frame-options", HeaderValue::from_static("SAMEORIGIN"));
         headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
@@ -241,8 +323,11 @@ fn security_headers(snapshot: &Snapshot, headers: &mut HeaderMap) {
     if settings.is_on("csp") {
         headers.insert(
             "content-security-policy",
-            HeaderValue::from_static("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'; form-action 'self'"),
+            HeaderValue::from_static("default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'self'; form-action 'self'"),
         );
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }

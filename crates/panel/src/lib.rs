@@ -1,17 +1,21 @@
 //! The host control panel: WHM API 1 over HTTP, the panel's pages, the CLI, live reload and the audit log.
+//!
+//! Layers, each using only those below it: `fsx` (files and the clock) and `features` (the panel's own gate
+//! features), `audit`, `store` (keys, sessions, throttling), `config_write`, `state` (the `Panel`), `auth` (who is
+//! asking: `Caller` and `Authorized`), `whm` (the table of WHM operations and plugin calls), `web` (pages), `http`
+//! (the router), `tls`, `cli`.
 
-pub mod admin_pages;
-pub mod api;
+#![forbid(unsafe_code)]
+
 pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config_write;
 pub mod features;
+pub mod fsx;
 pub mod http;
-pub mod keys;
-pub mod limiter;
-pub mod pages;
-pub mod services;
-pub mod sessions;
 pub mod state;
+pub mod store;
 pub mod tls;
+pub mod web;
+pub mod whm;

@@ -13,9 +13,10 @@ use settings::{Config, ConfigError, FeatureSpec, Gate, Snapshot, Username};
 
 use crate::audit::AuditLog;
 use crate::features::builtin_features;
-use crate::keys::KeyCache;
-use crate::limiter::Limiter;
-use crate::sessions::Sessions;
+use crate::fsx::{FileStamp, create_private_dir};
+use crate::store::keys::KeyCache;
+use crate::store::limiter::Limiter;
+use crate::store::sessions::Sessions;
 
 /// What `/health` and `config check` report about the configuration in force.
 #[derive(Debug, Clone, Default)]
@@ -51,50 +52,6 @@ impl std::fmt::Debug for Panel {
         f.debug_struct("Panel")
             .field("config_path", &self.config_path)
             .finish_non_exhaustive()
-    }
-}
-
-/// Identity of a file's contents and protection as far as metadata tells: a write, a rename, a `chmod`, a `chown`
-/// or a symlink swapped in changes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
-    /// The path itself, not following a symlink.
-    link: Meta,
-    /// What the path leads to, following symlinks (a watched config may be a link to a deployed file).
-    target: Option<Meta>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Meta {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime_ns: i128,
-    mode: u32,
-    uid: u32,
-    ctime_ns: i128,
-}
-
-impl Meta {
-    fn of(m: &std::fs::Metadata) -> Meta {
-        use std::os::unix::fs::MetadataExt;
-        Meta {
-            dev: m.dev(),
-            ino: m.ino(),
-            len: m.len(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-            mode: m.mode(),
-            uid: m.uid(),
-            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
-        }
-    }
-}
-
-impl FileStamp {
-    pub fn of(path: &Path) -> Option<FileStamp> {
-        let link = Meta::of(&std::fs::symlink_metadata(path).ok()?);
-        let target = std::fs::metadata(path).ok().map(|m| Meta::of(&m));
-        Some(FileStamp { link, target })
     }
 }
 
@@ -359,14 +316,4 @@ pub fn visibility_changes(old: &Snapshot, new: &Snapshot) -> Vec<VisibilityChang
         }));
     }
     changes
-}
-
-/// Creates a directory (and parents) readable by its owner only.
-pub fn create_private_dir(path: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .with_context(|| format!("cannot create {}", path.display()))
 }

@@ -34,7 +34,7 @@ pub fn server_config(cert: Option<&Path>, key: Option<&Path>, state_dir: &Path) 
     }
     let (cert_path, key_path) = paths(cert, key, state_dir);
     if cert.is_none() && !(cert_path.exists() && key_path.exists()) {
-        crate::state::create_private_dir(cert_path.parent().unwrap_or(state_dir))?;
+        crate::fsx::create_private_dir(cert_path.parent().unwrap_or(state_dir))?;
         let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .context("cannot make a self-signed certificate")?;
         credentials::write_atomic(&key_path, pair.signing_key.serialize_pem().as_bytes(), 0o600)?;

@@ -218,7 +218,7 @@ impl<'de> DeserializeSeed<'de> for SettingValueSeed {
 }
 
 /// Why `root` may not be listed as a reseller, in a config or a native resellers file.
-pub const ROOT_IS_NOT_A_RESELLER: &str = "root is not a reseller: it always holds every privilege";
+pub use crate::users::ROOT_IS_NOT_A_RESELLER;
 
 const TOP_LEVEL: &[&str] = &[
     "server",

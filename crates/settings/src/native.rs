@@ -178,7 +178,7 @@ impl ResellersFile {
                 message: format!("invalid reseller name \"{}\": {e}", user.escape_debug()),
             })?;
             if user.is_root() {
-                let message = crate::config::ROOT_IS_NOT_A_RESELLER.to_owned();
+                let message = crate::users::ROOT_IS_NOT_A_RESELLER.to_owned();
                 return Err(NativeError {
                     file: file.to_owned(),
                     line: i + 1,

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use crate::acl::AclSet;
 use crate::username::Username;
 
+/// The error for a config or `resellers` file that lists root among the resellers.
+pub const ROOT_IS_NOT_A_RESELLER: &str = "root is not a reseller: it always holds every privilege";
+
 /// What kind of user a name belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -55,10 +55,12 @@ impl FullAccess {
     }
 }
 
-/// Decides whose key the caller asked for, applying the ownership rules of spec §4.
+/// Decides whose key the caller asked for, applying the ownership rules of spec §4, tightened: everyone their own,
+/// and only root another user's. A key is a full-access credential of its user, so a reseller holding `all` who read
+/// root's key (or another reseller's) would become that user.
 pub fn target(caller: &User, requested: Option<&str>, dir: &dyn Directory) -> Result<User, String> {
     let name = requested.filter(|s| !s.is_empty()).unwrap_or(&caller.name);
-    if name != caller.name && !caller.has_all {
+    if name != caller.name && !caller.is_root() {
         return Err(NO_ACCESS_TO_OTHERS.to_owned());
     }
     let user = if name == caller.name {

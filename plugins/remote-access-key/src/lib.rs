@@ -97,7 +97,7 @@ fn page_response(request: &Request, dir: &dyn Directory) -> Response {
         target: &caller.name,
         key_text: None,
         signature: None,
-        can_pick: caller.has_all,
+        can_pick: caller.is_root(),
         notice: None,
         error: None,
     };

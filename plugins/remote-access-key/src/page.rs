@@ -15,7 +15,7 @@ pub struct View<'a> {
     /// The key in WHM's file layout (32-character lines), or `None` for "Unable to retrieve key."
     pub key_text: Option<String>,
     pub signature: Option<String>,
-    /// Whether the caller may load other users' keys (holds `all`).
+    /// Whether the caller may load other users' keys (root only).
     pub can_pick: bool,
     pub notice: Option<String>,
     pub error: Option<String>,

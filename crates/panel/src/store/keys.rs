@@ -7,7 +7,7 @@ use std::sync::RwLock;
 use credentials::AccessKey;
 use settings::Username;
 
-use crate::state::FileStamp;
+use crate::fsx::FileStamp;
 
 /// A user's key as last read, with the stamp of the file it was read from.
 type CachedKey = (Option<FileStamp>, Option<AccessKey>);

@@ -1,4 +1,5 @@
-//! Authentication of WHM API requests: API tokens, access keys (only while the Tweak Setting allows them), passwords and sessions.
+//! Authentication of the `Authorization` header: API tokens, access keys (only while the Tweak Setting allows them)
+//! and passwords, each turned into a [`Caller`] with its effective privileges.
 //!
 //! Every failure gets the same answer; the cause goes to the audit log, never the secret.
 
@@ -7,41 +8,11 @@ use std::net::IpAddr;
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use credentials::{Credential, TokenRejection};
 use settings::schema::ALLOW_DEPRECATED_ACCESSHASH;
-use settings::{Acl, AclSet, Decision, Snapshot, UserId, UserKind, Username};
+use settings::{Acl, AclSet, Snapshot, UserKind, Username};
 
-use crate::audit::unix_now;
+use super::{AuthMethod, Caller};
+use crate::fsx::unix_now;
 use crate::state::Panel;
-
-/// How the caller proved who they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthMethod {
-    AccessKey,
-    ApiToken { name: String },
-    Password,
-    Session { security_token: String },
-}
-
-/// An authenticated caller and the privileges this request carries.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user: Username,
-    pub id: UserId,
-    pub kind: UserKind,
-    /// The user's ACLs, limited by the API token's list when one was used.
-    pub privileges: AclSet,
-    pub method: AuthMethod,
-}
-
-impl Caller {
-    /// The gate's decision for this caller and request: the same evaluation that decides visibility.
-    pub fn decide(&self, snapshot: &Snapshot, feature: &str) -> Decision {
-        snapshot.decide_with_privileges(self.id, feature, self.privileges)
-    }
-
-    pub fn has_all(&self) -> bool {
-        self.privileges.has_all()
-    }
-}
 
 /// Why a request is not let in; the answer the client sees depends only on the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +45,7 @@ pub fn authenticate(
             whm(panel, snapshot, &user, secret.expose(), peer).map_err(|why| (Some(user), why))
         }
         Ok(Credential::Basic { user, password }) => {
-            basic(snapshot, &user, password.expose()).map_err(|why| (Some(user), why))
+            basic(snapshot, &user, password.expose(), peer).map_err(|why| (Some(user), why))
         }
         Err(e) => Err((None, e.to_string())),
     };
@@ -92,14 +63,14 @@ pub fn fail(panel: &Panel, user: Option<&str>, peer: IpAddr, why: &str) {
     panel.audit.auth_failure(user, &peer.to_string(), why);
 }
 
-fn known_user(snapshot: &Snapshot, user: &str) -> Option<(Username, UserId, UserKind)> {
+fn known_user(snapshot: &Snapshot, user: &str) -> Option<(Username, UserKind)> {
     let name = Username::new(user).ok()?;
     let id = snapshot.user_id(user)?;
-    Some((name, id, snapshot.user_kind(id)))
+    Some((name, snapshot.user_kind(id)))
 }
 
 fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAddr) -> Result<Caller, String> {
-    let Some((name, id, kind)) = known_user(snapshot, user).filter(|(_, _, k)| *k != UserKind::Account) else {
+    let Some((name, _)) = known_user(snapshot, user).filter(|(_, k)| *k != UserKind::Account) else {
         // Spend the same effort as a real user's token and key checks before refusing, so the answer's timing does
         // not tell which names exist. Root's key and tokens are the stand-in: every server has root.
         let root = Username::root();
@@ -107,22 +78,16 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
         let _ = panel.keys.verify(&root, &panel.home_of(snapshot, &root), secret);
         return Err("unknown user or not a reseller".into());
     };
-    let base = snapshot.privileges(id);
     match panel.tokens.verify(name.as_str(), secret, unix_now(), peer) {
         Ok(record) => {
             let token_acls = record
                 .acls
                 .as_ref()
                 .map(|names| AclSet::from_acls(names.iter().filter_map(|n| Acl::from_name(n))));
-            return Ok(Caller {
-                user: name,
-                id,
-                kind,
-                privileges: base.limit_by_token(token_acls),
-                method: AuthMethod::ApiToken {
-                    name: record.name.to_string(),
-                },
-            });
+            let method = AuthMethod::ApiToken {
+                name: record.name.to_string(),
+            };
+            return Caller::new(snapshot, &name, token_acls, method, peer).ok_or_else(|| "unknown user".into());
         }
         Err(TokenRejection::Expired) => return Err("API token expired".into()),
         Err(TokenRejection::AddressNotAllowed) => {
@@ -141,33 +106,23 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
         .into());
     }
     if key_ok {
-        Ok(Caller {
-            user: name,
-            id,
-            kind,
-            privileges: base,
-            method: AuthMethod::AccessKey,
-        })
+        Caller::new(snapshot, &name, None, AuthMethod::AccessKey, peer).ok_or_else(|| "unknown user".into())
     } else {
         Err("wrong secret".into())
     }
 }
 
-fn basic(snapshot: &Snapshot, user: &str, password: &str) -> Result<Caller, String> {
+fn basic(snapshot: &Snapshot, user: &str, password: &str, peer: IpAddr) -> Result<Caller, String> {
     let known = known_user(snapshot, user);
     let hash = known
         .as_ref()
-        .and_then(|(n, _, _)| snapshot.config().users.password_hash(n))
+        .and_then(|(n, _)| snapshot.config().users.password_hash(n))
         .unwrap_or(DECOY_HASH);
     let ok = check_password(hash, password);
     match known {
-        Some((name, id, kind)) if ok => Ok(Caller {
-            user: name,
-            id,
-            kind,
-            privileges: snapshot.privileges(id),
-            method: AuthMethod::Password,
-        }),
+        Some((name, kind)) if ok && kind != UserKind::Account => {
+            Caller::new(snapshot, &name, None, AuthMethod::Password, peer).ok_or_else(|| "unknown user".into())
+        }
         _ => Err("wrong password or unknown user".into()),
     }
 }
@@ -188,21 +143,6 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| e.to_string())
-}
-
-/// A session's caller: the user's full privileges.
-pub fn session_caller(snapshot: &Snapshot, user: &Username, security_token: &str) -> Option<Caller> {
-    let id = snapshot.user_id(user.as_str())?;
-    let kind = snapshot.user_kind(id);
-    Some(Caller {
-        user: user.clone(),
-        id,
-        kind,
-        privileges: snapshot.privileges(id),
-        method: AuthMethod::Session {
-            security_token: security_token.to_owned(),
-        },
-    })
 }
 
 #[cfg(test)]

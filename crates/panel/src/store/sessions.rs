@@ -3,6 +3,9 @@
 //! Sessions and one-time logins are kept in `<state>/sessions/` (directory 0700, files 0600) so they survive a restart
 //! and so `tweakgate session` can make a login link without talking to the server. Only digests of the secrets are
 //! stored: the cookie's and the one-time secret's SHA-512.
+//!
+//! Every session and one-time login carries a [`Grant`]: whom it is for, who opened it and with what credential, and
+//! the privileges it is limited to. A session never carries more than the credential that opened it.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -11,9 +14,9 @@ use std::time::Duration;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use settings::Username;
+use settings::{Acl, AclSet, Username};
 
-use crate::audit::unix_now;
+use crate::fsx::{create_private_dir, unix_now};
 
 /// The cookie that carries the session secret.
 pub const COOKIE: &str = "whostmgrsession";
@@ -25,17 +28,60 @@ const MAX_SESSIONS: usize = 10_000;
 /// A session's last use is written back at most this often.
 const TOUCH_EVERY_SECS: u64 = 60;
 
+/// What a session or one-time login was opened for, and by whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Whom the session acts as.
+    pub user: Username,
+    /// The ACLs the session is limited to (names, as stored); `None`: every privilege the user holds.
+    limit: Option<Vec<String>>,
+    /// The real actor: who asked for the session.
+    pub opened_by: Username,
+    /// How they authenticated, e.g. `API token "billing"`.
+    pub opened_with: String,
+}
+
+impl Grant {
+    pub fn new(user: Username, limit: Option<AclSet>, opened_by: Username, opened_with: String) -> Grant {
+        Grant {
+            user,
+            limit: limit.map(|set| set.iter().map(|a| a.name().to_owned()).collect()),
+            opened_by,
+            opened_with,
+        }
+    }
+
+    /// The user's own session, opened by logging in (password or one-time link written by the administrator).
+    pub fn own(user: Username, opened_with: &str) -> Grant {
+        Grant::new(user.clone(), None, user, opened_with.to_owned())
+    }
+
+    /// The limit as a set; an unknown stored name counts as nothing (fails closed).
+    pub fn limit(&self) -> Option<AclSet> {
+        self.limit
+            .as_ref()
+            .map(|names| AclSet::from_acls(names.iter().filter_map(|n| Acl::from_name(n))))
+    }
+}
+
 /// What is stored for a session; the cookie only as a digest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Stored {
-    user: Username,
+    grant: Grant,
     cookie_sha512: String,
     last_used: u64,
 }
 
+/// What is stored for a one-time login; the secret is the file's name, as a digest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredOneTime {
+    grant: Grant,
+    created: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub user: Username,
+    pub grant: Grant,
     /// `cpsess` and 10 digits: the path prefix every URL of the session carries.
     pub security_token: String,
     cookie_sha512: String,
@@ -49,7 +95,7 @@ pub struct Sessions {
     /// `<state>/sessions`; `None` keeps everything in memory (tests).
     dir: Option<PathBuf>,
     by_token: Mutex<HashMap<String, Session>>,
-    one_time: Mutex<HashMap<String, (Username, u64)>>,
+    one_time: Mutex<HashMap<String, (Grant, u64)>>,
 }
 
 fn random_alnum(n: usize) -> String {
@@ -60,31 +106,40 @@ fn random_alnum(n: usize) -> String {
         .collect()
 }
 
-fn is_token(name: &str) -> bool {
+/// `cpsess` and exactly 10 digits.
+pub fn is_security_token(name: &str) -> bool {
     name.strip_prefix("cpsess")
         .is_some_and(|d| d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Writes a one-time login for `user` into a sessions directory and returns the secret for the URL.
+/// Writes a one-time login into a sessions directory and returns the secret for the URL.
 /// The server redeems it once, within [`ONE_TIME`].
-pub fn create_one_time_in(dir: &Path, user: &Username) -> anyhow::Result<String> {
+pub fn create_one_time_in(dir: &Path, grant: &Grant) -> anyhow::Result<String> {
     let one_time = dir.join("one-time");
-    crate::state::create_private_dir(&one_time)?;
+    create_private_dir(&one_time)?;
     let secret = random_alnum(32);
-    let body = serde_json::json!({"user": user, "created": unix_now()}).to_string();
-    credentials::write_atomic(&one_time.join(credentials::sha512_hex(&secret)), body.as_bytes(), 0o600)?;
+    let body = serde_json::to_vec(&StoredOneTime {
+        grant: grant.clone(),
+        created: unix_now(),
+    })?;
+    credentials::write_atomic(&one_time.join(credentials::sha512_hex(&secret)), &body, 0o600)?;
     Ok(secret)
+}
+
+/// A new security token: `cpsess` and 10 digits.
+pub fn new_security_token() -> String {
+    format!("cpsess{:010}", rand::rng().random_range(0..10_000_000_000u64))
 }
 
 impl Sessions {
     /// Sessions kept in `dir` (created 0700); sessions found there that have not expired are loaded.
     pub fn open(dir: &Path) -> anyhow::Result<Sessions> {
-        crate::state::create_private_dir(dir)?;
+        create_private_dir(dir)?;
         let mut by_token = HashMap::new();
         let now = unix_now();
         for entry in std::fs::read_dir(dir)?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !is_token(&name) {
+            if !is_security_token(&name) {
                 continue;
             }
             let stored = std::fs::read(entry.path())
@@ -93,7 +148,7 @@ impl Sessions {
             match stored {
                 Some(s) if now.saturating_sub(s.last_used) < IDLE.as_secs() => {
                     let session = Session {
-                        user: s.user,
+                        grant: s.grant,
                         security_token: name.clone(),
                         cookie_sha512: s.cookie_sha512,
                         last_used: s.last_used,
@@ -116,7 +171,7 @@ impl Sessions {
     fn persist(&self, session: &Session) {
         let Some(dir) = &self.dir else { return };
         let stored = Stored {
-            user: session.user.clone(),
+            grant: session.grant.clone(),
             cookie_sha512: session.cookie_sha512.clone(),
             last_used: session.last_used,
         };
@@ -132,10 +187,10 @@ impl Sessions {
         }
     }
 
-    /// A one-time login secret for `user`, valid for [`ONE_TIME`].
-    pub fn create_one_time(&self, user: &Username) -> String {
+    /// A one-time login secret for a grant, valid for [`ONE_TIME`].
+    pub fn create_one_time(&self, grant: &Grant) -> String {
         if let Some(dir) = &self.dir {
-            match create_one_time_in(dir, user) {
+            match create_one_time_in(dir, grant) {
                 Ok(secret) => return secret,
                 Err(e) => tracing::warn!("cannot store a one-time login, keeping it in memory: {e:#}"),
             }
@@ -143,36 +198,35 @@ impl Sessions {
         let secret = random_alnum(32);
         let mut map = self.one_time.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, (_, t)| unix_now().saturating_sub(*t) < ONE_TIME.as_secs());
-        map.insert(credentials::sha512_hex(&secret), (user.clone(), unix_now()));
+        map.insert(credentials::sha512_hex(&secret), (grant.clone(), unix_now()));
         secret
     }
 
     /// Consumes a one-time secret: it works once.
-    pub fn redeem_one_time(&self, secret: &str) -> Option<Username> {
+    pub fn redeem_one_time(&self, secret: &str) -> Option<Grant> {
         let key = credentials::sha512_hex(secret);
         let found = self.one_time.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
-        let (user, created) = match (found, &self.dir) {
+        let (grant, created) = match (found, &self.dir) {
             (Some(entry), _) => entry,
             (None, Some(dir)) => {
                 let path = dir.join("one-time").join(&key);
                 let body = std::fs::read(&path).ok()?;
                 // Whoever removes the file redeems it: two requests racing for one link cannot both win.
                 std::fs::remove_file(&path).ok()?;
-                let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
-                (Username::new(v["user"].as_str()?).ok()?, v["created"].as_u64()?)
+                let stored: StoredOneTime = serde_json::from_slice(&body).ok()?;
+                (stored.grant, stored.created)
             }
             (None, None) => return None,
         };
-        (unix_now().saturating_sub(created) < ONE_TIME.as_secs()).then_some(user)
+        (unix_now().saturating_sub(created) < ONE_TIME.as_secs()).then_some(grant)
     }
 
     /// Starts a session; returns (security token, cookie value).
-    pub fn start(&self, user: &Username) -> (String, String) {
-        let mut rng = rand::rng();
-        let token = format!("cpsess{:010}", rng.random_range(0..10_000_000_000u64));
+    pub fn start(&self, grant: Grant) -> (String, String) {
+        let token = new_security_token();
         let cookie = random_alnum(40);
         let session = Session {
-            user: user.clone(),
+            grant,
             security_token: token.clone(),
             cookie_sha512: credentials::sha512_hex(&cookie),
             last_used: unix_now(),
@@ -245,44 +299,49 @@ impl Sessions {
     }
 }
 
-/// Splits `/cpsess0123456789/rest` into the token and `/rest`.
-pub fn split_prefix(path: &str) -> Option<(&str, &str)> {
-    let rest = path.strip_prefix('/')?;
-    let end = rest.find('/').unwrap_or(rest.len());
-    let token = &rest[..end];
-    let digits = token.strip_prefix("cpsess")?;
-    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let tail = &rest[end..];
-    Some((token, if tail.is_empty() { "/" } else { tail }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn prefix_split() {
-        assert_eq!(
-            split_prefix("/cpsess0123456789/json-api/version"),
-            Some(("cpsess0123456789", "/json-api/version"))
-        );
-        assert_eq!(split_prefix("/cpsess0123456789"), Some(("cpsess0123456789", "/")));
-        assert_eq!(split_prefix("/cpsess012345678/x"), None);
-        assert_eq!(split_prefix("/json-api/version"), None);
+    fn security_tokens_are_cpsess_and_ten_digits() {
+        assert!(is_security_token("cpsess0123456789"));
+        assert!(is_security_token(&new_security_token()));
+        for bad in [
+            "cpsess012345678",
+            "cpsess01234567890",
+            "cpsess012345678a",
+            "login",
+            "json-api",
+            "",
+        ] {
+            assert!(!is_security_token(bad), "{bad}");
+        }
+    }
+
+    fn own(name: &str) -> Grant {
+        Grant::own(Username::new(name).unwrap(), "password")
     }
 
     #[test]
-    fn sessions_survive_a_restart_and_store_no_secret() {
-        let dir = std::env::temp_dir().join(format!("tweakgate-sessions-{}", std::process::id()));
+    fn sessions_survive_a_restart_with_their_grant_and_store_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path().join("sessions");
         let bob = Username::new("bob").unwrap();
-        let (token, cookie) = Sessions::open(&dir).unwrap().start(&bob);
-        let secret = create_one_time_in(&dir, &bob).unwrap();
+        let limited = Grant::new(
+            bob.clone(),
+            Some(AclSet::from_acls([Acl::MANAGE_API_TOKENS])),
+            Username::root(),
+            "API token \"x\"".into(),
+        );
+        let (token, cookie) = Sessions::open(&dir).unwrap().start(limited.clone());
+        let secret = create_one_time_in(&dir, &own("bob")).unwrap();
         let again = Sessions::open(&dir).unwrap();
-        assert_eq!(again.check(&token, Some(&cookie)).map(|s| s.user), Some(bob.clone()));
+        let session = again.check(&token, Some(&cookie)).expect("the session survives");
+        assert_eq!(session.grant, limited, "the limit and the real actor survive a restart");
+        assert_eq!(session.grant.limit(), Some(AclSet::from_acls([Acl::MANAGE_API_TOKENS])));
         assert!(again.check(&token, Some("forged")).is_none());
-        assert_eq!(again.redeem_one_time(&secret), Some(bob.clone()));
+        assert_eq!(again.redeem_one_time(&secret).map(|g| g.user), Some(bob.clone()));
         assert_eq!(again.redeem_one_time(&secret), None, "a one-time login works once");
         let stored = std::fs::read_to_string(dir.join(&token)).unwrap();
         assert!(!stored.contains(&cookie), "only the cookie's digest is stored");
@@ -293,22 +352,27 @@ mod tests {
         );
         again.end(&token);
         assert!(!dir.join(&token).exists());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn one_time_and_nonces_work_once() {
         let s = Sessions::default();
-        let bob = Username::new("bob").unwrap();
-        let secret = s.create_one_time(&bob);
-        assert_eq!(s.redeem_one_time(&secret), Some(bob.clone()));
+        let secret = s.create_one_time(&own("bob"));
+        assert_eq!(s.redeem_one_time(&secret), Some(own("bob")));
         assert_eq!(s.redeem_one_time(&secret), None);
-        let (token, cookie) = s.start(&bob);
+        let (token, cookie) = s.start(own("bob"));
         assert!(s.check(&token, Some(&cookie)).is_some());
         assert!(s.check(&token, Some("forged")).is_none());
         assert!(s.check(&token, None).is_none());
         let n = s.issue_nonce(&token);
         assert!(s.consume_nonce(&token, &n));
         assert!(!s.consume_nonce(&token, &n), "replayed nonce refused");
+    }
+
+    #[test]
+    fn an_unknown_stored_acl_limits_to_nothing_more() {
+        let mut g = own("bob");
+        g.limit = Some(vec!["no-such-acl".into()]);
+        assert_eq!(g.limit(), Some(AclSet::EMPTY));
     }
 }

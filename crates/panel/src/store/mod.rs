@@ -1,0 +1,6 @@
+//! What the panel keeps between requests, below any notion of a request: the access-key cache, browser sessions and
+//! one-time logins, and the failure counter behind throttling.
+
+pub mod keys;
+pub mod limiter;
+pub mod sessions;

@@ -1,0 +1,67 @@
+//! `applist`, `version` and `myprivs`: what the caller may call, which WHM this is, and which privileges it holds.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use settings::Acl;
+
+use crate::auth::Authorized;
+use crate::features::WHM;
+use crate::whm::{Ctx, Operation, WhmError};
+
+/// The WHM version Tweakgate's API answers to.
+pub const WHM_VERSION: &str = "11.134.0.0";
+
+#[derive(Debug)]
+pub struct Applist;
+
+#[derive(Debug, Serialize)]
+pub struct Apps {
+    pub app: Vec<String>,
+}
+
+impl Operation for Applist {
+    const NAME: &'static str = "applist";
+    const FEATURE: &'static str = WHM;
+    const API0_BARE: bool = true;
+    type Params = ();
+    type Output = Apps;
+
+    fn run(ctx: Ctx<'_>, auth: Authorized<'_>, (): ()) -> Result<Apps, WhmError> {
+        Ok(Apps {
+            app: crate::whm::applist(ctx, auth.caller()),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Version;
+
+impl Operation for Version {
+    const NAME: &'static str = "version";
+    const FEATURE: &'static str = WHM;
+    type Params = ();
+    type Output = Value;
+
+    fn run(_: Ctx<'_>, _: Authorized<'_>, (): ()) -> Result<Value, WhmError> {
+        Ok(json!({"version": WHM_VERSION, "tweakgate": env!("CARGO_PKG_VERSION")}))
+    }
+}
+
+#[derive(Debug)]
+pub struct Myprivs;
+
+impl Operation for Myprivs {
+    const NAME: &'static str = "myprivs";
+    const FEATURE: &'static str = WHM;
+    type Params = ();
+    type Output = Value;
+
+    /// The privileges this request carries: a token or session limited to some ACLs reports only those.
+    fn run(_: Ctx<'_>, auth: Authorized<'_>, (): ()) -> Result<Value, WhmError> {
+        let held = auth.privileges;
+        let privs: Map<String, Value> = Acl::iter()
+            .map(|a| (a.name().to_owned(), json!(u8::from(held.check(a)))))
+            .collect();
+        Ok(json!({"privileges": [privs]}))
+    }
+}

@@ -1,0 +1,209 @@
+//! `api_token_create`, `api_token_list` and `api_token_revoke`: the caller's own API tokens.
+//!
+//! A token never carries more than the request that creates it: without a list it gets exactly the creator's
+//! effective privileges, and a list reaching beyond them is refused.
+
+use std::collections::BTreeMap;
+
+use credentials::TokenName;
+use serde::Serialize;
+use serde_json::{Value, json};
+use settings::{Acl, AclSet};
+
+use crate::auth::Authorized;
+use crate::features::MANAGE_API_TOKENS;
+use crate::fsx::unix_now;
+use crate::whm::{Ctx, FromParams, Operation, Params, WhmError};
+
+/// What a new token is to be.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub name: TokenName,
+    /// `acl`/`acl-N` values; empty: the creator's effective privileges.
+    pub acls: Vec<Acl>,
+    pub expires_at: Option<u64>,
+    pub whitelist_ips: Vec<String>,
+}
+
+impl FromParams for NewToken {
+    fn from_params(p: &Params) -> Result<NewToken, WhmError> {
+        let name = TokenName::new(p.require("token_name")?).map_err(|e| WhmError::new(e.to_string()))?;
+        let acls = p
+            .numbered("acl")
+            .map(Acl::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(WhmError::new)?;
+        let expires_at = match p.get("expires_at").filter(|s| !s.is_empty()).map(str::parse::<u64>) {
+            None => None,
+            Some(Ok(t)) if t > unix_now() => Some(t),
+            Some(Ok(_)) => return Err(WhmError::new("expires_at is in the past")),
+            Some(Err(_)) => return Err(WhmError::new("expires_at must be a Unix time")),
+        };
+        let whitelist_ips = p.numbered("whitelist_ip").map(str::to_owned).collect();
+        Ok(NewToken {
+            name,
+            acls,
+            expires_at,
+            whitelist_ips,
+        })
+    }
+}
+
+/// The ACL list a new token gets, bounded by what the creating request carries (spec: a credential never yields more
+/// than it holds). `None` is a full-access token, which only a full-access request can make.
+pub fn token_acls(auth: &Authorized<'_>, requested: &[Acl]) -> Result<Option<AclSet>, WhmError> {
+    if let Some(a) = requested.iter().find(|a| !auth.privileges.check(**a)) {
+        return Err(WhmError::new(format!(
+            "You cannot grant the \"{a}\" privilege because you do not have it."
+        )));
+    }
+    Ok(if requested.is_empty() {
+        auth.delegable()
+    } else {
+        Some(AclSet::from_acls(requested.iter().copied()))
+    })
+}
+
+/// A new token: the secret is shown this once.
+#[derive(Debug, Serialize)]
+pub struct Created {
+    pub token: String,
+    pub create_time: u64,
+    pub name: String,
+    pub expires_at: Option<u64>,
+    pub acls: Option<Vec<String>>,
+}
+
+#[derive(Debug)]
+pub struct ApiTokenCreate;
+
+impl Operation for ApiTokenCreate {
+    const NAME: &'static str = "api_token_create";
+    const FEATURE: &'static str = MANAGE_API_TOKENS;
+    type Params = NewToken;
+    type Output = Created;
+
+    fn run(ctx: Ctx<'_>, auth: Authorized<'_>, new: NewToken) -> Result<Created, WhmError> {
+        let acls = token_acls(&auth, &new.acls)?;
+        let names: Option<Vec<String>> = acls.map(|set| set.iter().map(|a| a.name().to_owned()).collect());
+        let (record, token) = ctx
+            .panel
+            .tokens
+            .create(
+                auth.user.as_str(),
+                &new.name,
+                names.clone(),
+                new.expires_at,
+                &new.whitelist_ips,
+            )
+            .map_err(|e| WhmError::new(e.to_string()))?;
+        let _ = ctx.panel.audit.record(
+            "token_created",
+            auth.audit_with(
+                json!({"token_name": record.name.to_string(), "acls": names, "expires_at": new.expires_at}),
+            ),
+        );
+        Ok(Created {
+            token: token.expose().to_owned(),
+            create_time: record.created_at,
+            name: record.name.to_string(),
+            expires_at: new.expires_at,
+            acls: names,
+        })
+    }
+}
+
+/// One token as `api_token_list` shows it: never the secret.
+#[derive(Debug, Serialize)]
+pub struct TokenInfo {
+    pub name: String,
+    pub create_time: u64,
+    pub expires_at: Option<u64>,
+    pub has_full_access: u8,
+    pub acls: Option<Vec<String>>,
+    pub whitelist_ips: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tokens {
+    pub tokens: BTreeMap<String, TokenInfo>,
+}
+
+#[derive(Debug)]
+pub struct ApiTokenList;
+
+impl Operation for ApiTokenList {
+    const NAME: &'static str = "api_token_list";
+    const FEATURE: &'static str = MANAGE_API_TOKENS;
+    type Params = ();
+    type Output = Tokens;
+
+    fn run(ctx: Ctx<'_>, auth: Authorized<'_>, (): ()) -> Result<Tokens, WhmError> {
+        let records = ctx
+            .panel
+            .tokens
+            .list(auth.user.as_str())
+            .map_err(|e| WhmError::new(e.to_string()))?;
+        let tokens = records
+            .into_iter()
+            .map(|r| {
+                let info = TokenInfo {
+                    name: r.name.to_string(),
+                    create_time: r.created_at,
+                    expires_at: r.expires_at,
+                    has_full_access: u8::from(r.acls.is_none()),
+                    acls: r.acls,
+                    whitelist_ips: r.whitelist_ips.iter().map(ToString::to_string).collect(),
+                };
+                (info.name.clone(), info)
+            })
+            .collect();
+        Ok(Tokens { tokens })
+    }
+}
+
+/// Token names to revoke (`token_name`, `token_name-N`).
+#[derive(Debug, Clone)]
+pub struct Names(pub Vec<String>);
+
+impl FromParams for Names {
+    fn from_params(p: &Params) -> Result<Names, WhmError> {
+        let names: Vec<String> = p.numbered("token_name").map(str::to_owned).collect();
+        if names.is_empty() {
+            return Err(WhmError::new("Missing parameter: token_name"));
+        }
+        Ok(Names(names))
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiTokenRevoke;
+
+impl Operation for ApiTokenRevoke {
+    const NAME: &'static str = "api_token_revoke";
+    const FEATURE: &'static str = MANAGE_API_TOKENS;
+    type Params = Names;
+    type Output = Value;
+
+    fn run(ctx: Ctx<'_>, auth: Authorized<'_>, Names(names): Names) -> Result<Value, WhmError> {
+        for name in names {
+            match ctx.panel.tokens.revoke(auth.user.as_str(), &name) {
+                Ok(true) => {
+                    let _ = ctx
+                        .panel
+                        .audit
+                        .record("token_revoked", auth.audit_with(json!({"token_name": name})));
+                }
+                Ok(false) => {
+                    return Err(WhmError::new(format!(
+                        "The user \"{}\" has no API token named \"{}\".",
+                        auth.user,
+                        name.escape_debug()
+                    )));
+                }
+                Err(e) => return Err(WhmError::new(e.to_string())),
+            }
+        }
+        Ok(json!({}))
+    }
+}
