@@ -1,6 +1,6 @@
 //! The panel's pages in a real browser: headless Chromium, driven through chromedriver, logs in, flips Tweak Settings,
-//! grants privileges, generates keys and reads the menu — all against one running server — and takes the README's
-//! screenshots.
+//! grants privileges, generates keys and reads the menu — all against one running server — and takes screenshots:
+//! under `target/screenshots/`, or where `TWEAKGATE_SCREENSHOTS` says (`docs/screenshots` refreshes the README's).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -312,8 +312,11 @@ impl Page {
 
     async fn screenshot(&self, name: &str) {
         let png = self.c.screenshot().await.expect("screenshot");
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-        std::fs::create_dir_all(&dir).expect("docs/screenshots");
+        let dir = match std::env::var_os("TWEAKGATE_SCREENSHOTS") {
+            Some(d) => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(d),
+            None => tests::target_dir().join("screenshots"),
+        };
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let path: PathBuf = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }

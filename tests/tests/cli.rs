@@ -288,3 +288,52 @@ fn session_prints_a_one_time_login_url_from_the_running_server() {
     let unknown = run(&server.config_path(), &["session", "--user", "nobody"]);
     assert_eq!(unknown.code, 2);
 }
+
+#[test]
+fn explain_names_the_nearest_feature_for_an_unknown_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = default_config(dir.path());
+    let r = run(&config, &["explain", "--user", "bob", "--feature", "remote-acess-key"]);
+    assert_eq!(r.code, 2, "an unknown feature is an error: {}", r.stdout);
+    assert!(
+        r.stderr.contains("unknown feature \"remote-acess-key\"")
+            && r.stderr.contains("did you mean \"remote-access-key\""),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn init_writes_an_editable_default_that_serves_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("etc/tweakgate.toml");
+    let r = run(&path, &["init"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "it will hold password hashes"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("../"), "every place is absolute: {text}");
+    let r = run(&path, &["config", "check"]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    let again = run(&path, &["init"]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "nothing was overwritten");
+}
+
+#[test]
+fn without_a_config_commands_say_how_to_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(tweakgate_bin())
+        .args(["matrix"])
+        .env("TWEAKGATE_CONFIG", dir.path().join("none.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tweakgate init"), "{stderr}");
+}

@@ -13,9 +13,6 @@ use settings::{Config, Snapshot, Username};
 
 use crate::state::{Panel, compile};
 
-/// Where `tweakgate` looks for its configuration when `--config` is not given.
-pub const DEFAULT_CONFIG: &str = "config/tweakgate.toml";
-
 #[derive(Parser, Debug)]
 #[command(
     name = "tweakgate",
@@ -23,17 +20,55 @@ pub const DEFAULT_CONFIG: &str = "config/tweakgate.toml";
     about = "A settings-aware feature gate and plugin host modelled on cPanel & WHM"
 )]
 pub struct Cli {
-    /// The configuration file.
-    #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    /// The configuration file [default: $TWEAKGATE_CONFIG, else /etc/tweakgate/tweakgate.toml as root,
+    /// else ~/.config/tweakgate/tweakgate.toml; `serve` and `init` write the embedded default there when missing]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// How `serve` writes its log on standard error: `plain` or `json` (one object per line).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "plain")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The log's form on standard error.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum LogFormat {
+    Plain,
+    Json,
+}
+
+impl Cli {
+    /// The configuration file to use; `create` writes the embedded default where none was named and none exists.
+    fn config_path(&self, create: bool) -> Result<PathBuf> {
+        if let Some(p) = &self.config {
+            return Ok(p.clone());
+        }
+        let path = crate::install::default_config_path()?;
+        if !path.exists() {
+            if !create {
+                bail!(
+                    "no configuration at {}; run `tweakgate init` to write the default there, or pass --config FILE",
+                    path.display()
+                );
+            }
+            crate::install::init(&path, false)?;
+            eprintln!("wrote the default configuration to {}", path.display());
+        }
+        Ok(path)
+    }
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve WHM API 1 and the panel's pages; config changes apply without a restart.
     Serve,
+    /// Write the embedded default configuration (with this machine's state directory and plugin) to edit.
+    Init {
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate the configuration and the files it points at.
     Config {
         #[command(subcommand)]
@@ -41,20 +76,27 @@ enum Command {
     },
     /// Explain whether a user sees a feature, with every reason when not.
     Explain {
+        /// The user: root, a reseller or a cPanel account.
         #[arg(long)]
         user: String,
+        /// The feature id (e.g. `remote-access-key`); every feature when left out.
         #[arg(long)]
         feature: Option<String>,
+        /// One JSON object per feature instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Every user × every feature: the table to read before changing privileges.
     Matrix {
+        /// JSON instead of a text table.
         #[arg(long)]
         json: bool,
     },
     /// Check a privilege test file (user, feature, expected visibility and reasons); exit 1 on any mismatch.
-    Check { expectations: PathBuf },
+    Check {
+        /// A TOML file of `[[expect]]` tables: `user`, `feature`, `visible`, and optionally `reasons`.
+        expectations: PathBuf,
+    },
     /// Loaded plugins: state, ABI version, features, and why one failed.
     Plugins {
         #[command(subcommand)]
@@ -65,19 +107,27 @@ enum Command {
         #[command(subcommand)]
         action: AccesshashAction,
     },
-    /// Set a user's password (read from standard input) in the config.
-    Passwd { user: String },
+    /// Set a user's password (read from standard input, at least 8 characters) in the config.
+    Passwd {
+        /// Root or a reseller.
+        #[arg(long)]
+        user: String,
+    },
     /// Print a one-time login URL for a user, valid for 5 minutes on the server that runs this config.
     Session {
+        /// Root or a reseller.
         #[arg(long)]
         user: String,
     },
     /// Store users' access keys as full-access API tokens (`convert_accesshash_to_token`).
     ConvertAccesshashToToken {
+        /// Print a line for each key imported.
         #[arg(long)]
         verbose: bool,
+        /// Convert every reseller's key as well as those named.
         #[arg(long)]
         all_resellers: bool,
+        /// Users whose keys to convert; root when none is named.
         users: Vec<String>,
     },
 }
@@ -90,20 +140,27 @@ enum ConfigAction {
 
 #[derive(Subcommand, Debug)]
 enum PluginsAction {
+    /// Each configured plugin: loaded, faulted or refused (and why), its ABI version and features.
     List,
 }
 
 #[derive(Subcommand, Debug)]
 enum AccesshashAction {
+    /// Generate a new key, replacing the old one (audited first); prints its signature.
     Generate {
+        /// Root or a reseller.
         #[arg(long)]
         user: String,
     },
+    /// Print the key in WHM's file layout.
     Show {
+        /// Root or a reseller.
         #[arg(long)]
         user: String,
     },
+    /// Print the key's signature, to compare with what a client holds without showing the key.
     Signature {
+        /// Root or a reseller.
         #[arg(long)]
         user: String,
     },
@@ -136,12 +193,23 @@ fn user(name: &str) -> Result<Username> {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Init { force } = cli.command {
+        let path = match &cli.config {
+            Some(p) => p.clone(),
+            None => crate::install::default_config_path()?,
+        };
+        crate::install::init(&path, force)?;
+        println!("wrote {}", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config_path = cli.config_path(matches!(cli.command, Command::Serve))?;
     match cli.command {
-        Command::Serve => serve(&cli.config),
+        Command::Init { .. } => unreachable!("handled above"),
+        Command::Serve => serve(&config_path, cli.log_format),
         Command::Config {
             action: ConfigAction::Check,
         } => {
-            let (snapshot, plugins) = offline_snapshot(&cli.config)?;
+            let (snapshot, plugins) = offline_snapshot(&config_path)?;
             let c = snapshot.config();
             println!(
                 "{}: OK ({} resellers, {} accounts, {} plugins)",
@@ -160,11 +228,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(code)
         }
         Command::Explain { user, feature, json } => {
-            let (snapshot, plugins) = offline_snapshot(&cli.config)?;
+            let (snapshot, plugins) = offline_snapshot(&config_path)?;
             let features: Vec<String> = match feature {
                 Some(f) => vec![f],
                 None => snapshot.features().iter().map(|f| f.id.clone()).collect(),
             };
+            if let Some(f) = features.first().filter(|f| snapshot.feature_id(f).is_none()) {
+                let ids: Vec<&str> = snapshot.features().iter().map(|s| s.id.as_str()).collect();
+                let hint = settings::suggest::did_you_mean(f, ids.iter().copied());
+                bail!(
+                    "unknown feature \"{}\"{hint}; the features are: {}",
+                    f.escape_debug(),
+                    ids.join(", ")
+                );
+            }
             for f in features {
                 let d = snapshot.decide(&user, &f);
                 let deprecation = plugins.feature_info(&f).and_then(|i| i.deprecation);
@@ -196,12 +273,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Matrix { json } => {
-            let (snapshot, _plugins) = offline_snapshot(&cli.config)?;
+            let (snapshot, _plugins) = offline_snapshot(&config_path)?;
             print!("{}", matrix(&snapshot, json)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { expectations } => {
-            let (snapshot, _plugins) = offline_snapshot(&cli.config)?;
+            let (snapshot, _plugins) = offline_snapshot(&config_path)?;
             let text = std::fs::read_to_string(&expectations)
                 .with_context(|| format!("cannot read {}", expectations.display()))?;
             let failures = check(&snapshot, &text, &expectations)?;
@@ -219,7 +296,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugins {
             action: PluginsAction::List,
         } => {
-            let config = load(&cli.config)?;
+            let config = load(&config_path)?;
             let plugins = PluginHost::load(&config.plugins);
             if config.plugins.is_empty() {
                 println!("no plugins configured");
@@ -230,7 +307,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Accesshash { action } => {
-            let panel = Panel::open(&cli.config)?;
+            let panel = Panel::open(&config_path)?;
             let snapshot = panel.snapshot();
             match action {
                 AccesshashAction::Generate { user: u } => {
@@ -255,7 +332,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Passwd { user: u } => {
-            let config = load(&cli.config)?;
+            let config = load(&config_path)?;
             let name = user(&u)?;
             let mut password = String::new();
             std::io::stdin()
@@ -272,7 +349,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Session { user: u } => {
-            let config = load(&cli.config)?;
+            let config = load(&config_path)?;
             let name = user(&u)?;
             if config.users.kind(&name).is_none() {
                 bail!("\"{name}\" is not a user in {}", config.file.display());
@@ -286,7 +363,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             all_resellers,
             users,
         } => {
-            let panel = Panel::open(&cli.config)?;
+            let panel = Panel::open(&config_path)?;
             let snapshot = panel.snapshot();
             let mut targets: Vec<Username> = users.iter().map(|u| user(u)).collect::<Result<_>>()?;
             if all_resellers {
@@ -460,11 +537,22 @@ fn request_session(config: &Config, user: &Username) -> Result<String> {
     Ok(format!("http://{addr}/{token}/login/?session={secret}"))
 }
 
-fn serve(config_path: &Path) -> Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_target(false)
-        .init();
+/// Logs go to standard error, coloured only on a terminal; `RUST_LOG` sets the level (default `info`).
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Plain => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+fn serve(config_path: &Path, log_format: LogFormat) -> Result<ExitCode> {
+    init_logging(log_format);
     let panel = Panel::open(config_path)?;
     panel.spawn_watcher(Duration::from_millis(50));
     let snapshot = panel.snapshot();
@@ -510,4 +598,34 @@ fn serve(config_path: &Path) -> Result<ExitCode> {
         crate::http::serve_all(panel, listeners, tls).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every subcommand, option and argument says what it is for in `--help`.
+    #[test]
+    fn everything_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_name() != "help" && sub.get_about().is_none() {
+                    missing.push(path.clone());
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "tweakgate", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
+        Cli::command().debug_assert();
+    }
 }

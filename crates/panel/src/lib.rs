@@ -14,6 +14,7 @@ pub mod config_write;
 pub mod features;
 pub mod fsx;
 pub mod http;
+pub mod install;
 pub mod state;
 pub mod store;
 pub mod tls;
