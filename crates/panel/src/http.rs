@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Request, S
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum_extra::extract::CookieJar;
 use maud::html;
 use serde_json::{Value, json};
@@ -65,6 +65,8 @@ pub fn router(panel: Arc<Panel>) -> Router {
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/login/", get(web::login::show).post(web::login::submit))
         .route("/json-api/{function}", any(api_with_header))
+        .route("/ofrep/v1/evaluate/flags", post(crate::ofrep::bulk))
+        .route("/ofrep/v1/evaluate/flags/{key}", post(crate::ofrep::single))
         .route("/{cpsess}/", home)
         .nest("/{cpsess}", session)
         .fallback(not_found)

@@ -1,0 +1,229 @@
+//! The gate through OpenFeature: the OFREP endpoints answered for a real OpenFeature client (the Python SDK with
+//! its OFREP provider) against the panel on a loopback socket, and the protocol's error and caching rules.
+
+use std::process::Command;
+
+use serde_json::Value;
+use tests::{TestServer, request};
+
+const CONFIG: &str = r#"
+[server]
+listen = ["127.0.0.1:0"]
+state_dir = "state"
+
+[tweak_settings]
+allow_deprecated_accesshash = true
+
+[resellers.bob]
+privileges = ["manage-api-tokens"]
+
+[resellers.erin]
+privileges = ["list-accts"]
+
+[accounts.dave]
+owner = "erin"
+
+[[plugins]]
+path = "{plugin}"
+"#;
+
+/// What the OpenFeature Python SDK resolves through `OFREPProvider`, as JSON.
+const CLIENT: &str = r#"
+import json, sys
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.contrib.provider.ofrep import OFREPProvider
+
+base, auth = sys.argv[1], sys.argv[2]
+api.set_provider(OFREPProvider(base_url=base, headers_factory=lambda: {"Authorization": auth}))
+client = api.get_client()
+
+def details(flag, ctx):
+    d = client.get_boolean_details(flag, False, ctx)
+    code = d.error_code
+    return {
+        "value": d.value,
+        "reason": getattr(d.reason, "value", d.reason),
+        "variant": d.variant,
+        "metadata": dict(d.flag_metadata or {}),
+        "error": getattr(code, "value", code),
+    }
+
+print(json.dumps({
+    "bob": details("remote-access-key", EvaluationContext(targeting_key="bob")),
+    "erin": details("remote-access-key", EvaluationContext(targeting_key="erin")),
+    "missing": details("no-such-feature", EvaluationContext(targeting_key="bob")),
+    "no_key": details("remote-access-key", EvaluationContext()),
+}))
+"#;
+
+fn token(server: &TestServer, user: &str) -> String {
+    let (_, token) = server
+        .panel
+        .tokens
+        .create(user, &credentials::TokenName::new("ofrep").unwrap(), None, None, &[])
+        .unwrap();
+    format!("WHM {user}:{}", token.expose())
+}
+
+#[test]
+fn an_openfeature_client_reads_the_gate() {
+    let server = TestServer::start(CONFIG);
+    let root = token(&server, "root");
+    let script = server.dir.path().join("client.py");
+    std::fs::write(&script, CLIENT).unwrap();
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(format!("http://{}", server.addr))
+        .arg(&root)
+        .output()
+        .expect("python3 runs (install openfeature-sdk and openfeature-provider-ofrep; .ci/run does)");
+    assert!(
+        out.status.success(),
+        "the OpenFeature client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["bob"]["value"], true, "{v}");
+    assert_eq!(v["bob"]["variant"], "visible");
+    assert_eq!(v["bob"]["reason"], "TARGETING_MATCH");
+    assert_eq!(
+        v["bob"]["metadata"]["deprecatedSince"], 64,
+        "the plugin's deprecation travels too"
+    );
+    assert_eq!(v["erin"]["value"], false);
+    assert_eq!(v["erin"]["variant"], "hidden");
+    assert_eq!(v["erin"]["metadata"]["reasons"], "PRIVILEGE_MISSING", "{v}");
+    assert_eq!(v["missing"]["error"], "FLAG_NOT_FOUND", "{v}");
+    assert_eq!(v["missing"]["value"], false, "the client's default");
+    assert_eq!(v["no_key"]["error"], "TARGETING_KEY_MISSING", "{v}");
+
+    // With the setting off the feature is off for everyone: DISABLED.
+    let text = std::fs::read_to_string(server.config_path()).unwrap();
+    server.rewrite_config(&text.replace(
+        "allow_deprecated_accesshash = true",
+        "allow_deprecated_accesshash = false",
+    ));
+    let single = |auth: &str, flag: &str, body: &str| {
+        request(
+            server.addr,
+            "POST",
+            &format!("/ofrep/v1/evaluate/flags/{flag}"),
+            &[("Authorization", auth), ("Content-Type", "application/json")],
+            body,
+        )
+    };
+    let off = server.wait_for(std::time::Duration::from_secs(5), || {
+        single(&root, "remote-access-key", r#"{"context":{"targetingKey":"bob"}}"#).json()["reason"] == "DISABLED"
+    });
+    assert!(off.is_some(), "a live reload reaches OFREP answers");
+}
+
+#[test]
+fn ofrep_errors_permissions_and_etags() {
+    let server = TestServer::start(CONFIG);
+    let root = token(&server, "root");
+    let erin = token(&server, "erin");
+    let post = |path: &str, auth: Option<&str>, body: &str, extra: &[(&str, &str)]| {
+        let mut headers: Vec<(&str, &str)> = vec![("Content-Type", "application/json")];
+        if let Some(a) = auth {
+            headers.push(("Authorization", a));
+        }
+        headers.extend_from_slice(extra);
+        request(server.addr, "POST", path, &headers, body)
+    };
+    let one = "/ofrep/v1/evaluate/flags/remote-access-key";
+    let cases: &[(&str, Option<&str>, &str, u16, Option<&str>)] = &[
+        (one, None, r#"{"context":{"targetingKey":"bob"}}"#, 401, None),
+        (
+            one,
+            Some("WHM root:wrong"),
+            r#"{"context":{"targetingKey":"bob"}}"#,
+            401,
+            None,
+        ),
+        (one, Some(&root), "not json", 400, Some("PARSE_ERROR")),
+        (
+            one,
+            Some(&root),
+            r#"{"context":{}}"#,
+            400,
+            Some("TARGETING_KEY_MISSING"),
+        ),
+        (
+            one,
+            Some(&root),
+            r#"{"context":{"targetingKey":7}}"#,
+            400,
+            Some("INVALID_CONTEXT"),
+        ),
+        (one, Some(&root), r#"{"context":"bob"}"#, 400, Some("INVALID_CONTEXT")),
+        (
+            "/ofrep/v1/evaluate/flags/nope",
+            Some(&root),
+            r#"{"context":{"targetingKey":"bob"}}"#,
+            404,
+            Some("FLAG_NOT_FOUND"),
+        ),
+        // A reseller evaluates for itself and its own accounts, not for root or other resellers.
+        (one, Some(&erin), r#"{"context":{"targetingKey":"erin"}}"#, 200, None),
+        (one, Some(&erin), r#"{"context":{"targetingKey":"dave"}}"#, 200, None),
+        (
+            one,
+            Some(&erin),
+            r#"{"context":{"targetingKey":"root"}}"#,
+            403,
+            Some("GENERAL"),
+        ),
+        (
+            one,
+            Some(&erin),
+            r#"{"context":{"targetingKey":"bob"}}"#,
+            403,
+            Some("GENERAL"),
+        ),
+    ];
+    for (path, auth, body, status, code) in cases {
+        let r = post(path, *auth, body, &[]);
+        assert_eq!(r.status, *status, "{path} {auth:?} {body}: {}", r.body);
+        if let Some(code) = code {
+            assert_eq!(r.json()["errorCode"], *code, "{body}");
+            assert!(r.json()["errorDetails"].is_string());
+        }
+    }
+
+    let bulk = post(
+        "/ofrep/v1/evaluate/flags",
+        Some(&root),
+        r#"{"context":{"targetingKey":"bob"}}"#,
+        &[],
+    );
+    assert_eq!(bulk.status, 200, "{}", bulk.body);
+    let flags = bulk.json()["flags"].as_array().unwrap().clone();
+    let keys: Vec<&str> = flags.iter().map(|f| f["key"].as_str().unwrap()).collect();
+    for f in server.panel.snapshot().features() {
+        assert!(
+            keys.contains(&f.id.as_str()),
+            "every gate feature is a flag: {} in {keys:?}",
+            f.id
+        );
+    }
+    let etag = bulk.header("etag").expect("bulk answers carry an ETag").to_owned();
+    let again = post(
+        "/ofrep/v1/evaluate/flags",
+        Some(&root),
+        r#"{"context":{"targetingKey":"bob"}}"#,
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(again.status, 304);
+    let other = post(
+        "/ofrep/v1/evaluate/flags",
+        Some(&root),
+        r#"{"context":{"targetingKey":"erin"}}"#,
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(
+        other.status, 200,
+        "another user's flags differ, so the tag does not match"
+    );
+}
