@@ -133,7 +133,9 @@ fn ofrep_errors_permissions_and_etags() {
         request(server.addr, "POST", path, &headers, body)
     };
     let one = "/ofrep/v1/evaluate/flags/remote-access-key";
-    let cases: &[(&str, Option<&str>, &str, u16, Option<&str>)] = &[
+    /// Path, credential, body, expected status and OFREP error code.
+    type Case<'a> = (&'a str, Option<&'a str>, &'a str, u16, Option<&'a str>);
+    let cases: &[Case] = &[
         (one, None, r#"{"context":{"targetingKey":"bob"}}"#, 401, None),
         (
             one,
