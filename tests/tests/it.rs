@@ -4,6 +4,7 @@ mod architecture;
 mod authorization;
 mod browser;
 mod cli;
+mod metrics;
 mod ofrep;
 mod plugins;
 mod reliability;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -69,6 +69,8 @@ pub fn router(panel: Arc<Panel>) -> Router {
         .route("/ofrep/v1/evaluate/flags/{key}", post(crate::ofrep::single))
         .route("/{cpsess}/", home)
         .nest("/{cpsess}", session)
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&panel), track))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&panel), security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -245,6 +247,51 @@ async fn session_layer(
         panel,
     });
     next.run(req).await
+}
+
+/// Counts each routed request under the router's pattern (a WHM function by its name when it is a known one).
+async fn track(State(panel): State<Arc<Panel>>, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let mut route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    if let Some(prefix) = route.strip_suffix("{function}") {
+        let function = req.uri().path().rsplit('/').next().unwrap_or_default();
+        let known = whm::feature_of(&panel, function).is_some();
+        route = format!("{prefix}{}", if known { function } else { "{unknown}" });
+    }
+    let response = next.run(req).await;
+    panel
+        .metrics
+        .request(&route, response.status().as_u16(), start.elapsed().as_secs_f64());
+    response
+}
+
+/// `/metrics` in Prometheus' text format, for loopback and the addresses `[server] metrics_allow` names.
+async fn metrics(State(panel): State<Arc<Panel>>, ConnectInfo(Peer(peer)): ConnectInfo<Peer>) -> Response {
+    let snapshot = panel.snapshot();
+    let ip = peer.ip().to_canonical();
+    if !ip.is_loopback() && !snapshot.config().server.metrics_allow.contains(&ip) {
+        return (
+            StatusCode::FORBIDDEN,
+            "metrics are served to loopback and [server] metrics_allow only\n",
+        )
+            .into_response();
+    }
+    let status = panel.status();
+    let reports = panel.plugins.reports();
+    let now = crate::metrics::Scrape {
+        generation: status.generation,
+        config_error: status.last_error.is_some(),
+        plugins_faulted: reports.iter().filter(|r| r.is_faulted()).count() as u64,
+        plugins_failed: reports.iter().filter(|r| !r.is_loaded()).count() as u64,
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        panel.metrics.encode(now),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {

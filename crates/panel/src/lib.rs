@@ -15,6 +15,7 @@ pub mod features;
 pub mod fsx;
 pub mod http;
 pub mod install;
+pub mod metrics;
 pub mod ofrep;
 pub mod state;
 pub mod store;

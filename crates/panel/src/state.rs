@@ -41,6 +41,7 @@ pub struct Panel {
     pub sessions: Sessions,
     pub limiter: Limiter,
     pub audit: AuditLog,
+    pub metrics: crate::metrics::Metrics,
     pub status: Mutex<ReloadStatus>,
     /// Serialises writers of the config and native files.
     pub write_lock: Mutex<()>,
@@ -94,6 +95,7 @@ impl Panel {
             sessions,
             limiter,
             audit,
+            metrics: crate::metrics::Metrics::default(),
             status: Mutex::new(ReloadStatus {
                 generation: 1,
                 loaded_at: Some(SystemTime::now()),

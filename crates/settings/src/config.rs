@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub auth_failure_limit: u32,
     /// The window, in seconds, over which failures are counted.
     pub auth_failure_window_secs: u64,
+    /// Addresses besides loopback that may read `/metrics`.
+    pub metrics_allow: Vec<std::net::IpAddr>,
 }
 
 /// The `[sources]` section: cPanel's own files to read instead of inline tables.
@@ -110,6 +112,7 @@ struct RawServer {
     state_dir: Option<PathBuf>,
     auth_failure_limit: Option<u32>,
     auth_failure_window_secs: Option<u64>,
+    metrics_allow: Option<Vec<std::net::IpAddr>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -273,6 +276,7 @@ impl Config {
             state_dir: resolve(raw.server.state_dir.unwrap_or_else(|| PathBuf::from("var"))),
             auth_failure_limit: raw.server.auth_failure_limit.unwrap_or(10),
             auth_failure_window_secs: raw.server.auth_failure_window_secs.unwrap_or(300),
+            metrics_allow: raw.server.metrics_allow.unwrap_or_default(),
         };
         let sources = Sources {
             cpanel_config: raw.sources.cpanel_config.map(resolve),

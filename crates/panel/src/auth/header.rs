@@ -58,6 +58,7 @@ pub fn authenticate(
 /// Records a failure: counted towards throttling and audited without the secret.
 pub fn fail(panel: &Panel, user: Option<&str>, peer: IpAddr, why: &str) {
     panel.limiter.record_failure(peer);
+    panel.metrics.auth_failure(why);
     let user = user.filter(|u| Username::new(u).is_ok());
     tracing::warn!("authentication failed from {peer} for {}: {why}", user.unwrap_or("?"));
     panel.audit.auth_failure(user, &peer.to_string(), why);

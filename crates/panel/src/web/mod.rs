@@ -120,7 +120,7 @@ impl Visit {
 
     /// This visit may use `feature`, or the gate's decision for [`forbidden`](Self::forbidden).
     pub fn authorize<'a>(&'a self, feature: &'a str) -> Result<Authorized<'a>, Decision> {
-        self.caller.authorize(&self.snapshot, feature)
+        crate::whm::authorize(self.ctx(), &self.caller, feature)
     }
 
     /// A page in the layout.

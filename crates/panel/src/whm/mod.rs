@@ -122,9 +122,23 @@ pub trait Operation {
     fn run(ctx: Ctx<'_>, auth: Authorized<'_>, params: Self::Params) -> Result<Self::Output, WhmError>;
 }
 
+/// Authorizes a feature for a caller, counting the decision.
+pub fn authorize<'a>(ctx: Ctx<'_>, caller: &'a Caller, feature: &'a str) -> Result<Authorized<'a>, Decision> {
+    match caller.authorize(ctx.snapshot, feature) {
+        Ok(auth) => {
+            ctx.panel.metrics.allowed(feature);
+            Ok(auth)
+        }
+        Err(d) => {
+            ctx.panel.metrics.refused(feature, &d);
+            Err(d)
+        }
+    }
+}
+
 /// Runs an operation for a caller: the only way to one, so every run is authorized for the operation's feature.
 pub fn call<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: O::Params) -> Result<O::Output, WhmError> {
-    let auth = caller.authorize(ctx.snapshot, O::FEATURE)?;
+    let auth = authorize(ctx, caller, O::FEATURE)?;
     O::run(ctx, auth, params)
 }
 
@@ -139,7 +153,7 @@ pub struct OpEntry {
 
 fn run_erased<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> Result<Value, WhmError> {
     // Authorization comes before parsing, so a refused caller learns nothing from parameter errors.
-    let auth = caller.authorize(ctx.snapshot, O::FEATURE)?;
+    let auth = authorize(ctx, caller, O::FEATURE)?;
     let params = O::Params::from_params(params)?;
     let out = O::run(ctx, auth, params)?;
     serde_json::to_value(out).map_err(|e| WhmError::new(format!("cannot encode the answer: {e}")))
@@ -269,7 +283,7 @@ pub fn dispatch(ctx: Ctx<'_>, caller: &Caller, function: &str, params: &Params, 
         };
     }
     if let Some(feature) = ctx.panel.plugin_functions.get(function) {
-        return match caller.authorize(ctx.snapshot, feature) {
+        return match authorize(ctx, caller, feature) {
             Ok(auth) => plugin::api(ctx, auth, function, params, method),
             Err(d) => Answer::of(function, Err(WhmError::forbidden(d))),
         };

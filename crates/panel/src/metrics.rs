@@ -1,0 +1,247 @@
+//! What the panel counts for Prometheus: requests by route and status with their latency, authentication failures by
+//! cause, gate decisions by feature and outcome, and (read when scraped) the configuration's generation and state and
+//! the faulted plugins. A leaf: the router, authentication and the operations record into it.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CauseLabels {
+    cause: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    feature: String,
+    outcome: String,
+}
+
+/// State read at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scrape {
+    pub generation: u64,
+    pub config_error: bool,
+    pub plugins_faulted: u64,
+    pub plugins_failed: u64,
+}
+
+/// The panel's metrics; cheap to record into from any thread.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    auth_failures: Family<CauseLabels, Counter>,
+    decisions: Family<DecisionLabels, Counter>,
+    generation: Gauge,
+    config_error: Gauge,
+    plugins_faulted: Gauge,
+    plugins_failed: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to about 3 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::with_prefix("tweakgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by route",
+            latency.clone(),
+        );
+        let auth_failures = Family::<CauseLabels, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Failed authentications by cause",
+            auth_failures.clone(),
+        );
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "gate_decisions",
+            "Gate decisions for requests, by feature and outcome (visible, or the first reason code)",
+            decisions.clone(),
+        );
+        let generation = Gauge::default();
+        registry.register(
+            "config_generation",
+            "Snapshots compiled since start",
+            generation.clone(),
+        );
+        let config_error = Gauge::default();
+        registry.register(
+            "config_error",
+            "1 while the configuration on disk does not load (the last good one stays in force)",
+            config_error.clone(),
+        );
+        let plugins_faulted = Gauge::default();
+        registry.register(
+            "plugins_faulted",
+            "Plugins isolated after a fault",
+            plugins_faulted.clone(),
+        );
+        let plugins_failed = Gauge::default();
+        registry.register(
+            "plugins_failed",
+            "Configured plugins that did not load",
+            plugins_failed.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            auth_failures,
+            decisions,
+            generation,
+            config_error,
+            plugins_faulted,
+            plugins_failed,
+        }
+    }
+}
+
+/// A fixed cause for a failure's free-text reason, so the label set stays small.
+fn cause_of(why: &str) -> &'static str {
+    let why = why.to_ascii_lowercase();
+    if why.contains("expired") {
+        "token_expired"
+    } else if why.contains("allow-list") || why.contains("address outside") {
+        "token_address"
+    } else if why.contains("allow_deprecated_accesshash") {
+        "accesshash_disabled"
+    } else if why.contains("password") {
+        "password"
+    } else if why.contains("unknown user") || why.contains("not a reseller") {
+        "unknown_user"
+    } else if why.contains("secret") {
+        "wrong_secret"
+    } else {
+        "malformed"
+    }
+}
+
+impl Metrics {
+    /// One answered request: its route (the router's pattern, never the raw path) and status.
+    pub fn request(&self, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// A failed authentication, by the audit log's reason.
+    pub fn auth_failure(&self, why: &str) {
+        self.auth_failures
+            .get_or_create(&CauseLabels { cause: cause_of(why) })
+            .inc();
+    }
+
+    /// A request the gate let through.
+    pub fn allowed(&self, feature: &str) {
+        self.count_decision(feature, "visible".to_owned());
+    }
+
+    /// A request the gate refused, by the first reason code.
+    pub fn refused(&self, feature: &str, decision: &settings::Decision) {
+        self.count_decision(feature, decision.codes().first().map_or("hidden", |c| c).to_owned());
+    }
+
+    fn count_decision(&self, feature: &str, outcome: String) {
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                feature: feature.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// The text exposition, with the scrape-time values set first.
+    pub fn encode(&self, now: Scrape) -> String {
+        self.generation.set(i64::try_from(now.generation).unwrap_or(i64::MAX));
+        self.config_error.set(i64::from(now.config_error));
+        self.plugins_faulted
+            .set(i64::try_from(now.plugins_faulted).unwrap_or(i64::MAX));
+        self.plugins_failed
+            .set(i64::try_from(now.plugins_failed).unwrap_or(i64::MAX));
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_a_small_fixed_set() {
+        let cases = [
+            ("API token expired", "token_expired"),
+            ("API token used from an address outside its allow-list", "token_address"),
+            (
+                "access key presented while allow_deprecated_accesshash is Off",
+                "accesshash_disabled",
+            ),
+            ("wrong password or unknown user", "password"),
+            ("unknown user or not a reseller", "unknown_user"),
+            ("wrong secret", "wrong_secret"),
+            ("the header is not valid UTF-8", "malformed"),
+        ];
+        for (why, cause) in cases {
+            assert_eq!(cause_of(why), cause, "{why}");
+        }
+    }
+
+    #[test]
+    fn the_exposition_names_what_was_recorded() {
+        let m = Metrics::default();
+        m.request("/json-api/{function}", 200, 0.002);
+        m.auth_failure("wrong secret");
+        let text = m.encode(Scrape {
+            generation: 3,
+            ..Scrape::default()
+        });
+        assert!(
+            text.contains("tweakgate_http_requests_total{route=\"/json-api/{function}\",status=\"200\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tweakgate_auth_failures_total{cause=\"wrong_secret\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("tweakgate_config_generation 3"), "{text}");
+        assert!(
+            text.contains("tweakgate_http_request_duration_seconds_bucket"),
+            "{text}"
+        );
+    }
+}
