@@ -663,7 +663,7 @@ fn the_key_page_carries_the_hosts_nonce() {
         "pick-user",
         "pick",
         "key-heading",
-        "no-key",
+        "first-key",
         "generate-form",
         "generate",
     ] {
@@ -673,9 +673,16 @@ fn the_key_page_carries_the_hosts_nonce() {
     assert!(page.contains(r#"href="/cpsess0123456789/manage-api-tokens""#), "{page}");
 
     // A value from the request is escaped, the nonce included.
-    let page = key_page(&host, &homes, "root", "GET", &[("user", "<b>\"x")], "a\"b<c", true);
-    assert!(!page.contains("<b>") && !page.contains("a\"b"), "{page}");
+    let page = key_page(&host, &homes, "root", "GET", &[], "a\"b<c", true);
+    assert!(!page.contains("a\"b"), "{page}");
     assert!(page.contains(r#"value="a&quot;b&lt;c""#), "{page}");
+    // A user name that is no reseller shows the error alone: no key section, no form to generate for anyone.
+    let page = key_page(&host, &homes, "root", "GET", &[("user", "<b>\"x")], "n", true);
+    assert!(!page.contains("<b>"), "{page}");
+    assert!(
+        page.contains(r#"id="error""#) && !page.contains(r#"id="generate-form""#),
+        "{page}"
+    );
 }
 
 #[test]

@@ -94,8 +94,9 @@ fn page_response(request: &Request, dir: &dyn Directory) -> Response {
     let mut view = page::View {
         security_token: &request.security_token,
         csrf_token: &request.csrf_token,
-        target: &caller.name,
+        target: None,
         key_text: None,
+        first_key: false,
         signature: None,
         can_pick: caller.is_root(),
         notice: None,
@@ -112,7 +113,7 @@ fn page_response(request: &Request, dir: &dyn Directory) -> Response {
         }
     };
     let name = target.name.clone();
-    view.target = &name;
+    view.target = Some(&name);
     let key = if request.is_post() && request.param("generate") == Some("1") {
         match key_service::generate(&target, &caller.name, &request.source, dir, full) {
             Ok(k) => {
@@ -126,6 +127,10 @@ fn page_response(request: &Request, dir: &dyn Directory) -> Response {
         }
     } else {
         match key_service::read(&target, full) {
+            Ok(None) => {
+                view.first_key = true;
+                None
+            }
             Ok(k) => k,
             Err(e) => {
                 view.error = Some(e);

@@ -11,9 +11,13 @@ pub struct View<'a> {
     pub security_token: &'a str,
     /// The one-use form nonce the host issued for this render; goes into the POST form.
     pub csrf_token: &'a str,
-    pub target: &'a str,
-    /// The key in WHM's file layout (32-character lines), or `None` for "Unable to retrieve key."
+    /// Whose key the page is about; `None` when the request named no user whose key the caller may see, and the page
+    /// then shows only the error (never a key section or a Generate button, which could hit someone else).
+    pub target: Option<&'a str>,
+    /// The key in WHM's file layout (32-character lines).
     pub key_text: Option<String>,
+    /// The target has no key yet: the page offers to generate the first one.
+    pub first_key: bool,
     pub signature: Option<String>,
     /// Whether the caller may load other users' keys (root only).
     pub can_pick: bool,
@@ -23,7 +27,6 @@ pub struct View<'a> {
 
 pub fn render(view: &View<'_>) -> String {
     let t = view.security_token;
-    let user = view.target;
     html! {
         div.warning #deprecation {
             p {
@@ -41,30 +44,37 @@ pub fn render(view: &View<'_>) -> String {
         }
         @if view.can_pick {
             form #pick-user method="get" action={ (t) "/remote-access-key" } {
-                label { "User " input #pick name="user" value=(user) maxlength="16"; }
+                label { "User " input #pick name="user" value=[view.target] maxlength="16"; }
                 " "
                 button type="submit" { "Load Key" }
             }
         }
-        h2 #key-heading { "Access Key For User “" (user) "”" }
-        // The key on the left; its signature and the button that replaces it on the right.
-        div.key {
-            @match &view.key_text {
-                Some(key) => textarea #accesshash readonly rows="31" cols="34" { (key) },
-                None => p #no-key { "Unable to retrieve key." },
-            }
-            div.side {
-                @if let Some(signature) = &view.signature {
-                    p { "Access Key Signature: " code #signature { (signature) } }
+        @if let Some(user) = view.target {
+            h2 #key-heading { "Access Key For User “" (user) "”" }
+            // The key on the left; its signature and the button that replaces it on the right.
+            div.key {
+                @match (&view.key_text, view.first_key) {
+                    (Some(key), _) => textarea #accesshash readonly rows="31" cols="34" { (key) },
+                    (None, true) => p #first-key { (user) " has no access key yet. Generate one to use with scripts, billing software or cluster peers." },
+                    (None, false) => p #no-key { "Unable to retrieve key." },
                 }
-                form #generate-form method="post" action={ (t) "/remote-access-key" } {
-                    input type="hidden" name="csrf_token" value=(view.csrf_token);
-                    input type="hidden" name="user" value=(user);
-                    input type="hidden" name="generate" value="1";
-                    p.warning {
-                        "Generating a new key replaces the current one: anything that uses the old key stops working at once."
+                div.side {
+                    @if let Some(signature) = &view.signature {
+                        p { "Access Key Signature: " code #signature { (signature) } }
                     }
-                    button #generate type="submit" { "Generate New Key" }
+                    form #generate-form method="post" action={ (t) "/remote-access-key" } {
+                        input type="hidden" name="csrf_token" value=(view.csrf_token);
+                        input type="hidden" name="user" value=(user);
+                        input type="hidden" name="generate" value="1";
+                        @if view.first_key {
+                            button #generate type="submit" { "Generate Key" }
+                        } @else {
+                            p.warning {
+                                "Generating a new key replaces the current one: anything that uses the old key stops working at once."
+                            }
+                            button #generate type="submit" { "Generate New Key" }
+                        }
+                    }
                 }
             }
         }
@@ -80,8 +90,9 @@ mod tests {
         View {
             security_token: "/cpsess0123456789",
             csrf_token,
-            target,
+            target: Some(target),
             key_text: None,
+            first_key: false,
             signature: None,
             can_pick: true,
             notice: None,
@@ -117,6 +128,37 @@ mod tests {
         ] {
             assert!(html.contains(&format!("id=\"{id}\"")), "{id} in {html}");
         }
+    }
+
+    #[test]
+    fn a_refused_user_shows_only_the_error() {
+        let mut v = view("ignored", "n");
+        v.target = None;
+        let html = render(&v);
+        assert!(html.contains("id=\"error\""), "{html}");
+        for id in ["key-heading", "no-key", "first-key", "generate-form", "generate"] {
+            assert!(
+                !html.contains(&format!("id=\"{id}\"")),
+                "no {id} when no user was resolved: {html}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_user_without_a_key_is_offered_the_first_one() {
+        let mut v = view("bob", "n");
+        v.error = None;
+        v.first_key = true;
+        let html = render(&v);
+        assert!(
+            html.contains("id=\"first-key\"") && html.contains("Generate Key"),
+            "{html}"
+        );
+        assert!(!html.contains("Unable to retrieve key."), "{html}");
+        assert!(
+            html.contains(r#"name="user" value="bob""#),
+            "the form generates for the user shown: {html}"
+        );
     }
 
     #[test]
