@@ -1077,14 +1077,27 @@ pub static SETTINGS: &[SettingDef] = &[
         "Default user-defined quota value for new email accounts",
         "The quota, in megabytes, that new email accounts get when the default quota option is user-defined.",
     ),
-    // [CFG] Mail
+    // [CFG] Mail; shown values: "Tweak Settings - Mail"
     choice(
         "email_outbound_spam_detect_action",
         Section::Mail,
-        &[same("noaction"), same("hold"), same("block")],
+        &[
+            RadioOption {
+                stored: "noaction",
+                shown: "Take no action",
+            },
+            RadioOption {
+                stored: "hold",
+                shown: "Hold outgoing mail",
+            },
+            RadioOption {
+                stored: "block",
+                shown: "Reject outgoing mail",
+            },
+        ],
         "noaction",
         "Select the action for the system to take on an email account when it detects a potential spammer.",
-        "No action, hold outgoing mail in the queue, or block outgoing mail, when an account looks like a spammer.",
+        "The action the system takes on every email account that it detects as a potential spammer.",
     ),
     // [CFG] Mail
     on_off(
@@ -1209,7 +1222,8 @@ pub static SETTINGS: &[SettingDef] = &[
         Section::Mail,
         false,
         "Allow users to relay mail if they use an IP address through which someone has validated an IMAP or POP3 login within the last hour (Pop-before-SMTP)",
-        "Let an address that logged in over IMAP or POP3 in the last hour relay mail.",
+        "Let users who recently logged in over IMAP or POP3 send mail through SMTP without authenticating again. \
+         An open relay is a security risk; SMTP authentication is the better choice.",
     ),
     // [CFG] Mail
     on_off(
