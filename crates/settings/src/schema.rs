@@ -2811,6 +2811,20 @@ mod tests {
         assert_eq!(seen[0], Section::Security);
     }
 
+    /// The Tweak Settings page finds settings by a word of the key or label; the browser tests search for these keys
+    /// and expect exactly one row each.
+    #[test]
+    fn searches_the_panel_tests_rely_on_find_one_setting() {
+        for word in [ALLOW_DEPRECATED_ACCESSHASH, "csp", "xframecpsrvd"] {
+            let found: Vec<&str> = SETTINGS
+                .iter()
+                .filter(|d| d.key.to_lowercase().contains(word) || d.label.to_lowercase().contains(word))
+                .map(|d| d.key)
+                .collect();
+            assert_eq!(found, [word], "searching for {word:?}");
+        }
+    }
+
     #[test]
     fn defaultmailaction_is_known() {
         let s = setting("defaultmailaction").unwrap();
