@@ -177,6 +177,20 @@ impl TestServer {
     }
 
     pub fn start_at(dir: tempfile::TempDir, path: &Path) -> TestServer {
+        TestServer::start_at_with(dir, path, None)
+    }
+
+    /// Like [`start`](Self::start), with explicit connection limits (short timeouts, a small cap).
+    pub fn start_with_limits(config: &str, limits: panel::conn::Limits) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plugin = build_cdylib("remote-access-key");
+        let text = config.replace("{plugin}", &plugin.display().to_string());
+        let path = dir.path().join("tweakgate.toml");
+        std::fs::write(&path, text).expect("writing the config");
+        TestServer::start_at_with(dir, &path, Some(limits))
+    }
+
+    fn start_at_with(dir: tempfile::TempDir, path: &Path, limits: Option<panel::conn::Limits>) -> TestServer {
         let panel = panel::state::Panel::open(path).unwrap_or_else(|e| panic!("config does not load: {e:#}"));
         panel.spawn_watcher(Duration::from_millis(20));
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -189,7 +203,12 @@ impl TestServer {
             .expect("binding loopback");
         let addr = listener.local_addr().expect("local addr");
         let p = Arc::clone(&panel);
-        runtime.spawn(async move { panel::http::serve(p, vec![listener]).await });
+        runtime.spawn(async move {
+            match limits {
+                Some(limits) => panel::http::serve_with(p, vec![listener], Vec::new(), limits).await,
+                None => panel::http::serve(p, vec![listener]).await,
+            }
+        });
         TestServer {
             addr,
             dir,

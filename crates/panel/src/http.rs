@@ -117,25 +117,25 @@ pub async fn serve(panel: Arc<Panel>, listeners: Vec<tokio::net::TcpListener>) -
     serve_all(panel, listeners, Vec::new()).await
 }
 
-/// Serves plain HTTP and HTTPS listeners until the process is stopped.
+/// Serves plain HTTP and HTTPS listeners until the process is stopped, with the connection limits of the config in
+/// force at start (`maxcpsrvdconnections` caps the connections over all listeners).
 pub async fn serve_all(
     panel: Arc<Panel>,
     listeners: Vec<tokio::net::TcpListener>,
     tls: Vec<crate::tls::TlsListener>,
 ) -> anyhow::Result<()> {
-    let mut tasks = Vec::new();
-    for listener in listeners {
-        let app = router(Arc::clone(&panel)).into_make_service_with_connect_info::<Peer>();
-        tasks.push(tokio::spawn(async move { axum::serve(listener, app).await }));
-    }
-    for listener in tls {
-        let app = router(Arc::clone(&panel)).into_make_service_with_connect_info::<Peer>();
-        tasks.push(tokio::spawn(async move { axum::serve(listener, app).await }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    Ok(())
+    let limits = crate::conn::Limits::from_settings(&panel.snapshot().config().tweak_settings);
+    serve_with(panel, listeners, tls, limits).await
+}
+
+/// [`serve_all`] with explicit connection limits.
+pub async fn serve_with(
+    panel: Arc<Panel>,
+    listeners: Vec<tokio::net::TcpListener>,
+    tls: Vec<crate::tls::TlsListener>,
+    limits: crate::conn::Limits,
+) -> anyhow::Result<()> {
+    crate::conn::serve(router(panel), listeners, tls, limits).await
 }
 
 /// A WHM API call's parameters: the query string, then a form body (WHM clients often send no content type).

@@ -230,9 +230,3 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, toki
         Peer(*stream.remote_addr())
     }
 }
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
-}
