@@ -254,6 +254,55 @@ impl TestServer {
     }
 }
 
+/// A `Basic` Authorization header value for `user` and `password`.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{user}:{password}");
+    let mut out = String::from("Basic ");
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A GET of `path` with one header, sent from the loopback address `from` (any of `127.0.0.0/8`).
+pub fn get_from(from: std::net::IpAddr, addr: SocketAddr, path: &str, authorization: &str) -> Reply {
+    let stream = socket_from(from, addr);
+    let mut stream = stream;
+    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: {authorization}\r\n\r\n");
+    stream.write_all(req.as_bytes()).expect("sending");
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf);
+    parse_reply(&buf)
+}
+
+fn socket_from(from: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::new(from, 0))
+            .expect("binding the client address");
+        let stream = socket.connect(addr).await.expect("connecting");
+        let std = stream.into_std().expect("std stream");
+        std.set_nonblocking(false).expect("blocking");
+        std
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -187,3 +187,125 @@ fn the_tls_listener_has_the_same_timeouts_and_cap() {
     let open = hostile.iter().filter(|s| is_open(s)).count();
     assert!(open <= CAP, "{open} silent TLS connections open over a cap of {CAP}");
 }
+
+const LIMITED: &str = r#"
+[server]
+listen = ["127.0.0.1:0"]
+state_dir = "state"
+auth_failure_limit = 5
+
+[root]
+password_hash = "{root_hash}"
+
+[tweak_settings]
+allow_deprecated_accesshash = true
+
+[resellers.bob]
+privileges = ["manage-api-tokens", "list-accts", "create-user-session"]
+
+[accounts.dave]
+owner = "bob"
+password_hash = "{root_hash}"
+
+[[plugins]]
+path = "{plugin}"
+"#;
+
+const ROOT_PASSWORD: &str = "root's long password";
+
+fn limited_server() -> TestServer {
+    let hash = panel::auth::header::hash_password(ROOT_PASSWORD).unwrap();
+    TestServer::start(&LIMITED.replace("{root_hash}", &hash))
+}
+
+fn whm(user: &str, secret: &str) -> String {
+    format!("WHM {user}:{secret}")
+}
+
+#[test]
+fn a_made_up_users_failures_do_not_block_roots_key_token_or_password() {
+    let server = limited_server();
+    let root = settings::Username::root();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &root, "root").unwrap();
+    let (_, token) = server
+        .panel
+        .tokens
+        .create("root", &credentials::TokenName::new("t").unwrap(), None, None, &[])
+        .unwrap();
+    let wrong: Vec<u16> = (0..10)
+        .map(|_| server.api("version", "", Some(&whm("madeup", "wrong"))).status)
+        .collect();
+    assert_eq!(&wrong[..5], &[401; 5], "{wrong:?}");
+    assert!(wrong[5..].iter().all(|s| *s == 429), "{wrong:?}");
+    let passwords: Vec<u16> = (0..10)
+        .map(|_| {
+            server
+                .api("version", "", Some(&tests::basic_auth("madeup", "guess")))
+                .status
+        })
+        .collect();
+    assert_eq!(&passwords[..5], &[401; 5], "{passwords:?}");
+    assert!(passwords[5..].iter().all(|s| *s == 429), "{passwords:?}");
+    assert_eq!(
+        server.api("version", "", Some(&whm("root", key.as_str()))).status,
+        200,
+        "root's key"
+    );
+    assert_eq!(
+        server.api("version", "", Some(&whm("root", token.expose()))).status,
+        200,
+        "root's token"
+    );
+    let r = server.api("version", "", Some(&tests::basic_auth("root", ROOT_PASSWORD)));
+    assert_eq!(r.status, 200, "root's password: {}", r.body);
+}
+
+#[test]
+fn a_correct_key_of_a_disabled_kind_is_refused_but_not_counted() {
+    let server = limited_server();
+    let bob = settings::Username::new("bob").unwrap();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &bob, "root").unwrap();
+    let off = std::fs::read_to_string(server.config_path()).unwrap().replace(
+        "allow_deprecated_accesshash = true",
+        "allow_deprecated_accesshash = false",
+    );
+    server.rewrite_config(&off);
+    server.wait_for(Duration::from_secs(5), || {
+        server.api("version", "", Some(&whm("bob", key.as_str()))).status == 401
+    });
+    let statuses: Vec<u16> = (0..12)
+        .map(|_| server.api("version", "", Some(&whm("bob", key.as_str()))).status)
+        .collect();
+    assert_eq!(statuses, vec![401; 12], "the same 401, never a 429");
+    let r = server.api("version", "", Some(&whm("bob", "wrong")));
+    assert_eq!(r.status, 401, "none of those counted as a guess");
+    let log = std::fs::read_to_string(server.dir.path().join("state/audit.log")).unwrap();
+    assert!(log.contains("allow_deprecated_accesshash is Off"), "still audited");
+    // A cPanel account's right password at WHM: refused the same way, not counted.
+    let statuses: Vec<u16> = (0..7)
+        .map(|_| {
+            server
+                .api("version", "", Some(&tests::basic_auth("dave", ROOT_PASSWORD)))
+                .status
+        })
+        .collect();
+    assert_eq!(statuses, vec![401; 7]);
+}
+
+#[test]
+fn wrong_root_passwords_from_200_loopback_addresses_get_throttled() {
+    let server = limited_server();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::root(), "root").unwrap();
+    let path = "/json-api/version?api.version=1";
+    let statuses: Vec<u16> = (0..200u8)
+        .map(|i| {
+            let from = std::net::IpAddr::from([127, 0, 1, i]);
+            tests::get_from(from, server.addr, path, &tests::basic_auth("root", "guess")).status
+        })
+        .collect();
+    assert_eq!(&statuses[..5], &[401; 5], "loopback is one source");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    let from = std::net::IpAddr::from([127, 0, 2, 1]);
+    let r = tests::get_from(from, server.addr, path, &whm("root", key.as_str()));
+    assert_eq!(r.status, 200, "root's key is not refused for the guesses");
+}

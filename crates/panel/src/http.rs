@@ -284,10 +284,7 @@ pub fn denied() -> Response {
 fn throttled() -> Response {
     let mut r = Answer::of(
         "",
-        Err(
-            WhmError::new("Too many failed logins from this address; try again later")
-                .with_status(StatusCode::TOO_MANY_REQUESTS),
-        ),
+        Err(WhmError::new("Too many failed logins; try again later").with_status(StatusCode::TOO_MANY_REQUESTS)),
     )
     .into_response();
     r.headers_mut()

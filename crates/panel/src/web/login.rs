@@ -16,8 +16,9 @@ use settings::{UserKind, Username};
 
 use super::{Visit, layout, page, redirect};
 use crate::auth::Peer;
-use crate::auth::header::{check_password, fail};
+use crate::auth::header::{DECOY_HASH, check_password, fail, refused};
 use crate::state::Panel;
+use crate::store::limiter::Kind;
 use crate::store::sessions::{COOKIE, Grant};
 
 fn login_form(message: Option<&str>) -> Markup {
@@ -55,21 +56,32 @@ pub async fn submit(
     Form(form): Form<Credentials>,
 ) -> Response {
     let peer = peer.ip();
-    if panel.limiter.is_throttled(peer) {
+    if !panel.limiter.password_allowed(peer, &form.user) {
+        refused(
+            &panel,
+            Some(&form.user),
+            peer,
+            "password throttled at the login page; not checked",
+        );
         return page(
             StatusCode::TOO_MANY_REQUESTS,
             login_form(Some("Too many failed logins; try again later.")),
         );
     }
     let snapshot = panel.snapshot();
-    let known = Username::new(&form.user).ok().filter(|u| {
-        snapshot
-            .user_id(u.as_str())
-            .is_some_and(|id| snapshot.user_kind(id) != UserKind::Account)
-    });
-    let hash = known.as_ref().and_then(|u| snapshot.config().users.password_hash(u));
-    match (known, hash) {
-        (Some(user), Some(h)) if check_password(h, &form.pass) => {
+    let known = Username::new(&form.user)
+        .ok()
+        .and_then(|u| snapshot.user_id(u.as_str()).map(|id| (u, snapshot.user_kind(id))));
+    let hash = known
+        .as_ref()
+        .and_then(|(u, _)| snapshot.config().users.password_hash(u));
+    let ok = check_password(hash.unwrap_or(DECOY_HASH), &form.pass);
+    match known {
+        Some((_, UserKind::Account)) if ok => {
+            refused(&panel, Some(&form.user), peer, "a cPanel account cannot log in to WHM");
+            page(StatusCode::UNAUTHORIZED, login_form(Some("The login is invalid.")))
+        }
+        Some((user, _)) if ok && hash.is_some() => {
             let _ = panel.audit.record(
                 "login",
                 json!({"user": user, "actor": user, "auth": "password", "source": peer.to_string()}),
@@ -82,6 +94,7 @@ pub async fn submit(
                 Some(&form.user),
                 peer,
                 "wrong password or unknown user at the login page",
+                Kind::Password,
             );
             page(StatusCode::UNAUTHORIZED, login_form(Some("The login is invalid.")))
         }
