@@ -309,3 +309,61 @@ fn wrong_root_passwords_from_200_loopback_addresses_get_throttled() {
     let r = tests::get_from(from, server.addr, path, &whm("root", key.as_str()));
     assert_eq!(r.status, 200, "root's key is not refused for the guesses");
 }
+
+/// argon2 runs on blocking threads behind a few slots: a flood of password guesses (each a real check, for distinct
+/// made-up users) leaves the request workers free, so key requests keep their latency.
+#[test]
+fn a_flood_of_password_guesses_does_not_slow_key_requests() {
+    let server = limited_server();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::root(), "root").unwrap();
+    let auth = whm("root", key.as_str());
+    // One argon2 check here, as the yardstick.
+    let start = Instant::now();
+    assert!(!panel::auth::header::check_password(
+        panel::auth::header::DECOY_HASH,
+        "guess"
+    ));
+    let argon2 = start.elapsed();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (latencies, guesses) = std::thread::scope(|s| {
+        let flood: Vec<_> = (0..8)
+            .map(|t| {
+                let server = &server;
+                s.spawn(move || {
+                    (0..3)
+                        .map(|i| {
+                            let basic = tests::basic_auth(&format!("guess{t}x{i}"), "guess");
+                            server.api("version", "", Some(&basic)).status
+                        })
+                        .collect::<Vec<u16>>()
+                })
+            })
+            .collect();
+        let honest = s.spawn(|| {
+            let mut latencies = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let start = Instant::now();
+                assert_eq!(server.api("version", "", Some(&auth)).status, 200);
+                latencies.push(start.elapsed());
+            }
+            latencies
+        });
+        let guesses: Vec<u16> = flood.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (honest.join().unwrap(), guesses)
+    });
+    assert!(guesses.iter().all(|s| *s == 401), "{guesses:?}");
+    let mut sorted = latencies.clone();
+    sorted.sort();
+    let median = sorted[sorted.len() / 2];
+    eprintln!(
+        "24 password guesses (one argon2 check {argon2:?}): {} key requests meanwhile, median {median:?}, worst {:?}",
+        sorted.len(),
+        sorted.last().unwrap()
+    );
+    assert!(sorted.len() >= 5, "key requests kept flowing: {}", sorted.len());
+    assert!(
+        median < argon2 / 2,
+        "median key request {median:?} against one argon2 check {argon2:?}"
+    );
+}

@@ -190,7 +190,7 @@ async fn api_with_header(
 ) -> Response {
     let snapshot = panel.snapshot();
     let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-    match authenticate(&panel, &snapshot, header, peer.ip()) {
+    match authenticate(&panel, &snapshot, header, peer.ip()).await {
         Ok(caller) => api(&panel, &snapshot, &caller, &function, &params, &method).into_response(),
         Err(AuthError::Denied) => denied(),
         Err(AuthError::Throttled) => throttled(),

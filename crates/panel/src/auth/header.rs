@@ -4,6 +4,8 @@
 //! Every failure gets the same answer; the cause goes to the audit log, never the secret.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use credentials::{Credential, TokenRejection};
@@ -42,7 +44,7 @@ enum Refusal {
 ///
 /// Keys and tokens are always checked, so a correct one passes whatever others sent; a wrong one is answered 429
 /// once its source has sent too many. A password is refused unchecked once its user is throttled.
-pub fn authenticate(
+pub async fn authenticate(
     panel: &Panel,
     snapshot: &Snapshot,
     header: Option<&[u8]>,
@@ -61,9 +63,10 @@ pub fn authenticate(
                 refused(panel, Some(&user), peer, "password throttled; not checked");
                 return Err(AuthError::Throttled);
             }
-            match basic(snapshot, &user, password.expose(), peer) {
+            match basic(panel, snapshot, &user, password, peer).await {
                 Ok(caller) => return Ok(caller),
-                Err(r) => (Some(user), Kind::Password, r),
+                Err(None) => return Err(AuthError::Throttled),
+                Err(Some(r)) => (Some(user), Kind::Password, r),
             }
         }
         Err(e) => (None, Kind::Secret, Refusal::Wrong(e.to_string())),
@@ -149,21 +152,49 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
     }
 }
 
-fn basic(snapshot: &Snapshot, user: &str, password: &str, peer: IpAddr) -> Result<Caller, Refusal> {
+/// A password login; `Err(None)` when no password check could be started in time (the server is busy checking).
+async fn basic(
+    panel: &Panel,
+    snapshot: &Snapshot,
+    user: &str,
+    password: credentials::Secret,
+    peer: IpAddr,
+) -> Result<Caller, Option<Refusal>> {
     let known = known_user(snapshot, user);
     let hash = known
         .as_ref()
         .and_then(|(n, _)| snapshot.config().users.password_hash(n))
-        .unwrap_or(DECOY_HASH);
-    let ok = check_password(hash, password);
+        .map(str::to_owned);
+    let ok = verify_password(panel, hash.as_deref(), password).await.ok_or(None)? && hash.is_some();
     match known {
         Some((name, kind)) if ok && kind != UserKind::Account => {
             Caller::new(snapshot, &name, None, AuthMethod::Password, peer)
-                .ok_or_else(|| Refusal::Wrong("unknown user".into()))
+                .ok_or_else(|| Some(Refusal::Wrong("unknown user".into())))
         }
-        Some(_) if ok => Err(Refusal::NotHere("a cPanel account cannot log in to WHM".into())),
-        _ => Err(Refusal::Wrong("wrong password or unknown user".into())),
+        Some(_) if ok => Err(Some(Refusal::NotHere("a cPanel account cannot log in to WHM".into()))),
+        _ => Err(Some(Refusal::Wrong("wrong password or unknown user".into()))),
     }
+}
+
+/// How many password checks run at once, each on a blocking thread so request workers never run argon2.
+pub const PASSWORD_CHECKS: usize = 2;
+/// A password check waits at most this long for its turn; past it the attempt is answered as throttled.
+const PASSWORD_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// Checks a password off the request workers, behind [`PASSWORD_CHECKS`] slots. A user without a password is checked
+/// against [`DECOY_HASH`] (never matches), so every failure costs one argon2 verification. `None`: no slot in time.
+pub async fn verify_password(panel: &Panel, hash: Option<&str>, password: credentials::Secret) -> Option<bool> {
+    let slot = tokio::time::timeout(PASSWORD_QUEUE_WAIT, Arc::clone(&panel.password_checks).acquire_owned())
+        .await
+        .ok()?
+        .ok()?;
+    let hash = hash.unwrap_or(DECOY_HASH).to_owned();
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        check_password(&hash, password.expose())
+    })
+    .await
+    .ok()
 }
 
 /// Verifies a password against a PHC string (argon2).
@@ -195,5 +226,19 @@ mod tests {
         assert!(!check_password(&h, "wrong"));
         assert!(!check_password(DECOY_HASH, ""));
         assert!(!check_password("not a hash", "x"));
+    }
+
+    /// A failed login costs one argon2 verification with the same parameters whether or not the user has a password.
+    #[test]
+    fn the_decoy_costs_what_a_real_hash_costs() {
+        let real = hash_password("anything at all").unwrap();
+        let (real, decoy) = (
+            PasswordHash::new(&real).unwrap(),
+            PasswordHash::new(DECOY_HASH).unwrap(),
+        );
+        assert_eq!(real.algorithm, decoy.algorithm);
+        assert_eq!(real.version, decoy.version);
+        assert_eq!(real.params, decoy.params);
+        assert_eq!(real.hash.map(|h| h.len()), decoy.hash.map(|h| h.len()));
     }
 }

@@ -16,7 +16,7 @@ use settings::{UserKind, Username};
 
 use super::{Visit, layout, page, redirect};
 use crate::auth::Peer;
-use crate::auth::header::{DECOY_HASH, check_password, fail, refused};
+use crate::auth::header::{fail, refused, verify_password};
 use crate::state::Panel;
 use crate::store::limiter::Kind;
 use crate::store::sessions::{COOKIE, Grant};
@@ -75,7 +75,12 @@ pub async fn submit(
     let hash = known
         .as_ref()
         .and_then(|(u, _)| snapshot.config().users.password_hash(u));
-    let ok = check_password(hash.unwrap_or(DECOY_HASH), &form.pass);
+    let Some(ok) = verify_password(&panel, hash, form.pass.into()).await else {
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            login_form(Some("The server is busy; try again later.")),
+        );
+    };
     match known {
         Some((_, UserKind::Account)) if ok => {
             refused(&panel, Some(&form.user), peer, "a cPanel account cannot log in to WHM");
