@@ -128,6 +128,10 @@ fn the_connection_cap_holds_and_honest_requests_get_through() {
 
 /// A TLS client that trusts whatever certificate the server shows (the test only cares about the connection).
 fn tls_get(addr: SocketAddr, cert: &std::path::Path) -> String {
+    tls_get_path(addr, cert, "/health")
+}
+
+fn tls_get_path(addr: SocketAddr, cert: &std::path::Path, path: &str) -> String {
     use std::sync::Arc;
     use tokio_rustls::rustls;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -145,7 +149,7 @@ fn tls_get(addr: SocketAddr, cert: &std::path::Path) -> String {
     let mut sock = TcpStream::connect(addr).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
         .unwrap();
     let mut answer = Vec::new();
     let _ = tls.read_to_end(&mut answer);
@@ -365,5 +369,178 @@ fn a_flood_of_password_guesses_does_not_slow_key_requests() {
     assert!(
         median < argon2 / 2,
         "median key request {median:?} against one argon2 check {argon2:?}"
+    );
+}
+
+/// The login form's nonce: (cookie pair, form value) from `GET /login/`.
+fn login_nonce(addr: SocketAddr) -> (String, String) {
+    let form = request(addr, "GET", "/login/", &[], "");
+    let cookie = form.header("set-cookie").expect("a login cookie").to_owned();
+    assert!(
+        cookie.starts_with("whostmgrlogin=") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let nonce = form
+        .body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .expect("a nonce in the form");
+    (pair, nonce.split('"').next().unwrap().to_owned())
+}
+
+fn cookie_pair(reply: &tests::Reply, name: &str) -> Option<String> {
+    reply
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+#[test]
+fn the_login_form_needs_its_nonce_and_refuses_cpanel_accounts() {
+    let server = limited_server();
+    let body = format!(
+        "user=root&pass={}",
+        ROOT_PASSWORD.replace(' ', "+").replace('\'', "%27")
+    );
+    let r = request(server.addr, "POST", "/login/", &[], &body);
+    assert_eq!(r.status, 403, "no nonce, no login");
+    assert!(cookie_pair(&r, "whostmgrsession").is_none());
+    let (cookie, nonce) = login_nonce(server.addr);
+    let r = request(
+        server.addr,
+        "POST",
+        "/login/",
+        &[("Cookie", &cookie)],
+        &format!("csrf_token=forged&{body}"),
+    );
+    assert_eq!(r.status, 403, "a forged nonce");
+    let r = request(
+        server.addr,
+        "POST",
+        "/login/",
+        &[("Cookie", &cookie)],
+        &format!("csrf_token={nonce}&{body}"),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(cookie_pair(&r, "whostmgrsession").is_some());
+    let session_cookie = r
+        .headers
+        .iter()
+        .find(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with("whostmgrsession="))
+        .unwrap()
+        .1
+        .clone();
+    assert!(!session_cookie.contains("Secure"), "plain HTTP: {session_cookie}");
+    // dave is a cPanel account with the right password: refused at WHM, as any wrong login is.
+    let (cookie, nonce) = login_nonce(server.addr);
+    let dave = body.replace("user=root", "user=dave");
+    let r = request(
+        server.addr,
+        "POST",
+        "/login/",
+        &[("Cookie", &cookie)],
+        &format!("csrf_token={nonce}&{dave}"),
+    );
+    assert_eq!(r.status, 401);
+    assert!(cookie_pair(&r, "whostmgrsession").is_none());
+}
+
+#[test]
+fn logout_is_a_post_with_a_nonce_and_clears_the_cookie() {
+    let server = limited_server();
+    let (cookie, nonce) = login_nonce(server.addr);
+    let body = format!(
+        "csrf_token={nonce}&user=root&pass={}",
+        ROOT_PASSWORD.replace(' ', "+").replace('\'', "%27")
+    );
+    let r = request(server.addr, "POST", "/login/", &[("Cookie", &cookie)], &body);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let session = cookie_pair(&r, "whostmgrsession").unwrap();
+    let home = r.header("location").unwrap().to_owned();
+    let prefix = home.trim_end_matches('/').to_owned();
+    let page = request(server.addr, "GET", &home, &[("Cookie", &session)], "");
+    assert_eq!(page.status, 200);
+    let form = format!("form class=\"logout\" method=\"post\" action=\"{prefix}/logout\"");
+    assert!(page.body.contains(&form), "{}", page.body);
+    let nonce = page.body.split(&form).nth(1).unwrap();
+    let nonce = nonce
+        .split("value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let logout = format!("{prefix}/logout");
+    assert_eq!(
+        request(server.addr, "GET", &logout, &[("Cookie", &session)], "").status,
+        405,
+        "a link cannot log anyone out"
+    );
+    assert_eq!(
+        request(server.addr, "POST", &logout, &[("Cookie", &session)], "").status,
+        403,
+        "nor a form without the nonce"
+    );
+    let r = request(
+        server.addr,
+        "POST",
+        &logout,
+        &[("Cookie", &session)],
+        &format!("csrf_token={nonce}"),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/login/"));
+    let cleared = r
+        .headers
+        .iter()
+        .find(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with("whostmgrsession="))
+        .expect("the cookie is cleared")
+        .1
+        .clone();
+    assert!(cleared.contains("Max-Age=0") || cleared.contains("1970"), "{cleared}");
+    let after = request(server.addr, "GET", &home, &[("Cookie", &session)], "");
+    assert_eq!(after.status, 303, "the session is over");
+}
+
+#[test]
+fn cookies_are_secure_over_https() {
+    let server = limited_server();
+    let state = server.dir.path().join("state");
+    let config = panel::tls::server_config(None, None, &state).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = runtime.block_on(async { panel::tls::TlsListener::new(listener, config).unwrap() });
+    runtime.spawn(panel::http::serve_all(
+        std::sync::Arc::clone(&server.panel),
+        Vec::new(),
+        vec![tls],
+    ));
+    let cert = state.join("tls/cert.pem");
+    let form = tls_get_path(addr, &cert, "/login/");
+    let login_cookie = form
+        .lines()
+        .find(|l| l.starts_with("set-cookie: whostmgrlogin="))
+        .unwrap();
+    assert!(login_cookie.contains("Secure"), "{login_cookie}");
+    let grant = panel::store::sessions::Grant::own(settings::Username::root(), "test");
+    let secret = server.panel.sessions.create_one_time(&grant);
+    let landing = tls_get_path(addr, &cert, &format!("/cpsess0123456789/login/?session={secret}"));
+    assert!(landing.starts_with("HTTP/1.1 303"), "{landing}");
+    let session_cookie = landing
+        .lines()
+        .find(|l| l.starts_with("set-cookie: whostmgrsession="))
+        .unwrap();
+    assert!(
+        session_cookie.contains("Secure") && session_cookie.contains("HttpOnly"),
+        "{session_cookie}"
     );
 }

@@ -24,7 +24,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::auth::Peer;
+use crate::auth::{Https, Peer};
 use crate::tls::{HANDSHAKE_TIMEOUT, TlsListener};
 
 /// The Tweak Setting that caps the connections open at once.
@@ -290,14 +290,14 @@ async fn accept_loop(
                 registry: Arc::clone(&registry),
             };
             match tls {
-                None => connection(stream, peer, app, &guard, limits).await,
+                None => connection(stream, peer, false, app, &guard, limits).await,
                 Some(acceptor) => {
                     let handshake = tokio::select! {
                         r = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)) => r,
                         () = guard.slot.evict.notified() => return,
                     };
                     match handshake {
-                        Ok(Ok(tls)) => connection(tls, peer, app, &guard, limits).await,
+                        Ok(Ok(tls)) => connection(tls, peer, true, app, &guard, limits).await,
                         Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
                         Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
                     }
@@ -318,7 +318,7 @@ fn refuse(stream: &TcpStream, plain: bool, peer: SocketAddr) {
 }
 
 /// Serves HTTP/1.1 on one connection until the client leaves, is idle too long, or is evicted while idle.
-async fn connection<I>(io: I, peer: SocketAddr, app: Router, guard: &SlotGuard, limits: Limits)
+async fn connection<I>(io: I, peer: SocketAddr, https: bool, app: Router, guard: &SlotGuard, limits: Limits)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -331,6 +331,7 @@ where
             registry: Arc::clone(&registry),
         };
         req.extensions_mut().insert(ConnectInfo(Peer(peer)));
+        req.extensions_mut().insert(Https(https));
         let app = app.clone();
         async move {
             let response = app.oneshot(req).await;

@@ -31,7 +31,7 @@ pub const MAX_BODY: usize = 1 << 20;
 pub fn router(panel: Arc<Panel>) -> Router {
     let mut session: Router<Arc<Panel>> = Router::new()
         .route("/", get(web::home::show))
-        .route("/logout", get(web::login::logout))
+        .route("/logout", axum::routing::post(web::login::logout))
         .route("/json-api/{function}", any(api_in_session))
         .route(
             "/tweak-settings",
