@@ -177,6 +177,20 @@ impl TestServer {
     }
 
     pub fn start_at(dir: tempfile::TempDir, path: &Path) -> TestServer {
+        TestServer::start_at_with(dir, path, None)
+    }
+
+    /// Like [`start`](Self::start), with explicit connection limits (short timeouts, a small cap).
+    pub fn start_with_limits(config: &str, limits: panel::conn::Limits) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plugin = build_cdylib("remote-access-key");
+        let text = config.replace("{plugin}", &plugin.display().to_string());
+        let path = dir.path().join("tweakgate.toml");
+        std::fs::write(&path, text).expect("writing the config");
+        TestServer::start_at_with(dir, &path, Some(limits))
+    }
+
+    fn start_at_with(dir: tempfile::TempDir, path: &Path, limits: Option<panel::conn::Limits>) -> TestServer {
         let panel = panel::state::Panel::open(path).unwrap_or_else(|e| panic!("config does not load: {e:#}"));
         panel.spawn_watcher(Duration::from_millis(20));
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -189,7 +203,12 @@ impl TestServer {
             .expect("binding loopback");
         let addr = listener.local_addr().expect("local addr");
         let p = Arc::clone(&panel);
-        runtime.spawn(async move { panel::http::serve(p, vec![listener]).await });
+        runtime.spawn(async move {
+            match limits {
+                Some(limits) => panel::http::serve_with(p, vec![listener], Vec::new(), limits).await,
+                None => panel::http::serve(p, vec![listener]).await,
+            }
+        });
         TestServer {
             addr,
             dir,
@@ -233,6 +252,55 @@ impl TestServer {
         }
         None
     }
+}
+
+/// A `Basic` Authorization header value for `user` and `password`.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{user}:{password}");
+    let mut out = String::from("Basic ");
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A GET of `path` with one header, sent from the loopback address `from` (any of `127.0.0.0/8`).
+pub fn get_from(from: std::net::IpAddr, addr: SocketAddr, path: &str, authorization: &str) -> Reply {
+    let stream = socket_from(from, addr);
+    let mut stream = stream;
+    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: {authorization}\r\n\r\n");
+    stream.write_all(req.as_bytes()).expect("sending");
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf);
+    parse_reply(&buf)
+}
+
+fn socket_from(from: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::new(from, 0))
+            .expect("binding the client address");
+        let stream = socket.connect(addr).await.expect("connecting");
+        let std = stream.into_std().expect("std stream");
+        std.set_nonblocking(false).expect("blocking");
+        std
+    })
 }
 
 #[cfg(test)]

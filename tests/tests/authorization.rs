@@ -549,9 +549,15 @@ fn a_password_login_is_audited() {
     )
     .unwrap();
     h.panel.reload().unwrap();
+    let form = h.send(Request::get("/login/").body(Body::empty()).unwrap());
+    let cookie = form.headers[header::SET_COOKIE].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let nonce = form.body.split("name=\"csrf_token\" value=\"").nth(1).unwrap();
+    let nonce = nonce.split('"').next().unwrap();
     let req = Request::post("/login/")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from("user=root&pass=a+long+password"))
+        .header(header::COOKIE, cookie)
+        .body(Body::from(format!("csrf_token={nonce}&user=root&pass=a+long+password")))
         .unwrap();
     let r = h.send(req);
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);

@@ -31,7 +31,7 @@ pub const MAX_BODY: usize = 1 << 20;
 pub fn router(panel: Arc<Panel>) -> Router {
     let mut session: Router<Arc<Panel>> = Router::new()
         .route("/", get(web::home::show))
-        .route("/logout", get(web::login::logout))
+        .route("/logout", axum::routing::post(web::login::logout))
         .route("/json-api/{function}", any(api_in_session))
         .route(
             "/tweak-settings",
@@ -121,25 +121,25 @@ pub async fn serve(panel: Arc<Panel>, listeners: Vec<tokio::net::TcpListener>) -
     serve_all(panel, listeners, Vec::new()).await
 }
 
-/// Serves plain HTTP and HTTPS listeners until the process is stopped.
+/// Serves plain HTTP and HTTPS listeners until the process is stopped, with the connection limits of the config in
+/// force at start (`maxcpsrvdconnections` caps the connections over all listeners).
 pub async fn serve_all(
     panel: Arc<Panel>,
     listeners: Vec<tokio::net::TcpListener>,
     tls: Vec<crate::tls::TlsListener>,
 ) -> anyhow::Result<()> {
-    let mut tasks = Vec::new();
-    for listener in listeners {
-        let app = router(Arc::clone(&panel)).into_make_service_with_connect_info::<Peer>();
-        tasks.push(tokio::spawn(async move { axum::serve(listener, app).await }));
-    }
-    for listener in tls {
-        let app = router(Arc::clone(&panel)).into_make_service_with_connect_info::<Peer>();
-        tasks.push(tokio::spawn(async move { axum::serve(listener, app).await }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    Ok(())
+    let limits = crate::conn::Limits::from_settings(&panel.snapshot().config().tweak_settings);
+    serve_with(panel, listeners, tls, limits).await
+}
+
+/// [`serve_all`] with explicit connection limits.
+pub async fn serve_with(
+    panel: Arc<Panel>,
+    listeners: Vec<tokio::net::TcpListener>,
+    tls: Vec<crate::tls::TlsListener>,
+    limits: crate::conn::Limits,
+) -> anyhow::Result<()> {
+    crate::conn::serve(router(panel), listeners, tls, limits).await
 }
 
 /// A WHM API call's parameters: the query string, then a form body (WHM clients often send no content type).
@@ -194,7 +194,7 @@ async fn api_with_header(
 ) -> Response {
     let snapshot = panel.snapshot();
     let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-    match authenticate(&panel, &snapshot, header, peer.ip()) {
+    match authenticate(&panel, &snapshot, header, peer.ip()).await {
         Ok(caller) => api(&panel, &snapshot, &caller, &function, &params, &method).into_response(),
         Err(AuthError::Denied) => denied(),
         Err(AuthError::Throttled) => throttled(),
@@ -333,10 +333,7 @@ pub fn denied() -> Response {
 fn throttled() -> Response {
     let mut r = Answer::of(
         "",
-        Err(
-            WhmError::new("Too many failed logins from this address; try again later")
-                .with_status(StatusCode::TOO_MANY_REQUESTS),
-        ),
+        Err(WhmError::new("Too many failed logins; try again later").with_status(StatusCode::TOO_MANY_REQUESTS)),
     )
     .into_response();
     r.headers_mut()

@@ -2,8 +2,8 @@
 //!
 //! Layers, each using only those below it: `fsx` (files and the clock) and `features` (the panel's own gate
 //! features), `audit`, `store` (keys, sessions, throttling), `config_write`, `state` (the `Panel`), `auth` (who is
-//! asking: `Caller` and `Authorized`), `whm` (the table of WHM operations and plugin calls), `web` (pages), `http`
-//! (the router), `tls`, `cli`.
+//! asking: `Caller` and `Authorized`), `whm` (the table of WHM operations and plugin calls), `web` (pages), `tls`
+//! (certificates), `conn` (accept loops, connection cap and timeouts), `http` (the router), `cli`.
 
 #![forbid(unsafe_code)]
 
@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config_write;
+pub mod conn;
 pub mod features;
 pub mod fsx;
 pub mod http;

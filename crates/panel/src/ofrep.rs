@@ -144,9 +144,14 @@ fn evaluation(panel: &Panel, snapshot: &Snapshot, feature: &FeatureSpec, user: &
     })
 }
 
-fn authenticated(panel: &Panel, snapshot: &Snapshot, headers: &HeaderMap, peer: Peer) -> Result<Caller, AuthError> {
+async fn authenticated(
+    panel: &Panel,
+    snapshot: &Snapshot,
+    headers: &HeaderMap,
+    peer: Peer,
+) -> Result<Caller, AuthError> {
     let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-    authenticate(panel, snapshot, header, peer.0.ip())
+    authenticate(panel, snapshot, header, peer.0.ip()).await
 }
 
 /// 401, or 429 with `Retry-After` (the OFREP providers pause until then).
@@ -171,7 +176,7 @@ pub async fn single(
     body: Bytes,
 ) -> Response {
     let snapshot = panel.snapshot();
-    let caller = match authenticated(&panel, &snapshot, &headers, peer) {
+    let caller = match authenticated(&panel, &snapshot, &headers, peer).await {
         Ok(c) => c,
         Err(e) => return refused(e),
     };
@@ -198,7 +203,7 @@ pub async fn bulk(
     body: Bytes,
 ) -> Response {
     let snapshot = panel.snapshot();
-    let caller = match authenticated(&panel, &snapshot, &headers, peer) {
+    let caller = match authenticated(&panel, &snapshot, &headers, peer).await {
         Ok(c) => c,
         Err(e) => return refused(e),
     };

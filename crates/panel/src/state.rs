@@ -40,6 +40,8 @@ pub struct Panel {
     pub tokens: TokenStore,
     pub sessions: Sessions,
     pub limiter: Limiter,
+    /// Slots for password checks (argon2), which run on blocking threads: at most this many at once.
+    pub password_checks: Arc<tokio::sync::Semaphore>,
     pub audit: AuditLog,
     pub metrics: crate::metrics::Metrics,
     pub status: Mutex<ReloadStatus>,
@@ -94,6 +96,7 @@ impl Panel {
             tokens,
             sessions,
             limiter,
+            password_checks: Arc::new(tokio::sync::Semaphore::new(crate::auth::header::PASSWORD_CHECKS)),
             audit,
             metrics: crate::metrics::Metrics::default(),
             status: Mutex::new(ReloadStatus {

@@ -4,6 +4,8 @@
 //! Every failure gets the same answer; the cause goes to the audit log, never the secret.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use credentials::{Credential, TokenRejection};
@@ -13,51 +15,87 @@ use settings::{Acl, AclSet, Snapshot, UserKind, Username};
 use super::{AuthMethod, Caller};
 use crate::fsx::unix_now;
 use crate::state::Panel;
+use crate::store::limiter::Kind;
 
 /// Why a request is not let in; the answer the client sees depends only on the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthError {
     /// 401 "Access denied", whatever the cause.
     Denied,
-    /// 429: too many failures from this address.
+    /// 429: a wrong key or token from a source that sent too many, or a password of a throttled user.
     Throttled,
 }
 
 /// A password hash that never matches, verified against when the user has none, so failures cost the same.
-const DECOY_HASH: &str =
+pub const DECOY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$dHdlYWtnYXRlZGVjb3k$Zm9vYmFyYmF6cXV4cXV1eHh4eHh4eHh4eHh4eHh4eHg";
 
+/// Why a presented credential was refused, before it becomes the one answer the client sees.
+#[derive(Debug)]
+enum Refusal {
+    /// A wrong secret or unknown user: a guess, counted towards throttling.
+    Wrong(String),
+    /// The right secret of a kind that is not accepted here (an access key while they are disabled, an expired or
+    /// address-bound token, a cPanel account at WHM): the same 401, not counted as a guess.
+    NotHere(String),
+}
+
 /// Authenticates an `Authorization` header value.
-pub fn authenticate(
+///
+/// Keys and tokens are always checked, so a correct one passes whatever others sent; a wrong one is answered 429
+/// once its source has sent too many. A password is refused unchecked once its user is throttled.
+pub async fn authenticate(
     panel: &Panel,
     snapshot: &Snapshot,
     header: Option<&[u8]>,
     peer: IpAddr,
 ) -> Result<Caller, AuthError> {
-    if panel.limiter.is_throttled(peer) {
-        return Err(AuthError::Throttled);
-    }
     let Some(header) = header else {
         return Err(AuthError::Denied);
     };
-    let result = match credentials::parse_authorization(header) {
-        Ok(Credential::Whm { user, secret }) => {
-            whm(panel, snapshot, &user, secret.expose(), peer).map_err(|why| (Some(user), why))
-        }
+    let (user, kind, refusal) = match credentials::parse_authorization(header) {
+        Ok(Credential::Whm { user, secret }) => match whm(panel, snapshot, &user, secret.expose(), peer) {
+            Ok(caller) => return Ok(caller),
+            Err(r) => (Some(user), Kind::Secret, r),
+        },
         Ok(Credential::Basic { user, password }) => {
-            basic(snapshot, &user, password.expose(), peer).map_err(|why| (Some(user), why))
+            if !panel.limiter.password_allowed(peer, &user) {
+                refused(panel, Some(&user), peer, "password throttled; not checked");
+                return Err(AuthError::Throttled);
+            }
+            match basic(panel, snapshot, &user, password, peer).await {
+                Ok(caller) => return Ok(caller),
+                Err(None) => return Err(AuthError::Throttled),
+                Err(Some(r)) => (Some(user), Kind::Password, r),
+            }
         }
-        Err(e) => Err((None, e.to_string())),
+        Err(e) => (None, Kind::Secret, Refusal::Wrong(e.to_string())),
     };
-    result.map_err(|(user, why)| {
-        fail(panel, user.as_deref(), peer, &why);
-        AuthError::Denied
-    })
+    match refusal {
+        Refusal::NotHere(why) => {
+            refused(panel, user.as_deref(), peer, &why);
+            Err(AuthError::Denied)
+        }
+        Refusal::Wrong(why) => {
+            let throttled = kind == Kind::Secret && panel.limiter.secrets_throttled(peer);
+            fail(panel, user.as_deref(), peer, &why, kind);
+            Err(if throttled {
+                AuthError::Throttled
+            } else {
+                AuthError::Denied
+            })
+        }
+    }
 }
 
-/// Records a failure: counted towards throttling and audited without the secret.
-pub fn fail(panel: &Panel, user: Option<&str>, peer: IpAddr, why: &str) {
-    panel.limiter.record_failure(peer);
+/// Records a failed guess: counted towards throttling and audited without the secret.
+pub fn fail(panel: &Panel, user: Option<&str>, peer: IpAddr, why: &str, kind: Kind) {
+    panel.limiter.record_failure(peer, user, kind);
+    refused(panel, user, peer, why);
+}
+
+/// Audits a refusal without counting it as a guess.
+pub fn refused(panel: &Panel, user: Option<&str>, peer: IpAddr, why: &str) {
     panel.metrics.auth_failure(why);
     let user = user.filter(|u| Username::new(u).is_ok());
     tracing::warn!("authentication failed from {peer} for {}: {why}", user.unwrap_or("?"));
@@ -70,14 +108,15 @@ fn known_user(snapshot: &Snapshot, user: &str) -> Option<(Username, UserKind)> {
     Some((name, snapshot.user_kind(id)))
 }
 
-fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAddr) -> Result<Caller, String> {
+fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAddr) -> Result<Caller, Refusal> {
+    let wrong = |why: &str| Refusal::Wrong(why.to_owned());
     let Some((name, _)) = known_user(snapshot, user).filter(|(_, k)| *k != UserKind::Account) else {
         // Spend the same effort as a real user's token and key checks before refusing, so the answer's timing does
         // not tell which names exist. Root's key and tokens are the stand-in: every server has root.
         let root = Username::root();
         let _ = panel.tokens.verify(root.as_str(), secret, unix_now(), peer);
         let _ = panel.keys.verify(&root, &panel.home_of(snapshot, &root), secret);
-        return Err("unknown user or not a reseller".into());
+        return Err(wrong("unknown user or not a reseller"));
     };
     match panel.tokens.verify(name.as_str(), secret, unix_now(), peer) {
         Ok(record) => {
@@ -88,11 +127,13 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
             let method = AuthMethod::ApiToken {
                 name: record.name.to_string(),
             };
-            return Caller::new(snapshot, &name, token_acls, method, peer).ok_or_else(|| "unknown user".into());
+            return Caller::new(snapshot, &name, token_acls, method, peer).ok_or_else(|| wrong("unknown user"));
         }
-        Err(TokenRejection::Expired) => return Err("API token expired".into()),
+        Err(TokenRejection::Expired) => return Err(Refusal::NotHere("API token expired".into())),
         Err(TokenRejection::AddressNotAllowed) => {
-            return Err("API token used from an address outside its allow-list".into());
+            return Err(Refusal::NotHere(
+                "API token used from an address outside its allow-list".into(),
+            ));
         }
         Err(_) => {}
     }
@@ -100,32 +141,61 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
     let key_ok = panel.keys.verify(&name, &home, secret);
     if !snapshot.config().tweak_settings.is_on(ALLOW_DEPRECATED_ACCESSHASH) {
         return Err(if key_ok {
-            "access key presented while allow_deprecated_accesshash is Off"
+            Refusal::NotHere("access key presented while allow_deprecated_accesshash is Off".into())
         } else {
-            "wrong secret"
-        }
-        .into());
+            wrong("wrong secret")
+        });
     }
     if key_ok {
-        Caller::new(snapshot, &name, None, AuthMethod::AccessKey, peer).ok_or_else(|| "unknown user".into())
+        Caller::new(snapshot, &name, None, AuthMethod::AccessKey, peer).ok_or_else(|| wrong("unknown user"))
     } else {
-        Err("wrong secret".into())
+        Err(wrong("wrong secret"))
     }
 }
 
-fn basic(snapshot: &Snapshot, user: &str, password: &str, peer: IpAddr) -> Result<Caller, String> {
+/// A password login; `Err(None)` when no password check could be started in time (the server is busy checking).
+async fn basic(
+    panel: &Panel,
+    snapshot: &Snapshot,
+    user: &str,
+    password: credentials::Secret,
+    peer: IpAddr,
+) -> Result<Caller, Option<Refusal>> {
     let known = known_user(snapshot, user);
     let hash = known
         .as_ref()
         .and_then(|(n, _)| snapshot.config().users.password_hash(n))
-        .unwrap_or(DECOY_HASH);
-    let ok = check_password(hash, password);
+        .map(str::to_owned);
+    let ok = verify_password(panel, hash.as_deref(), password).await.ok_or(None)? && hash.is_some();
     match known {
         Some((name, kind)) if ok && kind != UserKind::Account => {
-            Caller::new(snapshot, &name, None, AuthMethod::Password, peer).ok_or_else(|| "unknown user".into())
+            Caller::new(snapshot, &name, None, AuthMethod::Password, peer)
+                .ok_or_else(|| Some(Refusal::Wrong("unknown user".into())))
         }
-        _ => Err("wrong password or unknown user".into()),
+        Some(_) if ok => Err(Some(Refusal::NotHere("a cPanel account cannot log in to WHM".into()))),
+        _ => Err(Some(Refusal::Wrong("wrong password or unknown user".into()))),
     }
+}
+
+/// How many password checks run at once, each on a blocking thread so request workers never run argon2.
+pub const PASSWORD_CHECKS: usize = 2;
+/// A password check waits at most this long for its turn; past it the attempt is answered as throttled.
+const PASSWORD_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// Checks a password off the request workers, behind [`PASSWORD_CHECKS`] slots. A user without a password is checked
+/// against [`DECOY_HASH`] (never matches), so every failure costs one argon2 verification. `None`: no slot in time.
+pub async fn verify_password(panel: &Panel, hash: Option<&str>, password: credentials::Secret) -> Option<bool> {
+    let slot = tokio::time::timeout(PASSWORD_QUEUE_WAIT, Arc::clone(&panel.password_checks).acquire_owned())
+        .await
+        .ok()?
+        .ok()?;
+    let hash = hash.unwrap_or(DECOY_HASH).to_owned();
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        check_password(&hash, password.expose())
+    })
+    .await
+    .ok()
 }
 
 /// Verifies a password against a PHC string (argon2).
@@ -157,5 +227,19 @@ mod tests {
         assert!(!check_password(&h, "wrong"));
         assert!(!check_password(DECOY_HASH, ""));
         assert!(!check_password("not a hash", "x"));
+    }
+
+    /// A failed login costs one argon2 verification with the same parameters whether or not the user has a password.
+    #[test]
+    fn the_decoy_costs_what_a_real_hash_costs() {
+        let real = hash_password("anything at all").unwrap();
+        let (real, decoy) = (
+            PasswordHash::new(&real).unwrap(),
+            PasswordHash::new(DECOY_HASH).unwrap(),
+        );
+        assert_eq!(real.algorithm, decoy.algorithm);
+        assert_eq!(real.version, decoy.version);
+        assert_eq!(real.params, decoy.params);
+        assert_eq!(real.hash.map(|h| h.len()), decoy.hash.map(|h| h.len()));
     }
 }

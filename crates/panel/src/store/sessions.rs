@@ -24,7 +24,8 @@ pub const COOKIE: &str = "whostmgrsession";
 pub const IDLE: Duration = Duration::from_secs(3600);
 /// How long a one-time login URL stays valid.
 pub const ONE_TIME: Duration = Duration::from_secs(300);
-const MAX_SESSIONS: usize = 10_000;
+/// The most sessions one user has at once; starting another ends that user's least recently used one.
+pub const MAX_SESSIONS_PER_USER: usize = 16;
 /// A session's last use is written back at most this often.
 const TOUCH_EVERY_SECS: u64 = 60;
 
@@ -98,7 +99,8 @@ pub struct Sessions {
     one_time: Mutex<HashMap<String, (Grant, u64)>>,
 }
 
-fn random_alnum(n: usize) -> String {
+/// `n` random letters and digits.
+pub fn random_alnum(n: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     (0..n)
@@ -117,6 +119,7 @@ pub fn is_security_token(name: &str) -> bool {
 pub fn create_one_time_in(dir: &Path, grant: &Grant) -> anyhow::Result<String> {
     let one_time = dir.join("one-time");
     create_private_dir(&one_time)?;
+    prune_one_time(dir);
     let secret = random_alnum(32);
     let body = serde_json::to_vec(&StoredOneTime {
         grant: grant.clone(),
@@ -124,6 +127,25 @@ pub fn create_one_time_in(dir: &Path, grant: &Grant) -> anyhow::Result<String> {
     })?;
     credentials::write_atomic(&one_time.join(credentials::sha512_hex(&secret)), &body, 0o600)?;
     Ok(secret)
+}
+
+/// Removes one-time logins older than [`ONE_TIME`] (by the time their file was written): they can no longer be
+/// redeemed, and left alone they would pile up.
+pub fn prune_one_time(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir.join("one-time")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let expired = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= ONE_TIME);
+        if expired {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A new security token: `cpsess` and 10 digits.
@@ -161,6 +183,7 @@ impl Sessions {
                 }
             }
         }
+        prune_one_time(dir);
         Ok(Sessions {
             dir: Some(dir.to_path_buf()),
             by_token: Mutex::new(by_token),
@@ -243,9 +266,16 @@ impl Sessions {
             map.remove(&k);
             self.forget(&k);
         }
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| k.clone())
-        {
+        // The cap is per user: one user's many logins never end another user's session.
+        while map.values().filter(|s| s.grant.user == session.grant.user).count() >= MAX_SESSIONS_PER_USER {
+            let Some(oldest) = map
+                .iter()
+                .filter(|(_, s)| s.grant.user == session.grant.user)
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
             map.remove(&oldest);
             self.forget(&oldest);
         }
@@ -367,6 +397,37 @@ mod tests {
         let n = s.issue_nonce(&token);
         assert!(s.consume_nonce(&token, &n));
         assert!(!s.consume_nonce(&token, &n), "replayed nonce refused");
+    }
+
+    #[test]
+    fn the_session_cap_is_per_user_and_ends_the_oldest() {
+        let s = Sessions::default();
+        let (root_token, root_cookie) = s.start(own("root"));
+        let bobs: Vec<(String, String)> = (0..MAX_SESSIONS_PER_USER + 5).map(|_| s.start(own("bob"))).collect();
+        assert!(
+            s.check(&root_token, Some(&root_cookie)).is_some(),
+            "bob's logins never end root's session"
+        );
+        let live = bobs.iter().filter(|(t, c)| s.check(t, Some(c)).is_some()).count();
+        assert_eq!(live, MAX_SESSIONS_PER_USER);
+        let (newest, cookie) = bobs.last().unwrap();
+        assert!(s.check(newest, Some(cookie)).is_some(), "the newest session lives");
+    }
+
+    #[test]
+    fn expired_one_time_logins_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path().join("sessions");
+        let sessions = Sessions::open(&dir).unwrap();
+        let old = sessions.create_one_time(&own("bob"));
+        let path = dir.join("one-time").join(credentials::sha512_hex(&old));
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(std::time::SystemTime::now() - ONE_TIME - Duration::from_secs(1))
+            .unwrap();
+        let fresh = sessions.create_one_time(&own("bob"));
+        assert!(!path.exists(), "the expired link's file is gone");
+        assert!(dir.join("one-time").join(credentials::sha512_hex(&fresh)).exists());
+        assert_eq!(sessions.redeem_one_time(&old), None);
     }
 
     #[test]

@@ -29,11 +29,13 @@ use crate::whm::Ctx;
 pub const CSS: &str = include_str!("static/panel.css");
 
 /// The bar at the top of a session's pages.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Nav<'a> {
     pub user: &'a str,
     /// The session's `cpsess…` token, without slashes.
     pub token: &'a str,
+    /// The one-use nonce of the logout form.
+    pub logout_nonce: String,
 }
 
 /// Wraps a page body in the panel's layout.
@@ -52,7 +54,10 @@ pub fn layout(title: &str, nav: Option<Nav<'_>>, body: Markup) -> Markup {
                         a.brand href={ "/" (nav.token) "/" } { "Tweak" b { "gate" } " WHM" }
                         a href={ "/" (nav.token) "/" } { "Home" }
                         span { "Logged in as " b { (nav.user) } }
-                        a href={ "/" (nav.token) "/logout" } { "Log out" }
+                        form.logout method="post" action={ "/" (nav.token) "/logout" } {
+                            input type="hidden" name="csrf_token" value=(nav.logout_nonce);
+                            button type="submit" id="logout" { "Log out" }
+                        }
                     }
                 }
                 main {
@@ -110,6 +115,7 @@ impl Visit {
         Nav {
             user: self.caller.user.as_str(),
             token: self.token(),
+            logout_nonce: self.panel.sessions.issue_nonce(self.token()),
         }
     }
 

@@ -1,0 +1,393 @@
+//! Connections: one accept loop per listener, plain or TLS, with a header-read timeout, an idle keep-alive timeout
+//! and one cap on the connections open at once (`maxcpsrvdconnections`) shared by every listener.
+//!
+//! When the cap is reached, the connection that has been idle the longest (no request in flight, no byte read) is
+//! closed to make room; only when every connection is busy with a request is the newcomer refused (plain HTTP gets a
+//! `503` first). So idle or slow clients can hold slots only until an honest client needs one.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use settings::TweakSettings;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::auth::{Https, Peer};
+use crate::tls::{HANDSHAKE_TIMEOUT, TlsListener};
+
+/// The Tweak Setting that caps the connections open at once.
+pub const MAX_CONNECTIONS_SETTING: &str = "maxcpsrvdconnections";
+/// The cap when the setting is absent or unreadable: WHM's default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 200;
+
+/// What one connection may take from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections open at once, over every listener.
+    pub max_connections: usize,
+    /// From the moment the server waits for a request head until the whole head has arrived.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no byte read for this long is closed.
+    pub idle_timeout: Duration,
+    /// The most bytes buffered for one request head (hyper answers 431 beyond it).
+    pub max_buf_size: usize,
+    /// The TLS handshake must finish within this.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
+            max_buf_size: 64 * 1024,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults, with the cap from `maxcpsrvdconnections`.
+    pub fn from_settings(settings: &TweakSettings) -> Limits {
+        let max_connections = settings
+            .get(MAX_CONNECTIONS_SETTING)
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        Limits {
+            max_connections,
+            ..Limits::default()
+        }
+    }
+}
+
+/// One open connection as the registry sees it.
+#[derive(Debug)]
+struct Slot {
+    in_flight: AtomicUsize,
+    /// Milliseconds since the registry's epoch of the last byte read or request finished.
+    last_active: AtomicU64,
+    evict: Notify,
+}
+
+/// Every open connection, and the permits that cap them.
+#[derive(Debug)]
+struct Registry {
+    permits: Arc<Semaphore>,
+    slots: Mutex<HashMap<u64, Arc<Slot>>>,
+    next: AtomicU64,
+    epoch: Instant,
+}
+
+impl Registry {
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn register(self: &Arc<Self>) -> SlotGuard {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::new(Slot {
+            in_flight: AtomicUsize::new(0),
+            last_active: AtomicU64::new(self.now()),
+            evict: Notify::new(),
+        });
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Arc::clone(&slot));
+        SlotGuard {
+            registry: Arc::clone(self),
+            id,
+            slot,
+        }
+    }
+
+    /// Asks the connection idle the longest to close; false when every connection has a request in flight.
+    fn evict_oldest_idle(&self) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let oldest = slots
+            .values()
+            .filter(|s| s.in_flight.load(Ordering::Acquire) == 0)
+            .min_by_key(|s| s.last_active.load(Ordering::Relaxed));
+        match oldest {
+            Some(slot) => {
+                slot.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Removes its slot from the registry when the connection ends.
+struct SlotGuard {
+    registry: Arc<Registry>,
+    id: u64,
+    slot: Arc<Slot>,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.registry
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// A stream that stamps its slot on every byte read, so "idle" means silent.
+struct Stamped<I> {
+    inner: I,
+    slot: Arc<Slot>,
+    registry: Arc<Registry>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Stamped<I> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.slot.last_active.store(self.registry.now(), Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Stamped<I> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Counts a request in flight on its connection until its response is ready (or it is dropped).
+struct InFlight {
+    slot: Arc<Slot>,
+    registry: Arc<Registry>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.slot.last_active.store(self.registry.now(), Ordering::Relaxed);
+        self.slot.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serves `app` on every listener until the process is stopped.
+pub async fn serve(
+    app: Router,
+    listeners: Vec<TcpListener>,
+    tls: Vec<TlsListener>,
+    limits: Limits,
+) -> anyhow::Result<()> {
+    let registry = Arc::new(Registry {
+        permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+        slots: Mutex::new(HashMap::new()),
+        next: AtomicU64::new(0),
+        epoch: Instant::now(),
+    });
+    let mut tasks = Vec::new();
+    for listener in listeners {
+        let (app, registry) = (app.clone(), Arc::clone(&registry));
+        tasks.push(tokio::spawn(accept_loop(listener, None, app, registry, limits)));
+    }
+    for TlsListener { listener, acceptor } in tls {
+        let (app, registry) = (app.clone(), Arc::clone(&registry));
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            Some(acceptor),
+            app,
+            registry,
+            limits,
+        )));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    registry: Arc<Registry>,
+    limits: Limits,
+) {
+    let local = listener.local_addr().ok();
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("accept on {local:?} failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let permit = match Arc::clone(&registry.permits).try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                let made_room = if registry.evict_oldest_idle() {
+                    tokio::time::timeout(
+                        Duration::from_millis(250),
+                        Arc::clone(&registry.permits).acquire_owned(),
+                    )
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                } else {
+                    None
+                };
+                match made_room {
+                    Some(p) => p,
+                    None => {
+                        refuse(&stream, tls.is_none(), peer);
+                        continue;
+                    }
+                }
+            }
+        };
+        let (app, registry, tls) = (app.clone(), Arc::clone(&registry), tls.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let guard = registry.register();
+            let stream = Stamped {
+                inner: stream,
+                slot: Arc::clone(&guard.slot),
+                registry: Arc::clone(&registry),
+            };
+            match tls {
+                None => connection(stream, peer, false, app, &guard, limits).await,
+                Some(acceptor) => {
+                    let handshake = tokio::select! {
+                        r = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)) => r,
+                        () = guard.slot.evict.notified() => return,
+                    };
+                    match handshake {
+                        Ok(Ok(tls)) => connection(tls, peer, true, app, &guard, limits).await,
+                        Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Every connection is busy: a plain client is told so; the socket is then closed.
+fn refuse(stream: &TcpStream, plain: bool, peer: SocketAddr) {
+    tracing::warn!("connection from {peer} refused: all connections are busy");
+    if plain {
+        let _ = stream.try_write(
+            b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nRetry-After: 1\r\n\r\n",
+        );
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until the client leaves, is idle too long, or is evicted while idle.
+async fn connection<I>(io: I, peer: SocketAddr, https: bool, app: Router, guard: &SlotGuard, limits: Limits)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let slot = Arc::clone(&guard.slot);
+    let registry = Arc::clone(&guard.registry);
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        slot.in_flight.fetch_add(1, Ordering::AcqRel);
+        let in_flight = InFlight {
+            slot: Arc::clone(&slot),
+            registry: Arc::clone(&registry),
+        };
+        req.extensions_mut().insert(ConnectInfo(Peer(peer)));
+        req.extensions_mut().insert(Https(https));
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(req).await;
+            drop(in_flight);
+            response
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_buf_size)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let slot = &guard.slot;
+    let registry = &guard.registry;
+    let tick = (limits.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut watch = tokio::time::interval(tick);
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!("connection from {peer} ended: {e}");
+                }
+                return;
+            }
+            () = slot.evict.notified() => {
+                if slot.in_flight.load(Ordering::Acquire) == 0 {
+                    tracing::debug!("closing the idle connection from {peer} to make room");
+                    return;
+                }
+            }
+            _ = watch.tick() => {
+                let idle_ms = registry.now().saturating_sub(slot.last_active.load(Ordering::Relaxed));
+                if slot.in_flight.load(Ordering::Acquire) == 0 && u128::from(idle_ms) >= limits.idle_timeout.as_millis() {
+                    tracing::debug!("closing the connection from {peer}: idle for {idle_ms} ms");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_comes_from_maxcpsrvdconnections() {
+        assert_eq!(
+            Limits::from_settings(&TweakSettings::defaults()).max_connections,
+            DEFAULT_MAX_CONNECTIONS
+        );
+        let mut s = TweakSettings::defaults();
+        s.set_stored(MAX_CONNECTIONS_SETTING, Some("1500".into())).unwrap();
+        assert_eq!(Limits::from_settings(&s).max_connections, 1500);
+    }
+}

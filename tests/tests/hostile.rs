@@ -1,0 +1,546 @@
+//! Honest clients keep being served under hostile ones: idle and slow connections, floods of connections, and
+//! guessing that must not lock out anyone else's credentials.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use panel::conn::Limits;
+use tests::{TestServer, request};
+
+const CONFIG: &str = r#"
+[server]
+listen = ["127.0.0.1:0"]
+state_dir = "state"
+
+[tweak_settings]
+allow_deprecated_accesshash = true
+
+[resellers.bob]
+privileges = ["manage-api-tokens", "list-accts", "create-user-session"]
+
+[accounts.dave]
+owner = "bob"
+
+[[plugins]]
+path = "{plugin}"
+"#;
+
+fn limits(header: u64, idle: u64, cap: usize) -> Limits {
+    Limits {
+        max_connections: cap,
+        header_read_timeout: Duration::from_millis(header),
+        idle_timeout: Duration::from_millis(idle),
+        handshake_timeout: Duration::from_millis(header),
+        ..Limits::default()
+    }
+}
+
+/// Reads until the server closes the connection (or `limit` passes); returns what was read and when it closed.
+fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (Vec<u8>, Option<Duration>) {
+    let start = Instant::now();
+    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < limit {
+        match stream.read(&mut buf) {
+            Ok(0) => return (got, Some(start.elapsed())),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return (got, Some(start.elapsed())),
+        }
+    }
+    (got, None)
+}
+
+/// True while the server keeps the connection open.
+fn is_open(mut stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    let open = matches!(stream.read(&mut buf), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).unwrap();
+    open
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
+    let server = TestServer::start_with_limits(CONFIG, limits(10_000, 300, 200));
+    // A silent connection.
+    let mut silent = TcpStream::connect(server.addr).unwrap();
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(5));
+    let closed = closed.expect("the server closes a silent connection");
+    assert!(closed >= Duration::from_millis(250), "closed too early: {closed:?}");
+    // A keep-alive connection after its answer.
+    let mut kept = TcpStream::connect(server.addr).unwrap();
+    kept.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let (answer, closed) = read_until_closed(&mut kept, Duration::from_secs(5));
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{answer:?}"
+    );
+    assert!(closed.is_some(), "the idle keep-alive connection is closed");
+}
+
+#[test]
+fn a_slow_request_head_is_cut() {
+    let server = TestServer::start_with_limits(CONFIG, limits(400, 10_000, 200));
+    let mut slow = TcpStream::connect(server.addr).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let start = Instant::now();
+    let mut cut = None;
+    while start.elapsed() < Duration::from_secs(5) {
+        // One header line every 100 ms: never idle, never finished.
+        if slow.write_all(b"X-Slow: 1\r\n").is_err() {
+            cut = Some(start.elapsed());
+            break;
+        }
+        let (got, closed) = read_until_closed(&mut slow, Duration::from_millis(100));
+        assert!(got.is_empty(), "no answer to an unfinished head");
+        if closed.is_some() {
+            cut = Some(start.elapsed());
+            break;
+        }
+    }
+    let cut = cut.expect("the slow head is cut");
+    assert!(cut < Duration::from_secs(3), "cut after {cut:?}");
+    assert_eq!(request(server.addr, "GET", "/health", &[], "").status, 200);
+}
+
+#[test]
+fn the_connection_cap_holds_and_honest_requests_get_through() {
+    const CAP: usize = 8;
+    let server = TestServer::start_with_limits(CONFIG, limits(30_000, 30_000, CAP));
+    let hostile: Vec<TcpStream> = (0..60).map(|_| TcpStream::connect(server.addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..20 {
+        let r = request(server.addr, "GET", "/health", &[], "");
+        assert_eq!(
+            r.status,
+            200,
+            "honest request {i} under {} idle connections",
+            hostile.len()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let open = hostile.iter().filter(|s| is_open(s)).count();
+    assert!(open <= CAP, "{open} idle connections still open over a cap of {CAP}");
+}
+
+/// A TLS client that trusts whatever certificate the server shows (the test only cares about the connection).
+fn tls_get(addr: SocketAddr, cert: &std::path::Path) -> String {
+    tls_get_path(addr, cert, "/health")
+}
+
+fn tls_get_path(addr: SocketAddr, cert: &std::path::Path, path: &str) -> String {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn the_tls_listener_has_the_same_timeouts_and_cap() {
+    const CAP: usize = 4;
+    let server = TestServer::start(CONFIG);
+    let state = server.dir.path().join("state");
+    let config = panel::tls::server_config(None, None, &state).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let panel = std::sync::Arc::clone(&server.panel);
+    let tls = runtime.block_on(async { panel::tls::TlsListener::new(listener, config).unwrap() });
+    runtime.spawn(panel::http::serve_with(
+        panel,
+        Vec::new(),
+        vec![tls],
+        limits(400, 400, CAP),
+    ));
+
+    // A client that never starts its handshake is cut.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(5));
+    assert!(closed.is_some(), "a silent TLS client is cut");
+
+    // More silent clients than the cap: an honest HTTPS request still gets through.
+    let hostile: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let answer = tls_get(addr, &state.join("tls/cert.pem"));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let open = hostile.iter().filter(|s| is_open(s)).count();
+    assert!(open <= CAP, "{open} silent TLS connections open over a cap of {CAP}");
+}
+
+const LIMITED: &str = r#"
+[server]
+listen = ["127.0.0.1:0"]
+state_dir = "state"
+auth_failure_limit = 5
+
+[root]
+password_hash = "{root_hash}"
+
+[tweak_settings]
+allow_deprecated_accesshash = true
+
+[resellers.bob]
+privileges = ["manage-api-tokens", "list-accts", "create-user-session"]
+
+[accounts.dave]
+owner = "bob"
+password_hash = "{root_hash}"
+
+[[plugins]]
+path = "{plugin}"
+"#;
+
+const ROOT_PASSWORD: &str = "root's long password";
+
+fn limited_server() -> TestServer {
+    let hash = panel::auth::header::hash_password(ROOT_PASSWORD).unwrap();
+    TestServer::start(&LIMITED.replace("{root_hash}", &hash))
+}
+
+fn whm(user: &str, secret: &str) -> String {
+    format!("WHM {user}:{secret}")
+}
+
+#[test]
+fn a_made_up_users_failures_do_not_block_roots_key_token_or_password() {
+    let server = limited_server();
+    let root = settings::Username::root();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &root, "root").unwrap();
+    let (_, token) = server
+        .panel
+        .tokens
+        .create("root", &credentials::TokenName::new("t").unwrap(), None, None, &[])
+        .unwrap();
+    let wrong: Vec<u16> = (0..10)
+        .map(|_| server.api("version", "", Some(&whm("madeup", "wrong"))).status)
+        .collect();
+    assert_eq!(&wrong[..5], &[401; 5], "{wrong:?}");
+    assert!(wrong[5..].iter().all(|s| *s == 429), "{wrong:?}");
+    let passwords: Vec<u16> = (0..10)
+        .map(|_| {
+            server
+                .api("version", "", Some(&tests::basic_auth("madeup", "guess")))
+                .status
+        })
+        .collect();
+    assert_eq!(&passwords[..5], &[401; 5], "{passwords:?}");
+    assert!(passwords[5..].iter().all(|s| *s == 429), "{passwords:?}");
+    assert_eq!(
+        server.api("version", "", Some(&whm("root", key.as_str()))).status,
+        200,
+        "root's key"
+    );
+    assert_eq!(
+        server.api("version", "", Some(&whm("root", token.expose()))).status,
+        200,
+        "root's token"
+    );
+    let r = server.api("version", "", Some(&tests::basic_auth("root", ROOT_PASSWORD)));
+    assert_eq!(r.status, 200, "root's password: {}", r.body);
+}
+
+#[test]
+fn a_correct_key_of_a_disabled_kind_is_refused_but_not_counted() {
+    let server = limited_server();
+    let bob = settings::Username::new("bob").unwrap();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &bob, "root").unwrap();
+    let off = std::fs::read_to_string(server.config_path()).unwrap().replace(
+        "allow_deprecated_accesshash = true",
+        "allow_deprecated_accesshash = false",
+    );
+    server.rewrite_config(&off);
+    server.wait_for(Duration::from_secs(5), || {
+        server.api("version", "", Some(&whm("bob", key.as_str()))).status == 401
+    });
+    let statuses: Vec<u16> = (0..12)
+        .map(|_| server.api("version", "", Some(&whm("bob", key.as_str()))).status)
+        .collect();
+    assert_eq!(statuses, vec![401; 12], "the same 401, never a 429");
+    let r = server.api("version", "", Some(&whm("bob", "wrong")));
+    assert_eq!(r.status, 401, "none of those counted as a guess");
+    let log = std::fs::read_to_string(server.dir.path().join("state/audit.log")).unwrap();
+    assert!(log.contains("allow_deprecated_accesshash is Off"), "still audited");
+    // A cPanel account's right password at WHM: refused the same way, not counted.
+    let statuses: Vec<u16> = (0..7)
+        .map(|_| {
+            server
+                .api("version", "", Some(&tests::basic_auth("dave", ROOT_PASSWORD)))
+                .status
+        })
+        .collect();
+    assert_eq!(statuses, vec![401; 7]);
+}
+
+#[test]
+fn wrong_root_passwords_from_200_loopback_addresses_get_throttled() {
+    let server = limited_server();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::root(), "root").unwrap();
+    let path = "/json-api/version?api.version=1";
+    let statuses: Vec<u16> = (0..200u8)
+        .map(|i| {
+            let from = std::net::IpAddr::from([127, 0, 1, i]);
+            tests::get_from(from, server.addr, path, &tests::basic_auth("root", "guess")).status
+        })
+        .collect();
+    assert_eq!(&statuses[..5], &[401; 5], "loopback is one source");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    let from = std::net::IpAddr::from([127, 0, 2, 1]);
+    let r = tests::get_from(from, server.addr, path, &whm("root", key.as_str()));
+    assert_eq!(r.status, 200, "root's key is not refused for the guesses");
+}
+
+/// argon2 runs on blocking threads behind a few slots: a flood of password guesses (each a real check, for distinct
+/// made-up users) leaves the request workers free, so key requests keep their latency.
+#[test]
+fn a_flood_of_password_guesses_does_not_slow_key_requests() {
+    let server = limited_server();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::root(), "root").unwrap();
+    let auth = whm("root", key.as_str());
+    // One argon2 check here, as the yardstick.
+    let start = Instant::now();
+    assert!(!panel::auth::header::check_password(
+        panel::auth::header::DECOY_HASH,
+        "guess"
+    ));
+    let argon2 = start.elapsed();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (latencies, guesses) = std::thread::scope(|s| {
+        let flood: Vec<_> = (0..8)
+            .map(|t| {
+                let server = &server;
+                s.spawn(move || {
+                    (0..3)
+                        .map(|i| {
+                            let basic = tests::basic_auth(&format!("guess{t}x{i}"), "guess");
+                            server.api("version", "", Some(&basic)).status
+                        })
+                        .collect::<Vec<u16>>()
+                })
+            })
+            .collect();
+        let honest = s.spawn(|| {
+            let mut latencies = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let start = Instant::now();
+                assert_eq!(server.api("version", "", Some(&auth)).status, 200);
+                latencies.push(start.elapsed());
+            }
+            latencies
+        });
+        let guesses: Vec<u16> = flood.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (honest.join().unwrap(), guesses)
+    });
+    assert!(guesses.iter().all(|s| *s == 401), "{guesses:?}");
+    let mut sorted = latencies.clone();
+    sorted.sort();
+    let median = sorted[sorted.len() / 2];
+    eprintln!(
+        "24 password guesses (one argon2 check {argon2:?}): {} key requests meanwhile, median {median:?}, worst {:?}",
+        sorted.len(),
+        sorted.last().unwrap()
+    );
+    assert!(sorted.len() >= 5, "key requests kept flowing: {}", sorted.len());
+    assert!(
+        median < argon2 / 2,
+        "median key request {median:?} against one argon2 check {argon2:?}"
+    );
+}
+
+/// The login form's nonce: (cookie pair, form value) from `GET /login/`.
+fn login_nonce(addr: SocketAddr) -> (String, String) {
+    let form = request(addr, "GET", "/login/", &[], "");
+    let cookie = form.header("set-cookie").expect("a login cookie").to_owned();
+    assert!(
+        cookie.starts_with("whostmgrlogin=") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let nonce = form
+        .body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .expect("a nonce in the form");
+    (pair, nonce.split('"').next().unwrap().to_owned())
+}
+
+fn cookie_pair(reply: &tests::Reply, name: &str) -> Option<String> {
+    reply
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+#[test]
+fn the_login_form_needs_its_nonce_and_refuses_cpanel_accounts() {
+    let server = limited_server();
+    let body = format!(
+        "user=root&pass={}",
+        ROOT_PASSWORD.replace(' ', "+").replace('\'', "%27")
+    );
+    let r = request(server.addr, "POST", "/login/", &[], &body);
+    assert_eq!(r.status, 403, "no nonce, no login");
+    assert!(cookie_pair(&r, "whostmgrsession").is_none());
+    let (cookie, nonce) = login_nonce(server.addr);
+    let r = request(
+        server.addr,
+        "POST",
+        "/login/",
+        &[("Cookie", &cookie)],
+        &format!("csrf_token=forged&{body}"),
+    );
+    assert_eq!(r.status, 403, "a forged nonce");
+    let r = request(
+        server.addr,
+        "POST",
+        "/login/",
+        &[("Cookie", &cookie)],
+        &format!("csrf_token={nonce}&{body}"),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(cookie_pair(&r, "whostmgrsession").is_some());
+    let session_cookie = r
+        .headers
+        .iter()
+        .find(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with("whostmgrsession="))
+        .unwrap()
+        .1
+        .clone();
+    assert!(!session_cookie.contains("Secure"), "plain HTTP: {session_cookie}");
+    // dave is a cPanel account with the right password: refused at WHM, as any wrong login is.
+    let (cookie, nonce) = login_nonce(server.addr);
+    let dave = body.replace("user=root", "user=dave");
+    let r = request(
+        server.addr,
+        "POST",
+        "/login/",
+        &[("Cookie", &cookie)],
+        &format!("csrf_token={nonce}&{dave}"),
+    );
+    assert_eq!(r.status, 401);
+    assert!(cookie_pair(&r, "whostmgrsession").is_none());
+}
+
+#[test]
+fn logout_is_a_post_with_a_nonce_and_clears_the_cookie() {
+    let server = limited_server();
+    let (cookie, nonce) = login_nonce(server.addr);
+    let body = format!(
+        "csrf_token={nonce}&user=root&pass={}",
+        ROOT_PASSWORD.replace(' ', "+").replace('\'', "%27")
+    );
+    let r = request(server.addr, "POST", "/login/", &[("Cookie", &cookie)], &body);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let session = cookie_pair(&r, "whostmgrsession").unwrap();
+    let home = r.header("location").unwrap().to_owned();
+    let prefix = home.trim_end_matches('/').to_owned();
+    let page = request(server.addr, "GET", &home, &[("Cookie", &session)], "");
+    assert_eq!(page.status, 200);
+    let form = format!("form class=\"logout\" method=\"post\" action=\"{prefix}/logout\"");
+    assert!(page.body.contains(&form), "{}", page.body);
+    let nonce = page.body.split(&form).nth(1).unwrap();
+    let nonce = nonce
+        .split("value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let logout = format!("{prefix}/logout");
+    assert_eq!(
+        request(server.addr, "GET", &logout, &[("Cookie", &session)], "").status,
+        405,
+        "a link cannot log anyone out"
+    );
+    assert_eq!(
+        request(server.addr, "POST", &logout, &[("Cookie", &session)], "").status,
+        403,
+        "nor a form without the nonce"
+    );
+    let r = request(
+        server.addr,
+        "POST",
+        &logout,
+        &[("Cookie", &session)],
+        &format!("csrf_token={nonce}"),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/login/"));
+    let cleared = r
+        .headers
+        .iter()
+        .find(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with("whostmgrsession="))
+        .expect("the cookie is cleared")
+        .1
+        .clone();
+    assert!(cleared.contains("Max-Age=0") || cleared.contains("1970"), "{cleared}");
+    let after = request(server.addr, "GET", &home, &[("Cookie", &session)], "");
+    assert_eq!(after.status, 303, "the session is over");
+}
+
+#[test]
+fn cookies_are_secure_over_https() {
+    let server = limited_server();
+    let state = server.dir.path().join("state");
+    let config = panel::tls::server_config(None, None, &state).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = runtime.block_on(async { panel::tls::TlsListener::new(listener, config).unwrap() });
+    runtime.spawn(panel::http::serve_all(
+        std::sync::Arc::clone(&server.panel),
+        Vec::new(),
+        vec![tls],
+    ));
+    let cert = state.join("tls/cert.pem");
+    let form = tls_get_path(addr, &cert, "/login/");
+    let login_cookie = form
+        .lines()
+        .find(|l| l.starts_with("set-cookie: whostmgrlogin="))
+        .unwrap();
+    assert!(login_cookie.contains("Secure"), "{login_cookie}");
+    let grant = panel::store::sessions::Grant::own(settings::Username::root(), "test");
+    let secret = server.panel.sessions.create_one_time(&grant);
+    let landing = tls_get_path(addr, &cert, &format!("/cpsess0123456789/login/?session={secret}"));
+    assert!(landing.starts_with("HTTP/1.1 303"), "{landing}");
+    let session_cookie = landing
+        .lines()
+        .find(|l| l.starts_with("set-cookie: whostmgrsession="))
+        .unwrap();
+    assert!(
+        session_cookie.contains("Secure") && session_cookie.contains("HttpOnly"),
+        "{session_cookie}"
+    );
+}
