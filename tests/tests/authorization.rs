@@ -38,6 +38,9 @@ owner = "bob"
 
 [[plugins]]
 path = "{plugin}"
+
+[[plugins]]
+path = "{api_shell}"
 "#;
 
 struct Harness {
@@ -73,8 +76,12 @@ impl Reply {
 fn start() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let plugin = tests::build_cdylib("remote-access-key");
+    let api_shell = tests::build_cdylib("api-shell");
     let path = dir.path().join("tweakgate.toml");
-    std::fs::write(&path, CONFIG.replace("{plugin}", &plugin.display().to_string())).unwrap();
+    let text = CONFIG
+        .replace("{plugin}", &plugin.display().to_string())
+        .replace("{api_shell}", &api_shell.display().to_string());
+    std::fs::write(&path, text).unwrap();
     let panel = Panel::open(&path).unwrap();
     let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
     let router = panel::http::router(Arc::clone(&panel)).layer(MockConnectInfo(Peer(peer)));
@@ -569,5 +576,91 @@ fn a_password_login_is_audited() {
         !std::fs::read_to_string(h.panel.audit.path())
             .unwrap()
             .contains("a long password")
+    );
+}
+
+/// The API Shell plugin calls the panel's operations through the host, as the session's user and within its
+/// privileges: it shows only while `api_shell` is on, and it cannot be used to climb.
+#[test]
+fn the_api_shell_calls_within_the_sessions_privileges() {
+    let h = start();
+    let (token, cookie) = h.panel.sessions.start(Grant::own(Username::root(), "password"));
+    let (root, root_cookie) = (format!("/{token}"), format!("whostmgrsession={cookie}"));
+    let off = h.in_session(&root, &root_cookie, "GET", "/api-shell", "");
+    assert_eq!(off.status, StatusCode::FORBIDDEN, "hidden while api_shell is Off");
+    assert!(off.body.contains("SETTING_DISABLED"), "{}", off.body);
+
+    let text = std::fs::read_to_string(&h.panel.config_path).unwrap();
+    std::fs::write(
+        &h.panel.config_path,
+        text.replace(
+            "allow_deprecated_accesshash = true",
+            "allow_deprecated_accesshash = true\napi_shell = true",
+        ),
+    )
+    .unwrap();
+    h.panel.reload().unwrap();
+    let page = h.in_session(&root, &root_cookie, "GET", "/api-shell", "");
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("<option value=\"set_tweaksetting\""),
+        "root's applist: {}",
+        page.body
+    );
+    let call = |prefix: &str, cookie: &str, body: &str| {
+        let page = h.in_session(prefix, cookie, "GET", "/api-shell", "");
+        let nonce = page
+            .body
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("the shell's form carries a nonce")
+            .to_owned();
+        h.in_session(
+            prefix,
+            cookie,
+            "POST",
+            "/api-shell",
+            &format!("csrf_token={nonce}&{body}"),
+        )
+    };
+    let set = call(
+        &root,
+        &root_cookie,
+        "function=set_tweaksetting&params=key%3Dallow_deprecated_accesshash%0Avalue%3D0",
+    );
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert!(set.body.contains("&quot;result&quot;: 1"), "{}", set.body);
+    assert!(
+        !h.panel
+            .snapshot()
+            .config()
+            .tweak_settings
+            .is_on("allow_deprecated_accesshash")
+    );
+
+    // Carol holds `all` but is not root: through the shell she still cannot open a root session, and the shell
+    // reaches no plugin's function.
+    let (token, cookie) = h
+        .panel
+        .sessions
+        .start(Grant::own(Username::new("carol").unwrap(), "password"));
+    let (carol, carol_cookie) = (format!("/{token}"), format!("whostmgrsession={cookie}"));
+    let r = call(
+        &carol,
+        &carol_cookie,
+        "function=create_user_session&params=user%3Droot%0Aservice%3Dwhostmgrd",
+    );
+    assert!(
+        r.body.contains(panel::whm::ops::sessions::ONLY_ROOT_AS_ROOT),
+        "{}",
+        r.body
+    );
+    let r = call(&carol, &carol_cookie, "function=accesshash&params=user%3Droot");
+    assert!(r.body.contains("id=\"error\""), "{}", r.body);
+    assert!(
+        r.body.contains("the host does not let plugins call accesshash"),
+        "{}",
+        r.body
     );
 }

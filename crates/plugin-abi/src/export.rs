@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use crate::safe::{Host, HostCallbacks, Plugin, PluginInfo, Request, Response, Target, UserInfo};
 use crate::types::{
-    ABI_VERSION, AbiFeature, AbiPluginInfo, AbiRequest, AbiResponse, AbiSlice, AbiStr, AbiUserInfo, HostApi, LogLevel,
-    PluginEntry, RequestKind, Status,
+    ABI_VERSION, AbiFeature, AbiParam, AbiPluginInfo, AbiRequest, AbiResponse, AbiSlice, AbiStr, AbiUserInfo, HostApi,
+    LogLevel, PluginEntry, RequestKind, Status,
 };
 
 /// The entry static for plugin `P`; [`export_plugin!`](crate::export_plugin) puts it under [`ENTRY_SYMBOL`](crate::ENTRY_SYMBOL).
@@ -270,6 +270,28 @@ impl HostCallbacks for AbiHost {
         match unsafe { f(api.ctx, AbiStr::new(event_json)) } {
             Status::OK => Ok(()),
             status => Err(format!("the audit callback answered {status}")),
+        }
+    }
+
+    fn call_api(&self, function: &str, params: &[(String, String)]) -> Result<String, String> {
+        let api = self.api.ok_or("the host offers no callbacks")?;
+        let f = api.call_api.ok_or("this host offers no WHM API to plugins")?;
+        let pairs: Vec<AbiParam> = params
+            .iter()
+            .map(|(k, v)| AbiParam {
+                key: AbiStr::new(k),
+                value: AbiStr::new(v),
+            })
+            .collect();
+        let mut out = AbiStr::EMPTY;
+        // SAFETY: the host gave us `f` and `ctx` together for this call; the name, the pairs and `out` outlive it.
+        let status = unsafe { f(api.ctx, AbiStr::new(function), AbiSlice::new(&pairs), &mut out) };
+        // SAFETY: the host promises what it wrote stays valid until `handle` returns, and we copy it now.
+        let text = unsafe { out.as_str() }.map(str::to_owned);
+        match status {
+            Status::OK => text.ok_or_else(|| "the host answered with a null or non-UTF-8 string".into()),
+            Status::NOT_FOUND => Err(format!("the host does not let plugins call {function}")),
+            other => Err(text.unwrap_or_else(|| format!("the host answered {other}"))),
         }
     }
 

@@ -202,6 +202,7 @@ mod tests {
             lookup_user: Some(lookup),
             audit: Some(audit),
             log: Some(log),
+            call_api: None,
         };
         let mut out = AbiResponse::EMPTY;
         // SAFETY: every pointer is live for the call, as the contract asks.

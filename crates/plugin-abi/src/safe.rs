@@ -274,6 +274,12 @@ pub trait HostCallbacks {
     fn lookup_user(&self, name: &str) -> Option<UserInfo>;
     fn audit(&self, event_json: &str) -> Result<(), String>;
     fn log(&self, level: LogLevel, message: &str);
+    /// One of the host's WHM API 1 functions, called as the request's caller: the API 1 JSON answer, or why the
+    /// host would not call it. Hosts that offer no API say so.
+    fn call_api(&self, function: &str, params: &[(String, String)]) -> Result<String, String> {
+        let _ = (function, params);
+        Err("this host offers no WHM API to plugins".into())
+    }
 }
 
 /// The host, as a handler sees it during one request.
@@ -306,6 +312,13 @@ impl<'a> Host<'a> {
 
     pub fn log(&self, level: LogLevel, message: &str) {
         self.callbacks.log(level, message);
+    }
+
+    /// Calls one of the host's own WHM API 1 functions as the request's caller, with no more privilege than the
+    /// request carries; the answer is WHM's JSON envelope (`metadata.result` 0 with a `reason` when refused).
+    pub fn call_api(&self, function: &str, params: &[(String, String)]) -> Result<serde_json::Value, String> {
+        let text = self.callbacks.call_api(function, params)?;
+        serde_json::from_str(&text).map_err(|e| format!("the host answered with invalid JSON: {e}"))
     }
 
     pub fn info(&self, message: &str) {

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 /// The version of this contract. Bump it on any change to a type in this module or to the meaning of a field.
 ///
 /// - 1: the first contract.
-/// - 2: [`AbiRequest`] gained `csrf_token` and `full_access` at its end.
+/// - 2: [`AbiRequest`] gained `csrf_token` and `full_access` at its end; [`HostApi`] gained `call_api` at its end.
 pub const ABI_VERSION: u32 = 2;
 
 /// The symbol every plugin exports: a static [`PluginEntry`], NUL-terminated for `dlsym`.
@@ -398,6 +398,17 @@ pub struct HostApi {
     pub audit: Option<unsafe extern "C" fn(ctx: *mut c_void, event_json: AbiStr) -> Status>,
     /// Writes one line to the host's log at a [`LogLevel`].
     pub log: Option<unsafe extern "C" fn(ctx: *mut c_void, level: LogLevel, message: AbiStr)>,
+    /// Calls one of the host's own WHM API 1 functions as the request's caller, within the privileges the request
+    /// carries, and writes the answer (the API 1 JSON envelope) to `out`, valid until `handle` returns.
+    /// [`Status::NOT_FOUND`] when plugins may not call that function (another plugin's, for one).
+    pub call_api: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            function: AbiStr,
+            params: AbiSlice<AbiParam>,
+            out: *mut AbiStr,
+        ) -> Status,
+    >,
 }
 
 #[cfg(test)]
@@ -471,7 +482,7 @@ mod tests {
                 48,
                 8,
             ),
-            ("HostApi", size_of::<HostApi>(), align_of::<HostApi>(), 32, 8),
+            ("HostApi", size_of::<HostApi>(), align_of::<HostApi>(), 40, 8),
         ];
         for (name, size, align, want_size, want_align) in cases {
             assert_eq!((size, align), (want_size, want_align), "layout of {name} changed");

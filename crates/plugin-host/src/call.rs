@@ -28,6 +28,8 @@ struct CallCtx<'a> {
     /// Users handed to the plugin: their strings' heap buffers must stay put until the call returns, and do even when
     /// the vector moves the `UserInfo`s themselves.
     users: Mutex<Vec<UserInfo>>,
+    /// API answers handed to the plugin, kept (and never moved in the heap) until the call returns.
+    answers: Mutex<Vec<String>>,
 }
 
 /// # Safety
@@ -35,6 +37,51 @@ struct CallCtx<'a> {
 unsafe fn ctx<'a>(ctx: *mut c_void) -> Option<&'a CallCtx<'a>> {
     // SAFETY: forwarded to our caller; null is refused.
     unsafe { ctx.cast::<CallCtx<'a>>().as_ref() }
+}
+
+unsafe extern "C" fn host_call_api(
+    ctx_ptr: *mut c_void,
+    function: AbiStr,
+    params: AbiSlice<AbiParam>,
+    out: *mut AbiStr,
+) -> Status {
+    if out.is_null() {
+        return Status::INVALID_ARGUMENT;
+    }
+    catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: we gave the plugin this ctx for the call in progress.
+        let Some(ctx) = (unsafe { ctx(ctx_ptr) }) else {
+            return Status::INVALID_ARGUMENT;
+        };
+        // SAFETY: the plugin passes a string valid for this call.
+        let Some(function) = (unsafe { function.as_str() }) else {
+            return Status::INVALID_ARGUMENT;
+        };
+        // SAFETY: the plugin passes a slice valid for this call.
+        let Some(pairs) = (unsafe { params.as_slice() }) else {
+            return Status::INVALID_ARGUMENT;
+        };
+        let mut owned = Vec::with_capacity(pairs.len());
+        for p in pairs {
+            // SAFETY: every string of the slice is valid for this call, as the ABI promises.
+            let (Some(k), Some(v)) = (unsafe { p.key.as_str() }, unsafe { p.value.as_str() }) else {
+                return Status::INVALID_ARGUMENT;
+            };
+            owned.push((k.to_owned(), v.to_owned()));
+        }
+        let (status, text) = match ctx.services.call_api(function, &owned) {
+            Ok(answer) => (Status::OK, answer),
+            Err(why) => (Status::NOT_FOUND, why),
+        };
+        let mut answers = ctx.answers.lock().unwrap_or_else(|e| e.into_inner());
+        answers.push(text);
+        let kept = answers.last().map_or(AbiStr::EMPTY, |t| AbiStr::new(t));
+        // SAFETY: `out` is non-null and the plugin passes it for writing; the string lives in `ctx.answers` until the
+        // call returns, as the ABI promises.
+        unsafe { out.write(kept) };
+        status
+    }))
+    .unwrap_or(Status::PANICKED)
 }
 
 unsafe extern "C" fn host_lookup_user(ctx_ptr: *mut c_void, name: AbiStr, out: *mut AbiUserInfo) -> Status {
@@ -145,12 +192,14 @@ pub(crate) fn invoke(
     let call_ctx = CallCtx {
         services,
         users: Mutex::new(Vec::new()),
+        answers: Mutex::new(Vec::new()),
     };
     let host = HostApi {
         ctx: std::ptr::from_ref(&call_ctx).cast_mut().cast(),
         lookup_user: Some(host_lookup_user),
         audit: Some(host_audit),
         log: Some(host_log),
+        call_api: Some(host_call_api),
     };
     let mut out = AbiResponse::EMPTY;
     // SAFETY: the entry matches our ABI version; the request, host API and everything they point at live until this

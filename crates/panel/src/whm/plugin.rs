@@ -65,6 +65,24 @@ impl HostCallbacks for Services<'_> {
             .map_err(|e| format!("cannot write the audit log: {e}"))
     }
 
+    /// The panel's own operations, as the request's caller and within its privileges; never another plugin's
+    /// function, so a plugin cannot re-enter plugins.
+    fn call_api(&self, function: &str, params: &[(String, String)]) -> Result<String, String> {
+        if super::operation(function).is_none() {
+            return Err(format!(
+                "plugins may call the panel's own WHM API 1 functions only, not {function}"
+            ));
+        }
+        let ctx = Ctx {
+            panel: self.panel,
+            snapshot: self.snapshot,
+        };
+        match super::dispatch(ctx, self.caller, function, &Params(params.to_vec()), "GET", true) {
+            Answer::Json(_, body) => Ok(body.to_string()),
+            Answer::Raw(_, _, body) => String::from_utf8(body).map_err(|e| e.to_string()),
+        }
+    }
+
     fn log(&self, level: LogLevel, message: &str) {
         match level {
             LogLevel::ERROR => tracing::error!(target: "plugin", "{message}"),
