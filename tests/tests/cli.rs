@@ -337,3 +337,107 @@ fn without_a_config_commands_say_how_to_get_one() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("tweakgate init"), "{stderr}");
 }
+
+/// A free loopback port for a `tweakgate serve` process of a test.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_and_exits_0() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("tweakgate.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\nlisten = [\"127.0.0.1:{port}\"]\nstate_dir = \"state\"\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(tweakgate_bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let up = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        std::net::TcpStream::connect(addr).is_ok()
+    });
+    assert!(up, "the server came up");
+    // A request whose body is still arriving when SIGTERM comes.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    s.write_all(b"POST /json-api/version?api.version=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10\r\n\r\nabcde")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    s.write_all(b"fghij").unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 401"),
+        "the request in flight got its whole answer: {answer:?}"
+    );
+    let status = (0..400)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(25));
+            child.try_wait().unwrap()
+        })
+        .expect("the server stopped after draining");
+    assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+    assert!(std::net::TcpStream::connect(addr).is_err(), "nothing listens any more");
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(log.contains("SIGTERM"), "the log says why it stopped: {log}");
+    assert!(
+        !log.contains("\u{1b}["),
+        "no colour codes when the log is not a terminal: {log}"
+    );
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let unit =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/tweakgate.service")).unwrap();
+    for line in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line}");
+    }
+    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+        eprintln!("systemd-analyze is not installed; the unit's text was checked only");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tweakgate.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/tweakgate", &tweakgate_bin().display().to_string()),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -595,7 +595,11 @@ fn serve(config_path: &Path, log_format: LogFormat) -> Result<ExitCode> {
         for r in panel.plugins.reports() {
             println!("plugin {r}");
         }
-        crate::http::serve_all(panel, listeners, tls).await
+        tokio::spawn(crate::service::reload_on_sighup(Arc::clone(&panel)));
+        crate::service::notify("READY=1");
+        crate::http::serve_until(panel, listeners, tls, crate::service::shutdown_signal()).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -93,6 +93,16 @@ struct Registry {
 }
 
 impl Registry {
+    /// Requests being served now, over every connection.
+    fn in_flight(&self) -> usize {
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|s| s.in_flight.load(Ordering::Acquire))
+            .sum()
+    }
+
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -206,12 +216,27 @@ impl Drop for InFlight {
     }
 }
 
+/// How long a shutdown waits for requests in flight before it gives up on them.
+pub const DRAIN: Duration = Duration::from_secs(10);
+
 /// Serves `app` on every listener until the process is stopped.
 pub async fn serve(
     app: Router,
     listeners: Vec<TcpListener>,
     tls: Vec<TlsListener>,
     limits: Limits,
+) -> anyhow::Result<()> {
+    serve_until(app, listeners, tls, limits, std::future::pending()).await
+}
+
+/// Serves `app` on every listener until `shutdown` completes; then stops accepting, lets the requests in flight
+/// finish (for at most [`DRAIN`]) and returns. Idle keep-alive connections are simply closed.
+pub async fn serve_until(
+    app: Router,
+    listeners: Vec<TcpListener>,
+    tls: Vec<TlsListener>,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let registry = Arc::new(Registry {
         permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
@@ -234,8 +259,21 @@ pub async fn serve(
             limits,
         )));
     }
+    shutdown.await;
+    for t in &tasks {
+        t.abort();
+    }
     for t in tasks {
-        t.await?;
+        // The accept loops end only by being aborted: the listeners close here.
+        let _ = t.await;
+    }
+    let deadline = Instant::now() + DRAIN;
+    while registry.in_flight() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let left = registry.in_flight();
+    if left > 0 {
+        tracing::warn!("stopped with {left} request(s) still in flight after {DRAIN:?}");
     }
     Ok(())
 }

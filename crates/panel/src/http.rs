@@ -142,6 +142,17 @@ pub async fn serve_with(
     crate::conn::serve(router(panel), listeners, tls, limits).await
 }
 
+/// [`serve_all`] until `shutdown` completes, then drains the requests in flight (see [`crate::conn::serve_until`]).
+pub async fn serve_until(
+    panel: Arc<Panel>,
+    listeners: Vec<tokio::net::TcpListener>,
+    tls: Vec<crate::tls::TlsListener>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let limits = crate::conn::Limits::from_settings(&panel.snapshot().config().tweak_settings);
+    crate::conn::serve_until(router(panel), listeners, tls, limits, shutdown).await
+}
+
 /// A WHM API call's parameters: the query string, then a form body (WHM clients often send no content type).
 #[derive(Debug, Clone)]
 pub struct WhmParams(pub Params);

@@ -18,6 +18,7 @@ pub mod http;
 pub mod install;
 pub mod metrics;
 pub mod ofrep;
+pub mod service;
 pub mod state;
 pub mod store;
 pub mod tls;
