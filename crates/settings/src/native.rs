@@ -539,6 +539,11 @@ some_key_from_a_newer_whm=hello=world\r\n\
         assert_eq!(settings.get("defaultmailaction"), Some("localuser"));
         assert_eq!(settings.get("emailusers_diskusage_critical_percent"), Some("90.0000"));
         assert_eq!(settings.get("maxemailsperhour"), None);
+        // Keys WHM may leave undefined load bare too.
+        let bare = CpanelConfig::parse(
+            "tcp_check_failure_threshold\ndns_recursive_query_pool_size\nupdate_log_analysis_retention_length\n",
+        );
+        assert!(bare.to_tweak_settings("cpanel.config").is_ok());
     }
 
     const WHM_API_EXAMPLE: &str = r"#### NOTICE ####

@@ -983,13 +983,14 @@ pub static SETTINGS: &[SettingDef] = &[
         "Let applications other than cPanel's own run the cPanel and admin binaries.",
     ),
     // [CFG] System
+    // WHM lets it be undefined (Main.pm can_undef); the documentation does not say what undefined means.
     number(
         "tcp_check_failure_threshold",
         Section::System,
         Some(1),
         None,
         None,
-        None,
+        Some("undefined"),
         Some("3"),
         "ChkServd TCP check failure threshold",
         "Failed TCP checks in a row before ChkServd reports a service as down.",
@@ -1491,13 +1492,15 @@ pub static SETTINGS: &[SettingDef] = &[
         "Show the Upgrade Opportunities column in List Accounts.",
     ),
     // [CFG] Display (the documentation files it under Display)
-    count(
+    // WHM lets it be undefined (Main.pm can_undef); the documentation does not say what undefined means.
+    number(
         "dns_recursive_query_pool_size",
         Section::Display,
         Some(1),
         None,
         Some("queries"),
-        "10",
+        Some("undefined"),
+        Some("10"),
         "This setting restricts the maximum number of currently-active recursive DNS queries.",
         "This setting restricts the maximum number of currently-active recursive DNS queries. Use this setting if your \
          firewall imposes rate limits on DNS queries. These rate limits can degrade recursive DNS queries in applications \
@@ -2108,13 +2111,15 @@ pub static SETTINGS: &[SettingDef] = &[
         "Send reports of errors in cPanel & WHM to cPanel.",
     ),
     // [CFG] Support
-    count(
+    // WHM lets it be undefined (Main.pm can_undef); the documentation does not say what undefined means.
+    number(
         "update_log_analysis_retention_length",
         Section::Support,
         Some(0),
         None,
         Some("days"),
-        "90",
+        Some("undefined"),
+        Some("90"),
         "Update analysis retention interval",
         "Days to keep the analysis of update logs.",
     ),
