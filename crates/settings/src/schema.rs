@@ -535,7 +535,7 @@ pub static SETTINGS: &[SettingDef] = &[
         binary(
             "api_shell",
             false,
-            "Enable the WHM API shell",
+            "cPanel & WHM API shell (for developers)",
             "Offer an interactive API shell in WHM.",
         ),
         Section::System,
@@ -561,7 +561,7 @@ pub static SETTINGS: &[SettingDef] = &[
         None,
         None,
         Some("200"),
-        "Max cPanel process memory connections",
+        "Max cPanel/WHM/Webmail service handlers",
         "The most connections cpsrvd accepts at once.",
     ),
     // [CFG] System; [SPEC] well-known keys
@@ -572,7 +572,7 @@ pub static SETTINGS: &[SettingDef] = &[
             rule: TextRule::DisabledOrWholeNumber,
         },
         default: Some("disabled"),
-        label: "Empty trash after days",
+        label: "Age, in days, of content to purge from users' File Manager Trash",
         help: "Days after which files in users' trash are removed, or disabled.",
         deprecation: None,
     },
@@ -2262,7 +2262,7 @@ pub static SETTINGS: &[SettingDef] = &[
         Some("failures"),
         None,
         Some("10"),
-        "Cluster auto-disable threshold",
+        "Failure threshold for cluster members",
         "Failures after which a cluster member is disabled.",
     ),
     // [CFG] (no Tweak Settings equivalent: DNS Cluster page); [SPEC] well-known keys
@@ -2270,7 +2270,7 @@ pub static SETTINGS: &[SettingDef] = &[
         binary(
             "cluster_failure_notifications",
             true,
-            "Cluster failure notifications",
+            "Receive a notification when WHM disables an unresponsive cluster member",
             "Notify when a cluster member fails.",
         ),
         Section::DnsCluster,
