@@ -535,7 +535,7 @@ pub static SETTINGS: &[SettingDef] = &[
         binary(
             "api_shell",
             false,
-            "Enable the WHM API shell",
+            "cPanel & WHM API shell (for developers)",
             "Offer an interactive API shell in WHM.",
         ),
         Section::System,
@@ -561,7 +561,7 @@ pub static SETTINGS: &[SettingDef] = &[
         None,
         None,
         Some("200"),
-        "Max cPanel process memory connections",
+        "Max cPanel/WHM/Webmail service handlers",
         "The most connections cpsrvd accepts at once.",
     ),
     // [CFG] System; [SPEC] well-known keys
@@ -572,7 +572,7 @@ pub static SETTINGS: &[SettingDef] = &[
             rule: TextRule::DisabledOrWholeNumber,
         },
         default: Some("disabled"),
-        label: "Empty trash after days",
+        label: "Age, in days, of content to purge from users' File Manager Trash",
         help: "Days after which files in users' trash are removed, or disabled.",
         deprecation: None,
     },
@@ -983,13 +983,14 @@ pub static SETTINGS: &[SettingDef] = &[
         "Let applications other than cPanel's own run the cPanel and admin binaries.",
     ),
     // [CFG] System
+    // WHM lets it be undefined (Main.pm can_undef); the documentation does not say what undefined means.
     number(
         "tcp_check_failure_threshold",
         Section::System,
         Some(1),
         None,
         None,
-        None,
+        Some("undefined"),
         Some("3"),
         "ChkServd TCP check failure threshold",
         "Failed TCP checks in a row before ChkServd reports a service as down.",
@@ -1491,13 +1492,15 @@ pub static SETTINGS: &[SettingDef] = &[
         "Show the Upgrade Opportunities column in List Accounts.",
     ),
     // [CFG] Display (the documentation files it under Display)
-    count(
+    // WHM lets it be undefined (Main.pm can_undef); the documentation does not say what undefined means.
+    number(
         "dns_recursive_query_pool_size",
         Section::Display,
         Some(1),
         None,
         Some("queries"),
-        "10",
+        Some("undefined"),
+        Some("10"),
         "This setting restricts the maximum number of currently-active recursive DNS queries.",
         "This setting restricts the maximum number of currently-active recursive DNS queries. Use this setting if your \
          firewall imposes rate limits on DNS queries. These rate limits can degrade recursive DNS queries in applications \
@@ -2108,13 +2111,15 @@ pub static SETTINGS: &[SettingDef] = &[
         "Send reports of errors in cPanel & WHM to cPanel.",
     ),
     // [CFG] Support
-    count(
+    // WHM lets it be undefined (Main.pm can_undef); the documentation does not say what undefined means.
+    number(
         "update_log_analysis_retention_length",
         Section::Support,
         Some(0),
         None,
         Some("days"),
-        "90",
+        Some("undefined"),
+        Some("90"),
         "Update analysis retention interval",
         "Days to keep the analysis of update logs.",
     ),
@@ -2257,7 +2262,7 @@ pub static SETTINGS: &[SettingDef] = &[
         Some("failures"),
         None,
         Some("10"),
-        "Cluster auto-disable threshold",
+        "Failure threshold for cluster members",
         "Failures after which a cluster member is disabled.",
     ),
     // [CFG] (no Tweak Settings equivalent: DNS Cluster page); [SPEC] well-known keys
@@ -2265,7 +2270,7 @@ pub static SETTINGS: &[SettingDef] = &[
         binary(
             "cluster_failure_notifications",
             true,
-            "Cluster failure notifications",
+            "Receive a notification when WHM disables an unresponsive cluster member",
             "Notify when a cluster member fails.",
         ),
         Section::DnsCluster,
