@@ -194,7 +194,7 @@ reasons = ["PRIVILEGE_MISSING"]
     .unwrap();
     let r = run(&config, &["check", good.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("all expectations hold"), "{}", r.stdout);
+    assert!(r.stdout.contains("all 2 expectation(s) hold"), "{}", r.stdout);
 
     let bad = dir.path().join("bad.toml");
     std::fs::write(
@@ -220,16 +220,22 @@ reasons = ["SETTING_DISABLED"]
     .unwrap();
     let r = run(&config, &["check", bad.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
-    let failures: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("expect[")).collect();
+    let prefix = format!("{}:", bad.display());
+    let failures: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with(&prefix)).collect();
     assert_eq!(failures.len(), 2, "{}", r.stdout);
+    // Each failure names the line of its `[[expect]]` table.
     assert!(
-        failures[0].starts_with("expect[0] erin / remote-access-key: expected visible, but it is hidden"),
+        failures[0].starts_with(&format!(
+            "{prefix}2: erin / remote-access-key: expected visible, but it is hidden"
+        )),
         "{}",
         failures[0]
     );
     assert!(failures[0].contains("PRIVILEGE_MISSING"), "{}", failures[0]);
     assert!(
-        failures[1].starts_with("expect[2] dave / remote-access-key: expected reasons [SETTING_DISABLED]"),
+        failures[1].starts_with(&format!(
+            "{prefix}12: dave / remote-access-key: expected reasons [SETTING_DISABLED]"
+        )),
         "{}",
         failures[1]
     );

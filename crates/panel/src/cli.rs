@@ -285,8 +285,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             for f in &failures {
                 println!("{f}");
             }
+            let total = toml::from_str::<Expectations>(&text).map_or(0, |e| e.expectations.len());
             if failures.is_empty() {
-                println!("all expectations hold");
+                println!("all {total} expectation(s) hold");
                 Ok(ExitCode::SUCCESS)
             } else {
                 println!("{} expectation(s) failed", failures.len());
@@ -479,7 +480,15 @@ struct Expectation {
 pub fn check(snapshot: &Snapshot, text: &str, file: &Path) -> Result<Vec<String>> {
     let parsed: Expectations = toml::from_str(text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
     let mut failures = Vec::new();
+    // The line of each `[[expect]]` header, in order, to name a failure by where it is written.
+    let headers: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == "[[expect]]")
+        .map(|(n, _)| n + 1)
+        .collect();
     for (i, e) in parsed.expectations.iter().enumerate() {
+        let line = headers.get(i).copied().unwrap_or(0);
         let d = snapshot.decide(&e.user, &e.feature);
         let codes: Vec<String> = d.codes().into_iter().map(str::to_owned).collect();
         let mut problems = Vec::new();
@@ -514,7 +523,7 @@ pub fn check(snapshot: &Snapshot, text: &str, file: &Path) -> Result<Vec<String>
             }
         }
         for p in problems {
-            failures.push(format!("expect[{i}] {} / {}: {p}", e.user, e.feature));
+            failures.push(format!("{}:{line}: {} / {}: {p}", file.display(), e.user, e.feature));
         }
     }
     Ok(failures)
