@@ -74,7 +74,7 @@ pub async fn submit(
                 "login",
                 json!({"user": user, "actor": user, "auth": "password", "source": peer.to_string()}),
             );
-            start_session(&panel, jar, Grant::own(user, "password"))
+            start_session(&panel, jar, Grant::own(user, "password"), None)
         }
         _ => {
             fail(
@@ -100,7 +100,7 @@ pub async fn landing(
     jar: CookieJar,
     Query(q): Query<Landing>,
 ) -> Response {
-    let Some(grant) = q.session.as_deref().and_then(|s| panel.sessions.redeem_one_time(s)) else {
+    let Some(redeemed) = q.session.as_deref().and_then(|s| panel.sessions.redeem(s)) else {
         return page(
             StatusCode::UNAUTHORIZED,
             layout(
@@ -113,16 +113,18 @@ pub async fn landing(
             ),
         );
     };
+    let grant = redeemed.grant;
     let _ = panel.audit.record(
         "session_redeemed",
         json!({"user": grant.user, "actor": grant.opened_by, "auth": grant.opened_with, "source": peer.ip().to_string(),
             "limited_to": grant.limit().map(|s| s.iter().map(|a| a.name()).collect::<Vec<_>>())}),
     );
-    start_session(&panel, jar, grant)
+    // The session keeps the security token its link was made with: the one `create_user_session` answered.
+    start_session(&panel, jar, grant, redeemed.security_token)
 }
 
-fn start_session(panel: &Panel, jar: CookieJar, grant: Grant) -> Response {
-    let (token, cookie) = panel.sessions.start(grant);
+fn start_session(panel: &Panel, jar: CookieJar, grant: Grant, security_token: Option<String>) -> Response {
+    let (token, cookie) = panel.sessions.start_with(grant, security_token);
     let cookie = Cookie::build((COOKIE, cookie))
         .path("/")
         .http_only(true)

@@ -95,6 +95,7 @@ impl Visit {
         Ctx {
             panel: &self.panel,
             snapshot: &self.snapshot,
+            origin: None,
         }
     }
 

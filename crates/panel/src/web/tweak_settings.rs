@@ -11,7 +11,7 @@ use super::csrf::Csrf;
 use super::{Visit, message};
 use crate::features::TWEAK_SETTINGS;
 use crate::whm;
-use crate::whm::ops::tweaks::{Change, SetTweakSetting};
+use crate::whm::ops::tweaks::{Change, Module, SetTweakSetting};
 
 pub async fn show(visit: Visit, form: Csrf) -> Response {
     if let Err(d) = visit.authorize(TWEAK_SETTINGS) {
@@ -34,6 +34,7 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
             let change = Change {
                 key: def.key.to_owned(),
                 value: new,
+                module: Module::Main,
             };
             match whm::call::<SetTweakSetting>(visit.ctx(), &visit.caller, change) {
                 Ok(_) => changed.push(def.label),
