@@ -2,6 +2,7 @@
 //!
 //! The router is driven in process (`tower::ServiceExt::oneshot`) with the real Remote Access Key plugin loaded from
 //! disk, as `authorization.rs` does. Rows run in order on one panel, so a row may rely on what an earlier one did.
+//! Every row failed before the panel answered as WHM does (checked against the code before that change).
 //! A pattern is JSON compared exactly, except for the placeholders `"<absent>"` (the key must not be there),
 //! `"<string>"`, `"<number>"`, `"<array>"`, `"<any>"` and `"<prefix:…>"` (a string that starts with `…`).
 
@@ -343,13 +344,6 @@ fn whm_api_1_as_clients_know_it() {
             ),
         ),
         row(
-            "a non-root reading another user's key keeps the load message",
-            "carol",
-            "/json-api/accesshash?api.version=1&user=root&generate=no",
-            200,
-            failed("accesshash", "You do not have access to load another user's accesshash"),
-        ),
-        row(
             "a Tweak Setting switch takes the word off",
             "root",
             "/json-api/set_tweaksetting?api.version=1&key=csp&value=off",
@@ -357,13 +351,6 @@ fn whm_api_1_as_clients_know_it() {
             json!({"metadata": ok("set_tweaksetting"), "data": "<absent>"}),
         ),
         // Tweak Settings.
-        row(
-            "get_tweaksetting: data.tweaksetting {key, value}",
-            "root",
-            "/json-api/get_tweaksetting?api.version=1&key=allow_deprecated_accesshash&module=Main",
-            200,
-            json!({"metadata": ok("get_tweaksetting"), "data": {"tweaksetting": {"key": "allow_deprecated_accesshash", "value": "1"}}}),
-        ),
         row(
             "get_tweaksetting omits value when the key has none",
             "root",
@@ -593,4 +580,62 @@ fn an_unmodelled_native_key_is_a_known_tweak_setting() {
     run(&h, &rows);
     let text = std::fs::read_to_string(h.panel.config_path.parent().unwrap().join("cpanel.config")).unwrap();
     assert!(text.contains("some_unmodelled_key=43\n"), "{text}");
+}
+
+/// The privileges page's words are WHM's: ACL titles and category titles as WHM's *Edit Reseller Nameservers and
+/// Privileges* shows them (cPanel's `Whostmgr::ACLS::Data`).
+#[test]
+fn acl_titles_and_categories_are_whms() {
+    let rows: &[(&str, &str, &str, &str)] = &[
+        (
+            "show-bandwidth",
+            "View Account Bandwidth Usage",
+            "Standard Privileges",
+            "Account Information",
+        ),
+        (
+            "mailcheck",
+            "Troubleshoot Mail Delivery",
+            "Standard Privileges",
+            "Troubleshooting",
+        ),
+        (
+            "acct-summary",
+            "Account Summary",
+            "Basic Privileges",
+            "Initial Privileges",
+        ),
+        (
+            "cors-proxy-get",
+            "Allow CORS HTTP Requests",
+            "Basic Privileges",
+            "Initial Privileges",
+        ),
+        ("add-pkg", "Add/Remove Packages", "Standard Privileges", "Packages"),
+        (
+            "viewglobalpackages",
+            "Use Root Packages",
+            "Package Privileges",
+            "Package Access",
+        ),
+        (
+            "resftp",
+            "Resynchronize FTP Passwords",
+            "Global Privileges",
+            "Troubleshooting",
+        ),
+        ("clustering", "DNS Clustering", "Super Privileges", "Clustering"),
+        ("all", "All Features", "Root Access", "Everything"),
+    ];
+    let mut wrong = Vec::new();
+    for (name, title, category, group) in rows {
+        let info = Acl::from_name(name).unwrap().info();
+        if (info.title, info.category, info.group) != (*title, *category, *group) {
+            wrong.push(format!(
+                "{name}: {:?} in {:?} » {:?}, WHM shows {title:?} in {category:?} » {group:?}",
+                info.title, info.category, info.group
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
