@@ -639,3 +639,49 @@ fn acl_titles_and_categories_are_whms() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The privileges page saves the ticked privileges as a named list and applies a saved list to a reseller, through
+/// `saveacllist` and `setacls`; applying a list that does not exist changes nothing.
+#[test]
+fn the_privileges_page_saves_and_applies_named_lists() {
+    let h = open(CONFIG, &[]);
+    let grant = panel::store::sessions::Grant::own(settings::Username::root(), "password");
+    let (token, cookie) = h.panel.sessions.start(grant);
+    let post = |form: &str| {
+        let nonce = h.panel.sessions.issue_nonce(&token);
+        h.send(
+            Request::post(format!("/{token}/edit-reseller-privileges"))
+                .header(header::COOKIE, format!("whostmgrsession={cookie}"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("csrf_token={nonce}&{form}")))
+                .unwrap(),
+        )
+    };
+    let privileges_of = |user: &str| {
+        let snapshot = h.panel.snapshot();
+        let set = snapshot.config().users.resellers[&settings::Username::new(user).unwrap()].privileges;
+        set.iter().map(|a| a.name().to_owned()).collect::<Vec<_>>()
+    };
+    let bob_before = privileges_of("bob");
+
+    let saved = post("reseller=bob&acl-list-accts=1&acl-news=1&acllist=support&action=save-list");
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("saved as the list “support”"), "{}", saved.body);
+    assert_eq!(
+        privileges_of("bob"),
+        bob_before,
+        "saving a list does not change the reseller"
+    );
+    let page = post("reseller=bob&acllist=no_such_list&action=apply-list");
+    assert!(page.body.contains("does not exist"), "{}", page.body);
+    assert_eq!(privileges_of("bob"), bob_before, "a missing list wipes nothing");
+    assert!(
+        page.body.contains("support"),
+        "the saved lists are offered: {}",
+        page.body
+    );
+
+    let applied = post("reseller=bob&acllist=support&action=apply-list");
+    assert!(applied.body.contains("was applied to bob"), "{}", applied.body);
+    assert_eq!(privileges_of("bob"), ["list-accts", "news"]);
+}

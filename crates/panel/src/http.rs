@@ -277,7 +277,12 @@ async fn session_layer(
     if !is_security_token(token) {
         return not_found().await;
     }
-    let is_api = req.uri().path().contains("/json-api/");
+    // The json-api route itself (the path may or may not still carry the `/cpsess…` prefix here).
+    let path = req.uri().path();
+    let is_api = path
+        .strip_prefix(&format!("/{token}"))
+        .unwrap_or(path)
+        .starts_with("/json-api/");
     let snapshot = panel.snapshot();
     // An API call that carries an `Authorization` header is authenticated by that header on every URL form: clients
     // send `<cp_security_token>/json-api/<fn>` with their header and no cookie. Cookie sessions are unchanged.
