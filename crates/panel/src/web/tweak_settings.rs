@@ -31,6 +31,7 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
             if current.get(def.key) == new.as_deref() {
                 continue;
             }
+            let value_for_hint = new.clone();
             let change = Change {
                 key: def.key.to_owned(),
                 value: new,
@@ -38,7 +39,11 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
             };
             match whm::call::<SetTweakSetting>(visit.ctx(), &visit.caller, change) {
                 Ok(_) => changed.push(def.label),
-                Err(e) => errors.push(format!("{}: {}", def.label, e.reason)),
+                // The API answers WHM's words; the page also says what the setting takes.
+                Err(e) => match def.check_stored(value_for_hint.as_deref()) {
+                    Err(why) => errors.push(format!("{}: {} ({why})", def.label, e.reason)),
+                    Ok(()) => errors.push(format!("{}: {}", def.label, e.reason)),
+                },
             }
         }
         result = Some(if !errors.is_empty() {
