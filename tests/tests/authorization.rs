@@ -269,7 +269,12 @@ fn a_limited_token_reads_and_generates_no_key() {
     for query in ["user=root", "user=bob", "user=root&generate=1"] {
         let r = h.api(&carol, "accesshash", query);
         assert_eq!(r.result(), 0, "carol: accesshash {query}: {}", r.body);
-        assert_eq!(r.reason(), remote_access_key::key_service::NO_ACCESS_TO_OTHERS);
+        let refusal = if query.contains("generate") {
+            remote_access_key::key_service::NO_GENERATE_FOR_OTHERS
+        } else {
+            remote_access_key::key_service::NO_ACCESS_TO_OTHERS
+        };
+        assert_eq!(r.reason(), refusal, "carol: accesshash {query}");
         assert!(!r.body.contains(&root_key));
     }
     // Root's own key still reads root's key.
@@ -329,16 +334,16 @@ fn a_session_carries_no_more_than_the_token_that_opened_it() {
 fn only_root_opens_a_session_as_root_and_the_audit_names_the_real_actor() {
     let h = start();
     let carol = whm("carol", &h.key("carol"));
-    let r = h.api(&carol, "create_user_session", "user=root");
+    let r = h.api(&carol, "create_user_session", "user=root&service=whostmgrd");
     assert_eq!(r.result(), 0, "{}", r.body);
     assert_eq!(r.reason(), panel::whm::ops::sessions::ONLY_ROOT_AS_ROOT);
-    let r = h.api(&carol, "create_user_session", "user=bob");
+    let r = h.api(&carol, "create_user_session", "user=bob&service=whostmgrd");
     assert_eq!(r.result(), 0);
     assert_eq!(r.reason(), panel::whm::ops::sessions::NOT_FOR_OTHERS);
 
     // Root opens a session for bob with an API token; what happens in it names root and the token.
     let root_token = whm("root", &h.token("root", "ops", None));
-    let made = h.api(&root_token, "create_user_session", "user=bob");
+    let made = h.api(&root_token, "create_user_session", "user=bob&service=whostmgrd");
     assert_eq!(made.result(), 1, "{}", made.body);
     let (prefix, cookie) = h.redeem(made.json()["data"]["url"].as_str().unwrap());
     let created = h.in_session(

@@ -532,7 +532,7 @@ fn cookies_are_secure_over_https() {
         .unwrap();
     assert!(login_cookie.contains("Secure"), "{login_cookie}");
     let grant = panel::store::sessions::Grant::own(settings::Username::root(), "test");
-    let secret = server.panel.sessions.create_one_time(&grant);
+    let secret = server.panel.sessions.create_one_time(&grant, None);
     let landing = tls_get_path(addr, &cert, &format!("/cpsess0123456789/login/?session={secret}"));
     assert!(landing.starts_with("HTTP/1.1 303"), "{landing}");
     let session_cookie = landing

@@ -283,11 +283,10 @@ fn set_tweaksetting_and_setacls_write_the_file_and_apply() {
         Some(&auth),
     );
     assert_eq!(r.json()["metadata"]["result"], 0);
-    assert!(
-        r.json()["metadata"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("did you mean \"allow_deprecated_accesshash\"")
+    assert_eq!(
+        r.json()["metadata"]["reason"],
+        "Invalid tweaksetting key",
+        "WHM's words"
     );
 
     // Erin gains manage-api-tokens through setacls: accesshash appears in her applist at once.
@@ -574,12 +573,11 @@ fn listacls_reads_saved_privilege_lists() {
     std::fs::write(dir.join("Basic"), "list-accts=1\nmanage-api-tokens=0\nvendor-acl=1\n").unwrap();
     let r = server.api("listacls", "", Some(&whm("root", &root)));
     let v = r.json();
-    assert_eq!(v["data"]["acls"]["Basic"]["list-accts"], 1, "{v}");
-    assert_eq!(v["data"]["acls"]["Basic"]["manage-api-tokens"], 0);
-    assert_eq!(
-        v["data"]["acls"]["Basic"]["vendor-acl"], 1,
-        "third-party ACLs are listed too"
-    );
+    assert_eq!(v["data"]["acl"][0]["name"], "Basic", "{v}");
+    let basic = &v["data"]["acl"][0]["privileges"];
+    assert_eq!(basic["list-accts"], 1, "{v}");
+    assert_eq!(basic["manage-api-tokens"], 0);
+    assert_eq!(basic["vendor-acl"], 1, "third-party ACLs are listed too");
     std::fs::write(dir.join("Broken"), "list-accts=yes\n").unwrap();
     let v = server.api("listacls", "", Some(&whm("root", &root))).json();
     assert_eq!(v["metadata"]["result"], 0);

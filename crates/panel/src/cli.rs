@@ -541,8 +541,9 @@ fn request_session(config: &Config, user: &Username) -> Result<String> {
         .first()
         .ok_or_else(|| anyhow!("the config has no [server] listen address"))?;
     let grant = crate::store::sessions::Grant::own(user.clone(), "command line");
-    let secret = crate::store::sessions::create_one_time_in(&config.server.state_dir.join("sessions"), &grant)?;
     let token = crate::store::sessions::new_security_token();
+    let secret =
+        crate::store::sessions::create_one_time_in(&config.server.state_dir.join("sessions"), &grant, Some(&token))?;
     Ok(format!("http://{addr}/{token}/login/?session={secret}"))
 }
 

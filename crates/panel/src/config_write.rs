@@ -71,6 +71,22 @@ pub fn set_tweak_setting(config: &Config, def: &SettingDef, stored: Option<&str>
     })
 }
 
+/// Sets a key that a native `cpanel.config` holds but the schema does not model, kept verbatim as WHM keeps it.
+pub fn set_unmodelled_tweak_setting(config: &Config, key: &str, stored: Option<&str>) -> Result<()> {
+    let Some(path) = &config.sources.cpanel_config else {
+        bail!("{key} is not a Tweak Setting this server models");
+    };
+    if key.is_empty() || key.contains(['=', '\n', '\r']) || key.trim() != key {
+        bail!("\"{}\" cannot be a cpanel.config key", key.escape_debug());
+    }
+    if stored.is_some_and(|v| v.contains(['\n', '\r'])) {
+        bail!("a cpanel.config value is one line");
+    }
+    let mut doc = CpanelConfig::parse(&read_text(path)?);
+    doc.set(key, stored);
+    write(path, &doc.render())
+}
+
 /// Replaces a reseller's built-in ACLs in the file they come from; third-party ACLs are kept.
 pub fn set_reseller_acls(config: &Config, reseller: &Username, acls: AclSet) -> Result<()> {
     if let Some(path) = &config.sources.resellers {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -181,15 +181,64 @@ impl<S: Send + Sync> FromRequest<S> for WhmParams {
     }
 }
 
-fn api(
-    panel: &Panel,
-    snapshot: &Snapshot,
-    caller: &Caller,
-    function: &str,
-    params: &Params,
-    method: &Method,
-) -> Answer {
-    let ctx = Ctx { panel, snapshot };
+/// What an API call needs from the HTTP request besides its credential and parameters: its method, and where it
+/// came to (the listener's scheme and the host the request named).
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    pub tls: bool,
+    /// The request line's authority or the `Host` header, when well formed.
+    pub host: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Call {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Call, Self::Rejection> {
+        let well_formed = |h: &str| {
+            !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        };
+        let host = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .filter(|h| well_formed(h));
+        Ok(Call {
+            method: parts.method.clone(),
+            tls: parts.extensions.get::<crate::auth::Https>().is_some_and(|h| h.0),
+            host,
+        })
+    }
+}
+
+impl Call {
+    /// `http(s)://host[:port]`: the host the request named, else the first listen address of the listener's scheme.
+    pub fn origin(&self, snapshot: &Snapshot) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        let host = self.host.clone().or_else(|| {
+            let server = &snapshot.config().server;
+            let addrs = if self.tls { &server.tls_listen } else { &server.listen };
+            addrs.first().map(ToString::to_string)
+        });
+        format!("{scheme}://{}", host.as_deref().unwrap_or("localhost"))
+    }
+}
+
+fn api(panel: &Panel, snapshot: &Snapshot, caller: &Caller, function: &str, params: &Params, call: &Call) -> Answer {
+    let method = &call.method;
+    let origin = call.origin(snapshot);
+    let ctx = Ctx {
+        panel,
+        snapshot,
+        origin: Some(&origin),
+    };
     let api1 = params.get("api.version") == Some("1");
     whm::dispatch(ctx, caller, function, params, method.as_str(), api1)
 }
@@ -199,28 +248,29 @@ async fn api_with_header(
     State(panel): State<Arc<Panel>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     Path(function): Path<String>,
-    method: Method,
+    call: Call,
     headers: HeaderMap,
     WhmParams(params): WhmParams,
 ) -> Response {
     let snapshot = panel.snapshot();
     let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
     match authenticate(&panel, &snapshot, header, peer.ip()).await {
-        Ok(caller) => api(&panel, &snapshot, &caller, &function, &params, &method).into_response(),
+        Ok(caller) => api(&panel, &snapshot, &caller, &function, &params, &call).into_response(),
         Err(AuthError::Denied) => denied(),
         Err(AuthError::Throttled) => throttled(),
     }
 }
 
-/// `/cpsess…/json-api/<function>` inside a session.
+/// `/cpsess…/json-api/<function>`: the session layer put the caller on the request (its cookie session, or the
+/// request's `Authorization` header).
 async fn api_in_session(
     visit: Visit,
     Path(path): Path<HashMap<String, String>>,
-    method: Method,
+    call: Call,
     WhmParams(params): WhmParams,
 ) -> Response {
     let function = path.get("function").map_or("", String::as_str);
-    api(&visit.panel, &visit.snapshot, &visit.caller, function, &params, &method).into_response()
+    api(&visit.panel, &visit.snapshot, &visit.caller, function, &params, &call).into_response()
 }
 
 /// Lets a request into `/cpsess…` only with the session's cookie; the caller carries the session's grant.
@@ -236,8 +286,29 @@ async fn session_layer(
     if !is_security_token(token) {
         return not_found().await;
     }
-    let is_api = req.uri().path().contains("/json-api/");
+    // The json-api route itself (the path may or may not still carry the `/cpsess…` prefix here).
+    let path = req.uri().path();
+    let is_api = path
+        .strip_prefix(&format!("/{token}"))
+        .unwrap_or(path)
+        .starts_with("/json-api/");
     let snapshot = panel.snapshot();
+    // An API call that carries an `Authorization` header is authenticated by that header on every URL form: clients
+    // send `<cp_security_token>/json-api/<fn>` with their header and no cookie. Cookie sessions are unchanged.
+    if is_api && let Some(header) = req.headers().get(header::AUTHORIZATION) {
+        let caller = match authenticate(&panel, &snapshot, Some(header.as_bytes()), peer.ip()).await {
+            Ok(caller) => caller,
+            Err(AuthError::Denied) => return denied(),
+            Err(AuthError::Throttled) => return throttled(),
+        };
+        req.extensions_mut().insert(caller.clone());
+        req.extensions_mut().insert(Visit {
+            caller,
+            snapshot,
+            panel,
+        });
+        return next.run(req).await;
+    }
     let caller = panel
         .sessions
         .check(token, jar.get(COOKIE).map(|c| c.value()))

@@ -221,11 +221,19 @@ impl Panel {
     }
 
     /// Applies a change to the config or native files that the panel just wrote, and audits who gained or lost what.
-    pub fn apply_write(&self, event: &str, mut fields: serde_json::Value) -> Result<(), ConfigError> {
-        let old = self.gate.load();
+    ///
+    /// `before` is the snapshot the write was made against (read under the write lock): the file watcher may have
+    /// reloaded the written file already, so the snapshot in force now can be the new one.
+    pub fn apply_write(
+        &self,
+        before: &Snapshot,
+        event: &str,
+        mut fields: serde_json::Value,
+    ) -> Result<(), ConfigError> {
+        let old = before;
         self.reload()?;
         let new = self.gate.load();
-        let changes = visibility_changes(&old, &new);
+        let changes = visibility_changes(old, &new);
         if let serde_json::Value::Object(map) = &mut fields {
             map.insert(
                 "gained".into(),

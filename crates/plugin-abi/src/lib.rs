@@ -40,7 +40,7 @@ mod types;
 
 pub use safe::{
     AuditFailed, Deprecation, Error, Feature, Host, HostCallbacks, Plugin, PluginInfo, Request, Response, Target,
-    UserInfo,
+    UserInfo, parse_bool,
 };
 pub use types::{
     ABI_VERSION, AbiBytes, AbiFeature, AbiParam, AbiPluginInfo, AbiRequest, AbiResponse, AbiSlice, AbiStr, AbiUserInfo,

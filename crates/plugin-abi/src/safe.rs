@@ -181,7 +181,23 @@ pub struct Request {
     pub full_access: bool,
 }
 
+/// A WHM boolean parameter: `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`, in any case, blanks around ignored;
+/// anything else is `None`. The host's WHM functions and plugins read booleans with this one parser.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    let v = value.trim().to_ascii_lowercase();
+    match v.as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 impl Request {
+    /// A boolean parameter ([`parse_bool`]): `None` when absent, `Some(Err(value))` when it is not a boolean word.
+    pub fn flag(&self, key: &str) -> Option<Result<bool, &str>> {
+        self.param(key).map(|v| parse_bool(v).ok_or(v))
+    }
+
     /// The first value of a parameter.
     pub fn param(&self, key: &str) -> Option<&str> {
         self.params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())

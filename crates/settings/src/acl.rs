@@ -29,27 +29,48 @@ const fn acl(
     }
 }
 
-const BASIC: &str = "Basic";
+const BASIC: &str = "Basic Privileges";
 const INITIAL: &str = "Initial Privileges";
-const STD: &str = "Standard";
-const PKG: &str = "Package";
-const GLOBAL: &str = "Global";
-const SUPER: &str = "Super";
+const STD: &str = "Standard Privileges";
+const PKG: &str = "Package Privileges";
+const GLOBAL: &str = "Global Privileges";
+const SUPER: &str = "Super Privileges";
+const ROOT: &str = "Root Access";
 
-/// Every built-in ACL, in the order WHM's privileges page shows them.
+/// Every built-in ACL, in the order WHM's privileges page shows them, with the titles and category titles WHM shows
+/// (cPanel's `Whostmgr::ACLS::Data`; docs.cpanel.net's *Edit Reseller Nameservers and Privileges* words a few
+/// titles slightly differently, e.g. "Bandwidth Limiting Modification").
 pub const CATALOGUE: [AclInfo; 64] = [
     acl("acct-summary", "Account Summary", BASIC, INITIAL, true),
     acl("basic-system-info", "Basic System Information", BASIC, INITIAL, true),
     acl("basic-whm-functions", "Basic WHM Functions", BASIC, INITIAL, true),
-    acl("connected-applications", "Connected Applications", BASIC, INITIAL, true),
-    acl("cors-proxy-get", "CORS Proxy GET", BASIC, INITIAL, true),
-    acl("cpanel-api", "cPanel API Functions", BASIC, INITIAL, true),
-    acl("cpanel-integration", "cPanel Integration Links", BASIC, INITIAL, true),
+    acl(
+        "connected-applications",
+        "Configure connected external applications",
+        BASIC,
+        INITIAL,
+        true,
+    ),
+    acl("cors-proxy-get", "Allow CORS HTTP Requests", BASIC, INITIAL, true),
+    acl(
+        "cpanel-api",
+        "Perform cPanel API and UAPI functions through the WHM API",
+        BASIC,
+        INITIAL,
+        true,
+    ),
+    acl(
+        "cpanel-integration",
+        "Manage cPanel Integration Links",
+        BASIC,
+        INITIAL,
+        true,
+    ),
     acl("create-user-session", "Create User Session", BASIC, INITIAL, true),
     acl("digest-auth", "Digest Authentication", BASIC, INITIAL, true),
     acl(
         "generate-email-config",
-        "Generate Email Configuration",
+        "Generate Mobile Email Configurations",
         BASIC,
         INITIAL,
         true,
@@ -57,17 +78,17 @@ pub const CATALOGUE: [AclInfo; 64] = [
     acl("list-pkgs", "List Packages", BASIC, INITIAL, true),
     acl("manage-api-tokens", "Manage API Tokens", BASIC, INITIAL, true),
     acl("manage-dns-records", "Manage DNS Records", BASIC, INITIAL, true),
-    acl("manage-oidc", "Manage External Authentications", BASIC, INITIAL, true),
+    acl("manage-oidc", "Manage OpenID Connect", BASIC, INITIAL, true),
     acl("manage-styles", "Manage Styles", BASIC, INITIAL, true),
     acl("mysql-info", "MySQL Information", BASIC, INITIAL, true),
     acl("ns-config", "Nameserver Configuration", BASIC, INITIAL, true),
     acl("public-contact", "Public Contact Information", BASIC, INITIAL, true),
     acl("ssl-info", "SSL Information", BASIC, INITIAL, true),
-    acl("track-email", "Track Email Delivery", BASIC, INITIAL, true),
+    acl("track-email", "Track Email", BASIC, INITIAL, true),
     acl("list-accts", "List Accounts", STD, "Account Information", false),
     acl(
         "show-bandwidth",
-        "View Bandwidth Usage",
+        "View Account Bandwidth Usage",
         STD,
         "Account Information",
         false,
@@ -76,14 +97,14 @@ pub const CATALOGUE: [AclInfo; 64] = [
     acl("kill-acct", "Terminate Accounts", STD, "Account Management", false),
     acl(
         "suspend-acct",
-        "Suspend and Unsuspend Accounts",
+        "Suspend/Unsuspend Accounts",
         STD,
         "Account Management",
         false,
     ),
     acl(
         "upgrade-account",
-        "Upgrade and Downgrade Accounts",
+        "Upgrade/Downgrade Accounts",
         STD,
         "Account Management",
         false,
@@ -92,19 +113,25 @@ pub const CATALOGUE: [AclInfo; 64] = [
     acl("ssl-buy", "Purchase SSL Certificates", STD, "Account Management", false),
     acl(
         "ssl-gencrt",
-        "SSL CSR and Certificate Generator",
+        "SSL CSR/Certificate Generator",
         STD,
         "Account Management",
         false,
     ),
     acl("edit-mx", "Edit MX Entries", STD, "Account Management", false),
     acl("passwd", "Change Passwords", STD, "Account Management", false),
-    acl("file-restore", "Restore Files", STD, "Account Management", false),
+    acl(
+        "file-restore",
+        "File and Directory Restoration",
+        STD,
+        "Account Management",
+        false,
+    ),
     acl("create-dns", "Add DNS Zones", STD, "DNS", false),
     acl("kill-dns", "Remove DNS Zones", STD, "DNS", false),
     acl("park-dns", "Park DNS Zones", STD, "DNS", false),
     acl("edit-dns", "Edit DNS Zones", STD, "DNS", false),
-    acl("add-pkg", "Add and Delete Packages", STD, "Packages", false),
+    acl("add-pkg", "Add/Remove Packages", STD, "Packages", false),
     acl("edit-pkg", "Edit Packages", STD, "Packages", false),
     acl(
         "thirdparty",
@@ -113,69 +140,75 @@ pub const CATALOGUE: [AclInfo; 64] = [
         "Third-Party Services",
         false,
     ),
-    acl("mailcheck", "Mail Troubleshooter", STD, "Troubleshooting", false),
-    acl("news", "cPanel News", STD, "cPanel Management", false),
+    acl("mailcheck", "Troubleshoot Mail Delivery", STD, "Troubleshooting", false),
+    acl("news", "News Modification", STD, "cPanel Management", false),
     acl(
         "assign-root-account-enhancements",
-        "Assign Root Account Enhancements",
+        "Use Root Account Enhancements",
         STD,
         "Account Enhancements",
         false,
     ),
-    acl("allow-shell", "Allow Shell Access", PKG, "Accounts", false),
-    acl("viewglobalpackages", "View Root Packages", PKG, "Package Access", false),
+    acl(
+        "allow-shell",
+        "Allow Creation of Accounts with Shell Access",
+        PKG,
+        "Accounts",
+        false,
+    ),
+    acl("viewglobalpackages", "Use Root Packages", PKG, "Package Access", false),
     acl(
         "allow-addoncreate",
-        "Allow Creation of Packages with Addon Domains",
+        "Create Packages with Addon Domains",
         PKG,
         "Package Creation",
         false,
     ),
     acl(
         "allow-parkedcreate",
-        "Allow Creation of Packages with Parked Domains",
+        "Create Packages with Parked (Alias) Domains",
         PKG,
         "Package Creation",
         false,
     ),
     acl(
         "add-pkg-ip",
-        "Allow Creation of Packages with a Dedicated IP",
+        "Create Packages with a Dedicated IP Address",
         PKG,
         "Package Creation",
         false,
     ),
     acl(
         "add-pkg-shell",
-        "Allow Creation of Packages with Shell Access",
+        "Create Packages with Shell Access",
         PKG,
         "Package Creation",
         false,
     ),
     acl(
         "allow-unlimited-pkgs",
-        "Allow Creation of Packages with Unlimited Features",
+        "Create Packages with Unlimited Features (for example, email accounts)",
         PKG,
         "Package Creation",
         false,
     ),
     acl(
         "allow-emaillimits-pkgs",
-        "Allow Creation of Packages with Custom Email Limits",
+        "Create Packages with Custom Email Limits",
         PKG,
         "Package Creation",
         false,
     ),
     acl(
         "allow-unlimited-disk-pkgs",
-        "Allow Creation of Packages with Unlimited Disk",
+        "Create Packages with Unlimited Disk Usage",
         PKG,
         "Package Creation",
         false,
     ),
     acl(
         "allow-unlimited-bw-pkgs",
-        "Allow Creation of Packages with Unlimited Bandwidth",
+        "Create Packages with Unlimited Bandwidth",
         PKG,
         "Package Creation",
         false,
@@ -190,16 +223,28 @@ pub const CATALOGUE: [AclInfo; 64] = [
         "Troubleshooting",
         false,
     ),
-    acl("edit-account", "Modify Accounts", SUPER, "Account Management", false),
+    acl(
+        "edit-account",
+        "Account Modification",
+        SUPER,
+        "Account Management",
+        false,
+    ),
     acl(
         "limit-bandwidth",
-        "Bandwidth Limits",
+        "Bandwidth Limit Modification",
         SUPER,
         "Account Management",
         false,
     ),
     acl("quota", "Quota Modification", SUPER, "Account Management", false),
-    acl("demo-setup", "Demo Mode", SUPER, "Account Management", false),
+    acl(
+        "demo-setup",
+        "Set an Account to be a Demo Account",
+        SUPER,
+        "Account Management",
+        false,
+    ),
     acl(
         "rearrange-accts",
         "Rearrange Accounts",
@@ -207,9 +252,9 @@ pub const CATALOGUE: [AclInfo; 64] = [
         "Advanced Account Management",
         false,
     ),
-    acl("clustering", "Clustering", SUPER, "Clustering", false),
-    acl("locale-edit", "Edit Locales", SUPER, "Locales", false),
-    acl("all", "All Features", "Root Access", "Everything", false),
+    acl("clustering", "DNS Clustering", SUPER, "Clustering", false),
+    acl("locale-edit", "Modify & Create Locales", SUPER, "Locales", false),
+    acl("all", "All Features", ROOT, "Everything", false),
 ];
 
 /// Old ACL names that WHM still reads, and the name each means today.

@@ -35,6 +35,8 @@ pub fn no_accesshash(user: &str) -> String {
 
 pub const NO_ACCESS_TO_OTHERS: &str = "You do not have access to load another user's accesshash";
 
+pub const NO_GENERATE_FOR_OTHERS: &str = "You do not have access to generate another user's accesshash";
+
 /// Tweakgate's own refusal: an access key carries every privilege of its user, so a credential limited to some ACLs
 /// must not read or replace one (it would escalate to full access).
 pub const NEEDS_FULL_ACCESS: &str = "Reading or generating an access key needs a full-access credential; this API token or session is limited to some privileges.";
@@ -58,10 +60,17 @@ impl FullAccess {
 /// Decides whose key the caller asked for, applying the ownership rules of spec §4, tightened: everyone their own,
 /// and only root another user's. A key is a full-access credential of its user, so a reseller holding `all` who read
 /// root's key (or another reseller's) would become that user.
-pub fn target(caller: &User, requested: Option<&str>, dir: &dyn Directory) -> Result<User, String> {
+///
+/// `generate` says whether the key is to be replaced; a refusal then names generating, as WHM's does.
+pub fn target(caller: &User, requested: Option<&str>, generate: bool, dir: &dyn Directory) -> Result<User, String> {
     let name = requested.filter(|s| !s.is_empty()).unwrap_or(&caller.name);
     if name != caller.name && !caller.is_root() {
-        return Err(NO_ACCESS_TO_OTHERS.to_owned());
+        let refusal = if generate {
+            NO_GENERATE_FOR_OTHERS
+        } else {
+            NO_ACCESS_TO_OTHERS
+        };
+        return Err(refusal.to_owned());
     }
     let user = if name == caller.name {
         Some(caller.clone())

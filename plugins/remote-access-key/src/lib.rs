@@ -35,8 +35,13 @@ impl Plugin for RemoteAccessKey {
         Ok(match &request.target {
             Target::Api { function } if function == "accesshash" => api(request, host),
             Target::Api { function } => Response::json(
-                404,
-                &envelope(function, Err(format!("Unknown function \"{function}\""))),
+                200,
+                &envelope(
+                    function,
+                    Err(format!(
+                        "Unknown app ({function}) requested for this version (1) of the API."
+                    )),
+                ),
             ),
             Target::Page => page_response(request, host),
         })
@@ -53,16 +58,23 @@ fn envelope(command: &str, result: Result<Value, String>) -> Value {
     json!({"metadata": {"version": 1, "command": command, "result": ok, "reason": reason}, "data": data})
 }
 
-/// `accesshash`: `user` (defaults to the caller) and `generate` (`1` makes a new key, `0` reads).
+/// `accesshash`: `user` (defaults to the caller) and `generate` (a true word — `1`, `true`, `yes`, `on` — makes a new
+/// key; a false one, or none, reads).
 pub fn api(request: &Request, dir: &dyn Directory) -> Response {
-    let result = accesshash(
-        &request.user,
-        request.param("user"),
-        request.param("generate") == Some("1"),
-        &request.source,
-        request.full_access,
-        dir,
-    );
+    let result = match request.flag("generate") {
+        Some(Err(v)) => Err(format!(
+            "Invalid value for generate: \"{}\" is not a boolean (1/0, true/false, yes/no, on/off).",
+            v.escape_debug()
+        )),
+        generate => accesshash(
+            &request.user,
+            request.param("user"),
+            generate == Some(Ok(true)),
+            &request.source,
+            request.full_access,
+            dir,
+        ),
+    };
     Response::json(
         200,
         &envelope("accesshash", result.map(|key| json!({"accesshash": key}))),
@@ -80,7 +92,7 @@ pub fn accesshash(
     dir: &dyn Directory,
 ) -> Result<String, String> {
     let full = FullAccess::check(full_access)?;
-    let target = key_service::target(caller, user, dir)?;
+    let target = key_service::target(caller, user, generate, dir)?;
     let key = if generate {
         key_service::generate(&target, &caller.name, source, dir, full)?
     } else {
@@ -102,9 +114,10 @@ fn page_response(request: &Request, dir: &dyn Directory) -> Response {
         notice: None,
         error: None,
     };
+    let generating = request.is_post() && matches!(request.flag("generate"), Some(Ok(true)));
     // A limited credential is refused before the user is even looked up, as in `accesshash`.
     let checked = FullAccess::check(request.full_access)
-        .and_then(|full| key_service::target(caller, request.param("user"), dir).map(|t| (full, t)));
+        .and_then(|full| key_service::target(caller, request.param("user"), generating, dir).map(|t| (full, t)));
     let (full, target) = match checked {
         Ok(t) => t,
         Err(e) => {
@@ -114,7 +127,7 @@ fn page_response(request: &Request, dir: &dyn Directory) -> Response {
     };
     let name = target.name.clone();
     view.target = Some(&name);
-    let key = if request.is_post() && request.param("generate") == Some("1") {
+    let key = if generating {
         match key_service::generate(&target, &caller.name, &request.source, dir, full) {
             Ok(k) => {
                 view.notice = Some("A new access key was generated. The previous key no longer works.".into());

@@ -78,6 +78,17 @@ struct Stored {
 struct StoredOneTime {
     grant: Grant,
     created: u64,
+    /// The security token chosen when the link was made (the one `create_user_session` told its caller): the
+    /// session keeps it once the link is redeemed. Older files have none; the session then gets a new one.
+    #[serde(default)]
+    security_token: Option<String>,
+}
+
+/// A redeemed one-time login: the grant, and the security token the session is to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redeemed {
+    pub grant: Grant,
+    pub security_token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,7 +107,7 @@ pub struct Sessions {
     /// `<state>/sessions`; `None` keeps everything in memory (tests).
     dir: Option<PathBuf>,
     by_token: Mutex<HashMap<String, Session>>,
-    one_time: Mutex<HashMap<String, (Grant, u64)>>,
+    one_time: Mutex<HashMap<String, StoredOneTime>>,
 }
 
 /// `n` random letters and digits.
@@ -115,8 +126,8 @@ pub fn is_security_token(name: &str) -> bool {
 }
 
 /// Writes a one-time login into a sessions directory and returns the secret for the URL.
-/// The server redeems it once, within [`ONE_TIME`].
-pub fn create_one_time_in(dir: &Path, grant: &Grant) -> anyhow::Result<String> {
+/// The server redeems it once, within [`ONE_TIME`]; the session it starts keeps `security_token` when given.
+pub fn create_one_time_in(dir: &Path, grant: &Grant, security_token: Option<&str>) -> anyhow::Result<String> {
     let one_time = dir.join("one-time");
     create_private_dir(&one_time)?;
     prune_one_time(dir);
@@ -124,6 +135,7 @@ pub fn create_one_time_in(dir: &Path, grant: &Grant) -> anyhow::Result<String> {
     let body = serde_json::to_vec(&StoredOneTime {
         grant: grant.clone(),
         created: unix_now(),
+        security_token: security_token.filter(|t| is_security_token(t)).map(str::to_owned),
     })?;
     credentials::write_atomic(&one_time.join(credentials::sha512_hex(&secret)), &body, 0o600)?;
     Ok(secret)
@@ -210,51 +222,62 @@ impl Sessions {
         }
     }
 
-    /// A one-time login secret for a grant, valid for [`ONE_TIME`].
-    pub fn create_one_time(&self, grant: &Grant) -> String {
+    /// A one-time login secret for a grant, valid for [`ONE_TIME`]; the session it starts keeps `security_token`.
+    pub fn create_one_time(&self, grant: &Grant, security_token: Option<&str>) -> String {
+        let security_token = security_token.filter(|t| is_security_token(t));
         if let Some(dir) = &self.dir {
-            match create_one_time_in(dir, grant) {
+            match create_one_time_in(dir, grant, security_token) {
                 Ok(secret) => return secret,
                 Err(e) => tracing::warn!("cannot store a one-time login, keeping it in memory: {e:#}"),
             }
         }
         let secret = random_alnum(32);
         let mut map = self.one_time.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, (_, t)| unix_now().saturating_sub(*t) < ONE_TIME.as_secs());
-        map.insert(credentials::sha512_hex(&secret), (grant.clone(), unix_now()));
+        map.retain(|_, o| unix_now().saturating_sub(o.created) < ONE_TIME.as_secs());
+        map.insert(
+            credentials::sha512_hex(&secret),
+            StoredOneTime {
+                grant: grant.clone(),
+                created: unix_now(),
+                security_token: security_token.map(str::to_owned),
+            },
+        );
         secret
     }
 
     /// Consumes a one-time secret: it works once.
     pub fn redeem_one_time(&self, secret: &str) -> Option<Grant> {
+        self.redeem(secret).map(|r| r.grant)
+    }
+
+    /// Consumes a one-time secret (it works once): its grant and the security token chosen with it.
+    pub fn redeem(&self, secret: &str) -> Option<Redeemed> {
         let key = credentials::sha512_hex(secret);
         let found = self.one_time.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
-        let (grant, created) = match (found, &self.dir) {
-            (Some(entry), _) => entry,
+        let (grant, created, security_token) = match (found, &self.dir) {
+            (Some(o), _) => (o.grant, o.created, o.security_token),
             (None, Some(dir)) => {
                 let path = dir.join("one-time").join(&key);
                 let body = std::fs::read(&path).ok()?;
                 // Whoever removes the file redeems it: two requests racing for one link cannot both win.
                 std::fs::remove_file(&path).ok()?;
                 let stored: StoredOneTime = serde_json::from_slice(&body).ok()?;
-                (stored.grant, stored.created)
+                (stored.grant, stored.created, stored.security_token)
             }
             (None, None) => return None,
         };
-        (unix_now().saturating_sub(created) < ONE_TIME.as_secs()).then_some(grant)
+        (unix_now().saturating_sub(created) < ONE_TIME.as_secs()).then_some(Redeemed { grant, security_token })
     }
 
-    /// Starts a session; returns (security token, cookie value).
+    /// Starts a session with a new security token; returns (security token, cookie value).
     pub fn start(&self, grant: Grant) -> (String, String) {
-        let token = new_security_token();
+        self.start_with(grant, None)
+    }
+
+    /// Starts a session that keeps `security_token` (when it is well formed and no live session holds it; otherwise
+    /// a new one); returns (security token, cookie value).
+    pub fn start_with(&self, grant: Grant, security_token: Option<String>) -> (String, String) {
         let cookie = random_alnum(40);
-        let session = Session {
-            grant,
-            security_token: token.clone(),
-            cookie_sha512: credentials::sha512_hex(&cookie),
-            last_used: unix_now(),
-            nonces: HashSet::new(),
-        };
         let mut map = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
         let now = unix_now();
         let expired: Vec<String> = map
@@ -267,10 +290,10 @@ impl Sessions {
             self.forget(&k);
         }
         // The cap is per user: one user's many logins never end another user's session.
-        while map.values().filter(|s| s.grant.user == session.grant.user).count() >= MAX_SESSIONS_PER_USER {
+        while map.values().filter(|s| s.grant.user == grant.user).count() >= MAX_SESSIONS_PER_USER {
             let Some(oldest) = map
                 .iter()
-                .filter(|(_, s)| s.grant.user == session.grant.user)
+                .filter(|(_, s)| s.grant.user == grant.user)
                 .min_by_key(|(_, s)| s.last_used)
                 .map(|(k, _)| k.clone())
             else {
@@ -279,6 +302,23 @@ impl Sessions {
             map.remove(&oldest);
             self.forget(&oldest);
         }
+        let token = security_token
+            .filter(|t| is_security_token(t) && !map.contains_key(t))
+            .unwrap_or_else(|| {
+                loop {
+                    let t = new_security_token();
+                    if !map.contains_key(&t) {
+                        break t;
+                    }
+                }
+            });
+        let session = Session {
+            grant,
+            security_token: token.clone(),
+            cookie_sha512: credentials::sha512_hex(&cookie),
+            last_used: unix_now(),
+            nonces: HashSet::new(),
+        };
         self.persist(&session);
         map.insert(token.clone(), session);
         (token, cookie)
@@ -365,7 +405,7 @@ mod tests {
             "API token \"x\"".into(),
         );
         let (token, cookie) = Sessions::open(&dir).unwrap().start(limited.clone());
-        let secret = create_one_time_in(&dir, &own("bob")).unwrap();
+        let secret = create_one_time_in(&dir, &own("bob"), None).unwrap();
         let again = Sessions::open(&dir).unwrap();
         let session = again.check(&token, Some(&cookie)).expect("the session survives");
         assert_eq!(session.grant, limited, "the limit and the real actor survive a restart");
@@ -387,9 +427,15 @@ mod tests {
     #[test]
     fn one_time_and_nonces_work_once() {
         let s = Sessions::default();
-        let secret = s.create_one_time(&own("bob"));
+        let secret = s.create_one_time(&own("bob"), None);
         assert_eq!(s.redeem_one_time(&secret), Some(own("bob")));
         assert_eq!(s.redeem_one_time(&secret), None);
+        let chosen = new_security_token();
+        let secret = s.create_one_time(&own("bob"), Some(&chosen));
+        let redeemed = s.redeem(&secret).unwrap();
+        assert_eq!(redeemed.security_token.as_deref(), Some(chosen.as_str()));
+        let (kept, _) = s.start_with(redeemed.grant, redeemed.security_token);
+        assert_eq!(kept, chosen, "the session keeps the token chosen with the link");
         let (token, cookie) = s.start(own("bob"));
         assert!(s.check(&token, Some(&cookie)).is_some());
         assert!(s.check(&token, Some("forged")).is_none());
@@ -419,12 +465,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dir = dir.path().join("sessions");
         let sessions = Sessions::open(&dir).unwrap();
-        let old = sessions.create_one_time(&own("bob"));
+        let old = sessions.create_one_time(&own("bob"), None);
         let path = dir.join("one-time").join(credentials::sha512_hex(&old));
         let file = std::fs::File::options().write(true).open(&path).unwrap();
         file.set_modified(std::time::SystemTime::now() - ONE_TIME - Duration::from_secs(1))
             .unwrap();
-        let fresh = sessions.create_one_time(&own("bob"));
+        let fresh = sessions.create_one_time(&own("bob"), None);
         assert!(!path.exists(), "the expired link's file is gone");
         assert!(dir.join("one-time").join(credentials::sha512_hex(&fresh)).exists());
         assert_eq!(sessions.redeem_one_time(&old), None);

@@ -127,7 +127,7 @@ pub async fn submit(
                 json!({"user": user, "actor": user, "auth": "password", "source": peer.to_string()}),
             );
             let jar = jar.remove(Cookie::build(LOGIN_COOKIE).path("/login"));
-            start_session(&panel, jar, https, Grant::own(user, "password"))
+            start_session(&panel, jar, https, Grant::own(user, "password"), None)
         }
         _ => {
             fail(
@@ -155,7 +155,7 @@ pub async fn landing(
     jar: CookieJar,
     Query(q): Query<Landing>,
 ) -> Response {
-    let Some(grant) = q.session.as_deref().and_then(|s| panel.sessions.redeem_one_time(s)) else {
+    let Some(redeemed) = q.session.as_deref().and_then(|s| panel.sessions.redeem(s)) else {
         return page(
             StatusCode::UNAUTHORIZED,
             layout(
@@ -168,17 +168,25 @@ pub async fn landing(
             ),
         );
     };
+    let grant = redeemed.grant;
     let _ = panel.audit.record(
         "session_redeemed",
         json!({"user": grant.user, "actor": grant.opened_by, "auth": grant.opened_with, "source": peer.ip().to_string(),
             "limited_to": grant.limit().map(|s| s.iter().map(|a| a.name()).collect::<Vec<_>>())}),
     );
-    start_session(&panel, jar, https, grant)
+    // The session keeps the security token its link was made with: the one `create_user_session` answered.
+    start_session(&panel, jar, https, grant, redeemed.security_token)
 }
 
 /// Starts a session; its cookie is `Secure` when the request came over HTTPS.
-fn start_session(panel: &Panel, jar: CookieJar, https: Https, grant: Grant) -> Response {
-    let (token, cookie) = panel.sessions.start(grant);
+fn start_session(
+    panel: &Panel,
+    jar: CookieJar,
+    https: Https,
+    grant: Grant,
+    security_token: Option<String>,
+) -> Response {
+    let (token, cookie) = panel.sessions.start_with(grant, security_token);
     let cookie = Cookie::build((COOKIE, cookie))
         .path("/")
         .http_only(true)

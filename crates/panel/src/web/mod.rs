@@ -100,6 +100,7 @@ impl Visit {
         Ctx {
             panel: &self.panel,
             snapshot: &self.snapshot,
+            origin: None,
         }
     }
 

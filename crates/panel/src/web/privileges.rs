@@ -1,4 +1,5 @@
-//! Edit Reseller Nameservers and Privileges: pick a reseller, tick its ACLs by category, save through `setacls`.
+//! Edit Reseller Nameservers and Privileges: pick a reseller, tick its ACLs by category, save through `setacls`;
+//! apply a saved privilege list to the reseller, or save the ticks as a named list (`saveacllist`).
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -10,7 +11,7 @@ use super::csrf::Csrf;
 use super::{Visit, message};
 use crate::features::EDIT_RESELLER_PRIVILEGES;
 use crate::whm;
-use crate::whm::ops::privileges::{NewAcls, SetAcls};
+use crate::whm::ops::privileges::{Grants, NewAcls, NewList, SaveAclList, SetAcls, acl_list_names};
 
 pub async fn show(visit: Visit, form: Csrf) -> Response {
     if let Err(d) = visit.authorize(EDIT_RESELLER_PRIVILEGES) {
@@ -39,15 +40,47 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
                 .filter(|(_, v)| *v == "1")
                 .filter_map(|(k, _)| k.strip_prefix("acl-").and_then(Acl::from_name)),
         );
-        let change = NewAcls {
-            reseller: r.clone(),
-            acls,
-        };
-        result = Some(match whm::call::<SetAcls>(visit.ctx(), &visit.caller, change) {
-            Ok(_) => message(true, "Privileges saved. They are in force now."),
-            Err(e) => message(false, &e.reason),
+        let list_name = form.params.get("acllist").unwrap_or_default().trim().to_owned();
+        result = Some(match form.params.get("action") {
+            Some("apply-list") => {
+                let change = NewAcls {
+                    reseller: r.clone(),
+                    grants: Grants::SavedList(list_name.clone()),
+                };
+                match whm::call::<SetAcls>(visit.ctx(), &visit.caller, change) {
+                    Ok(()) => message(
+                        true,
+                        &format!("The list “{list_name}” was applied to {r}. It is in force now."),
+                    ),
+                    Err(e) => message(false, &e.reason),
+                }
+            }
+            Some("save-list") => {
+                let list = NewList {
+                    name: list_name.clone(),
+                    acls,
+                };
+                match whm::call::<SaveAclList>(visit.ctx(), &visit.caller, list) {
+                    Ok(()) => message(
+                        true,
+                        &format!("The ticked privileges were saved as the list “{list_name}”."),
+                    ),
+                    Err(e) => message(false, &e.reason),
+                }
+            }
+            _ => {
+                let change = NewAcls {
+                    reseller: r.clone(),
+                    grants: Grants::Exactly(acls),
+                };
+                match whm::call::<SetAcls>(visit.ctx(), &visit.caller, change) {
+                    Ok(()) => message(true, "Privileges saved. They are in force now."),
+                    Err(e) => message(false, &e.reason),
+                }
+            }
         });
     }
+    let saved_lists = acl_list_names(&visit.panel).unwrap_or_default();
     let now = visit.panel.snapshot();
     let reseller = chosen
         .as_deref()
@@ -102,6 +135,26 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
                         }
                     }
                     p { button type="submit" id="save" { "Save All Settings" } }
+                    fieldset #acl-lists {
+                        legend { "Saved privilege lists" }
+                        p {
+                            label {
+                                "List name "
+                                input name="acllist" id="acllist" list="saved-acllists";
+                            }
+                            datalist #saved-acllists {
+                                @for l in &saved_lists { option value=(l) {} }
+                            }
+                        }
+                        p {
+                            button type="submit" name="action" value="save-list" id="save-list" { "Save Ticked Privileges as List" }
+                            " "
+                            button type="submit" name="action" value="apply-list" id="apply-list" { "Apply List to " (c) }
+                        }
+                        @if !saved_lists.is_empty() {
+                            p #saved-lists { "Saved: " (saved_lists.join(", ")) }
+                        }
+                    }
                 }
             },
         }

@@ -93,9 +93,10 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
                     tr data-token=(name) {
                         td { (name) }
                         td {
-                            @match &t.acls {
-                                None => "All (full access)",
-                                Some(acls) => (acls.join(", ")),
+                            @if t.has_full_access == 1 {
+                                "All (full access)"
+                            } @else {
+                                (t.acls.iter().filter(|(_, on)| **on == 1).map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", "))
                             }
                         }
                         td {
@@ -104,7 +105,12 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
                                 Some(e) => { "Unix time " (e) },
                             }
                         }
-                        td { @if t.whitelist_ips.is_empty() { "Any" } @else { (t.whitelist_ips.join(", ")) } }
+                        td {
+                            @match &t.whitelist_ips {
+                                None => "Any",
+                                Some(ips) => (ips.join(", ")),
+                            }
+                        }
                         td {
                             form method="post" action=(action) {
                                 input type="hidden" name="csrf_token" value=(form.next);

@@ -11,7 +11,7 @@ use super::csrf::Csrf;
 use super::{Visit, message};
 use crate::features::TWEAK_SETTINGS;
 use crate::whm;
-use crate::whm::ops::tweaks::{Change, SetTweakSetting};
+use crate::whm::ops::tweaks::{Change, Module, SetTweakSetting};
 
 pub async fn show(visit: Visit, form: Csrf) -> Response {
     if let Err(d) = visit.authorize(TWEAK_SETTINGS) {
@@ -31,13 +31,19 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
             if current.get(def.key) == new.as_deref() {
                 continue;
             }
+            let value_for_hint = new.clone();
             let change = Change {
                 key: def.key.to_owned(),
                 value: new,
+                module: Module::Main,
             };
             match whm::call::<SetTweakSetting>(visit.ctx(), &visit.caller, change) {
                 Ok(_) => changed.push(def.label),
-                Err(e) => errors.push(format!("{}: {}", def.label, e.reason)),
+                // The API answers WHM's words; the page also says what the setting takes.
+                Err(e) => match def.check_stored(value_for_hint.as_deref()) {
+                    Err(why) => errors.push(format!("{}: {} ({why})", def.label, e.reason)),
+                    Ok(()) => errors.push(format!("{}: {}", def.label, e.reason)),
+                },
             }
         }
         result = Some(if !errors.is_empty() {

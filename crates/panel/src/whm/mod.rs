@@ -21,6 +21,8 @@ use crate::state::Panel;
 pub struct Ctx<'a> {
     pub panel: &'a Panel,
     pub snapshot: &'a Snapshot,
+    /// `http(s)://host[:port]` the request came to, for answers that carry absolute URLs; `None` outside HTTP.
+    pub origin: Option<&'a str>,
 }
 
 /// Query and form parameters in arrival order, as WHM reads them (repeated and numbered keys included).
@@ -55,7 +57,24 @@ impl Params {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
+
+    /// A boolean parameter in any of WHM's spellings ([`parse_bool`]); absent: `None`.
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, WhmError> {
+        self.get(name)
+            .map(|v| {
+                parse_bool(v).ok_or_else(|| {
+                    WhmError::new(format!(
+                        "Invalid value for {name}: \"{}\" is not a boolean (1/0, true/false, yes/no, on/off).",
+                        v.escape_debug()
+                    ))
+                })
+            })
+            .transpose()
+    }
 }
+
+/// A WHM boolean: `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`, in any case (one parser, shared with plugins).
+pub use plugin_abi::parse_bool;
 
 /// A WHM API error: the reason clients read, the HTTP status, and the gate's reasons when access was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,14 +128,27 @@ impl FromParams for () {
     }
 }
 
+/// How an operation answers a legacy API 0 caller (a call without `api.version=1`).
+#[derive(Debug, Clone, Copy)]
+pub enum Api0 {
+    /// The function exists only in API 1: an API 0 caller is told it is unknown.
+    Unknown,
+    /// API 0 answers the data at the top level, without the envelope.
+    Data,
+    /// API 0 answers its own older form of the data (e.g. `myprivs` → `{"privs":{…}}`).
+    Shape(fn(Value) -> Value),
+}
+
 /// One WHM API 1 function.
 pub trait Operation {
     /// The function's name, e.g. `set_tweaksetting`.
     const NAME: &'static str;
     /// The gate feature that guards it.
     const FEATURE: &'static str;
-    /// Without `api.version=1`, answer the data alone rather than the API 1 envelope (legacy API 0 callers).
-    const API0_BARE: bool = false;
+    /// What a caller without `api.version=1` gets: most functions exist only in API 1.
+    const API0: Api0 = Api0::Unknown;
+    /// The `reason` of a successful answer.
+    const REASON: &'static str = "OK";
     type Params: FromParams;
     type Output: Serialize;
     fn run(ctx: Ctx<'_>, auth: Authorized<'_>, params: Self::Params) -> Result<Self::Output, WhmError>;
@@ -147,7 +179,8 @@ pub fn call<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: O::Params) -> R
 pub struct OpEntry {
     pub name: &'static str,
     pub feature: &'static str,
-    api0_bare: bool,
+    pub api0: Api0,
+    pub reason: &'static str,
     run: fn(Ctx<'_>, &Caller, &Params) -> Result<Value, WhmError>,
 }
 
@@ -164,7 +197,8 @@ impl OpEntry {
         OpEntry {
             name: O::NAME,
             feature: O::FEATURE,
-            api0_bare: O::API0_BARE,
+            api0: O::API0,
+            reason: O::REASON,
             run: run_erased::<O>,
         }
     }
@@ -180,6 +214,7 @@ pub static OPERATIONS: &[OpEntry] = &[
     OpEntry::of::<ops::privileges::ListResellers>(),
     OpEntry::of::<ops::privileges::ListAcls>(),
     OpEntry::of::<ops::privileges::SetAcls>(),
+    OpEntry::of::<ops::privileges::SaveAclList>(),
     OpEntry::of::<ops::tokens::ApiTokenCreate>(),
     OpEntry::of::<ops::tokens::ApiTokenList>(),
     OpEntry::of::<ops::tokens::ApiTokenRevoke>(),
@@ -227,9 +262,16 @@ pub enum Answer {
 
 /// WHM API 1's envelope.
 pub fn envelope(command: &str, result: Result<Value, &WhmError>) -> Value {
+    envelope_with(command, "OK", result)
+}
+
+/// WHM API 1's envelope, with the reason a success answers (`OK` for most functions).
+pub fn envelope_with(command: &str, ok_reason: &str, result: Result<Value, &WhmError>) -> Value {
     match result {
+        // An operation that answers nothing (`()`) answers metadata only, as WHM does.
+        Ok(Value::Null) => json!({"metadata": {"version": 1, "command": command, "result": 1, "reason": ok_reason}}),
         Ok(data) => {
-            json!({"metadata": {"version": 1, "command": command, "result": 1, "reason": "OK"}, "data": data})
+            json!({"metadata": {"version": 1, "command": command, "result": 1, "reason": ok_reason}, "data": data})
         }
         Err(e) => {
             let mut body =
@@ -273,26 +315,83 @@ impl IntoResponse for Answer {
     }
 }
 
+/// WHM's answer to a function it does not serve, in the form of the API version asked for: HTTP 200, result 0.
+pub fn unknown(function: &str, api1: bool) -> Answer {
+    if api1 {
+        Answer::of(
+            function,
+            Err(WhmError::new(format!(
+                "Unknown app ({function}) requested for this version (1) of the API."
+            ))),
+        )
+    } else {
+        Answer::Json(
+            StatusCode::OK,
+            api0_error(&format!(
+                "Unknown App Requested for this version (0) of the api: {function}"
+            )),
+        )
+    }
+}
+
+/// An API 0 failure: no envelope, WHM's legacy `status`/`statusmsg` pair.
+pub fn api0_error(reason: &str) -> Value {
+    json!({"status": 0, "statusmsg": reason})
+}
+
 /// Runs one API call by name for an authenticated caller: a built-in operation or a plugin's function.
+/// `api1` is whether the call asked for `api.version=1`; without it the call is API 0.
 pub fn dispatch(ctx: Ctx<'_>, caller: &Caller, function: &str, params: &Params, method: &str, api1: bool) -> Answer {
     if let Some(op) = operation(function) {
-        let result = (op.run)(ctx, caller, params);
-        return match result {
-            Ok(data) if op.api0_bare && !api1 => Answer::Json(StatusCode::OK, data),
-            other => Answer::of(function, other),
+        if api1 {
+            return match (op.run)(ctx, caller, params) {
+                Ok(data) => Answer::Json(StatusCode::OK, envelope_with(function, op.reason, Ok(data))),
+                Err(e) => Answer::of(function, Err(e)),
+            };
+        }
+        let shape: fn(Value) -> Value = match op.api0 {
+            Api0::Unknown => return unknown(function, false),
+            Api0::Data => |v| v,
+            Api0::Shape(f) => f,
+        };
+        return match (op.run)(ctx, caller, params) {
+            Ok(data) => Answer::Json(StatusCode::OK, shape(data)),
+            Err(e) => {
+                let mut body = api0_error(&e.reason);
+                if let Some(d) = &e.refusal {
+                    body["reasons"] = json!(d.reasons);
+                }
+                Answer::Json(e.status, body)
+            }
         };
     }
     if let Some(feature) = ctx.panel.plugin_functions.get(function) {
+        // Plugin functions answer WHM API 1 only.
+        if !api1 {
+            return unknown(function, false);
+        }
         return match authorize(ctx, caller, feature) {
             Ok(auth) => plugin::api(ctx, auth, function, params, method),
             Err(d) => Answer::of(function, Err(WhmError::forbidden(d))),
         };
     }
-    Answer::of(
-        function,
-        Err(
-            WhmError::new(format!("Unknown function \"{}\"", function.escape_debug()))
-                .with_status(StatusCode::NOT_FOUND),
-        ),
-    )
+    unknown(function, api1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bool;
+
+    #[test]
+    fn booleans_in_every_spelling_whm_accepts() {
+        for t in ["1", "true", "TRUE", "Yes", "on", " ON "] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["0", "false", "False", "no", "NO", "off"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        for bad in ["", "2", "y", "enable", "truee"] {
+            assert_eq!(parse_bool(bad), None, "{bad}");
+        }
+    }
 }

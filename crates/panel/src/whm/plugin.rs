@@ -76,6 +76,7 @@ impl HostCallbacks for Services<'_> {
         let ctx = Ctx {
             panel: self.panel,
             snapshot: self.snapshot,
+            origin: None,
         };
         match super::dispatch(ctx, self.caller, function, &Params(params.to_vec()), "GET", true) {
             Answer::Json(_, body) => Ok(body.to_string()),

@@ -6,7 +6,7 @@ use settings::Acl;
 
 use crate::auth::Authorized;
 use crate::features::WHM;
-use crate::whm::{Ctx, Operation, WhmError};
+use crate::whm::{Api0, Ctx, Operation, WhmError};
 
 /// The WHM version Tweakgate's API answers to.
 pub const WHM_VERSION: &str = "11.134.0.0";
@@ -22,7 +22,7 @@ pub struct Apps {
 impl Operation for Applist {
     const NAME: &'static str = "applist";
     const FEATURE: &'static str = WHM;
-    const API0_BARE: bool = true;
+    const API0: Api0 = Api0::Data;
     type Params = ();
     type Output = Apps;
 
@@ -39,11 +39,12 @@ pub struct Version;
 impl Operation for Version {
     const NAME: &'static str = "version";
     const FEATURE: &'static str = WHM;
+    const API0: Api0 = Api0::Data;
     type Params = ();
     type Output = Value;
 
     fn run(_: Ctx<'_>, _: Authorized<'_>, (): ()) -> Result<Value, WhmError> {
-        Ok(json!({"version": WHM_VERSION, "tweakgate": env!("CARGO_PKG_VERSION")}))
+        Ok(json!({"version": WHM_VERSION}))
     }
 }
 
@@ -53,14 +54,24 @@ pub struct Myprivs;
 impl Operation for Myprivs {
     const NAME: &'static str = "myprivs";
     const FEATURE: &'static str = WHM;
+    /// API 0: `{"privs":{…}}`.
+    const API0: Api0 = Api0::Shape(|mut data| json!({"privs": data["privileges"][0].take()}));
     type Params = ();
     type Output = Value;
 
     /// The privileges this request carries: a token or session limited to some ACLs reports only those.
+    /// Root-level access (`all`) is reported as WHM does: `all` 1 and every other ACL 0.
     fn run(_: Ctx<'_>, auth: Authorized<'_>, (): ()) -> Result<Value, WhmError> {
         let held = auth.privileges;
         let privs: Map<String, Value> = Acl::iter()
-            .map(|a| (a.name().to_owned(), json!(u8::from(held.check(a)))))
+            .map(|a| {
+                let on = if held.has_all() {
+                    a == Acl::ALL
+                } else {
+                    held.contains(a)
+                };
+                (a.name().to_owned(), json!(u8::from(on)))
+            })
             .collect();
         Ok(json!({"privileges": [privs]}))
     }

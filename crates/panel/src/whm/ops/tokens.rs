@@ -33,8 +33,9 @@ impl FromParams for NewToken {
             .map(Acl::parse)
             .collect::<Result<Vec<_>, _>>()
             .map_err(WhmError::new)?;
+        // `0` or absent: the token never expires.
         let expires_at = match p.get("expires_at").filter(|s| !s.is_empty()).map(str::parse::<u64>) {
-            None => None,
+            None | Some(Ok(0)) => None,
             Some(Ok(t)) if t > unix_now() => Some(t),
             Some(Ok(_)) => return Err(WhmError::new("expires_at is in the past")),
             Some(Err(_)) => return Err(WhmError::new("expires_at must be a Unix time")),
@@ -71,7 +72,11 @@ pub struct Created {
     pub create_time: u64,
     pub name: String,
     pub expires_at: Option<u64>,
+    /// The token's ACL list, when it has one (a full-access token has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub acls: Option<Vec<String>>,
+    /// The addresses the token works from; `null`: any.
+    pub whitelist_ips: Option<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -109,8 +114,30 @@ impl Operation for ApiTokenCreate {
             name: record.name.to_string(),
             expires_at: new.expires_at,
             acls: names,
+            whitelist_ips: whitelist(&record.whitelist_ips),
         })
     }
+}
+
+/// `whitelist_ips` as WHM answers it: the list, or `null` when the token works from anywhere.
+fn whitelist(ips: &[credentials::IpAllow]) -> Option<Vec<String>> {
+    (!ips.is_empty()).then(|| ips.iter().map(ToString::to_string).collect())
+}
+
+/// A token's ACL list as `api_token_list` shows it: every ACL with 0 or 1, every one 1 for a full-access token
+/// (no list, or a list holding `all`); names the catalogue does not know are kept with 1.
+pub fn acl_map(list: Option<&[String]>) -> BTreeMap<String, u8> {
+    let full = list.is_none_or(|l| l.iter().any(|a| a == "all"));
+    let mut map: BTreeMap<String, u8> = Acl::iter()
+        .map(|a| {
+            let on = full || list.is_some_and(|l| l.iter().any(|n| n == a.name()));
+            (a.name().to_owned(), u8::from(on))
+        })
+        .collect();
+    for name in list.unwrap_or_default() {
+        map.entry(name.clone()).or_insert(1);
+    }
+    map
 }
 
 /// One token as `api_token_list` shows it: never the secret.
@@ -120,8 +147,8 @@ pub struct TokenInfo {
     pub create_time: u64,
     pub expires_at: Option<u64>,
     pub has_full_access: u8,
-    pub acls: Option<Vec<String>>,
-    pub whitelist_ips: Vec<String>,
+    pub acls: BTreeMap<String, u8>,
+    pub whitelist_ips: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -152,8 +179,8 @@ impl Operation for ApiTokenList {
                     create_time: r.created_at,
                     expires_at: r.expires_at,
                     has_full_access: u8::from(r.acls.is_none()),
-                    acls: r.acls,
-                    whitelist_ips: r.whitelist_ips.iter().map(ToString::to_string).collect(),
+                    acls: acl_map(r.acls.as_deref()),
+                    whitelist_ips: whitelist(&r.whitelist_ips),
                 };
                 (info.name.clone(), info)
             })
@@ -185,6 +212,7 @@ impl Operation for ApiTokenRevoke {
     type Params = Names;
     type Output = Value;
 
+    /// Names that do not exist are skipped; the call still succeeds, as WHM's does.
     fn run(ctx: Ctx<'_>, auth: Authorized<'_>, Names(names): Names) -> Result<Value, WhmError> {
         for name in names {
             match ctx.panel.tokens.revoke(auth.user.as_str(), &name) {
@@ -194,13 +222,7 @@ impl Operation for ApiTokenRevoke {
                         .audit
                         .record("token_revoked", auth.audit_with(json!({"token_name": name})));
                 }
-                Ok(false) => {
-                    return Err(WhmError::new(format!(
-                        "The user \"{}\" has no API token named \"{}\".",
-                        auth.user,
-                        name.escape_debug()
-                    )));
-                }
+                Ok(false) => {}
                 Err(e) => return Err(WhmError::new(e.to_string())),
             }
         }

@@ -1,0 +1,687 @@
+//! WHM API 1 as clients know it (spec §6): one row per behaviour, request in, exact status and JSON shape out.
+//!
+//! The router is driven in process (`tower::ServiceExt::oneshot`) with the real Remote Access Key plugin loaded from
+//! disk, as `authorization.rs` does. Rows run in order on one panel, so a row may rely on what an earlier one did.
+//! Every row failed before the panel answered as WHM does (checked against the code before that change).
+//! A pattern is JSON compared exactly, except for the placeholders `"<absent>"` (the key must not be there),
+//! `"<string>"`, `"<number>"`, `"<array>"`, `"<any>"` and `"<prefix:…>"` (a string that starts with `…`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use panel::http::Peer;
+use panel::state::Panel;
+use serde_json::{Map, Value, json};
+use settings::Acl;
+use tower::ServiceExt;
+
+const CONFIG: &str = r#"
+[server]
+listen = ["127.0.0.1:2086"]
+state_dir = "state"
+auth_failure_limit = 1000
+
+[tweak_settings]
+allow_deprecated_accesshash = true
+
+[resellers.bob]
+privileges = ["manage-api-tokens", "list-accts", "create-user-session"]
+
+[resellers.carol]
+privileges = ["all", "create-user-session"]
+
+[accounts.dave]
+owner = "bob"
+
+[[plugins]]
+path = "{plugin}"
+"#;
+
+/// The same server, its Tweak Settings read from a native `cpanel.config` holding a key the schema does not model.
+const NATIVE_CONFIG: &str = r#"
+[server]
+listen = ["127.0.0.1:2086"]
+state_dir = "state"
+
+[sources]
+cpanel_config = "cpanel.config"
+"#;
+
+const CPANEL_CONFIG: &str = "allow_deprecated_accesshash=1\nsome_unmodelled_key=42\n";
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    panel: Arc<Panel>,
+    router: Router,
+    /// `Authorization` values by who: `root`, `bob`, `carol`.
+    credentials: Vec<(&'static str, String)>,
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn open(config: &str, files: &[(&str, &str)]) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let plugin = tests::build_cdylib("remote-access-key");
+    let path = dir.path().join("tweakgate.toml");
+    std::fs::write(&path, config.replace("{plugin}", &plugin.display().to_string())).unwrap();
+    let panel = Panel::open(&path).unwrap();
+    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let router = panel::http::router(Arc::clone(&panel)).layer(MockConnectInfo(Peer(peer)));
+    let mut h = Harness {
+        _dir: dir,
+        panel,
+        router,
+        credentials: Vec::new(),
+    };
+    let users: &[&'static str] = if config.contains("[resellers.bob]") {
+        &["root", "bob", "carol"]
+    } else {
+        &["root"]
+    };
+    for user in users {
+        let (_, token) = h
+            .panel
+            .tokens
+            .create(
+                user,
+                &credentials::TokenName::new("conformance").unwrap(),
+                None,
+                None,
+                &[],
+            )
+            .unwrap();
+        h.credentials.push((user, format!("whm {user}:{}", token.expose())));
+    }
+    h
+}
+
+impl Harness {
+    fn send(&self, req: Request<Body>) -> Reply {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let resp = self.router.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+            Reply {
+                status,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }
+        })
+    }
+
+    fn auth(&self, who: &str) -> &str {
+        &self.credentials.iter().find(|(u, _)| *u == who).unwrap().1
+    }
+
+    /// A GET with `who`'s API token in the `Authorization` header (no cookie) and a `Host` header.
+    fn get(&self, who: &str, path: &str) -> Reply {
+        let req = Request::get(path)
+            .header(header::AUTHORIZATION, self.auth(who))
+            .header(header::HOST, "panel.example:2087")
+            .body(Body::empty())
+            .unwrap();
+        self.send(req)
+    }
+}
+
+/// Whether `actual` has the shape `pattern` describes (see the module's documentation); `Err` says where not.
+fn matches(pattern: &Value, actual: Option<&Value>, at: &str) -> Result<(), String> {
+    let fail = || {
+        Err(format!(
+            "at {at}: expected {pattern}, found {}",
+            actual.map_or("nothing".into(), Value::to_string)
+        ))
+    };
+    if let Some(p) = pattern.as_str().filter(|p| p.starts_with('<') && p.ends_with('>')) {
+        let ok = match (p, actual) {
+            ("<absent>", a) => a.is_none(),
+            ("<any>", a) => a.is_some(),
+            ("<string>", Some(Value::String(_))) => true,
+            ("<number>", Some(Value::Number(_))) => true,
+            ("<array>", Some(Value::Array(_))) => true,
+            (p, Some(Value::String(s))) if p.starts_with("<prefix:") => s.starts_with(&p[8..p.len() - 1]),
+            _ => false,
+        };
+        return if ok { Ok(()) } else { fail() };
+    }
+    match (pattern, actual) {
+        (Value::Object(p), Some(Value::Object(a))) => {
+            for (k, v) in p {
+                matches(v, a.get(k), &format!("{at}.{k}"))?;
+            }
+            Ok(())
+        }
+        (Value::Array(p), Some(Value::Array(a))) if p.len() == a.len() => {
+            for (i, (pv, av)) in p.iter().zip(a).enumerate() {
+                matches(pv, Some(av), &format!("{at}[{i}]"))?;
+            }
+            Ok(())
+        }
+        (p, Some(a)) if p == a => Ok(()),
+        _ => fail(),
+    }
+}
+
+/// One behaviour: who asks, the request path, and the status and shape of the answer.
+struct Row {
+    behaviour: &'static str,
+    who: &'static str,
+    path: String,
+    status: StatusCode,
+    shape: Value,
+}
+
+fn row(behaviour: &'static str, who: &'static str, path: &str, status: u16, shape: Value) -> Row {
+    Row {
+        behaviour,
+        who,
+        path: path.to_owned(),
+        status: StatusCode::from_u16(status).unwrap(),
+        shape,
+    }
+}
+
+fn ok(command: &str) -> Value {
+    json!({"version": 1, "command": command, "result": 1, "reason": "OK"})
+}
+
+fn failed(command: &str, reason: &str) -> Value {
+    json!({"metadata": {"version": 1, "command": command, "result": 0, "reason": reason}})
+}
+
+/// `{acl: 0|1}` over every built-in ACL, 1 for those named.
+fn acl_map(on: &[&str]) -> Value {
+    let m: Map<String, Value> = Acl::iter()
+        .map(|a| (a.name().to_owned(), json!(u8::from(on.contains(&a.name())))))
+        .collect();
+    Value::Object(m)
+}
+
+fn run(h: &Harness, rows: &[Row]) {
+    let mut failures = Vec::new();
+    for r in rows {
+        let reply = h.get(r.who, &r.path);
+        let shape = serde_json::from_str::<Value>(&reply.body)
+            .map_err(|e| format!("not JSON ({e}): {}", reply.body))
+            .and_then(|body| matches(&r.shape, Some(&body), "$").map_err(|e| format!("{e}\n  body: {body}")));
+        if reply.status != r.status {
+            failures.push(format!(
+                "{}: status {} (expected {}): {}",
+                r.behaviour, reply.status, r.status, reply.body
+            ));
+        } else if let Err(e) = shape {
+            failures.push(format!("{}: {e}", r.behaviour));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn whm_api_1_as_clients_know_it() {
+    let h = open(CONFIG, &[]);
+    let unknown1 = "Unknown app (no_such_function) requested for this version (1) of the API.";
+    let all_only = acl_map(&["all"]);
+    let rows = vec![
+        // Header authentication on every URL form.
+        row(
+            "an Authorization header authenticates /cpsess…/json-api/ without a cookie",
+            "root",
+            "/cpsess0123456789/json-api/version?api.version=1",
+            200,
+            json!({"metadata": ok("version"), "data": {"version": "11.134.0.0"}}),
+        ),
+        // Unknown functions.
+        row(
+            "an unknown function is HTTP 200, result 0, WHM's reason (API 1)",
+            "root",
+            "/json-api/no_such_function?api.version=1",
+            200,
+            failed("no_such_function", unknown1),
+        ),
+        row(
+            "an unknown function in API 0",
+            "root",
+            "/json-api/no_such_function",
+            200,
+            json!({"status": 0, "statusmsg": "Unknown App Requested for this version (0) of the api: no_such_function", "metadata": "<absent>"}),
+        ),
+        // API 0.
+        row(
+            "API 0 version: the data at the top level",
+            "root",
+            "/json-api/version",
+            200,
+            json!({"version": "11.134.0.0", "metadata": "<absent>"}),
+        ),
+        row(
+            "API 0 myprivs: {privs:{…}}",
+            "bob",
+            "/json-api/myprivs",
+            200,
+            json!({"privs": acl_map(&["manage-api-tokens", "list-accts", "create-user-session"]), "metadata": "<absent>"}),
+        ),
+        row(
+            "an API-1-only function answers API 0 as unknown",
+            "root",
+            "/json-api/get_tweaksetting?key=allow_deprecated_accesshash",
+            200,
+            json!({"statusmsg": "Unknown App Requested for this version (0) of the api: get_tweaksetting"}),
+        ),
+        row(
+            "the plugin's accesshash answers API 0 as unknown",
+            "root",
+            "/json-api/accesshash",
+            200,
+            json!({"statusmsg": "Unknown App Requested for this version (0) of the api: accesshash"}),
+        ),
+        // myprivs.
+        row(
+            "myprivs for root: all 1, every other ACL 0",
+            "root",
+            "/json-api/myprivs?api.version=1",
+            200,
+            json!({"metadata": ok("myprivs"), "data": {"privileges": [all_only.clone()]}}),
+        ),
+        row(
+            "myprivs for a reseller holding all: all 1, every other ACL 0",
+            "carol",
+            "/json-api/myprivs?api.version=1",
+            200,
+            json!({"data": {"privileges": [all_only]}}),
+        ),
+        // Booleans and accesshash.
+        row(
+            "accesshash generate=yes makes a key",
+            "root",
+            "/json-api/accesshash?api.version=1&generate=yes",
+            200,
+            json!({"metadata": ok("accesshash"), "data": {"accesshash": "<string>"}}),
+        ),
+        row(
+            "accesshash generate=TRUE makes a key",
+            "bob",
+            "/json-api/accesshash?api.version=1&generate=TRUE",
+            200,
+            json!({"metadata": ok("accesshash"), "data": {"accesshash": "<string>"}}),
+        ),
+        row(
+            "a non-root generating another user's key",
+            "bob",
+            "/json-api/accesshash?api.version=1&user=root&generate=on",
+            200,
+            failed(
+                "accesshash",
+                "You do not have access to generate another user's accesshash",
+            ),
+        ),
+        row(
+            "a Tweak Setting switch takes the word off",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=csp&value=off",
+            200,
+            json!({"metadata": ok("set_tweaksetting"), "data": "<absent>"}),
+        ),
+        // Tweak Settings.
+        row(
+            "get_tweaksetting omits value when the key has none",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=maxemailsperhour",
+            200,
+            json!({"data": {"tweaksetting": {"key": "maxemailsperhour", "value": "<absent>"}}}),
+        ),
+        row(
+            "get_tweaksetting: an unknown key",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=no_such_key",
+            200,
+            failed("get_tweaksetting", "Invalid tweaksetting key"),
+        ),
+        row(
+            "get_tweaksetting: a module WHM does not have",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=csp&module=Nope",
+            200,
+            failed("get_tweaksetting", "Invalid tweaksetting module"),
+        ),
+        row(
+            "set_tweaksetting: a value the setting does not take",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=allow_deprecated_accesshash&value=banana",
+            200,
+            failed(
+                "set_tweaksetting",
+                "Invalid value for allow_deprecated_accesshash; The setting will not be updated.",
+            ),
+        ),
+        row(
+            "set_tweaksetting: an unknown key",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=no_such_key&value=1",
+            200,
+            failed("set_tweaksetting", "Invalid tweaksetting key"),
+        ),
+        // Saved privilege lists and setacls.
+        row(
+            "saveacllist saves a named list: metadata only",
+            "root",
+            "/json-api/saveacllist?api.version=1&acllist=billing&acl-list-accts=1&acl-show-bandwidth=1",
+            200,
+            json!({"metadata": ok("saveacllist"), "data": "<absent>"}),
+        ),
+        row(
+            "listacls: data.acl is a list of {name, privileges}",
+            "root",
+            "/json-api/listacls?api.version=1",
+            200,
+            json!({"metadata": ok("listacls"), "data": {"acl": [{"name": "billing", "privileges": acl_map(&["list-accts", "show-bandwidth"])}]}}),
+        ),
+        row(
+            "listacls in API 0 keeps the older map form",
+            "root",
+            "/json-api/listacls",
+            200,
+            json!({"acls": {"billing": acl_map(&["list-accts", "show-bandwidth"])}, "metadata": "<absent>"}),
+        ),
+        row(
+            "setacls without a reseller",
+            "root",
+            "/json-api/setacls?api.version=1&acl-list-accts=1",
+            200,
+            failed("setacls", "No reseller specified."),
+        ),
+        row(
+            "setacls with a saved list that does not exist refuses",
+            "root",
+            "/json-api/setacls?api.version=1&reseller=bob&acllist=no_such_list",
+            200,
+            failed("setacls", "The ACL list \"no_such_list\" does not exist."),
+        ),
+        row(
+            "… and the reseller keeps its privileges",
+            "bob",
+            "/json-api/myprivs?api.version=1",
+            200,
+            json!({"data": {"privileges": [acl_map(&["manage-api-tokens", "list-accts", "create-user-session"])]}}),
+        ),
+        row(
+            "setacls user= (synonym) with acl-* words: metadata only",
+            "root",
+            "/json-api/setacls?api.version=1&user=carol&acl-all=yes&acl-create-user-session=on&acl-news=0",
+            200,
+            json!({"metadata": ok("setacls"), "data": "<absent>"}),
+        ),
+        row(
+            "setacls acllist= applies the saved list",
+            "root",
+            "/json-api/setacls?api.version=1&reseller=bob&acllist=billing",
+            200,
+            json!({"metadata": ok("setacls"), "data": "<absent>"}),
+        ),
+        // API tokens.
+        row(
+            "api_token_create: expires_at=0 is never; acls and whitelist_ips echoed",
+            "root",
+            "/json-api/api_token_create?api.version=1&token_name=limited&expires_at=0&acl-0=list-accts&whitelist_ip-0=10.0.0.0/8",
+            200,
+            json!({"metadata": ok("api_token_create"), "data": {"token": "<string>", "name": "limited", "create_time": "<number>", "expires_at": null, "acls": ["list-accts"], "whitelist_ips": ["10.0.0.0/8"]}}),
+        ),
+        row(
+            "api_token_create: no list, no addresses",
+            "root",
+            "/json-api/api_token_create?api.version=1&token_name=full",
+            200,
+            json!({"data": {"name": "full", "acls": "<absent>", "whitelist_ips": null}}),
+        ),
+        row(
+            "api_token_list: acls over every ACL, whitelist_ips null when unset",
+            "root",
+            "/json-api/api_token_list?api.version=1",
+            200,
+            json!({"metadata": ok("api_token_list"), "data": {"tokens": {
+                "full": {"name": "full", "create_time": "<number>", "expires_at": null, "acls": acl_map(&Acl::iter().map(|a| a.name()).collect::<Vec<_>>()), "whitelist_ips": null},
+                "limited": {"name": "limited", "acls": acl_map(&["list-accts"]), "whitelist_ips": ["10.0.0.0/8"]},
+            }}}),
+        ),
+        row(
+            "api_token_revoke skips names that do not exist and succeeds",
+            "root",
+            "/json-api/api_token_revoke?api.version=1&token_name-0=limited&token_name-1=no_such_token",
+            200,
+            json!({"metadata": ok("api_token_revoke")}),
+        ),
+        // create_user_session.
+        row(
+            "create_user_session requires service",
+            "root",
+            "/json-api/create_user_session?api.version=1&user=root",
+            200,
+            failed("create_user_session", "Missing parameter: service"),
+        ),
+        row(
+            "create_user_session for cpaneld says this panel does not serve it",
+            "root",
+            "/json-api/create_user_session?api.version=1&user=root&service=cpaneld",
+            200,
+            failed("create_user_session", "This panel does not serve cpaneld."),
+        ),
+        row(
+            "create_user_session: reason Created session, an absolute url, the service",
+            "root",
+            "/json-api/create_user_session?api.version=1&user=root&service=whostmgrd",
+            200,
+            json!({"metadata": {"result": 1, "reason": "Created session"}, "data": {
+                "url": "<prefix:http://panel.example:2087/cpsess>", "cp_security_token": "<prefix:/cpsess>",
+                "session": "<string>", "expires": "<number>", "service": "whostmgrd"}}),
+        ),
+    ];
+    run(&h, &rows);
+    let bob = h.panel.snapshot().config().users.resellers[&settings::Username::new("bob").unwrap()].privileges;
+    assert_eq!(
+        bob.iter().map(|a| a.name()).collect::<Vec<_>>(),
+        ["list-accts", "show-bandwidth"],
+        "setacls acllist= gives the reseller exactly the saved list"
+    );
+    let saved = std::fs::read_to_string(h.panel.state_dir.join("acllists/billing")).unwrap();
+    assert_eq!(saved.lines().count(), 64, "one acl=0|1 line per built-in ACL: {saved}");
+    assert!(saved.contains("list-accts=1\n") && saved.contains("all=0\n"), "{saved}");
+}
+
+/// The link's security token is the session's: a client that calls `<cp_security_token>/json-api/…` after the link
+/// was redeemed reaches the same session.
+#[test]
+fn the_redeemed_session_keeps_the_security_token_it_was_created_with() {
+    let h = open(CONFIG, &[]);
+    let made = h.get(
+        "root",
+        "/json-api/create_user_session?api.version=1&user=bob&service=whostmgrd",
+    );
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let data = made.json()["data"].clone();
+    let url = data["url"].as_str().unwrap();
+    let redeemed = h.send(Request::get(url).body(Body::empty()).unwrap());
+    assert_eq!(redeemed.status, StatusCode::SEE_OTHER, "{}", redeemed.body);
+    let location = redeemed.headers[header::LOCATION].to_str().unwrap();
+    assert_eq!(
+        location,
+        format!("{}/", data["cp_security_token"].as_str().unwrap()),
+        "the session lives under the token create_user_session answered"
+    );
+    let cookie = redeemed.headers[header::SET_COOKIE].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap();
+    let privs = h.send(
+        Request::get(format!(
+            "{}/json-api/myprivs?api.version=1",
+            data["cp_security_token"].as_str().unwrap()
+        ))
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap(),
+    );
+    assert_eq!(privs.status, StatusCode::OK, "{}", privs.body);
+    assert_eq!(privs.json()["data"]["privileges"][0]["list-accts"], 1);
+}
+
+/// A key that a native `cpanel.config` holds but the schema does not model is a known key.
+#[test]
+fn an_unmodelled_native_key_is_a_known_tweak_setting() {
+    let h = open(NATIVE_CONFIG, &[("cpanel.config", CPANEL_CONFIG)]);
+    let rows = vec![
+        row(
+            "set_tweaksetting of a key cpanel.config holds but the schema does not model",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=some_unmodelled_key&value=43",
+            200,
+            json!({"metadata": ok("set_tweaksetting"), "data": "<absent>"}),
+        ),
+        row(
+            "get_tweaksetting returns its stored value",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=some_unmodelled_key",
+            200,
+            json!({"data": {"tweaksetting": {"key": "some_unmodelled_key", "value": "43"}}}),
+        ),
+        row(
+            "a key neither the schema nor cpanel.config holds is still unknown",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=no_such_key",
+            200,
+            failed("get_tweaksetting", "Invalid tweaksetting key"),
+        ),
+    ];
+    run(&h, &rows);
+    let text = std::fs::read_to_string(h.panel.config_path.parent().unwrap().join("cpanel.config")).unwrap();
+    assert!(text.contains("some_unmodelled_key=43\n"), "{text}");
+}
+
+/// The privileges page's words are WHM's: ACL titles and category titles as WHM's *Edit Reseller Nameservers and
+/// Privileges* shows them (cPanel's `Whostmgr::ACLS::Data`).
+#[test]
+fn acl_titles_and_categories_are_whms() {
+    let rows: &[(&str, &str, &str, &str)] = &[
+        (
+            "show-bandwidth",
+            "View Account Bandwidth Usage",
+            "Standard Privileges",
+            "Account Information",
+        ),
+        (
+            "mailcheck",
+            "Troubleshoot Mail Delivery",
+            "Standard Privileges",
+            "Troubleshooting",
+        ),
+        (
+            "acct-summary",
+            "Account Summary",
+            "Basic Privileges",
+            "Initial Privileges",
+        ),
+        (
+            "cors-proxy-get",
+            "Allow CORS HTTP Requests",
+            "Basic Privileges",
+            "Initial Privileges",
+        ),
+        ("add-pkg", "Add/Remove Packages", "Standard Privileges", "Packages"),
+        (
+            "viewglobalpackages",
+            "Use Root Packages",
+            "Package Privileges",
+            "Package Access",
+        ),
+        (
+            "resftp",
+            "Resynchronize FTP Passwords",
+            "Global Privileges",
+            "Troubleshooting",
+        ),
+        ("clustering", "DNS Clustering", "Super Privileges", "Clustering"),
+        ("all", "All Features", "Root Access", "Everything"),
+    ];
+    let mut wrong = Vec::new();
+    for (name, title, category, group) in rows {
+        let info = Acl::from_name(name).unwrap().info();
+        if (info.title, info.category, info.group) != (*title, *category, *group) {
+            wrong.push(format!(
+                "{name}: {:?} in {:?} » {:?}, WHM shows {title:?} in {category:?} » {group:?}",
+                info.title, info.category, info.group
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The privileges page saves the ticked privileges as a named list and applies a saved list to a reseller, through
+/// `saveacllist` and `setacls`; applying a list that does not exist changes nothing.
+#[test]
+fn the_privileges_page_saves_and_applies_named_lists() {
+    let h = open(CONFIG, &[]);
+    let grant = panel::store::sessions::Grant::own(settings::Username::root(), "password");
+    let (token, cookie) = h.panel.sessions.start(grant);
+    let post = |form: &str| {
+        let nonce = h.panel.sessions.issue_nonce(&token);
+        h.send(
+            Request::post(format!("/{token}/edit-reseller-privileges"))
+                .header(header::COOKIE, format!("whostmgrsession={cookie}"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("csrf_token={nonce}&{form}")))
+                .unwrap(),
+        )
+    };
+    let privileges_of = |user: &str| {
+        let snapshot = h.panel.snapshot();
+        let set = snapshot.config().users.resellers[&settings::Username::new(user).unwrap()].privileges;
+        set.iter().map(|a| a.name().to_owned()).collect::<Vec<_>>()
+    };
+    let bob_before = privileges_of("bob");
+
+    let saved = post("reseller=bob&acl-list-accts=1&acl-news=1&acllist=support&action=save-list");
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("saved as the list “support”"), "{}", saved.body);
+    assert_eq!(
+        privileges_of("bob"),
+        bob_before,
+        "saving a list does not change the reseller"
+    );
+    let page = post("reseller=bob&acllist=no_such_list&action=apply-list");
+    assert!(page.body.contains("does not exist"), "{}", page.body);
+    assert_eq!(privileges_of("bob"), bob_before, "a missing list wipes nothing");
+    assert!(
+        page.body.contains("support"),
+        "the saved lists are offered: {}",
+        page.body
+    );
+
+    let applied = post("reseller=bob&acllist=support&action=apply-list");
+    assert!(applied.body.contains("was applied to bob"), "{}", applied.body);
+    assert_eq!(privileges_of("bob"), ["list-accts", "news"]);
+}
