@@ -544,3 +544,84 @@ fn cookies_are_secure_over_https() {
         "{session_cookie}"
     );
 }
+
+#[test]
+fn health_tells_anonymous_callers_only_ok_or_degraded() {
+    let server = limited_server();
+    let anonymous = request(server.addr, "GET", "/health", &[], "").json();
+    assert_eq!(anonymous, serde_json::json!({"status": "ok"}));
+    let bob =
+        panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::new("bob").unwrap(), "root").unwrap();
+    let as_bob = request(
+        server.addr,
+        "GET",
+        "/health",
+        &[("Authorization", &whm("bob", bob.as_str()))],
+        "",
+    )
+    .json();
+    assert_eq!(as_bob, serde_json::json!({"status": "ok"}), "details are root's only");
+    let as_root = server.health_as_root().json();
+    assert_eq!(as_root["status"], "ok");
+    assert!(
+        as_root["config"]["file"].as_str().unwrap().ends_with("tweakgate.toml"),
+        "{as_root}"
+    );
+    assert!(as_root["plugins"].is_array(), "{as_root}");
+    // Degraded says so, and nothing more.
+    std::fs::write(server.config_path(), "[tweak_settings\n").unwrap();
+    let seen = server.wait_for(Duration::from_secs(3), || {
+        request(server.addr, "GET", "/health", &[], "").json()["status"] == "degraded"
+    });
+    assert!(seen.is_some());
+    assert_eq!(
+        request(server.addr, "GET", "/health", &[], "").json(),
+        serde_json::json!({"status": "degraded"})
+    );
+}
+
+/// `tweakgate serve` with its output sent to a file or pipe prints no login link (a credential) and makes none.
+#[test]
+fn the_start_banner_prints_no_login_link_when_stdout_is_not_a_terminal() {
+    use std::io::BufRead;
+    let bin = tests::tweakgate_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = dir.path().join("tweakgate.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\nlisten = [\"{addr}\"]\nstate_dir = \"state\"\n"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let last = line.starts_with("For a login link");
+        lines.push(line);
+        if last || lines.len() > 20 {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = lines.join("\n");
+    assert!(text.contains("serving WHM API 1"), "{text}");
+    assert!(text.contains("tweakgate session --user root"), "{text}");
+    assert!(!text.contains("session="), "no login link: {text}");
+    let one_time = dir.path().join("state/sessions/one-time");
+    let made = std::fs::read_dir(&one_time).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(made, 0, "no one-time login was made");
+}
