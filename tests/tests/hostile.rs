@@ -625,3 +625,66 @@ fn the_start_banner_prints_no_login_link_when_stdout_is_not_a_terminal() {
     let made = std::fs::read_dir(&one_time).map(|d| d.count()).unwrap_or(0);
     assert_eq!(made, 0, "no one-time login was made");
 }
+
+/// No lost updates: `tweakgate passwd` in six processes at once, while the server writes a Tweak Setting again and
+/// again, and every change is in the file at the end.
+#[test]
+fn concurrent_writers_of_the_config_lose_no_update() {
+    let mut config = LIMITED.replace(
+        "{root_hash}",
+        &panel::auth::header::hash_password(ROOT_PASSWORD).unwrap(),
+    );
+    let users = ["bob", "r1", "r2", "r3", "r4", "r5"];
+    for u in &users[1..] {
+        config.push_str(&format!("\n[resellers.{u}]\nprivileges = [\"list-accts\"]\n"));
+    }
+    let server = TestServer::start(&config);
+    let root = panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::root(), "root").unwrap();
+    let auth = whm("root", root.as_str());
+    let bin = tests::tweakgate_bin();
+    let mut children: Vec<std::process::Child> = users
+        .iter()
+        .map(|u| {
+            let mut child = std::process::Command::new(&bin)
+                .arg("--config")
+                .arg(server.config_path())
+                .args(["passwd", u])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(format!("password of {u}\n").as_bytes()).unwrap();
+            child
+        })
+        .collect();
+    let mut last = 0;
+    for i in 0..30 {
+        last = 300 + i;
+        let r = server.api(
+            "set_tweaksetting",
+            &format!("key=maxcpsrvdconnections&value={last}"),
+            Some(&auth),
+        );
+        assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    }
+    for child in &mut children {
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert!(status.success(), "{err}");
+    }
+    let text = std::fs::read_to_string(server.config_path()).unwrap();
+    let parsed = settings::Config::load(&server.config_path()).unwrap();
+    for u in users {
+        let hash = parsed.users.password_hash(&settings::Username::new(u).unwrap());
+        let hash = hash.unwrap_or_else(|| panic!("{u}'s password was lost:\n{text}"));
+        assert!(panel::auth::header::check_password(hash, &format!("password of {u}")));
+    }
+    assert_eq!(
+        parsed.tweak_settings.get("maxcpsrvdconnections"),
+        Some(last.to_string().as_str()),
+        "{text}"
+    );
+}
