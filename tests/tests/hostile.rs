@@ -688,3 +688,50 @@ fn concurrent_writers_of_the_config_lose_no_update() {
         "{text}"
     );
 }
+
+/// Credentials end with their user: a reseller removed from the config loses its key, tokens and sessions, and a
+/// reseller of the same name added later inherits none of them.
+#[test]
+fn removing_a_reseller_removes_its_key_tokens_and_sessions() {
+    let server = limited_server();
+    let bob = settings::Username::new("bob").unwrap();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &bob, "root").unwrap();
+    let (_, token) = server
+        .panel
+        .tokens
+        .create("bob", &credentials::TokenName::new("t").unwrap(), None, None, &[])
+        .unwrap();
+    let (session, cookie) = server
+        .panel
+        .sessions
+        .start(panel::store::sessions::Grant::own(bob.clone(), "test"));
+    assert_eq!(server.api("version", "", Some(&whm("bob", key.as_str()))).status, 200);
+    let with_bob = std::fs::read_to_string(server.config_path()).unwrap();
+    // bob and his account dave go; everything else stays.
+    let (before, rest) = with_bob.split_once("[resellers.bob]").unwrap();
+    let plugins = rest.split_once("[[plugins]]").unwrap().1;
+    let without_bob = format!("{before}[[plugins]]{plugins}");
+    assert_ne!(with_bob, without_bob);
+    let generation = server.panel.status().generation;
+    server.rewrite_config(&without_bob);
+    let reloaded = server.wait_for(Duration::from_secs(5), || server.panel.status().generation > generation);
+    assert!(reloaded.is_some(), "{:?}", server.panel.status().last_error);
+    let home = server.dir.path().join("state/home/bob");
+    assert!(!home.join(".accesshash").exists(), "the key file is gone");
+    assert!(
+        server.panel.tokens.list("bob").unwrap().is_empty(),
+        "the tokens are gone"
+    );
+    assert!(
+        server.panel.sessions.check(&session, Some(&cookie)).is_none(),
+        "the session is over"
+    );
+    let log = std::fs::read_to_string(server.dir.path().join("state/audit.log")).unwrap();
+    assert!(log.contains("credentials_removed"), "{log}");
+    // A new bob inherits nothing.
+    let generation = server.panel.status().generation;
+    server.rewrite_config(&with_bob);
+    server.wait_for(Duration::from_secs(5), || server.panel.status().generation > generation);
+    assert_eq!(server.api("version", "", Some(&whm("bob", key.as_str()))).status, 401);
+    assert_eq!(server.api("version", "", Some(&whm("bob", token.expose()))).status, 401);
+}
