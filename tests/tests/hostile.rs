@@ -360,15 +360,17 @@ fn a_flood_of_password_guesses_does_not_slow_key_requests() {
     let mut sorted = latencies.clone();
     sorted.sort();
     let median = sorted[sorted.len() / 2];
+    let p99 = sorted[sorted.len() * 99 / 100];
     eprintln!(
-        "24 password guesses (one argon2 check {argon2:?}): {} key requests meanwhile, median {median:?}, worst {:?}",
+        "24 password guesses (one argon2 check {argon2:?}): {} key requests meanwhile, median {median:?}, p99 {p99:?}, worst {:?}",
         sorted.len(),
         sorted.last().unwrap()
     );
     assert!(sorted.len() >= 5, "key requests kept flowing: {}", sorted.len());
+    // With argon2 on the request workers, key requests queue behind it: p99 reaches a whole check or more.
     assert!(
-        median < argon2 / 2,
-        "median key request {median:?} against one argon2 check {argon2:?}"
+        p99 < argon2,
+        "p99 key request {p99:?} against one argon2 check {argon2:?}"
     );
 }
 
