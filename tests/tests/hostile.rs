@@ -360,15 +360,17 @@ fn a_flood_of_password_guesses_does_not_slow_key_requests() {
     let mut sorted = latencies.clone();
     sorted.sort();
     let median = sorted[sorted.len() / 2];
+    let p99 = sorted[sorted.len() * 99 / 100];
     eprintln!(
-        "24 password guesses (one argon2 check {argon2:?}): {} key requests meanwhile, median {median:?}, worst {:?}",
+        "24 password guesses (one argon2 check {argon2:?}): {} key requests meanwhile, median {median:?}, p99 {p99:?}, worst {:?}",
         sorted.len(),
         sorted.last().unwrap()
     );
     assert!(sorted.len() >= 5, "key requests kept flowing: {}", sorted.len());
+    // With argon2 on the request workers, key requests queue behind it: p99 reaches a whole check or more.
     assert!(
-        median < argon2 / 2,
-        "median key request {median:?} against one argon2 check {argon2:?}"
+        p99 < argon2,
+        "p99 key request {p99:?} against one argon2 check {argon2:?}"
     );
 }
 
@@ -543,4 +545,195 @@ fn cookies_are_secure_over_https() {
         session_cookie.contains("Secure") && session_cookie.contains("HttpOnly"),
         "{session_cookie}"
     );
+}
+
+#[test]
+fn health_tells_anonymous_callers_only_ok_or_degraded() {
+    let server = limited_server();
+    let anonymous = request(server.addr, "GET", "/health", &[], "").json();
+    assert_eq!(anonymous, serde_json::json!({"status": "ok"}));
+    let bob =
+        panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::new("bob").unwrap(), "root").unwrap();
+    let as_bob = request(
+        server.addr,
+        "GET",
+        "/health",
+        &[("Authorization", &whm("bob", bob.as_str()))],
+        "",
+    )
+    .json();
+    assert_eq!(as_bob, serde_json::json!({"status": "ok"}), "details are root's only");
+    let as_root = server.health_as_root().json();
+    assert_eq!(as_root["status"], "ok");
+    assert!(
+        as_root["config"]["file"].as_str().unwrap().ends_with("tweakgate.toml"),
+        "{as_root}"
+    );
+    assert!(as_root["plugins"].is_array(), "{as_root}");
+    // Degraded says so, and nothing more.
+    std::fs::write(server.config_path(), "[tweak_settings\n").unwrap();
+    let seen = server.wait_for(Duration::from_secs(3), || {
+        request(server.addr, "GET", "/health", &[], "").json()["status"] == "degraded"
+    });
+    assert!(seen.is_some());
+    assert_eq!(
+        request(server.addr, "GET", "/health", &[], "").json(),
+        serde_json::json!({"status": "degraded"})
+    );
+}
+
+/// `tweakgate serve` with its output sent to a file or pipe prints no login link (a credential) and makes none.
+#[test]
+fn the_start_banner_prints_no_login_link_when_stdout_is_not_a_terminal() {
+    use std::io::BufRead;
+    let bin = tests::tweakgate_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = dir.path().join("tweakgate.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\nlisten = [\"{addr}\"]\nstate_dir = \"state\"\n"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let last = line.starts_with("For a login link");
+        lines.push(line);
+        if last || lines.len() > 20 {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = lines.join("\n");
+    assert!(text.contains("serving WHM API 1"), "{text}");
+    assert!(text.contains("tweakgate session --user root"), "{text}");
+    assert!(!text.contains("session="), "no login link: {text}");
+    let one_time = dir.path().join("state/sessions/one-time");
+    let made = std::fs::read_dir(&one_time).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(made, 0, "no one-time login was made");
+}
+
+/// No lost updates: `tweakgate passwd` in six processes at once, while the server writes a Tweak Setting again and
+/// again, and every change is in the file at the end.
+#[test]
+fn concurrent_writers_of_the_config_lose_no_update() {
+    let mut config = LIMITED.replace(
+        "{root_hash}",
+        &panel::auth::header::hash_password(ROOT_PASSWORD).unwrap(),
+    );
+    let users = ["bob", "r1", "r2", "r3", "r4", "r5"];
+    for u in &users[1..] {
+        config.push_str(&format!("\n[resellers.{u}]\nprivileges = [\"list-accts\"]\n"));
+    }
+    let server = TestServer::start(&config);
+    let root = panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::root(), "root").unwrap();
+    let auth = whm("root", root.as_str());
+    let bin = tests::tweakgate_bin();
+    let mut children: Vec<std::process::Child> = users
+        .iter()
+        .map(|u| {
+            let mut child = std::process::Command::new(&bin)
+                .arg("--config")
+                .arg(server.config_path())
+                .args(["passwd", u])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(format!("password of {u}\n").as_bytes()).unwrap();
+            child
+        })
+        .collect();
+    let mut last = 0;
+    for i in 0..30 {
+        last = 300 + i;
+        let r = server.api(
+            "set_tweaksetting",
+            &format!("key=maxcpsrvdconnections&value={last}"),
+            Some(&auth),
+        );
+        assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    }
+    for child in &mut children {
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert!(status.success(), "{err}");
+    }
+    let text = std::fs::read_to_string(server.config_path()).unwrap();
+    let parsed = settings::Config::load(&server.config_path()).unwrap();
+    for u in users {
+        let hash = parsed.users.password_hash(&settings::Username::new(u).unwrap());
+        let hash = hash.unwrap_or_else(|| panic!("{u}'s password was lost:\n{text}"));
+        assert!(panel::auth::header::check_password(hash, &format!("password of {u}")));
+    }
+    assert_eq!(
+        parsed.tweak_settings.get("maxcpsrvdconnections"),
+        Some(last.to_string().as_str()),
+        "{text}"
+    );
+}
+
+/// Credentials end with their user: a reseller removed from the config loses its key, tokens and sessions, and a
+/// reseller of the same name added later inherits none of them.
+#[test]
+fn removing_a_reseller_removes_its_key_tokens_and_sessions() {
+    let server = limited_server();
+    let bob = settings::Username::new("bob").unwrap();
+    let key = panel::whm::ops::keys::generate_key(&server.panel, &bob, "root").unwrap();
+    let (_, token) = server
+        .panel
+        .tokens
+        .create("bob", &credentials::TokenName::new("t").unwrap(), None, None, &[])
+        .unwrap();
+    let (session, cookie) = server
+        .panel
+        .sessions
+        .start(panel::store::sessions::Grant::own(bob.clone(), "test"));
+    assert_eq!(server.api("version", "", Some(&whm("bob", key.as_str()))).status, 200);
+    let with_bob = std::fs::read_to_string(server.config_path()).unwrap();
+    // bob and his account dave go; everything else stays.
+    let (before, rest) = with_bob.split_once("[resellers.bob]").unwrap();
+    let plugins = rest.split_once("[[plugins]]").unwrap().1;
+    let without_bob = format!("{before}[[plugins]]{plugins}");
+    assert_ne!(with_bob, without_bob);
+    let generation = server.panel.status().generation;
+    server.rewrite_config(&without_bob);
+    let reloaded = server.wait_for(Duration::from_secs(5), || server.panel.status().generation > generation);
+    assert!(reloaded.is_some(), "{:?}", server.panel.status().last_error);
+    let home = server.dir.path().join("state/home/bob");
+    assert!(!home.join(".accesshash").exists(), "the key file is gone");
+    assert!(
+        server.panel.tokens.list("bob").unwrap().is_empty(),
+        "the tokens are gone"
+    );
+    assert!(
+        server.panel.sessions.check(&session, Some(&cookie)).is_none(),
+        "the session is over"
+    );
+    let log = std::fs::read_to_string(server.dir.path().join("state/audit.log")).unwrap();
+    assert!(log.contains("credentials_removed"), "{log}");
+    // A new bob inherits nothing.
+    let generation = server.panel.status().generation;
+    server.rewrite_config(&with_bob);
+    server.wait_for(Duration::from_secs(5), || server.panel.status().generation > generation);
+    assert_eq!(server.api("version", "", Some(&whm("bob", key.as_str()))).status, 401);
+    assert_eq!(server.api("version", "", Some(&whm("bob", token.expose()))).status, 401);
 }

@@ -451,6 +451,23 @@ impl TokenStore {
         Ok(found)
     }
 
+    /// Removes every token of `user` (the user was removed); returns how many there were.
+    pub fn remove_user(&self, user: &str) -> Result<usize, TokenError> {
+        let mut removed = 0;
+        self.modify(user, |tokens| {
+            removed = tokens.len();
+            tokens.clear();
+            Ok(())
+        })?;
+        let path = self.user_file(user)?;
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(TokenError::Io { path, source }),
+        }
+        Ok(removed)
+    }
+
     /// Checks `secret` against every token of `user` at time `now` from `peer`.
     ///
     /// The digest of `secret` is compared with every stored digest in constant time, without

@@ -48,6 +48,12 @@ pub enum KeyFileError {
         /// The key file.
         path: PathBuf,
     },
+    /// The home a key would be written into is a symbolic link.
+    #[error("'{path}' is a symbolic link; an access key is not written through a linked home")]
+    HomeSymlink {
+        /// The home.
+        path: PathBuf,
+    },
     /// A FIFO, socket, device or directory.
     #[error("'{path}' is a {kind}, not a regular file")]
     NotRegularFile {
@@ -141,6 +147,12 @@ fn write_key_inner(home: &Path, key: &AccessKey, owner: Option<Owner>, hooks: &W
         }
         hooks.run(point)
     };
+    // A home that is a link could point anywhere (another user's home, a system directory): refuse it.
+    if std::fs::symlink_metadata(home).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(KeyFileError::HomeSymlink {
+            path: home.to_path_buf(),
+        });
+    }
     // A user's first key may come before their home exists; it is made readable by its owner only.
     std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
         .create(home)
@@ -253,6 +265,23 @@ mod tests {
 
     fn home() -> tempfile::TempDir {
         tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn a_key_is_not_written_through_a_linked_home() {
+        let dir = home();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        let linked = dir.path().join("bob");
+        std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+        let key = AccessKey::generate().unwrap();
+        let err = write_key(&linked, &key).unwrap_err();
+        assert!(matches!(err, KeyFileError::HomeSymlink { .. }), "{err}");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(
+            !elsewhere.join(KEY_FILE_NAME).exists(),
+            "nothing written where the link points"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `tweakgate` command line: serve the panel, check and explain configurations, manage keys and sessions.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -595,12 +596,16 @@ fn serve(config_path: &Path, log_format: LogFormat) -> Result<ExitCode> {
         for addr in &addrs {
             println!("Tweakgate is serving WHM API 1 and the panel on http://{addr}/");
         }
-        let root = Username::root();
-        let grant = crate::store::sessions::Grant::own(root, "command line");
-        let (token, secret) = crate::whm::ops::sessions::start_one_time(&panel, &grant);
+        // A login link is a credential: it goes to a terminal only, never into a log that stdout was sent to.
         if let Some(addr) = addrs.first() {
-            println!("Log in as root with this one-time link (valid 5 minutes): http://{addr}/{token}/login/?session={secret}");
-            println!("For another link later: tweakgate session --user root --config {}", config_path.display());
+            if std::io::stdout().is_terminal() {
+                let grant = crate::store::sessions::Grant::own(Username::root(), "command line");
+                let (token, secret) = crate::whm::ops::sessions::start_one_time(&panel, &grant);
+                println!("Log in as root with this one-time link (valid 5 minutes): http://{addr}/{token}/login/?session={secret}");
+                println!("For another link later: tweakgate session --user root --config {}", config_path.display());
+            } else {
+                println!("For a login link: tweakgate session --user root --config {}", config_path.display());
+            }
         }
         for r in panel.plugins.reports() {
             println!("plugin {r}");

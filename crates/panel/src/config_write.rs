@@ -1,5 +1,6 @@
 //! Writing changes back to the file they came from: the TOML config (comments kept) or cPanel's native files.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -7,6 +8,30 @@ use settings::native::{CpanelConfig, ResellersFile};
 use settings::schema::{SettingDef, SettingKind};
 use settings::{AclSet, Config, Username};
 use toml_edit::{DocumentMut, Item, Table, value};
+
+/// An exclusive advisory lock (`flock`) on `<state>/config.lock`, held by every writer of the config and the native
+/// files it names (the server's pages and API, `tweakgate passwd`), so that one process's read-modify-write never
+/// overwrites another's. The files themselves are replaced by rename, so the lock lives beside them, not on them.
+#[derive(Debug)]
+pub struct ConfigLock {
+    _file: std::fs::File,
+}
+
+/// Waits for the config lock; released when the guard drops.
+pub fn lock(config: &Config) -> Result<ConfigLock> {
+    let dir = &config.server.state_dir;
+    crate::fsx::create_private_dir(dir)?;
+    let path = dir.join("config.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(ConfigLock { _file: file })
+}
 
 fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
@@ -44,6 +69,7 @@ fn table<'a>(doc: &'a mut DocumentMut, key: &str) -> Result<&'a mut Table> {
 /// Sets one Tweak Setting (stored form) in the file it comes from.
 pub fn set_tweak_setting(config: &Config, def: &SettingDef, stored: Option<&str>) -> Result<()> {
     def.check_stored(stored).map_err(|e| anyhow!("{}: {e}", def.key))?;
+    let _lock = lock(config)?;
     if let Some(path) = &config.sources.cpanel_config {
         let mut doc = CpanelConfig::parse(&read_text(path)?);
         doc.set(def.key, stored);
@@ -89,6 +115,7 @@ pub fn set_unmodelled_tweak_setting(config: &Config, key: &str, stored: Option<&
 
 /// Replaces a reseller's built-in ACLs in the file they come from; third-party ACLs are kept.
 pub fn set_reseller_acls(config: &Config, reseller: &Username, acls: AclSet) -> Result<()> {
+    let _lock = lock(config)?;
     if let Some(path) = &config.sources.resellers {
         let mut resellers = ResellersFile::parse(&read_text(path)?, &path.display().to_string())?.to_resellers();
         let r = resellers
@@ -125,6 +152,7 @@ pub fn set_password_hash(config: &Config, user: &Username, hash: &str) -> Result
             "{user} comes from the native resellers file, which holds no passwords; log in with a session from `tweakgate session --user {user}`"
         );
     }
+    let _lock = lock(config)?;
     edit_toml(&config.file, |doc| {
         let t = match section {
             None => table(doc, "root")?,

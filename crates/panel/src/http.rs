@@ -423,15 +423,32 @@ fn throttled() -> Response {
     r
 }
 
-async fn health(State(panel): State<Arc<Panel>>) -> Response {
+/// `/health`: `{"status": "ok" | "degraded"}` for anyone; the config file, its error and the plugins only for root's
+/// credentials (an `Authorization` header), since they name paths and versions.
+async fn health(
+    State(panel): State<Arc<Panel>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> Response {
     let status = panel.status();
+    let word = if status.last_error.is_some() { "degraded" } else { "ok" };
+    let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let root = match header {
+        Some(_) => authenticate(&panel, &panel.snapshot(), header, peer.ip())
+            .await
+            .is_ok_and(|c| c.is_root()),
+        None => false,
+    };
+    if !root {
+        return json_response(StatusCode::OK, &json!({ "status": word }));
+    }
     let loaded_at = status
         .loaded_at
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs());
     let plugins: Vec<Value> = panel.plugins.reports().iter().map(|r| json!(r.to_string())).collect();
     let body = json!({
-        "status": if status.last_error.is_some() { "degraded" } else { "ok" },
+        "status": word,
         "config": {"file": panel.config_path.display().to_string(), "generation": status.generation, "loaded_at": loaded_at, "error": status.last_error},
         "plugins": plugins,
     });

@@ -147,7 +147,17 @@ impl Panel {
                 let old = self.gate.load();
                 let new = compile(Arc::new(config), &self.plugins);
                 let changes = visibility_changes(&old, &new);
+                let removed: Vec<Username> = old
+                    .config()
+                    .users
+                    .all()
+                    .filter(|(u, _)| new.config().users.kind(u).is_none())
+                    .map(|(u, _)| u.clone())
+                    .collect();
                 self.gate.store(new);
+                for user in &removed {
+                    self.remove_credentials(&old, user);
+                }
                 *self.stamps.lock().unwrap_or_else(|e| e.into_inner()) = watched
                     .into_iter()
                     .map(|p| {
@@ -181,6 +191,38 @@ impl Panel {
                 status.last_error = Some(e.to_string());
                 Err(e)
             }
+        }
+    }
+
+    /// A user left the config: their API tokens, access key and sessions end with them, so a user of the same name
+    /// added later inherits nothing.
+    fn remove_credentials(&self, old: &Snapshot, user: &Username) {
+        let tokens = self.tokens.remove_user(user.as_str()).unwrap_or_else(|e| {
+            tracing::error!("cannot remove the API tokens of the removed user {user}: {e}");
+            0
+        });
+        let key_path = credentials::key_file_path(&self.home_of(old, user));
+        let key = match std::fs::symlink_metadata(&key_path) {
+            Ok(_) => match std::fs::remove_file(&key_path) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!("cannot remove {}: {e}", key_path.display());
+                    false
+                }
+            },
+            Err(_) => false,
+        };
+        self.keys.invalidate(user);
+        self.sessions.end_user(user);
+        tracing::info!(
+            "{user} was removed: {tokens} API token(s){} removed",
+            if key { " and the access key" } else { "" }
+        );
+        if let Err(e) = self.audit.record(
+            "credentials_removed",
+            json!({"user": user, "actor": "config", "auth": "configuration file", "tokens": tokens, "access_key": key}),
+        ) {
+            tracing::error!("cannot write the audit log: {e}");
         }
     }
 

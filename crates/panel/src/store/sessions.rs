@@ -363,6 +363,20 @@ impl Sessions {
             .is_some_and(|s| s.nonces.remove(nonce))
     }
 
+    /// Ends every session of `user` (the user was removed).
+    pub fn end_user(&self, user: &Username) {
+        let mut map = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
+        let theirs: Vec<String> = map
+            .iter()
+            .filter(|(_, s)| s.grant.user == *user)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for token in theirs {
+            map.remove(&token);
+            self.forget(&token);
+        }
+    }
+
     pub fn end(&self, token: &str) {
         self.by_token.lock().unwrap_or_else(|e| e.into_inner()).remove(token);
         self.forget(token);
