@@ -692,7 +692,8 @@ fn concurrent_writers_of_the_config_lose_no_update() {
 }
 
 /// Credentials end with their user: a reseller removed from the config loses its key, tokens and sessions, and a
-/// reseller of the same name added later inherits none of them.
+/// reseller of the same name added later inherits none of them. Nothing is lost: they are set aside in
+/// `<state>/removed/`, where an administrator can restore them after a mistaken edit.
 #[test]
 fn removing_a_reseller_removes_its_key_tokens_and_sessions() {
     let server = limited_server();
@@ -730,6 +731,17 @@ fn removing_a_reseller_removes_its_key_tokens_and_sessions() {
     );
     let log = std::fs::read_to_string(server.dir.path().join("state/audit.log")).unwrap();
     assert!(log.contains("credentials_removed"), "{log}");
+    let kept: Vec<std::path::PathBuf> = std::fs::read_dir(server.dir.path().join("state/removed"))
+        .expect("the removed user's credentials are set aside")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].file_name().unwrap().to_string_lossy().starts_with("bob-"));
+    let kept_key = credentials::read_key(&kept[0]).unwrap().expect("the key is kept");
+    assert_eq!(kept_key.as_str(), key.as_str());
+    assert!(kept[0].join("api_tokens.json").is_file(), "the token digests are kept");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&kept[0]).unwrap().permissions().mode() & 0o777, 0o700);
     // A new bob inherits nothing.
     let generation = server.panel.status().generation;
     server.rewrite_config(&with_bob);

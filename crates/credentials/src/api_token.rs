@@ -451,21 +451,18 @@ impl TokenStore {
         Ok(found)
     }
 
-    /// Removes every token of `user` (the user was removed); returns how many there were.
-    pub fn remove_user(&self, user: &str) -> Result<usize, TokenError> {
-        let mut removed = 0;
-        self.modify(user, |tokens| {
-            removed = tokens.len();
-            tokens.clear();
-            Ok(())
-        })?;
+    /// Moves every token of `user` out of the store into the file `to` (in a directory the caller made private):
+    /// they stop working at once, and their digests stay on disk for an administrator to restore or delete.
+    /// Answers how many tokens moved; a user without tokens moves nothing.
+    pub fn retire_user(&self, user: &str, to: &Path) -> Result<usize, TokenError> {
         let path = self.user_file(user)?;
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(TokenError::Io { path, source }),
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let count = read_store(&path)?.tokens.len();
+        match fs::rename(&path, to) {
+            Ok(()) => Ok(count),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(source) => Err(TokenError::Io { path, source }),
         }
-        Ok(removed)
     }
 
     /// Checks `secret` against every token of `user` at time `now` from `peer`.

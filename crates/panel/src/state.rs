@@ -195,18 +195,30 @@ impl Panel {
     }
 
     /// A user left the config: their API tokens, access key and sessions end with them, so a user of the same name
-    /// added later inherits nothing.
+    /// added later inherits nothing. Nothing is deleted: the token digests and the key move to
+    /// `<state>/removed/<user>-<unix time>/` (0700), where an administrator can restore them after a mistaken edit.
     fn remove_credentials(&self, old: &Snapshot, user: &Username) {
-        let tokens = self.tokens.remove_user(user.as_str()).unwrap_or_else(|e| {
-            tracing::error!("cannot remove the API tokens of the removed user {user}: {e}");
-            0
-        });
+        let attic = self
+            .state_dir
+            .join("removed")
+            .join(format!("{user}-{}", crate::fsx::unix_now()));
+        if let Err(e) = create_private_dir(&attic) {
+            tracing::error!("cannot set aside the credentials of the removed user {user}: {e:#}");
+            return;
+        }
+        let tokens = self
+            .tokens
+            .retire_user(user.as_str(), &attic.join("api_tokens.json"))
+            .unwrap_or_else(|e| {
+                tracing::error!("cannot set aside the API tokens of the removed user {user}: {e}");
+                0
+            });
         let key_path = credentials::key_file_path(&self.home_of(old, user));
         let key = match std::fs::symlink_metadata(&key_path) {
-            Ok(_) => match std::fs::remove_file(&key_path) {
+            Ok(_) => match move_file(&key_path, &attic.join(".accesshash")) {
                 Ok(()) => true,
                 Err(e) => {
-                    tracing::error!("cannot remove {}: {e}", key_path.display());
+                    tracing::error!("cannot set aside {}: {e}", key_path.display());
                     false
                 }
             },
@@ -214,13 +226,19 @@ impl Panel {
         };
         self.keys.invalidate(user);
         self.sessions.end_user(user);
+        if tokens == 0 && !key {
+            // Nothing was set aside (a user who never had credentials): leave no empty directory behind.
+            let _ = std::fs::remove_dir(&attic);
+        }
         tracing::info!(
-            "{user} was removed: {tokens} API token(s){} removed",
-            if key { " and the access key" } else { "" }
+            "{user} was removed: {tokens} API token(s){} set aside in {}",
+            if key { " and the access key" } else { "" },
+            attic.display()
         );
         if let Err(e) = self.audit.record(
             "credentials_removed",
-            json!({"user": user, "actor": "config", "auth": "configuration file", "tokens": tokens, "access_key": key}),
+            json!({"user": user, "actor": "config", "auth": "configuration file", "tokens": tokens, "access_key": key,
+                "kept_in": attic.is_dir().then(|| attic.display().to_string())}),
         ) {
             tracing::error!("cannot write the audit log: {e}");
         }
@@ -371,4 +389,17 @@ pub fn visibility_changes(old: &Snapshot, new: &Snapshot) -> Vec<VisibilityChang
         }));
     }
     changes
+}
+
+/// Moves a file, copying (then removing) when it lives on another file system than `to`.
+fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(18) => {
+            // EXDEV: another file system.
+            std::fs::copy(from, to)?;
+            std::fs::remove_file(from)
+        }
+        Err(e) => Err(e),
+    }
 }
