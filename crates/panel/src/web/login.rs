@@ -37,6 +37,13 @@ fn login_form(message: Option<&str>, nonce: &str) -> Markup {
                 p { label { "Password " input type="password" name="pass" id="pass" autocomplete="current-password"; } }
                 p { button type="submit" id="login_submit" { "Log in" } }
             }
+            div.group #how-to-log-in {
+                p { "No password yet? On the server, as its administrator:" }
+                ul {
+                    li { code { "tweakgate session --user root" } " prints a one-time login link (valid 5 minutes);" }
+                    li { code { "tweakgate passwd --user root" } " sets a password, read from standard input." }
+                }
+            }
         },
     )
 }

@@ -78,7 +78,17 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
     };
     let action = visit.url("/manage-api-tokens");
     // Only privileges this request carries can be put on a token.
-    let grantable: Vec<Acl> = Acl::iter().filter(|a| visit.caller.privileges.check(*a)).collect();
+    // Grouped and labelled as on the privileges page.
+    let mut groups: Vec<(&str, &str, Vec<&settings::acl::AclInfo>)> = Vec::new();
+    for info in settings::acl::CATALOGUE.iter() {
+        if !Acl::from_name(info.name).is_some_and(|a| visit.caller.privileges.check(a)) {
+            continue;
+        }
+        match groups.last_mut() {
+            Some((c, g, items)) if (*c, *g) == (info.category, info.group) => items.push(info),
+            _ => groups.push((info.category, info.group, vec![info])),
+        }
+    }
     let body = html! {
         @if let Some(m) = result { (m) }
         @if let Some(e) = list_error { (message(false, &e)) }
@@ -102,7 +112,7 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
                         td {
                             @match t.expires_at {
                                 None => "Never",
-                                Some(e) => { "Unix time " (e) },
+                                Some(e) => { (date(e)) },
                             }
                         }
                         td {
@@ -130,14 +140,50 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
             p { label { "Name " input name="token_name" id="token_name" maxlength="50" pattern="[A-Za-z0-9_-]+"; } " (letters, digits, - and _)" }
             p { label { "Expires after " input name="expires_days" id="expires_days" size="4"; " days" } " (empty: never)" }
             p { label { "Allowed IP addresses or ranges, one per line (empty: any)" br; textarea name="whitelist" rows="3" {} } }
-            fieldset {
-                legend { "Limit to these privileges (none checked: the privileges you are using now)" }
-                @for a in &grantable {
-                    label { input type="checkbox" name={ "acl-" (a.name()) } value="1"; " " (a.name()) } " "
+            p { "Limit to these privileges (none checked: the privileges you are using now):" }
+            @for (category, group, items) in &groups {
+                fieldset.group {
+                    legend { (category) " » " (group) }
+                    @for info in items {
+                        label {
+                            input type="checkbox" name={ "acl-" (info.name) } id={ "token-acl-" (info.name) } value="1";
+                            " " (info.title) " " code { (info.name) }
+                        }
+                    }
                 }
             }
             p { button type="submit" id="create" { "Generate" } }
         }
     };
     visit.render(StatusCode::OK, "Manage API Tokens", body)
+}
+
+/// A Unix time as a UTC date and time, the way the page shows expiry.
+fn date(unix: u64) -> String {
+    i64::try_from(unix)
+        .ok()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .map_or_else(
+            || format!("Unix time {unix}"),
+            |d| {
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                    d.year(),
+                    u8::from(d.month()),
+                    d.day(),
+                    d.hour(),
+                    d.minute()
+                )
+            },
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn expiry_shows_as_a_utc_date() {
+        assert_eq!(super::date(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::date(1_798_573_514), "2026-12-29 19:45 UTC");
+        assert_eq!(super::date(u64::MAX), format!("Unix time {}", u64::MAX));
+    }
 }
