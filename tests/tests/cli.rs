@@ -447,3 +447,24 @@ fn the_systemd_unit_verifies() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn completions_and_the_manual_page_are_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("unused.toml");
+    let r = run(&config, &["completions", "bash"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("_tweakgate()") && r.stdout.contains("explain"),
+        "{}",
+        r.stdout
+    );
+    let r = run(&config, &["man"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with(".ie") || r.stdout.contains(".TH tweakgate"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("explain"), "the subcommands are in the page");
+}

@@ -64,6 +64,13 @@ impl Cli {
 enum Command {
     /// Serve WHM API 1 and the panel's pages; config changes apply without a restart.
     Serve,
+    /// Print a shell completion script (e.g. `tweakgate completions bash > /etc/bash_completion.d/tweakgate`).
+    Completions {
+        /// The shell: bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page in roff (e.g. `tweakgate man > /usr/local/share/man/man1/tweakgate.1`).
+    Man,
     /// Write the embedded default configuration (with this machine's state directory and plugin) to edit.
     Init {
         /// Replace an existing file.
@@ -194,6 +201,20 @@ fn user(name: &str) -> Result<Username> {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "tweakgate", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("cannot write the manual page")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     if let Command::Init { force } = cli.command {
         let path = match &cli.config {
             Some(p) => p.clone(),
@@ -205,7 +226,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let config_path = cli.config_path(matches!(cli.command, Command::Serve))?;
     match cli.command {
-        Command::Init { .. } => unreachable!("handled above"),
+        Command::Init { .. } | Command::Completions { .. } | Command::Man => unreachable!("handled above"),
         Command::Serve => serve(&config_path, cli.log_format),
         Command::Config {
             action: ConfigAction::Check,
