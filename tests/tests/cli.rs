@@ -468,3 +468,22 @@ fn completions_and_the_manual_page_are_generated() {
     );
     assert!(r.stdout.contains("explain"), "the subcommands are in the page");
 }
+
+#[test]
+fn reports_come_as_json_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = default_config(dir.path());
+    let r = run(&config, &["config", "check", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["resellers"], 3);
+    let r = run(&config, &["plugins", "list", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plugins: Vec<Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(plugins.len(), 1);
+    assert_eq!(plugins[0]["name"], "remote-access-key");
+    assert_eq!(plugins[0]["loaded"], true);
+    assert_eq!(plugins[0]["abi_version"], 2);
+    assert_eq!(plugins[0]["features"], serde_json::json!(["remote-access-key"]));
+}

@@ -143,13 +143,21 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum ConfigAction {
     /// Parse and validate; print any error with file, line, column and key.
-    Check,
+    Check {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 enum PluginsAction {
     /// Each configured plugin: loaded, faulted or refused (and why), its ABI version and features.
-    List,
+    List {
+        /// One JSON object per plugin instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -229,25 +237,40 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init { .. } | Command::Completions { .. } | Command::Man => unreachable!("handled above"),
         Command::Serve => serve(&config_path, cli.log_format),
         Command::Config {
-            action: ConfigAction::Check,
+            action: ConfigAction::Check { json },
         } => {
             let (snapshot, plugins) = offline_snapshot(&config_path)?;
             let c = snapshot.config();
-            println!(
-                "{}: OK ({} resellers, {} accounts, {} plugins)",
-                c.file.display(),
-                c.users.resellers.len(),
-                c.users.accounts.len(),
-                c.plugins.len()
-            );
-            let mut code = ExitCode::SUCCESS;
-            for r in plugins.reports() {
-                if !r.is_loaded() {
+            let failed: Vec<_> = plugins.reports().into_iter().filter(|r| !r.is_loaded()).collect();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "file": c.file.display().to_string(),
+                        "ok": failed.is_empty(),
+                        "resellers": c.users.resellers.len(),
+                        "accounts": c.users.accounts.len(),
+                        "plugins": c.plugins.len(),
+                        "plugin_errors": failed.iter().map(|r| serde_json::json!({"path": r.path.display().to_string(), "error": r.failure()})).collect::<Vec<_>>(),
+                    })
+                );
+            } else {
+                println!(
+                    "{}: OK ({} resellers, {} accounts, {} plugins)",
+                    c.file.display(),
+                    c.users.resellers.len(),
+                    c.users.accounts.len(),
+                    c.plugins.len()
+                );
+                for r in &failed {
                     println!("plugin {r}");
-                    code = ExitCode::from(1);
                 }
             }
-            Ok(code)
+            Ok(if failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Explain { user, feature, json } => {
             let (snapshot, plugins) = offline_snapshot(&config_path)?;
@@ -317,15 +340,32 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Plugins {
-            action: PluginsAction::List,
+            action: PluginsAction::List { json },
         } => {
             let config = load(&config_path)?;
             let plugins = PluginHost::load(&config.plugins);
-            if config.plugins.is_empty() {
+            if config.plugins.is_empty() && !json {
                 println!("no plugins configured");
             }
             for r in plugins.reports() {
-                println!("{r}");
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "path": r.path.display().to_string(),
+                            "name": r.name,
+                            "version": r.version,
+                            "loaded": r.is_loaded(),
+                            "faulted": r.is_faulted(),
+                            "error": r.failure(),
+                            "abi_version": r.abi_version,
+                            "features": r.features,
+                            "sha256": r.sha256,
+                        })
+                    );
+                } else {
+                    println!("{r}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
