@@ -654,3 +654,37 @@ fn converting_a_key_whose_name_is_taken_gets_a_suffixed_name() {
     panel::whm::ops::keys::convert_accesshash_to_token(&server.panel, std::slice::from_ref(&bob), false).unwrap();
     assert_eq!(server.panel.tokens.list("bob").unwrap().len(), 4);
 }
+
+/// A changed `listen` cannot apply live: the server keeps serving where it listens, and says a restart is needed,
+/// in the log and in `/health`.
+#[test]
+fn a_listen_change_is_reported_as_needing_a_restart() {
+    let server = TestServer::start(CONFIG);
+    let root = key_for(&server, "root");
+    let text = std::fs::read_to_string(server.config_path()).unwrap();
+    let generation = server.panel.status().generation;
+    server.rewrite_config(&text.replace("listen = [\"127.0.0.1:0\"]", "listen = [\"127.0.0.1:1\"]"));
+    let reloaded = server.wait_for(Duration::from_secs(5), || server.panel.status().generation > generation);
+    assert!(reloaded.is_some(), "{:?}", server.panel.status().last_error);
+    let anonymous = request(server.addr, "GET", "/health", &[], "").json();
+    assert_eq!(anonymous["status"], "ok");
+    assert_eq!(anonymous["restart_needed"], true);
+    let detail = request(
+        server.addr,
+        "GET",
+        "/health",
+        &[("Authorization", &whm("root", &root))],
+        "",
+    )
+    .json();
+    let why = detail["config"]["restart_needed"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(why.contains("listen") && why.contains("restart"), "{detail}");
+    // Putting it back clears the report.
+    let generation = server.panel.status().generation;
+    server.rewrite_config(&text);
+    server.wait_for(Duration::from_secs(5), || server.panel.status().generation > generation);
+    assert!(server.panel.status().restart_needed.is_none());
+}

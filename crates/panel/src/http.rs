@@ -440,7 +440,11 @@ async fn health(
         None => false,
     };
     if !root {
-        return json_response(StatusCode::OK, &json!({ "status": word }));
+        let mut body = json!({ "status": word });
+        if status.restart_needed.is_some() {
+            body["restart_needed"] = json!(true);
+        }
+        return json_response(StatusCode::OK, &body);
     }
     let loaded_at = status
         .loaded_at
@@ -449,7 +453,7 @@ async fn health(
     let plugins: Vec<Value> = panel.plugins.reports().iter().map(|r| json!(r.to_string())).collect();
     let body = json!({
         "status": word,
-        "config": {"file": panel.config_path.display().to_string(), "generation": status.generation, "loaded_at": loaded_at, "error": status.last_error},
+        "config": {"file": panel.config_path.display().to_string(), "generation": status.generation, "loaded_at": loaded_at, "error": status.last_error, "restart_needed": status.restart_needed},
         "plugins": plugins,
     });
     json_response(StatusCode::OK, &body)

@@ -26,6 +26,9 @@ pub struct ReloadStatus {
     pub loaded_at: Option<SystemTime>,
     /// The error of the last attempt, when it failed; the last good config stays in force.
     pub last_error: Option<String>,
+    /// What the configuration on disk changes that only a restart applies (listeners, certificates, the state
+    /// directory), when it does.
+    pub restart_needed: Option<String>,
 }
 
 /// Everything a request needs. One per process, shared by every connection.
@@ -45,6 +48,8 @@ pub struct Panel {
     pub audit: AuditLog,
     pub metrics: crate::metrics::Metrics,
     pub status: Mutex<ReloadStatus>,
+    /// The `[server]` section the process started with: what a restart would change is measured against it.
+    started: settings::ServerConfig,
     /// Serialises writers of the config and native files.
     pub write_lock: Mutex<()>,
     stamps: Mutex<Vec<(PathBuf, Option<FileStamp>)>>,
@@ -67,6 +72,7 @@ impl Panel {
 
     pub fn from_config(config: Config) -> Result<Arc<Panel>> {
         let state_dir = config.server.state_dir.clone();
+        let started_server = config.server.clone();
         create_private_dir(&state_dir)?;
         let plugins = Arc::new(PluginHost::load(&config.plugins));
         for report in plugins.reports() {
@@ -103,7 +109,9 @@ impl Panel {
                 generation: 1,
                 loaded_at: Some(SystemTime::now()),
                 last_error: None,
+                restart_needed: None,
             }),
+            started: started_server,
             write_lock: Mutex::new(()),
             stamps: Mutex::new(stamps.collect()),
         };
@@ -144,6 +152,11 @@ impl Panel {
         match Config::load(&self.config_path) {
             Ok(config) => {
                 let watched = config.watched_files();
+                let restart = restart_needed(&self.started, &config.server);
+                if restart.is_some() && restart != status.restart_needed {
+                    tracing::warn!("{}", restart.as_deref().unwrap_or_default());
+                }
+                status.restart_needed = restart;
                 let old = self.gate.load();
                 let new = compile(Arc::new(config), &self.plugins);
                 let changes = visibility_changes(&old, &new);
@@ -402,4 +415,28 @@ fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// What differs between the `[server]` section in force since start and a new one, in words, when a restart is
+/// needed to apply it.
+pub fn restart_needed(started: &settings::ServerConfig, now: &settings::ServerConfig) -> Option<String> {
+    let mut changed = Vec::new();
+    if started.listen != now.listen {
+        changed.push("listen");
+    }
+    if started.tls_listen != now.tls_listen {
+        changed.push("tls_listen");
+    }
+    if (&started.tls_cert, &started.tls_key) != (&now.tls_cert, &now.tls_key) {
+        changed.push("tls_cert/tls_key");
+    }
+    if started.state_dir != now.state_dir {
+        changed.push("state_dir");
+    }
+    (!changed.is_empty()).then(|| {
+        format!(
+            "[server] {} changed in the configuration; they apply after a restart (the rest of the change is in force)",
+            changed.join(", ")
+        )
+    })
 }
