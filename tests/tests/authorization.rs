@@ -669,3 +669,24 @@ fn the_api_shell_calls_within_the_sessions_privileges() {
         r.body
     );
 }
+
+/// A one-time link made for a cPanel account (or for a user removed since) does not open a WHM session.
+#[test]
+fn a_login_link_opens_no_session_for_a_cpanel_account() {
+    let h = start();
+    let secret = h
+        .panel
+        .sessions
+        .create_one_time(&Grant::own(Username::new("dave").unwrap(), "command line"), None);
+    let r = h.send(
+        Request::get(format!("/cpsess0123456789/login/?session={secret}"))
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    assert!(
+        r.headers
+            .get(header::SET_COOKIE)
+            .is_none_or(|c| !c.to_str().unwrap().contains("whostmgrsession="))
+    );
+}

@@ -162,7 +162,14 @@ pub async fn landing(
     jar: CookieJar,
     Query(q): Query<Landing>,
 ) -> Response {
-    let Some(redeemed) = q.session.as_deref().and_then(|s| panel.sessions.redeem(s)) else {
+    let snapshot = panel.snapshot();
+    // A link works once, and only for a WHM user: root or a reseller in the configuration in force now.
+    let redeemed = q.session.as_deref().and_then(|s| panel.sessions.redeem(s)).filter(|r| {
+        snapshot
+            .user_id(r.grant.user.as_str())
+            .is_some_and(|id| snapshot.user_kind(id) != UserKind::Account)
+    });
+    let Some(redeemed) = redeemed else {
         return page(
             StatusCode::UNAUTHORIZED,
             layout(
