@@ -650,7 +650,7 @@ fn concurrent_writers_of_the_config_lose_no_update() {
             let mut child = std::process::Command::new(&bin)
                 .arg("--config")
                 .arg(server.config_path())
-                .args(["passwd", u])
+                .args(["passwd", "--user", u])
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped())
