@@ -7,7 +7,7 @@
 //! Every session and one-time login carries a [`Grant`]: whom it is for, who opened it and with what credential, and
 //! the privileges it is limited to. A session never carries more than the credential that opened it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -26,6 +26,8 @@ pub const IDLE: Duration = Duration::from_secs(3600);
 pub const ONE_TIME: Duration = Duration::from_secs(300);
 /// The most sessions one user has at once; starting another ends that user's least recently used one.
 pub const MAX_SESSIONS_PER_USER: usize = 16;
+/// Open form nonces kept per session; past it the oldest stops working, never the newest.
+pub const MAX_NONCES: usize = 256;
 /// A session's last use is written back at most this often.
 const TOUCH_EVERY_SECS: u64 = 60;
 
@@ -98,7 +100,8 @@ pub struct Session {
     pub security_token: String,
     cookie_sha512: String,
     last_used: u64,
-    nonces: HashSet<String>,
+    /// Open form nonces, oldest first; at most [`MAX_NONCES`], the oldest dropped first.
+    nonces: VecDeque<String>,
 }
 
 /// The sessions of one panel.
@@ -186,7 +189,7 @@ impl Sessions {
                         security_token: name.clone(),
                         cookie_sha512: s.cookie_sha512,
                         last_used: s.last_used,
-                        nonces: HashSet::new(),
+                        nonces: VecDeque::new(),
                     };
                     by_token.insert(name, session);
                 }
@@ -317,7 +320,7 @@ impl Sessions {
             security_token: token.clone(),
             cookie_sha512: credentials::sha512_hex(&cookie),
             last_used: unix_now(),
-            nonces: HashSet::new(),
+            nonces: VecDeque::new(),
         };
         self.persist(&session);
         map.insert(token.clone(), session);
@@ -346,10 +349,10 @@ impl Sessions {
     pub fn issue_nonce(&self, token: &str) -> String {
         let nonce = random_alnum(24);
         if let Some(s) = self.by_token.lock().unwrap_or_else(|e| e.into_inner()).get_mut(token) {
-            if s.nonces.len() > 256 {
-                s.nonces.clear();
+            if s.nonces.len() >= MAX_NONCES {
+                s.nonces.pop_front();
             }
-            s.nonces.insert(nonce.clone());
+            s.nonces.push_back(nonce.clone());
         }
         nonce
     }
@@ -360,7 +363,10 @@ impl Sessions {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get_mut(token)
-            .is_some_and(|s| s.nonces.remove(nonce))
+            .is_some_and(|s| match s.nonces.iter().position(|n| n == nonce) {
+                Some(i) => s.nonces.remove(i).is_some(),
+                None => false,
+            })
     }
 
     /// Ends every session of `user` (the user was removed).
@@ -436,6 +442,18 @@ mod tests {
         );
         again.end(&token);
         assert!(!dir.join(&token).exists());
+    }
+
+    #[test]
+    fn many_open_forms_lose_only_the_oldest_nonce() {
+        let s = Sessions::default();
+        let (token, _) = s.start(own("bob"));
+        let nonces: Vec<String> = (0..MAX_NONCES + 2).map(|_| s.issue_nonce(&token)).collect();
+        assert!(!s.consume_nonce(&token, &nonces[0]), "the oldest form is refused");
+        assert!(!s.consume_nonce(&token, &nonces[1]), "and the next oldest");
+        for n in &nonces[2..] {
+            assert!(s.consume_nonce(&token, n), "every newer open form still works");
+        }
     }
 
     #[test]
