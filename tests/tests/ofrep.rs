@@ -124,6 +124,18 @@ fn ofrep_errors_permissions_and_etags() {
     let server = TestServer::start(CONFIG);
     let root = token(&server, "root");
     let erin = token(&server, "erin");
+    let (_, limited) = server
+        .panel
+        .tokens
+        .create(
+            "root",
+            &credentials::TokenName::new("limited").unwrap(),
+            Some(vec!["list-accts".into()]),
+            None,
+            &[],
+        )
+        .unwrap();
+    let limited = format!("WHM root:{}", limited.expose());
     let post = |path: &str, auth: Option<&str>, body: &str, extra: &[(&str, &str)]| {
         let mut headers: Vec<(&str, &str)> = vec![("Content-Type", "application/json")];
         if let Some(a) = auth {
@@ -180,6 +192,15 @@ fn ofrep_errors_permissions_and_etags() {
         (
             one,
             Some(&erin),
+            r#"{"context":{"targetingKey":"bob"}}"#,
+            403,
+            Some("GENERAL"),
+        ),
+        // A root token limited to an unrelated privilege reads its own user's flags, not everyone's.
+        (one, Some(&limited), r#"{"context":{"targetingKey":"root"}}"#, 200, None),
+        (
+            one,
+            Some(&limited),
             r#"{"context":{"targetingKey":"bob"}}"#,
             403,
             Some("GENERAL"),

@@ -95,9 +95,17 @@ fn target(snapshot: &Snapshot, caller: &Caller, body: &Bytes) -> Result<String, 
     Ok(key)
 }
 
-/// Root for anyone; a reseller for itself and the accounts it owns.
+/// Root for anyone; a reseller for itself and the accounts it owns. Another user's decisions need a full-access
+/// credential or one that may use Feature Access, the page that shows the same answers: a token limited to some
+/// unrelated privilege learns only its own user's flags.
 fn may_evaluate_for(snapshot: &Snapshot, caller: &Caller, user: &str) -> bool {
-    if caller.is_root() || caller.user.as_str() == user {
+    if caller.user.as_str() == user {
+        return true;
+    }
+    if !caller.full_access && !caller.decide(snapshot, crate::features::FEATURE_ACCESS).visible {
+        return false;
+    }
+    if caller.is_root() {
         return true;
     }
     let Ok(name) = Username::new(user) else { return false };
@@ -168,6 +176,20 @@ fn refused(e: AuthError) -> Response {
 }
 
 /// `POST /ofrep/v1/evaluate/flags/{key}`: one flag.
+/// The caller, the snapshot and the user an evaluation request is for, or the answer that refuses it.
+async fn evaluation_request(
+    panel: &Panel,
+    headers: &HeaderMap,
+    peer: Peer,
+    body: &Bytes,
+    key: Option<&str>,
+) -> Result<(Arc<Snapshot>, String), Response> {
+    let snapshot = panel.snapshot();
+    let caller = authenticated(panel, &snapshot, headers, peer).await.map_err(refused)?;
+    let user = target(&snapshot, &caller, body).map_err(|f| f.response(key))?;
+    Ok((snapshot, user))
+}
+
 pub async fn single(
     State(panel): State<Arc<Panel>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
@@ -175,14 +197,9 @@ pub async fn single(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let snapshot = panel.snapshot();
-    let caller = match authenticated(&panel, &snapshot, &headers, peer).await {
-        Ok(c) => c,
-        Err(e) => return refused(e),
-    };
-    let user = match target(&snapshot, &caller, &body) {
-        Ok(u) => u,
-        Err(f) => return f.response(Some(&key)),
+    let (snapshot, user) = match evaluation_request(&panel, &headers, peer, &body, Some(&key)).await {
+        Ok(r) => r,
+        Err(refusal) => return refusal,
     };
     let Some(feature) = snapshot.feature_id(&key).map(|id| snapshot.feature(id)) else {
         return Failure::new(
@@ -202,14 +219,9 @@ pub async fn bulk(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let snapshot = panel.snapshot();
-    let caller = match authenticated(&panel, &snapshot, &headers, peer).await {
-        Ok(c) => c,
-        Err(e) => return refused(e),
-    };
-    let user = match target(&snapshot, &caller, &body) {
-        Ok(u) => u,
-        Err(f) => return f.response(None),
+    let (snapshot, user) = match evaluation_request(&panel, &headers, peer, &body, None).await {
+        Ok(r) => r,
+        Err(refusal) => return refusal,
     };
     let flags: Vec<Value> = snapshot
         .features()

@@ -152,14 +152,6 @@ impl Visit {
             },
         )
     }
-
-    pub fn not_found(&self) -> Response {
-        self.render(
-            StatusCode::NOT_FOUND,
-            "Not Found",
-            html! { p { "There is no such page." } },
-        )
-    }
 }
 
 /// Set by the session layer on every request it lets through.

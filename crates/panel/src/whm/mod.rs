@@ -291,12 +291,6 @@ impl Answer {
             Err(e) => Answer::Json(e.status, envelope(command, Err(&e))),
         }
     }
-
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Answer::Json(s, _) | Answer::Raw(s, _, _) => *s,
-        }
-    }
 }
 
 impl IntoResponse for Answer {
