@@ -392,7 +392,8 @@ fn every_operation_refuses_a_token_limited_to_an_unrelated_privilege() {
         .collect();
     functions.extend(
         h.panel
-            .plugin_functions
+            .plugins()
+            .functions
             .iter()
             .map(|(f, feature)| (f.clone(), feature.clone())),
     );
@@ -450,7 +451,8 @@ fn every_page_refuses_a_session_limited_to_an_unrelated_privilege() {
         .filter(|f| !f.group.is_empty())
         .map(|f| {
             h.panel
-                .plugins
+                .plugins()
+                .host
                 .feature_info(&f.id)
                 .map(|i| i.path)
                 .filter(|p| !p.is_empty())

@@ -688,3 +688,103 @@ fn a_listen_change_is_reported_as_needing_a_restart() {
     server.wait_for(Duration::from_secs(5), || server.panel.status().generation > generation);
     assert!(server.panel.status().restart_needed.is_none());
 }
+
+#[test]
+fn plugins_follow_the_config_without_a_restart() {
+    let server = TestServer::start(CONFIG);
+    let root = whm("root", &key_for(&server, "root"));
+    // A copy of the fixture in the server's directory, so the test can change the file under the running server.
+    let hello = server.dir.path().join("hello.so");
+    std::fs::copy(tests::build_cdylib("fixture-hello"), &hello).unwrap();
+    let says_hello = |server: &TestServer| server.api("hello", "", Some(&root)).json()["hello"] == "root";
+    let applist = |server: &TestServer| apps(&server.api("applist", "", Some(&root)));
+    assert!(!says_hello(&server));
+    assert!(!applist(&server).contains(&"hello".to_owned()));
+
+    // Added to [[plugins]]: served at once, listed by applist, shown in plugins list.
+    let text = std::fs::read_to_string(server.config_path()).unwrap();
+    let with_hello = format!("{text}\n[[plugins]]\npath = \"{}\"\n", hello.display());
+    server.rewrite_config(&with_hello);
+    assert!(
+        server
+            .wait_for(Duration::from_secs(5), || says_hello(&server))
+            .is_some(),
+        "the added plugin never answered: {:?}",
+        server.panel.status()
+    );
+    assert!(applist(&server).contains(&"hello".to_owned()));
+    // The plugin that was loaded before is the same one, still serving.
+    assert_eq!(
+        server.api("accesshash", "user=root", Some(&root)).json()["metadata"]["result"],
+        1
+    );
+
+    // Removed: its function is unknown again at once.
+    server.rewrite_config(&text);
+    assert!(
+        server
+            .wait_for(Duration::from_secs(5), || !says_hello(&server))
+            .is_some(),
+        "the removed plugin still answers"
+    );
+    let gone = server.api("hello", "", Some(&root)).json();
+    assert_eq!(
+        gone["metadata"]["reason"],
+        "Unknown app (hello) requested for this version (1) of the API."
+    );
+    assert!(!applist(&server).contains(&"hello".to_owned()));
+
+    // Back again, then its file is replaced on disk: reported as needing a restart, and the loaded code serves on.
+    server.rewrite_config(&with_hello);
+    assert!(
+        server
+            .wait_for(Duration::from_secs(5), || says_hello(&server))
+            .is_some()
+    );
+    assert!(
+        server.panel.status().restart_needed.is_none(),
+        "{:?}",
+        server.panel.status()
+    );
+    let replacement = server.dir.path().join("hello.so.new");
+    std::fs::copy(&hello, &replacement).unwrap();
+    std::fs::rename(&replacement, &hello).unwrap();
+    let reported = server.wait_for(Duration::from_secs(5), || {
+        server
+            .panel
+            .status()
+            .restart_needed
+            .is_some_and(|why| why.contains("hello.so") && why.contains("restart"))
+    });
+    assert!(reported.is_some(), "{:?}", server.panel.status());
+    assert!(says_hello(&server), "the loaded code keeps serving");
+    let health = server.health_as_root().json();
+    assert!(
+        health["config"]["restart_needed"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("hello.so"),
+        "{health}"
+    );
+    assert_eq!(
+        request(server.addr, "GET", "/health", &[], "").json()["restart_needed"],
+        true
+    );
+    // `plugins list` in another process reads what the running server recorded.
+    let out = std::process::Command::new(tests::tweakgate_bin())
+        .args([
+            "--config",
+            &server.config_path().display().to_string(),
+            "plugins",
+            "list",
+        ])
+        .current_dir(server.dir.path())
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{listed}");
+    assert!(
+        listed.contains("loaded an older version of this file"),
+        "plugins list does not say the server needs a restart:\n{listed}"
+    );
+}

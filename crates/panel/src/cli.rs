@@ -347,11 +347,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if config.plugins.is_empty() && !json {
                 println!("no plugins configured");
             }
+            let server = crate::plugin_set::running_server(&config.server.state_dir);
             for r in plugins.reports() {
+                let stale = server.as_ref().filter(|s| s.changed_on_disk.contains(&r.path));
                 if json {
                     println!(
                         "{}",
                         serde_json::json!({
+                            "server_restart_needed": stale.is_some(),
                             "path": r.path.display().to_string(),
                             "name": r.name,
                             "version": r.version,
@@ -365,6 +368,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 } else {
                     println!("{r}");
+                    if let Some(s) = stale {
+                        println!(
+                            "  the running server (pid {}) loaded an older version of this file and keeps serving it \
+                             until it restarts",
+                            s.pid
+                        );
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -668,7 +678,7 @@ fn serve(config_path: &Path, log_format: LogFormat) -> Result<ExitCode> {
                 println!("For a login link: tweakgate session --user root --config {}", config_path.display());
             }
         }
-        for r in panel.plugins.reports() {
+        for r in panel.plugins().host.reports() {
             println!("plugin {r}");
         }
         tokio::spawn(crate::service::reload_on_sighup(Arc::clone(&panel)));

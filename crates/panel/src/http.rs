@@ -12,7 +12,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum_extra::extract::CookieJar;
-use maud::html;
 use serde_json::{Value, json};
 use settings::Snapshot;
 
@@ -29,7 +28,7 @@ pub const MAX_BODY: usize = 1 << 20;
 
 /// The router, for `serve` and for tests that drive it in process or over a real socket.
 pub fn router(panel: Arc<Panel>) -> Router {
-    let mut session: Router<Arc<Panel>> = Router::new()
+    let session: Router<Arc<Panel>> = Router::new()
         .route("/", get(web::home::show))
         .route("/logout", axum::routing::post(web::login::logout))
         .route("/json-api/{function}", any(api_in_session))
@@ -42,15 +41,9 @@ pub fn router(panel: Arc<Panel>) -> Router {
             get(web::privileges::show).post(web::privileges::show),
         )
         .route("/manage-api-tokens", get(web::tokens::show).post(web::tokens::show))
-        .route("/feature-access", get(web::feature_access::show));
-    for (feature, path) in plugin_pages(&panel) {
-        let route = path.clone();
-        let serve = move |visit: Visit, form: web::csrf::Csrf| {
-            let (feature, path) = (feature.clone(), path.clone());
-            web::plugin_page::show(feature, path, visit, form)
-        };
-        session = session.route(&route, get(serve.clone()).post(serve));
-    }
+        .route("/feature-access", get(web::feature_access::show))
+        // Every other path in a session: a plugin's page, looked up in the plugins in force when the request comes.
+        .route("/{*page}", get(web::plugin_page::show).post(web::plugin_page::show));
     let guard = || middleware::from_fn_with_state(Arc::clone(&panel), session_layer);
     // `/cpsess…/` with its slash: the nested `/` matches only `/cpsess…`.
     let home = get(web::home::show).route_layer(guard());
@@ -75,45 +68,6 @@ pub fn router(panel: Arc<Panel>) -> Router {
         .layer(middleware::from_fn_with_state(Arc::clone(&panel), security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(panel)
-}
-
-/// Plugin pages whose paths can be routes: a path the panel already serves, or one axum would read as a pattern, is
-/// left out with a warning rather than taking the server down.
-fn plugin_pages(panel: &Panel) -> Vec<(String, String)> {
-    const TAKEN: &[&str] = &[
-        "/",
-        "/logout",
-        "/login",
-        "/login/",
-        "/tweak-settings",
-        "/edit-reseller-privileges",
-        "/manage-api-tokens",
-        "/feature-access",
-    ];
-    let mut pages = Vec::new();
-    for spec in panel.plugins.features() {
-        let Some(info) = panel.plugins.feature_info(&spec.id) else {
-            continue;
-        };
-        let path = info.path;
-        if path.is_empty() {
-            continue;
-        }
-        let routable = path.starts_with('/')
-            && !path.contains(['{', '}', '*', ':'])
-            && !path.starts_with("/json-api/")
-            && !TAKEN.contains(&path.as_str())
-            && !pages.iter().any(|(_, p)| *p == path);
-        if routable {
-            pages.push((spec.id.clone(), path));
-        } else {
-            tracing::warn!(
-                "the page path {path:?} of feature {} cannot be served; it is left out",
-                spec.id
-            );
-        }
-    }
-    pages
 }
 
 /// Serves on every listener until the process is stopped.
@@ -359,7 +313,7 @@ async fn metrics(State(panel): State<Arc<Panel>>, ConnectInfo(Peer(peer)): Conne
             .into_response();
     }
     let status = panel.status();
-    let reports = panel.plugins.reports();
+    let reports = panel.plugins().host.reports();
     let now = crate::metrics::Scrape {
         generation: status.generation,
         config_error: status.last_error.is_some(),
@@ -377,10 +331,7 @@ async fn metrics(State(panel): State<Arc<Panel>>, ConnectInfo(Peer(peer)): Conne
 }
 
 async fn not_found() -> Response {
-    web::page(
-        StatusCode::NOT_FOUND,
-        web::layout("Not Found", None, html! { p { "There is no such page." } }),
-    )
+    web::not_found()
 }
 
 async fn stylesheet() -> Response {
@@ -450,7 +401,13 @@ async fn health(
         .loaded_at
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs());
-    let plugins: Vec<Value> = panel.plugins.reports().iter().map(|r| json!(r.to_string())).collect();
+    let plugins: Vec<Value> = panel
+        .plugins()
+        .host
+        .reports()
+        .iter()
+        .map(|r| json!(r.to_string()))
+        .collect();
     let body = json!({
         "status": word,
         "config": {"file": panel.config_path.display().to_string(), "generation": status.generation, "loaded_at": loaded_at, "error": status.last_error, "restart_needed": status.restart_needed},

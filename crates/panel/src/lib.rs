@@ -1,7 +1,7 @@
 //! The host control panel: WHM API 1 over HTTP, the panel's pages, the CLI, live reload and the audit log.
 //!
 //! Layers, each using only those below it: `fsx` (files and the clock) and `features` (the panel's own gate
-//! features), `audit`, `store` (keys, sessions, throttling), `config_write`, `state` (the `Panel`), `auth` (who is
+//! features), `audit`, `store` (keys, sessions, throttling), `config_write`, `plugin_set` (the plugins in force), `state` (the `Panel`), `auth` (who is
 //! asking: `Caller` and `Authorized`), `whm` (the table of WHM operations and plugin calls), `web` (pages), `tls`
 //! (certificates), `conn` (accept loops, connection cap and timeouts), `http` (the router), `cli`.
 
@@ -18,6 +18,7 @@ pub mod http;
 pub mod install;
 pub mod metrics;
 pub mod ofrep;
+pub mod plugin_set;
 pub mod service;
 pub mod state;
 pub mod store;

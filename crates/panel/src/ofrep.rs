@@ -140,7 +140,12 @@ fn evaluation(panel: &Panel, snapshot: &Snapshot, feature: &FeatureSpec, user: &
         let text: Vec<String> = d.reasons.iter().map(ToString::to_string).collect();
         metadata.insert("explanation".into(), json!(text.join("; ")));
     }
-    if let Some(dep) = panel.plugins.feature_info(&feature.id).and_then(|i| i.deprecation) {
+    if let Some(dep) = panel
+        .plugins()
+        .host
+        .feature_info(&feature.id)
+        .and_then(|i| i.deprecation)
+    {
         metadata.insert("deprecatedSince".into(), json!(dep.since));
     }
     json!({

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
 use credentials::TokenStore;
 use plugin_host::PluginHost;
 use serde_json::json;
@@ -14,6 +15,7 @@ use settings::{Config, ConfigError, FeatureSpec, Gate, Snapshot, Username};
 use crate::audit::AuditLog;
 use crate::features::builtin_features;
 use crate::fsx::{FileStamp, create_private_dir};
+use crate::plugin_set::PluginSet;
 use crate::store::keys::KeyCache;
 use crate::store::limiter::Limiter;
 use crate::store::sessions::Sessions;
@@ -26,8 +28,8 @@ pub struct ReloadStatus {
     pub loaded_at: Option<SystemTime>,
     /// The error of the last attempt, when it failed; the last good config stays in force.
     pub last_error: Option<String>,
-    /// What the configuration on disk changes that only a restart applies (listeners, certificates, the state
-    /// directory), when it does.
+    /// What only a restart applies, when something is waiting for one: a changed listener, certificate or state
+    /// directory, or a loaded plugin whose file changed on disk.
     pub restart_needed: Option<String>,
 }
 
@@ -35,9 +37,8 @@ pub struct ReloadStatus {
 pub struct Panel {
     pub config_path: PathBuf,
     pub gate: Gate,
-    pub plugins: Arc<PluginHost>,
-    /// Each plugin API function and the feature that guards it; plugins are loaded once, so this is built once.
-    pub plugin_functions: std::collections::HashMap<String, String>,
+    /// The plugins in force, replaced when the `[[plugins]]` list changes (see [`Panel::plugins`]).
+    plugins: ArcSwap<PluginSet>,
     pub state_dir: PathBuf,
     pub keys: KeyCache,
     pub tokens: TokenStore,
@@ -74,8 +75,8 @@ impl Panel {
         let state_dir = config.server.state_dir.clone();
         let started_server = config.server.clone();
         create_private_dir(&state_dir)?;
-        let plugins = Arc::new(PluginHost::load(&config.plugins));
-        for report in plugins.reports() {
+        let plugins = PluginSet::new(PluginHost::load(&config.plugins));
+        for report in plugins.host.reports() {
             tracing::info!("plugin {}", report);
         }
         let sessions = Sessions::open(&state_dir.join("sessions")).context("cannot open the session store")?;
@@ -87,16 +88,15 @@ impl Panel {
             Duration::from_secs(config.server.auth_failure_window_secs),
         );
         let config_path = config.file.clone();
-        let stamps = config.watched_files().into_iter().map(|p| {
+        let stamps = watched_files(&config, &plugins).into_iter().map(|p| {
             let s = FileStamp::of(&p);
             (p, s)
         });
-        let snapshot = compile(Arc::new(config), &plugins);
+        let snapshot = compile(Arc::new(config), &plugins.host);
         let panel = Panel {
             config_path,
             gate: Gate::new(snapshot),
-            plugin_functions: plugins.api_functions().into_iter().collect(),
-            plugins,
+            plugins: ArcSwap::from_pointee(plugins),
             state_dir,
             keys: KeyCache::default(),
             tokens,
@@ -122,6 +122,12 @@ impl Panel {
         self.gate.load()
     }
 
+    /// The plugins in force. A reload stores a new set before the snapshot that shows its features, so a feature a
+    /// request sees as visible has its plugin loaded.
+    pub fn plugins(&self) -> Arc<PluginSet> {
+        self.plugins.load_full()
+    }
+
     /// Where a user's `.accesshash` lives: the configured home, else `<state>/root` or `<state>/home/<user>`.
     pub fn home_of(&self, snapshot: &Snapshot, user: &Username) -> PathBuf {
         if let Some(home) = snapshot.config().users.home(user) {
@@ -138,11 +144,7 @@ impl Panel {
     pub fn reload(&self) -> Result<(), ConfigError> {
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         // Stamps are taken before reading, so a write that lands while we read is seen as a change next time.
-        let before: Vec<(PathBuf, Option<FileStamp>)> = self
-            .gate
-            .load()
-            .config()
-            .watched_files()
+        let before: Vec<(PathBuf, Option<FileStamp>)> = watched_files(self.gate.load().config(), &self.plugins())
             .into_iter()
             .map(|p| {
                 let s = FileStamp::of(&p);
@@ -151,14 +153,20 @@ impl Panel {
             .collect();
         match Config::load(&self.config_path) {
             Ok(config) => {
-                let watched = config.watched_files();
-                let restart = restart_needed(&self.started, &config.server);
+                let current = self.plugins();
+                let plugins = Arc::new(current.reload(&config.plugins));
+                log_plugin_changes(&current, &plugins);
+                let watched = watched_files(&config, &plugins);
+                let mut restart: Vec<String> = restart_needed(&self.started, &config.server).into_iter().collect();
+                restart.extend(plugins.restart_needed());
+                let restart = (!restart.is_empty()).then(|| restart.join("; "));
                 if restart.is_some() && restart != status.restart_needed {
                     tracing::warn!("{}", restart.as_deref().unwrap_or_default());
                 }
                 status.restart_needed = restart;
                 let old = self.gate.load();
-                let new = compile(Arc::new(config), &self.plugins);
+                let new = compile(Arc::new(config), &plugins.host);
+                self.plugins.store(plugins);
                 let changes = visibility_changes(&old, &new);
                 let removed: Vec<Username> = old
                     .config()
@@ -271,9 +279,11 @@ impl Panel {
         changed
     }
 
-    /// Polls the config and the native files it names, and reloads on change.
+    /// Polls the config, the native files it names and the plugin libraries, and reloads on change. The serving
+    /// process records its plugins for `tweakgate plugins list` (see [`PluginSet::record`]).
     pub fn spawn_watcher(self: &Arc<Self>, interval: Duration) {
         let panel = Arc::clone(self);
+        panel.plugins().record(&panel.state_dir);
         std::thread::Builder::new()
             .name("config-watcher".into())
             .spawn(move || {
@@ -287,6 +297,7 @@ impl Panel {
                         .is_some();
                     if panel.files_changed() || retry {
                         let _ = panel.reload();
+                        panel.plugins().record(&panel.state_dir);
                     }
                 }
             })
@@ -337,6 +348,37 @@ impl Panel {
 
     pub fn status(&self) -> ReloadStatus {
         self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// The files whose change triggers a reload: the config, the native files it names, and the plugin libraries (a
+/// changed library is reported as needing a restart).
+fn watched_files(config: &Config, plugins: &PluginSet) -> Vec<PathBuf> {
+    let mut files = config.watched_files();
+    files.extend(plugins.files());
+    files
+}
+
+/// Logs what a reload changed in the plugins: each plugin that loaded, failed or changed state, and each one left out.
+fn log_plugin_changes(old: &PluginSet, new: &PluginSet) {
+    let before: Vec<String> = old.host.reports().iter().map(|r| r.to_string()).collect();
+    let after = new.host.reports();
+    for report in &after {
+        if !before.contains(&report.to_string()) {
+            if report.is_loaded() {
+                tracing::info!("plugin {report}");
+            } else {
+                tracing::warn!("plugin {report}");
+            }
+        }
+    }
+    for report in old.host.reports() {
+        if !after.iter().any(|r| r.path == report.path) {
+            tracing::info!(
+                "plugin {} left the configuration; its features are hidden",
+                report.path.display()
+            );
+        }
     }
 }
 

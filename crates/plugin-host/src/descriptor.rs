@@ -134,7 +134,7 @@ impl Descriptor {
         Ok(())
     }
 
-    fn check(&self, others: &[&Descriptor]) -> Result<Vec<Requirements>, LoadError> {
+    pub(crate) fn check(&self, others: &[&Descriptor]) -> Result<Vec<Requirements>, LoadError> {
         if !valid_id(&self.name) {
             return Err(invalid(format!(
                 "the plugin name \"{}\" must be 1 to 64 letters, digits, '-', '_' or '.'",

@@ -4,6 +4,9 @@
 //! [`LoadError`], and the host keeps serving the plugins that did load.
 //! A plugin that panics while serving is marked faulted: its features stay declared but hidden with `PLUGIN_FAULTED`,
 //! and further calls are refused, while other plugins keep working.
+//! [`PluginHost::reload`] follows a changed `[[plugins]]` list without a restart: new entries load, removed ones leave
+//! the host (their libraries stay mapped), and a loaded plugin is kept as it is, even when its file changed on disk:
+//! the new code runs only after a restart, and [`PluginReport::changed_on_disk`] says so.
 //!
 //! The host has no plugin vocabulary of its own: [`PluginHost::call`] takes a [`plugin_abi::Request`] and
 //! [`plugin_abi::HostCallbacks`] and answers a [`plugin_abi::Response`]; [`PluginHost::feature_info`] answers a
@@ -18,7 +21,7 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use plugin_abi::{ABI_VERSION, ENTRY_SYMBOL, Feature, HostCallbacks, PluginEntry, Request, Response, Target};
 use settings::{FeatureSpec, Reason};
@@ -36,13 +39,16 @@ pub struct PluginHost {
 #[derive(Debug)]
 struct Slot {
     path: PathBuf,
+    /// The pin the configuration gave.
+    pin: Option<String>,
     sha256: Option<String>,
     state: SlotState,
 }
 
 #[derive(Debug)]
 enum SlotState {
-    Loaded(Box<Loaded>),
+    /// Shared with the host this one was reloaded from, so a reload keeps the very plugin that was serving.
+    Loaded(Arc<Loaded>),
     /// `abi_version` is set when the entry was found; `descriptor` when the plugin described itself but was refused.
     Failed {
         error: LoadError,
@@ -57,6 +63,8 @@ struct Loaded {
     entry: PluginEntry,
     faulted: AtomicBool,
     fault_detail: OnceLock<String>,
+    /// The version of the file that was loaded.
+    stamp: verify::Stamp,
     /// Declared last so that, were it ever dropped, everything that may point into the library goes first.
     /// It is never dropped: a plugin may leave code running after a call returns (threads it spawned, thread-local
     /// destructors, a panic hook), and unmapping a Rust `cdylib` under such code crashes the process.
@@ -114,6 +122,8 @@ pub struct PluginReport {
     pub features: Vec<String>,
     /// SHA-256 of the file, when it could be read; handy for pinning.
     pub sha256: Option<String>,
+    /// Loaded, and the file on disk is no longer the one loaded: the old code serves until a restart.
+    pub changed_on_disk: bool,
 }
 
 impl PluginReport {
@@ -133,6 +143,16 @@ impl PluginReport {
             PluginState::Faulted { detail } => Some(format!("faulted: {detail}")),
             PluginState::Failed(e) => Some(e.to_string()),
         }
+    }
+
+    /// What an administrator must do for the file on disk to run, when it is not the one loaded.
+    pub fn restart_needed(&self) -> Option<String> {
+        self.changed_on_disk.then(|| {
+            format!(
+                "{} changed on disk since it was loaded; the loaded code keeps serving until Tweakgate restarts",
+                self.path.display()
+            )
+        })
     }
 }
 
@@ -157,6 +177,12 @@ impl fmt::Display for PluginReport {
             }
             write!(f, ")")?;
         }
+        if self.changed_on_disk {
+            write!(
+                f,
+                "; the file changed on disk since it was loaded: restart to run the new code"
+            )?;
+        }
         Ok(())
     }
 }
@@ -165,13 +191,44 @@ impl PluginHost {
     /// Loads every configured plugin in order. Never fails as a whole: each plugin is loaded or failed with a reason.
     /// A feature id, page path or API function already claimed by an earlier plugin makes a later plugin invalid.
     pub fn load(entries: &[settings::PluginEntry]) -> PluginHost {
+        PluginHost::empty().reload(entries)
+    }
+
+    /// The host for a new `[[plugins]]` list, made from this one: a plugin loaded here under the same path and pin is
+    /// kept as it is (same library, same fault state, even if its file changed on disk since); every other entry is
+    /// loaded, so an entry that failed before is tried again. Plugins no longer listed are left out; their libraries
+    /// stay mapped (see `Loaded::library`), and requests already holding this host finish with it.
+    pub fn reload(&self, entries: &[settings::PluginEntry]) -> PluginHost {
         let mut host = PluginHost { slots: Vec::new() };
         for entry in entries {
+            let kept = self.slots.iter().find_map(|s| match &s.state {
+                SlotState::Loaded(l) if s.path == entry.path && s.pin == entry.sha256 => Some((s, l)),
+                _ => None,
+            });
+            if let Some((slot, loaded)) = kept {
+                let others: Vec<&Descriptor> = host.loaded_descriptors().collect();
+                let state = match loaded.descriptor.check(&others) {
+                    Ok(_) => SlotState::Loaded(Arc::clone(loaded)),
+                    Err(error) => SlotState::Failed {
+                        error,
+                        abi_version: Some(ABI_VERSION),
+                        descriptor: Some(loaded.descriptor.clone()),
+                    },
+                };
+                host.slots.push(Slot {
+                    path: slot.path.clone(),
+                    pin: slot.pin.clone(),
+                    sha256: slot.sha256.clone(),
+                    state,
+                });
+                continue;
+            }
             let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 host.load_one(&entry.path, entry.sha256.as_deref())
             }));
             let slot = loaded.unwrap_or_else(|payload| Slot {
                 path: entry.path.clone(),
+                pin: entry.sha256.clone(),
                 sha256: None,
                 state: SlotState::Failed {
                     error: LoadError::InvalidDescriptor {
@@ -197,6 +254,7 @@ impl PluginHost {
     fn load_one(&self, path: &Path, pin: Option<&str>) -> Slot {
         let fail = |error, sha256| Slot {
             path: path.to_owned(),
+            pin: pin.map(str::to_owned),
             sha256,
             state: SlotState::Failed {
                 error,
@@ -209,6 +267,7 @@ impl PluginHost {
             Err(e) => return fail(e, None),
         };
         let sha256 = checked.sha256.clone();
+        let stamp = checked.stamp;
         let library = match open_library(path, checked) {
             Ok(l) => l,
             Err(e) => return fail(e, sha256),
@@ -231,12 +290,14 @@ impl PluginHost {
                 Ok(()) => {
                     return Slot {
                         path: path.to_owned(),
+                        pin: pin.map(str::to_owned),
                         sha256,
-                        state: SlotState::Loaded(Box::new(Loaded {
+                        state: SlotState::Loaded(Arc::new(Loaded {
                             descriptor,
                             entry,
                             faulted: AtomicBool::new(false),
                             fault_detail: OnceLock::new(),
+                            stamp,
                             library: ManuallyDrop::new(library),
                         })),
                     };
@@ -249,6 +310,7 @@ impl PluginHost {
         std::mem::forget(library);
         Slot {
             path: path.to_owned(),
+            pin: pin.map(str::to_owned),
             sha256,
             state: SlotState::Failed {
                 error,
@@ -274,6 +336,10 @@ impl PluginHost {
         self.slots
             .iter()
             .map(|s| {
+                let changed_on_disk = match &s.state {
+                    SlotState::Loaded(l) => verify::Stamp::of(&s.path) != Some(l.stamp),
+                    SlotState::Failed { .. } => false,
+                };
                 let (descriptor, state, abi_version) = match &s.state {
                     SlotState::Loaded(l) => {
                         let state = match l.fault() {
@@ -298,6 +364,7 @@ impl PluginHost {
                     abi_version,
                     features: descriptor.map_or_else(Vec::new, |d| d.features.iter().map(|f| f.id.clone()).collect()),
                     sha256: s.sha256.clone(),
+                    changed_on_disk,
                 }
             })
             .collect()

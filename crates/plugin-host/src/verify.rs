@@ -13,9 +13,35 @@ use sha2::{Digest, Sha256};
 
 use crate::error::LoadError;
 
+/// Which file sits at a path and which version of it: device, inode, length and modification time. A library whose
+/// stamp changed after it was loaded has new code on disk that only a restart runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    id: (u64, u64),
+    len: u64,
+    modified: (i64, i64),
+}
+
+impl Stamp {
+    fn of_meta(meta: &Metadata) -> Stamp {
+        Stamp {
+            id: (meta.dev(), meta.ino()),
+            len: meta.len(),
+            modified: (meta.mtime(), meta.mtime_nsec()),
+        }
+    }
+
+    /// The stamp of the file at `path` now (following symlinks, as loading does), if it can be read.
+    pub(crate) fn of(path: &Path) -> Option<Stamp> {
+        std::fs::metadata(path).ok().map(|m| Stamp::of_meta(&m))
+    }
+}
+
 /// A checked plugin file, still open, with its contents' hash.
 #[derive(Debug)]
 pub(crate) struct CheckedFile {
+    /// The version of the file that was checked.
+    pub stamp: Stamp,
     pub file: File,
     /// Device and inode: which file this is, whatever its path.
     pub id: (u64, u64),
@@ -145,6 +171,7 @@ pub(crate) fn check_file(path: &Path, pin: Option<&str>) -> Result<CheckedFile, 
         }
     };
     Ok(CheckedFile {
+        stamp: Stamp::of_meta(&opened),
         file,
         id: (opened.dev(), opened.ino()),
         sha256,

@@ -44,7 +44,7 @@ pub async fn show(visit: Visit, Query(pick): Query<Pick>) -> Response {
                 ul { @for r in &d.reasons { li { code { (r.code()) } " " (r.to_string()) } } }
             }
         }
-        @if let Some(dep) = visit.panel.plugins.feature_info(feature).and_then(|i| i.deprecation) {
+        @if let Some(dep) = visit.panel.plugins().host.feature_info(feature).and_then(|i| i.deprecation) {
             p.warning #deprecation {
                 (feature) " is deprecated since version " (dep.since)
                 @if !dep.replacement.is_empty() { "; use " (dep.replacement) " instead" }

@@ -34,7 +34,7 @@ pub async fn show(visit: Visit) -> Response {
                             @for f in items {
                                 li {
                                     a href=(visit.url(&format!("/{}", f.id))) data-feature=(f.id) { (f.title) }
-                                    @if let Some(d) = visit.panel.plugins.feature_info(&f.id).and_then(|i| i.deprecation) {
+                                    @if let Some(d) = visit.panel.plugins().host.feature_info(&f.id).and_then(|i| i.deprecation) {
                                         span.deprecated title={ "Deprecated since version " (d.since) } { "deprecated" }
                                     }
                                 }

@@ -70,6 +70,14 @@ pub fn layout(title: &str, nav: Option<Nav<'_>>, body: Markup) -> Markup {
 }
 
 /// A full HTML answer.
+/// The panel's "no such page".
+pub fn not_found() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        layout("Not Found", None, html! { p { "There is no such page." } }),
+    )
+}
+
 pub fn page(status: StatusCode, markup: Markup) -> Response {
     (status, markup).into_response()
 }

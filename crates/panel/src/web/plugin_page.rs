@@ -1,6 +1,9 @@
-//! A plugin's page: routed by the path the plugin declared, authorized for its feature, given the session prefix and
-//! a fresh form nonce, and shown inside the panel's layout.
+//! A plugin's page: found by the path the plugin declared among the plugins in force, authorized for its feature,
+//! given the session prefix and a fresh form nonce, and shown inside the panel's layout.
 
+use std::collections::HashMap;
+
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{PreEscaped, html};
@@ -8,8 +11,12 @@ use maud::{PreEscaped, html};
 use super::csrf::Csrf;
 use super::{Visit, feature_title};
 
-/// Serves the page of `feature` at `path`.
-pub async fn show(feature: String, path: String, visit: Visit, form: Csrf) -> Response {
+/// Serves the plugin page at the session path `/{page}`, or the panel's "no such page".
+pub async fn show(Path(params): Path<HashMap<String, String>>, visit: Visit, form: Csrf) -> Response {
+    let path = format!("/{}", params.get("page").map_or("", String::as_str));
+    let Some(feature) = visit.panel.plugins().page(&path).map(str::to_owned) else {
+        return super::not_found();
+    };
     let auth = match visit.authorize(&feature) {
         Ok(a) => a,
         Err(d) => return visit.forbidden(&d),

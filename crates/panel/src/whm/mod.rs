@@ -230,22 +230,24 @@ pub fn operation(name: &str) -> Option<&'static OpEntry> {
 pub fn feature_of(panel: &Panel, function: &str) -> Option<String> {
     operation(function)
         .map(|o| o.feature.to_owned())
-        .or_else(|| panel.plugin_functions.get(function).cloned())
+        .or_else(|| panel.plugins().functions.get(function).cloned())
 }
 
-/// Every function name: the table's, then the plugins'.
-pub fn all_functions(panel: &Panel) -> impl Iterator<Item = &str> {
-    OPERATIONS
-        .iter()
-        .map(|o| o.name)
-        .chain(panel.plugin_functions.keys().map(String::as_str))
-}
-
-/// Functions this caller may call right now, sorted.
+/// Functions this caller may call right now, sorted: the table's and the plugins' in force.
 pub fn applist(ctx: Ctx<'_>, caller: &Caller) -> Vec<String> {
-    let mut names: Vec<String> = all_functions(ctx.panel)
-        .filter(|f| feature_of(ctx.panel, f).is_some_and(|feature| caller.decide(ctx.snapshot, &feature).visible))
-        .map(str::to_owned)
+    let plugins = ctx.panel.plugins();
+    let visible = |feature: &str| caller.decide(ctx.snapshot, feature).visible;
+    let mut names: Vec<String> = OPERATIONS
+        .iter()
+        .filter(|o| visible(o.feature))
+        .map(|o| o.name.to_owned())
+        .chain(
+            plugins
+                .functions
+                .iter()
+                .filter(|(_, feature)| visible(feature))
+                .map(|(f, _)| f.clone()),
+        )
         .collect();
     names.sort();
     names.dedup();
@@ -359,7 +361,7 @@ pub fn dispatch(ctx: Ctx<'_>, caller: &Caller, function: &str, params: &Params, 
             }
         };
     }
-    if let Some(feature) = ctx.panel.plugin_functions.get(function) {
+    if let Some(feature) = ctx.panel.plugins().functions.get(function) {
         // Plugin functions answer WHM API 1 only.
         if !api1 {
             return unknown(function, false);

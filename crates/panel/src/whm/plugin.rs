@@ -128,7 +128,8 @@ fn call(ctx: Ctx<'_>, auth: Authorized<'_>, request: &Request) -> Result<Respons
         caller: auth.caller(),
     };
     ctx.panel
-        .plugins
+        .plugins()
+        .host
         .call(auth.feature(), request, &services)
         .map_err(|e| e.to_string())
 }

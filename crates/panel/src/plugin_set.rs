@@ -1,0 +1,127 @@
+//! The plugins in force: the host, the WHM API 1 functions they answer and the paths of their pages, replaced as one
+//! when the `[[plugins]]` list changes, so that a request sees one consistent set and a plugin added or removed in the
+//! config is served or hidden without a restart.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use plugin_host::PluginHost;
+
+/// Paths the panel's own pages take inside a session; a plugin page declared there could never be reached.
+const PANEL_PAGES: &[&str] = &[
+    "/",
+    "/logout",
+    "/login",
+    "/login/",
+    "/tweak-settings",
+    "/edit-reseller-privileges",
+    "/manage-api-tokens",
+    "/feature-access",
+];
+
+/// One generation of plugins.
+#[derive(Debug)]
+pub struct PluginSet {
+    pub host: PluginHost,
+    /// Each plugin API function and the feature that guards it.
+    pub functions: HashMap<String, String>,
+    /// Each plugin page path (no trailing `/`) and its feature.
+    pages: HashMap<String, String>,
+}
+
+impl PluginSet {
+    /// Indexes what the host's plugins serve. A page path the panel already serves, or that is not a plain absolute
+    /// path, is left out with a warning rather than shadowing a panel page.
+    pub fn new(host: PluginHost) -> PluginSet {
+        let functions = host.api_functions().into_iter().collect();
+        let mut pages = HashMap::new();
+        for spec in host.features() {
+            let Some(info) = host.feature_info(&spec.id) else {
+                continue;
+            };
+            let path = info.path;
+            if path.is_empty() {
+                continue;
+            }
+            let routable = path.starts_with('/')
+                && !path.contains(['?', '#'])
+                && !path.starts_with("/json-api/")
+                && !PANEL_PAGES.contains(&path.as_str());
+            if routable {
+                pages.entry(normalise(&path).to_owned()).or_insert(spec.id);
+            } else {
+                tracing::warn!(
+                    "the page path {path:?} of feature {} cannot be served; it is left out",
+                    spec.id
+                );
+            }
+        }
+        PluginSet { host, functions, pages }
+    }
+
+    /// The next generation for a new `[[plugins]]` list: loaded plugins are kept as they are, new entries load,
+    /// removed ones leave (see [`PluginHost::reload`]).
+    pub fn reload(&self, entries: &[settings::PluginEntry]) -> PluginSet {
+        PluginSet::new(self.host.reload(entries))
+    }
+
+    /// The feature whose page is at `path` (a trailing `/` is ignored).
+    pub fn page(&self, path: &str) -> Option<&str> {
+        self.pages.get(normalise(path)).map(String::as_str)
+    }
+
+    /// Why a restart is needed for the plugins, when a loaded plugin's file changed on disk.
+    pub fn restart_needed(&self) -> Vec<String> {
+        self.host.reports().iter().filter_map(|r| r.restart_needed()).collect()
+    }
+
+    /// The library files, for the config watcher: a file replaced on disk is reported as needing a restart.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.host.reports().into_iter().map(|r| r.path).collect()
+    }
+}
+
+/// The file in the state directory where the server records the plugins it runs, for `tweakgate plugins list`.
+const RECORD: &str = "plugins.json";
+
+/// What a running server says about the plugins it serves: its process id, and each library whose file changed on
+/// disk since it was loaded (the server keeps running the old code until it restarts).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServerRecord {
+    pub pid: u32,
+    pub changed_on_disk: Vec<PathBuf>,
+}
+
+impl PluginSet {
+    /// Records, for `tweakgate plugins list`, which of the plugins this process serves need a restart.
+    pub fn record(&self, state_dir: &Path) {
+        let record = ServerRecord {
+            pid: std::process::id(),
+            changed_on_disk: self
+                .host
+                .reports()
+                .into_iter()
+                .filter(|r| r.changed_on_disk)
+                .map(|r| r.path)
+                .collect(),
+        };
+        let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        if let Err(e) = credentials::write_atomic(&state_dir.join(RECORD), &bytes, 0o600) {
+            tracing::warn!("cannot record the plugins in force in {}: {e}", state_dir.display());
+        }
+    }
+}
+
+/// The record of the server running on `state_dir`, when one is running.
+pub fn running_server(state_dir: &Path) -> Option<ServerRecord> {
+    let text = std::fs::read(state_dir.join(RECORD)).ok()?;
+    let record: ServerRecord = serde_json::from_slice(&text).ok()?;
+    Path::new(&format!("/proc/{}", record.pid)).exists().then_some(record)
+}
+
+fn normalise(path: &str) -> &str {
+    match path.strip_suffix('/') {
+        Some(p) if !p.is_empty() => p,
+        _ => path,
+    }
+}
