@@ -126,6 +126,66 @@ fn the_connection_cap_holds_and_honest_requests_get_through() {
     assert!(open <= CAP, "{open} idle connections still open over a cap of {CAP}");
 }
 
+/// A connection with a request in flight: the head is complete and the body never finishes, so the server is busy
+/// reading it.
+fn busy_connection(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"POST /json-api/version HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\napi.version=1")
+        .unwrap();
+    stream
+}
+
+/// The status of a `/health` on a fresh connection, or 0 when the server closed it without an answer.
+fn health_status(addr: SocketAddr) -> u16 {
+    request(addr, "GET", "/health", &[], "").status
+}
+
+#[test]
+fn the_cap_follows_maxcpsrvdconnections_live_and_refuses_with_503_when_every_connection_is_busy() {
+    let config = CONFIG.replace(
+        "allow_deprecated_accesshash = true",
+        "allow_deprecated_accesshash = true\nmaxcpsrvdconnections = 200",
+    );
+    let server = TestServer::start(&config);
+    // WHM's smallest cap, every connection serving a request: none can be closed to make room, so a newcomer is
+    // told so.
+    let busy: Vec<TcpStream> = (0..200).map(|_| busy_connection(server.addr)).collect();
+    let refused = server.wait_for(Duration::from_secs(5), || health_status(server.addr) == 503);
+    assert!(
+        refused.is_some(),
+        "a connection over a cap of 200 busy ones was not refused"
+    );
+    let reply = request(server.addr, "GET", "/health", &[], "");
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    // Raising the cap in the config applies without a restart.
+    let generation = server.panel.status().generation;
+    server.rewrite_config(&config.replace("maxcpsrvdconnections = 200", "maxcpsrvdconnections = 202"));
+    assert!(
+        server
+            .wait_for(Duration::from_secs(5), || server.panel.status().generation > generation)
+            .is_some()
+    );
+    assert_eq!(health_status(server.addr), 200, "the raised cap leaves room");
+    // Lowered again: with the busy connections still open, the next one is refused again.
+    let generation = server.panel.status().generation;
+    server.rewrite_config(&config);
+    assert!(
+        server
+            .wait_for(Duration::from_secs(5), || server.panel.status().generation > generation)
+            .is_some()
+    );
+    assert_eq!(health_status(server.addr), 503, "the lowered cap applies at once");
+    drop(busy);
+    // Once the busy clients leave, honest requests get through.
+    assert!(
+        server
+            .wait_for(Duration::from_secs(5), || health_status(server.addr) == 200)
+            .is_some()
+    );
+}
+
 /// A TLS client that trusts whatever certificate the server shows (the test only cares about the connection).
 fn tls_get(addr: SocketAddr, cert: &std::path::Path) -> String {
     tls_get_path(addr, cert, "/health")

@@ -1,6 +1,8 @@
 //! Connections: one accept loop per listener, plain or TLS, with a header-read timeout, an idle keep-alive timeout
 //! and one cap on the connections open at once (`maxcpsrvdconnections`) shared by every listener.
 //!
+//! The cap is read from the configuration in force at every accept, so a changed `maxcpsrvdconnections` applies
+//! without a restart (lowered below the connections open, it admits no new one until enough have closed).
 //! When the cap is reached, the connection that has been idle the longest (no request in flight, no byte read) is
 //! closed to make room; only when every connection is busy with a request is the newcomer refused (plain HTTP gets a
 //! `503` first). So idle or slow clients can hold slots only until an honest client needs one.
@@ -20,7 +22,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use settings::TweakSettings;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -83,16 +85,77 @@ struct Slot {
     evict: Notify,
 }
 
-/// Every open connection, and the permits that cap them.
-#[derive(Debug)]
+/// Where the cap comes from: read at every accept, so a reloaded configuration changes it.
+pub type Cap = Box<dyn Fn() -> usize + Send + Sync>;
+
+/// Every open connection, and the cap on them.
 struct Registry {
-    permits: Arc<Semaphore>,
+    cap: Cap,
+    /// The cap last applied, to log a change once.
+    last_cap: AtomicUsize,
+    /// Connections admitted and not yet closed.
+    open: AtomicUsize,
+    /// Notified when a connection closes.
+    room: Notify,
     slots: Mutex<HashMap<u64, Arc<Slot>>>,
     next: AtomicU64,
     epoch: Instant,
 }
 
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("open", &self.open)
+            .field("last_cap", &self.last_cap)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection counted against the cap until it is dropped.
+struct Admission {
+    registry: Arc<Registry>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.registry.open.fetch_sub(1, Ordering::AcqRel);
+        self.registry.room.notify_waiters();
+    }
+}
+
 impl Registry {
+    /// Counts a new connection if the cap in force leaves room for it.
+    fn try_admit(self: &Arc<Self>) -> Option<Admission> {
+        let cap = (self.cap)().max(1);
+        let before = self.last_cap.swap(cap, Ordering::Relaxed);
+        if before != cap {
+            tracing::info!("the connection cap ({MAX_CONNECTIONS_SETTING}) is now {cap}");
+        }
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
+            .ok()
+            .map(|_| Admission {
+                registry: Arc::clone(self),
+            })
+    }
+
+    /// Waits up to `limit` for a connection to close and admits the newcomer in its place.
+    async fn admit_within(self: &Arc<Self>, limit: Duration) -> Option<Admission> {
+        tokio::time::timeout(limit, async {
+            loop {
+                let closed = self.room.notified();
+                tokio::pin!(closed);
+                closed.as_mut().enable();
+                if let Some(a) = self.try_admit() {
+                    return a;
+                }
+                closed.await;
+            }
+        })
+        .await
+        .ok()
+    }
+
     /// Requests being served now, over every connection.
     fn in_flight(&self) -> usize {
         self.slots
@@ -219,27 +282,42 @@ impl Drop for InFlight {
 /// How long a shutdown waits for requests in flight before it gives up on them.
 pub const DRAIN: Duration = Duration::from_secs(10);
 
-/// Serves `app` on every listener until the process is stopped.
+/// Serves `app` on every listener until the process is stopped, with the cap fixed at `limits.max_connections`.
 pub async fn serve(
     app: Router,
     listeners: Vec<TcpListener>,
     tls: Vec<TlsListener>,
     limits: Limits,
 ) -> anyhow::Result<()> {
-    serve_until(app, listeners, tls, limits, std::future::pending()).await
+    let cap = limits.max_connections;
+    serve_until(
+        app,
+        listeners,
+        tls,
+        limits,
+        Box::new(move || cap),
+        std::future::pending(),
+    )
+    .await
 }
 
 /// Serves `app` on every listener until `shutdown` completes; then stops accepting, lets the requests in flight
 /// finish (for at most [`DRAIN`]) and returns. Idle keep-alive connections are simply closed.
+/// `cap` gives the connection cap in force; `limits.max_connections` is ignored.
 pub async fn serve_until(
     app: Router,
     listeners: Vec<TcpListener>,
     tls: Vec<TlsListener>,
     limits: Limits,
+    cap: Cap,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let first = cap();
     let registry = Arc::new(Registry {
-        permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+        cap,
+        last_cap: AtomicUsize::new(first.max(1)),
+        open: AtomicUsize::new(0),
+        room: Notify::new(),
         slots: Mutex::new(HashMap::new()),
         next: AtomicU64::new(0),
         epoch: Instant::now(),
@@ -286,6 +364,7 @@ async fn accept_loop(
     limits: Limits,
 ) {
     let local = listener.local_addr().ok();
+    let refusals = Arc::new(AtomicUsize::new(0));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -295,24 +374,18 @@ async fn accept_loop(
                 continue;
             }
         };
-        let permit = match Arc::clone(&registry.permits).try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
+        let permit = match registry.try_admit() {
+            Some(p) => p,
+            None => {
                 let made_room = if registry.evict_oldest_idle() {
-                    tokio::time::timeout(
-                        Duration::from_millis(250),
-                        Arc::clone(&registry.permits).acquire_owned(),
-                    )
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
+                    registry.admit_within(Duration::from_millis(250)).await
                 } else {
                     None
                 };
                 match made_room {
                     Some(p) => p,
                     None => {
-                        refuse(&stream, tls.is_none(), peer);
+                        refuse(stream, tls.is_none(), peer, &refusals);
                         continue;
                     }
                 }
@@ -345,14 +418,38 @@ async fn accept_loop(
     }
 }
 
-/// Every connection is busy: a plain client is told so; the socket is then closed.
-fn refuse(stream: &TcpStream, plain: bool, peer: SocketAddr) {
+/// At most this many refused connections are being answered at once; beyond it a refused connection is just closed.
+const MAX_REFUSALS: usize = 64;
+/// How long a refused plain client has to send its request head before it is answered anyway.
+const REFUSAL_WAIT: Duration = Duration::from_millis(200);
+
+/// Every connection is busy: a plain client is told so with a `503`, then the socket is closed.
+///
+/// The request head is read (and discarded) first: closing a socket with unread bytes makes the kernel reset the
+/// connection, and a reset can destroy the `503` before the client reads it.
+fn refuse(stream: TcpStream, plain: bool, peer: SocketAddr, refusals: &Arc<AtomicUsize>) {
     tracing::warn!("connection from {peer} refused: all connections are busy");
-    if plain {
-        let _ = stream.try_write(
-            b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nRetry-After: 1\r\n\r\n",
-        );
+    if !plain || refusals.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSALS {
+        if plain {
+            refusals.fetch_sub(1, Ordering::AcqRel);
+        }
+        return;
     }
+    let refusals = Arc::clone(refusals);
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = stream;
+        let mut head = [0u8; 8 * 1024];
+        let _ = tokio::time::timeout(REFUSAL_WAIT, stream.read(&mut head)).await;
+        let _ = stream
+            .write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nRetry-After: 1\r\n\r\n",
+            )
+            .await;
+        let _ = stream.shutdown().await;
+        let _ = tokio::time::timeout(REFUSAL_WAIT, stream.read(&mut head)).await;
+        refusals.fetch_sub(1, Ordering::AcqRel);
+    });
 }
 
 /// Serves HTTP/1.1 on one connection until the client leaves, is idle too long, or is evicted while idle.

@@ -75,18 +75,23 @@ pub async fn serve(panel: Arc<Panel>, listeners: Vec<tokio::net::TcpListener>) -
     serve_all(panel, listeners, Vec::new()).await
 }
 
-/// Serves plain HTTP and HTTPS listeners until the process is stopped, with the connection limits of the config in
-/// force at start (`maxcpsrvdconnections` caps the connections over all listeners).
+/// Serves plain HTTP and HTTPS listeners until the process is stopped, with the connection cap of the config in
+/// force (`maxcpsrvdconnections`, over all listeners, following live reloads).
 pub async fn serve_all(
     panel: Arc<Panel>,
     listeners: Vec<tokio::net::TcpListener>,
     tls: Vec<crate::tls::TlsListener>,
 ) -> anyhow::Result<()> {
-    let limits = crate::conn::Limits::from_settings(&panel.snapshot().config().tweak_settings);
-    serve_with(panel, listeners, tls, limits).await
+    serve_until(panel, listeners, tls, std::future::pending()).await
 }
 
-/// [`serve_all`] with explicit connection limits.
+/// The connection cap of the configuration in force.
+fn live_cap(panel: &Arc<Panel>) -> crate::conn::Cap {
+    let panel = Arc::clone(panel);
+    Box::new(move || crate::conn::Limits::from_settings(&panel.snapshot().config().tweak_settings).max_connections)
+}
+
+/// [`serve_all`] with explicit connection limits (a fixed cap).
 pub async fn serve_with(
     panel: Arc<Panel>,
     listeners: Vec<tokio::net::TcpListener>,
@@ -103,8 +108,16 @@ pub async fn serve_until(
     tls: Vec<crate::tls::TlsListener>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let limits = crate::conn::Limits::from_settings(&panel.snapshot().config().tweak_settings);
-    crate::conn::serve_until(router(panel), listeners, tls, limits, shutdown).await
+    let cap = live_cap(&panel);
+    crate::conn::serve_until(
+        router(panel),
+        listeners,
+        tls,
+        crate::conn::Limits::default(),
+        cap,
+        shutdown,
+    )
+    .await
 }
 
 /// A WHM API call's parameters: the query string, then a form body (WHM clients often send no content type).
