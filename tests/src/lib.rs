@@ -59,16 +59,22 @@ pub fn build_cdylib_in(package: &str, release: bool) -> PathBuf {
 
 /// Builds the `tweakgate` binary once per test binary and returns its path.
 pub fn tweakgate_bin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
+    tweakgate_bin_in(false)
+}
+
+/// Like [`tweakgate_bin`], with the release profile when `release` is set (load benchmarks drive optimised code).
+pub fn tweakgate_bin_in(release: bool) -> PathBuf {
+    static BUILT: [OnceLock<PathBuf>; 2] = [OnceLock::new(), OnceLock::new()];
+    BUILT[usize::from(release)]
         .get_or_init(|| {
             let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .args(["build", "--quiet", "-p", "panel", "--bin", "tweakgate"])
+                .args(release.then_some("--release"))
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
                 .expect("running cargo build");
             assert!(status.success(), "cargo build -p panel failed");
-            let path = profile_dir(&target_dir(), false).join("tweakgate");
+            let path = profile_dir(&target_dir(), release).join("tweakgate");
             assert!(path.is_file(), "{} was not built", path.display());
             path
         })

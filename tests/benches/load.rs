@@ -1,0 +1,394 @@
+//! Load figures of the release server with a real load generator (`wrk`): the gated call, the token call and the
+//! login page against the cheapest endpoint (`/health`), at 1, 16 and 64 connections, quiet and under attack
+//! (1,000 idle connections and a password-guessing flood), with the server's memory and descriptors before and after.
+//!
+//! Writes `http-load.md` (the table) and `http-throughput.svg` (throughput against connections) to `target/bench/`,
+//! or to the directory named by `TWEAKGATE_BENCH_OUT` (`docs/benchmarks` refreshes the copies BENCHMARKS.md shows).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Connections per run.
+const CONNECTIONS: [usize; 3] = [1, 16, 64];
+/// Seconds per `wrk` run.
+const SECONDS: u32 = 3;
+
+/// What `wrk` measured.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Answers other than 2xx/3xx.
+    errors: u64,
+}
+
+/// One endpoint under load.
+struct Endpoint {
+    name: &'static str,
+    path: String,
+    authorization: Option<String>,
+}
+
+/// The release server as a child process, stopped when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let plugin = tests::build_cdylib_in("remote-access-key", true);
+        let config = dir.join("tweakgate.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = [\"127.0.0.1:{port}\"]\nstate_dir = \"state\"\n\n[tweak_settings]\n\
+                 allow_deprecated_accesshash = true\n\n[resellers.bob]\nprivileges = [\"manage-api-tokens\"]\n\n\
+                 [[plugins]]\npath = \"{}\"\n",
+                plugin.display()
+            ),
+        )
+        .expect("config");
+        let child = Command::new(tests::tweakgate_bin_in(true))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting tweakgate serve");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let start = Instant::now();
+        while tests::request(addr, "GET", "/health", &[], "").status != 200 {
+            assert!(start.elapsed() < Duration::from_secs(30), "the server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, addr }
+    }
+
+    /// Resident memory (KiB) and open descriptors of the server process.
+    fn footprint(&self) -> (u64, usize) {
+        let pid = self.child.id();
+        let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0);
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+        (rss, fds)
+    }
+}
+
+/// Runs `wrk` against one endpoint; `None` when `wrk` is missing or its output cannot be read.
+fn wrk(addr: SocketAddr, endpoint: &Endpoint, connections: usize) -> Option<Figures> {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["--latency", "-d", &format!("{SECONDS}s")]).args([
+        "-c",
+        &connections.to_string(),
+        "-t",
+        &connections.min(2).to_string(),
+    ]);
+    if let Some(a) = &endpoint.authorization {
+        cmd.args(["-H", &format!("Authorization: {a}")]);
+    }
+    let out = cmd
+        .arg(format!("http://{addr}{}", endpoint.path))
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    parse_wrk(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Reads requests/s, the 50th and 99th percentiles and the error count from `wrk --latency` output.
+fn parse_wrk(text: &str) -> Option<Figures> {
+    let ms = |v: &str| -> Option<f64> {
+        let v = v.trim();
+        let (n, scale) = if let Some(n) = v.strip_suffix("us") {
+            (n, 0.001)
+        } else if let Some(n) = v.strip_suffix("ms") {
+            (n, 1.0)
+        } else if let Some(n) = v.strip_suffix('s') {
+            (n, 1000.0)
+        } else {
+            (v, 1.0)
+        };
+        n.parse::<f64>().ok().map(|n| n * scale)
+    };
+    let field = |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(str::trim));
+    let rps = field("Requests/sec:")?.parse().ok()?;
+    let p50_ms = ms(field("50%")?)?;
+    let p99_ms = ms(field("99%")?)?;
+    let errors = field("Non-2xx or 3xx responses:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Some(Figures {
+        rps,
+        p50_ms,
+        p99_ms,
+        errors,
+    })
+}
+
+/// Holds `n` idle connections open, reopening those the server closes, until stopped.
+fn idle_connections(addr: SocketAddr, n: usize, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut open: Vec<TcpStream> = Vec::with_capacity(n);
+        while !stop.load(Ordering::Relaxed) {
+            open.retain(|s| {
+                s.set_nonblocking(true).ok();
+                let mut b = [0u8; 1];
+                matches!(std::io::Read::read(&mut &*s, &mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            });
+            while open.len() < n {
+                match TcpStream::connect(addr) {
+                    Ok(s) => open.push(s),
+                    Err(_) => break,
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+}
+
+/// Guesses root's password as fast as `threads` clients can, until stopped.
+fn password_flood(addr: SocketAddr, threads: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
+    (0..threads)
+        .map(|i| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut sent = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let auth = tests::basic_auth("root", &format!("guess-{i}-{sent}"));
+                    let Ok(mut s) = TcpStream::connect(addr) else {
+                        continue;
+                    };
+                    let req = format!(
+                        "GET /json-api/version?api.version=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+                         Authorization: {auth}\r\n\r\n"
+                    );
+                    if s.write_all(req.as_bytes()).is_ok() {
+                        let mut sink = Vec::new();
+                        let _ = std::io::Read::read_to_end(&mut s, &mut sink);
+                    }
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect()
+}
+
+/// Every endpoint at every connection count: `(endpoint, connections, figures)`.
+fn sweep(addr: SocketAddr, endpoints: &[Endpoint]) -> Vec<(&'static str, usize, Figures)> {
+    let mut rows = Vec::new();
+    for &c in &CONNECTIONS {
+        for e in endpoints {
+            match wrk(addr, e, c) {
+                Some(f) => rows.push((e.name, c, f)),
+                None => println!("wrk gave no figures for {} at {c} connections", e.name),
+            }
+        }
+    }
+    rows
+}
+
+fn out_dir() -> PathBuf {
+    let dir = std::env::var_os("TWEAKGATE_BENCH_OUT")
+        .map(|d| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(d))
+        .unwrap_or_else(|| tests::target_dir().join("bench"));
+    std::fs::create_dir_all(&dir).expect("bench output directory");
+    dir
+}
+
+/// `http-throughput.svg`: requests/s against connections, one line per endpoint, quiet runs.
+fn plot(rows: &[(&'static str, usize, Figures)], names: &[&'static str]) -> String {
+    const W: f64 = 640.0;
+    const H: f64 = 360.0;
+    const L: f64 = 70.0;
+    const R: f64 = 170.0;
+    const T: f64 = 30.0;
+    const B: f64 = 50.0;
+    let max = rows.iter().map(|r| r.2.rps).fold(1.0, f64::max) * 1.1;
+    let x = |i: usize| L + (W - L - R) * i as f64 / (CONNECTIONS.len() - 1) as f64;
+    let y = |v: f64| H - B - (H - T - B) * v / max;
+    let colours = ["#1b6ac9", "#c0392b", "#27ae60", "#8e44ad", "#d35400"];
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" \
+         font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{L}\" y=\"18\" font-size=\"14\">Release server on loopback, wrk: requests/s by connections</text>\n"
+    );
+    for k in 0..=4 {
+        let v = max * f64::from(k) / 4.0;
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{L}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" \
+             text-anchor=\"end\">{v:.0}</text>",
+            W - R,
+            L - 6.0,
+            y(v) + 4.0,
+            y = y(v)
+        );
+    }
+    for (i, c) in CONNECTIONS.iter().enumerate() {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{c}</text>",
+            x(i),
+            H - B + 18.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">connections</text>",
+        (L + W - R) / 2.0,
+        H - 10.0
+    );
+    for (n, name) in names.iter().enumerate() {
+        let colour = colours[n % colours.len()];
+        let points: Vec<String> = CONNECTIONS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                rows.iter()
+                    .find(|r| r.0 == *name && r.1 == *c)
+                    .map(|r| format!("{:.1},{:.1}", x(i), y(r.2.rps)))
+            })
+            .collect();
+        let _ = writeln!(
+            svg,
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n\
+             <text x=\"{}\" y=\"{}\" fill=\"{colour}\">{name}</text>",
+            points.join(" "),
+            W - R + 10.0,
+            T + 20.0 + 18.0 * n as f64
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+pub fn http_load() {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        println!("http load: wrk is not installed (apt-get install wrk); skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Credentials made in the server's state directory before it starts: bob's key, root's API token.
+    let server = Server::start(dir.path());
+    let addr = server.addr;
+    let panel = panel::state::Panel::open(&dir.path().join("tweakgate.toml")).expect("panel");
+    let key = panel::whm::ops::keys::generate_key(&panel, &settings::Username::new("bob").expect("name"), "bench")
+        .expect("key");
+    let name = credentials::TokenName::new("load").expect("token name");
+    let (_, token) = panel.tokens.create("root", &name, None, None, &[]).expect("token");
+    let endpoints = [
+        Endpoint {
+            name: "/health (floor)",
+            path: "/health".into(),
+            authorization: None,
+        },
+        Endpoint {
+            name: "accesshash, key",
+            path: "/json-api/accesshash?api.version=1".into(),
+            authorization: Some(format!("WHM bob:{}", key.as_str())),
+        },
+        Endpoint {
+            name: "version, API token",
+            path: "/json-api/version?api.version=1".into(),
+            authorization: Some(format!("whm root:{}", token.expose())),
+        },
+        Endpoint {
+            name: "login page",
+            path: "/login/".into(),
+            authorization: None,
+        },
+    ];
+    let names: Vec<&'static str> = endpoints.iter().map(|e| e.name).collect();
+    let before = server.footprint();
+    let quiet = sweep(addr, &endpoints);
+    let after_quiet = server.footprint();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let idle = idle_connections(addr, 1000, Arc::clone(&stop));
+    let flood = password_flood(addr, 4, Arc::clone(&stop));
+    std::thread::sleep(Duration::from_secs(1));
+    let attacked = sweep(addr, &endpoints);
+    let during = server.footprint();
+    stop.store(true, Ordering::Relaxed);
+    let _ = idle.join();
+    let guesses: u64 = flood.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    std::thread::sleep(Duration::from_secs(6));
+    let after = server.footprint();
+
+    let floor =
+        |rows: &[(&str, usize, Figures)], c: usize| rows.iter().find(|r| r.0 == names[0] && r.1 == c).map(|r| r.2.rps);
+    let mut table = String::from(
+        "| endpoint | connections | quiet: requests/s | p50 ms | p99 ms | ÷ floor | under attack: requests/s | p50 ms | \
+         p99 ms | ÷ floor |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for &(name, c, q) in &quiet {
+        let a = attacked.iter().find(|r| r.0 == name && r.1 == c).map(|r| r.2);
+        let qf = floor(&quiet, c).map_or(f64::NAN, |f| q.rps / f);
+        let (ar, ap50, ap99, af) = match a {
+            Some(a) => (
+                format!("{:.0}", a.rps),
+                format!("{:.2}", a.p50_ms),
+                format!("{:.2}", a.p99_ms),
+                format!("{:.2}×", floor(&attacked, c).map_or(f64::NAN, |f| a.rps / f)),
+            ),
+            None => ("–".into(), "–".into(), "–".into(), "–".into()),
+        };
+        let errors = if q.errors > 0 {
+            format!(" ({} errors)", q.errors)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            table,
+            "| {name} | {c} | {:.0}{errors} | {:.2} | {:.2} | {qf:.2}× | {ar} | {ap50} | {ap99} | {af} |",
+            q.rps, q.p50_ms, q.p99_ms
+        );
+        println!(
+            "http load {name} at {c} connection(s): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {qf:.3}x of the floor \
+             (target >= 0.8 for the gated and token calls); under attack {ar} req/s, p99 {ap99} ms",
+            q.rps, q.p50_ms, q.p99_ms
+        );
+    }
+    let _ = write!(
+        table,
+        "\nServer footprint (resident KiB, open descriptors): start {} / {}; after the quiet runs {} / {}; \
+         during the attack {} / {}; 6 s after it {} / {}. The attack: 1,000 idle connections held open (reopened \
+         when closed) and 4 clients guessing root's password ({guesses} guesses sent).\n",
+        before.0, before.1, after_quiet.0, after_quiet.1, during.0, during.1, after.0, after.1
+    );
+    println!(
+        "http load footprint: rss {} -> {} KiB, fds {} -> {} (during the attack {} KiB, {} fds)",
+        before.0, after.0, before.1, after.1, during.0, during.1
+    );
+    let out = out_dir();
+    std::fs::write(out.join("http-load.md"), &table).expect("writing the table");
+    std::fs::write(out.join("http-throughput.svg"), plot(&quiet, &names)).expect("writing the plot");
+    println!("http load: table and plot written to {}", out.display());
+}
