@@ -187,11 +187,16 @@ impl AccessKey {
     /// depends neither on where the texts differ nor on the key's length. The comparison is
     /// exact: a candidate must be the normalised (lowercase) key.
     pub fn matches(&self, candidate: &str) -> bool {
-        let d = Zeroizing::new(<[u8; 64]>::from(Sha512::digest(candidate.as_bytes())));
+        self.matches_digest(&crate::secret_digest(candidate))
+    }
+
+    /// [`AccessKey::matches`] for a candidate already hashed with [`crate::secret_digest`]: a request hashes its
+    /// secret once and checks it against tokens and key alike.
+    pub fn matches_digest(&self, candidate: &[u8; 64]) -> bool {
         let own = self
             .digest
             .get_or_init(|| Zeroizing::new(<[u8; 64]>::from(Sha512::digest(self.key.as_bytes()))));
-        bool::from(d.ct_eq(&**own))
+        bool::from(candidate.ct_eq(&**own))
     }
 
     /// The number of hex digits in the key (960 for a key WHM generates today, 928 for older ones).

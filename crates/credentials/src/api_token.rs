@@ -10,7 +10,8 @@ use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::TryRngCore;
@@ -321,10 +322,45 @@ pub enum TokenRejection {
 ///
 /// Changes within one process are serialised by a lock; each change is a read, modify and
 /// atomic replace of the user's file.
+/// Verification reads a user's file once and keeps its records and decoded digests until the file changes
+/// (checked by one `stat` per request), so a request never parses JSON to check a token.
 #[derive(Debug)]
 pub struct TokenStore {
     dir: PathBuf,
     lock: Mutex<()>,
+    cache: RwLock<HashMap<String, Arc<CachedUser>>>,
+}
+
+/// A user's file as last read, and which version of the file it was.
+#[derive(Debug)]
+struct CachedUser {
+    stamp: Option<StoreStamp>,
+    tokens: Vec<TokenRecord>,
+    /// Each record's digest as bytes; `None` for a record whose stored digest is not 128 hex digits (never matches).
+    digests: Vec<Option<[u8; 64]>>,
+}
+
+/// Which file is at a path and which version of it: a write through the store replaces the file (new inode), an
+/// edit in place changes its length, modification or change time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StoreStamp {
+    id: (u64, u64),
+    len: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+}
+
+impl StoreStamp {
+    fn of(path: &Path) -> Option<StoreStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::symlink_metadata(path).ok()?;
+        Some(StoreStamp {
+            id: (m.dev(), m.ino()),
+            len: m.len(),
+            modified: (m.mtime(), m.mtime_nsec()),
+            changed: (m.ctime(), m.ctime_nsec()),
+        })
+    }
 }
 
 impl TokenStore {
@@ -350,6 +386,7 @@ impl TokenStore {
         Ok(TokenStore {
             dir: dir.to_owned(),
             lock: Mutex::new(()),
+            cache: RwLock::new(HashMap::new()),
         })
     }
 
@@ -458,6 +495,7 @@ impl TokenStore {
         let path = self.user_file(user)?;
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let count = read_store(&path)?.tokens.len();
+        self.forget(user);
         match fs::rename(&path, to) {
             Ok(()) => Ok(count),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
@@ -471,14 +509,31 @@ impl TokenStore {
     /// stopping at the first match. An invalid user name or a missing file is
     /// [`TokenRejection::NoMatch`], like a wrong token.
     pub fn verify(&self, user: &str, secret: &str, now: u64, peer: IpAddr) -> Result<TokenRecord, TokenRejection> {
+        self.verify_digest(user, &crate::secret_digest(secret), now, peer)
+    }
+
+    /// [`TokenStore::verify`] for a secret already hashed with [`crate::secret_digest`].
+    pub fn verify_digest(
+        &self,
+        user: &str,
+        digest: &[u8; 64],
+        now: u64,
+        peer: IpAddr,
+    ) -> Result<TokenRecord, TokenRejection> {
         let Ok(path) = self.user_file(user) else {
             return Err(TokenRejection::NoMatch);
         };
-        let store = read_store(&path).map_err(|e| TokenRejection::Unavailable(e.to_string()))?;
-        let digest = Zeroizing::new(sha512_hex(secret));
+        let cached = self.cached(user, &path)?;
         let mut found: Option<&TokenRecord> = None;
-        for t in &store.tokens {
-            if bool::from(t.hash.as_bytes().ct_eq(digest.as_bytes())) && found.is_none() {
+        for (t, d) in cached.tokens.iter().zip(&cached.digests) {
+            // A malformed stored digest is still compared (with zeros), so every record costs the same; it never
+            // matches.
+            let (valid, d) = match d {
+                Some(d) => (true, d),
+                None => (false, &[0u8; 64]),
+            };
+            let matched = bool::from(d.ct_eq(digest)) && valid;
+            if matched && found.is_none() {
                 found = Some(t);
             }
         }
@@ -490,6 +545,40 @@ impl TokenStore {
             return Err(TokenRejection::AddressNotAllowed);
         }
         Ok(record.clone())
+    }
+
+    /// The user's records as of the file on disk now: from the cache when the file has not changed since.
+    fn cached(&self, user: &str, path: &Path) -> Result<Arc<CachedUser>, TokenRejection> {
+        let stamp = StoreStamp::of(path);
+        if let Some(c) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(user)
+            && c.stamp == stamp
+        {
+            return Ok(Arc::clone(c));
+        }
+        let store = read_store(path).map_err(|e| TokenRejection::Unavailable(e.to_string()))?;
+        let digests = store
+            .tokens
+            .iter()
+            .map(|t| {
+                let mut d = [0u8; 64];
+                hex::decode_to_slice(&t.hash, &mut d).ok().map(|()| d)
+            })
+            .collect();
+        let cached = Arc::new(CachedUser {
+            stamp,
+            tokens: store.tokens,
+            digests,
+        });
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(user.to_owned(), Arc::clone(&cached));
+        Ok(cached)
+    }
+
+    /// Forgets a user's cached records (after a change through the store).
+    fn forget(&self, user: &str) {
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).remove(user);
     }
 
     fn modify(
@@ -504,6 +593,7 @@ impl TokenStore {
         store.version = STORE_VERSION;
         let text = serde_json::to_vec_pretty(&store).expect("token records always serialise");
         write_atomic(&path, &text, 0o600)?;
+        self.forget(user);
         Ok(())
     }
 
@@ -576,6 +666,7 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::os::unix::fs::MetadataExt;
 
     const HERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
@@ -701,6 +792,45 @@ mod tests {
         assert!(text.contains(&record.hash));
         let debug = format!("{record:?} {token:?} {token}");
         assert!(!debug.contains(token.expose()), "{debug}");
+    }
+
+    /// Verification keeps the records between requests, and sees every change to the file: through this store,
+    /// through another process's store, by an edit in place, or by the file going away.
+    #[test]
+    fn the_verification_cache_follows_the_file() {
+        let (dir, s) = store();
+        let other = TokenStore::open(&dir.path().join("api_tokens")).unwrap();
+        let (_, first) = s.create("bob", &name("first"), None, None, NONE).unwrap();
+        assert!(s.verify("bob", first.expose(), 0, HERE).is_ok());
+        // Another process revokes it: the next check reads the new file.
+        assert!(other.revoke("bob", "first").unwrap());
+        assert_eq!(s.verify("bob", first.expose(), 0, HERE), Err(TokenRejection::NoMatch));
+        // Another process creates one: it works here at once.
+        let (_, second) = other.create("bob", &name("second"), None, None, NONE).unwrap();
+        assert!(s.verify("bob", second.expose(), 0, HERE).is_ok());
+        // An edit in place (same inode) that removes the record.
+        let f = dir.path().join("api_tokens").join("bob.json");
+        let text = fs::read_to_string(&f).unwrap();
+        let edited = text.replace(&sha512_hex(second.expose()), &"0".repeat(128));
+        fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&f)
+            .unwrap()
+            .write_all(edited.as_bytes())
+            .unwrap();
+        assert_eq!(s.verify("bob", second.expose(), 0, HERE), Err(TokenRejection::NoMatch));
+        // The file removed: no token at all.
+        fs::remove_file(&f).unwrap();
+        assert_eq!(s.verify("bob", second.expose(), 0, HERE), Err(TokenRejection::NoMatch));
+        // A malformed digest in the file never matches, and the good record beside it still does.
+        let (_, third) = s.create("bob", &name("third"), None, None, NONE).unwrap();
+        let (_, fourth) = s.create("bob", &name("fourth"), None, None, NONE).unwrap();
+        let text = fs::read_to_string(&f).unwrap();
+        let third_hash = sha512_hex(third.expose());
+        fs::write(&f, text.replace(&third_hash, &format!("zz{}", &third_hash[2..]))).unwrap();
+        assert_eq!(s.verify("bob", third.expose(), 0, HERE), Err(TokenRejection::NoMatch));
+        assert!(s.verify("bob", fourth.expose(), 0, HERE).is_ok());
     }
 
     #[test]

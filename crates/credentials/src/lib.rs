@@ -21,3 +21,10 @@ pub use key_file::{
     write_key_with,
 };
 pub use secret::Secret;
+
+/// The SHA-512 digest of a presented secret (key or token), computed once per request: tokens are stored as this
+/// digest and keys are compared by it, always in constant time.
+pub fn secret_digest(secret: &str) -> zeroize::Zeroizing<[u8; 64]> {
+    use sha2::Digest;
+    zeroize::Zeroizing::new(<[u8; 64]>::from(sha2::Sha512::digest(secret.as_bytes())))
+}

@@ -110,15 +110,17 @@ fn known_user(snapshot: &Snapshot, user: &str) -> Option<(Username, UserKind)> {
 
 fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAddr) -> Result<Caller, Refusal> {
     let wrong = |why: &str| Refusal::Wrong(why.to_owned());
+    // Hashed once: the token digests and the key are compared against the same digest.
+    let digest = credentials::secret_digest(secret);
     let Some((name, _)) = known_user(snapshot, user).filter(|(_, k)| *k != UserKind::Account) else {
         // Spend the same effort as a real user's token and key checks before refusing, so the answer's timing does
         // not tell which names exist. Root's key and tokens are the stand-in: every server has root.
         let root = Username::root();
-        let _ = panel.tokens.verify(root.as_str(), secret, unix_now(), peer);
-        let _ = panel.keys.verify(&root, &panel.home_of(snapshot, &root), secret);
+        let _ = panel.tokens.verify_digest(root.as_str(), &digest, unix_now(), peer);
+        let _ = panel.keys.verify_digest(&root, &panel.home_of(snapshot, &root), &digest);
         return Err(wrong("unknown user or not a reseller"));
     };
-    match panel.tokens.verify(name.as_str(), secret, unix_now(), peer) {
+    match panel.tokens.verify_digest(name.as_str(), &digest, unix_now(), peer) {
         Ok(record) => {
             let token_acls = record
                 .acls
@@ -138,7 +140,7 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
         Err(_) => {}
     }
     let home = panel.home_of(snapshot, &name);
-    let key_ok = panel.keys.verify(&name, &home, secret);
+    let key_ok = panel.keys.verify_digest(&name, &home, &digest);
     if !snapshot.config().tweak_settings.is_on(ALLOW_DEPRECATED_ACCESSHASH) {
         return Err(if key_ok {
             Refusal::NotHere("access key presented while allow_deprecated_accesshash is Off".into())

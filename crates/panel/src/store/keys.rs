@@ -32,6 +32,11 @@ fn decoy() -> &'static AccessKey {
 impl KeyCache {
     /// Compares `candidate` with the user's key in constant time. A user without a (valid) key never matches.
     pub fn verify(&self, user: &Username, home: &Path, candidate: &str) -> bool {
+        self.verify_digest(user, home, &credentials::secret_digest(candidate))
+    }
+
+    /// [`KeyCache::verify`] for a candidate already hashed with [`credentials::secret_digest`].
+    pub fn verify_digest(&self, user: &Username, home: &Path, candidate: &[u8; 64]) -> bool {
         let path = credentials::key_file_path(home);
         let stamp = FileStamp::of(&path);
         {
@@ -63,11 +68,11 @@ impl KeyCache {
     }
 }
 
-fn compare(key: Option<&AccessKey>, candidate: &str) -> bool {
+fn compare(key: Option<&AccessKey>, candidate: &[u8; 64]) -> bool {
     match key {
-        Some(k) => k.matches(candidate),
+        Some(k) => k.matches_digest(candidate),
         None => {
-            let _ = decoy().matches(candidate);
+            let _ = decoy().matches_digest(candidate);
             false
         }
     }
