@@ -3,6 +3,7 @@
 //! Spec §5 "API tokens": 32 characters from `A-Z0-9`, shown once; only the SHA-512 hex digest
 //! is stored, per user, in a root-only file (directory 0700, file 0600).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
@@ -10,7 +11,6 @@ use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -279,16 +279,42 @@ impl Panel {
         changed
     }
 
-    /// Polls the config, the native files it names and the plugin libraries, and reloads on change. The serving
-    /// process records its plugins for `tweakgate plugins list` (see [`PluginSet::record`]).
+    /// Watches the config, the native files it names and the plugin libraries, and reloads on change.
+    ///
+    /// File-change notifications (inotify, through `notify`) on the directories holding those files wake the
+    /// watcher at once, so a change is in force within milliseconds; every `interval` it also compares the files'
+    /// stamps, which catches what notifications miss (file systems without them, a watch that could not be set).
+    /// A notification only prompts a comparison of stamps: nothing reloads unless a watched file really changed.
+    /// The serving process records its plugins for `tweakgate plugins list` (see [`PluginSet::record`]).
     pub fn spawn_watcher(self: &Arc<Self>, interval: Duration) {
         let panel = Arc::clone(self);
         panel.plugins().record(&panel.state_dir);
+        let (wake, woken) = std::sync::mpsc::channel::<()>();
+        let notifier = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok_and(|e| !e.kind.is_access()) {
+                let _ = wake.send(());
+            }
+        });
+        let mut notifier = match notifier {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!("file-change notifications are unavailable ({e}); the configuration is polled");
+                None
+            }
+        };
         std::thread::Builder::new()
             .name("config-watcher".into())
             .spawn(move || {
+                let mut watched_dirs = BTreeSet::new();
                 loop {
-                    std::thread::sleep(interval);
+                    if let Some(n) = notifier.as_mut() {
+                        watch_directories(n, &mut watched_dirs, &panel.watched_now());
+                    }
+                    if woken.recv_timeout(interval).is_ok() {
+                        // A write is often several events (truncate, write, rename): let it settle, then look once.
+                        std::thread::sleep(Duration::from_millis(2));
+                        while woken.try_recv().is_ok() {}
+                    }
                     let retry = panel
                         .status
                         .lock()
@@ -302,6 +328,16 @@ impl Panel {
                 }
             })
             .expect("spawning a thread at start-up");
+    }
+
+    /// The files a change of which reloads, as of the configuration in force.
+    fn watched_now(&self) -> Vec<PathBuf> {
+        self.stamps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect()
     }
 
     /// Applies a change to the config or native files that the panel just wrote, and audits who gained or lost what.
@@ -348,6 +384,34 @@ impl Panel {
 
     pub fn status(&self) -> ReloadStatus {
         self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Adds a notification watch on each directory holding a watched file (and on the file itself when it is a
+/// symlink, whose target may live elsewhere), once.
+fn watch_directories(notifier: &mut impl notify::Watcher, watched: &mut BTreeSet<PathBuf>, files: &[PathBuf]) {
+    for file in files {
+        let mut dirs: Vec<PathBuf> = file.parent().map(Path::to_path_buf).into_iter().collect();
+        if let Ok(target) = std::fs::canonicalize(file)
+            && let Some(parent) = target.parent()
+        {
+            dirs.push(parent.to_path_buf());
+        }
+        for dir in dirs {
+            let dir = if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            };
+            if watched.contains(&dir) {
+                continue;
+            }
+            // Tried once per directory: one that cannot be watched is left to the polling.
+            if let Err(e) = notifier.watch(&dir, notify::RecursiveMode::NonRecursive) {
+                tracing::debug!("cannot watch {} for changes ({e}); it is polled", dir.display());
+            }
+            watched.insert(dir);
+        }
     }
 }
 

@@ -117,7 +117,9 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
         // not tell which names exist. Root's key and tokens are the stand-in: every server has root.
         let root = Username::root();
         let _ = panel.tokens.verify_digest(root.as_str(), &digest, unix_now(), peer);
-        let _ = panel.keys.verify_digest(&root, &panel.home_of(snapshot, &root), &digest);
+        let _ = panel
+            .keys
+            .verify_digest(&root, &panel.home_of(snapshot, &root), &digest);
         return Err(wrong("unknown user or not a reseller"));
     };
     match panel.tokens.verify_digest(name.as_str(), &digest, unix_now(), peer) {
