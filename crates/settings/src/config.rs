@@ -559,6 +559,14 @@ owner = "bob"
                 "tweakgate.toml:2:22: tweak_settings.cookieipvalidation: \"relaxed\" is not one of \"disabled\", \"loose\", \"strict\"",
             ),
             (
+                "[tweak_settings]\nfile_upload_max_bytes = 0.5\n",
+                "tweakgate.toml:2:25: tweak_settings.file_upload_max_bytes: 0.5 is below the minimum of 1 MB",
+            ),
+            (
+                "[tweak_settings]\nloadthreshold = \"high\"\n",
+                "tweakgate.toml:2:17: tweak_settings.loadthreshold: expected a number or \"undefined\", found the string \"high\"",
+            ),
+            (
                 "[resellers.bob]\nprivileges = [\"manage-api-token\"]\n",
                 "tweakgate.toml:2:14: resellers.bob.privileges[0]: unknown ACL \"manage-api-token\"; did you mean \"manage-api-tokens\"?",
             ),

@@ -132,27 +132,49 @@ fn control(def: &SettingDef, value: Option<&str>) -> Markup {
             " "
         }
     };
+    // A setting that may be undefined gets a checkbox for it, named with the word WHM shows ("unlimited", "All").
+    let undefined = def.check_stored(None).is_ok().then(|| {
+        let word = match def.kind {
+            SettingKind::Number {
+                undefined_means: Some(w),
+                ..
+            }
+            | SettingKind::Decimal {
+                undefined_means: Some(w),
+                ..
+            } => w,
+            _ => "undefined",
+        };
+        html! {
+            " "
+            label {
+                input type="checkbox" name={ "undef-" (def.key) } value="1" checked[value.is_none()];
+                " " (word)
+            }
+        }
+    });
     match def.kind {
         SettingKind::Binary => html! { (radio("1", "On")) (radio("0", "Off")) },
         // The label says the opposite of the stored key.
         SettingKind::InverseBinary => html! { (radio("0", "On")) (radio("1", "Off")) },
         SettingKind::Radio { options } => html! { @for o in options { (radio(o.stored, o.shown)) } },
         SettingKind::Number {
-            minimum,
-            maximum,
-            unit,
-            undefined_means,
+            minimum, maximum, unit, ..
         } => html! {
             input type="number" name=(name) id=(name) value=(value.unwrap_or("")) min=[minimum] max=[maximum];
             " " (unit.unwrap_or(""))
-            @if let Some(word) = undefined_means {
-                " "
-                label {
-                    input type="checkbox" name={ "undef-" (def.key) } value="1" checked[value.is_none()];
-                    " " (word)
-                }
-            }
+            @if let Some(u) = undefined { (u) }
         },
-        SettingKind::Text { .. } => html! { input name=(name) id=(name) value=(value.unwrap_or("")); },
+        SettingKind::Decimal {
+            minimum, maximum, unit, ..
+        } => html! {
+            input type="number" step="any" name=(name) id=(name) value=(value.unwrap_or("")) min=[minimum] max=[maximum];
+            " " (unit.unwrap_or(""))
+            @if let Some(u) = undefined { (u) }
+        },
+        SettingKind::Text { .. } => html! {
+            input name=(name) id=(name) value=(value.unwrap_or(""));
+            @if let Some(u) = undefined { (u) }
+        },
     }
 }
