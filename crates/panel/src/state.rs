@@ -74,6 +74,7 @@ impl Panel {
         let state_dir = config.server.state_dir.clone();
         let started_server = config.server.clone();
         create_private_dir(&state_dir)?;
+        log_warnings(&config);
         let plugins = Arc::new(PluginHost::load(&config.plugins));
         for report in plugins.reports() {
             tracing::info!("plugin {}", report);
@@ -151,6 +152,7 @@ impl Panel {
             .collect();
         match Config::load(&self.config_path) {
             Ok(config) => {
+                log_warnings(&config);
                 let watched = config.watched_files();
                 let restart = restart_needed(&self.started, &config.server);
                 if restart.is_some() && restart != status.restart_needed {
@@ -439,4 +441,12 @@ pub fn restart_needed(started: &settings::ServerConfig, now: &settings::ServerCo
             changed.join(", ")
         )
     })
+}
+
+/// Logs each value of the native `cpanel.config` that the schema rejects; the file still loads, with the setting's
+/// fallback in force for each.
+fn log_warnings(config: &Config) {
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
 }

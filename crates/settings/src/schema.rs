@@ -2398,6 +2398,16 @@ impl SettingDef {
         matches!(self.kind, SettingKind::Binary | SettingKind::InverseBinary)
     }
 
+    /// The value in force when a native file holds one the schema rejects: the default, except that a switch gating a
+    /// deprecated feature (`allow_deprecated_accesshash`) falls back to Off, the safe side, whatever its default.
+    pub fn fallback(&self) -> Option<&'static str> {
+        if self.deprecation.is_some() && self.is_switch() {
+            Some("0")
+        } else {
+            self.default
+        }
+    }
+
     /// Checks a value in stored form (as `cpanel.config` holds it); `None` is *undefined*.
     pub fn check_stored(&self, value: Option<&str>) -> Result<(), String> {
         let Some(v) = value else {

@@ -104,6 +104,13 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
                                         br;
                                         small { (def.help) }
                                         br;
+                                        @if current.is_rejected(def.key) {
+                                            strong.warning {
+                                                "cpanel.config holds a value this setting does not take; "
+                                                (def.shown(def.fallback())) " is in force."
+                                            }
+                                            br;
+                                        }
                                         code { (def.key) }
                                     }
                                     td.control { (control(def, current.get(def.key))) }
