@@ -745,6 +745,47 @@ fn odd_native_values_are_kept_and_their_fallback_decides() {
         "the reload kept the warnings"
     );
 
+    // The page says so, shows the value as written, and saving it untouched keeps it.
+    let grant = panel::store::sessions::Grant::own(settings::Username::root(), "password");
+    let (token, cookie) = h.panel.sessions.start(grant);
+    let page = h.send(
+        Request::get(format!("/{token}/tweak-settings?find=loadthreshold"))
+            .header(header::COOKIE, format!("whostmgrsession={cookie}"))
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert!(
+        page.body
+            .contains("cpanel.config holds a value this setting does not take; undefined is in force."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"<input name="set-loadthreshold" id="set-loadthreshold" value="high ">"#),
+        "{}",
+        page.body
+    );
+    let nonce = h.panel.sessions.issue_nonce(&token);
+    let saved = h.send(
+        Request::post(format!("/{token}/tweak-settings"))
+            .header(header::COOKIE, format!("whostmgrsession={cookie}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "csrf_token={nonce}&set-loadthreshold=high+&set-maxcpsrvdconnections=lots&set-csp=0"
+            )))
+            .unwrap(),
+    );
+    assert!(
+        saved
+            .body
+            .contains("Saved: Enable Content-Security-Policy on some interfaces."),
+        "{}",
+        saved.body
+    );
+    let text = std::fs::read_to_string(h.panel.config_path.parent().unwrap().join("cpanel.config")).unwrap();
+    assert_eq!(text, ODD_CPANEL_CONFIG, "the odd lines are as they were");
+
     // get_tweaksetting answers every catalogue key and every key of the native file, with the stored value.
     let tweaks = h.panel.snapshot().config().tweak_settings.clone();
     let mut keys: Vec<&str> = settings::schema::keys().collect();

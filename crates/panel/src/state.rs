@@ -450,3 +450,72 @@ fn log_warnings(config: &Config) {
         tracing::warn!("{w}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Log lines captured from `tracing`, for the test that reads them.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn take(&self) -> String {
+            String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
+        }
+    }
+
+    /// Opening and reloading log each native value the schema rejects, with file and line, and still load.
+    #[test]
+    fn load_and_reload_log_rejected_native_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let native = dir.path().join("cpanel.config");
+        std::fs::write(&native, "csp=1\nallow_deprecated_accesshash=yes\n").unwrap();
+        let config = dir.path().join("tweakgate.toml");
+        std::fs::write(
+            &config,
+            "[server]\nstate_dir = \"state\"\n[sources]\ncpanel_config = \"cpanel.config\"\n",
+        )
+        .unwrap();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let panel = Panel::open(&config).unwrap();
+            let logged = captured.take();
+            let at = format!("{}:2: allow_deprecated_accesshash: expected 1 or 0", native.display());
+            assert!(logged.contains("WARN") && logged.contains(&at), "{logged}");
+            assert!(!panel.snapshot().config().tweak_settings.is_on(ALLOW));
+
+            std::fs::write(
+                &native,
+                "csp=1\nallow_deprecated_accesshash=1\nmaxcpsrvdconnections=lots\n",
+            )
+            .unwrap();
+            panel.reload().unwrap();
+            let logged = captured.take();
+            let at = format!("{}:3: maxcpsrvdconnections: expected a whole number", native.display());
+            assert!(logged.contains(&at), "{logged}");
+            assert!(!logged.contains("allow_deprecated_accesshash"), "{logged}");
+            assert!(panel.snapshot().config().tweak_settings.is_on(ALLOW));
+        });
+    }
+
+    const ALLOW: &str = settings::schema::ALLOW_DEPRECATED_ACCESSHASH;
+}

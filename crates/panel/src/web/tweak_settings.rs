@@ -113,7 +113,7 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
                                         }
                                         code { (def.key) }
                                     }
-                                    td.control { (control(def, current.get(def.key))) }
+                                    td.control { (control(def, current.get(def.key), current.is_rejected(def.key))) }
                                     td { (def.shown(def.default)) }
                                 }
                             }
@@ -128,7 +128,9 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
     visit.render(StatusCode::OK, "Tweak Settings", body)
 }
 
-fn control(def: &SettingDef, value: Option<&str>) -> Markup {
+/// The input for one setting. A stored value the setting does not take (`rejected`) is shown as it is written in a
+/// plain text box, so that saving the page without touching it posts it back unchanged and leaves it as it is.
+fn control(def: &SettingDef, value: Option<&str>, rejected: bool) -> Markup {
     let name = format!("set-{}", def.key);
     let radio = |stored: &str, shown: &str| {
         html! {
@@ -160,6 +162,12 @@ fn control(def: &SettingDef, value: Option<&str>) -> Markup {
             }
         }
     });
+    if rejected && value.is_some() {
+        return html! {
+            input name=(name) id=(name) value=(value.unwrap_or(""));
+            @if let Some(u) = undefined { (u) }
+        };
+    }
     match def.kind {
         SettingKind::Binary => html! { (radio("1", "On")) (radio("0", "Off")) },
         // The label says the opposite of the stored key.
