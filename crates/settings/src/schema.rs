@@ -104,7 +104,8 @@ pub enum SettingKind {
         /// What *undefined* means, when it is allowed ("unlimited", "All").
         undefined_means: Option<&'static str>,
     },
-    /// A decimal number such as `2.5` (digits, optionally a point and more digits; no sign, no exponent).
+    /// A decimal number such as `2.5`, as WHM's `_is_float` takes it: an optional `-`, digits, optionally a point and
+    /// more digits (no exponent); the bounds are whole numbers.
     Decimal {
         /// The lower bound; with `above_minimum` the value must be greater than it, otherwise at least it.
         minimum: Option<i64>,
@@ -1499,7 +1500,7 @@ pub static SETTINGS: &[SettingDef] = &[
             TextRule::FullPath,
             "",
             "DNS request management application",
-            "A program that handles DNS requests in place of cPanel & WHM's own dnsadmin; undefined uses dnsadmin.",
+            "The full path of a program that manages DNS requests in place of cPanel & WHM's own; undefined by default.",
         )
     },
     // [CFG] Domains
@@ -1978,9 +1979,9 @@ pub static SETTINGS: &[SettingDef] = &[
         "Use pre-4.1-style MySQL\u{ae} passwords",
         "Store MySQL passwords in the old, pre-4.1 format.",
     ),
-    // [CFG] Software, default `cpdavd,cphulkd,cpsrvd,dnsadmin,spamd` (Main.pm's own default marks none dormant; the
-    // catalogue keeps the documented file default, as for every key). Main.pm: a multiselect of
-    // Cpanel::Config::Constants' DORMANT_SERVICES_LIST.
+    // [CFG] Software, default `cpdavd,cphulkd,cpsrvd,dnsadmin,spamd` (Main.pm's own default marks cpdavd, cphulkd and
+    // cpsrvd not dormant; the catalogue keeps the documented file default, as for every key). Main.pm: a multiselect
+    // of Cpanel::Config::Constants' DORMANT_SERVICES_LIST.
     text(
         "dormant_services",
         Section::Software,

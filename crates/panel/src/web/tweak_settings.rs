@@ -105,11 +105,10 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
                                         small { (def.help) }
                                         br;
                                         @if current.is_rejected(def.key) {
-                                            strong.warning {
+                                            div.warning {
                                                 "cpanel.config holds a value this setting does not take; "
                                                 (def.shown(def.fallback())) " is in force."
                                             }
-                                            br;
                                         }
                                         code { (def.key) }
                                     }
