@@ -487,3 +487,66 @@ fn reports_come_as_json_on_request() {
     assert_eq!(plugins[0]["abi_version"], 2);
     assert_eq!(plugins[0]["features"], serde_json::json!(["remote-access-key"]));
 }
+
+/// A native `cpanel.config` with odd values still checks (exit 0): each rejected value is a warning with file and
+/// line, in text and JSON, and the gate uses the fallback (an invalid `allow_deprecated_accesshash` is Off).
+#[test]
+fn config_check_warns_about_odd_native_values_and_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = tests::build_cdylib("remote-access-key");
+    let native = dir.path().join("cpanel.config");
+    std::fs::write(
+        &native,
+        "# from a real server\nallow_deprecated_accesshash=yes\ncsp=1\nloadthreshold=high\n",
+    )
+    .unwrap();
+    let config = dir.path().join("tweakgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nstate_dir = \"state\"\n[sources]\ncpanel_config = \"cpanel.config\"\n[resellers.bob]\n\
+             privileges = [\"all\"]\n[[plugins]]\npath = \"{}\"\n",
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    let r = run(&config, &["config", "check"]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    let warnings: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 2, "{}", r.stdout);
+    assert!(
+        warnings[0].starts_with(&format!(
+            "warning: {}:2: allow_deprecated_accesshash: expected 1 or 0, found \"yes\"",
+            native.display()
+        )),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[0].ends_with("\"Off\" is in force"), "{}", warnings[0]);
+    assert!(
+        warnings[1].starts_with(&format!("warning: {}:4: loadthreshold: ", native.display())),
+        "{}",
+        warnings[1]
+    );
+
+    let r = run(&config, &["config", "check", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["ok"], true);
+    let lines: Vec<(i64, &str)> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["line"].as_i64().unwrap(), w["key"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines, [(2, "allow_deprecated_accesshash"), (4, "loadthreshold")]);
+    assert_eq!(v["warnings"][0]["file"], native.display().to_string());
+
+    let r = run(
+        &config,
+        &["explain", "--user", "root", "--feature", "remote-access-key"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("remote-access-key: hidden from root"), "{}", r.stdout);
+    assert!(r.stdout.contains("SETTING_DISABLED"), "{}", r.stdout);
+}

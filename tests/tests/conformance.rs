@@ -53,6 +53,23 @@ cpanel_config = "cpanel.config"
 
 const CPANEL_CONFIG: &str = "allow_deprecated_accesshash=1\nsome_unmodelled_key=42\n";
 
+/// A native server with the Remote Access Key plugin, for a `cpanel.config` that holds odd values.
+const NATIVE_WITH_PLUGIN: &str = r#"
+[server]
+listen = ["127.0.0.1:2086"]
+state_dir = "state"
+
+[sources]
+cpanel_config = "cpanel.config"
+
+[[plugins]]
+path = "{plugin}"
+"#;
+
+/// Values WHM's own validation would refuse, as a hand-edited server file may hold them, among good ones.
+const ODD_CPANEL_CONFIG: &str = "# edited by hand\nallow_deprecated_accesshash=yes\nloadthreshold=high \n\
+maxcpsrvdconnections=lots\nsome_unmodelled_key=42\ncsp=0\ndormant_services=cpdavd,exim\n";
+
 struct Harness {
     _dir: tempfile::TempDir,
     panel: Arc<Panel>,
@@ -373,6 +390,82 @@ fn whm_api_1_as_clients_know_it() {
             failed("get_tweaksetting", "Invalid tweaksetting module"),
         ),
         row(
+            "get_tweaksetting: the Status section's loadthreshold, undefined by default",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=loadthreshold",
+            200,
+            json!({"data": {"tweaksetting": {"key": "loadthreshold", "value": "<absent>"}}}),
+        ),
+        row(
+            "set_tweaksetting: a decimal setting takes a decimal",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=loadthreshold&value=2.5",
+            200,
+            json!({"metadata": ok("set_tweaksetting"), "data": "<absent>"}),
+        ),
+        row(
+            "get_tweaksetting: the decimal as stored",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=loadthreshold",
+            200,
+            json!({"data": {"tweaksetting": {"key": "loadthreshold", "value": "2.5"}}}),
+        ),
+        row(
+            "set_tweaksetting: a decimal setting refuses a word",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=loadthreshold&value=high",
+            200,
+            failed(
+                "set_tweaksetting",
+                "Invalid value for loadthreshold; The setting will not be updated.",
+            ),
+        ),
+        row(
+            "set_tweaksetting: a decimal above its maximum",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=file_upload_max_bytes&value=10240.5",
+            200,
+            failed(
+                "set_tweaksetting",
+                "Invalid value for file_upload_max_bytes; The setting will not be updated.",
+            ),
+        ),
+        row(
+            "set_tweaksetting: no value makes a decimal undefined again",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=loadthreshold",
+            200,
+            json!({"metadata": ok("set_tweaksetting"), "data": "<absent>"}),
+        ),
+        row(
+            "get_tweaksetting: undefined again",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=loadthreshold",
+            200,
+            json!({"data": {"tweaksetting": {"key": "loadthreshold", "value": "<absent>"}}}),
+        ),
+        row(
+            "set_tweaksetting: a full path for dnsadminapp",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=dnsadminapp&value=%2Fusr%2Flocal%2Fbin%2Fdnsapp",
+            200,
+            json!({"metadata": ok("set_tweaksetting"), "data": "<absent>"}),
+        ),
+        row(
+            "set_tweaksetting: a text setting whose default is undefined may be undefined",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=dnsadminapp",
+            200,
+            json!({"metadata": ok("set_tweaksetting"), "data": "<absent>"}),
+        ),
+        row(
+            "get_tweaksetting: dnsadminapp undefined again",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=dnsadminapp",
+            200,
+            json!({"data": {"tweaksetting": {"key": "dnsadminapp", "value": "<absent>"}}}),
+        ),
+        row(
             "set_tweaksetting: a value the setting does not take",
             "root",
             "/json-api/set_tweaksetting?api.version=1&key=allow_deprecated_accesshash&value=banana",
@@ -580,6 +673,138 @@ fn an_unmodelled_native_key_is_a_known_tweak_setting() {
     run(&h, &rows);
     let text = std::fs::read_to_string(h.panel.config_path.parent().unwrap().join("cpanel.config")).unwrap();
     assert!(text.contains("some_unmodelled_key=43\n"), "{text}");
+}
+
+/// A native `cpanel.config` with odd values loads: each odd value is kept and answered as stored, its fallback
+/// decides (an invalid `allow_deprecated_accesshash` is Off), and a write of another key keeps its line byte for byte.
+#[test]
+fn odd_native_values_are_kept_and_their_fallback_decides() {
+    let h = open(NATIVE_WITH_PLUGIN, &[("cpanel.config", ODD_CPANEL_CONFIG)]);
+    let snapshot = h.panel.snapshot();
+    let lines: Vec<(usize, &str)> = snapshot
+        .config()
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.key.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (2, "allow_deprecated_accesshash"),
+            (3, "loadthreshold"),
+            (4, "maxcpsrvdconnections"),
+            (7, "dormant_services")
+        ]
+    );
+    let d = snapshot.decide("root", "remote-access-key");
+    assert!(!d.visible && d.codes() == ["SETTING_DISABLED"], "{:?}", d.codes());
+    let rows = vec![
+        row(
+            "get_tweaksetting answers an invalid value as stored",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=allow_deprecated_accesshash",
+            200,
+            json!({"data": {"tweaksetting": {"key": "allow_deprecated_accesshash", "value": "yes"}}}),
+        ),
+        row(
+            "get_tweaksetting answers an invalid decimal as stored, spaces and all",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=loadthreshold",
+            200,
+            json!({"data": {"tweaksetting": {"key": "loadthreshold", "value": "high "}}}),
+        ),
+        row(
+            "set_tweaksetting of another key still works",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=csp&value=1",
+            200,
+            json!({"metadata": ok("set_tweaksetting"), "data": "<absent>"}),
+        ),
+        row(
+            "set_tweaksetting still refuses an invalid value",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=maxcpsrvdconnections&value=more",
+            200,
+            failed(
+                "set_tweaksetting",
+                "Invalid value for maxcpsrvdconnections; The setting will not be updated.",
+            ),
+        ),
+    ];
+    run(&h, &rows);
+    let text = std::fs::read_to_string(h.panel.config_path.parent().unwrap().join("cpanel.config")).unwrap();
+    assert_eq!(
+        text,
+        ODD_CPANEL_CONFIG.replace("\ncsp=0\n", "\ncsp=1\n"),
+        "only the changed line differs"
+    );
+    assert!(h.panel.snapshot().config().tweak_settings.is_on("csp"));
+    assert_eq!(
+        h.panel.snapshot().config().warnings.len(),
+        4,
+        "the reload kept the warnings"
+    );
+
+    // The page says so, shows the value as written, and saving it untouched keeps it.
+    let grant = panel::store::sessions::Grant::own(settings::Username::root(), "password");
+    let (token, cookie) = h.panel.sessions.start(grant);
+    let page = h.send(
+        Request::get(format!("/{token}/tweak-settings?find=loadthreshold"))
+            .header(header::COOKIE, format!("whostmgrsession={cookie}"))
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert!(
+        page.body
+            .contains("cpanel.config holds a value this setting does not take; undefined is in force."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"<input name="set-loadthreshold" id="set-loadthreshold" value="high ">"#),
+        "{}",
+        page.body
+    );
+    let nonce = h.panel.sessions.issue_nonce(&token);
+    let saved = h.send(
+        Request::post(format!("/{token}/tweak-settings"))
+            .header(header::COOKIE, format!("whostmgrsession={cookie}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "csrf_token={nonce}&set-loadthreshold=high+&set-maxcpsrvdconnections=lots&set-csp=0"
+            )))
+            .unwrap(),
+    );
+    assert!(
+        saved
+            .body
+            .contains("Saved: Enable Content-Security-Policy on some interfaces."),
+        "{}",
+        saved.body
+    );
+    let text = std::fs::read_to_string(h.panel.config_path.parent().unwrap().join("cpanel.config")).unwrap();
+    assert_eq!(text, ODD_CPANEL_CONFIG, "the odd lines are as they were");
+
+    // get_tweaksetting answers every catalogue key and every key of the native file, with the stored value.
+    let tweaks = h.panel.snapshot().config().tweak_settings.clone();
+    let mut keys: Vec<&str> = settings::schema::keys().collect();
+    keys.extend(tweaks.explicit().map(|(k, _)| k));
+    assert!(keys.contains(&"loadthreshold") && keys.contains(&"some_unmodelled_key"));
+    let mut wrong = Vec::new();
+    for key in keys {
+        let reply = h.get("root", &format!("/json-api/get_tweaksetting?api.version=1&key={key}"));
+        let body = reply.json();
+        let want = json!({"key": key, "value": tweaks.get(key)});
+        let mut got = body["data"]["tweaksetting"].clone();
+        if got.get("value").is_none() {
+            got["value"] = Value::Null;
+        }
+        if body["metadata"]["result"] != 1 || got != want {
+            wrong.push(format!("{key}: {}", reply.body));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 /// The privileges page's words are WHM's: ACL titles and category titles as WHM's *Edit Reseller Nameservers and

@@ -248,6 +248,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     serde_json::json!({
                         "file": c.file.display().to_string(),
                         "ok": failed.is_empty(),
+                        "warnings": c.warnings,
                         "resellers": c.users.resellers.len(),
                         "accounts": c.users.accounts.len(),
                         "plugins": c.plugins.len(),
@@ -262,6 +263,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     c.users.accounts.len(),
                     c.plugins.len()
                 );
+                for w in &c.warnings {
+                    println!("warning: {w}");
+                }
                 for r in &failed {
                     println!("plugin {r}");
                 }

@@ -82,14 +82,28 @@ pub fn set_tweak_setting(config: &Config, def: &SettingDef, stored: Option<&str>
             (SettingKind::Number { .. }, Some(v)) => {
                 value(v.parse::<i64>().map_err(|_| anyhow!("{v} is not a number"))?)
             }
+            // A whole decimal is written as a TOML integer, any other as a float; both read back to the same value.
+            (SettingKind::Decimal { .. }, Some(v)) => match v.parse::<i64>() {
+                Ok(i) => value(i),
+                Err(_) => value(v.parse::<f64>().map_err(|_| anyhow!("{v} is not a number"))?),
+            },
             (
                 SettingKind::Number {
+                    undefined_means: Some(word),
+                    ..
+                }
+                | SettingKind::Decimal {
                     undefined_means: Some(word),
                     ..
                 },
                 None,
             ) => value(word),
             (_, Some(v)) => value(v),
+            // TOML has no undefined; an absent key takes the default, which is undefined here.
+            (_, None) if def.default.is_none() => {
+                t.remove(def.key);
+                return Ok(());
+            }
             (_, None) => bail!("{} may not be undefined", def.key),
         };
         t[def.key] = item;

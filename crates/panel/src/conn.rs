@@ -65,7 +65,7 @@ impl Limits {
     /// The defaults, with the cap from `maxcpsrvdconnections`.
     pub fn from_settings(settings: &TweakSettings) -> Limits {
         let max_connections = settings
-            .get(MAX_CONNECTIONS_SETTING)
+            .in_force(MAX_CONNECTIONS_SETTING)
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|n| *n > 0)
             .unwrap_or(DEFAULT_MAX_CONNECTIONS);

@@ -75,6 +75,7 @@ impl Panel {
         let state_dir = config.server.state_dir.clone();
         let started_server = config.server.clone();
         create_private_dir(&state_dir)?;
+        log_warnings(&config);
         let plugins = PluginSet::new(PluginHost::load(&config.plugins));
         for report in plugins.host.reports() {
             tracing::info!("plugin {}", report);
@@ -153,6 +154,7 @@ impl Panel {
             .collect();
         match Config::load(&self.config_path) {
             Ok(config) => {
+                log_warnings(&config);
                 let current = self.plugins();
                 let plugins = Arc::new(current.reload(&config.plugins));
                 log_plugin_changes(&current, &plugins);
@@ -545,4 +547,81 @@ pub fn restart_needed(started: &settings::ServerConfig, now: &settings::ServerCo
             changed.join(", ")
         )
     })
+}
+
+/// Logs each value of the native `cpanel.config` that the schema rejects; the file still loads, with the setting's
+/// fallback in force for each.
+fn log_warnings(config: &Config) {
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Log lines captured from `tracing`, for the test that reads them.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn take(&self) -> String {
+            String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
+        }
+    }
+
+    /// Opening and reloading log each native value the schema rejects, with file and line, and still load.
+    #[test]
+    fn load_and_reload_log_rejected_native_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let native = dir.path().join("cpanel.config");
+        std::fs::write(&native, "csp=1\nallow_deprecated_accesshash=yes\n").unwrap();
+        let config = dir.path().join("tweakgate.toml");
+        std::fs::write(
+            &config,
+            "[server]\nstate_dir = \"state\"\n[sources]\ncpanel_config = \"cpanel.config\"\n",
+        )
+        .unwrap();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let panel = Panel::open(&config).unwrap();
+            let logged = captured.take();
+            let at = format!("{}:2: allow_deprecated_accesshash: expected 1 or 0", native.display());
+            assert!(logged.contains("WARN") && logged.contains(&at), "{logged}");
+            assert!(!panel.snapshot().config().tweak_settings.is_on(ALLOW));
+
+            std::fs::write(
+                &native,
+                "csp=1\nallow_deprecated_accesshash=1\nmaxcpsrvdconnections=lots\n",
+            )
+            .unwrap();
+            panel.reload().unwrap();
+            let logged = captured.take();
+            let at = format!("{}:3: maxcpsrvdconnections: expected a whole number", native.display());
+            assert!(logged.contains(&at), "{logged}");
+            assert!(!logged.contains("allow_deprecated_accesshash"), "{logged}");
+            assert!(panel.snapshot().config().tweak_settings.is_on(ALLOW));
+        });
+    }
+
+    const ALLOW: &str = settings::schema::ALLOW_DEPRECATED_ACCESSHASH;
 }

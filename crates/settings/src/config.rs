@@ -11,7 +11,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use toml::Spanned;
 
 use crate::acl::{Acl, AclSet};
-use crate::native::{CpanelConfig, NativeError, ResellersFile};
+use crate::native::{CpanelConfig, NativeError, NativeWarning, ResellersFile};
 use crate::schema;
 use crate::suggest::did_you_mean;
 use crate::tweak::TweakSettings;
@@ -80,6 +80,9 @@ pub struct Config {
     pub server: ServerConfig,
     pub sources: Sources,
     pub tweak_settings: TweakSettings,
+    /// Values of the native `cpanel.config` that the schema rejects, each kept as written with its fallback in force.
+    /// The TOML config has none: a bad value there is an error.
+    pub warnings: Vec<NativeWarning>,
     pub users: Users,
     pub plugins: Vec<PluginEntry>,
 }
@@ -283,6 +286,7 @@ impl Config {
             resellers: raw.sources.resellers.map(resolve),
         };
 
+        let mut warnings = Vec::new();
         let tweak_settings = match (&sources.cpanel_config, raw.tweak_settings) {
             (Some(_), Some(inline)) => {
                 return Err(invalid(
@@ -291,7 +295,12 @@ impl Config {
                     "cannot be combined with sources.cpanel_config; set the values in that file instead".into(),
                 ));
             }
-            (Some(path), None) => read_native(path, |text, file| CpanelConfig::parse(text).to_tweak_settings(file))?,
+            (Some(path), None) => {
+                let (settings, found) =
+                    read_native(path, |text, file| Ok(CpanelConfig::parse(text).to_tweak_settings(file)))?;
+                warnings = found;
+                settings
+            }
             (None, Some(inline)) => inline.into_inner().0,
             (None, None) => TweakSettings::defaults(),
         };
@@ -383,6 +392,7 @@ impl Config {
             server,
             sources,
             tweak_settings,
+            warnings,
             users,
             plugins,
         })
@@ -559,6 +569,14 @@ owner = "bob"
                 "tweakgate.toml:2:22: tweak_settings.cookieipvalidation: \"relaxed\" is not one of \"disabled\", \"loose\", \"strict\"",
             ),
             (
+                "[tweak_settings]\nfile_upload_max_bytes = 0.5\n",
+                "tweakgate.toml:2:25: tweak_settings.file_upload_max_bytes: 0.5 is below the minimum of 1 MB",
+            ),
+            (
+                "[tweak_settings]\nloadthreshold = \"high\"\n",
+                "tweakgate.toml:2:17: tweak_settings.loadthreshold: expected a number or \"undefined\", found the string \"high\"",
+            ),
+            (
                 "[resellers.bob]\nprivileges = [\"manage-api-token\"]\n",
                 "tweakgate.toml:2:14: resellers.bob.privileges[0]: unknown ACL \"manage-api-token\"; did you mean \"manage-api-tokens\"?",
             ),
@@ -627,7 +645,39 @@ owner = "bob"
         )
         .unwrap();
         assert!(c.tweak_settings.is_on("allow_deprecated_accesshash"));
+        assert!(c.warnings.is_empty());
         assert!(c.users.resellers.contains_key(&Username::new("bob").unwrap()));
+        // A native value the schema rejects is a warning with file and line, not an error; its fallback is in force.
+        std::fs::write(
+            dir.join("cpanel.config"),
+            "allow_deprecated_accesshash=true\nmaxcpsrvdconnections=lots\n",
+        )
+        .unwrap();
+        let lenient = Config::parse("[sources]\ncpanel_config = \"cpanel.config\"\n", &file).unwrap();
+        let shown: Vec<String> = lenient.warnings.iter().map(ToString::to_string).collect();
+        let native = dir.join("cpanel.config").display().to_string();
+        assert_eq!(
+            shown,
+            [
+                format!(
+                    "{native}:1: allow_deprecated_accesshash: expected 1 or 0, found \"true\"; the value is kept as \
+                     written and \"Off\" is in force"
+                ),
+                format!(
+                    "{native}:2: maxcpsrvdconnections: expected a whole number, found \"lots\"; the value is kept as \
+                     written and \"200\" is in force"
+                ),
+            ]
+        );
+        assert!(!lenient.tweak_settings.is_on("allow_deprecated_accesshash"));
+        assert_eq!(lenient.tweak_settings.get("allow_deprecated_accesshash"), Some("true"));
+        // The TOML config stays strict.
+        assert!(
+            Config::parse("[tweak_settings]\nmaxcpsrvdconnections = \"lots\"\n", &file)
+                .unwrap_err()
+                .to_string()
+                .ends_with("tweak_settings.maxcpsrvdconnections: expected a whole number, found the string \"lots\"")
+        );
         let both = Config::parse(
             "[sources]\ncpanel_config = \"cpanel.config\"\n[tweak_settings]\ncsp = true\n",
             &file,

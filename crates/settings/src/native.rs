@@ -19,6 +19,22 @@ pub struct NativeError {
     pub message: String,
 }
 
+/// A value in a native file that the schema rejects: kept as written, with the setting's fallback in force.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NativeWarning {
+    pub file: String,
+    /// 1-based line of the occurrence in force (the last one of the key).
+    pub line: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for NativeWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}: {}", self.file, self.line, self.key, self.message)
+    }
+}
+
 /// The banner WHM writes at the top of `cpanel.config`.
 pub const CPANEL_CONFIG_BANNER: &str = "# cpanel.config: Tweak Settings, written by Tweakgate in WHM's format\n# Do not edit while the panel is writing; changes are picked up without a restart\n";
 
@@ -79,20 +95,40 @@ impl CpanelConfig {
         })
     }
 
-    /// Checks known keys against the schema and returns the settings, or the first bad line.
-    pub fn to_tweak_settings(&self, file: &str) -> Result<TweakSettings, NativeError> {
+    /// The settings, read leniently key by key as WHM keeps working: a value the schema rejects is kept as written,
+    /// its setting's fallback is in force, and the line in force for that key is reported as a warning.
+    /// Warnings come in line order; a key whose last occurrence is valid has none.
+    pub fn to_tweak_settings(&self, file: &str) -> (TweakSettings, Vec<NativeWarning>) {
         let mut settings = TweakSettings::defaults();
+        let mut warnings: BTreeMap<&str, NativeWarning> = BTreeMap::new();
         for (i, line) in self.lines.iter().enumerate() {
-            let line_no = i + 1;
-            if let Line::Entry { key, value } = line {
-                settings.set_stored(key, value.clone()).map_err(|message| NativeError {
-                    file: file.to_owned(),
-                    line: line_no,
-                    message: format!("{key}: {message}"),
-                })?;
+            let Line::Entry { key, value } = line else {
+                continue;
+            };
+            match settings.keep_stored(key, value.clone()) {
+                None => {
+                    warnings.remove(key.as_str());
+                }
+                Some(problem) => {
+                    let in_force = settings.in_force(key);
+                    let shown = crate::schema::setting(key).map_or_else(String::new, |d| d.shown(in_force));
+                    let fallback = match in_force {
+                        Some(_) => format!("\"{}\"", shown.escape_debug()),
+                        None => shown,
+                    };
+                    let warning = NativeWarning {
+                        file: file.to_owned(),
+                        line: i + 1,
+                        key: key.clone(),
+                        message: format!("{problem}; the value is kept as written and {fallback} is in force"),
+                    };
+                    warnings.insert(key, warning);
+                }
             }
         }
-        Ok(settings)
+        let mut warnings: Vec<NativeWarning> = warnings.into_values().collect();
+        warnings.sort_by_key(|w| w.line);
+        (settings, warnings)
     }
 
     /// Sets a key in place: the last occurrence is changed and earlier duplicates removed; a new key is appended.
@@ -389,16 +425,122 @@ some_key_from_a_newer_whm=hello=world\r\n\
     #[test]
     fn schema_checks_name_the_line() {
         let c = CpanelConfig::parse(REALISTIC);
-        let err = c.to_tweak_settings("cpanel.config").unwrap_err();
+        let (settings, warnings) = c.to_tweak_settings("cpanel.config");
+        let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         assert_eq!(
-            err.to_string(),
-            "cpanel.config:6: empty_trash_days: expected \"disabled\" or a whole number, found \"\""
+            warnings,
+            [
+                "cpanel.config:6: empty_trash_days: expected \"disabled\" or a whole number, found \"\"; the value is kept \
+              as written and \"disabled\" is in force"
+            ]
         );
-        let ok = CpanelConfig::parse("allow_deprecated_accesshash=1\nunknown_key\n")
-            .to_tweak_settings("x")
-            .unwrap();
+        assert_eq!(settings.get("empty_trash_days"), Some(""));
+        assert_eq!(settings.in_force("empty_trash_days"), Some("disabled"));
+        let (ok, none) = CpanelConfig::parse("allow_deprecated_accesshash=1\nunknown_key\n").to_tweak_settings("x");
+        assert!(none.is_empty());
         assert!(ok.is_on("allow_deprecated_accesshash"));
         assert!(ok.is_explicit("unknown_key"));
+    }
+
+    /// One row per case: `cpanel.config` text in; the warnings (line and key) and the decisions out.
+    #[test]
+    fn native_values_are_lenient_key_by_key() {
+        struct Case {
+            text: &'static str,
+            warnings: &'static [(usize, &'static str)],
+            /// (key, `get_tweaksetting`'s stored value, the value in force)
+            values: &'static [(&'static str, Option<&'static str>, Option<&'static str>)],
+            accesshash_on: bool,
+        }
+        let cases = [
+            Case {
+                text: "allow_deprecated_accesshash=yes\n",
+                warnings: &[(1, "allow_deprecated_accesshash")],
+                values: &[("allow_deprecated_accesshash", Some("yes"), Some("0"))],
+                accesshash_on: false,
+            },
+            Case {
+                text: "allow_deprecated_accesshash=2\nrequiressl=on\n",
+                warnings: &[(1, "allow_deprecated_accesshash"), (2, "requiressl")],
+                values: &[("requiressl", Some("on"), Some("1"))],
+                accesshash_on: false,
+            },
+            Case {
+                text: "allow_deprecated_accesshash\n",
+                warnings: &[(1, "allow_deprecated_accesshash")],
+                values: &[("allow_deprecated_accesshash", None, Some("0"))],
+                accesshash_on: false,
+            },
+            Case {
+                text: "allow_deprecated_accesshash=1\nmaxcpsrvdconnections=20\nloadthreshold=high\n",
+                warnings: &[(2, "maxcpsrvdconnections"), (3, "loadthreshold")],
+                values: &[
+                    ("maxcpsrvdconnections", Some("20"), Some("200")),
+                    ("loadthreshold", Some("high"), None),
+                ],
+                accesshash_on: true,
+            },
+            Case {
+                // The line in force is the last one: an earlier bad one is overridden and not reported.
+                text: "cookieipvalidation=relaxed\ncookieipvalidation=loose\nnumacctlist=many\nnumacctlist=lots\n",
+                warnings: &[(4, "numacctlist")],
+                values: &[
+                    ("cookieipvalidation", Some("loose"), Some("loose")),
+                    ("numacctlist", Some("lots"), Some("30")),
+                ],
+                accesshash_on: false,
+            },
+            Case {
+                text: "# fine\nloadthreshold=1.75\nfile_upload_max_bytes\ndormant_services=cpdavd,spamd\n",
+                warnings: &[],
+                values: &[
+                    ("loadthreshold", Some("1.75"), Some("1.75")),
+                    ("file_upload_max_bytes", None, None),
+                ],
+                accesshash_on: false,
+            },
+        ];
+        let mut wrong = Vec::new();
+        for case in &cases {
+            let (settings, warnings) = CpanelConfig::parse(case.text).to_tweak_settings("cpanel.config");
+            let got: Vec<(usize, &str)> = warnings.iter().map(|w| (w.line, w.key.as_str())).collect();
+            if got != case.warnings {
+                wrong.push(format!("{:?}: warnings {got:?}, want {:?}", case.text, case.warnings));
+            }
+            for (key, stored, in_force) in case.values {
+                let got = (settings.get(key), settings.in_force(key));
+                if got != (*stored, *in_force) {
+                    wrong.push(format!(
+                        "{:?}: {key} is {got:?}, want {:?}",
+                        case.text,
+                        (stored, in_force)
+                    ));
+                }
+            }
+            if settings.is_on(crate::schema::ALLOW_DEPRECATED_ACCESSHASH) != case.accesshash_on {
+                wrong.push(format!("{:?}: allow_deprecated_accesshash on is wrong", case.text));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// A rewrite (`set` of another key) keeps a line holding a rejected value byte for byte.
+    #[test]
+    fn a_rewrite_keeps_a_rejected_line_untouched() {
+        let text = "# banner\nallow_deprecated_accesshash=yes please \nloadthreshold=\tnine\ncsp=0\n";
+        let mut doc = CpanelConfig::parse(text);
+        let (_, warnings) = doc.to_tweak_settings("cpanel.config");
+        assert_eq!(warnings.len(), 2);
+        doc.set("csp", Some("1"));
+        let out = doc.render();
+        assert_eq!(
+            out,
+            "# banner\nallow_deprecated_accesshash=yes please \nloadthreshold=\tnine\ncsp=1\n"
+        );
+        let (again, warnings) = CpanelConfig::parse(&out).to_tweak_settings("cpanel.config");
+        assert_eq!(warnings.len(), 2);
+        assert_eq!(again.get("allow_deprecated_accesshash"), Some("yes please "));
+        assert!(again.is_on("csp"));
     }
 
     #[test]
@@ -426,7 +568,7 @@ some_key_from_a_newer_whm=hello=world\r\n\
             text.ends_with("allow_deprecated_accesshash=1\nmaxemailsperhour\nzzz_unknown=x\n"),
             "{text}"
         );
-        assert_eq!(CpanelConfig::parse(&text).to_tweak_settings("x").unwrap(), t);
+        assert_eq!(CpanelConfig::parse(&text).to_tweak_settings("x"), (t, Vec::new()));
     }
 
     #[test]
@@ -533,9 +675,8 @@ some_key_from_a_newer_whm=hello=world\r\n\
     #[test]
     fn whm_api_example_file_loads() {
         let config = CpanelConfig::parse(WHM_API_EXAMPLE);
-        let settings = config
-            .to_tweak_settings("cpanel.config")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (settings, warnings) = config.to_tweak_settings("cpanel.config");
+        assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(settings.get("defaultmailaction"), Some("localuser"));
         assert_eq!(settings.get("emailusers_diskusage_critical_percent"), Some("90.0000"));
         assert_eq!(settings.get("maxemailsperhour"), None);
@@ -543,7 +684,7 @@ some_key_from_a_newer_whm=hello=world\r\n\
         let bare = CpanelConfig::parse(
             "tcp_check_failure_threshold\ndns_recursive_query_pool_size\nupdate_log_analysis_retention_length\n",
         );
-        assert!(bare.to_tweak_settings("cpanel.config").is_ok());
+        assert!(bare.to_tweak_settings("cpanel.config").1.is_empty());
     }
 
     const WHM_API_EXAMPLE: &str = r"#### NOTICE ####

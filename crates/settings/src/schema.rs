@@ -25,6 +25,7 @@ pub enum Section {
     StatsAndLogs,
     #[serde(rename = "Stats Programs")]
     StatsPrograms,
+    Status,
     Support,
     #[serde(rename = "cPAddons Site Software")]
     CpAddons,
@@ -52,6 +53,7 @@ impl fmt::Display for Section {
             Section::Software => "Software",
             Section::StatsAndLogs => "Stats and Logs",
             Section::StatsPrograms => "Stats Programs",
+            Section::Status => "Status",
             Section::Support => "Support",
             Section::CpAddons => "cPAddons Site Software",
             Section::Packages => "Packages",
@@ -80,6 +82,8 @@ pub enum TextRule {
     Permissions,
     /// Empty, or a comma-separated list of names from the given set (a multiselect).
     Subset(&'static [&'static str]),
+    /// A full path: it starts with `/` (WHM also requires the file to be executable on its own server).
+    FullPath,
 }
 
 /// How a setting is stored, shown and checked.
@@ -98,6 +102,17 @@ pub enum SettingKind {
         maximum: Option<i64>,
         unit: Option<&'static str>,
         /// What *undefined* means, when it is allowed ("unlimited", "All").
+        undefined_means: Option<&'static str>,
+    },
+    /// A decimal number such as `2.5`, as WHM's `_is_float` takes it: an optional `-`, digits, optionally a point and
+    /// more digits (no exponent); the bounds are whole numbers.
+    Decimal {
+        /// The lower bound; with `above_minimum` the value must be greater than it, otherwise at least it.
+        minimum: Option<i64>,
+        above_minimum: bool,
+        maximum: Option<i64>,
+        unit: Option<&'static str>,
+        /// What *undefined* means, when it is allowed ("unlimited").
         undefined_means: Option<&'static str>,
     },
     Text {
@@ -259,6 +274,35 @@ const fn text(
         section,
         kind: SettingKind::Text { rule },
         default: Some(default),
+        label,
+        help,
+        deprecation: None,
+    }
+}
+
+/// A decimal number that may be undefined (WHM's `can_undef`), at least `minimum` or, with `above_minimum`, greater.
+#[allow(clippy::too_many_arguments)]
+const fn decimal(
+    key: &'static str,
+    section: Section,
+    (minimum, above_minimum): (Option<i64>, bool),
+    maximum: Option<i64>,
+    unit: Option<&'static str>,
+    undefined_means: &'static str,
+    label: &'static str,
+    help: &'static str,
+) -> SettingDef {
+    SettingDef {
+        key,
+        section,
+        kind: SettingKind::Decimal {
+            minimum,
+            above_minimum,
+            maximum,
+            unit,
+            undefined_means: Some(undefined_means),
+        },
+        default: None,
         label,
         help,
         deprecation: None,
@@ -715,6 +759,18 @@ pub static SETTINGS: &[SettingDef] = &[
         false,
         "Enforce user account limits for resellers with the \"Account Modification\" ACL.",
         "Apply the reseller's account limits when a reseller with the Account Modification privilege modifies an account.",
+    ),
+    // [CFG] System: `undef` by default, and `unlimited` is stored as undefined. Main.pm: a float from 1 to 10240, unit
+    // MB, can_undef.
+    decimal(
+        "file_upload_max_bytes",
+        Section::System,
+        (Some(1), false),
+        Some(10240),
+        Some("MB"),
+        "unlimited",
+        "Max HTTP submission size",
+        "The largest HTTP submission, such as a file upload, that cPanel & WHM's services accept, in megabytes.",
     ),
     // [CFG] System
     count(
@@ -1374,6 +1430,18 @@ pub static SETTINGS: &[SettingDef] = &[
         "Preferred mail service to configure to use for Thunderbird and Outlook autodiscover and autoconfig support",
         "The mail service that autodiscover and autoconfig offer to mail clients.",
     ),
+    // [CFG] Domains, default `0`. The documentation and the source disagree: Main.pm declares `'default' => 1`. The
+    // catalogue keeps `0`, because the default here is what an absent key takes, and [CFG] says absent keys take the
+    // values of the shipped /usr/local/cpanel/etc/cpanel.config, which it lists as `0`; WHM API 1's example file
+    // (`restore_config_from_upload`) stores `0` too, and Off creates no service subdomains or SRV records unasked.
+    on_off(
+        "autodiscover_proxy_subdomains",
+        Section::Domains,
+        false,
+        "Thunderbird and Outlook autodiscover and autoconfig support (enables service subdomain and SRV record creation)",
+        "Create the autoconfig and autodiscover service subdomains and SRV records that let mail clients configure \
+         themselves. Service subdomains must be on.",
+    ),
     // [CFG] Domains
     on_off(
         "autoupdate_certificate_on_hostname_mismatch",
@@ -1422,6 +1490,19 @@ pub static SETTINGS: &[SettingDef] = &[
         "Enable SPF on domains for newly created accounts",
         "Turn Sender Policy Framework on for new accounts' domains.",
     ),
+    // [CFG] Domains: `undef` by default, and an empty string is stored as undefined. Main.pm: a path, can_undef, that
+    // must start with `/` (and be executable there, which only the server that runs it can check).
+    SettingDef {
+        default: None,
+        ..text(
+            "dnsadminapp",
+            Section::Domains,
+            TextRule::FullPath,
+            "",
+            "DNS request management application",
+            "The full path of a program that manages DNS requests in place of cPanel & WHM's own; undefined by default.",
+        )
+    },
     // [CFG] Domains
     on_off(
         "overwritecustomproxysubdomains",
@@ -1898,6 +1979,18 @@ pub static SETTINGS: &[SettingDef] = &[
         "Use pre-4.1-style MySQL\u{ae} passwords",
         "Store MySQL passwords in the old, pre-4.1 format.",
     ),
+    // [CFG] Software, default `cpdavd,cphulkd,cpsrvd,dnsadmin,spamd` (Main.pm's own default marks cpdavd, cphulkd and
+    // cpsrvd not dormant; the catalogue keeps the documented file default, as for every key). Main.pm: a multiselect
+    // of Cpanel::Config::Constants' DORMANT_SERVICES_LIST.
+    text(
+        "dormant_services",
+        Section::Software,
+        TextRule::Subset(&["cpdavd", "cphulkd", "cpsrvd", "dnsadmin", "spamd"]),
+        "cpdavd,cphulkd,cpsrvd,dnsadmin,spamd",
+        "Dormant services",
+        "Services that start only when a connection arrives and stop again after a period without connections, to \
+         save memory.",
+    ),
     // [CFG] Software
     on_off(
         "maintenance_rpm_version_check",
@@ -2093,6 +2186,19 @@ pub static SETTINGS: &[SettingDef] = &[
         false,
         "Enable Webalizer stats",
         "Offer Webalizer statistics.",
+    ),
+    // [CFG] Status, the section's one key: `undef` by default. Main.pm: `_is_positive_float`, can_undef. The
+    // documentation does not say what undefined means.
+    decimal(
+        "loadthreshold",
+        Section::Status,
+        (Some(0), true),
+        None,
+        None,
+        "undefined",
+        "Critical load threshold",
+        "The load average, counted above the number of CPUs, at which cPanel & WHM treats the server as under critical \
+         load (for example when it runs backups and processes logs and statistics).",
     ),
     // [CFG] Support
     on_off(
@@ -2293,6 +2399,16 @@ impl SettingDef {
         matches!(self.kind, SettingKind::Binary | SettingKind::InverseBinary)
     }
 
+    /// The value in force when a native file holds one the schema rejects: the default, except that a switch gating a
+    /// deprecated feature (`allow_deprecated_accesshash`) falls back to Off, the safe side, whatever its default.
+    pub fn fallback(&self) -> Option<&'static str> {
+        if self.deprecation.is_some() && self.is_switch() {
+            Some("0")
+        } else {
+            self.default
+        }
+    }
+
     /// Checks a value in stored form (as `cpanel.config` holds it); `None` is *undefined*.
     pub fn check_stored(&self, value: Option<&str>) -> Result<(), String> {
         let Some(v) = value else {
@@ -2300,7 +2416,13 @@ impl SettingDef {
                 SettingKind::Number {
                     undefined_means: Some(_),
                     ..
+                }
+                | SettingKind::Decimal {
+                    undefined_means: Some(_),
+                    ..
                 } => Ok(()),
+                // A setting whose default is undefined may be undefined (WHM's `can_undef`).
+                _ if self.default.is_none() => Ok(()),
                 _ => Err("may not be undefined".to_owned()),
             };
         };
@@ -2323,6 +2445,11 @@ impl SettingDef {
                     .parse()
                     .map_err(|_| format!("expected a whole number, found \"{}\"", v.escape_debug()))?;
                 self.check_range(n)
+            }
+            SettingKind::Decimal { .. } => {
+                let d = parse_decimal(v)
+                    .ok_or_else(|| format!("expected a decimal number such as 2.5, found \"{}\"", v.escape_debug()))?;
+                self.check_decimal_range(v, d)
             }
             SettingKind::Text { rule: TextRule::Any } => Ok(()),
             SettingKind::Text {
@@ -2366,6 +2493,18 @@ impl SettingDef {
                 }
             }
             SettingKind::Text {
+                rule: TextRule::FullPath,
+            } => {
+                if v.starts_with('/') {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "expected a full path starting with \"/\", found \"{}\"",
+                        v.escape_debug()
+                    ))
+                }
+            }
+            SettingKind::Text {
                 rule: TextRule::Subset(names),
             } => match v.split(',').find(|n| !v.is_empty() && !names.contains(n)) {
                 None => Ok(()),
@@ -2389,6 +2528,33 @@ impl SettingDef {
             }
             if let Some(max) = maximum.filter(|m| n > *m) {
                 return Err(format!("{n} is above the maximum of {max}{unit}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_decimal_range(&self, written: &str, d: f64) -> Result<(), String> {
+        if let SettingKind::Decimal {
+            minimum,
+            above_minimum,
+            maximum,
+            unit,
+            ..
+        } = self.kind
+        {
+            let unit = unit.map(|u| format!(" {u}")).unwrap_or_default();
+            let written = written.escape_debug();
+            match minimum {
+                Some(min) if above_minimum && d <= min as f64 => {
+                    return Err(format!("{written} is not above {min}{unit}"));
+                }
+                Some(min) if d < min as f64 => {
+                    return Err(format!("{written} is below the minimum of {min}{unit}"));
+                }
+                _ => {}
+            }
+            if let Some(max) = maximum.filter(|m| d > *m as f64) {
+                return Err(format!("{written} is above the maximum of {max}{unit}"));
             }
         }
         Ok(())
@@ -2437,6 +2603,19 @@ impl SettingDef {
                 let extra = undefined_means.map(|w| format!(" or \"{w}\"")).unwrap_or_default();
                 return Err(format!("expected a whole number{extra}, found {}", describe(other)));
             }
+            (SettingKind::Decimal { .. }, V::Float(f)) if f.is_finite() => Some(f.to_string()),
+            (SettingKind::Decimal { .. }, V::Integer(i)) => Some(i.to_string()),
+            (
+                SettingKind::Decimal {
+                    undefined_means: Some(word),
+                    ..
+                },
+                V::String(s),
+            ) if s == word || s == "undefined" => None,
+            (SettingKind::Decimal { undefined_means, .. }, other) => {
+                let extra = undefined_means.map(|w| format!(" or \"{w}\"")).unwrap_or_default();
+                return Err(format!("expected a number{extra}, found {}", describe(other)));
+            }
             (SettingKind::Text { .. }, V::String(s)) => Some(s.clone()),
             (SettingKind::Text { .. }, V::Integer(i)) => Some(i.to_string()),
             (SettingKind::Text { .. }, other) => return Err(format!("expected a string, found {}", describe(other))),
@@ -2457,6 +2636,10 @@ impl SettingDef {
                 SettingKind::Number {
                     undefined_means: Some(w),
                     ..
+                }
+                | SettingKind::Decimal {
+                    undefined_means: Some(w),
+                    ..
                 },
                 None,
             ) => w.to_owned(),
@@ -2464,6 +2647,22 @@ impl SettingDef {
             (_, None) => "undefined".to_owned(),
         }
     }
+}
+
+/// A decimal as WHM's `_is_float` takes it: an optional `-`, digits, optionally `.` and more digits (`.5` too),
+/// with no exponent, `inf` or `NaN`.
+fn parse_decimal(v: &str) -> Option<f64> {
+    let unsigned = v.strip_prefix('-').unwrap_or(v);
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((_, "")) => return None,
+        Some((w, f)) => (w, f),
+        None => (unsigned, ""),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    v.parse::<f64>().ok().filter(|d| d.is_finite())
 }
 
 fn describe(v: &toml::Value) -> String {
@@ -2498,6 +2697,7 @@ mod tests {
         Section::Software,
         Section::StatsAndLogs,
         Section::StatsPrograms,
+        Section::Status,
         Section::Support,
         Section::CpAddons,
         Section::Packages,
@@ -2544,12 +2744,14 @@ mod tests {
         (Section::Domains, "autocreateaentries"),
         (Section::Domains, "autodiscover_host"),
         (Section::Domains, "autodiscover_mail_service"),
+        (Section::Domains, "autodiscover_proxy_subdomains"),
         (Section::Domains, "autoupdate_certificate_on_hostname_mismatch"),
         (Section::Domains, "blockcommondomains"),
         (Section::Domains, "check_zone_owner"),
         (Section::Domains, "check_zone_syntax"),
         (Section::Domains, "create_account_dkim"),
         (Section::Domains, "create_account_spf"),
+        (Section::Domains, "dnsadminapp"),
         (Section::Domains, "overwritecustomproxysubdomains"),
         (Section::Domains, "overwritecustomsrvrecords"),
         (Section::Domains, "proxysubdomains"),
@@ -2661,6 +2863,7 @@ mod tests {
         (Section::Security, "verify_3rdparty_cpaddons"),
         (Section::Security, "xframecpsrvd"),
         // Software
+        (Section::Software, "dormant_services"),
         (Section::Software, "maintenance_rpm_version_check"),
         (Section::Software, "maintenance_rpm_version_digest_check"),
         (Section::Software, "pma_disableis"),
@@ -2694,6 +2897,8 @@ mod tests {
         (Section::StatsPrograms, "skipanalog"),
         (Section::StatsPrograms, "skipawstats"),
         (Section::StatsPrograms, "skipwebalizer"),
+        // Status
+        (Section::Status, "loadthreshold"),
         // Support
         (Section::Support, "display_cpanel_doclinks"),
         (Section::Support, "send_error_reports"),
@@ -2718,6 +2923,7 @@ mod tests {
         (Section::System, "empty_trash_days"),
         (Section::System, "enablecompileroptimizations"),
         (Section::System, "enforce_user_account_limits"),
+        (Section::System, "file_upload_max_bytes"),
         (Section::System, "file_upload_must_leave_bytes"),
         (Section::System, "ftpquotacheck_expire_time"),
         (Section::System, "htaccess_check_recurse"),
@@ -2760,7 +2966,7 @@ mod tests {
     fn schema_has_every_key_once() {
         let security = SETTINGS.iter().filter(|s| s.section == Section::Security).count();
         assert_eq!(security, 25);
-        assert_eq!(SETTINGS.len(), 226);
+        assert_eq!(SETTINGS.len(), 231);
         let mut keys: Vec<_> = keys().collect();
         keys.sort();
         keys.dedup();
@@ -2795,6 +3001,117 @@ mod tests {
             extra.is_empty(),
             "in SETTINGS but not documented (or in another section): {extra:?}"
         );
+    }
+
+    /// How many keys [CFG] files under each section; a section that lost or never got its keys shows up here by name.
+    #[test]
+    fn every_section_has_its_documented_keys() {
+        let expected: &[(Section, usize)] = &[
+            (Section::Security, 25),
+            (Section::System, 56),
+            (Section::Mail, 28),
+            (Section::Display, 5),
+            (Section::Notifications, 27),
+            (Section::Domains, 23),
+            (Section::Logging, 4),
+            (Section::Compression, 3),
+            (Section::Php, 5),
+            (Section::Redirection, 4),
+            (Section::Sql, 8),
+            (Section::Software, 4),
+            (Section::StatsAndLogs, 15),
+            (Section::StatsPrograms, 4),
+            (Section::Status, 1),
+            (Section::Support, 3),
+            (Section::CpAddons, 10),
+            (Section::Packages, 3),
+            (Section::Development, 1),
+            (Section::DnsCluster, 2),
+        ];
+        assert_eq!(expected.len(), SECTIONS.len());
+        let mut wrong = Vec::new();
+        for (section, want) in expected {
+            let documented = DOCUMENTED.iter().filter(|(s, _)| s == section).count();
+            let catalogued = SETTINGS.iter().filter(|s| s.section == *section).count();
+            if (documented, catalogued) != (*want, *want) {
+                wrong.push(format!(
+                    "{section}: documented {documented}, catalogued {catalogued}, expected {want}"
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn decimals_check_form_range_and_undefined() {
+        let l = setting("loadthreshold").unwrap();
+        assert_eq!(l.section, Section::Status);
+        assert_eq!(l.default, None);
+        for ok in [None, Some("2"), Some("2.5"), Some(".5"), Some("0.01"), Some("12.000")] {
+            assert!(l.check_stored(ok).is_ok(), "{ok:?}");
+        }
+        let cases: &[(&str, &str)] = &[
+            ("0", "0 is not above 0"),
+            ("-1.5", "-1.5 is not above 0"),
+            ("2.", "expected a decimal number such as 2.5, found \"2.\""),
+            ("1e3", "expected a decimal number such as 2.5, found \"1e3\""),
+            ("inf", "expected a decimal number such as 2.5, found \"inf\""),
+            ("", "expected a decimal number such as 2.5, found \"\""),
+            (" 2", "expected a decimal number such as 2.5, found \" 2\""),
+        ];
+        for (value, message) in cases {
+            assert_eq!(l.check_stored(Some(value)).unwrap_err(), *message, "{value:?}");
+        }
+        assert_eq!(l.shown(None), "undefined");
+        assert_eq!(
+            l.stored_from_toml(&toml::Value::Float(2.5)).unwrap().as_deref(),
+            Some("2.5")
+        );
+        assert_eq!(
+            l.stored_from_toml(&toml::Value::Integer(3)).unwrap().as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            l.stored_from_toml(&toml::Value::String("undefined".into())).unwrap(),
+            None
+        );
+        assert_eq!(
+            l.stored_from_toml(&toml::Value::Boolean(true)).unwrap_err(),
+            "expected a number or \"undefined\", found the boolean true"
+        );
+        let f = setting("file_upload_max_bytes").unwrap();
+        assert_eq!(f.section, Section::System);
+        assert!(f.check_stored(Some("1")).is_ok());
+        assert!(f.check_stored(Some("10240")).is_ok());
+        assert_eq!(
+            f.check_stored(Some("0.5")).unwrap_err(),
+            "0.5 is below the minimum of 1 MB"
+        );
+        assert_eq!(
+            f.check_stored(Some("10240.5")).unwrap_err(),
+            "10240.5 is above the maximum of 10240 MB"
+        );
+        assert_eq!(f.shown(None), "unlimited");
+        assert_eq!(
+            f.stored_from_toml(&toml::Value::String("unlimited".into())).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn newly_documented_keys_check_values() {
+        let d = setting("dormant_services").unwrap();
+        assert_eq!(d.section, Section::Software);
+        assert!(d.check_stored(d.default).is_ok());
+        assert!(d.check_stored(Some("cpdavd,exim")).is_err());
+        let a = setting("autodiscover_proxy_subdomains").unwrap();
+        assert_eq!((a.section, a.default), (Section::Domains, Some("0")));
+        let p = setting("dnsadminapp").unwrap();
+        assert!(p.check_stored(None).is_ok());
+        assert!(p.check_stored(Some("/usr/local/bin/dnsapp")).is_ok());
+        assert!(p.check_stored(Some("dnsapp")).is_err());
+        // A setting with a defined default still may not be undefined.
+        assert!(setting("autodiscover_host").unwrap().check_stored(None).is_err());
     }
 
     #[test]

@@ -104,9 +104,15 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
                                         br;
                                         small { (def.help) }
                                         br;
+                                        @if current.is_rejected(def.key) {
+                                            div.warning {
+                                                "cpanel.config holds a value this setting does not take; "
+                                                (def.shown(def.fallback())) " is in force."
+                                            }
+                                        }
                                         code { (def.key) }
                                     }
-                                    td.control { (control(def, current.get(def.key))) }
+                                    td.control { (control(def, current.get(def.key), current.is_rejected(def.key))) }
                                     td { (def.shown(def.default)) }
                                 }
                             }
@@ -121,7 +127,9 @@ pub async fn show(visit: Visit, form: Csrf) -> Response {
     visit.render(StatusCode::OK, "Tweak Settings", body)
 }
 
-fn control(def: &SettingDef, value: Option<&str>) -> Markup {
+/// The input for one setting. A stored value the setting does not take (`rejected`) is shown as it is written in a
+/// plain text box, so that saving the page without touching it posts it back unchanged and leaves it as it is.
+fn control(def: &SettingDef, value: Option<&str>, rejected: bool) -> Markup {
     let name = format!("set-{}", def.key);
     let radio = |stored: &str, shown: &str| {
         html! {
@@ -132,27 +140,55 @@ fn control(def: &SettingDef, value: Option<&str>) -> Markup {
             " "
         }
     };
+    // A setting that may be undefined gets a checkbox for it, named with the word WHM shows ("unlimited", "All").
+    let undefined = def.check_stored(None).is_ok().then(|| {
+        let word = match def.kind {
+            SettingKind::Number {
+                undefined_means: Some(w),
+                ..
+            }
+            | SettingKind::Decimal {
+                undefined_means: Some(w),
+                ..
+            } => w,
+            _ => "undefined",
+        };
+        html! {
+            " "
+            label {
+                input type="checkbox" name={ "undef-" (def.key) } value="1" checked[value.is_none()];
+                " " (word)
+            }
+        }
+    });
+    if rejected && value.is_some() {
+        return html! {
+            input name=(name) id=(name) value=(value.unwrap_or(""));
+            @if let Some(u) = undefined { (u) }
+        };
+    }
     match def.kind {
         SettingKind::Binary => html! { (radio("1", "On")) (radio("0", "Off")) },
         // The label says the opposite of the stored key.
         SettingKind::InverseBinary => html! { (radio("0", "On")) (radio("1", "Off")) },
         SettingKind::Radio { options } => html! { @for o in options { (radio(o.stored, o.shown)) } },
         SettingKind::Number {
-            minimum,
-            maximum,
-            unit,
-            undefined_means,
+            minimum, maximum, unit, ..
         } => html! {
             input type="number" name=(name) id=(name) value=(value.unwrap_or("")) min=[minimum] max=[maximum];
             " " (unit.unwrap_or(""))
-            @if let Some(word) = undefined_means {
-                " "
-                label {
-                    input type="checkbox" name={ "undef-" (def.key) } value="1" checked[value.is_none()];
-                    " " (word)
-                }
-            }
+            @if let Some(u) = undefined { (u) }
         },
-        SettingKind::Text { .. } => html! { input name=(name) id=(name) value=(value.unwrap_or("")); },
+        SettingKind::Decimal {
+            minimum, maximum, unit, ..
+        } => html! {
+            input type="number" step="any" name=(name) id=(name) value=(value.unwrap_or("")) min=[minimum] max=[maximum];
+            " " (unit.unwrap_or(""))
+            @if let Some(u) = undefined { (u) }
+        },
+        SettingKind::Text { .. } => html! {
+            input name=(name) id=(name) value=(value.unwrap_or(""));
+            @if let Some(u) = undefined { (u) }
+        },
     }
 }
