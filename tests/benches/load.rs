@@ -9,10 +9,12 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tests::ServerProcess;
 
 /// Connections per run.
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
@@ -36,69 +38,17 @@ struct Endpoint {
     authorization: Option<String>,
 }
 
-/// The release server as a child process, stopped when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
+/// The load run's configuration: WHM's defaults, bob with a key, root with a token.
+const CONFIG: &str = "[server]\nlisten = [{listen}]\nstate_dir = \"state\"\n\n[tweak_settings]\n\
+                      allow_deprecated_accesshash = true\n\n[resellers.bob]\nprivileges = [\"manage-api-tokens\"]\n\n\
+                      [[plugins]]\npath = \"{plugin}\"\n";
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let plugin = tests::build_cdylib_in("remote-access-key", true);
-        let config = dir.join("tweakgate.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nlisten = [\"127.0.0.1:{port}\"]\nstate_dir = \"state\"\n\n[tweak_settings]\n\
-                 allow_deprecated_accesshash = true\n\n[resellers.bob]\nprivileges = [\"manage-api-tokens\"]\n\n\
-                 [[plugins]]\npath = \"{}\"\n",
-                plugin.display()
-            ),
-        )
-        .expect("config");
-        let child = Command::new(tests::tweakgate_bin_in(true))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tweakgate serve");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let start = Instant::now();
-        while tests::request(addr, "GET", "/health", &[], "").status != 200 {
-            assert!(start.elapsed() < Duration::from_secs(30), "the server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server { child, addr }
-    }
-
-    /// Resident memory (KiB) and open descriptors of the server process.
-    fn footprint(&self) -> (u64, usize) {
-        let pid = self.child.id();
-        let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-            .unwrap_or(0);
-        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
-        (rss, fds)
-    }
+/// Resident memory (KiB) and open descriptors of the server, or zeros when `/proc` cannot tell.
+fn footprint(server: &ServerProcess) -> (u64, usize) {
+    server.footprint().unwrap_or_else(|e| {
+        println!("http load: {e}");
+        (0, 0)
+    })
 }
 
 /// Runs `wrk` against one endpoint; `None` when `wrk` is missing or its output cannot be read.
@@ -295,10 +245,10 @@ pub fn http_load() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    // Credentials made in the server's state directory before it starts: bob's key, root's API token.
-    let server = Server::start(dir.path());
+    // Credentials written into the running server's state directory: bob's key, root's API token.
+    let server = ServerProcess::start(dir.path(), CONFIG, true);
     let addr = server.addr;
-    let panel = panel::state::Panel::open(&dir.path().join("tweakgate.toml")).expect("panel");
+    let panel = panel::state::Panel::open(&server.config).expect("panel");
     let key = panel::whm::ops::keys::generate_key(&panel, &settings::Username::new("bob").expect("name"), "bench")
         .expect("key");
     let name = credentials::TokenName::new("load").expect("token name");
@@ -326,21 +276,21 @@ pub fn http_load() {
         },
     ];
     let names: Vec<&'static str> = endpoints.iter().map(|e| e.name).collect();
-    let before = server.footprint();
+    let before = footprint(&server);
     let quiet = sweep(addr, &endpoints);
-    let after_quiet = server.footprint();
+    let after_quiet = footprint(&server);
 
     let stop = Arc::new(AtomicBool::new(false));
     let idle = idle_connections(addr, 1000, Arc::clone(&stop));
     let flood = password_flood(addr, 4, Arc::clone(&stop));
     std::thread::sleep(Duration::from_secs(1));
     let attacked = sweep(addr, &endpoints);
-    let during = server.footprint();
+    let during = footprint(&server);
     stop.store(true, Ordering::Relaxed);
     let _ = idle.join();
     let guesses: u64 = flood.into_iter().map(|h| h.join().unwrap_or(0)).sum();
     std::thread::sleep(Duration::from_secs(6));
-    let after = server.footprint();
+    let after = footprint(&server);
 
     let floor =
         |rows: &[(&str, usize, Figures)], c: usize| rows.iter().find(|r| r.0 == names[0] && r.1 == c).map(|r| r.2.rps);

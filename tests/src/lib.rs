@@ -274,6 +274,90 @@ impl TestServer {
     }
 }
 
+/// `tweakgate serve` as a child process on a free loopback port, so its memory and descriptors can be measured on
+/// their own; stopped when dropped.
+#[derive(Debug)]
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub config: PathBuf,
+}
+
+impl ServerProcess {
+    /// Writes `config` into `dir` (with `{listen}` replaced by a free loopback address in quotes and `{plugin}` by
+    /// the Remote Access Key plugin's path, both of the chosen profile) and serves it until `/health` answers.
+    pub fn start(dir: &Path, config: &str, release: bool) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let plugin = build_cdylib_in("remote-access-key", release);
+        let path = dir.join("tweakgate.toml");
+        let text = config
+            .replace("{listen}", &format!("\"127.0.0.1:{port}\""))
+            .replace("{plugin}", &plugin.display().to_string());
+        std::fs::write(&path, text).expect("writing the config");
+        let child = Command::new(tweakgate_bin_in(release))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "error")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting tweakgate serve");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("a loopback address");
+        let mut server = ServerProcess {
+            child,
+            addr,
+            config: path,
+        };
+        let start = std::time::Instant::now();
+        while TcpStream::connect(addr).is_err() || request(addr, "GET", "/health", &[], "").status != 200 {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("tweakgate serve exited at start: {status}");
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "the server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// Resident memory (KiB) and open descriptors of the server process, from `/proc`.
+    pub fn footprint(&self) -> Result<(u64, usize), String> {
+        let pid = self.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map_err(|e| format!("cannot measure memory of process {pid}: {e}"))?;
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .ok_or_else(|| format!("no VmRSS line for process {pid}"))?;
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map_err(|e| format!("cannot count the descriptors of process {pid}: {e}"))?
+            .count();
+        Ok((rss, fds))
+    }
+
+    /// A WHM API 1 call with an `Authorization` header value.
+    pub fn api(&self, function: &str, authorization: &str) -> Reply {
+        request(
+            self.addr,
+            "GET",
+            &format!("/json-api/{function}?api.version=1"),
+            &[("Authorization", authorization)],
+            "",
+        )
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A `Basic` Authorization header value for `user` and `password`.
 pub fn basic_auth(user: &str, password: &str) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -7,6 +7,7 @@ pub mod access_key;
 pub mod api_token;
 pub mod authorization;
 pub mod fsutil;
+pub mod key_cache;
 pub mod key_file;
 pub mod secret;
 
@@ -16,6 +17,7 @@ pub use api_token::{
 };
 pub use authorization::{AuthHeaderError, Credential, MAX_HEADER_LEN, parse_authorization, parse_authorization_header};
 pub use fsutil::{FaultPoint, FsError, Owner, WriteHooks, write_atomic, write_atomic_with};
+pub use key_cache::KeyFileCache;
 pub use key_file::{
     FAULT_ENV, KeyFileError, effective_uid, key_file_path, read_key, read_key_owned_by, write_key, write_key_as,
     write_key_with,

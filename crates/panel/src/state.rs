@@ -247,7 +247,7 @@ impl Panel {
             },
             Err(_) => false,
         };
-        self.keys.invalidate(user);
+        self.keys.invalidate(&self.home_of(old, user));
         self.sessions.end_user(user);
         if tokens == 0 && !key {
             // Nothing was set aside (a user who never had credentials): leave no empty directory behind.
@@ -289,8 +289,7 @@ impl Panel {
     /// A notification only prompts a comparison of stamps: nothing reloads unless a watched file really changed.
     /// The serving process records its plugins for `tweakgate plugins list` (see [`PluginSet::record`]).
     pub fn spawn_watcher(self: &Arc<Self>, interval: Duration) {
-        let panel = Arc::clone(self);
-        panel.plugins().record(&panel.state_dir);
+        self.plugins().record(&self.state_dir);
         let (wake, woken) = std::sync::mpsc::channel::<()>();
         let notifier = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if event.is_ok_and(|e| !e.kind.is_access()) {
@@ -304,12 +303,15 @@ impl Panel {
                 None
             }
         };
+        // The watcher holds the panel weakly: once the panel is dropped (a test's server, say), the thread ends and
+        // its notification descriptor closes.
+        let weak = Arc::downgrade(self);
         std::thread::Builder::new()
             .name("config-watcher".into())
             .spawn(move || {
                 let mut watched_dirs = BTreeSet::new();
                 loop {
-                    if let Some(n) = notifier.as_mut() {
+                    if let (Some(n), Some(panel)) = (notifier.as_mut(), weak.upgrade()) {
                         watch_directories(n, &mut watched_dirs, &panel.watched_now());
                     }
                     if woken.recv_timeout(interval).is_ok() {
@@ -317,6 +319,9 @@ impl Panel {
                         std::thread::sleep(Duration::from_millis(2));
                         while woken.try_recv().is_ok() {}
                     }
+                    let Some(panel) = weak.upgrade() else {
+                        return;
+                    };
                     let retry = panel
                         .status
                         .lock()

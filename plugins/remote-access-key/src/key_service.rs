@@ -1,6 +1,6 @@
 //! What the Remote Access Key feature does, independent of how it is called: ownership rules, reading and generating keys.
 
-use credentials::AccessKey;
+use credentials::{AccessKey, KeyFileCache};
 use once_cell::sync::OnceCell;
 use serde_json::json;
 
@@ -90,9 +90,12 @@ pub fn target(caller: &User, requested: Option<&str>, generate: bool, dir: &dyn 
     }
 }
 
+/// Keys as last read, read again only when their file changes (one `stat` per request).
+static KEYS: once_cell::sync::Lazy<KeyFileCache> = once_cell::sync::Lazy::new(KeyFileCache::default);
+
 /// Reads the target's key: `Ok(None)` when there is none.
 pub fn read(user: &User, _: FullAccess) -> Result<Option<AccessKey>, String> {
-    credentials::read_key(&user.home).map_err(|e| e.to_string())
+    KEYS.read(&user.home).map_err(|e| e.to_string())
 }
 
 /// Checked once per process, retried while it fails: the OS random source answers.
@@ -116,7 +119,9 @@ pub fn generate(
     let event = json!({"event": "key_generated", "user": user.name, "actor": actor, "signature": key.signature().to_string(), "source": source});
     dir.audit(&event)
         .map_err(|e| format!("the key was not changed because the audit log could not record it: {e}"))?;
-    credentials::write_key(&user.home, &key).map_err(|e| e.to_string())?;
+    let written = credentials::write_key(&user.home, &key).map_err(|e| e.to_string());
+    KEYS.forget(&user.home);
+    written?;
     Ok(key)
 }
 

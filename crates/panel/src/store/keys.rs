@@ -1,26 +1,14 @@
-//! The access-key cache: keys are read once and re-read only when their file changes.
+//! The host's access-key check: keys come from a [`KeyFileCache`] (read once, read again only when their file
+//! changes) and are compared in constant time against the digest of the presented secret.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::RwLock;
 
-use credentials::AccessKey;
+use credentials::{AccessKey, KeyFileCache};
 use settings::Username;
 
-use crate::fsx::FileStamp;
-
-/// A user's key as last read, with the stamp of the file it was read from.
-type CachedKey = (Option<FileStamp>, Option<AccessKey>);
-
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct KeyCache {
-    entries: RwLock<HashMap<Username, CachedKey>>,
-}
-
-impl std::fmt::Debug for KeyCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeyCache { .. }")
-    }
+    files: KeyFileCache,
 }
 
 /// A fixed key compared against when the user has none, so every failure costs the same.
@@ -37,34 +25,18 @@ impl KeyCache {
 
     /// [`KeyCache::verify`] for a candidate already hashed with [`credentials::secret_digest`].
     pub fn verify_digest(&self, user: &Username, home: &Path, candidate: &[u8; 64]) -> bool {
-        let path = credentials::key_file_path(home);
-        let stamp = FileStamp::of(&path);
-        {
-            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-            if let Some((cached, key)) = entries.get(user)
-                && *cached == stamp
-            {
-                return compare(key.as_ref(), candidate);
-            }
-        }
-        let key = match credentials::read_key(home) {
-            Ok(key) => key,
+        match self.files.with(home, |key| compare(key, candidate)) {
+            Ok(ok) => ok,
             Err(e) => {
                 tracing::warn!("access key of {user} refused: {e}");
-                None
+                compare(None, candidate)
             }
-        };
-        let ok = compare(key.as_ref(), candidate);
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(user.clone(), (stamp, key));
-        ok
+        }
     }
 
-    /// Forgets a user's cached key (after the panel wrote a new one).
-    pub fn invalidate(&self, user: &Username) {
-        self.entries.write().unwrap_or_else(|e| e.into_inner()).remove(user);
+    /// Forgets the key of `home` (after the panel wrote a new one, or when its user is removed).
+    pub fn invalidate(&self, home: &Path) {
+        self.files.forget(home);
     }
 }
 

@@ -69,6 +69,6 @@ pub fn generate_key(panel: &Panel, user: &Username, actor: &str) -> anyhow::Resu
             )
         })?;
     credentials::write_key(&home, &key)?;
-    panel.keys.invalidate(user);
+    panel.keys.invalidate(&home);
     Ok(key)
 }

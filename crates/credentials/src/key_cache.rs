@@ -1,0 +1,124 @@
+//! Access keys as last read from their `.accesshash` files, read again only when a file changes: checking or showing
+//! a key costs one `stat` per request instead of an open, a read and a parse. The host and the Remote Access Key
+//! plugin both keep one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use crate::access_key::AccessKey;
+use crate::key_file::{KeyFileError, key_file_path, read_key};
+
+/// Which file is at a path and which version of it, not following a symlink: any write, replacement, `chmod` or
+/// `chown` of the key file changes it (the change time moves), so the checks of [`read_key`] run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    id: (u64, u64),
+    len: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+    mode: u32,
+    uid: u32,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path).ok()?;
+        Some(Stamp {
+            id: (m.dev(), m.ino()),
+            len: m.len(),
+            modified: (m.mtime(), m.mtime_nsec()),
+            changed: (m.ctime(), m.ctime_nsec()),
+            mode: m.mode(),
+            uid: m.uid(),
+        })
+    }
+}
+
+/// Keys by home directory, each with the stamp of the file it was read from. A file that fails its checks is not
+/// cached: the error is answered again on the next read.
+#[derive(Default)]
+pub struct KeyFileCache {
+    entries: RwLock<HashMap<PathBuf, CachedKey>>,
+}
+
+/// A key as last read (`None`: there was none), with the stamp of its file then.
+type CachedKey = (Option<Stamp>, Option<AccessKey>);
+
+impl std::fmt::Debug for KeyFileCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyFileCache { .. }")
+    }
+}
+
+impl KeyFileCache {
+    /// The key in `<home>/.accesshash` as [`read_key`] reads it (`None` when there is none), from the cache while
+    /// the file is unchanged.
+    pub fn read(&self, home: &Path) -> Result<Option<AccessKey>, KeyFileError> {
+        self.with(home, |key| key.cloned())
+    }
+
+    /// Runs `f` on the key of `home` without copying it.
+    pub fn with<T>(&self, home: &Path, f: impl FnOnce(Option<&AccessKey>) -> T) -> Result<T, KeyFileError> {
+        let stamp = Stamp::of(&key_file_path(home));
+        {
+            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((cached, key)) = entries.get(home)
+                && *cached == stamp
+            {
+                return Ok(f(key.as_ref()));
+            }
+        }
+        let key = match read_key(home) {
+            Ok(key) => key,
+            Err(e) => {
+                self.forget(home);
+                return Err(e);
+            }
+        };
+        let out = f(key.as_ref());
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(home.to_owned(), (stamp, key));
+        Ok(out)
+    }
+
+    /// Forgets the key of `home` (after writing a new one, or when its user is removed).
+    pub fn forget(&self, home: &Path) {
+        self.entries.write().unwrap_or_else(|e| e.into_inner()).remove(home);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_cache_follows_the_file() {
+        let home = tempfile::tempdir().unwrap();
+        let cache = KeyFileCache::default();
+        assert!(cache.read(home.path()).unwrap().is_none(), "no key yet");
+        let first = AccessKey::generate().unwrap();
+        crate::write_key(home.path(), &first).unwrap();
+        assert_eq!(cache.read(home.path()).unwrap().unwrap().as_str(), first.as_str());
+        // Replaced by another writer: the new key is read.
+        let second = AccessKey::generate().unwrap();
+        crate::write_key(home.path(), &second).unwrap();
+        assert_eq!(cache.read(home.path()).unwrap().unwrap().as_str(), second.as_str());
+        // Made readable by others: the checks run again and refuse it.
+        let path = key_file_path(home.path());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(
+            cache.read(home.path()).is_err(),
+            "a group/world-readable key is refused"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(cache.read(home.path()).unwrap().is_some());
+        // Removed: no key.
+        std::fs::remove_file(&path).unwrap();
+        assert!(cache.read(home.path()).unwrap().is_none());
+    }
+}
