@@ -495,7 +495,7 @@ fn main() {
         ("http", gated_api_over_http),
         ("reload", hot_reload),
         ("matrix", scaling),
-        ("load", load::http_load),
+        ("wrk", load::http_load),
     ];
     for (name, run) in groups {
         if filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())) {
