@@ -137,7 +137,7 @@ mod peer {
 
     /// An engine holding one flag, `feature`, on for `allowed` ("default" strategy with `userId IN [...]`).
     pub fn engine(feature: &str, allowed: &[String]) -> EngineState {
-        let mut engine = EngineState::default();
+        let engine = EngineState::default();
         let warnings = engine.apply_client_features(ClientFeatures {
             version: 2,
             features: vec![ClientFeature {

@@ -19,6 +19,9 @@ pub const RANDOM_BYTES: usize = LINES * LINE_LEN / 2;
 /// The longest key text accepted, armour and whitespace included.
 pub const MAX_KEY_TEXT: usize = 64 * 1024;
 
+/// Lowercase hex digits by value, as WHM writes keys.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 const BEGIN_ARMOUR: &str = "-----BEGIN WHM ACCESS KEY-----";
 const END_ARMOUR: &str = "-----END WHM ACCESS KEY-----";
 
@@ -74,14 +77,23 @@ impl AccessKey {
     }
 
     /// Generates a new key from `rng`; a failing source gives [`KeyError::RandomSource`].
+    ///
+    /// One buffer holds the key from start to end, so there is one copy of the secret to wipe: the random bytes
+    /// fill its second half and are hex-encoded forwards in place (the two digits of byte `i` land at `2i` and
+    /// `2i + 1`, never past byte `i` itself, which is at `RANDOM_BYTES + i`), and the buffer becomes the key's text
+    /// without being copied.
     pub fn generate_from<R: TryRngCore + ?Sized>(rng: &mut R) -> Result<AccessKey, KeyError> {
-        let mut bytes = Zeroizing::new([0u8; RANDOM_BYTES]);
-        rng.try_fill_bytes(&mut bytes[..])
+        let mut buf = Zeroizing::new(vec![0u8; RANDOM_BYTES * 2]);
+        rng.try_fill_bytes(&mut buf[RANDOM_BYTES..])
             .map_err(|e| KeyError::RandomSource(e.to_string()))?;
-        let mut hex_digits = Zeroizing::new([0u8; RANDOM_BYTES * 2]);
-        hex::encode_to_slice(&bytes[..], &mut hex_digits[..]).expect("the buffer holds two digits per byte");
-        let text = Zeroizing::new(hex_digits.iter().map(|b| char::from(*b)).collect::<String>());
-        Ok(AccessKey::from_normalised(text))
+        for i in 0..RANDOM_BYTES {
+            let byte = buf[RANDOM_BYTES + i];
+            buf[2 * i] = HEX_DIGITS[usize::from(byte >> 4)];
+            buf[2 * i + 1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+        }
+        // Only hex digits are left, so this cannot fail; the vector moves into the string, it is not copied.
+        let text = String::from_utf8(std::mem::take(&mut *buf)).map_err(|_| KeyError::NotHex { position: 0 })?;
+        Ok(AccessKey::from_normalised(Zeroizing::new(text)))
     }
 
     /// Reads a key as a user may paste it: drops `-----BEGIN/END WHM ACCESS KEY-----` lines,
@@ -178,7 +190,9 @@ impl AccessKey {
 
     /// The Access Key Signature: the first 32 hex digits as 16 colon-separated pairs.
     pub fn signature(&self) -> Signature {
-        Signature::of(&self.key).expect("a normalised key has at least 32 hex digits")
+        // A normalised key is lowercase hex digits only, so its first 32 bytes are the signature's digits as they
+        // are; nothing needs filtering or lowercasing.
+        Signature::of_digits(&self.key.as_bytes()[..LINE_LEN])
     }
 
     /// Compares `candidate` (a secret from an `Authorization` header, without line breaks) with this key in constant time.
@@ -239,6 +253,18 @@ impl Signature {
             taken += 1;
         }
         (taken == 32).then_some(Signature(out))
+    }
+
+    /// The signature of 32 bytes that are already lowercase hex digits.
+    fn of_digits(digits: &[u8]) -> Signature {
+        let mut out = String::with_capacity(47);
+        for (i, pair) in digits.chunks(2).enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            out.extend(pair.iter().map(|&b| char::from(b)));
+        }
+        Signature(out)
     }
 
     /// The signature text, `xx:xx:…:xx`.

@@ -2,6 +2,9 @@
 //!
 //! Settings, users and declared features are compiled into an immutable [`Snapshot`] holding one bit per
 //! (user, feature); readers share it through [`Gate`] without locks while a new one is built.
+//!
+//! Names are looked up borrowed, with a fast keyed hash: a request's user name costs no allocation, and its hash is
+//! seeded per process, so names a client chooses cannot be crafted to collide.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -12,8 +15,11 @@ use arc_swap::ArcSwap;
 use crate::acl::{Acl, AclSet};
 use crate::config::Config;
 use crate::schema::{self, SettingDef};
-use crate::username::Username;
+use crate::username::{self, Username};
 use crate::users::UserKind;
+
+/// A map keyed by names, hashed with a fast hash that is seeded at random per process.
+type NameMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What a feature needs, in WHM's menu language: any of the ACLs (OR), and all of the settings on (AND).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -173,6 +179,12 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The answer for a visible feature: no reasons, nothing allocated.
+    pub const VISIBLE: Decision = Decision {
+        visible: true,
+        reasons: Vec::new(),
+    };
+
     pub fn codes(&self) -> Vec<&'static str> {
         self.reasons.iter().map(Reason::code).collect()
     }
@@ -192,13 +204,20 @@ struct UserEntry {
     privileges: AclSet,
 }
 
+/// What the gate works out once per feature: the ACLs it asks for, and its switches that are Off.
+struct FeatureRule {
+    needed: AclSet,
+    settings_off: Vec<&'static SettingDef>,
+}
+
 /// An immutable, precomputed view: the config in force, the features, and one visibility bit per (user, feature).
 pub struct Snapshot {
     config: Arc<Config>,
     features: Vec<FeatureSpec>,
+    rules: Vec<FeatureRule>,
     users: Vec<UserEntry>,
-    user_index: HashMap<Username, UserId>,
-    feature_index: HashMap<String, FeatureId>,
+    user_index: NameMap<Username, UserId>,
+    feature_index: NameMap<String, FeatureId>,
     words_per_user: usize,
     visible: Vec<u64>,
 }
@@ -215,49 +234,74 @@ impl fmt::Debug for Snapshot {
 impl Snapshot {
     /// Compiles the config and the declared features into per-user visibility bits.
     pub fn compile(config: Arc<Config>, features: Vec<FeatureSpec>) -> Snapshot {
-        let users: Vec<UserEntry> = config
-            .users
-            .all()
-            .map(|(name, kind)| {
-                let privileges = config.users.privileges(&name).unwrap_or(AclSet::EMPTY);
-                UserEntry { name, kind, privileges }
-            })
-            .collect();
-        let user_index = users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.name.clone(), UserId(i as u32)))
-            .collect();
-        let mut feature_index = HashMap::new();
+        let all = &config.users;
+        // Root, then resellers, then accounts, each sorted: the order of `Users::all`, with each user's privileges
+        // taken from the entry at hand rather than looked up again.
+        let privileges_of = |name: &Username| {
+            if name.is_root() {
+                AclSet::EVERYTHING
+            } else {
+                all.resellers.get(name).map_or(AclSet::EMPTY, |r| r.privileges)
+            }
+        };
+        let mut users = Vec::with_capacity(1 + all.resellers.len() + all.accounts.len());
+        users.push(UserEntry {
+            name: Username::root(),
+            kind: UserKind::Root,
+            privileges: AclSet::EVERYTHING,
+        });
+        users.extend(all.resellers.iter().map(|(name, r)| UserEntry {
+            name: name.clone(),
+            kind: UserKind::Reseller,
+            privileges: if name.is_root() { AclSet::EVERYTHING } else { r.privileges },
+        }));
+        users.extend(all.accounts.keys().map(|name| UserEntry {
+            name: name.clone(),
+            kind: UserKind::Account,
+            privileges: privileges_of(name),
+        }));
+        let mut user_index = NameMap::with_capacity_and_hasher(users.len(), Default::default());
+        for (i, u) in users.iter().enumerate() {
+            user_index.insert(u.name.clone(), UserId(i as u32));
+        }
+        let mut feature_index = NameMap::with_capacity_and_hasher(features.len(), Default::default());
         for (i, f) in features.iter().enumerate() {
             feature_index.entry(f.id.clone()).or_insert(FeatureId(i as u32));
         }
-        let words_per_user = features.len().div_ceil(64).max(1);
-        let mut snapshot = Snapshot {
-            config,
-            features,
-            users,
-            user_index,
-            feature_index,
-            words_per_user,
-            visible: Vec::new(),
-        };
-        let mut visible = vec![0u64; snapshot.users.len() * words_per_user];
-        // What does not depend on the user (settings, plugin faults) is decided once per feature.
-        let feature_open: Vec<bool> = snapshot
-            .features
+        // What does not depend on the user (settings, plugin faults) is worked out once per feature.
+        let rules: Vec<FeatureRule> = features
             .iter()
-            .map(|f| f.fault.is_none() && snapshot.settings_off(f).next().is_none())
+            .map(|f| FeatureRule {
+                needed: AclSet::from_acls(f.requirements.any_of.iter().copied()),
+                settings_off: f
+                    .requirements
+                    .all_settings_on
+                    .iter()
+                    .copied()
+                    .filter(|s| !config.tweak_settings.is_on(s.key))
+                    .collect(),
+            })
             .collect();
-        for (u, entry) in snapshot.users.iter().enumerate() {
-            for (fi, feature) in snapshot.features.iter().enumerate() {
-                if feature_open[fi] && user_failure(Some((entry.kind, entry.privileges)), feature).is_none() {
+        let words_per_user = features.len().div_ceil(64).max(1);
+        let mut visible = vec![0u64; users.len() * words_per_user];
+        for (u, entry) in users.iter().enumerate() {
+            for (fi, (feature, rule)) in features.iter().zip(&rules).enumerate() {
+                let open = feature.fault.is_none() && rule.settings_off.is_empty();
+                if open && user_failure(Some((entry.kind, entry.privileges)), rule.needed).is_none() {
                     visible[u * words_per_user + fi / 64] |= 1 << (fi % 64);
                 }
             }
         }
-        snapshot.visible = visible;
-        snapshot
+        Snapshot {
+            config,
+            features,
+            rules,
+            users,
+            user_index,
+            feature_index,
+            words_per_user,
+            visible,
+        }
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -272,11 +316,19 @@ impl Snapshot {
         &self.features[id.0 as usize]
     }
 
+    /// The user's position, by name as a request or an embedder has it; no allocation.
+    ///
+    /// Only valid usernames are in the index, so any other text simply is not found. Names longer than any
+    /// username are refused before they are hashed.
+    #[inline]
     pub fn user_id(&self, user: &str) -> Option<UserId> {
-        let name = Username::new(user).ok()?;
-        self.user_index.get(&name).copied()
+        if user.len() > username::MAX_LEN {
+            return None;
+        }
+        self.user_index.get(user).copied()
     }
 
+    #[inline]
     pub fn feature_id(&self, feature: &str) -> Option<FeatureId> {
         self.feature_index.get(feature).copied()
     }
@@ -310,27 +362,38 @@ impl Snapshot {
     }
 
     /// The full explanation for a user and a feature, by name. Unknown names fail closed with a reason.
+    ///
+    /// A visible feature is answered from the snapshot's bit without allocating; only reasons are built.
     pub fn decide(&self, user: &str, feature: &str) -> Decision {
-        let entry = self.user_id(user).map(|id| &self.users[id.0 as usize]);
-        self.decide_as(user, entry.map(|e| (e.kind, e.privileges)), feature, false)
+        let id = self.user_id(user);
+        let fid = self.feature_id(feature);
+        if let (Some(id), Some(fid)) = (id, fid)
+            && self.is_visible(id, fid)
+        {
+            return Decision::VISIBLE;
+        }
+        let entry = id.map(|id| &self.users[id.0 as usize]);
+        self.decide_as(user, entry.map(|e| (e.kind, e.privileges)), fid, feature, false)
     }
 
     /// Like [`decide`](Self::decide), but with the privileges a request actually carries (limited by an API token).
     pub fn decide_with_privileges(&self, user: UserId, feature: &str, privileges: AclSet) -> Decision {
         let entry = &self.users[user.0 as usize];
         let restricted = privileges != entry.privileges;
-        self.decide_as(entry.name.as_str(), Some((entry.kind, privileges)), feature, restricted)
+        let fid = self.feature_id(feature);
+        self.decide_as(entry.name.as_str(), Some((entry.kind, privileges)), fid, feature, restricted)
     }
 
     fn decide_as(
         &self,
         user: &str,
         who: Option<(UserKind, AclSet)>,
+        fid: Option<FeatureId>,
         feature: &str,
         token_restricted: bool,
     ) -> Decision {
-        let reasons = match self.feature_id(feature) {
-            Some(id) => self.evaluate(user, who, self.feature(id), token_restricted),
+        let reasons = match fid {
+            Some(id) => self.evaluate(user, who, id, token_restricted),
             None => {
                 let mut r = vec![Reason::UnknownFeature {
                     feature: feature.to_owned(),
@@ -347,25 +410,13 @@ impl Snapshot {
         }
     }
 
-    /// The switches a feature needs that are Off.
-    fn settings_off<'a>(&'a self, feature: &'a FeatureSpec) -> impl Iterator<Item = &'static SettingDef> + 'a {
-        feature
-            .requirements
-            .all_settings_on
-            .iter()
-            .copied()
-            .filter(|s| !self.config.tweak_settings.is_on(s.key))
-    }
-
-    fn evaluate(
-        &self,
-        user: &str,
-        who: Option<(UserKind, AclSet)>,
-        feature: &FeatureSpec,
-        token_restricted: bool,
-    ) -> Vec<Reason> {
-        let mut reasons = Vec::new();
-        match user_failure(who, feature) {
+    fn evaluate(&self, user: &str, who: Option<(UserKind, AclSet)>, id: FeatureId, token_restricted: bool) -> Vec<Reason> {
+        let feature = self.feature(id);
+        let rule = &self.rules[id.0 as usize];
+        let failure = user_failure(who, rule.needed);
+        let count = usize::from(failure.is_some()) + rule.settings_off.len() + usize::from(feature.fault.is_some());
+        let mut reasons = Vec::with_capacity(count);
+        match failure {
             None => {}
             Some(UserFailure::Unknown) => reasons.push(Reason::UnknownUser { user: user.to_owned() }),
             Some(UserFailure::NotAReseller) => reasons.push(Reason::NotAReseller { user: user.to_owned() }),
@@ -380,7 +431,7 @@ impl Snapshot {
                 token_restricted,
             }),
         }
-        reasons.extend(self.settings_off(feature).map(|s| Reason::SettingDisabled {
+        reasons.extend(rule.settings_off.iter().map(|s| Reason::SettingDisabled {
             setting: s.key.to_owned(),
         }));
         if let Some(fault) = &feature.fault {
@@ -399,12 +450,11 @@ enum UserFailure {
 
 /// The user's part of the rule: root or a reseller, holding `all` or one of the ACLs. Shared by the fast path and
 /// the explanation, so they cannot disagree.
-fn user_failure(who: Option<(UserKind, AclSet)>, feature: &FeatureSpec) -> Option<UserFailure> {
+fn user_failure(who: Option<(UserKind, AclSet)>, needed: AclSet) -> Option<UserFailure> {
     match who {
         None => Some(UserFailure::Unknown),
         Some((UserKind::Account, _)) => Some(UserFailure::NotAReseller),
         Some((UserKind::Root | UserKind::Reseller, privileges)) => {
-            let needed = AclSet::from_acls(feature.requirements.any_of.iter().copied());
             (!needed.is_empty() && !privileges.check_any(needed)).then_some(UserFailure::PrivilegeMissing)
         }
     }
