@@ -209,7 +209,10 @@ fn gate_against_peer() {
     let snapshot = settings::Snapshot::compile(Arc::new(config), vec![feature]);
     let engine = peer::engine(FEATURE, &allowed);
     let contexts: Vec<_> = names.iter().map(|n| peer::context(n)).collect();
-    let ids: Vec<_> = names.iter().map(|n| snapshot.user_id(n).expect("user exists")).collect();
+    let ids: Vec<_> = names
+        .iter()
+        .map(|n| snapshot.user_id(n).expect("user exists"))
+        .collect();
     let fid = snapshot.feature_id(FEATURE).expect("feature exists");
     // Both sides give the same answer for every user before anything is timed.
     for (i, name) in names.iter().enumerate() {
@@ -241,7 +244,7 @@ fn gate_against_peer() {
             };
             black_box(visible);
         },
-        peer_floor.clone(),
+        peer_floor,
     );
     measure::report(
         "gate check by name (look up user and feature, test the bit) / unleash-yggdrasil is_enabled",
@@ -259,7 +262,7 @@ fn gate_against_peer() {
             i = (i + 1) % n;
             black_box(snapshot.is_visible(black_box(ids[i]), black_box(fid)));
         },
-        peer_floor.clone(),
+        peer_floor,
     );
     measure::report(
         "gate check with ids already resolved / unleash-yggdrasil is_enabled",
@@ -282,14 +285,35 @@ fn gate_against_peer() {
         peer_floor,
     );
     measure::report(
-        "decide by name with every reason / unleash-yggdrasil is_enabled (plain answer)",
+        "decide by name, every reason as an owned Decision / unleash-yggdrasil is_enabled (plain answer)",
+        r,
+        s,
+        f,
+        "<= 1",
+    );
+
+    let mut i = 0usize;
+    let (r, s, f) = measure::ratio(
+        31,
+        Duration::from_millis(10),
+        || {
+            i = (i + 1) % n;
+            let explanation = snapshot.explain(black_box(names[i].as_str()), black_box(FEATURE));
+            black_box(explanation.visible());
+            for reason in explanation.reasons() {
+                black_box(reason.code());
+            }
+        },
+        peer_floor,
+    );
+    measure::report(
+        "explain by name, every reason borrowed / unleash-yggdrasil is_enabled (plain answer)",
         r,
         s,
         f,
         "<= 1",
     );
 }
-
 
 fn plugin_load() {
     let plugin = tests::build_cdylib_in("remote-access-key", true);
