@@ -24,13 +24,14 @@ type NameMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// Up to this many features, a feature is looked up by comparing names rather than through the index.
 const FEATURES_SCANNED: usize = 16;
 
-/// A username packed into one integer, its bytes in order and zeros after: a lookup hashes and compares one
-/// `u128` held in the table, with no string to follow.
+/// A username packed into two integers, its bytes in order and zeros after: a lookup hashes and compares a key
+/// held in the table, with no string to follow. Two `u64`s rather than one `u128` keep a table slot at 24 bytes
+/// instead of 32, so more of the table stays in cache.
 ///
 /// Packing is one-to-one for texts of at most 16 bytes without NUL, which covers every valid username; any
 /// other text has no key, so it is not found (a name with a NUL must not pack to the name before it).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct NameKey(u128);
+struct NameKey([u64; 2]);
 
 impl NameKey {
     /// Packs in registers, byte by byte: a name is a few bytes, and copying it into a stack buffer to read it back
@@ -41,12 +42,12 @@ impl NameKey {
         if bytes.len() > username::MAX_LEN {
             return None;
         }
-        let mut packed = 0u128;
+        let mut packed = [0u64; 2];
         for (i, &b) in bytes.iter().enumerate() {
             if b == 0 {
                 return None;
             }
-            packed |= u128::from(b) << (8 * i);
+            packed[i / 8] |= u64::from(b) << (8 * (i % 8));
         }
         Some(NameKey(packed))
     }
