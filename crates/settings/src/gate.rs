@@ -3,8 +3,10 @@
 //! Settings, users and declared features are compiled into an immutable [`Snapshot`] holding one bit per
 //! (user, feature); readers share it through [`Gate`] without locks while a new one is built.
 //!
-//! Names are looked up borrowed, with a fast keyed hash: a request's user name costs no allocation, and its hash is
-//! seeded per process, so names a client chooses cannot be crafted to collide.
+//! Names are looked up borrowed, with a fast hash seeded at random per process: a request's user name costs no
+//! allocation. Only root's config puts names in the index, and a lookup adds nothing to it, so a name a client sends
+//! can at most walk the probe sequence of names already there; the per-process seed keeps even that from being
+//! planned ahead.
 
 use std::collections::HashMap;
 use std::fmt;
