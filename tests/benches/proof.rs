@@ -132,6 +132,191 @@ fn gate_check() {
     );
 }
 
+/// The peer: Unleash's evaluation engine with the same rule as the gate's, a flag on for 1,000 listed user ids.
+mod peer {
+    use unleash_types::client_features::{ClientFeature, ClientFeatures, Constraint, Operator, Strategy};
+    use unleash_yggdrasil::{Context, EngineState};
+
+    /// An engine holding one flag, `feature`, on for `allowed` ("default" strategy with `userId IN [...]`).
+    pub fn engine(feature: &str, allowed: &[String]) -> EngineState {
+        let engine = EngineState::default();
+        let warnings = engine.apply_client_features(ClientFeatures {
+            version: 2,
+            features: vec![ClientFeature {
+                name: feature.into(),
+                enabled: true,
+                strategies: Some(vec![Strategy {
+                    name: "default".into(),
+                    segments: None,
+                    variants: None,
+                    constraints: Some(vec![Constraint {
+                        context_name: "userId".into(),
+                        operator: Operator::In,
+                        case_insensitive: false,
+                        inverted: false,
+                        values: Some(allowed.to_vec()),
+                        value: None,
+                    }]),
+                    parameters: None,
+                    sort_order: None,
+                }]),
+                ..ClientFeature::default()
+            }],
+            segments: None,
+            query: None,
+            meta: None,
+        });
+        assert!(warnings.is_none_or(|w| w.is_empty()), "the peer's rule compiles");
+        engine
+    }
+
+    /// The context an embedder passes for one user (built once per user, ahead of the timing).
+    pub fn context(user: &str) -> Context {
+        Context {
+            user_id: Some(user.into()),
+            session_id: None,
+            environment: None,
+            app_name: None,
+            current_time: None,
+            remote_address: None,
+            properties: None,
+        }
+    }
+}
+
+/// The gate against the peer over the same 2,000 users, 1,000 of whom may see the feature, cycling through them.
+fn gate_against_peer() {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    const FEATURE: &str = "remote-access-key";
+    let mut text = String::from("[tweak_settings]\nallow_deprecated_accesshash = true\n");
+    let mut names = Vec::new();
+    for i in 0..2000 {
+        let acl = if i % 2 == 0 { "manage-api-tokens" } else { "list-accts" };
+        text.push_str(&format!("[resellers.r{i}]\nprivileges = [\"{acl}\"]\n"));
+        names.push(format!("r{i}"));
+    }
+    let allowed: Vec<String> = names.iter().step_by(2).cloned().collect();
+    let config = settings::Config::parse(&text, Path::new("bench.toml")).expect("bench config parses");
+    let feature = settings::FeatureSpec {
+        id: FEATURE.into(),
+        title: "Remote Access Key".into(),
+        group: "Clusters".into(),
+        requirements: settings::Requirements::from_names(["manage-api-tokens"], ["allow_deprecated_accesshash"])
+            .expect("known names"),
+        plugin: None,
+        fault: None,
+    };
+    let snapshot = settings::Snapshot::compile(Arc::new(config), vec![feature]);
+    let engine = peer::engine(FEATURE, &allowed);
+    let contexts: Vec<_> = names.iter().map(|n| peer::context(n)).collect();
+    let ids: Vec<_> = names
+        .iter()
+        .map(|n| snapshot.user_id(n).expect("user exists"))
+        .collect();
+    let fid = snapshot.feature_id(FEATURE).expect("feature exists");
+    // Both sides give the same answer for every user before anything is timed.
+    for (i, name) in names.iter().enumerate() {
+        let ours = snapshot.decide(name, FEATURE).visible;
+        assert_eq!(ours, engine.is_enabled(FEATURE, &contexts[i], &None), "{name}");
+        assert_eq!(ours, i % 2 == 0, "{name}");
+        assert_eq!(ours, snapshot.is_visible(ids[i], fid), "{name}");
+    }
+    let n = names.len();
+    let peer_floor = {
+        let (engine, contexts) = (&engine, &contexts);
+        let mut i = 0usize;
+        move || {
+            i = (i + 1) % n;
+            black_box(engine.is_enabled(black_box(FEATURE), black_box(&contexts[i]), &None));
+        }
+    };
+
+    let mut i = 0usize;
+    let (r, s, f) = measure::ratio(
+        31,
+        Duration::from_millis(10),
+        || {
+            i = (i + 1) % n;
+            let name = black_box(names[i].as_str());
+            let visible = match (snapshot.user_id(name), snapshot.feature_id(black_box(FEATURE))) {
+                (Some(user), Some(feature)) => snapshot.is_visible(user, feature),
+                _ => false,
+            };
+            black_box(visible);
+        },
+        peer_floor,
+    );
+    measure::report(
+        "gate check by name (look up user and feature, test the bit) / unleash-yggdrasil is_enabled",
+        r,
+        s,
+        f,
+        "<= 0.25",
+    );
+
+    let mut i = 0usize;
+    let (r, s, f) = measure::ratio(
+        31,
+        Duration::from_millis(10),
+        || {
+            i = (i + 1) % n;
+            black_box(snapshot.is_visible(black_box(ids[i]), black_box(fid)));
+        },
+        peer_floor,
+    );
+    measure::report(
+        "gate check with ids already resolved / unleash-yggdrasil is_enabled",
+        r,
+        s,
+        f,
+        "informative",
+    );
+
+    let mut i = 0usize;
+    let (r, s, f) = measure::ratio(
+        31,
+        Duration::from_millis(10),
+        || {
+            i = (i + 1) % n;
+            let decision = snapshot.decide(black_box(names[i].as_str()), black_box(FEATURE));
+            black_box(decision.visible);
+            black_box(decision.reasons.len());
+        },
+        peer_floor,
+    );
+    measure::report(
+        "decide by name, every reason as an owned Decision / unleash-yggdrasil is_enabled (plain answer)",
+        r,
+        s,
+        f,
+        "<= 1",
+    );
+
+    let mut i = 0usize;
+    let (r, s, f) = measure::ratio(
+        31,
+        Duration::from_millis(10),
+        || {
+            i = (i + 1) % n;
+            let explanation = snapshot.explain(black_box(names[i].as_str()), black_box(FEATURE));
+            black_box(explanation.visible());
+            for reason in explanation.reasons() {
+                black_box(reason.code());
+            }
+        },
+        peer_floor,
+    );
+    measure::report(
+        "explain by name, every reason borrowed / unleash-yggdrasil is_enabled (plain answer)",
+        r,
+        s,
+        f,
+        "<= 1",
+    );
+}
+
 fn plugin_load() {
     let plugin = tests::build_cdylib_in("remote-access-key", true);
     let empty = tests::build_cdylib_in("fixture-empty", true);
@@ -489,6 +674,7 @@ fn main() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let groups: [(&str, fn()); 8] = [
         ("gate", gate_check),
+        ("gate", gate_against_peer),
         ("keygen", key_generation),
         ("auth", header_authentication),
         ("plugin", plugin_load),

@@ -19,6 +19,57 @@ pub const RANDOM_BYTES: usize = LINES * LINE_LEN / 2;
 /// The longest key text accepted, armour and whitespace included.
 pub const MAX_KEY_TEXT: usize = 64 * 1024;
 
+/// Lowercase hex digits by value, as WHM writes keys.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Hex-encodes the bytes in the second half of `buf` into the whole of it, first byte first.
+///
+/// The first half of the bytes still to encode always fits, two digits each, in front of them, so it is encoded
+/// from one side of a split into the other (no overlap, no bounds checks in the loop); the last byte is read
+/// before its own two digits overwrite it.
+fn hex_in_place(buf: &mut [u8]) {
+    let len = buf.len();
+    debug_assert!(len.is_multiple_of(2), "two digits per byte");
+    let mut next = len / 2;
+    while next < len {
+        let remaining = len - next;
+        // Digits so far fill everything before `start`; the bytes still to encode are `next..`.
+        let start = len - 2 * remaining;
+        if remaining == 1 {
+            let byte = buf[next];
+            buf[start] = HEX_DIGITS[usize::from(byte >> 4)];
+            buf[start + 1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+            break;
+        }
+        let n = remaining / 2;
+        let (digits, bytes) = buf.split_at_mut(next);
+        hex_encode(&bytes[..n], &mut digits[start..start + 2 * n]);
+        next += n;
+    }
+}
+
+/// Writes the lowercase hex of `bytes` into `digits` (twice as long), four bytes at a time in one `u64`.
+fn hex_encode(bytes: &[u8], digits: &mut [u8]) {
+    const LOW_NIBBLES: u64 = 0x000f_000f_000f_000f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut quads = bytes.chunks_exact(4);
+    let mut outs = digits.chunks_exact_mut(8);
+    for (quad, out) in (&mut quads).zip(&mut outs) {
+        let mut x = u64::from(u32::from_le_bytes([quad[0], quad[1], quad[2], quad[3]]));
+        // Each byte into its own 16-bit lane, then the high nibble into the lane's first byte, the low one after.
+        x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+        x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+        let nibbles = ((x >> 4) & LOW_NIBBLES) | ((x & LOW_NIBBLES) << 8);
+        // '0' + n, plus 39 more for 10..=15 so they become 'a'..='f'; no byte carries into the next.
+        let letters = ((nibbles + 6 * ONES) >> 4) & ONES;
+        out.copy_from_slice(&(nibbles + 0x30 * ONES + 39 * letters).to_le_bytes());
+    }
+    for (&byte, pair) in quads.remainder().iter().zip(outs.into_remainder().chunks_exact_mut(2)) {
+        pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+    }
+}
+
 const BEGIN_ARMOUR: &str = "-----BEGIN WHM ACCESS KEY-----";
 const END_ARMOUR: &str = "-----END WHM ACCESS KEY-----";
 
@@ -74,14 +125,18 @@ impl AccessKey {
     }
 
     /// Generates a new key from `rng`; a failing source gives [`KeyError::RandomSource`].
+    ///
+    /// One buffer holds the key from start to end, so there is one copy of the secret to wipe: the random bytes
+    /// fill its second half and are hex-encoded in place ([`hex_in_place`]), and the buffer becomes the key's text
+    /// without being copied.
     pub fn generate_from<R: TryRngCore + ?Sized>(rng: &mut R) -> Result<AccessKey, KeyError> {
-        let mut bytes = Zeroizing::new([0u8; RANDOM_BYTES]);
-        rng.try_fill_bytes(&mut bytes[..])
+        let mut buf = Zeroizing::new(vec![0u8; RANDOM_BYTES * 2]);
+        rng.try_fill_bytes(&mut buf[RANDOM_BYTES..])
             .map_err(|e| KeyError::RandomSource(e.to_string()))?;
-        let mut hex_digits = Zeroizing::new([0u8; RANDOM_BYTES * 2]);
-        hex::encode_to_slice(&bytes[..], &mut hex_digits[..]).expect("the buffer holds two digits per byte");
-        let text = Zeroizing::new(hex_digits.iter().map(|b| char::from(*b)).collect::<String>());
-        Ok(AccessKey::from_normalised(text))
+        hex_in_place(&mut buf);
+        // Only hex digits are left, so this cannot fail; the vector moves into the string, it is not copied.
+        let text = String::from_utf8(std::mem::take(&mut *buf)).map_err(|_| KeyError::NotHex { position: 0 })?;
+        Ok(AccessKey::from_normalised(Zeroizing::new(text)))
     }
 
     /// Reads a key as a user may paste it: drops `-----BEGIN/END WHM ACCESS KEY-----` lines,
@@ -178,7 +233,9 @@ impl AccessKey {
 
     /// The Access Key Signature: the first 32 hex digits as 16 colon-separated pairs.
     pub fn signature(&self) -> Signature {
-        Signature::of(&self.key).expect("a normalised key has at least 32 hex digits")
+        // A normalised key is lowercase hex digits only, so its first 32 bytes are the signature's digits as they
+        // are; nothing needs filtering or lowercasing.
+        Signature::of_digits(&self.key.as_bytes()[..LINE_LEN])
     }
 
     /// Compares `candidate` (a secret from an `Authorization` header, without line breaks) with this key in constant time.
@@ -246,6 +303,18 @@ impl Signature {
         (taken == 32).then_some(Signature(out))
     }
 
+    /// The signature of 32 bytes that are already lowercase hex digits.
+    fn of_digits(digits: &[u8]) -> Signature {
+        let mut out = String::with_capacity(47);
+        for (i, pair) in digits.chunks(2).enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            out.extend(pair.iter().map(|&b| char::from(b)));
+        }
+        Signature(out)
+    }
+
     /// The signature text, `xx:xx:…:xx`.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -305,6 +374,29 @@ mod tests {
         assert_eq!(text.len(), 990);
         assert_ne!(a.as_str(), b.as_str(), "two generated keys are different");
         assert!(!a.matches(b.as_str()));
+    }
+
+    /// The in-place encoding gives exactly the hex of the random bytes drawn, for the real size and odd splits.
+    #[test]
+    fn generated_key_is_the_hex_of_the_random_bytes() {
+        use rand::{RngCore, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut again = rng.clone();
+        let key = AccessKey::generate_from(&mut rng).unwrap();
+        let mut bytes = [0u8; RANDOM_BYTES];
+        again.fill_bytes(&mut bytes);
+        assert_eq!(key.as_str(), hex::encode(bytes));
+        for n in 0..40usize {
+            let random: Vec<u8> = (0..n).map(|i| (i * 37 + 5) as u8).collect();
+            let mut buf = vec![0u8; n];
+            buf.extend_from_slice(&random);
+            hex_in_place(&mut buf);
+            assert_eq!(buf, hex::encode(&random).into_bytes(), "{n} bytes");
+        }
+        let every: Vec<u8> = (0..=255).collect();
+        let mut digits = vec![0u8; 512];
+        hex_encode(&every, &mut digits);
+        assert_eq!(digits, hex::encode(&every).into_bytes());
     }
 
     #[test]

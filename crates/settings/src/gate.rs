@@ -2,6 +2,11 @@
 //!
 //! Settings, users and declared features are compiled into an immutable [`Snapshot`] holding one bit per
 //! (user, feature); readers share it through [`Gate`] without locks while a new one is built.
+//!
+//! Names are looked up borrowed, with a fast hash seeded at random per process: a request's user name costs no
+//! allocation. Only root's config puts names in the index, and a lookup adds nothing to it, so a name a client sends
+//! can at most walk the probe sequence of names already there; the per-process seed keeps even that from being
+//! planned ahead.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -12,8 +17,43 @@ use arc_swap::ArcSwap;
 use crate::acl::{Acl, AclSet};
 use crate::config::Config;
 use crate::schema::{self, SettingDef};
-use crate::username::Username;
+use crate::username::{self, Username};
 use crate::users::UserKind;
+
+/// A map keyed by names, hashed with a fast hash that is seeded at random per process.
+type NameMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Up to this many features, a feature is looked up by comparing names rather than through the index.
+const FEATURES_SCANNED: usize = 16;
+
+/// A username packed into two integers, its bytes in order and zeros after: a lookup hashes and compares a key
+/// held in the table, with no string to follow. Two `u64`s rather than one `u128` keep a table slot at 24 bytes
+/// instead of 32, so more of the table stays in cache.
+///
+/// Packing is one-to-one for texts of at most 16 bytes without NUL, which covers every valid username; any
+/// other text has no key, so it is not found (a name with a NUL must not pack to the name before it).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct NameKey([u64; 2]);
+
+impl NameKey {
+    /// Packs in registers, byte by byte: a name is a few bytes, and copying it into a stack buffer to read it back
+    /// whole costs more than that.
+    #[inline]
+    fn of(name: &str) -> Option<NameKey> {
+        let bytes = name.as_bytes();
+        if bytes.len() > username::MAX_LEN {
+            return None;
+        }
+        let mut packed = [0u64; 2];
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == 0 {
+                return None;
+            }
+            packed[i / 8] |= u64::from(b) << (8 * (i % 8));
+        }
+        Some(NameKey(packed))
+    }
+}
 
 /// What a feature needs, in WHM's menu language: any of the ACLs (OR), and all of the settings on (AND).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -121,46 +161,20 @@ impl Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::UnknownUser { user } => write!(f, "\"{user}\" is not a user on this server"),
-            Reason::UnknownFeature { feature } => write!(f, "no loaded plugin provides the feature \"{feature}\""),
-            Reason::NotAReseller { user } => {
-                write!(f, "{user} is a cPanel account, not a reseller, so it has no WHM access")
-            }
+            Reason::UnknownUser { user } => text::unknown_user(f, user),
+            Reason::UnknownFeature { feature } => text::unknown_feature(f, feature),
+            Reason::NotAReseller { user } => text::not_a_reseller(f, user),
             Reason::PrivilegeMissing {
                 user,
                 any_of,
-                token_restricted: false,
-            } => {
-                write!(
-                    f,
-                    "{user} holds none of the privileges {} (nor \"all\"); grant one in Edit Reseller Nameservers and Privileges",
-                    any_of.join(", ")
-                )
-            }
-            Reason::PrivilegeMissing {
-                user,
-                any_of,
-                token_restricted: true,
-            } => {
-                write!(
-                    f,
-                    "the API token {user} used does not carry any of the privileges {} (nor \"all\")",
-                    any_of.join(", ")
-                )
-            }
+                token_restricted,
+            } => text::privilege_missing(f, user, any_of.iter().map(String::as_str), *token_restricted),
             Reason::SettingDisabled { setting } => {
                 let label = schema::setting(setting).map_or(setting.as_str(), |d| d.label);
-                write!(
-                    f,
-                    "the Tweak Setting \"{label}\" ({setting}) is Off; turn it on in Tweak Settings » Security"
-                )
+                text::setting_disabled(f, label, setting)
             }
-            Reason::PluginFaulted { plugin, detail } => {
-                write!(f, "the plugin \"{plugin}\" faulted and is isolated: {detail}")
-            }
-            Reason::PluginIncompatible { plugin, detail } => {
-                write!(f, "the plugin \"{plugin}\" could not be loaded: {detail}")
-            }
+            Reason::PluginFaulted { plugin, detail } => text::plugin_faulted(f, plugin, detail),
+            Reason::PluginIncompatible { plugin, detail } => text::plugin_incompatible(f, plugin, detail),
         }
     }
 }
@@ -173,6 +187,12 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The answer for a visible feature: no reasons, nothing allocated.
+    pub const VISIBLE: Decision = Decision {
+        visible: true,
+        reasons: Vec::new(),
+    };
+
     pub fn codes(&self) -> Vec<&'static str> {
         self.reasons.iter().map(Reason::code).collect()
     }
@@ -192,13 +212,20 @@ struct UserEntry {
     privileges: AclSet,
 }
 
+/// What the gate works out once per feature: the ACLs it asks for, and its switches that are Off.
+struct FeatureRule {
+    needed: AclSet,
+    settings_off: Vec<&'static SettingDef>,
+}
+
 /// An immutable, precomputed view: the config in force, the features, and one visibility bit per (user, feature).
 pub struct Snapshot {
     config: Arc<Config>,
     features: Vec<FeatureSpec>,
+    rules: Vec<FeatureRule>,
     users: Vec<UserEntry>,
-    user_index: HashMap<Username, UserId>,
-    feature_index: HashMap<String, FeatureId>,
+    user_index: NameMap<NameKey, UserId>,
+    feature_index: NameMap<String, FeatureId>,
     words_per_user: usize,
     visible: Vec<u64>,
 }
@@ -215,49 +242,82 @@ impl fmt::Debug for Snapshot {
 impl Snapshot {
     /// Compiles the config and the declared features into per-user visibility bits.
     pub fn compile(config: Arc<Config>, features: Vec<FeatureSpec>) -> Snapshot {
-        let users: Vec<UserEntry> = config
-            .users
-            .all()
-            .map(|(name, kind)| {
-                let privileges = config.users.privileges(&name).unwrap_or(AclSet::EMPTY);
-                UserEntry { name, kind, privileges }
+        let all = &config.users;
+        // Root, then resellers, then accounts, each sorted: the order of `Users::all`, with each user's privileges
+        // taken from the entry at hand rather than looked up again.
+        let privileges_of = |name: &Username| {
+            if name.is_root() {
+                AclSet::EVERYTHING
+            } else {
+                all.resellers.get(name).map_or(AclSet::EMPTY, |r| r.privileges)
+            }
+        };
+        let mut users = Vec::with_capacity(1 + all.resellers.len() + all.accounts.len());
+        users.push(UserEntry {
+            name: Username::root(),
+            kind: UserKind::Root,
+            privileges: AclSet::EVERYTHING,
+        });
+        users.extend(all.resellers.iter().map(|(name, r)| UserEntry {
+            name: name.clone(),
+            kind: UserKind::Reseller,
+            privileges: if name.is_root() {
+                AclSet::EVERYTHING
+            } else {
+                r.privileges
+            },
+        }));
+        users.extend(all.accounts.keys().map(|name| UserEntry {
+            name: name.clone(),
+            kind: UserKind::Account,
+            privileges: privileges_of(name),
+        }));
+        let mut user_index = NameMap::with_capacity_and_hasher(users.len(), Default::default());
+        for (i, u) in users.iter().enumerate() {
+            let key = NameKey::of(u.name.as_str()).expect("a valid username is at most 16 bytes without NUL");
+            user_index.insert(key, UserId(i as u32));
+        }
+        let mut feature_index = NameMap::default();
+        if features.len() > FEATURES_SCANNED {
+            feature_index.reserve(features.len());
+            for (i, f) in features.iter().enumerate() {
+                feature_index.entry(f.id.clone()).or_insert(FeatureId(i as u32));
+            }
+        }
+        // What does not depend on the user (settings, plugin faults) is worked out once per feature.
+        let rules: Vec<FeatureRule> = features
+            .iter()
+            .map(|f| FeatureRule {
+                needed: AclSet::from_acls(f.requirements.any_of.iter().copied()),
+                settings_off: f
+                    .requirements
+                    .all_settings_on
+                    .iter()
+                    .copied()
+                    .filter(|s| !config.tweak_settings.is_on(s.key))
+                    .collect(),
             })
             .collect();
-        let user_index = users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.name.clone(), UserId(i as u32)))
-            .collect();
-        let mut feature_index = HashMap::new();
-        for (i, f) in features.iter().enumerate() {
-            feature_index.entry(f.id.clone()).or_insert(FeatureId(i as u32));
-        }
         let words_per_user = features.len().div_ceil(64).max(1);
-        let mut snapshot = Snapshot {
-            config,
-            features,
-            users,
-            user_index,
-            feature_index,
-            words_per_user,
-            visible: Vec::new(),
-        };
-        let mut visible = vec![0u64; snapshot.users.len() * words_per_user];
-        // What does not depend on the user (settings, plugin faults) is decided once per feature.
-        let feature_open: Vec<bool> = snapshot
-            .features
-            .iter()
-            .map(|f| f.fault.is_none() && snapshot.settings_off(f).next().is_none())
-            .collect();
-        for (u, entry) in snapshot.users.iter().enumerate() {
-            for (fi, feature) in snapshot.features.iter().enumerate() {
-                if feature_open[fi] && user_failure(Some((entry.kind, entry.privileges)), feature).is_none() {
+        let mut visible = vec![0u64; users.len() * words_per_user];
+        for (u, entry) in users.iter().enumerate() {
+            for (fi, (feature, rule)) in features.iter().zip(&rules).enumerate() {
+                let open = feature.fault.is_none() && rule.settings_off.is_empty();
+                if open && user_failure(Some((entry.kind, entry.privileges)), rule.needed).is_none() {
                     visible[u * words_per_user + fi / 64] |= 1 << (fi % 64);
                 }
             }
         }
-        snapshot.visible = visible;
-        snapshot
+        Snapshot {
+            config,
+            features,
+            rules,
+            users,
+            user_index,
+            feature_index,
+            words_per_user,
+            visible,
+        }
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -272,12 +332,23 @@ impl Snapshot {
         &self.features[id.0 as usize]
     }
 
+    /// The user's position, by name as a request or an embedder has it; no allocation.
+    ///
+    /// Only valid usernames are in the index, so any other text simply is not found. Names longer than any
+    /// username are refused before they are hashed.
+    #[inline]
     pub fn user_id(&self, user: &str) -> Option<UserId> {
-        let name = Username::new(user).ok()?;
-        self.user_index.get(&name).copied()
+        self.user_index.get(&NameKey::of(user)?).copied()
     }
 
+    /// The feature's position, by name. A few features are found by comparing names, which costs less than hashing
+    /// one; many are found through the index.
+    #[inline]
     pub fn feature_id(&self, feature: &str) -> Option<FeatureId> {
+        if self.features.len() <= FEATURES_SCANNED {
+            let i = self.features.iter().position(|f| f.id == feature)?;
+            return Some(FeatureId(i as u32));
+        }
         self.feature_index.get(feature).copied()
     }
 
@@ -310,83 +381,261 @@ impl Snapshot {
     }
 
     /// The full explanation for a user and a feature, by name. Unknown names fail closed with a reason.
+    ///
+    /// A visible feature is answered from the snapshot's bit without allocating; only reasons are built.
     pub fn decide(&self, user: &str, feature: &str) -> Decision {
-        let entry = self.user_id(user).map(|id| &self.users[id.0 as usize]);
-        self.decide_as(user, entry.map(|e| (e.kind, e.privileges)), feature, false)
+        self.explain(user, feature).to_decision()
     }
 
     /// Like [`decide`](Self::decide), but with the privileges a request actually carries (limited by an API token).
     pub fn decide_with_privileges(&self, user: UserId, feature: &str, privileges: AclSet) -> Decision {
-        let entry = &self.users[user.0 as usize];
-        let restricted = privileges != entry.privileges;
-        self.decide_as(entry.name.as_str(), Some((entry.kind, privileges)), feature, restricted)
+        self.explain_with_privileges(user, feature, privileges).to_decision()
     }
 
-    fn decide_as(
-        &self,
-        user: &str,
-        who: Option<(UserKind, AclSet)>,
-        feature: &str,
-        token_restricted: bool,
-    ) -> Decision {
-        let reasons = match self.feature_id(feature) {
-            Some(id) => self.evaluate(user, who, self.feature(id), token_restricted),
-            None => {
-                let mut r = vec![Reason::UnknownFeature {
-                    feature: feature.to_owned(),
-                }];
-                if who.is_none() {
-                    r.insert(0, Reason::UnknownUser { user: user.to_owned() });
-                }
-                r
+    /// The same answer as [`decide`](Self::decide), borrowed: nothing is allocated, the reasons are worked out
+    /// when they are read and rendered to text only when they are shown.
+    pub fn explain<'a>(&'a self, user: &'a str, feature: &'a str) -> Explanation<'a> {
+        let id = self.user_id(user);
+        let who = id.map(|id| {
+            let entry = &self.users[id.0 as usize];
+            (entry.kind, entry.privileges)
+        });
+        let fid = self.feature_id(feature);
+        let visible = match (id, fid) {
+            (Some(id), Some(fid)) => self.is_visible(id, fid),
+            _ => false,
+        };
+        Explanation {
+            snapshot: self,
+            user,
+            who,
+            feature: fid.ok_or(feature),
+            token_restricted: false,
+            visible,
+        }
+    }
+
+    /// Like [`explain`](Self::explain), with the privileges a request actually carries.
+    pub fn explain_with_privileges<'a>(
+        &'a self,
+        user: UserId,
+        feature: &'a str,
+        privileges: AclSet,
+    ) -> Explanation<'a> {
+        let entry = &self.users[user.0 as usize];
+        let mut explanation = Explanation {
+            snapshot: self,
+            user: entry.name.as_str(),
+            who: Some((entry.kind, privileges)),
+            feature: self.feature_id(feature).ok_or(feature),
+            token_restricted: privileges != entry.privileges,
+            visible: false,
+        };
+        explanation.visible = explanation.reasons().next().is_none();
+        explanation
+    }
+}
+
+/// The gate's answer for one (user, feature), borrowed from the snapshot and the question.
+///
+/// [`Snapshot::decide`] is this turned into an owned [`Decision`]; a caller that only shows the reasons, or only
+/// needs the answer, can read them here without allocating.
+#[derive(Debug, Clone, Copy)]
+pub struct Explanation<'a> {
+    snapshot: &'a Snapshot,
+    user: &'a str,
+    who: Option<(UserKind, AclSet)>,
+    /// The feature's position, or its name when no feature has it.
+    feature: Result<FeatureId, &'a str>,
+    token_restricted: bool,
+    visible: bool,
+}
+
+impl<'a> Explanation<'a> {
+    pub fn visible(&self) -> bool {
+        self.visible
+    }
+
+    /// Every reason the feature is hidden, in the order [`Decision::reasons`] lists them; none when visible.
+    pub fn reasons(&self) -> impl Iterator<Item = ReasonRef<'a>> + use<'a> {
+        let user = self.user;
+        let (head, unknown_feature, settings_off, fault): (_, _, &'a [&'static SettingDef], _) = match self.feature {
+            Err(feature) => (
+                self.who.is_none().then_some(ReasonRef::UnknownUser { user }),
+                Some(ReasonRef::UnknownFeature { feature }),
+                &[],
+                None,
+            ),
+            Ok(id) => {
+                let spec = self.snapshot.feature(id);
+                let rule = &self.snapshot.rules[id.0 as usize];
+                let head = user_failure(self.who, rule.needed).map(|failure| match failure {
+                    UserFailure::Unknown => ReasonRef::UnknownUser { user },
+                    UserFailure::NotAReseller => ReasonRef::NotAReseller { user },
+                    UserFailure::PrivilegeMissing => ReasonRef::PrivilegeMissing {
+                        user,
+                        any_of: &spec.requirements.any_of,
+                        token_restricted: self.token_restricted,
+                    },
+                });
+                (head, None, &rule.settings_off[..], spec.fault.as_ref())
             }
         };
+        head.into_iter()
+            .chain(unknown_feature)
+            .chain(
+                settings_off
+                    .iter()
+                    .map(|&setting| ReasonRef::SettingDisabled { setting }),
+            )
+            .chain(fault.map(ReasonRef::Plugin))
+    }
+
+    /// The owned decision: allocates only for the reasons it holds.
+    pub fn to_decision(&self) -> Decision {
+        if self.visible {
+            return Decision::VISIBLE;
+        }
+        let reasons: Vec<Reason> = self.reasons().map(|r| r.to_reason()).collect();
         Decision {
             visible: reasons.is_empty(),
             reasons,
         }
     }
+}
 
-    /// The switches a feature needs that are Off.
-    fn settings_off<'a>(&'a self, feature: &'a FeatureSpec) -> impl Iterator<Item = &'static SettingDef> + 'a {
-        feature
-            .requirements
-            .all_settings_on
-            .iter()
-            .copied()
-            .filter(|s| !self.config.tweak_settings.is_on(s.key))
+/// A [`Reason`] borrowed from the snapshot: the same code and the same text, built only when shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonRef<'a> {
+    UnknownUser {
+        user: &'a str,
+    },
+    UnknownFeature {
+        feature: &'a str,
+    },
+    NotAReseller {
+        user: &'a str,
+    },
+    PrivilegeMissing {
+        user: &'a str,
+        any_of: &'a [Acl],
+        token_restricted: bool,
+    },
+    SettingDisabled {
+        setting: &'static SettingDef,
+    },
+    /// The providing plugin faulted or is incompatible, as recorded on the feature.
+    Plugin(&'a Reason),
+}
+
+impl ReasonRef<'_> {
+    /// The stable code, e.g. `SETTING_DISABLED`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReasonRef::UnknownUser { .. } => "UNKNOWN_USER",
+            ReasonRef::UnknownFeature { .. } => "UNKNOWN_FEATURE",
+            ReasonRef::NotAReseller { .. } => "NOT_A_RESELLER",
+            ReasonRef::PrivilegeMissing { .. } => "PRIVILEGE_MISSING",
+            ReasonRef::SettingDisabled { .. } => "SETTING_DISABLED",
+            ReasonRef::Plugin(reason) => reason.code(),
+        }
     }
 
-    fn evaluate(
-        &self,
-        user: &str,
-        who: Option<(UserKind, AclSet)>,
-        feature: &FeatureSpec,
-        token_restricted: bool,
-    ) -> Vec<Reason> {
-        let mut reasons = Vec::new();
-        match user_failure(who, feature) {
-            None => {}
-            Some(UserFailure::Unknown) => reasons.push(Reason::UnknownUser { user: user.to_owned() }),
-            Some(UserFailure::NotAReseller) => reasons.push(Reason::NotAReseller { user: user.to_owned() }),
-            Some(UserFailure::PrivilegeMissing) => reasons.push(Reason::PrivilegeMissing {
-                user: user.to_owned(),
-                any_of: feature
-                    .requirements
-                    .any_of
-                    .iter()
-                    .map(|a| a.name().to_owned())
-                    .collect(),
+    /// The owned reason, as [`Decision::reasons`] holds it.
+    pub fn to_reason(&self) -> Reason {
+        match *self {
+            ReasonRef::UnknownUser { user } => Reason::UnknownUser { user: user.to_owned() },
+            ReasonRef::UnknownFeature { feature } => Reason::UnknownFeature {
+                feature: feature.to_owned(),
+            },
+            ReasonRef::NotAReseller { user } => Reason::NotAReseller { user: user.to_owned() },
+            ReasonRef::PrivilegeMissing {
+                user,
+                any_of,
                 token_restricted,
-            }),
+            } => Reason::PrivilegeMissing {
+                user: user.to_owned(),
+                any_of: any_of.iter().map(|a| a.name().to_owned()).collect(),
+                token_restricted,
+            },
+            ReasonRef::SettingDisabled { setting } => Reason::SettingDisabled {
+                setting: setting.key.to_owned(),
+            },
+            ReasonRef::Plugin(reason) => reason.clone(),
         }
-        reasons.extend(self.settings_off(feature).map(|s| Reason::SettingDisabled {
-            setting: s.key.to_owned(),
-        }));
-        if let Some(fault) = &feature.fault {
-            reasons.push(fault.clone());
+    }
+}
+
+impl fmt::Display for ReasonRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ReasonRef::UnknownUser { user } => text::unknown_user(f, user),
+            ReasonRef::UnknownFeature { feature } => text::unknown_feature(f, feature),
+            ReasonRef::NotAReseller { user } => text::not_a_reseller(f, user),
+            ReasonRef::PrivilegeMissing {
+                user,
+                any_of,
+                token_restricted,
+            } => text::privilege_missing(f, user, any_of.iter().map(|a| a.name()), token_restricted),
+            ReasonRef::SettingDisabled { setting } => text::setting_disabled(f, setting.label, setting.key),
+            ReasonRef::Plugin(reason) => reason.fmt(f),
         }
-        reasons
+    }
+}
+
+/// The text of each reason, written once for [`Reason`] and [`ReasonRef`] alike.
+mod text {
+    use std::fmt::{Formatter, Result};
+
+    pub fn unknown_user(f: &mut Formatter<'_>, user: &str) -> Result {
+        write!(f, "\"{user}\" is not a user on this server")
+    }
+
+    pub fn unknown_feature(f: &mut Formatter<'_>, feature: &str) -> Result {
+        write!(f, "no loaded plugin provides the feature \"{feature}\"")
+    }
+
+    pub fn not_a_reseller(f: &mut Formatter<'_>, user: &str) -> Result {
+        write!(f, "{user} is a cPanel account, not a reseller, so it has no WHM access")
+    }
+
+    pub fn privilege_missing<'a>(
+        f: &mut Formatter<'_>,
+        user: &str,
+        any_of: impl Iterator<Item = &'a str>,
+        token_restricted: bool,
+    ) -> Result {
+        if token_restricted {
+            write!(f, "the API token {user} used does not carry any of the privileges ")?;
+        } else {
+            write!(f, "{user} holds none of the privileges ")?;
+        }
+        for (i, name) in any_of.enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(name)?;
+        }
+        if token_restricted {
+            f.write_str(" (nor \"all\")")
+        } else {
+            f.write_str(" (nor \"all\"); grant one in Edit Reseller Nameservers and Privileges")
+        }
+    }
+
+    pub fn setting_disabled(f: &mut Formatter<'_>, label: &str, setting: &str) -> Result {
+        write!(
+            f,
+            "the Tweak Setting \"{label}\" ({setting}) is Off; turn it on in Tweak Settings » Security"
+        )
+    }
+
+    pub fn plugin_faulted(f: &mut Formatter<'_>, plugin: &str, detail: &str) -> Result {
+        write!(f, "the plugin \"{plugin}\" faulted and is isolated: {detail}")
+    }
+
+    pub fn plugin_incompatible(f: &mut Formatter<'_>, plugin: &str, detail: &str) -> Result {
+        write!(f, "the plugin \"{plugin}\" could not be loaded: {detail}")
     }
 }
 
@@ -399,12 +648,11 @@ enum UserFailure {
 
 /// The user's part of the rule: root or a reseller, holding `all` or one of the ACLs. Shared by the fast path and
 /// the explanation, so they cannot disagree.
-fn user_failure(who: Option<(UserKind, AclSet)>, feature: &FeatureSpec) -> Option<UserFailure> {
+fn user_failure(who: Option<(UserKind, AclSet)>, needed: AclSet) -> Option<UserFailure> {
     match who {
         None => Some(UserFailure::Unknown),
         Some((UserKind::Account, _)) => Some(UserFailure::NotAReseller),
         Some((UserKind::Root | UserKind::Reseller, privileges)) => {
-            let needed = AclSet::from_acls(feature.requirements.any_of.iter().copied());
             (!needed.is_empty() && !privileges.check_any(needed)).then_some(UserFailure::PrivilegeMissing)
         }
     }
@@ -506,7 +754,120 @@ owner = "bob"
             if let Some(uid) = s.user_id(user) {
                 assert_eq!(s.is_visible(uid, fid), d.visible, "fast path disagrees for {user}");
             }
+            let e = s.explain(user, "remote-access-key");
+            assert_eq!(e.visible(), d.visible, "explanation disagrees for {user}");
+            assert_eq!(e.reasons().map(|r| r.code()).collect::<Vec<_>>(), *codes, "{user}");
+            assert_eq!(e.to_decision(), d, "{user}");
         }
+    }
+
+    /// The borrowed reasons read exactly as the owned ones, for every kind of reason.
+    #[test]
+    fn borrowed_reasons_match_owned_ones() {
+        let mut faulty = remote_access_key();
+        faulty.fault = Some(Reason::PluginIncompatible {
+            plugin: "remote-access-key".into(),
+            detail: "wrong ABI version".into(),
+        });
+        let off = snapshot(false);
+        let s = Snapshot::compile(off.config().clone(), vec![remote_access_key(), faulty]);
+        let root = s.user_id("root").unwrap();
+        let limited =
+            AclSet::EVERYTHING.limit_by_token(Some(AclSet::from_acls([Acl::from_name("list-accts").unwrap()])));
+        let mut seen = std::collections::BTreeSet::new();
+        for user in ["root", "bob", "erin", "dave", "nobody"] {
+            for feature in ["remote-access-key", "nope"] {
+                let explanations = [
+                    s.explain(user, feature),
+                    s.explain_with_privileges(root, feature, limited),
+                ];
+                for e in explanations {
+                    let borrowed: Vec<(&str, String)> = e.reasons().map(|r| (r.code(), r.to_string())).collect();
+                    let owned: Vec<(&str, String)> = e
+                        .reasons()
+                        .map(|r| r.to_reason())
+                        .map(|r| (r.code(), r.to_string()))
+                        .collect();
+                    assert_eq!(borrowed, owned, "{user} {feature}");
+                    seen.extend(borrowed.into_iter().map(|(code, _)| code));
+                }
+            }
+        }
+        let d = s.decide_with_privileges(root, "remote-access-key", limited);
+        assert!(matches!(
+            d.reasons[0],
+            Reason::PrivilegeMissing {
+                token_restricted: true,
+                ..
+            }
+        ));
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            [
+                "NOT_A_RESELLER",
+                "PRIVILEGE_MISSING",
+                "SETTING_DISABLED",
+                "UNKNOWN_FEATURE",
+                "UNKNOWN_USER"
+            ]
+        );
+        let faulty = Snapshot::compile(s.config().clone(), vec![s.features()[1].clone()]);
+        let e = faulty.explain("root", "remote-access-key");
+        assert_eq!(
+            e.reasons().map(|r| r.to_string()).collect::<Vec<_>>(),
+            e.to_decision()
+                .reasons
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    /// Features are found by name whether they are few (compared) or many (indexed); the first of a name wins.
+    #[test]
+    fn features_are_found_by_name_few_or_many() {
+        let config = snapshot(true).config().clone();
+        for count in [1, FEATURES_SCANNED, FEATURES_SCANNED + 1, 40] {
+            let mut features: Vec<FeatureSpec> = (0..count)
+                .map(|i| FeatureSpec {
+                    id: format!("feature-{i}"),
+                    ..remote_access_key()
+                })
+                .collect();
+            features.push(FeatureSpec {
+                title: "Duplicate".into(),
+                ..features[0].clone()
+            });
+            let s = Snapshot::compile(config.clone(), features);
+            for i in 0..count {
+                let id = s.feature_id(&format!("feature-{i}")).unwrap();
+                assert_eq!(s.feature(id).id, format!("feature-{i}"));
+            }
+            assert_eq!(s.feature(s.feature_id("feature-0").unwrap()).title, "Remote Access Key");
+            assert_eq!(s.feature_id("feature"), None);
+            assert_eq!(s.decide("root", "missing").codes(), ["UNKNOWN_FEATURE"]);
+        }
+    }
+
+    /// Only the exact name finds a user: no NUL-padded, over-long or differently cased look-alike.
+    #[test]
+    fn names_are_found_exactly() {
+        let s = snapshot(true);
+        assert!(s.user_id("bob").is_some());
+        for other in [
+            "bob\0",
+            "\0bob",
+            "Bob",
+            "bob ",
+            "",
+            "bo",
+            "bobb",
+            "abcdefghijklmnopq",
+            "root\0\0",
+        ] {
+            assert_eq!(s.user_id(other), None, "{other:?}");
+        }
+        assert!(s.user_id("root").is_some());
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub mod users;
 
 pub use acl::{Acl, AclSet};
 pub use config::{Config, ConfigError, PluginEntry, ServerConfig, Sources};
-pub use gate::{Decision, FeatureId, FeatureSpec, Gate, Reason, Requirements, Snapshot, UserId};
+pub use gate::{
+    Decision, Explanation, FeatureId, FeatureSpec, Gate, Reason, ReasonRef, Requirements, Snapshot, UserId,
+};
 pub use schema::{Section, SettingDef, SettingKind};
 pub use tweak::TweakSettings;
 pub use username::Username;

@@ -73,6 +73,14 @@ impl fmt::Debug for Username {
     }
 }
 
+/// Lets maps keyed by `Username` be searched with a `&str` without building one; the hash and order of a
+/// `Username` are those of its text, as `Borrow` requires.
+impl std::borrow::Borrow<str> for Username {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for Username {
     fn as_ref(&self) -> &str {
         &self.0
