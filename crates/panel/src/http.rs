@@ -42,7 +42,11 @@ pub fn router(panel: Arc<Panel>) -> Router {
             get(web::privileges::show).post(web::privileges::show),
         )
         .route("/manage-api-tokens", get(web::tokens::show).post(web::tokens::show))
-        .route("/feature-access", get(web::feature_access::show));
+        .route("/feature-access", get(web::feature_access::show))
+        .route(
+            "/configuration-cluster",
+            get(web::cluster::show).post(web::cluster::show),
+        );
     for (feature, path) in plugin_pages(&panel) {
         let route = path.clone();
         let serve = move |visit: Visit, form: web::csrf::Csrf| {
@@ -371,9 +375,24 @@ async fn metrics(State(panel): State<Arc<Panel>>, ConnectInfo(Peer(peer)): Conne
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        panel.metrics.encode(now),
+        panel.metrics.encode_with_cluster(now, &cluster_members(&panel)),
     )
         .into_response()
+}
+
+/// The Configuration Cluster's members as `/metrics` shows them.
+fn cluster_members(panel: &Panel) -> Vec<crate::metrics::ClusterMember> {
+    panel
+        .cluster
+        .list()
+        .into_iter()
+        .map(|m| crate::metrics::ClusterMember {
+            server: m.url,
+            waiting: m.state.changes_waiting as u64,
+            lag_seconds: m.state.lag_seconds,
+            credential_refused: m.state.status == "credential_refused",
+        })
+        .collect()
 }
 
 async fn not_found() -> Response {
