@@ -5,6 +5,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+mod cluster;
+
 mod measure {
     use super::*;
 
@@ -485,7 +487,7 @@ fn main() {
     }
     // `cargo bench -p tests -- http` runs only the groups whose name contains a given word.
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let groups: [(&str, fn()); 7] = [
+    let groups: [(&str, fn()); 8] = [
         ("gate", gate_check),
         ("keygen", key_generation),
         ("auth", header_authentication),
@@ -493,6 +495,7 @@ fn main() {
         ("http", gated_api_over_http),
         ("reload", hot_reload),
         ("matrix", scaling),
+        ("cluster", cluster::run),
     ];
     for (name, run) in groups {
         if filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())) {
