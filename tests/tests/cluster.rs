@@ -352,3 +352,105 @@ fn only_root_manages_the_cluster_and_lists_never_show_credentials() {
     let r = server.api("list_configclusterservers", "", Some(&root));
     assert_eq!(r.json()["data"]["servers"].as_array().unwrap().len(), 1);
 }
+
+/// The page, in a root session: check a server, add it, test the connection, give it a new token, remove it; every
+/// POST carries a one-use nonce, and a reseller holding `all` is refused.
+#[test]
+fn the_page_adds_tests_updates_and_removes_a_member() {
+    use panel::store::sessions::Grant;
+    use settings::Username;
+    let master = TestServer::start(&format!("[server]\nstate_dir = \"state\"\n{ROLES}"));
+    let member = TestServer::start("[server]\nstate_dir = \"state\"\n");
+    let member_token = |name: &str| {
+        let name = credentials::TokenName::new(name).unwrap();
+        let (_, t) = member.panel.tokens.create("root", &name, None, None, &[]).unwrap();
+        t.expose().to_owned()
+    };
+    let (token, cookie) = master.panel.sessions.start(Grant::own(Username::root(), "test"));
+    let cookie = format!("whostmgrsession={cookie}");
+    let page = format!("/{token}/configuration-cluster");
+    let post = |form: &str| {
+        let nonce = master.panel.sessions.issue_nonce(&token);
+        let r = request(
+            master.addr,
+            "POST",
+            &page,
+            &[("Cookie", &cookie)],
+            &format!("csrf_token={nonce}&{form}"),
+        );
+        assert_eq!(r.status, 200, "{form}: {}", r.body);
+        r.body
+    };
+    let url = format!("http://{}", member.addr);
+    let name = encode(&url);
+
+    let body = post(&format!("action=fetch&name={name}"));
+    assert!(body.contains("id=\"add-server\""), "{body}");
+    let first = member_token("first");
+    let body = post(&format!("action=add&name={name}&user=root&key={first}"));
+    assert!(body.contains("added to the configuration cluster"), "{body}");
+    assert!(body.contains(&format!("data-server=\"{url}\"")), "{body}");
+    assert!(!body.contains(&first), "the page never shows the credential");
+
+    let body = post(&format!("action=test&name={name}"));
+    assert!(body.contains("Connected: the server runs version"), "{body}");
+
+    let r = master.api(
+        "set_tweaksetting",
+        &format!("key={KEY}&value=41"),
+        Some(&format!("whm root:{}", member_token("unused"))),
+    );
+    assert_eq!(r.status, 401, "a member's token is not the master's");
+    let (_, root) = master
+        .panel
+        .tokens
+        .create("root", &credentials::TokenName::new("root").unwrap(), None, None, &[])
+        .unwrap();
+    let r = master.api(
+        "set_tweaksetting",
+        &format!("key={KEY}&value=41"),
+        Some(&format!("whm root:{}", root.expose())),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    assert!(
+        wait_until(DEADLINE, || {
+            member.panel.snapshot().config().tweak_settings.get(KEY) == Some("41")
+        })
+        .is_some(),
+        "the change reached the member"
+    );
+
+    let second = member_token("second");
+    let body = post(&format!("action=update&name={name}&user=root&key={second}"));
+    assert!(body.contains("updated."), "{body}");
+    let body = post(&format!("action=test&name={name}"));
+    assert!(body.contains("Connected"), "{body}");
+
+    // Without a nonce the POST is refused and nothing changes.
+    let r = request(
+        master.addr,
+        "POST",
+        &page,
+        &[("Cookie", &cookie)],
+        &format!("action=remove&name={name}"),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(master.panel.cluster.list().len(), 1);
+
+    let body = post(&format!("action=remove&name={name}"));
+    assert!(body.contains("Server removed"), "{body}");
+    assert!(body.contains("id=\"no-servers\""), "{body}");
+
+    let (carol_token, carol_cookie) = master
+        .panel
+        .sessions
+        .start(Grant::own(Username::new("carol").unwrap(), "test"));
+    let r = request(
+        master.addr,
+        "GET",
+        &format!("/{carol_token}/configuration-cluster"),
+        &[("Cookie", &format!("whostmgrsession={carol_cookie}"))],
+        "",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+}
