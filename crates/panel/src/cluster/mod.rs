@@ -926,4 +926,30 @@ mod tests {
         assert_eq!(keys, [(2, "b"), (3, "c")]);
         assert_eq!(m.next_seq, 4);
     }
+    #[test]
+    fn a_delivered_outbox_is_compacted_and_keeps_its_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = Cluster::open(&dir.path().join("cluster"), None).unwrap();
+        let cred = MemberCredential::parse("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345").unwrap();
+        cluster.add("http://127.0.0.1:9", "root", cred, None).unwrap();
+        let changes: Vec<(String, Option<String>)> =
+            (0..300).map(|i| (format!("key{i}"), Some("v".repeat(300)))).collect();
+        cluster.enqueue(&changes);
+        let slot = cluster.find("http://127.0.0.1:9").unwrap();
+        let path = {
+            let mut m = slot.member.lock().unwrap();
+            while let Some(c) = m.queue.front().cloned() {
+                record(&mut m, &c, Outcome::Delivered, None);
+            }
+            m.dir.join("outbox.jsonl")
+        };
+        assert!(std::fs::metadata(&path).unwrap().len() < 100, "compacted");
+        drop(cluster);
+        let again = Cluster::open(&dir.path().join("cluster"), None).unwrap();
+        let slot = again.find("http://127.0.0.1:9").unwrap();
+        let m = slot.member.lock().unwrap();
+        assert!(m.queue.is_empty());
+        assert_eq!(m.next_seq, 301, "the sequence goes on after compaction");
+        assert_eq!(m.status.delivered, 300);
+    }
 }
