@@ -925,6 +925,20 @@ mod tests {
         let keys: Vec<(u64, &str)> = m.queue.iter().map(|c| (c.seq, c.key.as_str())).collect();
         assert_eq!(keys, [(2, "b"), (3, "c")]);
         assert_eq!(m.next_seq, 4);
+        drop(m);
+
+        // A value the member refuses is noted and skipped; a refused credential holds the queue.
+        let mut m = slot.member.lock().unwrap();
+        let b = m.queue.front().cloned().unwrap();
+        record(&mut m, &b, Outcome::Rejected("Invalid value for b".into()), None);
+        assert_eq!(m.queue.len(), 1);
+        assert_eq!(m.status.rejected, 1);
+        assert!(m.status.last_error.as_deref().unwrap().contains("Invalid value for b"));
+        let c = m.queue.front().cloned().unwrap();
+        record(&mut m, &c, Outcome::CredentialRefused("HTTP 401".into()), None);
+        record(&mut m, &c, Outcome::Retry("down".into()), None);
+        assert_eq!(m.queue.len(), 1, "nothing is dropped for a refusal or a failure");
+        assert_eq!(view(&m).state.status, "credential_refused");
     }
     #[test]
     fn a_delivered_outbox_is_compacted_and_keeps_its_sequence() {
