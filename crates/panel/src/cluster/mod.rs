@@ -745,14 +745,23 @@ async fn push_loop(slot: Arc<Slot>, permits: Arc<Semaphore>, audit: Option<Arc<A
             let Ok(_permit) = permits.acquire().await else { return };
             push(&endpoint, pin.as_deref(), &header, &change).await
         };
-        let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
-        if m.removed {
+        // Recording syncs the outbox: done on a blocking thread, so request workers never wait for the disk.
+        let (slot2, audit2) = (Arc::clone(&slot), audit.clone());
+        let live = tokio::task::spawn_blocking(move || {
+            let mut m = slot2.member.lock().unwrap_or_else(|e| e.into_inner());
+            if m.removed {
+                return false;
+            }
+            if m.queue.front().map(|c| c.seq) == Some(change.seq) {
+                record(&mut m, &change, outcome, audit2.as_deref());
+            }
+            true
+        })
+        .await
+        .unwrap_or(false);
+        if !live {
             return;
         }
-        if m.queue.front().map(|c| c.seq) != Some(change.seq) {
-            continue;
-        }
-        record(&mut m, &change, outcome, audit.as_deref());
     }
 }
 
