@@ -5,6 +5,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+mod cluster;
 mod load;
 
 mod measure {
@@ -682,6 +683,7 @@ fn main() {
         ("reload", hot_reload),
         ("matrix", scaling),
         ("wrk", load::http_load),
+        ("cluster", cluster::run),
     ];
     for (name, run) in groups {
         if filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())) {

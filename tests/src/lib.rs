@@ -208,6 +208,7 @@ impl TestServer {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("binding loopback");
         let addr = listener.local_addr().expect("local addr");
+        panel.cluster.start(runtime.handle().clone());
         let p = Arc::clone(&panel);
         runtime.spawn(async move {
             match limits {
@@ -356,6 +357,167 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A loopback address with a port that was free a moment ago.
+pub fn free_loopback_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding loopback");
+    l.local_addr().expect("local addr")
+}
+
+/// A real `tweakgate serve` process on loopback, with its own config and state in a temporary directory; it can be
+/// stopped (killed, as a crash would) and started again on the same ports with the same state.
+#[allow(missing_debug_implementations)] // holds a child process
+pub struct ServeProcess {
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    /// The HTTPS listener, when asked for (a self-signed certificate made on first start).
+    pub tls_addr: Option<SocketAddr>,
+    /// A full-access API token of root's, made before the first start, for the test's own calls.
+    pub root_token: String,
+    child: Option<std::process::Child>,
+}
+
+impl ServeProcess {
+    /// Writes a config (listeners, `state_dir = "state"`, then `extra`) and starts serving it.
+    pub fn start(extra: &str, tls: bool) -> ServeProcess {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let addr = free_loopback_addr();
+        let tls_addr = tls.then(free_loopback_addr);
+        let tls_line = tls_addr.map_or_else(String::new, |a| format!("tls_listen = [\"{a}\"]\n"));
+        let config = format!("[server]\nlisten = [\"{addr}\"]\n{tls_line}state_dir = \"state\"\n{extra}");
+        std::fs::write(dir.path().join("tweakgate.toml"), config).expect("writing the config");
+        let root_token = ServeProcess::token_in(dir.path(), "test_admin");
+        let mut p = ServeProcess {
+            dir,
+            addr,
+            tls_addr,
+            root_token,
+            child: None,
+        };
+        p.resume();
+        p
+    }
+
+    /// A new full-access API token of root's, written straight into the state directory's store.
+    pub fn new_root_token(&self, name: &str) -> String {
+        ServeProcess::token_in(self.dir.path(), name)
+    }
+
+    fn token_in(dir: &Path, name: &str) -> String {
+        let store = credentials::TokenStore::open(&dir.join("state/api_tokens")).expect("the token store");
+        let name = credentials::TokenName::new(name).expect("a token name");
+        let (_, token) = store.create("root", &name, None, None, &[]).expect("a token for root");
+        token.expose().to_owned()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("tweakgate.toml")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Starts the server again (after [`stop`](Self::stop)) and waits until it accepts connections.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("serve.log"))
+            .expect("the log file");
+        let child = Command::new(tweakgate_bin())
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("serve")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("starting tweakgate serve");
+        self.child = Some(child);
+        let started = std::time::Instant::now();
+        while TcpStream::connect(self.addr).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server (SIGKILL: nothing is flushed on the way out) and waits for it to end.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// What the server wrote on standard output and error.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// A WHM API 1 call with root's test token.
+    pub fn api(&self, function: &str, query: &str) -> Reply {
+        self.api_as(function, query, &format!("whm root:{}", self.root_token))
+    }
+
+    /// A WHM API 1 call with any `Authorization` value.
+    pub fn api_as(&self, function: &str, query: &str, authorization: &str) -> Reply {
+        let sep = if query.is_empty() { "" } else { "&" };
+        request(
+            self.addr,
+            "GET",
+            &format!("/json-api/{function}?api.version=1{sep}{query}"),
+            &[("Authorization", authorization)],
+            "",
+        )
+    }
+
+    /// A root session through `tweakgate session`: the `/cpsess…` prefix and the cookie header value.
+    pub fn root_session(&self) -> (String, String) {
+        let out = Command::new(tweakgate_bin())
+            .arg("--config")
+            .arg(self.config_path())
+            .args(["session", "--user", "root"])
+            .output()
+            .expect("running tweakgate session");
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let path = url[url.find("/cpsess").expect("a session URL")..].to_owned();
+        let landing = request(self.addr, "GET", &path, &[], "");
+        let cookie = landing
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .filter_map(|(_, v)| v.split(';').next())
+            .find(|c| c.starts_with("whostmgrsession="))
+            .expect("a session cookie")
+            .to_owned();
+        let prefix = path[..path.find("/login/").expect("a login path")].to_owned();
+        (prefix, cookie)
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits up to `limit` for `cond` to hold, polling; returns how long it took.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
 }
 
 /// A `Basic` Authorization header value for `user` and `password`.

@@ -4,6 +4,7 @@ mod architecture;
 mod authorization;
 mod browser;
 mod cli;
+mod cluster;
 mod conformance;
 mod hostile;
 mod metrics;

@@ -127,6 +127,11 @@ enum Command {
         #[arg(long)]
         user: String,
     },
+    /// Configuration Cluster: the member servers this one sends its Tweak Settings changes to.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
     /// Store users' access keys as full-access API tokens (`convert_accesshash_to_token`).
     ConvertAccesshashToToken {
         /// Print a line for each key imported.
@@ -145,6 +150,17 @@ enum ConfigAction {
     /// Parse and validate; print any error with file, line, column and key.
     Check {
         /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterAction {
+    /// Each member: its user and credential signature (never the credential), changes waiting, lag, last push and
+    /// last error, read from the state directory.
+    Status {
+        /// One JSON object per member instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -435,6 +451,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("{url}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Cluster {
+            action: ClusterAction::Status { json },
+        } => {
+            let config = load(&config_path)?;
+            let cluster = crate::cluster::Cluster::open(&config.server.state_dir.join("cluster"), None)?;
+            print!("{}", cluster_status(&cluster.list(), json)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ConvertAccesshashToToken {
             verbose,
             all_resellers,
@@ -623,6 +647,38 @@ fn request_session(config: &Config, user: &Username) -> Result<String> {
     Ok(format!("http://{addr}/{token}/login/?session={secret}"))
 }
 
+/// `cluster status`: one line (or JSON object) per member.
+pub fn cluster_status(members: &[crate::cluster::MemberView], json: bool) -> Result<String> {
+    let mut out = String::new();
+    if json {
+        for m in members {
+            out.push_str(&serde_json::to_string(m)?);
+            out.push('\n');
+        }
+        return Ok(out);
+    }
+    if members.is_empty() {
+        out.push_str("no configuration cluster members\n");
+    }
+    for m in members {
+        let s = &m.state;
+        out.push_str(&format!(
+            "{} user {} ({:?} {}): {}, {} waiting, lag {:.1} s, last push {}, last error {}\n",
+            m.url,
+            m.user,
+            m.credential_type,
+            m.signature,
+            s.status,
+            s.changes_waiting,
+            s.lag_seconds,
+            s.last_success
+                .map_or_else(|| "never".to_owned(), |t| format!("at Unix time {t}")),
+            s.last_error.as_deref().unwrap_or("none"),
+        ));
+    }
+    Ok(out)
+}
+
 /// Logs go to standard error, coloured only on a terminal; `RUST_LOG` sets the level (default `info`).
 fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
@@ -686,6 +742,7 @@ fn serve(config_path: &Path, log_format: LogFormat) -> Result<ExitCode> {
             println!("plugin {r}");
         }
         tokio::spawn(crate::service::reload_on_sighup(Arc::clone(&panel)));
+        panel.cluster.start(tokio::runtime::Handle::current());
         crate::service::notify("READY=1");
         crate::http::serve_until(panel, listeners, tls, crate::service::shutdown_signal()).await?;
         tracing::info!("stopped");

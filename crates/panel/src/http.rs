@@ -42,6 +42,10 @@ pub fn router(panel: Arc<Panel>) -> Router {
         )
         .route("/manage-api-tokens", get(web::tokens::show).post(web::tokens::show))
         .route("/feature-access", get(web::feature_access::show))
+        .route(
+            "/configuration-cluster",
+            get(web::cluster::show).post(web::cluster::show),
+        )
         // Every other path in a session: a plugin's page, looked up in the plugins in force when the request comes.
         .route("/{*page}", get(web::plugin_page::show).post(web::plugin_page::show));
     let guard = || middleware::from_fn_with_state(Arc::clone(&panel), session_layer);
@@ -338,9 +342,24 @@ async fn metrics(State(panel): State<Arc<Panel>>, ConnectInfo(Peer(peer)): Conne
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        panel.metrics.encode(now),
+        panel.metrics.encode_with_cluster(now, &cluster_members(&panel)),
     )
         .into_response()
+}
+
+/// The Configuration Cluster's members as `/metrics` shows them.
+fn cluster_members(panel: &Panel) -> Vec<crate::metrics::ClusterMember> {
+    panel
+        .cluster
+        .list()
+        .into_iter()
+        .map(|m| crate::metrics::ClusterMember {
+            server: m.url,
+            waiting: m.state.changes_waiting as u64,
+            lag_seconds: m.state.lag_seconds,
+            credential_refused: m.state.status == "credential_refused",
+        })
+        .collect()
 }
 
 async fn not_found() -> Response {

@@ -1,7 +1,8 @@
 //! The host control panel: WHM API 1 over HTTP, the panel's pages, the CLI, live reload and the audit log.
 //!
 //! Layers, each using only those below it: `fsx` (files and the clock) and `features` (the panel's own gate
-//! features), `audit`, `store` (keys, sessions, throttling), `config_write`, `plugin_set` (the plugins in force), `state` (the `Panel`), `auth` (who is
+//! features), `audit`, `store` (keys, sessions, throttling), `cluster` (Configuration Cluster members, their
+//! outboxes and push tasks), `config_write`, `plugin_set` (the plugins in force), `state` (the `Panel`), `auth` (who is
 //! asking: `Caller` and `Authorized`), `whm` (the table of WHM operations and plugin calls), `web` (pages), `tls`
 //! (certificates), `conn` (accept loops, connection cap and timeouts), `http` (the router), `cli`.
 
@@ -10,6 +11,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod config_write;
 pub mod conn;
 pub mod features;

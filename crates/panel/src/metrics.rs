@@ -21,6 +21,11 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabels {
+    server: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CauseLabels {
     cause: &'static str,
 }
@@ -52,6 +57,18 @@ pub struct Metrics {
     config_error: Gauge,
     plugins_faulted: Gauge,
     plugins_failed: Gauge,
+    cluster_waiting: Family<ServerLabels, Gauge>,
+    cluster_lag: Family<ServerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    cluster_refused: Family<ServerLabels, Gauge>,
+}
+
+/// One Configuration Cluster member as scraped: its URL, changes waiting, lag and whether its credential is refused.
+#[derive(Debug, Clone)]
+pub struct ClusterMember {
+    pub server: String,
+    pub waiting: u64,
+    pub lag_seconds: f64,
+    pub credential_refused: bool,
 }
 
 fn latency_histogram() -> Histogram {
@@ -106,7 +123,28 @@ impl Default for Metrics {
             "Configured plugins that did not load",
             plugins_failed.clone(),
         );
+        let cluster_waiting = Family::<ServerLabels, Gauge>::default();
+        registry.register(
+            "cluster_changes_waiting",
+            "Tweak Settings changes queued for a Configuration Cluster member",
+            cluster_waiting.clone(),
+        );
+        let cluster_lag = Family::<ServerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "cluster_lag_seconds",
+            "Age of the oldest change waiting for a Configuration Cluster member (0 when in step)",
+            cluster_lag.clone(),
+        );
+        let cluster_refused = Family::<ServerLabels, Gauge>::default();
+        registry.register(
+            "cluster_credential_refused",
+            "1 while a Configuration Cluster member refuses the credential the master holds for it",
+            cluster_refused.clone(),
+        );
         Metrics {
+            cluster_waiting,
+            cluster_lag,
+            cluster_refused,
             registry,
             requests,
             latency,
@@ -182,6 +220,26 @@ impl Metrics {
             .inc();
     }
 
+    /// The text exposition, with the scrape-time values set first (the cluster's members as they are now).
+    pub fn encode_with_cluster(&self, now: Scrape, members: &[ClusterMember]) -> String {
+        self.cluster_waiting.clear();
+        self.cluster_lag.clear();
+        self.cluster_refused.clear();
+        for m in members {
+            let labels = ServerLabels {
+                server: m.server.clone(),
+            };
+            self.cluster_waiting
+                .get_or_create(&labels)
+                .set(i64::try_from(m.waiting).unwrap_or(i64::MAX));
+            self.cluster_lag.get_or_create(&labels).set(m.lag_seconds);
+            self.cluster_refused
+                .get_or_create(&labels)
+                .set(i64::from(m.credential_refused));
+        }
+        self.encode(now)
+    }
+
     /// The text exposition, with the scrape-time values set first.
     pub fn encode(&self, now: Scrape) -> String {
         self.generation.set(i64::try_from(now.generation).unwrap_or(i64::MAX));
@@ -239,6 +297,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("tweakgate_config_generation 3"), "{text}");
+        let text = m.encode_with_cluster(
+            Scrape::default(),
+            &[ClusterMember {
+                server: "https://m1:2087".into(),
+                waiting: 4,
+                lag_seconds: 1.5,
+                credential_refused: false,
+            }],
+        );
+        assert!(
+            text.contains("tweakgate_cluster_changes_waiting{server=\"https://m1:2087\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tweakgate_cluster_lag_seconds{server=\"https://m1:2087\"} 1.5"),
+            "{text}"
+        );
         assert!(
             text.contains("tweakgate_http_request_duration_seconds_bucket"),
             "{text}"

@@ -48,6 +48,8 @@ pub struct Panel {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     pub audit: AuditLog,
     pub metrics: crate::metrics::Metrics,
+    /// Configuration Cluster members and their queues: every Tweak Settings change is sent to them.
+    pub cluster: crate::cluster::Cluster,
     pub status: Mutex<ReloadStatus>,
     /// The `[server]` section the process started with: what a restart would change is measured against it.
     started: settings::ServerConfig,
@@ -84,6 +86,10 @@ impl Panel {
         let tokens = TokenStore::open(&state_dir.join("api_tokens")).context("cannot open the API token store")?;
         let audit = AuditLog::open(&state_dir.join("audit.log"))
             .with_context(|| format!("cannot open the audit log in {}", state_dir.display()))?;
+        let cluster_audit = AuditLog::open(&state_dir.join("audit.log"))
+            .with_context(|| format!("cannot open the audit log in {}", state_dir.display()))?;
+        let cluster = crate::cluster::Cluster::open(&state_dir.join("cluster"), Some(Arc::new(cluster_audit)))
+            .context("cannot open the configuration cluster")?;
         let limiter = Limiter::new(
             config.server.auth_failure_limit,
             Duration::from_secs(config.server.auth_failure_window_secs),
@@ -106,6 +112,7 @@ impl Panel {
             password_checks: Arc::new(tokio::sync::Semaphore::new(crate::auth::header::PASSWORD_CHECKS)),
             audit,
             metrics: crate::metrics::Metrics::default(),
+            cluster,
             status: Mutex::new(ReloadStatus {
                 generation: 1,
                 loaded_at: Some(SystemTime::now()),
@@ -170,6 +177,8 @@ impl Panel {
                 let new = compile(Arc::new(config), &plugins.host);
                 self.plugins.store(plugins);
                 let changes = visibility_changes(&old, &new);
+                let settings_changed =
+                    crate::cluster::changed_settings(&old.config().tweak_settings, &new.config().tweak_settings);
                 let removed: Vec<Username> = old
                     .config()
                     .users
@@ -178,6 +187,8 @@ impl Panel {
                     .map(|(u, _)| u.clone())
                     .collect();
                 self.gate.store(new);
+                // Queued (durably) for every Configuration Cluster member before anyone is told the change is made.
+                self.cluster.enqueue(&settings_changed);
                 for user in &removed {
                     self.remove_credentials(&old, user);
                 }

@@ -3,6 +3,7 @@
 //! A page authorizes its own gate feature through [`Visit::authorize`] and calls the same typed operations as the
 //! JSON API; form nonces come in through the [`csrf::Csrf`] extractor, never by text substitution.
 
+pub mod cluster;
 pub mod csrf;
 pub mod feature_access;
 pub mod home;

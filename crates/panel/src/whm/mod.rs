@@ -219,6 +219,10 @@ pub static OPERATIONS: &[OpEntry] = &[
     OpEntry::of::<ops::tokens::ApiTokenList>(),
     OpEntry::of::<ops::tokens::ApiTokenRevoke>(),
     OpEntry::of::<ops::sessions::CreateUserSession>(),
+    OpEntry::of::<ops::cluster::AddConfigClusterServer>(),
+    OpEntry::of::<ops::cluster::UpdateConfigClusterServer>(),
+    OpEntry::of::<ops::cluster::DeleteConfigClusterServer>(),
+    OpEntry::of::<ops::cluster::ListConfigClusterServers>(),
 ];
 
 /// A built-in operation by name.

@@ -1,0 +1,978 @@
+//! The Configuration Cluster: member servers that receive every Tweak Settings change made on this one (the master).
+//!
+//! Each member has a directory `<state>/cluster/<id>/` (0700): `member.json` (0600: name, user, credential, pinned
+//! certificate fingerprint), `outbox.jsonl` (the member's durable queue: one line per change, then one per change
+//! delivered or given up, each line synced before anyone is told) and `status.json` (what the last attempt did).
+//! A change never waits for members: it is appended to every outbox, and one task per member sends its queue in
+//! order, with retries and capped exponential backoff, a bounded number of members at a time. A member that refuses
+//! the credential is reported once and waits for a new one; a member that refuses a value is noted and skipped.
+
+pub mod client;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use settings::TweakSettings;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, Semaphore};
+
+use self::client::Endpoint;
+use crate::audit::AuditLog;
+use crate::fsx::{create_private_dir, unix_now};
+
+/// How many members are pushed to at the same time.
+pub const MAX_CONCURRENT_PUSHES: usize = 32;
+/// The first wait after a failed attempt; each further failure doubles it, up to [`BACKOFF_CAP`].
+pub const BACKOFF_START: Duration = Duration::from_millis(250);
+pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// An outbox longer than this is rewritten (atomically) once everything in it was delivered.
+const COMPACT_AFTER: u64 = 64 * 1024;
+
+/// What kind of credential the master presents to a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// `Authorization: whm user:token`.
+    ApiToken,
+    /// `Authorization: WHM user:key`, the key's line breaks removed (works only while the member allows keys).
+    Accesshash,
+}
+
+/// A member's credential, checked and normalised; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MemberCredential {
+    kind: CredentialKind,
+    secret: String,
+}
+
+impl std::fmt::Debug for MemberCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MemberCredential({:?}, {})", self.kind, self.signature())
+    }
+}
+
+impl MemberCredential {
+    /// An API token (up to 64 letters and digits) or a remote access key (hex, line breaks and WHM's BEGIN/END lines
+    /// allowed), told apart by their form as WHM tells them apart by their length.
+    pub fn parse(text: &str) -> Result<MemberCredential, String> {
+        let compact: String = text.split_whitespace().collect();
+        if compact.is_empty() {
+            return Err("The API token or remote access key is empty.".into());
+        }
+        if compact.len() > 64 || text.contains("-----") {
+            return credentials::AccessKey::normalise(text)
+                .map(|k| MemberCredential {
+                    kind: CredentialKind::Accesshash,
+                    secret: k.as_str().to_owned(),
+                })
+                .map_err(|e| format!("The remote access key is not valid: {e}."));
+        }
+        if compact.len() >= 16 && compact.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(MemberCredential {
+                kind: CredentialKind::ApiToken,
+                secret: compact,
+            });
+        }
+        Err("This is neither an API token (letters and digits) nor a remote access key (hexadecimal).".into())
+    }
+
+    pub fn kind(&self) -> CredentialKind {
+        self.kind
+    }
+
+    /// What lists show instead of the credential: a key's Access Key Signature (WHM's), or for a token the first 16
+    /// bytes of its SHA-256 digest in the same colon-separated form (a token is too short to show any of it).
+    pub fn signature(&self) -> String {
+        match self.kind {
+            CredentialKind::Accesshash => credentials::Signature::of(&self.secret)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            CredentialKind::ApiToken => Sha256::digest(self.secret.as_bytes())[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
+        }
+    }
+
+    /// The `Authorization` header value for `user`.
+    fn header(&self, user: &str) -> String {
+        match self.kind {
+            CredentialKind::ApiToken => format!("whm {user}:{}", self.secret),
+            CredentialKind::Accesshash => format!("WHM {user}:{}", self.secret),
+        }
+    }
+}
+
+/// `member.json`: what the master knows about a member. Root-only, 0600.
+#[derive(Clone, Serialize, Deserialize)]
+struct MemberFile {
+    name: String,
+    url: String,
+    user: String,
+    credential: String,
+    fingerprint: Option<String>,
+    added_at: u64,
+}
+
+/// `status.json`: how the member is doing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MemberStatus {
+    /// Unix time of the last change the member accepted.
+    pub last_success: Option<u64>,
+    /// The last failure, until a later success.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<u64>,
+    /// The member refused the credential; its queue waits for `update_configclusterserver`.
+    pub auth_refused: bool,
+    /// Changes delivered and changes the member refused (skipped), since the member was added.
+    pub delivered: u64,
+    pub rejected: u64,
+}
+
+/// One change in a member's outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub seq: u64,
+    pub key: String,
+    pub value: Option<String>,
+    /// When the change was made, in Unix milliseconds.
+    pub at_ms: u64,
+}
+
+/// A line of an outbox: a change queued, or the end of one (delivered, or refused with `error`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Entry {
+    Change(Change),
+    Done { done: u64, error: Option<String> },
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A member as lists show it: never the credential.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberView {
+    /// The name as given when the member was added.
+    pub name: String,
+    /// Where the master sends its changes: `https://host:port` or `http://host:port`.
+    pub url: String,
+    pub user: String,
+    pub credential_type: CredentialKind,
+    pub signature: String,
+    /// The SHA-256 fingerprint of the member's certificate pinned when it was added (`null`: a certificate
+    /// authority vouches for the member, or it is plain HTTP).
+    pub certificate_fingerprint: Option<String>,
+    pub state: MemberState,
+}
+
+/// A member's state as lists and metrics show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberState {
+    /// `in_sync`, `pending`, `retrying` or `credential_refused`.
+    pub status: &'static str,
+    pub changes_waiting: usize,
+    /// Seconds since the oldest waiting change was made (0 when none waits).
+    pub lag_seconds: f64,
+    pub last_success: Option<u64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<u64>,
+    pub delivered: u64,
+    pub rejected: u64,
+}
+
+/// A member and its queue.
+struct Member {
+    file: MemberFile,
+    endpoint: Endpoint,
+    credential: MemberCredential,
+    dir: PathBuf,
+    queue: VecDeque<Change>,
+    next_seq: u64,
+    journal_len: u64,
+    status: MemberStatus,
+    /// When the next attempt may run after a failure, and the wait after the next failure.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    removed: bool,
+}
+
+struct Slot {
+    member: Mutex<Member>,
+    wake: Notify,
+}
+
+/// What one attempt to deliver a change came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// The member answered `result` 0 for this change: noted and skipped.
+    Rejected(String),
+    /// HTTP 401/403, or `result` 0 with an access reason: the queue waits for a new credential.
+    CredentialRefused(String),
+    /// The member did not answer usefully: tried again later.
+    Retry(String),
+}
+
+/// What a member's answer to `set_tweaksetting` means for its queue.
+pub fn classify(status: u16, body: &[u8]) -> Outcome {
+    if status == 401 || status == 403 {
+        return Outcome::CredentialRefused(format!("the server refused the credential (HTTP {status})"));
+    }
+    if !(200..300).contains(&status) {
+        return Outcome::Retry(format!("the server answered HTTP {status}"));
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Outcome::Retry("the server's answer is not WHM API 1 JSON".into());
+    };
+    let reason = v["metadata"]["reason"].as_str().unwrap_or_default().to_owned();
+    match v["metadata"]["result"].as_u64() {
+        Some(1) => Outcome::Delivered,
+        Some(0) => {
+            let lower = reason.to_ascii_lowercase();
+            if ["access denied", "permission", "not authorized", "privilege"]
+                .iter()
+                .any(|w| lower.contains(w))
+            {
+                Outcome::CredentialRefused(format!("the server refused the credential: {reason}"))
+            } else {
+                Outcome::Rejected(reason)
+            }
+        }
+        _ => Outcome::Retry("the server's answer is not WHM API 1 JSON".into()),
+    }
+}
+
+/// Every Tweak Setting whose value differs between two configurations, with its new value (`None`: undefined).
+pub fn changed_settings(old: &TweakSettings, new: &TweakSettings) -> Vec<(String, Option<String>)> {
+    let keys: BTreeSet<&str> = settings::schema::keys()
+        .map(|k| -> &str { k })
+        .chain(old.explicit().map(|(k, _)| k))
+        .chain(new.explicit().map(|(k, _)| k))
+        .collect();
+    keys.into_iter()
+        .filter(|k| old.get(k) != new.get(k))
+        .map(|k| (k.to_owned(), new.get(k).map(str::to_owned)))
+        .collect()
+}
+
+/// The cluster's members and their queues, shared by the operations, the pages, the reload hook and the push tasks.
+pub struct Cluster {
+    dir: PathBuf,
+    members: Mutex<BTreeMap<String, Arc<Slot>>>,
+    runtime: Mutex<Option<tokio::runtime::Handle>>,
+    permits: Arc<Semaphore>,
+    audit: Option<Arc<AuditLog>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A member's directory name: from its canonical URL, so one server is one member.
+fn member_id(url: &str) -> String {
+    Sha256::digest(url.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn write_private(path: &Path, value: &impl Serialize) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value)?;
+    credentials::write_atomic(path, &bytes, 0o600).map_err(|e| anyhow!("{e}"))
+}
+
+impl Cluster {
+    /// Opens `<state>/cluster` (made 0700), reading every member and its outbox; `audit` receives credential
+    /// refusals (the command line, which only reads, passes none).
+    pub fn open(dir: &Path, audit: Option<Arc<AuditLog>>) -> Result<Cluster> {
+        create_private_dir(dir)?;
+        let mut members = BTreeMap::new();
+        let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.join("member.json").is_file() {
+                continue;
+            }
+            match load_member(&path) {
+                Ok(m) => {
+                    members.insert(
+                        m.file.url.clone(),
+                        Arc::new(Slot {
+                            member: Mutex::new(m),
+                            wake: Notify::new(),
+                        }),
+                    );
+                }
+                Err(e) => tracing::error!("configuration cluster member in {} not loaded: {e:#}", path.display()),
+            }
+        }
+        Ok(Cluster {
+            dir: dir.to_path_buf(),
+            members: Mutex::new(members),
+            runtime: Mutex::new(None),
+            permits: Arc::new(Semaphore::new(MAX_CONCURRENT_PUSHES)),
+            audit,
+        })
+    }
+
+    fn slots(&self) -> Vec<Arc<Slot>> {
+        self.members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn find(&self, name: &str) -> Result<Arc<Slot>, String> {
+        let url = Endpoint::parse(name)?.url();
+        self.members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&url)
+            .cloned()
+            .ok_or_else(|| format!("“{name}” is not a member of the configuration cluster."))
+    }
+
+    /// Starts the push tasks on `runtime` (once, at `serve`); members added later get theirs when added.
+    pub fn start(&self, runtime: tokio::runtime::Handle) {
+        let mut slot = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return;
+        }
+        for s in self.slots() {
+            runtime.spawn(push_loop(s, Arc::clone(&self.permits), self.audit.clone()));
+        }
+        *slot = Some(runtime);
+    }
+
+    /// Queues changes for every member (durably, before returning) and wakes their tasks.
+    pub fn enqueue(&self, changes: &[(String, Option<String>)]) {
+        if changes.is_empty() {
+            return;
+        }
+        let at_ms = now_ms();
+        for slot in self.slots() {
+            let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
+            if m.removed {
+                continue;
+            }
+            let mut batch = Vec::new();
+            for (key, value) in changes {
+                batch.push(Change {
+                    seq: m.next_seq,
+                    key: key.clone(),
+                    value: value.clone(),
+                    at_ms,
+                });
+                m.next_seq += 1;
+            }
+            let entries: Vec<Entry> = batch.iter().cloned().map(Entry::Change).collect();
+            if let Err(e) = append(&mut m, &entries) {
+                // The change is still sent from memory; only a restart before delivery would lose it.
+                tracing::error!("cannot write the outbox of cluster member {}: {e:#}", m.file.url);
+            }
+            m.queue.extend(batch);
+            drop(m);
+            slot.wake.notify_one();
+        }
+    }
+
+    /// Adds a member. HTTPS members are checked first: a certificate an authority vouches for is trusted as such;
+    /// otherwise its fingerprint is pinned (and must equal `fingerprint` when one is given, e.g. confirmed on the page).
+    pub fn add(
+        &self,
+        name: &str,
+        user: &str,
+        credential: MemberCredential,
+        fingerprint: Option<&str>,
+    ) -> Result<MemberView, String> {
+        let endpoint = Endpoint::parse(name)?;
+        let url = endpoint.url();
+        check_user(user)?;
+        if self
+            .members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&url)
+        {
+            return Err(format!("{url} is already a member of the configuration cluster."));
+        }
+        let confirmed = match fingerprint.filter(|f| !f.trim().is_empty()) {
+            Some(f) => Some(
+                client::normalise_fingerprint(f)
+                    .ok_or_else(|| "The certificate fingerprint is not a SHA-256 fingerprint.".to_owned())?,
+            ),
+            None => None,
+        };
+        let pin = if endpoint.https {
+            let cert = self.certificate(name)?;
+            match confirmed {
+                Some(c) if c != cert.fingerprint => {
+                    return Err(format!(
+                        "The server now presents the certificate {}, not the one confirmed ({c}).",
+                        cert.fingerprint
+                    ));
+                }
+                Some(c) => Some(c),
+                None if cert.ca_signed => None,
+                None => Some(cert.fingerprint),
+            }
+        } else {
+            None
+        };
+        let dir = self.dir.join(member_id(&url));
+        create_private_dir(&dir).map_err(|e| format!("{e:#}"))?;
+        let file = MemberFile {
+            name: name.trim().to_owned(),
+            url: url.clone(),
+            user: user.to_owned(),
+            credential: credential.secret.clone(),
+            fingerprint: pin,
+            added_at: unix_now(),
+        };
+        write_private(&dir.join("member.json"), &file).map_err(|e| format!("{e:#}"))?;
+        let _ = std::fs::remove_file(dir.join("outbox.jsonl"));
+        let _ = std::fs::remove_file(dir.join("status.json"));
+        let member = Member {
+            file,
+            endpoint,
+            credential,
+            dir,
+            queue: VecDeque::new(),
+            next_seq: 1,
+            journal_len: 0,
+            status: MemberStatus::default(),
+            retry_at: None,
+            backoff: BACKOFF_START,
+            removed: false,
+        };
+        let view = view(&member);
+        let slot = Arc::new(Slot {
+            member: Mutex::new(member),
+            wake: Notify::new(),
+        });
+        self.members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(url, Arc::clone(&slot));
+        if let Some(rt) = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            rt.spawn(push_loop(slot, Arc::clone(&self.permits), self.audit.clone()));
+        }
+        Ok(view)
+    }
+
+    /// Changes a member's credential and/or user; a new credential releases a queue held by a refusal.
+    pub fn update(
+        &self,
+        name: &str,
+        user: Option<&str>,
+        credential: Option<MemberCredential>,
+    ) -> Result<MemberView, String> {
+        let slot = self.find(name)?;
+        let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
+        let mut file = m.file.clone();
+        if let Some(u) = user {
+            check_user(u)?;
+            file.user = u.to_owned();
+        }
+        if let Some(c) = &credential {
+            file.credential = c.secret.clone();
+        }
+        write_private(&m.dir.join("member.json"), &file).map_err(|e| format!("{e:#}"))?;
+        m.file = file;
+        if let Some(c) = credential {
+            m.credential = c;
+        }
+        m.status.auth_refused = false;
+        m.retry_at = None;
+        m.backoff = BACKOFF_START;
+        save_status(&m);
+        let v = view(&m);
+        drop(m);
+        slot.wake.notify_one();
+        Ok(v)
+    }
+
+    /// Removes a member with its credential and queue.
+    pub fn remove(&self, name: &str) -> Result<MemberView, String> {
+        let slot = self.find(name)?;
+        let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
+        self.members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&m.file.url);
+        m.removed = true;
+        let v = view(&m);
+        if let Err(e) = std::fs::remove_dir_all(&m.dir) {
+            tracing::error!("cannot remove {}: {e}", m.dir.display());
+        }
+        drop(m);
+        slot.wake.notify_one();
+        Ok(v)
+    }
+
+    /// Every member with its state, by URL.
+    pub fn list(&self) -> Vec<MemberView> {
+        self.slots()
+            .iter()
+            .map(|s| view(&s.member.lock().unwrap_or_else(|e| e.into_inner())))
+            .collect()
+    }
+
+    /// The certificate a server presents (for confirmation before it is added).
+    pub fn certificate(&self, name: &str) -> Result<client::Certificate, String> {
+        let endpoint = Endpoint::parse(name)?;
+        if !endpoint.https {
+            return Err(format!("{} is plain HTTP: it has no certificate.", endpoint.url()));
+        }
+        client::block_on(async move { client::certificate(&endpoint).await })
+            .ok_or_else(|| "the connection task failed".to_owned())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Calls `version` on a member with its credential: the version, or why not.
+    pub fn test(&self, name: &str) -> Result<String, String> {
+        let slot = self.find(name)?;
+        let (endpoint, pin, header) = {
+            let m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                m.endpoint.clone(),
+                m.file.fingerprint.clone(),
+                m.credential.header(&m.file.user),
+            )
+        };
+        let reply = client::block_on(async move {
+            client::get(&endpoint, pin.as_deref(), "/json-api/version?api.version=1", &header).await
+        })
+        .ok_or_else(|| "the connection task failed".to_owned())?
+        .map_err(|e| e.to_string())?;
+        match classify(reply.status, &reply.body) {
+            Outcome::Delivered => {
+                let v: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+                Ok(v["data"]["version"].as_str().unwrap_or("unknown").to_owned())
+            }
+            Outcome::Rejected(r) | Outcome::CredentialRefused(r) | Outcome::Retry(r) => Err(r),
+        }
+    }
+}
+
+/// A member's user: a WHM user name.
+fn check_user(user: &str) -> Result<(), String> {
+    settings::Username::new(user)
+        .map(|_| ())
+        .map_err(|e| format!("Invalid user “{}”: {e}", user.escape_debug()))
+}
+
+fn view(m: &Member) -> MemberView {
+    let status = if m.status.auth_refused {
+        "credential_refused"
+    } else if m.queue.is_empty() {
+        "in_sync"
+    } else if m.retry_at.is_some() {
+        "retrying"
+    } else {
+        "pending"
+    };
+    MemberView {
+        name: m.file.name.clone(),
+        url: m.file.url.clone(),
+        user: m.file.user.clone(),
+        credential_type: m.credential.kind(),
+        signature: m.credential.signature(),
+        certificate_fingerprint: m.file.fingerprint.clone(),
+        state: MemberState {
+            status,
+            changes_waiting: m.queue.len(),
+            lag_seconds: m
+                .queue
+                .front()
+                .map_or(0.0, |c| now_ms().saturating_sub(c.at_ms) as f64 / 1000.0),
+            last_success: m.status.last_success,
+            last_error: m.status.last_error.clone(),
+            last_error_at: m.status.last_error_at,
+            delivered: m.status.delivered,
+            rejected: m.status.rejected,
+        },
+    }
+}
+
+fn load_member(dir: &Path) -> Result<Member> {
+    let text = std::fs::read(dir.join("member.json"))?;
+    let file: MemberFile = serde_json::from_slice(&text).context("member.json")?;
+    let endpoint = Endpoint::parse(&file.url).map_err(|e| anyhow!(e))?;
+    let credential = MemberCredential::parse(&file.credential).map_err(|e| anyhow!(e))?;
+    let status: MemberStatus = std::fs::read(dir.join("status.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let journal = std::fs::read(dir.join("outbox.jsonl")).unwrap_or_default();
+    let mut pending: BTreeMap<u64, Change> = BTreeMap::new();
+    let mut last = 0;
+    for line in journal.split(|b| *b == b'\n') {
+        // A line cut short by a crash was never acknowledged to anyone: skipped.
+        match serde_json::from_slice::<Entry>(line) {
+            Ok(Entry::Change(c)) => {
+                last = last.max(c.seq);
+                pending.insert(c.seq, c);
+            }
+            Ok(Entry::Done { done, .. }) => {
+                last = last.max(done);
+                pending.remove(&done);
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(Member {
+        file,
+        endpoint,
+        credential,
+        dir: dir.to_path_buf(),
+        queue: pending.into_values().collect(),
+        next_seq: last + 1,
+        journal_len: journal.len() as u64,
+        status,
+        retry_at: None,
+        backoff: BACKOFF_START,
+        removed: false,
+    })
+}
+
+/// Appends lines to a member's outbox and syncs them.
+fn append(m: &mut Member, entries: &[Entry]) -> Result<()> {
+    let mut text = String::new();
+    for e in entries {
+        text.push_str(&serde_json::to_string(e)?);
+        text.push('\n');
+    }
+    let path = m.dir.join("outbox.jsonl");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_data()?;
+    m.journal_len += text.len() as u64;
+    Ok(())
+}
+
+/// Once nothing waits, a long outbox is replaced by one line that keeps the sequence going.
+fn compact(m: &mut Member) {
+    if !m.queue.is_empty() || m.journal_len < COMPACT_AFTER {
+        return;
+    }
+    let line = json!({"done": m.next_seq - 1, "error": null}).to_string() + "\n";
+    match credentials::write_atomic(&m.dir.join("outbox.jsonl"), line.as_bytes(), 0o600) {
+        Ok(()) => m.journal_len = line.len() as u64,
+        Err(e) => tracing::warn!("cannot compact the outbox of {}: {e}", m.file.url),
+    }
+}
+
+/// `status.json` is informational (the outbox is what must survive), so it is replaced without a sync.
+fn save_status(m: &Member) {
+    let Ok(bytes) = serde_json::to_vec(&m.status) else {
+        return;
+    };
+    let tmp = m.dir.join(".status.json.tmp");
+    let written = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(&bytes))
+        .and_then(|()| std::fs::rename(&tmp, m.dir.join("status.json")));
+    if let Err(e) = written {
+        tracing::debug!("cannot write the status of {}: {e}", m.file.url);
+    }
+}
+
+/// One member's task: sends its queue in order, waits when it is empty, backs off after failures and stops when the
+/// member is removed.
+async fn push_loop(slot: Arc<Slot>, permits: Arc<Semaphore>, audit: Option<Arc<AuditLog>>) {
+    loop {
+        let job = {
+            let m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
+            if m.removed {
+                return;
+            }
+            match m.queue.front() {
+                None => Err(None),
+                Some(_) if m.status.auth_refused => Err(None),
+                Some(_) if m.retry_at.is_some_and(|t| t > Instant::now()) => Err(m.retry_at),
+                Some(change) => Ok((
+                    change.clone(),
+                    m.endpoint.clone(),
+                    m.file.fingerprint.clone(),
+                    m.credential.header(&m.file.user),
+                )),
+            }
+        };
+        let (change, endpoint, pin, header) = match job {
+            Ok(job) => job,
+            Err(None) => {
+                slot.wake.notified().await;
+                continue;
+            }
+            Err(Some(at)) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    () = slot.wake.notified() => {}
+                }
+                continue;
+            }
+        };
+        let outcome = {
+            let Ok(_permit) = permits.acquire().await else { return };
+            push(&endpoint, pin.as_deref(), &header, &change).await
+        };
+        // Recording syncs the outbox: done on a blocking thread, so request workers never wait for the disk.
+        let (slot2, audit2) = (Arc::clone(&slot), audit.clone());
+        let live = tokio::task::spawn_blocking(move || {
+            let mut m = slot2.member.lock().unwrap_or_else(|e| e.into_inner());
+            if m.removed {
+                return false;
+            }
+            if m.queue.front().map(|c| c.seq) == Some(change.seq) {
+                record(&mut m, &change, outcome, audit2.as_deref());
+            }
+            true
+        })
+        .await
+        .unwrap_or(false);
+        if !live {
+            return;
+        }
+    }
+}
+
+/// One `set_tweaksetting` call.
+async fn push(endpoint: &Endpoint, pin: Option<&str>, header: &str, change: &Change) -> Outcome {
+    let path = {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("api.version", "1").append_pair("key", &change.key);
+        if let Some(v) = &change.value {
+            query.append_pair("value", v);
+        }
+        format!("/json-api/set_tweaksetting?{}", query.finish())
+    };
+    match client::get(endpoint, pin, &path, header).await {
+        Ok(reply) => classify(reply.status, &reply.body),
+        Err(e) => Outcome::Retry(e.to_string()),
+    }
+}
+
+/// Applies an attempt's outcome to the member's queue and status.
+fn record(m: &mut Member, change: &Change, outcome: Outcome, audit: Option<&AuditLog>) {
+    let now = unix_now();
+    match outcome {
+        Outcome::Delivered | Outcome::Rejected(_) => {
+            let error = match &outcome {
+                Outcome::Rejected(reason) => {
+                    let text = format!("{} refused {} = {:?}: {reason}", m.file.url, change.key, change.value);
+                    tracing::warn!("configuration cluster: {text}");
+                    m.status.rejected += 1;
+                    m.status.last_error = Some(text);
+                    m.status.last_error_at = Some(now);
+                    Some(reason.clone())
+                }
+                _ => {
+                    m.status.delivered += 1;
+                    m.status.last_success = Some(now);
+                    m.status.last_error = None;
+                    m.status.last_error_at = None;
+                    None
+                }
+            };
+            if let Err(e) = append(
+                m,
+                &[Entry::Done {
+                    done: change.seq,
+                    error,
+                }],
+            ) {
+                tracing::error!("cannot write the outbox of cluster member {}: {e:#}", m.file.url);
+            }
+            m.queue.pop_front();
+            m.retry_at = None;
+            m.backoff = BACKOFF_START;
+            compact(m);
+        }
+        Outcome::CredentialRefused(reason) => {
+            if !m.status.auth_refused {
+                tracing::error!(
+                    "configuration cluster: {} refused the credential of {} (signature {}): {reason}; its changes wait for update_configclusterserver",
+                    m.file.url,
+                    m.file.user,
+                    m.credential.signature()
+                );
+                if let Some(audit) = audit {
+                    let _ = audit.record(
+                        "cluster_credential_refused",
+                        json!({"server": m.file.url, "user": m.file.user, "signature": m.credential.signature(),
+                            "reason": reason, "actor": "cluster", "auth": "configuration cluster"}),
+                    );
+                }
+            }
+            m.status.auth_refused = true;
+            m.status.last_error = Some(reason);
+            m.status.last_error_at = Some(now);
+        }
+        Outcome::Retry(reason) => {
+            if m.retry_at.is_none() {
+                tracing::warn!("configuration cluster: {} unreachable, retrying: {reason}", m.file.url);
+            }
+            m.status.last_error = Some(reason);
+            m.status.last_error_at = Some(now);
+            m.retry_at = Some(Instant::now() + m.backoff);
+            m.backoff = (m.backoff * 2).min(BACKOFF_CAP);
+        }
+    }
+    save_status(m);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_classified_as_whm_clients_read_them() {
+        let ok = br#"{"metadata":{"result":1,"reason":"OK"}}"#;
+        let bad = br#"{"metadata":{"result":0,"reason":"Invalid value for x; The setting will not be updated."}}"#;
+        let denied = br#"{"metadata":{"result":0,"reason":"Access denied: no privilege"}}"#;
+        assert_eq!(classify(200, ok), Outcome::Delivered);
+        assert!(matches!(classify(200, bad), Outcome::Rejected(_)));
+        assert!(matches!(classify(200, denied), Outcome::CredentialRefused(_)));
+        assert!(matches!(classify(401, b""), Outcome::CredentialRefused(_)));
+        assert!(matches!(classify(403, ok), Outcome::CredentialRefused(_)));
+        assert!(matches!(classify(503, ok), Outcome::Retry(_)));
+        assert!(matches!(classify(200, b"<html>"), Outcome::Retry(_)));
+    }
+
+    #[test]
+    fn credentials_are_told_apart_and_never_shown() {
+        let token = MemberCredential::parse(" ABCDEFGHIJKLMNOPQRSTUVWXYZ012345 \n").unwrap();
+        assert_eq!(token.kind(), CredentialKind::ApiToken);
+        assert_eq!(token.header("root"), "whm root:ABCDEFGHIJKLMNOPQRSTUVWXYZ012345");
+        assert!(!format!("{token:?}").contains("ABCDEFGH"));
+        assert_eq!(token.signature().len(), 47);
+        let key = credentials::AccessKey::generate().unwrap();
+        let parsed = MemberCredential::parse(&key.to_file_text()).unwrap();
+        assert_eq!(parsed.kind(), CredentialKind::Accesshash);
+        assert_eq!(parsed.header("root"), format!("WHM root:{}", key.as_str()));
+        assert_eq!(parsed.signature(), key.signature().to_string());
+        assert!(!format!("{parsed:?}").contains(&key.as_str()[..40]));
+        for bad in ["", "   ", "short", "has-dashes-inside-so-not-a-token", "zz-zz"] {
+            assert!(MemberCredential::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn changed_settings_name_each_key_once() {
+        let old = TweakSettings::defaults();
+        let mut new = TweakSettings::defaults();
+        new.set_stored("allow_deprecated_accesshash", Some("1".into())).unwrap();
+        new.set_stored("some_unmodelled_key", Some("x".into())).unwrap();
+        assert_eq!(
+            changed_settings(&old, &new),
+            vec![
+                ("allow_deprecated_accesshash".to_owned(), Some("1".to_owned())),
+                ("some_unmodelled_key".to_owned(), Some("x".to_owned())),
+            ]
+        );
+        assert!(changed_settings(&new, &new).is_empty());
+        assert_eq!(
+            changed_settings(&new, &old)
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>(),
+            ["allow_deprecated_accesshash", "some_unmodelled_key"]
+        );
+    }
+
+    #[test]
+    fn the_outbox_survives_a_restart_and_keeps_its_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = Cluster::open(&dir.path().join("cluster"), None).unwrap();
+        let cred = MemberCredential::parse("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345").unwrap();
+        cluster.add("http://127.0.0.1:9", "root", cred, None).unwrap();
+        cluster.enqueue(&[("a".into(), Some("1".into())), ("b".into(), None)]);
+        cluster.enqueue(&[("c".into(), Some("3".into()))]);
+        {
+            let slot = cluster.find("http://127.0.0.1:9").unwrap();
+            let mut m = slot.member.lock().unwrap();
+            let first = m.queue.front().cloned().unwrap();
+            record(&mut m, &first, Outcome::Delivered, None);
+        }
+        drop(cluster);
+        let again = Cluster::open(&dir.path().join("cluster"), None).unwrap();
+        let list = again.list();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].state.changes_waiting, 2);
+        assert_eq!(list[0].state.delivered, 1);
+        let slot = again.find("http://127.0.0.1:9").unwrap();
+        let m = slot.member.lock().unwrap();
+        let keys: Vec<(u64, &str)> = m.queue.iter().map(|c| (c.seq, c.key.as_str())).collect();
+        assert_eq!(keys, [(2, "b"), (3, "c")]);
+        assert_eq!(m.next_seq, 4);
+        drop(m);
+
+        // A value the member refuses is noted and skipped; a refused credential holds the queue.
+        let mut m = slot.member.lock().unwrap();
+        let b = m.queue.front().cloned().unwrap();
+        record(&mut m, &b, Outcome::Rejected("Invalid value for b".into()), None);
+        assert_eq!(m.queue.len(), 1);
+        assert_eq!(m.status.rejected, 1);
+        assert!(m.status.last_error.as_deref().unwrap().contains("Invalid value for b"));
+        let c = m.queue.front().cloned().unwrap();
+        record(&mut m, &c, Outcome::CredentialRefused("HTTP 401".into()), None);
+        record(&mut m, &c, Outcome::Retry("down".into()), None);
+        assert_eq!(m.queue.len(), 1, "nothing is dropped for a refusal or a failure");
+        assert_eq!(view(&m).state.status, "credential_refused");
+    }
+    #[test]
+    fn a_delivered_outbox_is_compacted_and_keeps_its_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = Cluster::open(&dir.path().join("cluster"), None).unwrap();
+        let cred = MemberCredential::parse("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345").unwrap();
+        cluster.add("http://127.0.0.1:9", "root", cred, None).unwrap();
+        let changes: Vec<(String, Option<String>)> =
+            (0..300).map(|i| (format!("key{i}"), Some("v".repeat(300)))).collect();
+        cluster.enqueue(&changes);
+        let slot = cluster.find("http://127.0.0.1:9").unwrap();
+        let path = {
+            let mut m = slot.member.lock().unwrap();
+            while let Some(c) = m.queue.front().cloned() {
+                record(&mut m, &c, Outcome::Delivered, None);
+            }
+            m.dir.join("outbox.jsonl")
+        };
+        assert!(std::fs::metadata(&path).unwrap().len() < 100, "compacted");
+        drop(cluster);
+        let again = Cluster::open(&dir.path().join("cluster"), None).unwrap();
+        let slot = again.find("http://127.0.0.1:9").unwrap();
+        let m = slot.member.lock().unwrap();
+        assert!(m.queue.is_empty());
+        assert_eq!(m.next_seq, 301, "the sequence goes on after compaction");
+        assert_eq!(m.status.delivered, 300);
+    }
+}

@@ -1,0 +1,456 @@
+//! Configuration Cluster: a master and member servers as separate `tweakgate serve` processes on loopback. Changes
+//! reach every member, survive a member or the master going down, wait for a new credential after a refusal, and the
+//! credentials never show.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tests::{ServeProcess, TestServer, request, wait_until};
+
+/// How long a change may take to arrive before a test gives up (a deadline, not a measurement).
+const DEADLINE: Duration = Duration::from_secs(60);
+
+const KEY: &str = "empty_trash_days";
+
+fn setting(server: &ServeProcess) -> Option<String> {
+    let r = server.api("get_tweaksetting", &format!("key={KEY}"));
+    (r.status == 200).then(|| r.json()["data"]["tweaksetting"]["value"].as_str().map(str::to_owned))?
+}
+
+fn set(master: &ServeProcess, value: &str) {
+    let r = master.api("set_tweaksetting", &format!("key={KEY}&value={value}"));
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+}
+
+fn waits_for(member: &ServeProcess, value: &str) {
+    assert!(
+        wait_until(DEADLINE, || setting(member).as_deref() == Some(value)).is_some(),
+        "the member never got {KEY}={value}; it has {:?}",
+        setting(member)
+    );
+}
+
+/// Adds `member` to `master` with a new root token of the member's; returns the token and the answer's data.
+fn add(master: &ServeProcess, name: &str, member: &ServeProcess, token_name: &str) -> (String, Value) {
+    let token = member.new_root_token(token_name);
+    let r = master.api("add_configclusterserver", &format!("name={}&key={token}", encode(name)));
+    let v = r.json();
+    assert_eq!(v["metadata"]["result"], 1, "{}", r.body);
+    (token, v["data"]["server"].clone())
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn list(master: &ServeProcess) -> (Vec<Value>, String) {
+    let r = master.api("list_configclusterservers", "");
+    let v = r.json();
+    assert_eq!(v["metadata"]["result"], 1, "{}", r.body);
+    (v["data"]["servers"].as_array().cloned().unwrap_or_default(), r.body)
+}
+
+fn state_of(master: &ServeProcess, url: &str) -> Value {
+    list(master)
+        .0
+        .into_iter()
+        .find(|s| s["url"] == url)
+        .map(|s| s["state"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// The SHA-256 fingerprint of the certificate a server made for its HTTPS listener.
+fn certificate_fingerprint(server: &ServeProcess) -> String {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let cert = CertificateDer::pem_file_iter(server.state_dir().join("tls/cert.pem"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    panel::cluster::client::fingerprint(cert.as_ref())
+}
+
+/// One change on the master (an API call), then one made by editing its config file, reach a member over plain HTTP
+/// and a member over HTTPS whose self-signed certificate was pinned when it was added.
+#[test]
+fn a_change_on_the_master_reaches_every_member() {
+    let master = ServeProcess::start("", false);
+    let plain = ServeProcess::start("", false);
+    let https = ServeProcess::start("", true);
+    let plain_url = format!("http://{}", plain.addr);
+    let (plain_token, added) = add(&master, &plain_url, &plain, "master");
+    assert_eq!(
+        added["certificate_fingerprint"],
+        Value::Null,
+        "plain HTTP has no certificate"
+    );
+    let tls_addr = https.tls_addr.unwrap();
+    let (https_token, added) = add(&master, &format!("127.0.0.1:{}", tls_addr.port()), &https, "master");
+    assert_eq!(added["url"], format!("https://127.0.0.1:{}", tls_addr.port()));
+    assert_eq!(
+        added["certificate_fingerprint"],
+        certificate_fingerprint(&https),
+        "the self-signed certificate is pinned"
+    );
+    assert_eq!(added["credential_type"], "api_token");
+
+    set(&master, "17");
+    waits_for(&plain, "17");
+    waits_for(&https, "17");
+
+    // An edit of the master's config file, seen by live reload, is sent as well.
+    let text = std::fs::read_to_string(master.config_path()).unwrap();
+    assert!(
+        text.contains("empty_trash_days = \"17\"") || text.contains("empty_trash_days = 17"),
+        "{text}"
+    );
+    let edited = text
+        .replace("empty_trash_days = \"17\"", "empty_trash_days = \"23\"")
+        .replace("empty_trash_days = 17", "empty_trash_days = 23");
+    let tmp = master.dir.path().join(".edit.tmp");
+    std::fs::write(&tmp, edited).unwrap();
+    std::fs::rename(&tmp, master.config_path()).unwrap();
+    waits_for(&plain, "23");
+    waits_for(&https, "23");
+
+    assert!(
+        wait_until(DEADLINE, || list(&master)
+            .0
+            .iter()
+            .all(|s| s["state"]["status"] == "in_sync"))
+        .is_some(),
+        "{:?}",
+        list(&master).1
+    );
+    let (servers, body) = list(&master);
+    assert_eq!(servers.len(), 2, "{body}");
+    for s in &servers {
+        assert_eq!(s["user"], "root");
+        assert_eq!(s["signature"].as_str().unwrap().len(), 47, "{s}");
+        assert!(s["state"]["last_success"].is_u64(), "{s}");
+    }
+    for token in [&plain_token, &https_token] {
+        assert!(!body.contains(token.as_str()), "the list shows a credential: {body}");
+        assert!(!master.log().contains(token.as_str()), "the log shows a credential");
+    }
+
+    // The CLI shows the same state, without the credentials.
+    let out = std::process::Command::new(tests::tweakgate_bin())
+        .arg("--config")
+        .arg(master.config_path())
+        .args(["cluster", "status", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines.iter().all(|l| l["state"]["changes_waiting"] == 0), "{stdout}");
+    assert!(!stdout.contains(&plain_token) && !stdout.contains(&https_token));
+
+    // Metrics show the queue of each member.
+    let metrics = request(master.addr, "GET", "/metrics", &[], "");
+    assert!(
+        metrics.body.contains(&format!(
+            "tweakgate_cluster_changes_waiting{{server=\"{plain_url}\"}} 0"
+        )),
+        "{}",
+        metrics.body
+    );
+}
+
+/// A member that is down when the change is made receives it once it is back.
+#[test]
+fn a_member_that_was_down_catches_up() {
+    let master = ServeProcess::start("", false);
+    let mut member = ServeProcess::start("", false);
+    let url = format!("http://{}", member.addr);
+    add(&master, &url, &member, "master");
+    member.stop();
+    set(&master, "31");
+    assert!(
+        wait_until(DEADLINE, || {
+            let s = state_of(&master, &url);
+            s["changes_waiting"] == 1 && s["last_error"].is_string()
+        })
+        .is_some(),
+        "the change waits and the failure shows: {}",
+        list(&master).1
+    );
+    member.resume();
+    waits_for(&member, "31");
+    assert!(wait_until(DEADLINE, || state_of(&master, &url)["changes_waiting"] == 0).is_some());
+}
+
+/// A master killed with changes queued sends them after it starts again.
+#[test]
+fn a_restarted_master_delivers_what_it_had_queued() {
+    let mut master = ServeProcess::start("", false);
+    let mut member = ServeProcess::start("", false);
+    let url = format!("http://{}", member.addr);
+    add(&master, &url, &member, "master");
+    member.stop();
+    set(&master, "5");
+    set(&master, "6");
+    assert_eq!(
+        state_of(&master, &url)["changes_waiting"],
+        2,
+        "queued before the call returned"
+    );
+    master.stop();
+    member.resume();
+    master.resume();
+    waits_for(&member, "6");
+    assert!(wait_until(DEADLINE, || state_of(&master, &url)["changes_waiting"] == 0).is_some());
+    assert_eq!(state_of(&master, &url)["delivered"], 2, "both changes, in order");
+}
+
+/// A member that refuses the credential is shown as such (API and page), reported once, and its queue waits; with a
+/// new credential everything queued arrives.
+#[test]
+fn a_refused_credential_waits_for_a_new_one_and_loses_nothing() {
+    let master = ServeProcess::start("", false);
+    let member = ServeProcess::start("", false);
+    let url = format!("http://{}", member.addr);
+    add(&master, &url, &member, "master");
+    set(&master, "8");
+    waits_for(&member, "8");
+    let r = member.api("api_token_revoke", "token_name=master");
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+
+    set(&master, "9");
+    assert!(
+        wait_until(DEADLINE, || state_of(&master, &url)["status"] == "credential_refused").is_some(),
+        "{}",
+        list(&master).1
+    );
+    set(&master, "10");
+    let state = state_of(&master, &url);
+    assert!(
+        state["last_error"].as_str().unwrap().contains("refused the credential"),
+        "{state}"
+    );
+    assert_eq!(state["changes_waiting"], 2, "{state}");
+    assert_eq!(setting(&member).as_deref(), Some("8"), "nothing was sent in between");
+
+    let (prefix, cookie) = master.root_session();
+    let page = request(
+        master.addr,
+        "GET",
+        &format!("{prefix}/configuration-cluster"),
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("credential refused"), "{}", page.body);
+    assert!(page.body.contains("refused the credential"), "{}", page.body);
+
+    let audit = std::fs::read_to_string(master.state_dir().join("audit.log")).unwrap();
+    assert_eq!(
+        audit.matches("\"cluster_credential_refused\"").count(),
+        1,
+        "reported once: {audit}"
+    );
+
+    let fresh = member.new_root_token("master2");
+    let r = master.api(
+        "update_configclusterserver",
+        &format!("name={}&key={fresh}", encode(&url)),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    waits_for(&member, "10");
+    assert!(
+        wait_until(DEADLINE, || state_of(&master, &url)["status"] == "in_sync").is_some(),
+        "{}",
+        list(&master).1
+    );
+    let state = state_of(&master, &url);
+    assert_eq!(state["delivered"], 3, "8, 9 and 10: {state}");
+    assert!(!list(&master).1.contains(&fresh));
+}
+
+const ROLES: &str = r#"
+[resellers.carol]
+privileges = ["all"]
+
+[resellers.bob]
+privileges = ["manage-api-tokens"]
+"#;
+
+/// Only root manages the cluster: not a reseller holding `all`, not root's own token narrowed by a list; a listing
+/// shows signatures, never a token or a key.
+#[test]
+fn only_root_manages_the_cluster_and_lists_never_show_credentials() {
+    let server = TestServer::start(&format!("[server]\nstate_dir = \"state\"\n{ROLES}"));
+    let token = |user: &str, name: &str, acls: Option<Vec<String>>| {
+        let name = credentials::TokenName::new(name).unwrap();
+        let (_, t) = server.panel.tokens.create(user, &name, acls, None, &[]).unwrap();
+        format!("whm {user}:{}", t.expose())
+    };
+    let root = token("root", "full", None);
+    let carol = token("carol", "carol", None);
+    let narrowed = token("root", "narrow", Some(vec!["list-accts".into()]));
+    let bob = token("bob", "bob", None);
+
+    let member_token = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+    let key = credentials::AccessKey::generate().unwrap();
+    let add = |auth: &str, name: &str, secret: &str| {
+        server.api(
+            "add_configclusterserver",
+            &format!("name={}&key={}", encode(name), encode(secret)),
+            Some(auth),
+        )
+    };
+    for (who, auth) in [("carol (all)", &carol), ("bob", &bob)] {
+        let r = add(auth, "http://127.0.0.1:9", member_token);
+        assert_eq!(r.status, 403, "{who}: {}", r.body);
+        assert_eq!(r.json()["metadata"]["result"], 0);
+        let r = server.api("list_configclusterservers", "", Some(auth));
+        assert_eq!(r.status, 403, "{who}: {}", r.body);
+    }
+    let r = add(&narrowed, "http://127.0.0.1:9", member_token);
+    assert_eq!(r.status, 403, "a narrowed token: {}", r.body);
+
+    let r = add(&root, "http://127.0.0.1:9", member_token);
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    let r = add(&root, "http://127.0.0.1:10/", &key.to_file_text());
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    assert_eq!(r.json()["data"]["server"]["credential_type"], "accesshash");
+    assert_eq!(r.json()["data"]["server"]["signature"], key.signature().to_string());
+    let r = add(&root, "127.0.0.1:9:9", member_token);
+    assert_eq!(r.json()["metadata"]["result"], 0, "a bad name: {}", r.body);
+    let r = add(&root, "http://127.0.0.1:9", member_token);
+    assert_eq!(r.json()["metadata"]["result"], 0, "already a member: {}", r.body);
+
+    let r = server.api("list_configclusterservers", "", Some(&root));
+    let servers = r.json()["data"]["servers"].as_array().cloned().unwrap();
+    assert_eq!(servers.len(), 2, "{}", r.body);
+    assert!(!r.body.contains(member_token), "{}", r.body);
+    assert!(!r.body.contains(&key.as_str()[..32]), "{}", r.body);
+    let stored = std::fs::read_dir(server.dir.path().join("state/cluster")).unwrap();
+    for entry in stored.flatten() {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(entry.metadata().unwrap().permissions().mode() & 0o777, 0o700);
+        let file = entry.path().join("member.json");
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    let r = server.api("update_configclusterserver", "name=http://127.0.0.1:11", Some(&root));
+    assert_eq!(r.json()["metadata"]["result"], 0, "not a member: {}", r.body);
+    let r = server.api(
+        "delete_configclusterserver",
+        "name=http%3A%2F%2F127.0.0.1%3A9",
+        Some(&root),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    let r = server.api("list_configclusterservers", "", Some(&root));
+    assert_eq!(r.json()["data"]["servers"].as_array().unwrap().len(), 1);
+}
+
+/// The page, in a root session: check a server, add it, test the connection, give it a new token, remove it; every
+/// POST carries a one-use nonce, and a reseller holding `all` is refused.
+#[test]
+fn the_page_adds_tests_updates_and_removes_a_member() {
+    use panel::store::sessions::Grant;
+    use settings::Username;
+    let master = TestServer::start(&format!("[server]\nstate_dir = \"state\"\n{ROLES}"));
+    let member = TestServer::start("[server]\nstate_dir = \"state\"\n");
+    let member_token = |name: &str| {
+        let name = credentials::TokenName::new(name).unwrap();
+        let (_, t) = member.panel.tokens.create("root", &name, None, None, &[]).unwrap();
+        t.expose().to_owned()
+    };
+    let (token, cookie) = master.panel.sessions.start(Grant::own(Username::root(), "test"));
+    let cookie = format!("whostmgrsession={cookie}");
+    let page = format!("/{token}/configuration-cluster");
+    let post = |form: &str| {
+        let nonce = master.panel.sessions.issue_nonce(&token);
+        let r = request(
+            master.addr,
+            "POST",
+            &page,
+            &[("Cookie", &cookie)],
+            &format!("csrf_token={nonce}&{form}"),
+        );
+        assert_eq!(r.status, 200, "{form}: {}", r.body);
+        r.body
+    };
+    let url = format!("http://{}", member.addr);
+    let name = encode(&url);
+
+    let body = post(&format!("action=fetch&name={name}"));
+    assert!(body.contains("id=\"add-server\""), "{body}");
+    let first = member_token("first");
+    let body = post(&format!("action=add&name={name}&user=root&key={first}"));
+    assert!(body.contains("added to the configuration cluster"), "{body}");
+    assert!(body.contains(&format!("data-server=\"{url}\"")), "{body}");
+    assert!(!body.contains(&first), "the page never shows the credential");
+
+    let body = post(&format!("action=test&name={name}"));
+    assert!(body.contains("Connected: the server runs version"), "{body}");
+
+    let r = master.api(
+        "set_tweaksetting",
+        &format!("key={KEY}&value=41"),
+        Some(&format!("whm root:{}", member_token("unused"))),
+    );
+    assert_eq!(r.status, 401, "a member's token is not the master's");
+    let (_, root) = master
+        .panel
+        .tokens
+        .create("root", &credentials::TokenName::new("root").unwrap(), None, None, &[])
+        .unwrap();
+    let r = master.api(
+        "set_tweaksetting",
+        &format!("key={KEY}&value=41"),
+        Some(&format!("whm root:{}", root.expose())),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    assert!(
+        wait_until(DEADLINE, || {
+            member.panel.snapshot().config().tweak_settings.get(KEY) == Some("41")
+        })
+        .is_some(),
+        "the change reached the member"
+    );
+
+    let second = member_token("second");
+    let body = post(&format!("action=update&name={name}&user=root&key={second}"));
+    assert!(body.contains("updated."), "{body}");
+    let body = post(&format!("action=test&name={name}"));
+    assert!(body.contains("Connected"), "{body}");
+
+    // Without a nonce the POST is refused and nothing changes.
+    let r = request(
+        master.addr,
+        "POST",
+        &page,
+        &[("Cookie", &cookie)],
+        &format!("action=remove&name={name}"),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(master.panel.cluster.list().len(), 1);
+
+    let body = post(&format!("action=remove&name={name}"));
+    assert!(body.contains("Server removed"), "{body}");
+    assert!(body.contains("id=\"no-servers\""), "{body}");
+
+    let (carol_token, carol_cookie) = master
+        .panel
+        .sessions
+        .start(Grant::own(Username::new("carol").unwrap(), "test"));
+    let r = request(
+        master.addr,
+        "GET",
+        &format!("/{carol_token}/configuration-cluster"),
+        &[("Cookie", &format!("whostmgrsession={carol_cookie}"))],
+        "",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+}
