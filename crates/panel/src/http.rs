@@ -202,6 +202,38 @@ impl Call {
     }
 }
 
+/// Runs an API call: an operation that writes on a blocking thread (see [`whm::Operation::WRITES`]), the rest here.
+async fn run_api(
+    panel: &Arc<Panel>,
+    snapshot: &Arc<Snapshot>,
+    caller: &Caller,
+    function: &str,
+    params: &Params,
+    call: &Call,
+) -> Answer {
+    if !whm::operation(function).is_some_and(|o| o.writes) {
+        return api(panel, snapshot, caller, function, params, call);
+    }
+    let (panel, snapshot, caller, function, params, call) = (
+        Arc::clone(panel),
+        Arc::clone(snapshot),
+        caller.clone(),
+        function.to_owned(),
+        params.clone(),
+        call.clone(),
+    );
+    tokio::task::spawn_blocking(move || api(&panel, &snapshot, &caller, &function, &params, &call))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!("an API call failed on its blocking thread: {e}");
+            Answer::of(
+                "",
+                Err(WhmError::new("the server could not complete the call")
+                    .with_status(StatusCode::INTERNAL_SERVER_ERROR)),
+            )
+        })
+}
+
 fn api(panel: &Panel, snapshot: &Snapshot, caller: &Caller, function: &str, params: &Params, call: &Call) -> Answer {
     let method = &call.method;
     let origin = call.origin(snapshot);
@@ -226,7 +258,9 @@ async fn api_with_header(
     let snapshot = panel.snapshot();
     let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
     match authenticate(&panel, &snapshot, header, peer.ip()).await {
-        Ok(caller) => api(&panel, &snapshot, &caller, &function, &params, &call).into_response(),
+        Ok(caller) => run_api(&panel, &snapshot, &caller, &function, &params, &call)
+            .await
+            .into_response(),
         Err(AuthError::Denied) => denied(),
         Err(AuthError::Throttled) => throttled(),
     }
@@ -241,7 +275,9 @@ async fn api_in_session(
     WhmParams(params): WhmParams,
 ) -> Response {
     let function = path.get("function").map_or("", String::as_str);
-    api(&visit.panel, &visit.snapshot, &visit.caller, function, &params, &call).into_response()
+    run_api(&visit.panel, &visit.snapshot, &visit.caller, function, &params, &call)
+        .await
+        .into_response()
 }
 
 /// Lets a request into `/cpsess…` only with the session's cookie; the caller carries the session's grant.

@@ -149,6 +149,9 @@ pub trait Operation {
     const API0: Api0 = Api0::Unknown;
     /// The `reason` of a successful answer.
     const REASON: &'static str = "OK";
+    /// Whether it writes files (and syncs them): the HTTP layer then runs it on a blocking thread, so a write never
+    /// holds up the requests sharing its async worker.
+    const WRITES: bool = false;
     type Params: FromParams;
     type Output: Serialize;
     fn run(ctx: Ctx<'_>, auth: Authorized<'_>, params: Self::Params) -> Result<Self::Output, WhmError>;
@@ -181,6 +184,8 @@ pub struct OpEntry {
     pub feature: &'static str,
     pub api0: Api0,
     pub reason: &'static str,
+    /// [`Operation::WRITES`].
+    pub writes: bool,
     run: fn(Ctx<'_>, &Caller, &Params) -> Result<Value, WhmError>,
 }
 
@@ -199,6 +204,7 @@ impl OpEntry {
             feature: O::FEATURE,
             api0: O::API0,
             reason: O::REASON,
+            writes: O::WRITES,
             run: run_erased::<O>,
         }
     }

@@ -100,6 +100,7 @@ fn audit(ctx: Ctx<'_>, auth: &Authorized<'_>, event: &str, v: &MemberView) {
 pub struct AddConfigClusterServer;
 
 impl Operation for AddConfigClusterServer {
+    const WRITES: bool = true;
     const NAME: &'static str = "add_configclusterserver";
     const FEATURE: &'static str = CONFIGURATION_CLUSTER;
     type Params = NewServer;
@@ -121,6 +122,7 @@ impl Operation for AddConfigClusterServer {
 pub struct UpdateConfigClusterServer;
 
 impl Operation for UpdateConfigClusterServer {
+    const WRITES: bool = true;
     const NAME: &'static str = "update_configclusterserver";
     const FEATURE: &'static str = CONFIGURATION_CLUSTER;
     type Params = ServerUpdate;
@@ -142,6 +144,7 @@ impl Operation for UpdateConfigClusterServer {
 pub struct DeleteConfigClusterServer;
 
 impl Operation for DeleteConfigClusterServer {
+    const WRITES: bool = true;
     const NAME: &'static str = "delete_configclusterserver";
     const FEATURE: &'static str = CONFIGURATION_CLUSTER;
     type Params = ServerName;

@@ -182,6 +182,7 @@ impl FromParams for NewAcls {
 pub struct SetAcls;
 
 impl Operation for SetAcls {
+    const WRITES: bool = true;
     const NAME: &'static str = "setacls";
     const FEATURE: &'static str = EDIT_RESELLER_PRIVILEGES;
     const API0: Api0 = Api0::Shape(api0_status);
@@ -286,6 +287,7 @@ impl FromParams for NewList {
 pub struct SaveAclList;
 
 impl Operation for SaveAclList {
+    const WRITES: bool = true;
     const NAME: &'static str = "saveacllist";
     const FEATURE: &'static str = EDIT_RESELLER_PRIVILEGES;
     const API0: Api0 = Api0::Shape(api0_status);

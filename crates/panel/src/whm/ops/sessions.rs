@@ -74,6 +74,7 @@ pub fn may_open_for(caller: &Caller, target: &Username) -> Result<(), WhmError> 
 pub struct CreateUserSession;
 
 impl Operation for CreateUserSession {
+    const WRITES: bool = true;
     const NAME: &'static str = "create_user_session";
     const FEATURE: &'static str = CREATE_USER_SESSION;
     const REASON: &'static str = "Created session";

@@ -83,6 +83,7 @@ pub struct Created {
 pub struct ApiTokenCreate;
 
 impl Operation for ApiTokenCreate {
+    const WRITES: bool = true;
     const NAME: &'static str = "api_token_create";
     const FEATURE: &'static str = MANAGE_API_TOKENS;
     type Params = NewToken;
@@ -207,6 +208,7 @@ impl FromParams for Names {
 pub struct ApiTokenRevoke;
 
 impl Operation for ApiTokenRevoke {
+    const WRITES: bool = true;
     const NAME: &'static str = "api_token_revoke";
     const FEATURE: &'static str = MANAGE_API_TOKENS;
     type Params = Names;

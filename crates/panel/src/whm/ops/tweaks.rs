@@ -122,6 +122,7 @@ impl FromParams for Change {
 pub struct SetTweakSetting;
 
 impl Operation for SetTweakSetting {
+    const WRITES: bool = true;
     const NAME: &'static str = "set_tweaksetting";
     const FEATURE: &'static str = TWEAK_SETTINGS;
     type Params = Change;
