@@ -31,7 +31,9 @@ impl Server {
             .enable_all()
             .build()
             .expect("runtime");
-        panel.cluster.start(runtime.handle().clone());
+        panel
+            .cluster
+            .start(runtime.handle().clone(), &panel.snapshot().config().tweak_settings);
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind");

@@ -208,7 +208,9 @@ impl TestServer {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("binding loopback");
         let addr = listener.local_addr().expect("local addr");
-        panel.cluster.start(runtime.handle().clone());
+        panel
+            .cluster
+            .start(runtime.handle().clone(), &panel.snapshot().config().tweak_settings);
         let p = Arc::clone(&panel);
         runtime.spawn(async move {
             match limits {

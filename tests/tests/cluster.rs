@@ -336,6 +336,11 @@ fn only_root_manages_the_cluster_and_lists_never_show_credentials() {
     let stored = std::fs::read_dir(server.dir.path().join("state/cluster")).unwrap();
     for entry in stored.flatten() {
         use std::os::unix::fs::PermissionsExt;
+        if !entry.path().is_dir() {
+            // The settings as last queued (`settings.json`): root's only too.
+            assert_eq!(entry.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+            continue;
+        }
         assert_eq!(entry.metadata().unwrap().permissions().mode() & 0o777, 0o700);
         let file = entry.path().join("member.json");
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
@@ -453,4 +458,34 @@ fn the_page_adds_tests_updates_and_removes_a_member() {
         "",
     );
     assert_eq!(r.status, 403, "{}", r.body);
+}
+
+/// A new member starts in step: the settings the master's configuration sets reach it without any change being made.
+#[test]
+fn a_new_member_is_sent_the_masters_settings() {
+    let master = ServeProcess::start(&format!("[tweak_settings]\n{KEY} = 4\n"), false);
+    let member = ServeProcess::start("", false);
+    assert_ne!(setting(&member).as_deref(), Some("4"));
+    add(&master, &format!("http://{}", member.addr), &member, "master");
+    waits_for(&member, "4");
+}
+
+/// An edit of the master's config file made while it was stopped is found at its next start and delivered.
+#[test]
+fn an_edit_made_while_the_master_was_stopped_is_delivered() {
+    let mut master = ServeProcess::start("", false);
+    let member = ServeProcess::start("", false);
+    add(&master, &format!("http://{}", member.addr), &member, "master");
+    set(&master, "5");
+    waits_for(&member, "5");
+    master.stop();
+    let text = std::fs::read_to_string(master.config_path()).unwrap();
+    let line = format!("{KEY} = \"5\"");
+    assert!(
+        text.contains(&line),
+        "the API wrote the setting into the config:\n{text}"
+    );
+    std::fs::write(master.config_path(), text.replace(&line, &format!("{KEY} = \"11\""))).unwrap();
+    master.resume();
+    waits_for(&member, "11");
 }

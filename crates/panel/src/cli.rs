@@ -742,7 +742,7 @@ fn serve(config_path: &Path, log_format: LogFormat) -> Result<ExitCode> {
             println!("plugin {r}");
         }
         tokio::spawn(crate::service::reload_on_sighup(Arc::clone(&panel)));
-        panel.cluster.start(tokio::runtime::Handle::current());
+        panel.cluster.start(tokio::runtime::Handle::current(), &panel.snapshot().config().tweak_settings);
         crate::service::notify("READY=1");
         crate::http::serve_until(panel, listeners, tls, crate::service::shutdown_signal()).await?;
         tracing::info!("stopped");

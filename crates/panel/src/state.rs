@@ -179,6 +179,7 @@ impl Panel {
                 let changes = visibility_changes(&old, &new);
                 let settings_changed =
                     crate::cluster::changed_settings(&old.config().tweak_settings, &new.config().tweak_settings);
+                let new_config = Arc::clone(new.config());
                 let removed: Vec<Username> = old
                     .config()
                     .users
@@ -188,7 +189,7 @@ impl Panel {
                     .collect();
                 self.gate.store(new);
                 // Queued (durably) for every Configuration Cluster member before anyone is told the change is made.
-                self.cluster.enqueue(&settings_changed);
+                self.cluster.enqueue(&settings_changed, &new_config.tweak_settings);
                 for user in &removed {
                     self.remove_credentials(&old, user);
                 }

@@ -255,6 +255,36 @@ pub fn classify(status: u16, body: &[u8]) -> Outcome {
     }
 }
 
+/// Queues changes on one member (durably, before returning) and wakes its task.
+fn queue_on(slot: &Slot, changes: &[(String, Option<String>)]) {
+    if changes.is_empty() {
+        return;
+    }
+    let at_ms = now_ms();
+    let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
+    if m.removed {
+        return;
+    }
+    let mut batch = Vec::new();
+    for (key, value) in changes {
+        batch.push(Change {
+            seq: m.next_seq,
+            key: key.clone(),
+            value: value.clone(),
+            at_ms,
+        });
+        m.next_seq += 1;
+    }
+    let entries: Vec<Entry> = batch.iter().cloned().map(Entry::Change).collect();
+    if let Err(e) = append(&mut m, &entries) {
+        // The change is still sent from memory; only a restart before delivery would lose it.
+        tracing::error!("cannot write the outbox of cluster member {}: {e:#}", m.file.url);
+    }
+    m.queue.extend(batch);
+    drop(m);
+    slot.wake.notify_one();
+}
+
 /// Every Tweak Setting whose value differs between two configurations, with its new value (`None`: undefined).
 pub fn changed_settings(old: &TweakSettings, new: &TweakSettings) -> Vec<(String, Option<String>)> {
     let keys: BTreeSet<&str> = settings::schema::keys()
@@ -268,11 +298,49 @@ pub fn changed_settings(old: &TweakSettings, new: &TweakSettings) -> Vec<(String
         .collect()
 }
 
+/// The master's Tweak Settings as last queued for the members, kept in `<state>/cluster/settings.json`: a change
+/// made while the master was stopped (an edit of its config file) is found against it at the next start, and a new
+/// member is sent the settings the master holds explicitly.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Sent {
+    /// Every setting's value (`None`: undefined).
+    values: BTreeMap<String, Option<String>>,
+    /// The settings the master's configuration sets explicitly.
+    explicit: BTreeSet<String>,
+}
+
+impl Sent {
+    fn of(settings: &TweakSettings) -> Sent {
+        let keys: BTreeSet<&str> = settings::schema::keys()
+            .map(|k| -> &str { k })
+            .chain(settings.explicit().map(|(k, _)| k))
+            .collect();
+        Sent {
+            values: keys
+                .into_iter()
+                .map(|k| (k.to_owned(), settings.get(k).map(str::to_owned)))
+                .collect(),
+            explicit: settings.explicit().map(|(k, _)| k.to_owned()).collect(),
+        }
+    }
+
+    /// What changed from `self` to `now`.
+    fn changes_to(&self, now: &Sent) -> Vec<(String, Option<String>)> {
+        let keys: BTreeSet<&String> = self.values.keys().chain(now.values.keys()).collect();
+        keys.into_iter()
+            .filter(|k| self.values.get(*k).cloned().flatten() != now.values.get(*k).cloned().flatten())
+            .map(|k| (k.clone(), now.values.get(k).cloned().flatten()))
+            .collect()
+    }
+}
+
 /// The cluster's members and their queues, shared by the operations, the pages, the reload hook and the push tasks.
 pub struct Cluster {
     dir: PathBuf,
     members: Mutex<BTreeMap<String, Arc<Slot>>>,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
+    /// The settings as last queued; `None` until [`Cluster::start`] (only the serving process queues changes).
+    sent: Mutex<Option<Sent>>,
     permits: Arc<Semaphore>,
     audit: Option<Arc<AuditLog>>,
 }
@@ -327,6 +395,7 @@ impl Cluster {
             dir: dir.to_path_buf(),
             members: Mutex::new(members),
             runtime: Mutex::new(None),
+            sent: Mutex::new(None),
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_PUSHES)),
             audit,
         })
@@ -352,46 +421,58 @@ impl Cluster {
     }
 
     /// Starts the push tasks on `runtime` (once, at `serve`); members added later get theirs when added.
-    pub fn start(&self, runtime: tokio::runtime::Handle) {
+    /// `settings` are the master's Tweak Settings now: whatever changed since they were last queued (an edit made
+    /// while the master was stopped) is queued first. Only a started cluster queues changes, so a command-line
+    /// process that writes the config leaves the queuing to the running server, which sees the change on reload.
+    pub fn start(&self, runtime: tokio::runtime::Handle, settings: &TweakSettings) {
         let mut slot = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_some() {
             return;
         }
+        let now = Sent::of(settings);
+        let path = self.dir.join("settings.json");
+        let before: Option<Sent> = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        if let Some(before) = before {
+            let missed = before.changes_to(&now);
+            if !missed.is_empty() {
+                tracing::info!(
+                    "{} Tweak Setting change(s) made while the server was stopped are queued for the configuration \
+                     cluster",
+                    missed.len()
+                );
+                self.queue_everywhere(&missed);
+            }
+        }
+        self.remember(now);
         for s in self.slots() {
             runtime.spawn(push_loop(s, Arc::clone(&self.permits), self.audit.clone()));
         }
         *slot = Some(runtime);
     }
 
-    /// Queues changes for every member (durably, before returning) and wakes their tasks.
-    pub fn enqueue(&self, changes: &[(String, Option<String>)]) {
-        if changes.is_empty() {
+    /// Records the settings as queued, in memory and in `settings.json`.
+    fn remember(&self, now: Sent) {
+        if let Err(e) = write_private(&self.dir.join("settings.json"), &now) {
+            tracing::error!("cannot record the settings queued for the configuration cluster: {e:#}");
+        }
+        *self.sent.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+    }
+
+    /// Queues changes for every member (durably, before returning) and wakes their tasks; `settings` are the
+    /// master's settings with the changes made. Nothing happens unless the cluster was started (see [`Cluster::start`]).
+    pub fn enqueue(&self, changes: &[(String, Option<String>)], settings: &TweakSettings) {
+        if changes.is_empty() || self.runtime.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
             return;
         }
-        let at_ms = now_ms();
+        self.queue_everywhere(changes);
+        self.remember(Sent::of(settings));
+    }
+
+    fn queue_everywhere(&self, changes: &[(String, Option<String>)]) {
         for slot in self.slots() {
-            let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
-            if m.removed {
-                continue;
-            }
-            let mut batch = Vec::new();
-            for (key, value) in changes {
-                batch.push(Change {
-                    seq: m.next_seq,
-                    key: key.clone(),
-                    value: value.clone(),
-                    at_ms,
-                });
-                m.next_seq += 1;
-            }
-            let entries: Vec<Entry> = batch.iter().cloned().map(Entry::Change).collect();
-            if let Err(e) = append(&mut m, &entries) {
-                // The change is still sent from memory; only a restart before delivery would lose it.
-                tracing::error!("cannot write the outbox of cluster member {}: {e:#}", m.file.url);
-            }
-            m.queue.extend(batch);
-            drop(m);
-            slot.wake.notify_one();
+            queue_on(&slot, changes);
         }
     }
 
@@ -473,6 +554,20 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(url, Arc::clone(&slot));
+        // A new member starts in step: it is sent every setting the master's configuration sets.
+        let initial: Vec<(String, Option<String>)> = self
+            .sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|sent| {
+                sent.explicit
+                    .iter()
+                    .map(|k| (k.clone(), sent.values.get(k).cloned().flatten()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        queue_on(&slot, &initial);
         if let Some(rt) = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             rt.spawn(push_loop(slot, Arc::clone(&self.permits), self.audit.clone()));
         }
@@ -915,8 +1010,8 @@ mod tests {
         let cluster = Cluster::open(&dir.path().join("cluster"), None).unwrap();
         let cred = MemberCredential::parse("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345").unwrap();
         cluster.add("http://127.0.0.1:9", "root", cred, None).unwrap();
-        cluster.enqueue(&[("a".into(), Some("1".into())), ("b".into(), None)]);
-        cluster.enqueue(&[("c".into(), Some("3".into()))]);
+        cluster.queue_everywhere(&[("a".into(), Some("1".into())), ("b".into(), None)]);
+        cluster.queue_everywhere(&[("c".into(), Some("3".into()))]);
         {
             let slot = cluster.find("http://127.0.0.1:9").unwrap();
             let mut m = slot.member.lock().unwrap();
@@ -957,7 +1052,7 @@ mod tests {
         cluster.add("http://127.0.0.1:9", "root", cred, None).unwrap();
         let changes: Vec<(String, Option<String>)> =
             (0..300).map(|i| (format!("key{i}"), Some("v".repeat(300)))).collect();
-        cluster.enqueue(&changes);
+        cluster.queue_everywhere(&changes);
         let slot = cluster.find("http://127.0.0.1:9").unwrap();
         let path = {
             let mut m = slot.member.lock().unwrap();
