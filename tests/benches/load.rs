@@ -19,7 +19,10 @@ use tests::ServerProcess;
 /// Connections per run.
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
 /// Seconds per `wrk` run.
-const SECONDS: u32 = 3;
+const SECONDS: u32 = 1;
+/// Rounds per connection count; in each round every endpoint runs once, floor first, so each ratio compares runs
+/// made moments apart, and the median over rounds is reported.
+const ROUNDS: usize = 5;
 
 /// What `wrk` measured.
 #[derive(Debug, Clone, Copy)]
@@ -150,15 +153,56 @@ fn password_flood(addr: SocketAddr, threads: usize, stop: Arc<AtomicBool>) -> Ve
         .collect()
 }
 
-/// Every endpoint at every connection count: `(endpoint, connections, figures)`.
-fn sweep(addr: SocketAddr, endpoints: &[Endpoint]) -> Vec<(&'static str, usize, Figures)> {
+/// One endpoint at one connection count: medians over the rounds, and the median of the per-round ratios of its
+/// throughput to the floor's (the first endpoint).
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    name: &'static str,
+    connections: usize,
+    figures: Figures,
+    ratio: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Every endpoint at every connection count, in alternating rounds.
+fn sweep(addr: SocketAddr, endpoints: &[Endpoint]) -> Vec<Row> {
     let mut rows = Vec::new();
     for &c in &CONNECTIONS {
-        for e in endpoints {
-            match wrk(addr, e, c) {
-                Some(f) => rows.push((e.name, c, f)),
-                None => println!("wrk gave no figures for {} at {c} connections", e.name),
+        let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); endpoints.len()];
+        let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); endpoints.len()];
+        for _ in 0..ROUNDS {
+            let round: Vec<Option<Figures>> = endpoints.iter().map(|e| wrk(addr, e, c)).collect();
+            let floor = round.first().copied().flatten().map(|f| f.rps);
+            for (i, f) in round.into_iter().enumerate() {
+                if let Some(f) = f {
+                    runs[i].push(f);
+                    if let Some(floor) = floor {
+                        ratios[i].push(f.rps / floor);
+                    }
+                }
             }
+        }
+        for (i, e) in endpoints.iter().enumerate() {
+            if runs[i].is_empty() {
+                println!("wrk gave no figures for {} at {c} connections", e.name);
+                continue;
+            }
+            let figures = Figures {
+                rps: median(runs[i].iter().map(|f| f.rps).collect()),
+                p50_ms: median(runs[i].iter().map(|f| f.p50_ms).collect()),
+                p99_ms: median(runs[i].iter().map(|f| f.p99_ms).collect()),
+                errors: runs[i].iter().map(|f| f.errors).sum(),
+            };
+            rows.push(Row {
+                name: e.name,
+                connections: c,
+                figures,
+                ratio: median(std::mem::take(&mut ratios[i])),
+            });
         }
     }
     rows
@@ -173,14 +217,14 @@ fn out_dir() -> PathBuf {
 }
 
 /// `http-throughput.svg`: requests/s against connections, one line per endpoint, quiet runs.
-fn plot(rows: &[(&'static str, usize, Figures)], names: &[&'static str]) -> String {
+fn plot(rows: &[Row], names: &[&'static str]) -> String {
     const W: f64 = 640.0;
     const H: f64 = 360.0;
     const L: f64 = 70.0;
     const R: f64 = 170.0;
     const T: f64 = 30.0;
     const B: f64 = 50.0;
-    let max = rows.iter().map(|r| r.2.rps).fold(1.0, f64::max) * 1.1;
+    let max = rows.iter().map(|r| r.figures.rps).fold(1.0, f64::max) * 1.1;
     let x = |i: usize| L + (W - L - R) * i as f64 / (CONNECTIONS.len() - 1) as f64;
     let y = |v: f64| H - B - (H - T - B) * v / max;
     let colours = ["#1b6ac9", "#c0392b", "#27ae60", "#8e44ad", "#d35400"];
@@ -222,8 +266,8 @@ fn plot(rows: &[(&'static str, usize, Figures)], names: &[&'static str]) -> Stri
             .enumerate()
             .filter_map(|(i, c)| {
                 rows.iter()
-                    .find(|r| r.0 == *name && r.1 == *c)
-                    .map(|r| format!("{:.1},{:.1}", x(i), y(r.2.rps)))
+                    .find(|r| r.name == *name && r.connections == *c)
+                    .map(|r| format!("{:.1},{:.1}", x(i), y(r.figures.rps)))
             })
             .collect();
         let _ = writeln!(
@@ -292,38 +336,37 @@ pub fn http_load() {
     std::thread::sleep(Duration::from_secs(6));
     let after = footprint(&server);
 
-    let floor =
-        |rows: &[(&str, usize, Figures)], c: usize| rows.iter().find(|r| r.0 == names[0] && r.1 == c).map(|r| r.2.rps);
     let mut table = String::from(
         "| endpoint | connections | quiet: requests/s | p50 ms | p99 ms | ÷ floor | under attack: requests/s | p50 ms | \
          p99 ms | ÷ floor |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
-    for &(name, c, q) in &quiet {
-        let a = attacked.iter().find(|r| r.0 == name && r.1 == c).map(|r| r.2);
-        let qf = floor(&quiet, c).map_or(f64::NAN, |f| q.rps / f);
+    for q in &quiet {
+        let (name, c) = (q.name, q.connections);
+        let a = attacked.iter().find(|r| r.name == name && r.connections == c);
         let (ar, ap50, ap99, af) = match a {
             Some(a) => (
-                format!("{:.0}", a.rps),
-                format!("{:.2}", a.p50_ms),
-                format!("{:.2}", a.p99_ms),
-                format!("{:.2}×", floor(&attacked, c).map_or(f64::NAN, |f| a.rps / f)),
+                format!("{:.0}", a.figures.rps),
+                format!("{:.2}", a.figures.p50_ms),
+                format!("{:.2}", a.figures.p99_ms),
+                format!("{:.2}×", a.ratio),
             ),
             None => ("–".into(), "–".into(), "–".into(), "–".into()),
         };
-        let errors = if q.errors > 0 {
-            format!(" ({} errors)", q.errors)
+        let f = q.figures;
+        let errors = if f.errors > 0 {
+            format!(" ({} errors)", f.errors)
         } else {
             String::new()
         };
         let _ = writeln!(
             table,
-            "| {name} | {c} | {:.0}{errors} | {:.2} | {:.2} | {qf:.2}× | {ar} | {ap50} | {ap99} | {af} |",
-            q.rps, q.p50_ms, q.p99_ms
+            "| {name} | {c} | {:.0}{errors} | {:.2} | {:.2} | {:.2}× | {ar} | {ap50} | {ap99} | {af} |",
+            f.rps, f.p50_ms, f.p99_ms, q.ratio
         );
         println!(
-            "http load {name} at {c} connection(s): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {qf:.3}x of the floor \
-             (target >= 0.8 for the gated and token calls); under attack {ar} req/s, p99 {ap99} ms",
-            q.rps, q.p50_ms, q.p99_ms
+            "http load {name} at {c} connection(s): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.3}x of the floor \
+             (target >= 0.8 for the gated and token calls); under attack {ar} req/s, p99 {ap99} ms, {af} of the floor",
+            f.rps, f.p50_ms, f.p99_ms, q.ratio
         );
     }
     let _ = write!(
