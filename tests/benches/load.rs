@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tests::ServerProcess;
+use tests::ServeProcess;
 
 /// Connections per run.
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
@@ -42,12 +42,12 @@ struct Endpoint {
 }
 
 /// The load run's configuration: WHM's defaults, bob with a key, root with a token.
-const CONFIG: &str = "[server]\nlisten = [{listen}]\nstate_dir = \"state\"\n\n[tweak_settings]\n\
+const CONFIG: &str = "\n[tweak_settings]\n\
                       allow_deprecated_accesshash = true\n\n[resellers.bob]\nprivileges = [\"manage-api-tokens\"]\n\n\
                       [[plugins]]\npath = \"{plugin}\"\n";
 
 /// Resident memory (KiB) and open descriptors of the server, or zeros when `/proc` cannot tell.
-fn footprint(server: &ServerProcess) -> (u64, usize) {
+fn footprint(server: &ServeProcess) -> (u64, usize) {
     server.footprint().unwrap_or_else(|e| {
         println!("http load: {e}");
         (0, 0)
@@ -288,15 +288,12 @@ pub fn http_load() {
         println!("http load: wrk is not installed (apt-get install wrk); skipped");
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    // Credentials written into the running server's state directory: bob's key, root's API token.
-    let server = ServerProcess::start(dir.path(), CONFIG, true);
+    // Bob's key, written into the running server's state directory; root's API token is the server's test token.
+    let server = ServeProcess::start_with(CONFIG, false, true);
     let addr = server.addr;
-    let panel = panel::state::Panel::open(&server.config).expect("panel");
+    let panel = panel::state::Panel::open(&server.config_path()).expect("panel");
     let key = panel::whm::ops::keys::generate_key(&panel, &settings::Username::new("bob").expect("name"), "bench")
         .expect("key");
-    let name = credentials::TokenName::new("load").expect("token name");
-    let (_, token) = panel.tokens.create("root", &name, None, None, &[]).expect("token");
     let endpoints = [
         Endpoint {
             name: "/health (floor)",
@@ -311,7 +308,7 @@ pub fn http_load() {
         Endpoint {
             name: "version, API token",
             path: "/json-api/version?api.version=1".into(),
-            authorization: Some(format!("whm root:{}", token.expose())),
+            authorization: Some(format!("whm root:{}", server.root_token)),
         },
         Endpoint {
             name: "login page",

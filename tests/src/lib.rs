@@ -277,90 +277,6 @@ impl TestServer {
     }
 }
 
-/// `tweakgate serve` as a child process on a free loopback port, so its memory and descriptors can be measured on
-/// their own; stopped when dropped.
-#[derive(Debug)]
-pub struct ServerProcess {
-    pub child: std::process::Child,
-    pub addr: SocketAddr,
-    pub config: PathBuf,
-}
-
-impl ServerProcess {
-    /// Writes `config` into `dir` (with `{listen}` replaced by a free loopback address in quotes and `{plugin}` by
-    /// the Remote Access Key plugin's path, both of the chosen profile) and serves it until `/health` answers.
-    pub fn start(dir: &Path, config: &str, release: bool) -> ServerProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let plugin = build_cdylib_in("remote-access-key", release);
-        let path = dir.join("tweakgate.toml");
-        let text = config
-            .replace("{listen}", &format!("\"127.0.0.1:{port}\""))
-            .replace("{plugin}", &plugin.display().to_string());
-        std::fs::write(&path, text).expect("writing the config");
-        let child = Command::new(tweakgate_bin_in(release))
-            .args(["serve", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "error")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starting tweakgate serve");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("a loopback address");
-        let mut server = ServerProcess {
-            child,
-            addr,
-            config: path,
-        };
-        let start = std::time::Instant::now();
-        while TcpStream::connect(addr).is_err() || request(addr, "GET", "/health", &[], "").status != 200 {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("tweakgate serve exited at start: {status}");
-            }
-            assert!(start.elapsed() < Duration::from_secs(60), "the server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    /// Resident memory (KiB) and open descriptors of the server process, from `/proc`.
-    pub fn footprint(&self) -> Result<(u64, usize), String> {
-        let pid = self.child.id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .map_err(|e| format!("cannot measure memory of process {pid}: {e}"))?;
-        let rss = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .ok_or_else(|| format!("no VmRSS line for process {pid}"))?;
-        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map_err(|e| format!("cannot count the descriptors of process {pid}: {e}"))?
-            .count();
-        Ok((rss, fds))
-    }
-
-    /// A WHM API 1 call with an `Authorization` header value.
-    pub fn api(&self, function: &str, authorization: &str) -> Reply {
-        request(
-            self.addr,
-            "GET",
-            &format!("/json-api/{function}?api.version=1"),
-            &[("Authorization", authorization)],
-            "",
-        )
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A loopback address with a port that was free a moment ago.
 pub fn free_loopback_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding loopback");
@@ -377,12 +293,28 @@ pub struct ServeProcess {
     pub tls_addr: Option<SocketAddr>,
     /// A full-access API token of root's, made before the first start, for the test's own calls.
     pub root_token: String,
+    /// The release build is served (load benchmarks), else the debug build.
+    release: bool,
     child: Option<std::process::Child>,
 }
 
 impl ServeProcess {
     /// Writes a config (listeners, `state_dir = "state"`, then `extra`) and starts serving it.
     pub fn start(extra: &str, tls: bool) -> ServeProcess {
+        ServeProcess::start_with(extra, tls, false)
+    }
+
+    /// [`start`](Self::start) with the build to serve; `{plugin}` in `extra` becomes the Remote Access Key plugin of
+    /// that build.
+    pub fn start_with(extra: &str, tls: bool, release: bool) -> ServeProcess {
+        let extra = if extra.contains("{plugin}") {
+            extra.replace(
+                "{plugin}",
+                &build_cdylib_in("remote-access-key", release).display().to_string(),
+            )
+        } else {
+            extra.to_owned()
+        };
         let dir = tempfile::tempdir().expect("temp dir");
         let addr = free_loopback_addr();
         let tls_addr = tls.then(free_loopback_addr);
@@ -395,10 +327,27 @@ impl ServeProcess {
             addr,
             tls_addr,
             root_token,
+            release,
             child: None,
         };
         p.resume();
         p
+    }
+
+    /// Resident memory (KiB) and open descriptors of the running server, from `/proc`.
+    pub fn footprint(&self) -> Result<(u64, usize), String> {
+        let pid = self.child.as_ref().ok_or("the server is stopped")?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map_err(|e| format!("cannot measure memory of process {pid}: {e}"))?;
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .ok_or_else(|| format!("no VmRSS line for process {pid}"))?;
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map_err(|e| format!("cannot count the descriptors of process {pid}: {e}"))?
+            .count();
+        Ok((rss, fds))
     }
 
     /// A new full-access API token of root's, written straight into the state directory's store.
@@ -429,7 +378,7 @@ impl ServeProcess {
             .append(true)
             .open(self.dir.path().join("serve.log"))
             .expect("the log file");
-        let child = Command::new(tweakgate_bin())
+        let child = Command::new(tweakgate_bin_in(self.release))
             .arg("--config")
             .arg(self.config_path())
             .arg("serve")

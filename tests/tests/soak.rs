@@ -3,12 +3,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tests::{ServerProcess, TestServer, raw_request, request};
+use tests::{ServeProcess, TestServer, raw_request, request};
 
+/// After `[server]`'s listeners and state directory.
 const CONFIG: &str = r#"
-[server]
-listen = [{listen}]
-state_dir = "state"
 auth_failure_limit = 1000000000
 
 [tweak_settings]
@@ -78,7 +76,7 @@ fn unreadable_proc_fails_the_measurements() {
 }
 
 /// Sends `rounds` of the mix from 4 threads and returns how many requests were answered 5xx.
-fn traffic(server: &ServerProcess, key: &str, rounds: usize) -> usize {
+fn traffic(server: &ServeProcess, key: &str, rounds: usize) -> usize {
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|t| {
@@ -86,9 +84,9 @@ fn traffic(server: &ServerProcess, key: &str, rounds: usize) -> usize {
                     let mut server_errors = 0;
                     for i in 0..rounds {
                         let status = match (i + t) % 6 {
-                            0 => server.api("accesshash", &format!("WHM bob:{key}")).status,
-                            1 => server.api("applist", "WHM bob:0000").status,
-                            2 => server.api("version", "Bearer nonsense").status,
+                            0 => server.api_as("accesshash", "", &format!("WHM bob:{key}")).status,
+                            1 => server.api_as("applist", "", "WHM bob:0000").status,
+                            2 => server.api_as("version", "", "Bearer nonsense").status,
                             3 => request(server.addr, "GET", "/health", &[], "").status,
                             4 => raw_request(server.addr, b"GET /json-api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: WHM \xff\xfe:x\r\n\r\n").status,
                             _ => request(server.addr, "POST", "/login/", &[], "user=bob&pass=wrong").status,
@@ -109,10 +107,9 @@ fn traffic(server: &ServerProcess, key: &str, rounds: usize) -> usize {
 /// other tests of this binary do meanwhile.
 #[test]
 fn soak_keeps_memory_and_descriptors_flat() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = ServerProcess::start(dir.path(), CONFIG, false);
+    let server = ServeProcess::start(CONFIG, false);
     // Bob's key, written into the server's state directory; the server reads it on first use.
-    let panel = panel::state::Panel::open(&server.config).expect("the config loads");
+    let panel = panel::state::Panel::open(&server.config_path()).expect("the config loads");
     let key = panel::whm::ops::keys::generate_key(&panel, &settings::Username::new("bob").unwrap(), "root").unwrap();
     let key = key.as_str().to_owned();
     // Warm up: caches, thread pools and allocator arenas reach their working size.
@@ -144,7 +141,7 @@ fn soak_keeps_memory_and_descriptors_flat() {
 
 #[test]
 fn reloading_ten_thousand_resellers_does_not_stall_requests() {
-    let mut config = CONFIG.replace("listen = [{listen}]\n", "");
+    let mut config = format!("[server]\nstate_dir = \"state\"\n{CONFIG}");
     for i in 0..10_000 {
         config.push_str(&format!("[resellers.r{i}]\nprivileges = [\"list-accts\"]\n"));
     }
