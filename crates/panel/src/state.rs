@@ -315,13 +315,17 @@ impl Panel {
                 None
             }
         };
+        // Watches are in place before this returns, so a change made right after start is noticed at once.
+        let mut watched_dirs = BTreeSet::new();
+        if let Some(n) = notifier.as_mut() {
+            watch_directories(n, &mut watched_dirs, &self.watched_now());
+        }
         // The watcher holds the panel weakly: once the panel is dropped (a test's server, say), the thread ends and
         // its notification descriptor closes.
         let weak = Arc::downgrade(self);
         std::thread::Builder::new()
             .name("config-watcher".into())
             .spawn(move || {
-                let mut watched_dirs = BTreeSet::new();
                 loop {
                     if let (Some(n), Some(panel)) = (notifier.as_mut(), weak.upgrade()) {
                         watch_directories(n, &mut watched_dirs, &panel.watched_now());
