@@ -127,7 +127,7 @@ impl AccessKey {
     /// Generates a new key from `rng`; a failing source gives [`KeyError::RandomSource`].
     ///
     /// One buffer holds the key from start to end, so there is one copy of the secret to wipe: the random bytes
-    /// fill its second half and are hex-encoded in place ([`hex_in_place`]), and the buffer becomes the key's text
+    /// fill its second half and are hex-encoded in place (`hex_in_place`), and the buffer becomes the key's text
     /// without being copied.
     pub fn generate_from<R: TryRngCore + ?Sized>(rng: &mut R) -> Result<AccessKey, KeyError> {
         let mut buf = Zeroizing::new(vec![0u8; RANDOM_BYTES * 2]);
