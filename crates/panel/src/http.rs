@@ -32,19 +32,24 @@ pub fn router(panel: Arc<Panel>) -> Router {
         .route("/", get(web::home::show))
         .route("/logout", axum::routing::post(web::login::logout))
         .route("/json-api/{function}", any(api_in_session))
+        // A page's POST writes: it runs on a blocking thread, like the API's writing operations.
         .route(
             "/tweak-settings",
-            get(web::tweak_settings::show).post(web::tweak_settings::show),
+            get(web::tweak_settings::show)
+                .post(|v: Visit, f: web::csrf::Csrf| off_worker(web::tweak_settings::show, v, f)),
         )
         .route(
             "/edit-reseller-privileges",
-            get(web::privileges::show).post(web::privileges::show),
+            get(web::privileges::show).post(|v: Visit, f: web::csrf::Csrf| off_worker(web::privileges::show, v, f)),
         )
-        .route("/manage-api-tokens", get(web::tokens::show).post(web::tokens::show))
+        .route(
+            "/manage-api-tokens",
+            get(web::tokens::show).post(|v: Visit, f: web::csrf::Csrf| off_worker(web::tokens::show, v, f)),
+        )
         .route("/feature-access", get(web::feature_access::show))
         .route(
             "/configuration-cluster",
-            get(web::cluster::show).post(web::cluster::show),
+            get(web::cluster::show).post(|v: Visit, f: web::csrf::Csrf| off_worker(web::cluster::show, v, f)),
         )
         // Every other path in a session: a plugin's page, looked up in the plugins in force when the request comes.
         .route("/{*page}", get(web::plugin_page::show).post(web::plugin_page::show));
@@ -200,6 +205,29 @@ impl Call {
         });
         format!("{scheme}://{}", host.as_deref().unwrap_or("localhost"))
     }
+}
+
+/// Serves a page's POST on a blocking thread: the page's handler writes files (and syncs them) without awaiting, so
+/// it is driven to completion there and the async worker stays free for other requests.
+async fn off_worker<F, Fut>(page: F, visit: Visit, form: web::csrf::Csrf) -> Response
+where
+    F: FnOnce(Visit, web::csrf::Csrf) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(page(visit, form)))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!("a page failed on its blocking thread: {e}");
+            web::page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                web::layout(
+                    "Error",
+                    None,
+                    maud::html! { p { "The server could not complete the request." } },
+                ),
+            )
+        })
 }
 
 /// Runs an API call: an operation that writes on a blocking thread (see [`whm::Operation::WRITES`]), the rest here.
