@@ -20,7 +20,7 @@ use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::fsutil::{FsError, write_atomic};
+use crate::fsutil::{FileVersion, FsError, write_atomic};
 use crate::secret::Secret;
 
 /// Characters in a token.
@@ -334,33 +334,10 @@ pub struct TokenStore {
 /// A user's file as last read, and which version of the file it was.
 #[derive(Debug)]
 struct CachedUser {
-    stamp: Option<StoreStamp>,
+    stamp: Option<FileVersion>,
     tokens: Vec<TokenRecord>,
     /// Each record's digest as bytes; `None` for a record whose stored digest is not 128 hex digits (never matches).
     digests: Vec<Option<[u8; 64]>>,
-}
-
-/// Which file is at a path and which version of it: a write through the store replaces the file (new inode), an
-/// edit in place changes its length, modification or change time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct StoreStamp {
-    id: (u64, u64),
-    len: u64,
-    modified: (i64, i64),
-    changed: (i64, i64),
-}
-
-impl StoreStamp {
-    fn of(path: &Path) -> Option<StoreStamp> {
-        use std::os::unix::fs::MetadataExt;
-        let m = fs::symlink_metadata(path).ok()?;
-        Some(StoreStamp {
-            id: (m.dev(), m.ino()),
-            len: m.len(),
-            modified: (m.mtime(), m.mtime_nsec()),
-            changed: (m.ctime(), m.ctime_nsec()),
-        })
-    }
 }
 
 impl TokenStore {
@@ -549,7 +526,7 @@ impl TokenStore {
 
     /// The user's records as of the file on disk now: from the cache when the file has not changed since.
     fn cached(&self, user: &str, path: &Path) -> Result<Arc<CachedUser>, TokenRejection> {
-        let stamp = StoreStamp::of(path);
+        let stamp = FileVersion::of(path);
         if let Some(c) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(user)
             && c.stamp == stamp
         {

@@ -284,3 +284,30 @@ mod tests {
         assert_eq!(entries(dir.path()), vec!["d", "file"]);
     }
 }
+
+/// Which file is at a path and which version of it, not following a symlink: any write, replacement, `chmod` or
+/// `chown` changes it (the change time moves). The credential caches read a file again only when it changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileVersion {
+    id: (u64, u64),
+    len: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+    mode: u32,
+    uid: u32,
+}
+
+impl FileVersion {
+    pub(crate) fn of(path: &Path) -> Option<FileVersion> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path).ok()?;
+        Some(FileVersion {
+            id: (m.dev(), m.ino()),
+            len: m.len(),
+            modified: (m.mtime(), m.mtime_nsec()),
+            changed: (m.ctime(), m.ctime_nsec()),
+            mode: m.mode(),
+            uid: m.uid(),
+        })
+    }
+}

@@ -7,34 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use crate::access_key::AccessKey;
+use crate::fsutil::FileVersion;
 use crate::key_file::{KeyFileError, key_file_path, read_key};
-
-/// Which file is at a path and which version of it, not following a symlink: any write, replacement, `chmod` or
-/// `chown` of the key file changes it (the change time moves), so the checks of [`read_key`] run again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    id: (u64, u64),
-    len: u64,
-    modified: (i64, i64),
-    changed: (i64, i64),
-    mode: u32,
-    uid: u32,
-}
-
-impl Stamp {
-    fn of(path: &Path) -> Option<Stamp> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::symlink_metadata(path).ok()?;
-        Some(Stamp {
-            id: (m.dev(), m.ino()),
-            len: m.len(),
-            modified: (m.mtime(), m.mtime_nsec()),
-            changed: (m.ctime(), m.ctime_nsec()),
-            mode: m.mode(),
-            uid: m.uid(),
-        })
-    }
-}
 
 /// Keys by home directory, each with the stamp of the file it was read from. A file that fails its checks is not
 /// cached: the error is answered again on the next read.
@@ -44,7 +18,7 @@ pub struct KeyFileCache {
 }
 
 /// A key as last read (`None`: there was none), with the stamp of its file then.
-type CachedKey = (Option<Stamp>, Option<AccessKey>);
+type CachedKey = (Option<FileVersion>, Option<AccessKey>);
 
 impl std::fmt::Debug for KeyFileCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,7 +35,7 @@ impl KeyFileCache {
 
     /// Runs `f` on the key of `home` without copying it.
     pub fn with<T>(&self, home: &Path, f: impl FnOnce(Option<&AccessKey>) -> T) -> Result<T, KeyFileError> {
-        let stamp = Stamp::of(&key_file_path(home));
+        let stamp = FileVersion::of(&key_file_path(home));
         {
             let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
             if let Some((cached, key)) = entries.get(home)
