@@ -169,6 +169,26 @@ fn matrix_has_a_row_per_user() {
             "{u}"
         );
     }
+    // Each cell says what `explain` says for the same pair, hidden cells' reasons included.
+    for u in ["bob", "erin", "dave"] {
+        let cell = cells
+            .iter()
+            .find(|c| c["user"] == u && c["feature"] == "remote-access-key")
+            .unwrap();
+        let r = run(
+            &config,
+            &["explain", "--user", u, "--feature", "remote-access-key", "--json"],
+        );
+        let explained: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        assert_eq!(cell["visible"], explained["visible"], "{u}");
+        assert_eq!(cell["reasons"], explained["reasons"], "{u}");
+    }
+    let erin = cells
+        .iter()
+        .find(|c| c["user"] == "erin" && c["feature"] == "remote-access-key")
+        .unwrap();
+    assert_eq!(erin["reasons"][0]["code"], "PRIVILEGE_MISSING", "{erin}");
+    assert_eq!(erin["reasons"][0]["user"], "erin", "{erin}");
 }
 
 #[test]

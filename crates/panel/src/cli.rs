@@ -485,28 +485,27 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 pub fn matrix(snapshot: &Snapshot, json: bool) -> Result<String> {
     let users: Vec<_> = snapshot.config().users.all().collect();
     let features: Vec<_> = snapshot.features().iter().filter(|f| !f.group.is_empty()).collect();
-    // Visible cells come from the snapshot's bits; only hidden ones need their reasons worked out.
-    let decide = |u: &Username, f: &settings::FeatureSpec| {
-        let visible = match (snapshot.user_id(u.as_str()), snapshot.feature_id(&f.id)) {
+    // Visible cells come from the snapshot's bits; hidden ones are explained with reasons borrowed from the
+    // snapshot, serialised straight from it.
+    let visible =
+        |u: &Username, f: &settings::FeatureSpec| match (snapshot.user_id(u.as_str()), snapshot.feature_id(&f.id)) {
             (Some(uid), Some(fid)) => snapshot.is_visible(uid, fid),
             _ => false,
         };
-        if visible {
-            settings::Decision {
-                visible,
-                reasons: Vec::new(),
-            }
-        } else {
-            snapshot.decide(u.as_str(), &f.id)
-        }
-    };
     if json {
+        /// A hidden cell's reasons, written as the owned `Reason`s would be.
+        struct Reasons<'a>(Option<settings::Explanation<'a>>);
+        impl serde::Serialize for Reasons<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().flat_map(settings::Explanation::reasons))
+            }
+        }
         #[derive(serde::Serialize)]
         struct Row<'a> {
             user: &'a str,
             feature: &'a str,
             visible: bool,
-            reasons: Vec<settings::Reason>,
+            reasons: Reasons<'a>,
         }
         let mut out = Vec::with_capacity(users.len() * features.len() * 64);
         out.push(b'[');
@@ -515,14 +514,14 @@ pub fn matrix(snapshot: &Snapshot, json: bool) -> Result<String> {
                 if i + j > 0 {
                     out.extend_from_slice(b",\n");
                 }
-                let d = decide(u, f);
+                let explanation = (!visible(u, f)).then(|| snapshot.explain(u.as_str(), &f.id));
                 serde_json::to_writer(
                     &mut out,
                     &Row {
                         user: u.as_str(),
                         feature: &f.id,
-                        visible: d.visible,
-                        reasons: d.reasons,
+                        visible: explanation.as_ref().is_none_or(|e| e.reasons().next().is_none()),
+                        reasons: Reasons(explanation),
                     },
                 )?;
             }
@@ -539,11 +538,15 @@ pub fn matrix(snapshot: &Snapshot, json: bool) -> Result<String> {
     for (u, kind) in &users {
         let mut row = vec![u.to_string(), format!("{kind:?}").to_lowercase()];
         for f in &features {
-            let d = decide(u, f);
-            row.push(if d.visible {
+            row.push(if visible(u, f) {
                 "yes".to_owned()
             } else {
-                format!("no: {}", d.codes().join(","))
+                let codes: Vec<&str> = snapshot
+                    .explain(u.as_str(), &f.id)
+                    .reasons()
+                    .map(|r| r.code())
+                    .collect();
+                format!("no: {}", codes.join(","))
             });
         }
         cells.push(row);

@@ -566,6 +566,45 @@ impl ReasonRef<'_> {
     }
 }
 
+/// The same JSON as the owned [`Reason`] it stands for (`{"code": …, …}`), written without building it.
+impl serde::Serialize for ReasonRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        /// ACL names in the rule's order, as `Reason::PrivilegeMissing::any_of` lists them.
+        struct Names<'a>(&'a [Acl]);
+        impl serde::Serialize for Names<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().map(|a| a.name()))
+            }
+        }
+        let (field, value) = match *self {
+            ReasonRef::Plugin(reason) => return reason.serialize(serializer),
+            ReasonRef::UnknownUser { user } => ("user", user),
+            ReasonRef::UnknownFeature { feature } => ("feature", feature),
+            ReasonRef::NotAReseller { user } => ("user", user),
+            ReasonRef::SettingDisabled { setting } => ("setting", setting.key),
+            ReasonRef::PrivilegeMissing {
+                user,
+                any_of,
+                token_restricted,
+            } => {
+                let mut s = serializer.serialize_struct("Reason", 3 + usize::from(token_restricted))?;
+                s.serialize_field("code", self.code())?;
+                s.serialize_field("user", user)?;
+                s.serialize_field("any_of", &Names(any_of))?;
+                if token_restricted {
+                    s.serialize_field("token_restricted", &true)?;
+                }
+                return s.end();
+            }
+        };
+        let mut s = serializer.serialize_struct("Reason", 2)?;
+        s.serialize_field("code", self.code())?;
+        s.serialize_field(field, value)?;
+        s.end()
+    }
+}
+
 impl fmt::Display for ReasonRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -789,6 +828,13 @@ owner = "bob"
                         .map(|r| (r.code(), r.to_string()))
                         .collect();
                     assert_eq!(borrowed, owned, "{user} {feature}");
+                    let as_json = |v: Result<serde_json::Value, serde_json::Error>| v.expect("JSON");
+                    let borrowed_json: Vec<_> = e.reasons().map(|r| as_json(serde_json::to_value(r))).collect();
+                    let owned_json: Vec<_> = e
+                        .reasons()
+                        .map(|r| as_json(serde_json::to_value(r.to_reason())))
+                        .collect();
+                    assert_eq!(borrowed_json, owned_json, "{user} {feature}");
                     seen.extend(borrowed.into_iter().map(|(code, _)| code));
                 }
             }
