@@ -602,6 +602,7 @@ fn a_reseller_without_a_home_yet_can_generate_a_key() {
     assert!(!home.exists());
     let r = server.api("accesshash", "", Some(&whm("bob", token.expose())));
     assert_eq!(r.json()["metadata"]["reason"], "No accesshash exists for bob");
+    assert!(!home.exists(), "reading a key creates nothing");
     let r = server.api("accesshash", "generate=1", Some(&whm("bob", token.expose())));
     let key = r.json()["data"]["accesshash"]
         .as_str()

@@ -487,43 +487,45 @@ pub fn matrix(snapshot: &Snapshot, json: bool) -> Result<String> {
     let features: Vec<_> = snapshot.features().iter().filter(|f| !f.group.is_empty()).collect();
     // Visible cells come from the snapshot's bits; hidden ones are explained with reasons borrowed from the
     // snapshot, serialised straight from it.
-    let visible =
-        |u: &Username, f: &settings::FeatureSpec| match (snapshot.user_id(u.as_str()), snapshot.feature_id(&f.id)) {
-            (Some(uid), Some(fid)) => snapshot.is_visible(uid, fid),
-            _ => false,
-        };
+    let feature_ids: Vec<_> = features.iter().map(|f| snapshot.feature_id(&f.id)).collect();
+    let visible = |uid: Option<settings::UserId>, fid: Option<settings::FeatureId>| match (uid, fid) {
+        (Some(uid), Some(fid)) => snapshot.is_visible(uid, fid),
+        _ => false,
+    };
     if json {
         /// A hidden cell's reasons, written as the owned `Reason`s would be.
-        struct Reasons<'a>(Option<settings::Explanation<'a>>);
+        struct Reasons<'a>(settings::Explanation<'a>);
         impl serde::Serialize for Reasons<'_> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-                serializer.collect_seq(self.0.iter().flat_map(settings::Explanation::reasons))
+                serializer.collect_seq(self.0.reasons())
             }
         }
-        #[derive(serde::Serialize)]
-        struct Row<'a> {
-            user: &'a str,
-            feature: &'a str,
-            visible: bool,
-            reasons: Reasons<'a>,
-        }
-        let mut out = Vec::with_capacity(users.len() * features.len() * 64);
+        // Rows are `{"user":…,"feature":…,"visible":…,"reasons":[…]}`; each name is escaped once, not once per cell.
+        let feature_parts = features
+            .iter()
+            .map(|f| Ok(format!(",\"feature\":{},\"visible\":", serde_json::to_string(&f.id)?)))
+            .collect::<Result<Vec<String>>>()?;
+        let mut out = Vec::with_capacity(users.len() * features.len() * 80);
         out.push(b'[');
         for (i, (u, _)) in users.iter().enumerate() {
-            for (j, f) in features.iter().enumerate() {
+            let head = format!("{{\"user\":{}", serde_json::to_string(u.as_str())?);
+            let uid = snapshot.user_id(u.as_str());
+            for (j, ((f, part), &fid)) in features.iter().zip(&feature_parts).zip(&feature_ids).enumerate() {
                 if i + j > 0 {
                     out.extend_from_slice(b",\n");
                 }
-                let explanation = (!visible(u, f)).then(|| snapshot.explain(u.as_str(), &f.id));
-                serde_json::to_writer(
-                    &mut out,
-                    &Row {
-                        user: u.as_str(),
-                        feature: &f.id,
-                        visible: explanation.as_ref().is_none_or(|e| e.reasons().next().is_none()),
-                        reasons: Reasons(explanation),
-                    },
-                )?;
+                out.extend_from_slice(head.as_bytes());
+                out.extend_from_slice(part.as_bytes());
+                if visible(uid, fid) {
+                    out.extend_from_slice(b"true,\"reasons\":[]}");
+                    continue;
+                }
+                let explanation = snapshot.explain(u.as_str(), &f.id);
+                let shown = explanation.reasons().next().is_none();
+                out.extend_from_slice(if shown { b"true" } else { b"false" });
+                out.extend_from_slice(b",\"reasons\":");
+                serde_json::to_writer(&mut out, &Reasons(explanation))?;
+                out.push(b'}');
             }
         }
         out.extend_from_slice(b"]\n");
@@ -537,8 +539,9 @@ pub fn matrix(snapshot: &Snapshot, json: bool) -> Result<String> {
     ];
     for (u, kind) in &users {
         let mut row = vec![u.to_string(), format!("{kind:?}").to_lowercase()];
-        for f in &features {
-            row.push(if visible(u, f) {
+        let uid = snapshot.user_id(u.as_str());
+        for (f, &fid) in features.iter().zip(&feature_ids) {
+            row.push(if visible(uid, fid) {
                 "yes".to_owned()
             } else {
                 let codes: Vec<&str> = snapshot

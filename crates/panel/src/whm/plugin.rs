@@ -7,7 +7,6 @@ use settings::{Snapshot, UserKind, Username};
 
 use super::{Answer, Ctx, Params, WhmError};
 use crate::auth::{Authorized, Caller};
-use crate::fsx::create_private_dir;
 use crate::state::Panel;
 
 /// The host's side of one plugin call.
@@ -26,16 +25,11 @@ fn abi_kind(kind: UserKind) -> plugin_abi::UserKind {
     }
 }
 
-/// A user as plugins see them: kind, `all`, and where their home (and `.accesshash`) is.
-/// The home of root or a reseller is created (mode 0700) on first use, so a key can be written there.
+/// A user as plugins see them: kind, `all`, and where their home (and `.accesshash`) is. The home may not exist yet:
+/// writing a key creates it (mode 0700), so nothing is created on a request's path.
 pub fn user_info(panel: &Panel, snapshot: &Snapshot, user: &Username, has_all: bool) -> UserInfo {
     let kind = snapshot.config().users.kind(user).unwrap_or(UserKind::Account);
     let home = panel.home_of(snapshot, user);
-    if kind != UserKind::Account
-        && let Err(e) = create_private_dir(&home)
-    {
-        tracing::warn!("{e:#}");
-    }
     UserInfo {
         name: user.to_string(),
         kind: abi_kind(kind),
