@@ -32,6 +32,8 @@ struct Figures {
     p99_ms: f64,
     /// Answers other than 2xx/3xx.
     errors: u64,
+    /// The server's CPU time per request answered, in microseconds (NaN when `/proc` cannot tell).
+    cpu_us: f64,
 }
 
 /// One endpoint under load.
@@ -54,8 +56,11 @@ fn footprint(server: &ServeProcess) -> (u64, usize) {
     })
 }
 
-/// Runs `wrk` against one endpoint; `None` when `wrk` is missing or its output cannot be read.
-fn wrk(addr: SocketAddr, endpoint: &Endpoint, connections: usize) -> Option<Figures> {
+/// Runs `wrk` against one endpoint, with the server's CPU time per request; `None` when `wrk` is missing or its
+/// output cannot be read.
+fn wrk(server: &ServeProcess, endpoint: &Endpoint, connections: usize) -> Option<Figures> {
+    let addr = server.addr;
+    let cpu_before = server.cpu_seconds();
     let mut cmd = Command::new("wrk");
     cmd.args(["--latency", "-d", &format!("{SECONDS}s")]).args([
         "-c",
@@ -71,11 +76,18 @@ fn wrk(addr: SocketAddr, endpoint: &Endpoint, connections: usize) -> Option<Figu
         .stderr(Stdio::null())
         .output()
         .ok()?;
-    parse_wrk(&String::from_utf8_lossy(&out.stdout))
+    let cpu = match (cpu_before, server.cpu_seconds()) {
+        (Ok(before), Ok(after)) => after - before,
+        _ => f64::NAN,
+    };
+    let (mut figures, requests) = parse_wrk(&String::from_utf8_lossy(&out.stdout))?;
+    figures.cpu_us = cpu * 1e6 / requests.max(1) as f64;
+    Some(figures)
 }
 
-/// Reads requests/s, the 50th and 99th percentiles and the error count from `wrk --latency` output.
-fn parse_wrk(text: &str) -> Option<Figures> {
+/// Reads requests/s, the 50th and 99th percentiles, the error count and the number of requests from `wrk --latency`
+/// output.
+fn parse_wrk(text: &str) -> Option<(Figures, u64)> {
     let ms = |v: &str| -> Option<f64> {
         let v = v.trim();
         let (n, scale) = if let Some(n) = v.strip_suffix("us") {
@@ -96,12 +108,22 @@ fn parse_wrk(text: &str) -> Option<Figures> {
     let errors = field("Non-2xx or 3xx responses:")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    Some(Figures {
-        rps,
-        p50_ms,
-        p99_ms,
-        errors,
-    })
+    // "  12345 requests in 1.00s, 2.34MB read"
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in ").map(|(n, _)| n.trim()))?
+        .parse()
+        .ok()?;
+    Some((
+        Figures {
+            rps,
+            p50_ms,
+            p99_ms,
+            errors,
+            cpu_us: f64::NAN,
+        },
+        requests,
+    ))
 }
 
 /// Holds `n` idle connections open, reopening those the server closes, until stopped.
@@ -161,6 +183,8 @@ struct Row {
     connections: usize,
     figures: Figures,
     ratio: f64,
+    /// The median of the per-round ratios of its server CPU time per request to the floor's.
+    cpu_ratio: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -169,19 +193,21 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Every endpoint at every connection count, in alternating rounds.
-fn sweep(addr: SocketAddr, endpoints: &[Endpoint]) -> Vec<Row> {
+fn sweep(server: &ServeProcess, endpoints: &[Endpoint]) -> Vec<Row> {
     let mut rows = Vec::new();
     for &c in &CONNECTIONS {
         let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); endpoints.len()];
         let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); endpoints.len()];
+        let mut cpu_ratios: Vec<Vec<f64>> = vec![Vec::new(); endpoints.len()];
         for _ in 0..ROUNDS {
-            let round: Vec<Option<Figures>> = endpoints.iter().map(|e| wrk(addr, e, c)).collect();
-            let floor = round.first().copied().flatten().map(|f| f.rps);
+            let round: Vec<Option<Figures>> = endpoints.iter().map(|e| wrk(server, e, c)).collect();
+            let floor = round.first().copied().flatten();
             for (i, f) in round.into_iter().enumerate() {
                 if let Some(f) = f {
                     runs[i].push(f);
                     if let Some(floor) = floor {
-                        ratios[i].push(f.rps / floor);
+                        ratios[i].push(f.rps / floor.rps);
+                        cpu_ratios[i].push(f.cpu_us / floor.cpu_us);
                     }
                 }
             }
@@ -196,12 +222,14 @@ fn sweep(addr: SocketAddr, endpoints: &[Endpoint]) -> Vec<Row> {
                 p50_ms: median(runs[i].iter().map(|f| f.p50_ms).collect()),
                 p99_ms: median(runs[i].iter().map(|f| f.p99_ms).collect()),
                 errors: runs[i].iter().map(|f| f.errors).sum(),
+                cpu_us: median(runs[i].iter().map(|f| f.cpu_us).collect()),
             };
             rows.push(Row {
                 name: e.name,
                 connections: c,
                 figures,
                 ratio: median(std::mem::take(&mut ratios[i])),
+                cpu_ratio: median(std::mem::take(&mut cpu_ratios[i])),
             });
         }
     }
@@ -318,14 +346,14 @@ pub fn http_load() {
     ];
     let names: Vec<&'static str> = endpoints.iter().map(|e| e.name).collect();
     let before = footprint(&server);
-    let quiet = sweep(addr, &endpoints);
+    let quiet = sweep(&server, &endpoints);
     let after_quiet = footprint(&server);
 
     let stop = Arc::new(AtomicBool::new(false));
     let idle = idle_connections(addr, 1000, Arc::clone(&stop));
     let flood = password_flood(addr, 4, Arc::clone(&stop));
     std::thread::sleep(Duration::from_secs(1));
-    let attacked = sweep(addr, &endpoints);
+    let attacked = sweep(&server, &endpoints);
     let during = footprint(&server);
     stop.store(true, Ordering::Relaxed);
     let _ = idle.join();
@@ -334,8 +362,8 @@ pub fn http_load() {
     let after = footprint(&server);
 
     let mut table = String::from(
-        "| endpoint | connections | quiet: requests/s | p50 ms | p99 ms | ÷ floor | under attack: requests/s | p50 ms | \
-         p99 ms | ÷ floor |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| endpoint | connections | quiet: requests/s | p50 ms | p99 ms | ÷ floor | server CPU µs/request | ÷ floor | \
+         under attack: requests/s | p50 ms | p99 ms | ÷ floor |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for q in &quiet {
         let (name, c) = (q.name, q.connections);
@@ -357,13 +385,14 @@ pub fn http_load() {
         };
         let _ = writeln!(
             table,
-            "| {name} | {c} | {:.0}{errors} | {:.2} | {:.2} | {:.2}× | {ar} | {ap50} | {ap99} | {af} |",
-            f.rps, f.p50_ms, f.p99_ms, q.ratio
+            "| {name} | {c} | {:.0}{errors} | {:.2} | {:.2} | {:.2}× | {:.1} | {:.2}× | {ar} | {ap50} | {ap99} | {af} |",
+            f.rps, f.p50_ms, f.p99_ms, q.ratio, f.cpu_us, q.cpu_ratio
         );
         println!(
             "http load {name} at {c} connection(s): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.3}x of the floor \
-             (target >= 0.8 for the gated and token calls); under attack {ar} req/s, p99 {ap99} ms, {af} of the floor",
-            f.rps, f.p50_ms, f.p99_ms, q.ratio
+             (target >= 0.8 for the gated and token calls); server CPU {:.1} us/request, {:.2}x the floor's; under \
+             attack {ar} req/s, p99 {ap99} ms, {af} of the floor",
+            f.rps, f.p50_ms, f.p99_ms, q.ratio, f.cpu_us, q.cpu_ratio
         );
     }
     let _ = write!(

@@ -350,6 +350,29 @@ impl ServeProcess {
         Ok((rss, fds))
     }
 
+    /// CPU time the running server has used so far (user + system, every thread, from `/proc/<pid>/stat`), in
+    /// seconds at the kernel's 1/100 s resolution.
+    pub fn cpu_seconds(&self) -> Result<f64, String> {
+        let pid = self.child.as_ref().ok_or("the server is stopped")?.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_err(|e| format!("cannot read the CPU time of process {pid}: {e}"))?;
+        // Fields after the command name (which may hold spaces) start at the state, field 3; utime is 14, stime 15.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| -> Result<f64, String> {
+            fields
+                .get(i - 3)
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|t| t as f64 / 100.0)
+                .ok_or_else(|| format!("no field {i} in /proc/{pid}/stat"))
+        };
+        Ok(ticks(14)? + ticks(15)?)
+    }
+
     /// A new full-access API token of root's, written straight into the state directory's store.
     pub fn new_root_token(&self, name: &str) -> String {
         ServeProcess::token_in(self.dir.path(), name)

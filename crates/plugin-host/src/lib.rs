@@ -378,8 +378,8 @@ impl PluginHost {
             match &slot.state {
                 SlotState::Loaded(l) => {
                     let fault = l.fault().map(|detail| Reason::PluginFaulted {
-                        plugin: l.descriptor.name.clone(),
-                        detail: detail.to_owned(),
+                        plugin: l.descriptor.name.as_str().into(),
+                        detail: detail.into(),
                     });
                     for (f, requirements) in l.descriptor.features.iter().zip(&l.descriptor.requirements) {
                         out.push(FeatureSpec {
@@ -405,8 +405,8 @@ impl PluginHost {
                             requirements: settings::Requirements::default(),
                             plugin: Some(d.name.clone()),
                             fault: Some(Reason::PluginIncompatible {
-                                plugin: d.name.clone(),
-                                detail: error.to_string(),
+                                plugin: d.name.as_str().into(),
+                                detail: error.to_string().into(),
                             }),
                         });
                     }

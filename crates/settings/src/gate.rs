@@ -13,6 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use compact_str::CompactString;
 
 use crate::acl::{Acl, AclSet};
 use crate::config::Config;
@@ -115,31 +116,31 @@ pub struct FeatureSpec {
 #[serde(tag = "code", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Reason {
     UnknownUser {
-        user: String,
+        user: CompactString,
     },
     UnknownFeature {
-        feature: String,
+        feature: CompactString,
     },
     NotAReseller {
-        user: String,
+        user: CompactString,
     },
     PrivilegeMissing {
-        user: String,
-        any_of: Vec<String>,
+        user: CompactString,
+        any_of: Vec<CompactString>,
         /// The user holds one, but the API token used for this request does not carry it.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         token_restricted: bool,
     },
     SettingDisabled {
-        setting: String,
+        setting: CompactString,
     },
     PluginFaulted {
-        plugin: String,
-        detail: String,
+        plugin: CompactString,
+        detail: CompactString,
     },
     PluginIncompatible {
-        plugin: String,
-        detail: String,
+        plugin: CompactString,
+        detail: CompactString,
     },
 }
 
@@ -168,7 +169,7 @@ impl fmt::Display for Reason {
                 user,
                 any_of,
                 token_restricted,
-            } => text::privilege_missing(f, user, any_of.iter().map(String::as_str), *token_restricted),
+            } => text::privilege_missing(f, user, any_of.iter().map(CompactString::as_str), *token_restricted),
             Reason::SettingDisabled { setting } => {
                 let label = schema::setting(setting).map_or(setting.as_str(), |d| d.label);
                 text::setting_disabled(f, label, setting)
@@ -543,23 +544,25 @@ impl ReasonRef<'_> {
 
     /// The owned reason, as [`Decision::reasons`] holds it.
     pub fn to_reason(&self) -> Reason {
+        // Names of users and features fit inline (no allocation up to 24 bytes); ACL names and setting keys are
+        // `'static` and are referenced, not copied.
         match *self {
-            ReasonRef::UnknownUser { user } => Reason::UnknownUser { user: user.to_owned() },
+            ReasonRef::UnknownUser { user } => Reason::UnknownUser { user: user.into() },
             ReasonRef::UnknownFeature { feature } => Reason::UnknownFeature {
-                feature: feature.to_owned(),
+                feature: feature.into(),
             },
-            ReasonRef::NotAReseller { user } => Reason::NotAReseller { user: user.to_owned() },
+            ReasonRef::NotAReseller { user } => Reason::NotAReseller { user: user.into() },
             ReasonRef::PrivilegeMissing {
                 user,
                 any_of,
                 token_restricted,
             } => Reason::PrivilegeMissing {
-                user: user.to_owned(),
-                any_of: any_of.iter().map(|a| a.name().to_owned()).collect(),
+                user: user.into(),
+                any_of: any_of.iter().map(|a| CompactString::const_new(a.name())).collect(),
                 token_restricted,
             },
             ReasonRef::SettingDisabled { setting } => Reason::SettingDisabled {
-                setting: setting.key.to_owned(),
+                setting: CompactString::const_new(setting.key),
             },
             ReasonRef::Plugin(reason) => reason.clone(),
         }
