@@ -22,52 +22,39 @@ pub const MAX_KEY_TEXT: usize = 64 * 1024;
 /// Lowercase hex digits by value, as WHM writes keys.
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
-/// Hex-encodes the bytes in the second half of `buf` into the whole of it, first byte first.
+/// Hex-encodes the bytes in the second half of `buf` into the whole of it, first byte first, in one forward pass.
 ///
-/// The first half of the bytes still to encode always fits, two digits each, in front of them, so it is encoded
-/// from one side of a split into the other (no overlap, no bounds checks in the loop); the last byte is read
-/// before its own two digits overwrite it.
+/// The digits of the bytes before `i` end at `2i`, which never passes `half + i`, where the bytes still to encode
+/// begin; each group of four bytes is read before its own eight digits are written over it.
 fn hex_in_place(buf: &mut [u8]) {
-    let len = buf.len();
-    debug_assert!(len.is_multiple_of(2), "two digits per byte");
-    let mut next = len / 2;
-    while next < len {
-        let remaining = len - next;
-        // Digits so far fill everything before `start`; the bytes still to encode are `next..`.
-        let start = len - 2 * remaining;
-        if remaining == 1 {
-            let byte = buf[next];
-            buf[start] = HEX_DIGITS[usize::from(byte >> 4)];
-            buf[start + 1] = HEX_DIGITS[usize::from(byte & 0x0f)];
-            break;
-        }
-        let n = remaining / 2;
-        let (digits, bytes) = buf.split_at_mut(next);
-        hex_encode(&bytes[..n], &mut digits[start..start + 2 * n]);
-        next += n;
+    let half = buf.len() / 2;
+    debug_assert!(buf.len().is_multiple_of(2), "two digits per byte");
+    let mut i = 0;
+    while i + 4 <= half {
+        let quad = [buf[half + i], buf[half + i + 1], buf[half + i + 2], buf[half + i + 3]];
+        buf[2 * i..2 * i + 8].copy_from_slice(&hex_quad(quad));
+        i += 4;
+    }
+    while i < half {
+        let byte = buf[half + i];
+        buf[2 * i] = HEX_DIGITS[usize::from(byte >> 4)];
+        buf[2 * i + 1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+        i += 1;
     }
 }
 
-/// Writes the lowercase hex of `bytes` into `digits` (twice as long), four bytes at a time in one `u64`.
-fn hex_encode(bytes: &[u8], digits: &mut [u8]) {
+/// The eight lowercase hex digits of four bytes, computed in one `u64` without a table.
+fn hex_quad(quad: [u8; 4]) -> [u8; 8] {
     const LOW_NIBBLES: u64 = 0x000f_000f_000f_000f;
     const ONES: u64 = 0x0101_0101_0101_0101;
-    let mut quads = bytes.chunks_exact(4);
-    let mut outs = digits.chunks_exact_mut(8);
-    for (quad, out) in (&mut quads).zip(&mut outs) {
-        let mut x = u64::from(u32::from_le_bytes([quad[0], quad[1], quad[2], quad[3]]));
-        // Each byte into its own 16-bit lane, then the high nibble into the lane's first byte, the low one after.
-        x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
-        x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
-        let nibbles = ((x >> 4) & LOW_NIBBLES) | ((x & LOW_NIBBLES) << 8);
-        // '0' + n, plus 39 more for 10..=15 so they become 'a'..='f'; no byte carries into the next.
-        let letters = ((nibbles + 6 * ONES) >> 4) & ONES;
-        out.copy_from_slice(&(nibbles + 0x30 * ONES + 39 * letters).to_le_bytes());
-    }
-    for (&byte, pair) in quads.remainder().iter().zip(outs.into_remainder().chunks_exact_mut(2)) {
-        pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
-        pair[1] = HEX_DIGITS[usize::from(byte & 0x0f)];
-    }
+    let mut x = u64::from(u32::from_le_bytes(quad));
+    // Each byte into its own 16-bit lane, then the high nibble into the lane's first byte, the low one after.
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    let nibbles = ((x >> 4) & LOW_NIBBLES) | ((x & LOW_NIBBLES) << 8);
+    // '0' + n, plus 39 more for 10..=15 so they become 'a'..='f'; no byte carries into the next.
+    let letters = ((nibbles + 6 * ONES) >> 4) & ONES;
+    (nibbles + 0x30 * ONES + 39 * letters).to_le_bytes()
 }
 
 const BEGIN_ARMOUR: &str = "-----BEGIN WHM ACCESS KEY-----";
@@ -393,10 +380,10 @@ mod tests {
             hex_in_place(&mut buf);
             assert_eq!(buf, hex::encode(&random).into_bytes(), "{n} bytes");
         }
-        let every: Vec<u8> = (0..=255).collect();
-        let mut digits = vec![0u8; 512];
-        hex_encode(&every, &mut digits);
-        assert_eq!(digits, hex::encode(&every).into_bytes());
+        let mut every: Vec<u8> = vec![0u8; 256];
+        every.extend(0..=255u8);
+        hex_in_place(&mut every);
+        assert_eq!(every, hex::encode((0..=255u8).collect::<Vec<_>>()).into_bytes());
     }
 
     #[test]

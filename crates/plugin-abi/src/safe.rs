@@ -248,11 +248,15 @@ impl Response {
     }
 
     /// A JSON document, e.g. a WHM API 1 envelope.
-    pub fn json(status: u16, value: &serde_json::Value) -> Response {
-        Response {
-            status,
-            content_type: "application/json".into(),
-            body: value.to_string().into_bytes(),
+    /// A JSON answer: a `serde_json::Value` or any serialisable type, written straight into the body.
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Response {
+        match serde_json::to_vec(value) {
+            Ok(body) => Response {
+                status,
+                content_type: "application/json".into(),
+                body,
+            },
+            Err(e) => Response::text(500, format!("the plugin's answer cannot be written as JSON: {e}")),
         }
     }
 

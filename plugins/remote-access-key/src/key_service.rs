@@ -98,6 +98,12 @@ pub fn read(user: &User, _: FullAccess) -> Result<Option<AccessKey>, String> {
     KEYS.read(&user.home).map_err(|e| e.to_string())
 }
 
+/// The target's key on one line, copied once out of the cache: `Ok(None)` when there is none.
+pub fn read_text(user: &User, _: FullAccess) -> Result<Option<String>, String> {
+    KEYS.with(&user.home, |key| key.map(|k| k.as_str().to_owned()))
+        .map_err(|e| e.to_string())
+}
+
 /// Checked once per process, retried while it fails: the OS random source answers.
 static RANDOM_SOURCE: OnceCell<()> = OnceCell::new();
 

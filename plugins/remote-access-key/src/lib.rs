@@ -8,7 +8,6 @@ pub mod key_service;
 pub mod page;
 
 use plugin_abi::{Error, Feature, Host, Plugin, PluginInfo, Request, Response, Target};
-use serde_json::{Value, json};
 
 use key_service::{Directory, FullAccess, User};
 
@@ -34,14 +33,11 @@ impl Plugin for RemoteAccessKey {
     fn handle(request: &Request, host: &Host<'_>) -> Result<Response, Error> {
         Ok(match &request.target {
             Target::Api { function } if function == "accesshash" => api(request, host),
-            Target::Api { function } => Response::json(
-                200,
-                &envelope(
-                    function,
-                    Err(format!(
-                        "Unknown app ({function}) requested for this version (1) of the API."
-                    )),
-                ),
+            Target::Api { function } => envelope::<()>(
+                function,
+                Err(format!(
+                    "Unknown app ({function}) requested for this version (1) of the API."
+                )),
             ),
             Target::Page => page_response(request, host),
         })
@@ -50,12 +46,39 @@ impl Plugin for RemoteAccessKey {
 
 plugin_abi::export_plugin!(RemoteAccessKey);
 
-fn envelope(command: &str, result: Result<Value, String>) -> Value {
-    let (ok, reason, data) = match result {
-        Ok(data) => (1, "OK".to_owned(), data),
-        Err(reason) => (0, reason, Value::Null),
+/// WHM API 1's envelope, fields in the order WHM writes them (`data`, then `metadata`), written without building a
+/// `serde_json::Value` first.
+#[derive(serde::Serialize)]
+struct Envelope<'a, T> {
+    data: Option<T>,
+    metadata: Metadata<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct Metadata<'a> {
+    command: &'a str,
+    reason: &'a str,
+    result: u8,
+    version: u8,
+}
+
+fn envelope<T: serde::Serialize>(command: &str, result: Result<T, String>) -> Response {
+    let (data, reason, ok) = match &result {
+        Ok(data) => (Some(data), "OK", 1),
+        Err(reason) => (None, reason.as_str(), 0),
     };
-    json!({"metadata": {"version": 1, "command": command, "result": ok, "reason": reason}, "data": data})
+    Response::json(
+        200,
+        &Envelope {
+            data,
+            metadata: Metadata {
+                command,
+                reason,
+                result: ok,
+                version: 1,
+            },
+        },
+    )
 }
 
 /// `accesshash`: `user` (defaults to the caller) and `generate` (a true word — `1`, `true`, `yes`, `on` — makes a new
@@ -75,10 +98,11 @@ pub fn api(request: &Request, dir: &dyn Directory) -> Response {
             dir,
         ),
     };
-    Response::json(
-        200,
-        &envelope("accesshash", result.map(|key| json!({"accesshash": key}))),
-    )
+    #[derive(serde::Serialize)]
+    struct Data {
+        accesshash: String,
+    }
+    envelope("accesshash", result.map(|accesshash| Data { accesshash }))
 }
 
 /// The `accesshash` logic: the key without line breaks, or WHM's error string.
@@ -96,7 +120,7 @@ pub fn accesshash(
     let key = if generate {
         key_service::generate(&target, &caller.name, source, dir, full)?
     } else {
-        key_service::read(&target, full)?.ok_or_else(|| key_service::no_accesshash(&target.name))?
+        return key_service::read_text(&target, full)?.ok_or_else(|| key_service::no_accesshash(&target.name));
     };
     Ok(key.as_str().to_owned())
 }
