@@ -126,7 +126,8 @@ pub enum Reason {
     },
     PrivilegeMissing {
         user: CompactString,
-        any_of: Vec<CompactString>,
+        /// Shared with the snapshot's rule: a decision copies no list.
+        any_of: Arc<[CompactString]>,
         /// The user holds one, but the API token used for this request does not carry it.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         token_restricted: bool,
@@ -216,6 +217,8 @@ struct UserEntry {
 /// What the gate works out once per feature: the ACLs it asks for, and its switches that are Off.
 struct FeatureRule {
     needed: AclSet,
+    /// The ACL names of `any_of`, in the rule's order, as every reason that lists them shares them.
+    any_of: Arc<[CompactString]>,
     settings_off: Vec<&'static SettingDef>,
 }
 
@@ -290,6 +293,12 @@ impl Snapshot {
             .iter()
             .map(|f| FeatureRule {
                 needed: AclSet::from_acls(f.requirements.any_of.iter().copied()),
+                any_of: f
+                    .requirements
+                    .any_of
+                    .iter()
+                    .map(|a| CompactString::const_new(a.name()))
+                    .collect(),
                 settings_off: f
                     .requirements
                     .all_settings_on
@@ -475,7 +484,7 @@ impl<'a> Explanation<'a> {
                     UserFailure::NotAReseller => ReasonRef::NotAReseller { user },
                     UserFailure::PrivilegeMissing => ReasonRef::PrivilegeMissing {
                         user,
-                        any_of: &spec.requirements.any_of,
+                        any_of: &rule.any_of,
                         token_restricted: self.token_restricted,
                     },
                 });
@@ -519,7 +528,8 @@ pub enum ReasonRef<'a> {
     },
     PrivilegeMissing {
         user: &'a str,
-        any_of: &'a [Acl],
+        /// ACL names, in the rule's order.
+        any_of: &'a Arc<[CompactString]>,
         token_restricted: bool,
     },
     SettingDisabled {
@@ -544,8 +554,8 @@ impl ReasonRef<'_> {
 
     /// The owned reason, as [`Decision::reasons`] holds it.
     pub fn to_reason(&self) -> Reason {
-        // Names of users and features fit inline (no allocation up to 24 bytes); ACL names and setting keys are
-        // `'static` and are referenced, not copied.
+        // Names of users and features fit inline (no allocation up to 24 bytes); setting keys are `'static` and
+        // referenced, and the ACL list is the rule's, shared.
         match *self {
             ReasonRef::UnknownUser { user } => Reason::UnknownUser { user: user.into() },
             ReasonRef::UnknownFeature { feature } => Reason::UnknownFeature {
@@ -558,7 +568,7 @@ impl ReasonRef<'_> {
                 token_restricted,
             } => Reason::PrivilegeMissing {
                 user: user.into(),
-                any_of: any_of.iter().map(|a| CompactString::const_new(a.name())).collect(),
+                any_of: Arc::clone(any_of),
                 token_restricted,
             },
             ReasonRef::SettingDisabled { setting } => Reason::SettingDisabled {
@@ -573,13 +583,6 @@ impl ReasonRef<'_> {
 impl serde::Serialize for ReasonRef<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        /// ACL names in the rule's order, as `Reason::PrivilegeMissing::any_of` lists them.
-        struct Names<'a>(&'a [Acl]);
-        impl serde::Serialize for Names<'_> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq(self.0.iter().map(|a| a.name()))
-            }
-        }
         let (field, value) = match *self {
             ReasonRef::Plugin(reason) => return reason.serialize(serializer),
             ReasonRef::UnknownUser { user } => ("user", user),
@@ -594,7 +597,7 @@ impl serde::Serialize for ReasonRef<'_> {
                 let mut s = serializer.serialize_struct("Reason", 3 + usize::from(token_restricted))?;
                 s.serialize_field("code", self.code())?;
                 s.serialize_field("user", user)?;
-                s.serialize_field("any_of", &Names(any_of))?;
+                s.serialize_field("any_of", &**any_of)?;
                 if token_restricted {
                     s.serialize_field("token_restricted", &true)?;
                 }
@@ -618,7 +621,7 @@ impl fmt::Display for ReasonRef<'_> {
                 user,
                 any_of,
                 token_restricted,
-            } => text::privilege_missing(f, user, any_of.iter().map(|a| a.name()), token_restricted),
+            } => text::privilege_missing(f, user, any_of.iter().map(CompactString::as_str), token_restricted),
             ReasonRef::SettingDisabled { setting } => text::setting_disabled(f, setting.label, setting.key),
             ReasonRef::Plugin(reason) => reason.fmt(f),
         }
