@@ -262,55 +262,63 @@ impl fmt::Debug for AccessKey {
 
 /// The Access Key Signature (spec §4): 16 colon-separated lowercase hex pairs, 47 characters.
 ///
-/// Lists of cluster servers show only this, never the key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct Signature(String);
+/// Lists of cluster servers show only this, never the key. Held inline: making one allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature([u8; SIGNATURE_LEN]);
+
+/// Characters in a signature: 32 digits and 15 colons.
+const SIGNATURE_LEN: usize = 47;
 
 impl Signature {
     /// Computes the signature of a key text as WHM does: lowercase, drop every character that
     /// is not `0-9a-f`, take the first 32. `None` if fewer than 32 remain.
     pub fn of(text: &str) -> Option<Signature> {
-        let mut out = String::with_capacity(47);
+        let mut digits = [0u8; 32];
         let mut taken = 0;
-        for c in text
-            .chars()
-            .map(|c| c.to_ascii_lowercase())
-            .filter(|c| matches!(c, '0'..='9' | 'a'..='f'))
+        for b in text
+            .bytes()
+            .map(|b| b.to_ascii_lowercase())
+            .filter(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            .take(32)
         {
-            if taken == 32 {
-                break;
-            }
-            if taken > 0 && taken % 2 == 0 {
-                out.push(':');
-            }
-            out.push(c);
+            digits[taken] = b;
             taken += 1;
         }
-        (taken == 32).then_some(Signature(out))
+        (taken == 32).then(|| Signature::of_digits(&digits))
     }
 
     /// The signature of 32 bytes that are already lowercase hex digits.
     fn of_digits(digits: &[u8]) -> Signature {
-        let mut out = String::with_capacity(47);
-        for (i, pair) in digits.chunks(2).enumerate() {
-            if i > 0 {
-                out.push(':');
-            }
-            out.extend(pair.iter().map(|&b| char::from(b)));
+        let mut out = [b':'; SIGNATURE_LEN];
+        for (i, pair) in digits.chunks_exact(2).take(16).enumerate() {
+            out[3 * i] = pair[0];
+            out[3 * i + 1] = pair[1];
         }
         Signature(out)
     }
 
     /// The signature text, `xx:xx:…:xx`.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII hex digits and colons are ever stored, so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Signature").field(&self.as_str()).finish()
+    }
+}
+
+impl serde::Serialize for Signature {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
 impl fmt::Display for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
