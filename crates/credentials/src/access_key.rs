@@ -10,6 +10,8 @@ use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::secret::WipedString;
+
 /// Hex characters per line of a key file, as WHM writes them.
 pub const LINE_LEN: usize = 32;
 /// Lines in a freshly generated key.
@@ -99,7 +101,7 @@ pub enum KeyError {
 /// `Display`, so a key cannot end up in a format string by accident.
 #[derive(Clone)]
 pub struct AccessKey {
-    key: Zeroizing<String>,
+    key: WipedString,
     /// SHA-512 of `key`, computed on the first comparison and kept so that [`AccessKey::matches`] hashes only the
     /// candidate; a freshly generated key that is only written to disk never pays for it.
     digest: std::sync::OnceLock<Zeroizing<[u8; 64]>>,
@@ -188,9 +190,10 @@ impl AccessKey {
         Ok(AccessKey::from_normalised(key))
     }
 
-    fn from_normalised(key: Zeroizing<String>) -> AccessKey {
+    fn from_normalised(mut key: Zeroizing<String>) -> AccessKey {
         AccessKey {
-            key,
+            // The text moves out (no copy); the emptied `Zeroizing` has nothing left to wipe.
+            key: WipedString::from(std::mem::take(&mut *key)),
             digest: std::sync::OnceLock::new(),
         }
     }

@@ -12,12 +12,41 @@ use zeroize::Zeroizing;
 /// only way to see the value is the deliberately named [`Secret::expose`].
 /// There is deliberately no `PartialEq`: use [`Secret::ct_eq`].
 #[derive(Clone, Default)]
-pub struct Secret(Zeroizing<String>);
+pub struct Secret(WipedString);
+
+/// A string wiped when dropped with `zeroize`'s bulk fill: every byte, then any spare capacity.
+/// (`Zeroizing<String>` wipes a `String` one volatile byte write at a time, which for a 960-character access key cost
+/// more than generating its text.)
+#[derive(Clone, Default)]
+pub(crate) struct WipedString(String);
+
+impl From<String> for WipedString {
+    fn from(value: String) -> WipedString {
+        WipedString(value)
+    }
+}
+
+impl std::ops::Deref for WipedString {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for WipedString {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        let mut bytes = std::mem::take(&mut self.0).into_bytes();
+        bytes.as_mut_slice().zeroize();
+        bytes.spare_capacity_mut().zeroize();
+    }
+}
 
 impl Secret {
     /// Wraps `value`; the string is wiped when the secret is dropped.
     pub fn new(value: String) -> Secret {
-        Secret(Zeroizing::new(value))
+        Secret(WipedString(value))
     }
 
     /// The secret itself. Call this only where the value must leave the program (an HTTP answer shown once, a header).
