@@ -345,6 +345,11 @@ fn a_correct_key_of_a_disabled_kind_is_refused_but_not_counted() {
     assert_eq!(r.status, 401, "none of those counted as a guess");
     let log = std::fs::read_to_string(server.dir.path().join("state/audit.log")).unwrap();
     assert!(log.contains("allow_deprecated_accesshash is Off"), "still audited");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(r#""event":"auth_failed""#) && l.contains(r#""source":"127.0.0.1""#)),
+        "a refusal names its source address: {log}"
+    );
     // A cPanel account's right password at WHM: refused the same way, not counted.
     let statuses: Vec<u16> = (0..7)
         .map(|_| {

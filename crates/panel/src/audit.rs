@@ -54,7 +54,7 @@ impl AuditLog {
     }
 
     /// Records a failed authentication, at most `AUTH_FAILURES_PER_MINUTE` entries a minute.
-    pub fn auth_failure(&self, user: Option<&str>, source: &str, why: &str) {
+    pub fn auth_failure(&self, user: Option<&str>, source: std::net::IpAddr, why: &str) {
         let mut guard = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let (since, written, suppressed) = &mut *guard;
         if since.elapsed().as_secs() >= 60 {

@@ -99,7 +99,7 @@ pub fn refused(panel: &Panel, user: Option<&str>, peer: IpAddr, why: &str) {
     panel.metrics.auth_failure(why);
     let user = user.filter(|u| Username::new(u).is_ok());
     tracing::warn!("authentication failed from {peer} for {}: {why}", user.unwrap_or("?"));
-    panel.audit.auth_failure(user, &peer.to_string(), why);
+    panel.audit.auth_failure(user, peer, why);
 }
 
 fn known_user(snapshot: &Snapshot, user: &str) -> Option<(Username, UserKind)> {
