@@ -843,6 +843,12 @@ path = "{}"
     let listing2 = api("api_token_list", "", &whm("bob", &new_bob));
     assert!(listing2.body.contains("accesshash-"), "{}", listing2.body);
 
+    // A burst of wrong keys: each is counted, but the log (like the audit log) takes at most 60 of them a minute.
+    for i in 0..80 {
+        let status = api("version", "", &whm("bob", &format!("{i:064x}"))).status;
+        assert!(status == 401 || status == 429, "{status}");
+    }
+
     // Let the server flush, then stop it.
     std::thread::sleep(Duration::from_millis(200));
     drop(_guard);
@@ -859,6 +865,8 @@ path = "{}"
 
     // The captures are real: they hold what happened, with signatures.
     assert!(output.contains("authentication failed"), "{output}");
+    let logged = output.matches("authentication failed").count();
+    assert!(logged <= 60, "a guessing burst floods the log: {logged} lines");
     assert!(output.contains("fixture-panics always panics"), "{output}");
     assert!(
         output.contains("home/sym/.accesshash"),

@@ -53,12 +53,16 @@ impl AuditLog {
         if sync { file.sync_data() } else { Ok(()) }
     }
 
-    /// Records a failed authentication, at most `AUTH_FAILURES_PER_MINUTE` entries a minute.
-    pub fn auth_failure(&self, user: Option<&str>, source: std::net::IpAddr, why: &str) {
+    /// Records a failed authentication, at most `AUTH_FAILURES_PER_MINUTE` entries a minute; `false` when this one
+    /// was only counted (the server's log follows the same limit, so a guessing flood cannot flood it either).
+    pub fn auth_failure(&self, user: Option<&str>, source: std::net::IpAddr, why: &str) -> bool {
         let mut guard = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let (since, written, suppressed) = &mut *guard;
         if since.elapsed().as_secs() >= 60 {
             if *suppressed > 0 {
+                tracing::warn!(
+                    "{suppressed} more authentication failures in the last minute were counted but not logged one by one"
+                );
                 let _ = self.record("auth_failures_suppressed", json!({"count": *suppressed}));
             }
             *since = Instant::now();
@@ -67,7 +71,7 @@ impl AuditLog {
         }
         if *written >= AUTH_FAILURES_PER_MINUTE {
             *suppressed += 1;
-            return;
+            return false;
         }
         *written += 1;
         drop(guard);
@@ -79,5 +83,6 @@ impl AuditLog {
         ) {
             tracing::warn!("cannot write the audit log {}: {e}", self.path.display());
         }
+        true
     }
 }

@@ -98,8 +98,9 @@ pub fn fail(panel: &Panel, user: Option<&str>, peer: IpAddr, why: &str, kind: Ki
 pub fn refused(panel: &Panel, user: Option<&str>, peer: IpAddr, why: &str) {
     panel.metrics.auth_failure(why);
     let user = user.filter(|u| Username::new(u).is_ok());
-    tracing::warn!("authentication failed from {peer} for {}: {why}", user.unwrap_or("?"));
-    panel.audit.auth_failure(user, peer, why);
+    if panel.audit.auth_failure(user, peer, why) {
+        tracing::warn!("authentication failed from {peer} for {}: {why}", user.unwrap_or("?"));
+    }
 }
 
 fn known_user(snapshot: &Snapshot, user: &str) -> Option<(Username, UserKind)> {
