@@ -27,15 +27,20 @@ const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 /// Hex-encodes the bytes in the second half of `buf` into the whole of it, first byte first, in one forward pass.
 ///
 /// The digits of the bytes before `i` end at `2i`, which never passes `half + i`, where the bytes still to encode
-/// begin; each group of four bytes is read before its own eight digits are written over it.
+/// begin; each group of eight bytes is read before its own sixteen digits are written over it.
 fn hex_in_place(buf: &mut [u8]) {
     let half = buf.len() / 2;
     debug_assert!(buf.len().is_multiple_of(2), "two digits per byte");
     let mut i = 0;
-    while i + 4 <= half {
-        let quad = [buf[half + i], buf[half + i + 1], buf[half + i + 2], buf[half + i + 3]];
-        buf[2 * i..2 * i + 8].copy_from_slice(&hex_quad(quad));
-        i += 4;
+    // Eight bytes a step: one bounds check to read them, one to write their sixteen digits.
+    while i + 8 <= half {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&buf[half + i..half + i + 8]);
+        let [a, b, c, d, e, f, g, h] = bytes;
+        let digits = &mut buf[2 * i..2 * i + 16];
+        digits[..8].copy_from_slice(&hex_quad([a, b, c, d]));
+        digits[8..].copy_from_slice(&hex_quad([e, f, g, h]));
+        i += 8;
     }
     while i < half {
         let byte = buf[half + i];
