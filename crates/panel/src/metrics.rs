@@ -160,7 +160,16 @@ impl Default for Metrics {
 
 /// A fixed cause for a failure's free-text reason, so the label set stays small.
 fn cause_of(why: &str) -> &'static str {
-    let why = why.to_ascii_lowercase();
+    // Lowercased on the stack: failures are counted under a flood of them, so this allocates nothing.
+    let mut buf = [0u8; 160];
+    let n = why.len().min(buf.len());
+    buf[..n].copy_from_slice(&why.as_bytes()[..n]);
+    buf[..n].make_ascii_lowercase();
+    let why = match std::str::from_utf8(&buf[..n]) {
+        Ok(text) => text,
+        // Cut inside a character: everything before it.
+        Err(e) => std::str::from_utf8(&buf[..e.valid_up_to()]).unwrap_or_default(),
+    };
     if why.contains("expired") {
         "token_expired"
     } else if why.contains("allow-list") || why.contains("address outside") {

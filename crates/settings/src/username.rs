@@ -27,6 +27,12 @@ pub enum UsernameError {
 impl Username {
     /// Validates `name` against cPanel's username rules.
     pub fn new(name: &str) -> Result<Self, UsernameError> {
+        Username::check(name)?;
+        Ok(Username(name.to_owned()))
+    }
+
+    /// Whether `name` follows cPanel's username rules, without making a `Username` of it.
+    pub fn check(name: &str) -> Result<(), UsernameError> {
         let first = name.chars().next().ok_or(UsernameError::Empty)?;
         if name.len() > MAX_LEN || name.chars().count() > MAX_LEN {
             return Err(UsernameError::TooLong);
@@ -37,7 +43,7 @@ impl Username {
         if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
             return Err(UsernameError::BadChar);
         }
-        Ok(Username(name.to_owned()))
+        Ok(())
     }
 
     /// The superuser.

@@ -97,7 +97,7 @@ pub fn fail(panel: &Panel, user: Option<&str>, peer: IpAddr, why: &str, kind: Ki
 /// Audits a refusal without counting it as a guess.
 pub fn refused(panel: &Panel, user: Option<&str>, peer: IpAddr, why: &str) {
     panel.metrics.auth_failure(why);
-    let user = user.filter(|u| Username::new(u).is_ok());
+    let user = user.filter(|u| Username::check(u).is_ok());
     if panel.audit.auth_failure(user, peer, why) {
         tracing::warn!("authentication failed from {peer} for {}: {why}", user.unwrap_or("?"));
     }
