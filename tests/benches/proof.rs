@@ -460,21 +460,17 @@ fn header_authentication() {
     let floor = || {
         black_box(black_box(&a[..]).ct_eq(black_box(&b[..])));
     };
+    let call = |header: &String| {
+        let result = ready(panel::auth::header::authenticate(
+            &panel,
+            &snapshot,
+            Some(black_box(header.as_bytes())),
+            peer,
+        ));
+        black_box(result.is_ok());
+    };
     for (name, header) in [("success", &good), ("wrong key", &wrong), ("unknown user", &unknown)] {
-        let (r, s, f) = measure::ratio(
-            15,
-            Duration::from_millis(20),
-            || {
-                let result = ready(panel::auth::header::authenticate(
-                    &panel,
-                    &snapshot,
-                    Some(black_box(header.as_bytes())),
-                    peer,
-                ));
-                black_box(result.is_ok());
-            },
-            floor,
-        );
+        let (r, s, f) = measure::ratio(15, Duration::from_millis(20), || call(header), floor);
         measure::report(
             &format!(
                 "header authentication, cached key, {name} / constant-time compare of {} bytes",
@@ -489,15 +485,6 @@ fn header_authentication() {
     // The spread: the three take turns within every round, so a change in the machine's speed between separate
     // measurements cannot pass for a difference in work.
     let headers = [&good, &wrong, &unknown];
-    let call = |header: &String| {
-        let result = ready(panel::auth::header::authenticate(
-            &panel,
-            &snapshot,
-            Some(black_box(header.as_bytes())),
-            peer,
-        ));
-        black_box(result.is_ok());
-    };
     let iters: Vec<u64> = headers
         .iter()
         .map(|h| measure::calibrate(&mut || call(h), Duration::from_millis(20)))
