@@ -324,6 +324,7 @@ fn plugin_load() {
     let entries = [settings::PluginEntry {
         path: plugin.clone(),
         sha256: None,
+        call_timeout_ms: None,
     }];
     // Keep one handle to each library open so neither side pays for mapping it from disk each round.
     let _plugin_host = plugin_host::PluginHost::load(&entries);

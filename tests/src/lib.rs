@@ -1,4 +1,15 @@
-//! Shared helpers for the workspace integration tests: temp servers on loopback, a raw HTTP client, and plugin builds.
+//! The test seam: the one cast and the one way to reach a panel, the one `Reply`, raw sockets, real processes and builds.
+//!
+//! - `cast`: the cast every test knows (root; bob; carol with `all`; erin; frank; dave, an account of bob) and the
+//!   config builder;
+//! - `panel`: `TestPanel::open` (in process) and `TestPanel::serve` (loopback), with one `Client` API;
+//! - here: `Reply`, the raw-socket helpers, `TestServer`, `ServeProcess` (a real `tweakgate serve`) and the builds.
+
+pub mod cast;
+pub mod panel;
+
+pub use cast::Cast;
+pub use panel::{Client, Credential, TestPanel};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -100,6 +111,27 @@ impl Reply {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
+
+    /// WHM API 1's `metadata.result` (-1 when the answer has none).
+    pub fn result(&self) -> i64 {
+        self.json()["metadata"]["result"].as_i64().unwrap_or(-1)
+    }
+
+    /// WHM API 1's `metadata.reason`.
+    pub fn reason(&self) -> String {
+        self.json()["metadata"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The gate's reason codes of a refusal (`metadata.reasons[].code`).
+    pub fn reason_codes(&self) -> Vec<String> {
+        self.json()["metadata"]["reasons"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|c| c["code"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
 }
 
 /// Sends one raw HTTP/1.1 request (any header bytes, even invalid ones) and reads the whole answer.
@@ -167,7 +199,7 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &st
 pub struct TestServer {
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
-    pub panel: Arc<panel::state::Panel>,
+    pub panel: Arc<::panel::state::Panel>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -187,7 +219,7 @@ impl TestServer {
     }
 
     /// Like [`start`](Self::start), with explicit connection limits (short timeouts, a small cap).
-    pub fn start_with_limits(config: &str, limits: panel::conn::Limits) -> TestServer {
+    pub fn start_with_limits(config: &str, limits: ::panel::conn::Limits) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let plugin = build_cdylib("remote-access-key");
         let text = config.replace("{plugin}", &plugin.display().to_string());
@@ -196,8 +228,8 @@ impl TestServer {
         TestServer::start_at_with(dir, &path, Some(limits))
     }
 
-    fn start_at_with(dir: tempfile::TempDir, path: &Path, limits: Option<panel::conn::Limits>) -> TestServer {
-        let panel = panel::state::Panel::open(path).unwrap_or_else(|e| panic!("config does not load: {e:#}"));
+    fn start_at_with(dir: tempfile::TempDir, path: &Path, limits: Option<::panel::conn::Limits>) -> TestServer {
+        let panel = ::panel::state::Panel::open(path).unwrap_or_else(|e| panic!("config does not load: {e:#}"));
         panel.spawn_watcher(Duration::from_millis(20));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -214,8 +246,8 @@ impl TestServer {
         let p = Arc::clone(&panel);
         runtime.spawn(async move {
             match limits {
-                Some(limits) => panel::http::serve_with(p, vec![listener], Vec::new(), limits).await,
-                None => panel::http::serve(p, vec![listener]).await,
+                Some(limits) => ::panel::http::serve_with(p, vec![listener], Vec::new(), limits).await,
+                None => ::panel::http::serve(p, vec![listener]).await,
             }
         });
         TestServer {
@@ -241,6 +273,19 @@ impl TestServer {
             &headers,
             "",
         )
+    }
+
+    /// A fresh full-access API token of root's.
+    pub fn root_token(&self) -> String {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = credentials::TokenName::new(&format!("root{n}")).expect("a token name");
+        let (_, token) = self
+            .panel
+            .tokens
+            .create("root", &name, None, None, &[])
+            .expect("a token for root");
+        token.expose().to_owned()
     }
 
     /// `/health` with a fresh API token of root's, so the answer has its details.

@@ -1,4 +1,5 @@
-//! The architecture invariants that a machine can check: the direction of dependencies, who may touch `libloading`, which crates forbid `unsafe`, and every file's `//!` line.
+//! The architecture invariants that a machine can check: the direction of dependencies between crates and between the
+//! panel's modules, who may touch `libloading`, which crates forbid `unsafe`, and every file's `//!` line.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -383,5 +384,111 @@ fn every_file_says_why_it_exists() {
     assert!(
         missing.is_empty(),
         "files without a //! line saying why they exist: {missing:?}"
+    );
+}
+
+/// The panel's module of a source file: its first path component under `src/` (`auth/header.rs` is `auth`).
+fn module_of(src: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(src).expect("a file under src");
+    let first = rel.components().next().expect("a path").as_os_str().to_string_lossy();
+    first.strip_suffix(".rs").unwrap_or(&first).to_owned()
+}
+
+/// Every `crate::<module>` a file names outside comments, with its line number.
+fn crate_paths(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(i) = rest.find("crate::") {
+            let before = rest[..i].chars().next_back();
+            let after = &rest[i + "crate::".len()..];
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // `$crate::` and `other_crate::` are not this crate.
+            if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$') && !name.is_empty() {
+                found.push((n + 1, name));
+            }
+            rest = after;
+        }
+    }
+    found
+}
+
+/// The layer violations in `files` (module, text) against `layers`.
+fn layer_violations(layers: &[&[&str]], files: &[(String, String, String)]) -> Vec<String> {
+    let layer = |m: &str| layers.iter().position(|l| l.contains(&m));
+    let mut wrong = Vec::new();
+    for (name, module, text) in files {
+        let Some(own) = layer(module) else {
+            wrong.push(format!("{name}: the module {module} is in no layer of panel::LAYERS"));
+            continue;
+        };
+        for (line, used) in crate_paths(text) {
+            if used == *module {
+                continue;
+            }
+            match layer(&used) {
+                Some(l) if l < own => {}
+                Some(_) => wrong.push(format!(
+                    "{name}:{line}: {module} uses crate::{used}, which is not in a lower layer"
+                )),
+                None => wrong.push(format!("{name}:{line}: crate::{used} is in no layer of panel::LAYERS")),
+            }
+        }
+    }
+    wrong
+}
+
+/// No import circles inside the panel: every module uses only modules of lower layers of `panel::LAYERS`.
+#[test]
+fn panel_modules_use_only_lower_layers() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/panel/src");
+    let mut paths = Vec::new();
+    rust_files(&src, &mut paths);
+    let files: Vec<(String, String, String)> = paths
+        .iter()
+        .filter(|p| !p.ends_with("lib.rs") && !p.ends_with("main.rs"))
+        .map(|p| {
+            let text = std::fs::read_to_string(p).expect("readable");
+            (
+                p.strip_prefix(&src).unwrap().display().to_string(),
+                module_of(&src, p),
+                text,
+            )
+        })
+        .collect();
+    assert!(files.len() > 20, "found only {} files", files.len());
+    let listed: Vec<&str> = panel::LAYERS.iter().flat_map(|l| l.iter().copied()).collect();
+    for (_, module, _) in &files {
+        assert!(listed.contains(&module.as_str()), "{module} is in no layer");
+    }
+    let violations = layer_violations(panel::LAYERS, &files);
+    assert!(violations.is_empty(), "layering broken:\n{}", violations.join("\n"));
+}
+
+/// The layering rule fires on a hand-made circle and on an unlisted module, and ignores comments and `$crate`.
+#[test]
+fn layer_rules_fire_on_a_hand_made_circle() {
+    let layers: &[&[&str]] = &[&["low"], &["high"]];
+    let file = |m: &str, t: &str| (format!("{m}.rs"), m.to_owned(), t.to_owned());
+    let ok = [
+        file("low", "// crate::high in a comment\nuse $crate::high;\n"),
+        file("high", "use crate::low::X;\n"),
+    ];
+    assert!(layer_violations(layers, &ok).is_empty());
+    let circle = [
+        file("low", "fn f() { crate::high::g() }\n"),
+        file("high", "use crate::low;\n"),
+    ];
+    assert_eq!(
+        layer_violations(layers, &circle),
+        ["low.rs:1: low uses crate::high, which is not in a lower layer"]
+    );
+    assert_eq!(
+        layer_violations(layers, &[file("stray", "")]),
+        ["stray.rs: the module stray is in no layer of panel::LAYERS"]
     );
 }

@@ -126,16 +126,6 @@ fn the_connection_cap_holds_and_honest_requests_get_through() {
     assert!(open <= CAP, "{open} idle connections still open over a cap of {CAP}");
 }
 
-/// A connection with a request in flight: the head is complete and the body never finishes, so the server is busy
-/// reading it.
-fn busy_connection(addr: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(b"POST /json-api/version HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\napi.version=1")
-        .unwrap();
-    stream
-}
-
 /// The status of a `/health` on a fresh connection, or 0 when the server closed it without an answer.
 fn health_status(addr: SocketAddr) -> u16 {
     request(addr, "GET", "/health", &[], "").status
@@ -148,10 +138,13 @@ fn the_cap_follows_maxcpsrvdconnections_live_and_refuses_with_503_when_every_con
         "allow_deprecated_accesshash = true\nmaxcpsrvdconnections = 200",
     );
     let server = TestServer::start(&config);
-    // WHM's smallest cap, every connection serving a request: none can be closed to make room, so a newcomer is
-    // told so.
-    let busy: Vec<TcpStream> = (0..200).map(|_| busy_connection(server.addr)).collect();
-    let refused = server.wait_for(Duration::from_secs(5), || health_status(server.addr) == 503);
+    // WHM's smallest cap, every connection serving an authenticated request whose body has arrived: 200 writers of
+    // the config, each waiting for the config lock that this test holds as another process would. None can be closed
+    // to make room, so a newcomer is told so.
+    let lock = hold_config_lock(&server.dir.path().join("state"));
+    let token = server.root_token();
+    let busy: Vec<TcpStream> = (0..200).map(|_| busy_writer(server.addr, &token)).collect();
+    let refused = server.wait_for(Duration::from_secs(10), || health_status(server.addr) == 503);
     assert!(
         refused.is_some(),
         "a connection over a cap of 200 busy ones was not refused"
@@ -177,13 +170,158 @@ fn the_cap_follows_maxcpsrvdconnections_live_and_refuses_with_503_when_every_con
             .is_some()
     );
     assert_eq!(health_status(server.addr), 503, "the lowered cap applies at once");
+    drop(lock);
     drop(busy);
     // Once the busy clients leave, honest requests get through.
     assert!(
         server
-            .wait_for(Duration::from_secs(5), || health_status(server.addr) == 200)
+            .wait_for(Duration::from_secs(10), || health_status(server.addr) == 200)
             .is_some()
     );
+}
+
+/// The config lock, held as another process holds it (its own open file description).
+fn hold_config_lock(state: &std::path::Path) -> std::fs::File {
+    std::fs::create_dir_all(state).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(state.join("config.lock"))
+        .unwrap();
+    file.lock().unwrap();
+    file
+}
+
+/// A connection whose request is complete, authenticated and waiting for the config lock: really busy.
+fn busy_writer(addr: SocketAddr, token: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let body = "api.version=1&key=skipboxtrapper&value=1";
+    stream
+        .write_all(
+            format!(
+                "POST /json-api/set_tweaksetting HTTP/1.1\r\nHost: x\r\nAuthorization: whm root:{token}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    stream
+}
+
+/// A request head with a body that never finishes: two bytes of the 100,000 it announces.
+fn slow_body(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"POST /json-api/version HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nap")
+        .unwrap();
+    stream
+}
+
+/// The outage: connections that send a head and then withhold their body held every slot (each counted as a request
+/// in flight), so every honest request, root's key included, got 503 for as long as the attacker liked. A request
+/// now counts as busy only once its body has arrived, so the slow ones are closed to make room.
+#[test]
+fn requests_whose_bodies_never_finish_do_not_lock_out_honest_ones() {
+    const CAP: usize = 20;
+    let p = tests::TestPanel::serve_with(
+        &tests::Cast::standard(),
+        Limits {
+            max_connections: CAP,
+            ..Limits::default()
+        },
+    );
+    let root = p.as_("root").with_key();
+    let mut attack: Vec<TcpStream> = (0..2 * CAP).map(|_| slow_body(p.addr())).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..CAP {
+        let reply = root.api("version", "");
+        assert_eq!(
+            reply.status,
+            200,
+            "honest request {i} under {} slow bodies: {}",
+            attack.len(),
+            reply.body
+        );
+        // The attacker comes straight back.
+        attack.push(slow_body(p.addr()));
+    }
+    let open = attack.iter().filter(|s| is_open(s)).count();
+    assert!(open <= CAP, "{open} slow bodies open over a cap of {CAP}");
+}
+
+/// A body must arrive within the body-read timeout: a client that trickles one byte every 100 ms (never idle) is
+/// answered and cut at the deadline.
+#[test]
+fn a_slow_request_body_is_cut_at_the_deadline() {
+    let p = tests::TestPanel::serve_with(
+        &tests::Cast::standard(),
+        Limits {
+            body_read_timeout: Duration::from_millis(500),
+            ..Limits::default()
+        },
+    );
+    let mut slow = slow_body(p.addr());
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    let mut closed = None;
+    while start.elapsed() < Duration::from_secs(5) && closed.is_none() {
+        if slow.write_all(b"i").is_err() {
+            closed = Some(start.elapsed());
+            break;
+        }
+        let (got, end) = read_until_closed(&mut slow, Duration::from_millis(100));
+        answer.extend(got);
+        closed = end;
+    }
+    let closed = closed.expect("the slow body is cut");
+    assert!(closed < Duration::from_secs(3), "cut after {closed:?}");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 4"), "answered before the cut: {answer:?}");
+}
+
+/// Password guesses for made-up users each waited up to 10 s for an argon2 slot, counted in flight all the while:
+/// 200 of them held the server. A guess that cannot get a slot at once is now answered 503 with `Retry-After`, and
+/// honest key requests keep flowing.
+#[test]
+fn a_password_flood_is_answered_at_once_not_parked() {
+    let p = tests::TestPanel::serve(&tests::Cast::standard());
+    let root = p.as_("root").with_key();
+    let addr = p.addr();
+    let (guesses, honest) = std::thread::scope(|s| {
+        let flood: Vec<_> = (0..100)
+            .map(|t| {
+                s.spawn(move || {
+                    let basic = tests::basic_auth(&format!("madeup{t}"), "guess");
+                    let start = Instant::now();
+                    let r = request(
+                        addr,
+                        "GET",
+                        "/json-api/version?api.version=1",
+                        &[("Authorization", &basic)],
+                        "",
+                    );
+                    (r.status, r.header("retry-after").map(str::to_owned), start.elapsed())
+                })
+            })
+            .collect();
+        let honest: Vec<u16> = (0..10).map(|_| root.api("version", "").status).collect();
+        (flood.into_iter().map(|t| t.join().unwrap()).collect::<Vec<_>>(), honest)
+    });
+    assert!(honest.iter().all(|s| *s == 200), "honest key requests: {honest:?}");
+    assert!(guesses.iter().all(|(s, _, _)| *s == 401 || *s == 503), "{guesses:?}");
+    let busy: Vec<_> = guesses.iter().filter(|(s, _, _)| *s == 503).collect();
+    assert!(
+        !busy.is_empty(),
+        "100 guesses at once found a free slot every time: {guesses:?}"
+    );
+    assert!(
+        busy.iter().all(|(_, retry, _)| retry.as_deref() == Some("1")),
+        "{busy:?}"
+    );
+    let slowest = guesses.iter().map(|(_, _, t)| *t).max().unwrap();
+    assert!(slowest < Duration::from_secs(5), "a guess was parked for {slowest:?}");
 }
 
 /// A TLS client that trusts whatever certificate the server shows (the test only cares about the connection).
@@ -421,7 +559,8 @@ fn a_flood_of_password_guesses_does_not_slow_key_requests() {
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         (honest.join().unwrap(), guesses)
     });
-    assert!(guesses.iter().all(|s| *s == 401), "{guesses:?}");
+    // A guess that found every password slot busy is answered 503 at once rather than parked.
+    assert!(guesses.iter().all(|s| *s == 401 || *s == 503), "{guesses:?}");
     let mut sorted = latencies.clone();
     sorted.sort();
     let median = sorted[sorted.len() / 2];

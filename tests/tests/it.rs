@@ -11,5 +11,6 @@ mod metrics;
 mod ofrep;
 mod plugins;
 mod reliability;
+mod rules;
 mod server;
 mod soak;

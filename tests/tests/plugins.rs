@@ -20,6 +20,7 @@ fn entry(path: &Path) -> PluginEntry {
     PluginEntry {
         path: path.to_owned(),
         sha256: None,
+        call_timeout_ms: None,
     }
 }
 
@@ -278,23 +279,23 @@ fn broken_libraries_are_refused_with_typed_errors() {
     // fixture-wrong-abi is an ABI-1 build; its functions abort the process if the host ever calls them.
     let reports = host.reports();
     assert_eq!(
-        plugin_abi::ABI_VERSION,
+        plugin_abi::MIN_ABI_VERSION,
         2,
-        "the fixture stands for the previous version"
+        "the fixture stands for a version older than the oldest the host loads"
     );
     assert_eq!(
         failure(&host, &wrong_abi),
-        LoadError::AbiMismatch { expected: 2, found: 1 }
+        LoadError::AbiMismatch { expected: 3, found: 1 }
     );
     assert_eq!(report_for(&reports, &wrong_abi).abi_version, Some(1));
     assert_eq!(
         failure(&host, &wrong_abi).to_string(),
-        "plugin ABI version 1 does not match the host's ABI version 2; rebuild the plugin against plugin-abi with ABI version 2"
+        "plugin ABI version 1 does not match the host's ABI version 3 (it loads versions 2 to 3); rebuild the plugin against plugin-abi with ABI version 3"
     );
     assert!(
         report_for(&reports, &wrong_abi)
             .to_string()
-            .contains("failed [ABI_MISMATCH]: plugin ABI version 1 does not match the host's ABI version 2")
+            .contains("failed [ABI_MISMATCH]: plugin ABI version 1 does not match the host's ABI version 3")
     );
     assert_eq!(
         report_for(&reports, &wrong_abi).features,
@@ -433,6 +434,7 @@ fn a_sha256_pin_must_match() {
     let host = PluginHost::load(&[PluginEntry {
         path: hello.clone(),
         sha256: Some(wrong.clone()),
+        call_timeout_ms: None,
     }]);
     assert_eq!(
         failure(&host, &hello),
@@ -446,6 +448,7 @@ fn a_sha256_pin_must_match() {
     let host = PluginHost::load(&[PluginEntry {
         path: hello.clone(),
         sha256: Some(found.to_uppercase()),
+        call_timeout_ms: None,
     }]);
     assert!(
         report_for(&host.reports(), &hello).is_loaded(),

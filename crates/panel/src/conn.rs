@@ -6,6 +6,10 @@
 //! When the cap is reached, the connection that has been idle the longest (no request in flight, no byte read) is
 //! closed to make room; only when every connection is busy with a request is the newcomer refused (plain HTTP gets a
 //! `503` first). So idle or slow clients can hold slots only until an honest client needs one.
+//!
+//! A request counts as busy only once its whole body has arrived ([`DeadlineBody`]): a client that sends a head and
+//! then trickles (or withholds) its body is as evictable as an idle one, and its body must arrive within the
+//! body-read timeout, or the request fails and the connection closes. So slow bodies cannot hold the server either.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use settings::TweakSettings;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -26,7 +30,6 @@ use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::auth::{Https, Peer};
 use crate::tls::{HANDSHAKE_TIMEOUT, TlsListener};
 
 /// The Tweak Setting that caps the connections open at once.
@@ -47,6 +50,8 @@ pub struct Limits {
     pub max_buf_size: usize,
     /// The TLS handshake must finish within this.
     pub handshake_timeout: Duration,
+    /// From the request head's arrival until its whole body has arrived.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -57,6 +62,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(5),
             max_buf_size: 64 * 1024,
             handshake_timeout: HANDSHAKE_TIMEOUT,
+            body_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -79,7 +85,11 @@ impl Limits {
 /// One open connection as the registry sees it.
 #[derive(Debug)]
 struct Slot {
+    /// Requests whose head has arrived and whose answer is not ready yet (a shutdown waits for them).
     in_flight: AtomicUsize,
+    /// Of those, the requests whose whole body has arrived: only these keep the connection from being closed to make
+    /// room, or for being idle.
+    busy: AtomicUsize,
     /// Milliseconds since the registry's epoch of the last byte read or request finished.
     last_active: AtomicU64,
     evict: Notify,
@@ -174,6 +184,7 @@ impl Registry {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot {
             in_flight: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
             last_active: AtomicU64::new(self.now()),
             evict: Notify::new(),
         });
@@ -188,12 +199,13 @@ impl Registry {
         }
     }
 
-    /// Asks the connection idle the longest to close; false when every connection has a request in flight.
+    /// Asks the connection idle the longest to close; false when every connection is busy with a request whose body
+    /// has arrived (a connection still sending its body counts as idle here).
     fn evict_oldest_idle(&self) -> bool {
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         let oldest = slots
             .values()
-            .filter(|s| s.in_flight.load(Ordering::Acquire) == 0)
+            .filter(|s| s.busy.load(Ordering::Acquire) == 0)
             .min_by_key(|s| s.last_active.load(Ordering::Relaxed));
         match oldest {
             Some(slot) => {
@@ -270,12 +282,122 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Stamped<I> {
 struct InFlight {
     slot: Arc<Slot>,
     registry: Arc<Registry>,
+    /// Held until the answer is ready: the request stays busy until then.
+    _busy: Arc<BusyMark>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.slot.last_active.store(self.registry.now(), Ordering::Relaxed);
         self.slot.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A request counted as busy on its connection from the moment its whole body has arrived until both its answer is
+/// ready and its body is dropped.
+struct BusyMark {
+    slot: Arc<Slot>,
+    marked: std::sync::atomic::AtomicBool,
+}
+
+impl BusyMark {
+    fn mark(&self) {
+        if !self.marked.swap(true, Ordering::AcqRel) {
+            self.slot.busy.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for BusyMark {
+    fn drop(&mut self) {
+        if *self.marked.get_mut() {
+            self.slot.busy.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Why a request body failed: it did not arrive within [`Limits::body_read_timeout`].
+#[derive(Debug)]
+pub struct BodyTimeout;
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body did not arrive in time")
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+/// A request body with a deadline: reading it past the deadline fails with [`BodyTimeout`], and once it has ended
+/// its request counts as busy ([`BusyMark`]). Every request the router sees has one, so no reader can forget it.
+pub struct DeadlineBody {
+    inner: Incoming,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    busy: Arc<BusyMark>,
+}
+
+impl std::fmt::Debug for DeadlineBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadlineBody").finish_non_exhaustive()
+    }
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = hyper::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                this.busy.mark();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                if this.inner.is_end_stream() {
+                    this.busy.mark();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Pending => match std::future::Future::poll(this.deadline.as_mut(), cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout)))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The client's address, for plain and TLS connections alike.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// Whether the request came over TLS (set by the accept loop on every request; absent means plain HTTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Https(pub bool);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Https {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Https, Self::Rejection> {
+        Ok(parts.extensions.get::<Https>().copied().unwrap_or(Https(false)))
     }
 }
 
@@ -459,11 +581,26 @@ where
 {
     let slot = Arc::clone(&guard.slot);
     let registry = Arc::clone(&guard.registry);
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         slot.in_flight.fetch_add(1, Ordering::AcqRel);
+        let busy = Arc::new(BusyMark {
+            slot: Arc::clone(&slot),
+            marked: std::sync::atomic::AtomicBool::new(false),
+        });
+        let (parts, body) = req.into_parts();
+        if body.is_end_stream() {
+            busy.mark();
+        }
+        let body = DeadlineBody {
+            inner: body,
+            deadline: Box::pin(tokio::time::sleep(limits.body_read_timeout)),
+            busy: Arc::clone(&busy),
+        };
+        let mut req = hyper::Request::from_parts(parts, body);
         let in_flight = InFlight {
             slot: Arc::clone(&slot),
             registry: Arc::clone(&registry),
+            _busy: busy,
         };
         req.extensions_mut().insert(ConnectInfo(Peer(peer)));
         req.extensions_mut().insert(Https(https));
@@ -495,14 +632,14 @@ where
                 return;
             }
             () = slot.evict.notified() => {
-                if slot.in_flight.load(Ordering::Acquire) == 0 {
+                if slot.busy.load(Ordering::Acquire) == 0 {
                     tracing::debug!("closing the idle connection from {peer} to make room");
                     return;
                 }
             }
             _ = watch.tick() => {
                 let idle_ms = registry.now().saturating_sub(slot.last_active.load(Ordering::Relaxed));
-                if slot.in_flight.load(Ordering::Acquire) == 0 && u128::from(idle_ms) >= limits.idle_timeout.as_millis() {
+                if slot.busy.load(Ordering::Acquire) == 0 && u128::from(idle_ms) >= limits.idle_timeout.as_millis() {
                     tracing::debug!("closing the connection from {peer}: idle for {idle_ms} ms");
                     return;
                 }

@@ -22,7 +22,8 @@ pub const FEATURE_ACCESS: &str = "feature-access";
 pub const EDIT_RESELLER_PRIVILEGES: &str = "edit-reseller-privileges";
 pub const MANAGE_API_TOKENS: &str = "manage-api-tokens";
 pub const CREATE_USER_SESSION: &str = "create-user-session";
-/// Clusters » Configuration Cluster: the gate passes `all`; the operations and the page then require root itself.
+/// Clusters » Configuration Cluster: root only, with a full-access credential (member credentials are root's to hand
+/// out), so a reseller with `all` or a narrowed token never sees it, rather than seeing it and being refused.
 pub const CONFIGURATION_CLUSTER: &str = "configuration-cluster";
 
 /// The pages and API areas the panel itself provides. An empty group keeps a feature out of the menu.
@@ -44,6 +45,12 @@ pub fn builtin_features() -> Vec<FeatureSpec> {
             &["manage-api-tokens"],
         ),
         builtin(CREATE_USER_SESSION, "Create User Session", "", &["create-user-session"]),
-        builtin(CONFIGURATION_CLUSTER, "Configuration Cluster", "Clusters", &["all"]),
+        FeatureSpec {
+            requirements: builtin(CONFIGURATION_CLUSTER, "", "", &["all"])
+                .requirements
+                .root_only(true)
+                .full_access(true),
+            ..builtin(CONFIGURATION_CLUSTER, "Configuration Cluster", "Clusters", &["all"])
+        },
     ]
 }

@@ -15,9 +15,9 @@ use axum_extra::extract::CookieJar;
 use serde_json::{Value, json};
 use settings::Snapshot;
 
-pub use crate::auth::Peer;
 use crate::auth::header::{AuthError, authenticate};
 use crate::auth::{AuthMethod, Caller};
+pub use crate::conn::Peer;
 use crate::state::Panel;
 use crate::store::sessions::{COOKIE, is_security_token};
 use crate::web::{self, Visit};
@@ -188,7 +188,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
             .filter(|h| well_formed(h));
         Ok(Call {
             method: parts.method.clone(),
-            tls: parts.extensions.get::<crate::auth::Https>().is_some_and(|h| h.0),
+            tls: parts.extensions.get::<crate::conn::Https>().is_some_and(|h| h.0),
             host,
         })
     }
@@ -230,7 +230,8 @@ where
         })
 }
 
-/// Runs an API call: an operation that writes on a blocking thread (see [`whm::Operation::WRITES`]), the rest here.
+/// Runs an API call: an operation that writes on a blocking thread (see [`whm::Operation::WRITES`]), a plugin's
+/// function in its plugin's bounded pool within its time budget ([`crate::plugin_set::CallPools`]), the rest here.
 async fn run_api(
     panel: &Arc<Panel>,
     snapshot: &Arc<Snapshot>,
@@ -239,10 +240,13 @@ async fn run_api(
     params: &Params,
     call: &Call,
 ) -> Answer {
-    if !whm::operation(function).is_some_and(|o| o.writes) {
+    let op = whm::operation(function);
+    let plugins = panel.plugins();
+    let plugin_feature = op.is_none().then(|| plugins.functions.get(function)).flatten();
+    if plugin_feature.is_none() && !op.is_some_and(|o| o.writes) {
         return api(panel, snapshot, caller, function, params, call);
     }
-    let (panel, snapshot, caller, function, params, call) = (
+    let (owned_panel, owned_snapshot, caller, owned_function, params, call) = (
         Arc::clone(panel),
         Arc::clone(snapshot),
         caller.clone(),
@@ -250,16 +254,28 @@ async fn run_api(
         params.clone(),
         call.clone(),
     );
-    tokio::task::spawn_blocking(move || api(&panel, &snapshot, &caller, &function, &params, &call))
-        .await
-        .unwrap_or_else(|e| {
-            tracing::error!("an API call failed on its blocking thread: {e}");
-            Answer::of(
-                "",
-                Err(WhmError::new("the server could not complete the call")
-                    .with_status(StatusCode::INTERNAL_SERVER_ERROR)),
-            )
-        })
+    let run = move || api(&owned_panel, &owned_snapshot, &caller, &owned_function, &params, &call);
+    if let Some(feature) = plugin_feature {
+        return panel
+            .plugin_calls
+            .run(&plugins, snapshot.config(), feature, run)
+            .await
+            .unwrap_or_else(|refused| {
+                tracing::warn!("{function}: {refused}");
+                panel.metrics.plugin_call_refused(feature);
+                Answer::of(
+                    function,
+                    Err(WhmError::new(refused.to_string()).with_status(StatusCode::SERVICE_UNAVAILABLE)),
+                )
+            });
+    }
+    tokio::task::spawn_blocking(run).await.unwrap_or_else(|e| {
+        tracing::error!("an API call failed on its blocking thread: {e}");
+        Answer::of(
+            "",
+            Err(WhmError::new("the server could not complete the call").with_status(StatusCode::INTERNAL_SERVER_ERROR)),
+        )
+    })
 }
 
 fn api(panel: &Panel, snapshot: &Snapshot, caller: &Caller, function: &str, params: &Params, call: &Call) -> Answer {
@@ -289,8 +305,7 @@ async fn api_with_header(
         Ok(caller) => run_api(&panel, &snapshot, &caller, &function, &params, &call)
             .await
             .into_response(),
-        Err(AuthError::Denied) => denied(),
-        Err(AuthError::Throttled) => throttled(),
+        Err(e) => auth_refused(e),
     }
 }
 
@@ -333,8 +348,7 @@ async fn session_layer(
     if is_api && let Some(header) = req.headers().get(header::AUTHORIZATION) {
         let caller = match authenticate(&panel, &snapshot, Some(header.as_bytes()), peer.ip()).await {
             Ok(caller) => caller,
-            Err(AuthError::Denied) => return denied(),
-            Err(AuthError::Throttled) => return throttled(),
+            Err(e) => return auth_refused(e),
         };
         req.extensions_mut().insert(caller.clone());
         req.extensions_mut().insert(Visit {
@@ -456,6 +470,30 @@ pub fn denied() -> Response {
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("WHM realm=\"tweakgate\""),
     );
+    r
+}
+
+/// The answer to a request whose `Authorization` header was not accepted.
+fn auth_refused(e: AuthError) -> Response {
+    match e {
+        AuthError::Denied => denied(),
+        AuthError::Throttled => throttled(),
+        AuthError::Busy => busy(),
+    }
+}
+
+/// Every password-check slot was taken: the password was not checked; try again in a second.
+fn busy() -> Response {
+    let mut r = Answer::of(
+        "",
+        Err(
+            WhmError::new("The server is busy checking passwords; try again shortly")
+                .with_status(StatusCode::SERVICE_UNAVAILABLE),
+        ),
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     r
 }
 

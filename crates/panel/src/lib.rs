@@ -1,10 +1,8 @@
 //! The host control panel: WHM API 1 over HTTP, the panel's pages, the CLI, live reload and the audit log.
 //!
-//! Layers, each using only those below it: `fsx` (files and the clock) and `features` (the panel's own gate
-//! features), `audit`, `store` (keys, sessions, throttling), `cluster` (Configuration Cluster members, their
-//! outboxes and push tasks), `config_write`, `plugin_set` (the plugins in force), `state` (the `Panel`), `auth` (who is
-//! asking: `Caller` and `Authorized`), `whm` (the table of WHM operations and plugin calls), `web` (pages), `tls`
-//! (certificates), `conn` (accept loops, connection cap and timeouts), `http` (the router), `cli`.
+//! The modules are in layers, lowest first ([`LAYERS`]): each uses only modules of lower layers, never one of its own
+//! layer or above, so there are no import circles. `tests/tests/architecture.rs` reads every `crate::…` path of
+//! every file and checks it against this list.
 
 #![forbid(unsafe_code)]
 
@@ -27,3 +25,27 @@ pub mod store;
 pub mod tls;
 pub mod web;
 pub mod whm;
+
+/// The modules in layers, lowest first: a module may use modules of lower layers only.
+///
+/// - files and the clock, the panel's own gate features, the Prometheus counters;
+/// - the audit log, certificates, what is kept between requests (keys, sessions, throttling, password slots), writing
+///   the config back, the plugins in force, the default places;
+/// - connections (accept loops, cap, timeouts, `Peer`, `Https`), the Configuration Cluster;
+/// - the `Panel` (gate, plugins, stores, live reload);
+/// - who is asking (`Caller`, `Authorized`), systemd;
+/// - the table of WHM operations and plugin calls;
+/// - the pages, OpenFeature;
+/// - the router;
+/// - the command line.
+pub const LAYERS: &[&[&str]] = &[
+    &["fsx", "features", "metrics"],
+    &["audit", "tls", "store", "config_write", "plugin_set", "install"],
+    &["conn", "cluster"],
+    &["state"],
+    &["auth", "service"],
+    &["whm"],
+    &["web", "ofrep"],
+    &["http"],
+    &["cli"],
+];

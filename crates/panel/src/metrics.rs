@@ -54,6 +54,7 @@ pub struct Metrics {
     /// One counter per cause of [`CAUSES`], made when the registry is, so counting a failure is one atomic add.
     auth_failures: [Counter; CAUSES.len()],
     decisions: Family<DecisionLabels, Counter>,
+    plugin_calls_refused: Family<RouteLabels, Counter>,
     generation: Gauge,
     config_error: Gauge,
     plugins_faulted: Gauge,
@@ -100,6 +101,12 @@ impl Default for Metrics {
             "gate_decisions",
             "Gate decisions for requests, by feature and outcome (visible, or the first reason code)",
             decisions.clone(),
+        );
+        let plugin_calls_refused = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "plugin_calls_refused",
+            "Plugin calls answered 503 by the host (the plugin's slots all busy, or past its time budget), by feature",
+            plugin_calls_refused.clone(),
         );
         let generation = Gauge::default();
         registry.register(
@@ -152,6 +159,7 @@ impl Default for Metrics {
             latency,
             auth_failures,
             decisions,
+            plugin_calls_refused,
             generation,
             config_error,
             plugins_faulted,
@@ -229,6 +237,15 @@ impl Metrics {
     /// A request the gate refused, by the first reason code.
     pub fn refused(&self, feature: &str, decision: &settings::Decision) {
         self.count_decision(feature, decision.codes().first().map_or("hidden", |c| c).to_owned());
+    }
+
+    /// A plugin call the host answered 503 itself: busy or past its budget.
+    pub fn plugin_call_refused(&self, feature: &str) {
+        self.plugin_calls_refused
+            .get_or_create(&RouteLabels {
+                route: feature.to_owned(),
+            })
+            .inc();
     }
 
     fn count_decision(&self, feature: &str, outcome: String) {

@@ -14,8 +14,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use settings::{Decision, FeatureSpec, Reason, Snapshot, UserKind, Username};
 
+use crate::auth::Caller;
 use crate::auth::header::{AuthError, authenticate};
-use crate::auth::{Caller, Peer};
+use crate::conn::Peer;
 use crate::state::Panel;
 
 /// Why a request cannot be evaluated, as OFREP names it.
@@ -175,6 +176,17 @@ fn refused(e: AuthError) -> Response {
             let mut r = Failure::new(StatusCode::TOO_MANY_REQUESTS, "GENERAL", "Too many failed logins").response(None);
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            r
+        }
+        AuthError::Busy => {
+            let mut r = Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "GENERAL",
+                "The server is busy checking passwords",
+            )
+            .response(None);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             r
         }
     }

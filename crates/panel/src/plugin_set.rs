@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use plugin_host::PluginHost;
 
 /// Paths the panel's own pages take inside a session; a plugin page declared there could never be reached.
-const PANEL_PAGES: &[&str] = &[
+pub const PANEL_PAGES: &[&str] = &[
     "/",
     "/logout",
     "/login",
@@ -17,6 +17,7 @@ const PANEL_PAGES: &[&str] = &[
     "/edit-reseller-privileges",
     "/manage-api-tokens",
     "/feature-access",
+    "/configuration-cluster",
 ];
 
 /// One generation of plugins.
@@ -123,5 +124,97 @@ fn normalise(path: &str) -> &str {
     match path.strip_suffix('/') {
         Some(p) if !p.is_empty() => p,
         _ => path,
+    }
+}
+
+/// How long a plugin call may take when its `[[plugins]]` entry sets no `call_timeout_ms`.
+pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Calls of one plugin running at once; more are answered 503 at once. A call past its deadline keeps its slot until
+/// it really returns, so a plugin that hangs uses up its own slots and no one else's.
+pub const CALLS_PER_PLUGIN: usize = 8;
+
+/// Why a plugin call was not answered by the plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallRefused {
+    /// Every one of the plugin's call slots is taken.
+    Busy { plugin: String },
+    /// The plugin did not answer within its time budget.
+    TimedOut {
+        plugin: String,
+        budget: std::time::Duration,
+    },
+    /// The blocking thread running it failed.
+    Failed,
+}
+
+impl std::fmt::Display for CallRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallRefused::Busy { plugin } => {
+                write!(
+                    f,
+                    "the plugin {plugin} is busy with {CALLS_PER_PLUGIN} calls; try again shortly"
+                )
+            }
+            CallRefused::TimedOut { plugin, budget } => write!(
+                f,
+                "the plugin {plugin} did not answer within {} ms (its call_timeout_ms)",
+                budget.as_millis()
+            ),
+            CallRefused::Failed => f.write_str("the server could not complete the call"),
+        }
+    }
+}
+
+/// The bounded pools plugin calls run in: off the async workers (on blocking threads), at most [`CALLS_PER_PLUGIN`]
+/// per plugin, each within its time budget. Kept by the `Panel` across reloads, so a hung call still counts.
+#[derive(Debug, Default)]
+pub struct CallPools {
+    pools: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
+}
+
+impl CallPools {
+    fn pool(&self, plugin: &str) -> std::sync::Arc<tokio::sync::Semaphore> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        std::sync::Arc::clone(
+            pools
+                .entry(plugin.to_owned())
+                .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(CALLS_PER_PLUGIN))),
+        )
+    }
+
+    /// Runs `call` (which calls into the plugin providing `feature`) on a blocking thread of that plugin's pool, and
+    /// waits for it at most the plugin's budget. A client that goes away drops this future: a call not yet started
+    /// never starts.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        plugins: &PluginSet,
+        config: &settings::Config,
+        feature: &str,
+        call: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CallRefused> {
+        let (plugin, path) = plugins
+            .host
+            .plugin_of(feature)
+            .map_or((feature.to_owned(), None), |(n, p)| (n.to_owned(), Some(p.to_owned())));
+        let budget = path
+            .and_then(|p| config.plugins.iter().find(|e| e.path == p))
+            .and_then(|e| e.call_timeout_ms)
+            .map_or(DEFAULT_CALL_TIMEOUT, std::time::Duration::from_millis);
+        let Ok(slot) = self.pool(&plugin).try_acquire_owned() else {
+            return Err(CallRefused::Busy { plugin });
+        };
+        let task = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            call()
+        });
+        match tokio::time::timeout(budget, task).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => {
+                tracing::error!("a call into the plugin {plugin} failed on its thread: {e}");
+                Err(CallRefused::Failed)
+            }
+            Err(_) => Err(CallRefused::TimedOut { plugin, budget }),
+        }
     }
 }

@@ -46,6 +46,8 @@ pub struct Panel {
     pub limiter: Limiter,
     /// Slots for password checks (argon2), which run on blocking threads: at most this many at once.
     pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// Where plugin calls run: off the async workers, bounded per plugin, within a time budget.
+    pub plugin_calls: crate::plugin_set::CallPools,
     pub audit: AuditLog,
     pub metrics: crate::metrics::Metrics,
     /// Configuration Cluster members and their queues: every Tweak Settings change is sent to them.
@@ -109,7 +111,8 @@ impl Panel {
             tokens,
             sessions,
             limiter,
-            password_checks: Arc::new(tokio::sync::Semaphore::new(crate::auth::header::PASSWORD_CHECKS)),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(crate::store::PASSWORD_CHECKS)),
+            plugin_calls: crate::plugin_set::CallPools::default(),
             audit,
             metrics: crate::metrics::Metrics::default(),
             cluster,

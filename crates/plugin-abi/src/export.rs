@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use crate::safe::{Host, HostCallbacks, Plugin, PluginInfo, Request, Response, Target, UserInfo};
 use crate::types::{
     ABI_VERSION, AbiFeature, AbiParam, AbiPluginInfo, AbiRequest, AbiResponse, AbiSlice, AbiStr, AbiUserInfo, HostApi,
-    LogLevel, PluginEntry, RequestKind, Status,
+    LogLevel, PluginEntry, RequestKind, Requires, Status,
 };
 
 /// The entry static for plugin `P`; [`export_plugin!`](crate::export_plugin) puts it under [`ENTRY_SYMBOL`](crate::ENTRY_SYMBOL).
@@ -72,6 +72,10 @@ fn owned_info(info: PluginInfo, error: String) -> (AbiPluginInfo, Box<OwnedInfo>
             any_of_acls: strs(&f.any_of_acls, &mut lists),
             all_settings_on: strs(&f.all_settings_on, &mut lists),
             deprecated_since: f.deprecation.as_ref().map_or(0, |d| d.since),
+            requires: Requires(
+                if f.root_only { Requires::ROOT.0 } else { 0 }
+                    | if f.full_access { Requires::FULL_ACCESS.0 } else { 0 },
+            ),
             replacement: f
                 .deprecation
                 .as_ref()

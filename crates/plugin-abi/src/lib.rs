@@ -44,7 +44,7 @@ pub use safe::{
 };
 pub use types::{
     ABI_VERSION, AbiBytes, AbiFeature, AbiParam, AbiPluginInfo, AbiRequest, AbiResponse, AbiSlice, AbiStr, AbiUserInfo,
-    ENTRY_SYMBOL, HostApi, LogLevel, PluginEntry, RequestKind, Status, UserKind,
+    ENTRY_SYMBOL, HostApi, LogLevel, MIN_ABI_VERSION, PluginEntry, RequestKind, Requires, Status, UserKind,
 };
 
 /// The glue [`export_plugin!`] expands to. Not a stable API; `panic_message` is shared with the host.

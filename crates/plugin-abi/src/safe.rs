@@ -68,6 +68,10 @@ pub struct Feature {
     pub deprecation: Option<Deprecation>,
     /// WHM API 1 functions, e.g. `accesshash`.
     pub api_functions: Vec<String>,
+    /// Only root uses it (resellers with `all` do not see it).
+    pub root_only: bool,
+    /// Only a full-access credential uses it: an API token narrowed by a list or a limited session does not see it.
+    pub full_access: bool,
 }
 
 /// When a feature was deprecated and what replaces it.
@@ -112,6 +116,19 @@ impl Feature {
             since,
             replacement: replacement.into(),
         });
+        self
+    }
+
+    /// Only root sees and uses it; the gate hides it from everyone else with `ROOT_ONLY`.
+    pub fn root_only(mut self) -> Feature {
+        self.root_only = true;
+        self
+    }
+
+    /// Only a credential with all of its user's privileges sees and uses it; the gate hides it from an API token
+    /// narrowed by a list, or a limited session, with `FULL_ACCESS_REQUIRED`.
+    pub fn requires_full_access(mut self) -> Feature {
+        self.full_access = true;
         self
     }
 

@@ -11,7 +11,33 @@ use std::marker::PhantomData;
 ///
 /// - 1: the first contract.
 /// - 2: [`AbiRequest`] gained `csrf_token` and `full_access` at its end; [`HostApi`] gained `call_api` at its end.
-pub const ABI_VERSION: u32 = 2;
+/// - 3: [`AbiFeature`] gained `requires` ([`Requires`]: root only, a full-access credential) in what was padding
+///   after `deprecated_since`; no size or offset changed, so a host of version 3 still loads version 2 plugins (their
+///   features require neither).
+pub const ABI_VERSION: u32 = 3;
+
+/// The oldest plugin version a host of [`ABI_VERSION`] loads: every type it reads has the same layout since then.
+pub const MIN_ABI_VERSION: u32 = 2;
+
+/// What a feature needs beyond an ACL, as bits ([`AbiFeature::requires`]); unknown bits make the plugin invalid.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Requires(pub u32);
+
+impl Requires {
+    pub const NOTHING: Requires = Requires(0);
+    /// Only root uses it: resellers, even with `all`, do not see it.
+    pub const ROOT: Requires = Requires(1);
+    /// Only a credential with every privilege of its user uses it (no API token narrowed by a list, no limited
+    /// session): what it hands out would be more than a narrowed credential holds.
+    pub const FULL_ACCESS: Requires = Requires(2);
+    /// Every bit this version knows.
+    pub const KNOWN: Requires = Requires(3);
+
+    pub fn has(self, bit: Requires) -> bool {
+        self.0 & bit.0 == bit.0
+    }
+}
 
 /// The symbol every plugin exports: a static [`PluginEntry`], NUL-terminated for `dlsym`.
 pub const ENTRY_SYMBOL: &[u8] = b"TWEAKGATE_PLUGIN\0";
@@ -293,6 +319,8 @@ pub struct AbiFeature {
     pub all_settings_on: AbiSlice<AbiStr>,
     /// The WHM version that deprecated the feature, 0 when it is not deprecated.
     pub deprecated_since: u32,
+    /// Since version 3 (padding before): [`Requires`] bits. A host reads it only from plugins of version 3 or later.
+    pub requires: Requires,
     /// The title of what replaces it, e.g. `Manage API Tokens`; empty when nothing does.
     pub replacement: AbiStr,
     /// WHM API 1 functions this feature answers, e.g. `accesshash`.
@@ -421,7 +449,7 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn layouts_are_pinned() {
         assert_eq!(
-            ABI_VERSION, 2,
+            ABI_VERSION, 3,
             "a layout change needs a version bump and new numbers below"
         );
         let cases: &[(&str, usize, usize, usize, usize)] = &[
@@ -499,6 +527,9 @@ mod tests {
         assert_eq!(std::mem::offset_of!(AbiRequest, full_access), 192);
         assert_eq!(std::mem::offset_of!(AbiResponse, status), 0);
         assert_eq!(std::mem::offset_of!(AbiFeature, deprecated_since), 96);
+        // Version 3's field sits in version 2's padding: the next field did not move.
+        assert_eq!(std::mem::offset_of!(AbiFeature, requires), 100);
+        assert_eq!(std::mem::offset_of!(AbiFeature, replacement), 104);
     }
 
     #[test]

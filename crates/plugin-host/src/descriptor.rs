@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use plugin_abi::{AbiPluginInfo, AbiSlice, AbiStr, Deprecation, Feature, PluginEntry, Status};
+use plugin_abi::{AbiPluginInfo, AbiSlice, AbiStr, Deprecation, Feature, PluginEntry, Requires, Status};
 use settings::Requirements;
 
 use crate::error::LoadError;
@@ -43,7 +43,8 @@ unsafe fn texts(list: AbiSlice<AbiStr>, what: &str) -> Result<Vec<String>, LoadE
 
 /// # Safety
 /// `info` must be what the plugin's `describe` wrote and has not yet freed.
-unsafe fn copy(info: &AbiPluginInfo) -> Result<Descriptor, LoadError> {
+/// `abi_version` is the plugin's: fields added since its version are not read (they were padding then).
+unsafe fn copy(info: &AbiPluginInfo, abi_version: u32) -> Result<Descriptor, LoadError> {
     // SAFETY: forwarded to our caller, for every field.
     unsafe {
         let name = text(info.name, "the plugin name")?;
@@ -54,6 +55,17 @@ unsafe fn copy(info: &AbiPluginInfo) -> Result<Descriptor, LoadError> {
             .iter()
             .map(|f| {
                 let deprecated_since = f.deprecated_since;
+                let requires = if abi_version >= 3 {
+                    f.requires
+                } else {
+                    Requires::NOTHING
+                };
+                if requires.0 & !Requires::KNOWN.0 != 0 {
+                    return Err(invalid(format!(
+                        "feature requirement bits {:#x} are unknown to this host",
+                        requires.0 & !Requires::KNOWN.0
+                    )));
+                }
                 Ok(Feature {
                     id: text(f.id, "a feature id")?,
                     title: text(f.title, "a feature title")?,
@@ -69,6 +81,8 @@ unsafe fn copy(info: &AbiPluginInfo) -> Result<Descriptor, LoadError> {
                         }),
                     },
                     api_functions: texts(f.api_functions, "an API function name")?,
+                    root_only: requires.has(Requires::ROOT),
+                    full_access: requires.has(Requires::FULL_ACCESS),
                 })
             })
             .collect::<Result<Vec<_>, LoadError>>()?;
@@ -82,7 +96,7 @@ unsafe fn copy(info: &AbiPluginInfo) -> Result<Descriptor, LoadError> {
 }
 
 /// Asks the plugin to describe itself and copies the answer, freeing the plugin's memory through the plugin.
-pub(crate) fn describe(entry: &PluginEntry) -> Result<Descriptor, LoadError> {
+pub(crate) fn describe(entry: &PluginEntry, abi_version: u32) -> Result<Descriptor, LoadError> {
     let describe = entry
         .describe
         .ok_or_else(|| invalid("the entry has no describe function"))?;
@@ -102,7 +116,7 @@ pub(crate) fn describe(entry: &PluginEntry) -> Result<Descriptor, LoadError> {
         match status {
             Status::OK => {
                 // SAFETY: as above.
-                unsafe { copy(&info) }
+                unsafe { copy(&info, abi_version) }
             }
             Status::PANICKED => Err(LoadError::PanickedDuringRegistration { message: error }),
             other => Err(invalid(format!("describe answered {other}: {error}"))),
@@ -211,7 +225,9 @@ impl Descriptor {
             .map_err(|detail| LoadError::UnknownRequirement {
                 feature: f.id.clone(),
                 detail,
-            })?;
+            })?
+            .root_only(f.root_only)
+            .full_access(f.full_access);
             requirements.push(reqs);
         }
         Ok(requirements)
@@ -242,7 +258,7 @@ mod tests {
     fn a_panic_while_describing_is_a_typed_refusal() {
         let entry = plugin_abi::__private::entry::<PanicsInDescribe>();
         assert_eq!(
-            describe(&entry).unwrap_err(),
+            describe(&entry, plugin_abi::ABI_VERSION).unwrap_err(),
             LoadError::PanickedDuringRegistration {
                 message: "no description today".into()
             }
@@ -252,7 +268,9 @@ mod tests {
             ..entry
         };
         assert_eq!(
-            describe(&no_functions).unwrap_err().to_string(),
+            describe(&no_functions, plugin_abi::ABI_VERSION)
+                .unwrap_err()
+                .to_string(),
             "invalid plugin description: the entry has no describe function"
         );
     }
@@ -267,6 +285,8 @@ mod tests {
             all_settings_on: vec!["allow_deprecated_accesshash".into()],
             deprecation: None,
             api_functions: vec![],
+            root_only: false,
+            full_access: false,
         }
     }
 

@@ -19,7 +19,8 @@ pub enum LoadError {
     #[error("the library exports no TWEAKGATE_PLUGIN symbol, so it is not a Tweakgate plugin")]
     MissingSymbol,
     #[error(
-        "plugin ABI version {found} does not match the host's ABI version {expected}; rebuild the plugin against plugin-abi with ABI version {expected}"
+        "plugin ABI version {found} does not match the host's ABI version {expected} (it loads versions {min} to {expected}); rebuild the plugin against plugin-abi with ABI version {expected}",
+        min = plugin_abi::MIN_ABI_VERSION
     )]
     AbiMismatch { expected: u32, found: u32 },
     #[error("invalid plugin description: {why}")]

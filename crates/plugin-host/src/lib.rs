@@ -285,7 +285,7 @@ impl PluginHost {
             }
         };
         let others: Vec<&Descriptor> = self.loaded_descriptors().collect();
-        let (error, descriptor) = match descriptor::describe(&entry) {
+        let (error, descriptor) = match descriptor::describe(&entry, abi_version) {
             Ok(mut descriptor) => match descriptor.validate(&others) {
                 Ok(()) => {
                     return Slot {
@@ -458,6 +458,16 @@ impl PluginHost {
             .cloned()
     }
 
+    /// The name and configured path of the loaded plugin that provides `feature_id`.
+    pub fn plugin_of(&self, feature_id: &str) -> Option<(&str, &Path)> {
+        self.slots.iter().find_map(|s| match &s.state {
+            SlotState::Loaded(l) if l.descriptor.features.iter().any(|f| f.id == feature_id) => {
+                Some((l.descriptor.name.as_str(), s.path.as_path()))
+            }
+            _ => None,
+        })
+    }
+
     /// Serves one request with the plugin that provides `feature_id`; `host` answers the plugin's callbacks during
     /// the call.
     ///
@@ -580,7 +590,7 @@ fn read_entry(library: &libloading::Library) -> Result<(PluginEntry, u32), (Load
     // SAFETY: every ABI version promises a `u32` version as the first field of the entry, so these 4 bytes are the
     // version whatever follows; read unaligned so a hand-made symbol cannot make this read undefined.
     let found = unsafe { address.cast::<u32>().read_unaligned() };
-    if found != ABI_VERSION {
+    if !(plugin_abi::MIN_ABI_VERSION..=ABI_VERSION).contains(&found) {
         return Err((
             LoadError::AbiMismatch {
                 expected: ABI_VERSION,
@@ -589,7 +599,7 @@ fn read_entry(library: &libloading::Library) -> Result<(PluginEntry, u32), (Load
             Some(found),
         ));
     }
-    // SAFETY: the version matches, so the symbol is a `PluginEntry` of this ABI: a u32 and four optional function
+    // SAFETY: the version is one whose `PluginEntry` has this layout, so the symbol is a `PluginEntry` of this ABI: a u32 and four optional function
     // pointers, for which any non-null or null value is valid. It is copied out; the library stays mapped.
     let entry = unsafe { address.cast::<PluginEntry>().read_unaligned() };
     Ok((entry, found))

@@ -70,6 +70,9 @@ pub struct PluginEntry {
     pub path: PathBuf,
     /// Lowercase hex SHA-256 the file must match before it is loaded.
     pub sha256: Option<String>,
+    /// How long one call (a page or an API function) may take before the client is answered 503 (`call_timeout_ms`;
+    /// `None`: the panel's default).
+    pub call_timeout_ms: Option<u64>,
 }
 
 /// A validated configuration.
@@ -154,6 +157,7 @@ struct RawAccount {
 struct RawPlugin {
     path: PathBuf,
     sha256: Option<Sha256Pin>,
+    call_timeout_ms: Option<std::num::NonZeroU64>,
 }
 
 struct Sha256Pin(String);
@@ -385,6 +389,7 @@ impl Config {
             .map(|p| PluginEntry {
                 path: resolve(p.path),
                 sha256: p.sha256.map(|s| s.0),
+                call_timeout_ms: p.call_timeout_ms.map(std::num::NonZeroU64::get),
             })
             .collect();
         Ok(Config {

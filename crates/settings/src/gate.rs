@@ -63,6 +63,11 @@ pub struct Requirements {
     pub any_of: Vec<Acl>,
     /// Switch settings that must all be on. Built from schema entries, so an unknown key cannot get in.
     pub all_settings_on: Vec<&'static SettingDef>,
+    /// Only root passes (resellers holding `all` do not): `ROOT_ONLY`.
+    pub root_only: bool,
+    /// Only a credential with all of its user's privileges passes (not an API token narrowed by a list, not a
+    /// limited session): `FULL_ACCESS_REQUIRED`.
+    pub full_access: bool,
 }
 
 impl Requirements {
@@ -92,7 +97,21 @@ impl Requirements {
         Ok(Requirements {
             any_of,
             all_settings_on,
+            root_only: false,
+            full_access: false,
         })
+    }
+
+    /// The same requirements, passed by root alone when `yes`.
+    pub fn root_only(mut self, yes: bool) -> Requirements {
+        self.root_only = yes;
+        self
+    }
+
+    /// The same requirements, passed only by a full-access credential when `yes`.
+    pub fn full_access(mut self, yes: bool) -> Requirements {
+        self.full_access = yes;
+        self
     }
 }
 
@@ -124,6 +143,14 @@ pub enum Reason {
     NotAReseller {
         user: CompactString,
     },
+    /// Only root uses the feature.
+    RootOnly {
+        user: CompactString,
+    },
+    /// Only a credential with every privilege of its user uses the feature; this one was narrowed.
+    FullAccessRequired {
+        user: CompactString,
+    },
     PrivilegeMissing {
         user: CompactString,
         /// Shared with the snapshot's rule: a decision copies no list.
@@ -152,6 +179,8 @@ impl Reason {
             Reason::UnknownUser { .. } => "UNKNOWN_USER",
             Reason::UnknownFeature { .. } => "UNKNOWN_FEATURE",
             Reason::NotAReseller { .. } => "NOT_A_RESELLER",
+            Reason::RootOnly { .. } => "ROOT_ONLY",
+            Reason::FullAccessRequired { .. } => "FULL_ACCESS_REQUIRED",
             Reason::PrivilegeMissing { .. } => "PRIVILEGE_MISSING",
             Reason::SettingDisabled { .. } => "SETTING_DISABLED",
             Reason::PluginFaulted { .. } => "PLUGIN_FAULTED",
@@ -166,6 +195,8 @@ impl fmt::Display for Reason {
             Reason::UnknownUser { user } => text::unknown_user(f, user),
             Reason::UnknownFeature { feature } => text::unknown_feature(f, feature),
             Reason::NotAReseller { user } => text::not_a_reseller(f, user),
+            Reason::RootOnly { user } => text::root_only(f, user),
+            Reason::FullAccessRequired { user } => text::full_access_required(f, user),
             Reason::PrivilegeMissing {
                 user,
                 any_of,
@@ -220,6 +251,8 @@ struct FeatureRule {
     /// The ACL names of `any_of`, in the rule's order, as every reason that lists them shares them.
     any_of: Arc<[CompactString]>,
     settings_off: Vec<&'static SettingDef>,
+    root_only: bool,
+    full_access: bool,
 }
 
 /// An immutable, precomputed view: the config in force, the features, and one visibility bit per (user, feature).
@@ -306,6 +339,8 @@ impl Snapshot {
                     .copied()
                     .filter(|s| !config.tweak_settings.is_on(s.key))
                     .collect(),
+                root_only: f.requirements.root_only,
+                full_access: f.requirements.full_access,
             })
             .collect();
         let words_per_user = features.len().div_ceil(64).max(1);
@@ -313,7 +348,7 @@ impl Snapshot {
         for (u, entry) in users.iter().enumerate() {
             for (fi, (feature, rule)) in features.iter().zip(&rules).enumerate() {
                 let open = feature.fault.is_none() && rule.settings_off.is_empty();
-                if open && user_failure(Some((entry.kind, entry.privileges)), rule.needed).is_none() {
+                if open && user_failure(Some((entry.kind, entry.privileges)), rule, true).is_none() {
                     visible[u * words_per_user + fi / 64] |= 1 << (fi % 64);
                 }
             }
@@ -421,16 +456,36 @@ impl Snapshot {
             who,
             feature: fid.ok_or(feature),
             token_restricted: false,
+            full_access: true,
             visible,
         }
     }
 
-    /// Like [`explain`](Self::explain), with the privileges a request actually carries.
+    /// Like [`explain`](Self::explain), with the privileges a request actually carries; the credential counts as
+    /// full access when they are all of the user's.
     pub fn explain_with_privileges<'a>(
         &'a self,
         user: UserId,
         feature: &'a str,
         privileges: AclSet,
+    ) -> Explanation<'a> {
+        let full_access = privileges == self.users[user.0 as usize].privileges;
+        self.explain_for(user, feature, privileges, full_access)
+    }
+
+    /// The decision for a credential: the privileges it carries and whether it is a full-access one (no list
+    /// narrowed it), which features that require one ([`Requirements::full_access`]) need.
+    pub fn decide_for(&self, user: UserId, feature: &str, privileges: AclSet, full_access: bool) -> Decision {
+        self.explain_for(user, feature, privileges, full_access).to_decision()
+    }
+
+    /// [`decide_for`](Self::decide_for), borrowed.
+    pub fn explain_for<'a>(
+        &'a self,
+        user: UserId,
+        feature: &'a str,
+        privileges: AclSet,
+        full_access: bool,
     ) -> Explanation<'a> {
         let entry = &self.users[user.0 as usize];
         let mut explanation = Explanation {
@@ -439,6 +494,7 @@ impl Snapshot {
             who: Some((entry.kind, privileges)),
             feature: self.feature_id(feature).ok_or(feature),
             token_restricted: privileges != entry.privileges,
+            full_access,
             visible: false,
         };
         explanation.visible = explanation.reasons().next().is_none();
@@ -458,6 +514,8 @@ pub struct Explanation<'a> {
     /// The feature's position, or its name when no feature has it.
     feature: Result<FeatureId, &'a str>,
     token_restricted: bool,
+    /// The credential carries all of the user's privileges.
+    full_access: bool,
     visible: bool,
 }
 
@@ -479,9 +537,11 @@ impl<'a> Explanation<'a> {
             Ok(id) => {
                 let spec = self.snapshot.feature(id);
                 let rule = &self.snapshot.rules[id.0 as usize];
-                let head = user_failure(self.who, rule.needed).map(|failure| match failure {
+                let head = user_failure(self.who, rule, self.full_access).map(|failure| match failure {
                     UserFailure::Unknown => ReasonRef::UnknownUser { user },
                     UserFailure::NotAReseller => ReasonRef::NotAReseller { user },
+                    UserFailure::RootOnly => ReasonRef::RootOnly { user },
+                    UserFailure::FullAccessRequired => ReasonRef::FullAccessRequired { user },
                     UserFailure::PrivilegeMissing => ReasonRef::PrivilegeMissing {
                         user,
                         any_of: &rule.any_of,
@@ -526,6 +586,12 @@ pub enum ReasonRef<'a> {
     NotAReseller {
         user: &'a str,
     },
+    RootOnly {
+        user: &'a str,
+    },
+    FullAccessRequired {
+        user: &'a str,
+    },
     PrivilegeMissing {
         user: &'a str,
         /// ACL names, in the rule's order.
@@ -546,6 +612,8 @@ impl ReasonRef<'_> {
             ReasonRef::UnknownUser { .. } => "UNKNOWN_USER",
             ReasonRef::UnknownFeature { .. } => "UNKNOWN_FEATURE",
             ReasonRef::NotAReseller { .. } => "NOT_A_RESELLER",
+            ReasonRef::RootOnly { .. } => "ROOT_ONLY",
+            ReasonRef::FullAccessRequired { .. } => "FULL_ACCESS_REQUIRED",
             ReasonRef::PrivilegeMissing { .. } => "PRIVILEGE_MISSING",
             ReasonRef::SettingDisabled { .. } => "SETTING_DISABLED",
             ReasonRef::Plugin(reason) => reason.code(),
@@ -562,6 +630,8 @@ impl ReasonRef<'_> {
                 feature: feature.into(),
             },
             ReasonRef::NotAReseller { user } => Reason::NotAReseller { user: user.into() },
+            ReasonRef::RootOnly { user } => Reason::RootOnly { user: user.into() },
+            ReasonRef::FullAccessRequired { user } => Reason::FullAccessRequired { user: user.into() },
             ReasonRef::PrivilegeMissing {
                 user,
                 any_of,
@@ -587,7 +657,9 @@ impl serde::Serialize for ReasonRef<'_> {
             ReasonRef::Plugin(reason) => return reason.serialize(serializer),
             ReasonRef::UnknownUser { user } => ("user", user),
             ReasonRef::UnknownFeature { feature } => ("feature", feature),
-            ReasonRef::NotAReseller { user } => ("user", user),
+            ReasonRef::NotAReseller { user }
+            | ReasonRef::RootOnly { user }
+            | ReasonRef::FullAccessRequired { user } => ("user", user),
             ReasonRef::SettingDisabled { setting } => ("setting", setting.key),
             ReasonRef::PrivilegeMissing {
                 user,
@@ -617,6 +689,8 @@ impl fmt::Display for ReasonRef<'_> {
             ReasonRef::UnknownUser { user } => text::unknown_user(f, user),
             ReasonRef::UnknownFeature { feature } => text::unknown_feature(f, feature),
             ReasonRef::NotAReseller { user } => text::not_a_reseller(f, user),
+            ReasonRef::RootOnly { user } => text::root_only(f, user),
+            ReasonRef::FullAccessRequired { user } => text::full_access_required(f, user),
             ReasonRef::PrivilegeMissing {
                 user,
                 any_of,
@@ -642,6 +716,20 @@ mod text {
 
     pub fn not_a_reseller(f: &mut Formatter<'_>, user: &str) -> Result {
         write!(f, "{user} is a cPanel account, not a reseller, so it has no WHM access")
+    }
+
+    pub fn root_only(f: &mut Formatter<'_>, user: &str) -> Result {
+        write!(
+            f,
+            "only root uses this feature, and {user} is a reseller (holding \"all\" does not make it root)"
+        )
+    }
+
+    pub fn full_access_required(f: &mut Formatter<'_>, user: &str) -> Result {
+        write!(
+            f,
+            "only a credential with all of {user}'s privileges uses this feature; this API token or session is limited to a list"
+        )
     }
 
     pub fn privilege_missing<'a>(
@@ -688,17 +776,27 @@ mod text {
 enum UserFailure {
     Unknown,
     NotAReseller,
+    RootOnly,
     PrivilegeMissing,
+    FullAccessRequired,
 }
 
-/// The user's part of the rule: root or a reseller, holding `all` or one of the ACLs. Shared by the fast path and
+/// The user's and credential's part of the rule: root or a reseller (root alone for a root-only feature), holding
+/// `all` or one of the ACLs, with a full-access credential where the feature needs one. Shared by the fast path and
 /// the explanation, so they cannot disagree.
-fn user_failure(who: Option<(UserKind, AclSet)>, needed: AclSet) -> Option<UserFailure> {
+fn user_failure(who: Option<(UserKind, AclSet)>, rule: &FeatureRule, full_access: bool) -> Option<UserFailure> {
     match who {
         None => Some(UserFailure::Unknown),
         Some((UserKind::Account, _)) => Some(UserFailure::NotAReseller),
+        Some((UserKind::Reseller, _)) if rule.root_only => Some(UserFailure::RootOnly),
         Some((UserKind::Root | UserKind::Reseller, privileges)) => {
-            (!needed.is_empty() && !privileges.check_any(needed)).then_some(UserFailure::PrivilegeMissing)
+            if !rule.needed.is_empty() && !privileges.check_any(rule.needed) {
+                Some(UserFailure::PrivilegeMissing)
+            } else if rule.full_access && !full_access {
+                Some(UserFailure::FullAccessRequired)
+            } else {
+                None
+            }
         }
     }
 }

@@ -25,6 +25,8 @@ impl Plugin for RemoteAccessKey {
                 .page("/remote-access-key")
                 .requires_any_acl(["manage-api-tokens"])
                 .requires_setting("allow_deprecated_accesshash")
+                // The key is a full-access credential: a narrowed token or session must not read or make one.
+                .requires_full_access()
                 .deprecated(64, "Manage API Tokens")
                 .api_function("accesshash"),
         )

@@ -24,6 +24,9 @@ pub enum AuthError {
     Denied,
     /// 429: a wrong key or token from a source that sent too many, or a password of a throttled user.
     Throttled,
+    /// 503 with `Retry-After`: every password-check slot is taken and none freed up at once, so the password was not
+    /// checked (answered now rather than parked, so a flood of guesses holds no connection).
+    Busy,
 }
 
 /// A password hash that never matches, verified against when the user has none, so failures cost the same.
@@ -65,7 +68,10 @@ pub async fn authenticate(
             }
             match basic(panel, snapshot, &user, password, peer).await {
                 Ok(caller) => return Ok(caller),
-                Err(None) => return Err(AuthError::Throttled),
+                Err(None) => {
+                    refused(panel, Some(&user), peer, "every password check slot busy; not checked");
+                    return Err(AuthError::Busy);
+                }
                 Err(Some(r)) => (Some(user), Kind::Password, r),
             }
         }
@@ -182,10 +188,10 @@ async fn basic(
     }
 }
 
-/// How many password checks run at once, each on a blocking thread so request workers never run argon2.
-pub const PASSWORD_CHECKS: usize = 2;
-/// A password check waits at most this long for its turn; past it the attempt is answered as throttled.
-const PASSWORD_QUEUE_WAIT: Duration = Duration::from_secs(10);
+pub use crate::store::PASSWORD_CHECKS;
+/// A password check waits at most this long for its turn; past it the attempt is answered at once as busy: a check
+/// takes tens of milliseconds, so an honest login waits a few turns at most, and a flood of guesses parks nothing.
+pub const PASSWORD_QUEUE_WAIT: Duration = Duration::from_millis(250);
 
 /// Checks a password off the request workers, behind [`PASSWORD_CHECKS`] slots. A user without a password is checked
 /// against [`DECOY_HASH`] (never matches), so every failure costs one argon2 verification. `None`: no slot in time.

@@ -8,7 +8,7 @@
 pub mod header;
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use serde_json::{Map, Value, json};
 use settings::{AclSet, Decision, Snapshot, UserId, UserKind, Username};
@@ -127,7 +127,7 @@ impl Caller {
 
     /// The gate's decision for this caller: the same evaluation that decides visibility.
     pub fn decide(&self, snapshot: &Snapshot, feature: &str) -> Decision {
-        snapshot.decide_with_privileges(self.id, feature, self.privileges)
+        snapshot.decide_for(self.id, feature, self.privileges, self.full_access)
     }
 
     /// Authorizes one feature, or says why not.
@@ -218,27 +218,5 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
             .get::<Caller>()
             .cloned()
             .ok_or(axum::http::StatusCode::UNAUTHORIZED)
-    }
-}
-
-/// The client's address, for plain and TLS connections alike.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
-}
-
-/// Whether the request came over TLS (set by the accept loop on every request; absent means plain HTTP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Https(pub bool);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Https {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Https, Self::Rejection> {
-        Ok(parts.extensions.get::<Https>().copied().unwrap_or(Https(false)))
     }
 }

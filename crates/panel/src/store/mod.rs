@@ -4,3 +4,6 @@
 pub mod keys;
 pub mod limiter;
 pub mod sessions;
+
+/// How many password checks (argon2) run at once, each on a blocking thread so request workers never run argon2.
+pub const PASSWORD_CHECKS: usize = 2;

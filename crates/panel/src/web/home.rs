@@ -10,9 +10,11 @@ use super::Visit;
 
 pub async fn show(visit: Visit) -> Response {
     let snapshot = &visit.snapshot;
+    let plugins = visit.panel.plugins();
     let mut groups: Vec<(&str, Vec<&FeatureSpec>)> = Vec::new();
     for f in snapshot.features() {
-        if f.group.is_empty() || !visit.caller.decide(snapshot, &f.id).visible {
+        let no_page = plugins.host.feature_info(&f.id).is_some_and(|i| i.path.is_empty());
+        if f.group.is_empty() || no_page || !visit.caller.decide(snapshot, &f.id).visible {
             continue;
         }
         match groups.iter_mut().find(|(g, _)| *g == f.group) {
@@ -32,9 +34,11 @@ pub async fn show(visit: Visit) -> Response {
                         h2 { (group) }
                         ul {
                             @for f in items {
+                                @let info = plugins.host.feature_info(&f.id);
                                 li {
-                                    a href=(visit.url(&format!("/{}", f.id))) data-feature=(f.id) { (f.title) }
-                                    @if let Some(d) = visit.panel.plugins().host.feature_info(&f.id).and_then(|i| i.deprecation) {
+                                    // A plugin's feature links to the page it declared; the panel's own are at their id.
+                                    a href=(visit.url(&info.as_ref().map_or_else(|| format!("/{}", f.id), |i| i.path.clone()))) data-feature=(f.id) { (f.title) }
+                                    @if let Some(d) = info.and_then(|i| i.deprecation) {
                                         span.deprecated title={ "Deprecated since version " (d.since) } { "deprecated" }
                                     }
                                 }

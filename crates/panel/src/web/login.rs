@@ -17,7 +17,7 @@ use settings::{UserKind, Username};
 use super::csrf::Csrf;
 use super::{Visit, layout, page, redirect};
 use crate::auth::header::{fail, refused, verify_password};
-use crate::auth::{Https, Peer};
+use crate::conn::{Https, Peer};
 use crate::state::Panel;
 use crate::store::limiter::Kind;
 use crate::store::sessions::{COOKIE, Grant, random_alnum};
@@ -117,10 +117,10 @@ pub async fn submit(
         .and_then(|(u, _)| snapshot.config().users.password_hash(u));
     let Some(ok) = verify_password(&panel, hash, form.pass.into()).await else {
         return login_page(
-            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::SERVICE_UNAVAILABLE,
             jar,
             https,
-            Some("The server is busy; try again later."),
+            Some("The server is busy; try again in a moment."),
         );
     };
     match known {

@@ -17,21 +17,33 @@ pub async fn show(Path(params): Path<HashMap<String, String>>, visit: Visit, for
     let Some(feature) = visit.panel.plugins().page(&path).map(str::to_owned) else {
         return super::not_found();
     };
-    let auth = match visit.authorize(&feature) {
-        Ok(a) => a,
-        Err(d) => return visit.forbidden(&d),
-    };
+    if let Err(d) = visit.authorize(&feature) {
+        return visit.forbidden(&d);
+    }
     let method = if form.posted { "POST" } else { "GET" };
     let title = feature_title(&visit.snapshot, &feature);
-    match crate::whm::plugin::page(
-        visit.ctx(),
-        auth,
-        &path,
-        &form.params,
-        method,
-        visit.token(),
-        &form.next,
-    ) {
+    let plugins = visit.panel.plugins();
+    let call = {
+        let (visit, feature) = (visit.clone(), feature.clone());
+        let (params, next) = (form.params.clone(), form.next.clone());
+        move || {
+            // The same caller and snapshot decided above; not counted twice.
+            let auth = visit
+                .caller
+                .authorize(&visit.snapshot, &feature)
+                .map_err(|_| "access was refused".to_owned())?;
+            crate::whm::plugin::page(visit.ctx(), auth, &path, &params, method, visit.token(), &next)
+        }
+    };
+    let answer = visit
+        .panel
+        .plugin_calls
+        .run(&plugins, visit.snapshot.config(), &feature, call)
+        .await;
+    match answer.unwrap_or_else(|refused| {
+        visit.panel.metrics.plugin_call_refused(&feature);
+        Err(refused.to_string())
+    }) {
         // The fragment is the plugin's own markup, from code the administrator chose to load.
         Ok((status, fragment)) => visit.render(status, &title, html! { (PreEscaped(fragment)) }),
         Err(e) => visit.render(

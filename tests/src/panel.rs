@@ -1,0 +1,382 @@
+//! The one way tests reach a panel: [`TestPanel::open`] drives the router in process (request in, response out),
+//! [`TestPanel::serve`] serves the same panel on a loopback socket; both answer through one [`Client`] API.
+//!
+//! Credentials are made here, once, in the panel's own stores, so tests say who is asking (`as_("bob")`) and with
+//! what (`.narrowed(&[..])`, `.with_key()`, `.in_session()`), never how a token or key is minted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ::panel::http::Peer;
+use ::panel::state::Panel;
+use ::panel::store::sessions::Grant;
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, header};
+use settings::{AclSet, Username};
+use tower::ServiceExt;
+
+use crate::{Cast, Reply};
+
+/// Where the in-process requests say they come from.
+const PEER: &str = "127.0.0.1:40000";
+
+/// A panel on the cast's config in a fresh temporary directory.
+#[allow(missing_debug_implementations)] // holds a runtime
+pub struct TestPanel {
+    pub dir: tempfile::TempDir,
+    panel: Arc<Panel>,
+    router: axum::Router,
+    /// The loopback address when served on a socket.
+    addr: Option<SocketAddr>,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// What a client presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// Nothing at all.
+    Anonymous,
+    /// `whm user:token`, an API token; `Some` lists the ACLs it is limited to.
+    Token(Option<Vec<String>>),
+    /// `WHM user:key`, the user's access key.
+    Key,
+    /// A browser session (a cookie and its `/cpsess…` prefix); `Some` limits it to these ACLs.
+    Session(Option<Vec<String>>),
+}
+
+/// Someone asking the panel: a user and what they present.
+#[derive(Clone)]
+#[allow(missing_debug_implementations)] // borrows the panel, which holds a runtime
+pub struct Client<'a> {
+    panel: &'a TestPanel,
+    pub user: String,
+    pub credential: Credential,
+    /// The `Authorization` header value, or the session's prefix and cookie.
+    secret: Secret,
+}
+
+#[derive(Debug, Clone)]
+enum Secret {
+    None,
+    Header(String),
+    Session { prefix: String, cookie: String },
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+impl TestPanel {
+    /// The cast's panel, driven in process.
+    pub fn open(cast: &Cast) -> TestPanel {
+        TestPanel::start(cast, false)
+    }
+
+    /// The cast's panel, served on a loopback socket (with its watcher, so edits of the config apply).
+    pub fn serve(cast: &Cast) -> TestPanel {
+        TestPanel::start(cast, true)
+    }
+
+    /// Served with explicit connection limits (short timeouts, a small cap).
+    pub fn serve_with(cast: &Cast, limits: ::panel::conn::Limits) -> TestPanel {
+        let mut p = TestPanel::start(cast, false);
+        p.listen(Some(limits));
+        p
+    }
+
+    fn start(cast: &Cast, serve: bool) -> TestPanel {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tweakgate.toml");
+        std::fs::write(&path, cast.toml()).expect("writing the config");
+        if let Some(text) = cast.native_text() {
+            std::fs::write(dir.path().join("cpanel.config"), text).expect("writing cpanel.config");
+        }
+        let panel = Panel::open(&path).unwrap_or_else(|e| panic!("the cast's config does not load: {e:#}"));
+        let peer: SocketAddr = PEER.parse().expect("an address");
+        let router = ::panel::http::router(Arc::clone(&panel)).layer(MockConnectInfo(Peer(peer)));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut p = TestPanel {
+            dir,
+            panel,
+            router,
+            addr: None,
+            runtime,
+        };
+        if serve {
+            p.listen(None);
+        }
+        p
+    }
+
+    fn listen(&mut self, limits: Option<::panel::conn::Limits>) {
+        self.panel.spawn_watcher(Duration::from_millis(20));
+        let listener = self
+            .runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("binding loopback");
+        self.addr = Some(listener.local_addr().expect("local addr"));
+        self.panel.cluster.start(
+            self.runtime.handle().clone(),
+            &self.panel.snapshot().config().tweak_settings,
+        );
+        let p = Arc::clone(&self.panel);
+        self.runtime.spawn(async move {
+            match limits {
+                Some(limits) => ::panel::http::serve_with(p, vec![listener], Vec::new(), limits).await,
+                None => ::panel::http::serve(p, vec![listener]).await,
+            }
+        });
+    }
+
+    /// The socket address, for tests that send bytes no client sends.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("TestPanel::serve gives an address; open does not")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("tweakgate.toml")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// A user with a fresh full-access API token.
+    pub fn as_(&self, user: &str) -> Client<'_> {
+        Client {
+            panel: self,
+            user: user.into(),
+            credential: Credential::Token(None),
+            secret: Secret::Header(format!("whm {user}:{}", self.token(user, None))),
+        }
+    }
+
+    /// No credential at all.
+    pub fn anonymous(&self) -> Client<'_> {
+        Client {
+            panel: self,
+            user: String::new(),
+            credential: Credential::Anonymous,
+            secret: Secret::None,
+        }
+    }
+
+    fn token(&self, user: &str, acls: Option<&[String]>) -> String {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = credentials::TokenName::new(&format!("test{n}")).expect("a token name");
+        let (_, token) = self
+            .panel
+            .tokens
+            .create(user, &name, acls.map(<[String]>::to_vec), None, &[])
+            .unwrap_or_else(|e| panic!("a token for {user}: {e}"));
+        token.expose().to_owned()
+    }
+
+    /// The user's access key, made by the panel's own key generation (audited as done by root).
+    fn key(&self, user: &str) -> String {
+        let user = Username::new(user).expect("a username");
+        ::panel::whm::ops::keys::generate_key(&self.panel, &user, "root")
+            .expect("generating a key")
+            .as_str()
+            .to_owned()
+    }
+
+    fn session(&self, user: &str, limit: Option<&[String]>) -> (String, String) {
+        let name = Username::new(user).expect("a username");
+        let limit = limit.map(|acls| AclSet::from_acls(acls.iter().filter_map(|a| settings::Acl::from_name(a))));
+        let grant = Grant::new(name.clone(), limit, name, "test".into());
+        let (token, cookie) = self.panel.sessions.start(grant);
+        (
+            format!("/{token}"),
+            format!("{}={cookie}", ::panel::store::sessions::COOKIE),
+        )
+    }
+
+    /// Sends one request: in process, or over the socket when served.
+    pub fn send(&self, request: Request<Body>) -> Reply {
+        match self.addr {
+            None => self.runtime.block_on(async {
+                let resp = self.router.clone().oneshot(request).await.expect("the router answers");
+                let status = resp.status().as_u16();
+                let headers = resp
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                    .collect();
+                let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                    .await
+                    .expect("the body");
+                Reply {
+                    status,
+                    headers,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                }
+            }),
+            Some(addr) => {
+                let (parts, body) = request.into_parts();
+                let body = self
+                    .runtime
+                    .block_on(axum::body::to_bytes(body, usize::MAX))
+                    .expect("the request body");
+                let mut raw = format!(
+                    "{} {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n",
+                    parts.method, parts.uri
+                );
+                for (k, v) in &parts.headers {
+                    raw.push_str(&format!("{k}: {}\r\n", String::from_utf8_lossy(v.as_bytes())));
+                }
+                raw.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+                let mut bytes = raw.into_bytes();
+                bytes.extend_from_slice(&body);
+                crate::raw_request(addr, &bytes)
+            }
+        }
+    }
+
+    /// The config file as it is on disk now.
+    pub fn config_text(&self) -> String {
+        std::fs::read_to_string(self.config_path()).expect("reading the config")
+    }
+
+    /// The names of the plugins' WHM API 1 functions in force.
+    pub fn plugin_functions(&self) -> Vec<String> {
+        let mut f: Vec<String> = self.panel.plugins().functions.keys().cloned().collect();
+        f.sort();
+        f
+    }
+
+    /// The page paths of the plugins in force.
+    pub fn plugin_pages(&self) -> Vec<String> {
+        let host = &self.panel.plugins().host;
+        let mut pages: Vec<String> = host
+            .features()
+            .iter()
+            .filter_map(|f| host.feature_info(&f.id))
+            .map(|i| i.path)
+            .filter(|p| !p.is_empty())
+            .collect();
+        pages.sort();
+        pages
+    }
+
+    /// The audit log's entries of one event.
+    pub fn audit_events(&self, event: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.panel.audit.path())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["event"] == event)
+            .collect()
+    }
+}
+
+impl<'a> Client<'a> {
+    /// The same user with an API token limited to `acls`.
+    pub fn narrowed(&self, acls: &[&str]) -> Client<'a> {
+        let acls: Vec<String> = acls.iter().map(|s| (*s).to_owned()).collect();
+        let secret = Secret::Header(format!(
+            "whm {}:{}",
+            self.user,
+            self.panel.token(&self.user, Some(&acls))
+        ));
+        Client {
+            credential: Credential::Token(Some(acls)),
+            secret,
+            ..self.clone()
+        }
+    }
+
+    /// The same user with their access key.
+    pub fn with_key(&self) -> Client<'a> {
+        let secret = Secret::Header(format!("WHM {}:{}", self.user, self.panel.key(&self.user)));
+        Client {
+            credential: Credential::Key,
+            secret,
+            ..self.clone()
+        }
+    }
+
+    /// The same user in a browser session.
+    pub fn in_session(&self) -> Client<'a> {
+        self.session(None)
+    }
+
+    /// The same user in a session limited to `acls` (as `create_user_session` by a narrowed token makes).
+    pub fn in_limited_session(&self, acls: &[&str]) -> Client<'a> {
+        let acls: Vec<String> = acls.iter().map(|s| (*s).to_owned()).collect();
+        self.session(Some(acls))
+    }
+
+    fn session(&self, limit: Option<Vec<String>>) -> Client<'a> {
+        let (prefix, cookie) = self.panel.session(&self.user, limit.as_deref());
+        Client {
+            credential: Credential::Session(limit),
+            secret: Secret::Session { prefix, cookie },
+            ..self.clone()
+        }
+    }
+
+    /// The `Authorization` header value, for a token or a key.
+    pub fn authorization(&self) -> Option<&str> {
+        match &self.secret {
+            Secret::Header(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// `/cpsess…` and the cookie, for a session.
+    pub fn session_parts(&self) -> Option<(&str, &str)> {
+        match &self.secret {
+            Secret::Session { prefix, cookie } => Some((prefix, cookie)),
+            _ => None,
+        }
+    }
+
+    fn build(&self, method: &str, path: &str) -> axum::http::request::Builder {
+        let mut b = Request::builder().method(method);
+        b = match &self.secret {
+            Secret::None => b.uri(path),
+            Secret::Header(h) => b.uri(path).header(header::AUTHORIZATION, h),
+            Secret::Session { prefix, cookie } => b.uri(format!("{prefix}{path}")).header(header::COOKIE, cookie),
+        };
+        b
+    }
+
+    /// A WHM API 1 call: `/json-api/<function>?api.version=1&<query>`.
+    pub fn api(&self, function: &str, query: &str) -> Reply {
+        let sep = if query.is_empty() { "" } else { "&" };
+        self.get(&format!("/json-api/{function}?api.version=1{sep}{query}"))
+    }
+
+    /// A GET of `path` (inside the session for a session client).
+    pub fn get(&self, path: &str) -> Reply {
+        self.panel
+            .send(self.build("GET", path).body(Body::empty()).expect("a request"))
+    }
+
+    /// A page of the session (or any path for other clients).
+    pub fn page(&self, path: &str) -> Reply {
+        self.get(path)
+    }
+
+    /// A form POST to `path`.
+    pub fn post(&self, path: &str, form: &str) -> Reply {
+        self.post_as(path, "application/x-www-form-urlencoded", form)
+    }
+
+    /// A POST with any content type.
+    pub fn post_as(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        let req = self
+            .build("POST", path)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body.to_owned()))
+            .expect("a request");
+        self.panel.send(req)
+    }
+}
