@@ -72,7 +72,9 @@ fn an_openfeature_client_reads_the_gate() {
     let root = token(&server, "root");
     let script = server.dir.path().join("client.py");
     std::fs::write(&script, CLIENT).unwrap();
-    let out = Command::new("python3")
+    // scripts/test installs the client in a virtual environment of its own and names its Python here.
+    let python = std::env::var("TWEAKGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
         .arg(&script)
         .arg(format!("http://{}", server.addr))
         .arg(&root)
