@@ -437,7 +437,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             let hash =
                 crate::auth::header::hash_password(password).map_err(|e| anyhow!("cannot hash the password: {e}"))?;
-            crate::config_write::set_password_hash(&config, &name, &hash)?;
+            let config = Arc::new(config);
+            let this_process = std::sync::Mutex::new(());
+            crate::config_write::Writer::lock(&this_process, || Arc::clone(&config))?
+                .set_password_hash(&name, &hash)?;
             println!("password set for {u} in {}", config.file.display());
             Ok(ExitCode::SUCCESS)
         }

@@ -1,4 +1,8 @@
 //! Writing changes back to the file they came from: the TOML config (comments kept) or cPanel's native files.
+//!
+//! The only way to write is through a [`Writer`], and the only way to get one is to take both locks: the process's
+//! own (one writer thread at a time) and the `flock` on `<state>/config.lock` (one writer process at a time). So no
+//! writer can forget a lock, and none can write without them.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -18,7 +22,7 @@ pub struct ConfigLock {
 }
 
 /// Waits for the config lock; released when the guard drops.
-pub fn lock(config: &Config) -> Result<ConfigLock> {
+fn lock(config: &Config) -> Result<ConfigLock> {
     let dir = &config.server.state_dir;
     crate::fsx::create_private_dir(dir)?;
     let path = dir.join("config.lock");
@@ -66,10 +70,64 @@ fn table<'a>(doc: &'a mut DocumentMut, key: &str) -> Result<&'a mut Table> {
     item.as_table_mut().ok_or_else(|| anyhow!("\"{key}\" is not a table"))
 }
 
-/// Sets one Tweak Setting (stored form) in the file it comes from.
-pub fn set_tweak_setting(config: &Config, def: &SettingDef, stored: Option<&str>) -> Result<()> {
+/// The right to write the config and its native files: both locks, held until it drops.
+#[derive(Debug)]
+pub struct Writer<'a> {
+    config: std::sync::Arc<Config>,
+    _flock: ConfigLock,
+    _guard: std::sync::MutexGuard<'a, ()>,
+}
+
+impl<'a> Writer<'a> {
+    /// Takes the process's lock, then the config lock (waiting for another process that holds it), for the config
+    /// that `current` gives once both are held: another writer may have changed the files in the meantime.
+    pub fn lock(
+        in_process: &'a std::sync::Mutex<()>,
+        current: impl Fn() -> std::sync::Arc<Config>,
+    ) -> Result<Writer<'a>> {
+        let guard = in_process.lock().unwrap_or_else(|e| e.into_inner());
+        let flock = lock(&current())?;
+        Ok(Writer {
+            config: current(),
+            _flock: flock,
+            _guard: guard,
+        })
+    }
+
+    /// The configuration in force when both locks were taken.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Sets one Tweak Setting (stored form) in the file it comes from.
+    pub fn set_tweak_setting(&self, def: &SettingDef, stored: Option<&str>) -> Result<()> {
+        set_tweak_setting(&self.config, def, stored)
+    }
+
+    /// Sets a key that a native `cpanel.config` holds but the schema does not model.
+    pub fn set_unmodelled_tweak_setting(&self, key: &str, stored: Option<&str>) -> Result<()> {
+        set_unmodelled_tweak_setting(&self.config, key, stored)
+    }
+
+    /// Replaces a reseller's built-in ACLs in the file they come from.
+    pub fn set_reseller_acls(&self, reseller: &Username, acls: AclSet) -> Result<()> {
+        set_reseller_acls(&self.config, reseller, acls)
+    }
+
+    /// Sets a user's password hash in the TOML config.
+    pub fn set_password_hash(&self, user: &Username, hash: &str) -> Result<()> {
+        set_password_hash(&self.config, user, hash)
+    }
+
+    /// Writes a saved ACL list (`<state>/acllists/<name>`, 0600), replacing it atomically.
+    pub fn write_acl_list(&self, path: &Path, text: &str) -> Result<()> {
+        credentials::write_atomic(path, text.as_bytes(), 0o600)
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+fn set_tweak_setting(config: &Config, def: &SettingDef, stored: Option<&str>) -> Result<()> {
     def.check_stored(stored).map_err(|e| anyhow!("{}: {e}", def.key))?;
-    let _lock = lock(config)?;
     if let Some(path) = &config.sources.cpanel_config {
         let mut doc = CpanelConfig::parse(&read_text(path)?);
         doc.set(def.key, stored);
@@ -112,7 +170,7 @@ pub fn set_tweak_setting(config: &Config, def: &SettingDef, stored: Option<&str>
 }
 
 /// Sets a key that a native `cpanel.config` holds but the schema does not model, kept verbatim as WHM keeps it.
-pub fn set_unmodelled_tweak_setting(config: &Config, key: &str, stored: Option<&str>) -> Result<()> {
+fn set_unmodelled_tweak_setting(config: &Config, key: &str, stored: Option<&str>) -> Result<()> {
     let Some(path) = &config.sources.cpanel_config else {
         bail!("{key} is not a Tweak Setting this server models");
     };
@@ -128,8 +186,7 @@ pub fn set_unmodelled_tweak_setting(config: &Config, key: &str, stored: Option<&
 }
 
 /// Replaces a reseller's built-in ACLs in the file they come from; third-party ACLs are kept.
-pub fn set_reseller_acls(config: &Config, reseller: &Username, acls: AclSet) -> Result<()> {
-    let _lock = lock(config)?;
+fn set_reseller_acls(config: &Config, reseller: &Username, acls: AclSet) -> Result<()> {
     if let Some(path) = &config.sources.resellers {
         let mut resellers = ResellersFile::parse(&read_text(path)?, &path.display().to_string())?.to_resellers();
         let r = resellers
@@ -154,7 +211,7 @@ pub fn set_reseller_acls(config: &Config, reseller: &Username, acls: AclSet) -> 
 }
 
 /// Sets a user's password hash in the TOML config (`[root]`, `[resellers.<u>]` or `[accounts.<u>]`).
-pub fn set_password_hash(config: &Config, user: &Username, hash: &str) -> Result<()> {
+fn set_password_hash(config: &Config, user: &Username, hash: &str) -> Result<()> {
     let section = match config.users.kind(user) {
         Some(settings::UserKind::Root) => None,
         Some(settings::UserKind::Reseller) => Some("resellers"),
@@ -166,7 +223,6 @@ pub fn set_password_hash(config: &Config, user: &Username, hash: &str) -> Result
             "{user} comes from the native resellers file, which holds no passwords; log in with a session from `tweakgate session --user {user}`"
         );
     }
-    let _lock = lock(config)?;
     edit_toml(&config.file, |doc| {
         let t = match section {
             None => table(doc, "root")?,

@@ -366,16 +366,22 @@ impl Panel {
             .collect()
     }
 
+    /// The one way to change the config or a native file: both locks held (this process's and the `flock` other
+    /// processes see) from here until [`ConfigEdit::commit`] has reloaded and audited the change.
+    pub fn edit_config(&self) -> Result<ConfigEdit<'_>> {
+        let writer = crate::config_write::Writer::lock(&self.write_lock, || Arc::clone(self.snapshot().config()))?;
+        Ok(ConfigEdit {
+            panel: self,
+            before: self.snapshot(),
+            writer,
+        })
+    }
+
     /// Applies a change to the config or native files that the panel just wrote, and audits who gained or lost what.
     ///
     /// `before` is the snapshot the write was made against (read under the write lock): the file watcher may have
     /// reloaded the written file already, so the snapshot in force now can be the new one.
-    pub fn apply_write(
-        &self,
-        before: &Snapshot,
-        event: &str,
-        mut fields: serde_json::Value,
-    ) -> Result<(), ConfigError> {
+    fn apply_write(&self, before: &Snapshot, event: &str, mut fields: serde_json::Value) -> Result<(), ConfigError> {
         let old = before;
         self.reload()?;
         let new = self.gate.load();
@@ -410,6 +416,36 @@ impl Panel {
 
     pub fn status(&self) -> ReloadStatus {
         self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A change of the config or its native files in progress ([`Panel::edit_config`]): the writes of
+/// [`crate::config_write::Writer`], the snapshot they are made against, and [`commit`](Self::commit).
+#[derive(Debug)]
+pub struct ConfigEdit<'p> {
+    panel: &'p Panel,
+    before: Arc<Snapshot>,
+    writer: crate::config_write::Writer<'p>,
+}
+
+impl<'p> ConfigEdit<'p> {
+    /// The snapshot in force when both locks were taken: what the change is checked and diffed against.
+    pub fn before(&self) -> &Arc<Snapshot> {
+        &self.before
+    }
+
+    /// Ends the change: reloads what was written, then audits `event` with who gained or lost which feature, all
+    /// before the locks are let go. A change that was written is always audited.
+    pub fn commit(self, event: &str, fields: serde_json::Value) -> Result<(), ConfigError> {
+        self.panel.apply_write(&self.before, event, fields)
+    }
+}
+
+impl<'p> std::ops::Deref for ConfigEdit<'p> {
+    type Target = crate::config_write::Writer<'p>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.writer
     }
 }
 

@@ -2,6 +2,7 @@
 //! (`<state>/acllists/<name>`, WHM's `/var/cpanel/acllists`), and a reseller's privileges.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -9,7 +10,6 @@ use settings::native::{AclList, check_acl_list_name};
 use settings::{Acl, AclSet, Username};
 
 use crate::auth::Authorized;
-use crate::config_write;
 use crate::features::EDIT_RESELLER_PRIVILEGES;
 use crate::fsx::create_private_dir;
 use crate::state::Panel;
@@ -210,9 +210,8 @@ impl Operation for SetAcls {
                 }
             },
         };
-        let panel = ctx.panel;
-        let _guard = panel.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let current_snapshot = panel.snapshot();
+        let edit = ctx.panel.edit_config().map_err(|e| WhmError::new(format!("{e:#}")))?;
+        let current_snapshot = Arc::clone(edit.before());
         let Some(current) = current_snapshot.config().users.resellers.get(&name) else {
             return Err(WhmError::new(format!("User {name} is not a reseller.")));
         };
@@ -230,7 +229,7 @@ impl Operation for SetAcls {
                 "You cannot grant the \"{a}\" privilege because you do not have it."
             )));
         }
-        config_write::set_reseller_acls(current_snapshot.config(), &name, acls)
+        edit.set_reseller_acls(&name, acls)
             .map_err(|e| WhmError::new(format!("{e:#}")))?;
         let granted: Vec<&str> = acls
             .iter()
@@ -250,13 +249,11 @@ impl Operation for SetAcls {
         };
         let fields = auth
             .audit_with(json!({"reseller": name, "granted": granted, "revoked": revoked, "root_access": root_access}));
-        panel
-            .apply_write(&current_snapshot, "acls_changed", fields)
-            .map_err(|e| {
-                WhmError::new(format!(
-                    "the privileges were written but the configuration does not load: {e}"
-                ))
-            })?;
+        edit.commit("acls_changed", fields).map_err(|e| {
+            WhmError::new(format!(
+                "the privileges were written but the configuration does not load: {e}"
+            ))
+        })?;
         Ok(())
     }
 }
@@ -305,21 +302,20 @@ impl Operation for SaveAclList {
             )));
         }
         let panel = ctx.panel;
-        let _guard = panel.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let edit = panel.edit_config().map_err(|e| WhmError::new(format!("{e:#}")))?;
         let dir = acllists_dir(panel);
         create_private_dir(&dir).map_err(|e| WhmError::new(format!("{e:#}")))?;
         let list = AclList {
             granted: acls,
             additional: Default::default(),
         };
-        let path = dir.join(&name);
-        credentials::write_atomic(&path, list.render().as_bytes(), 0o600)
-            .map_err(|e| WhmError::new(format!("cannot write {}: {e}", path.display())))?;
+        edit.write_acl_list(&dir.join(&name), &list.render())
+            .map_err(|e| WhmError::new(format!("{e:#}")))?;
         let granted: Vec<&str> = acls.iter().map(|a| a.name()).collect();
-        let _ = panel.audit.record(
+        edit.commit(
             "acllist_saved",
             auth.audit_with(json!({"acllist": name, "granted": granted})),
-        );
-        Ok(())
+        )
+        .map_err(|e| WhmError::new(format!("the list was saved but the configuration does not load: {e}")))
     }
 }

@@ -6,7 +6,6 @@ use serde_json::json;
 use settings::schema::{self, SettingKind};
 
 use crate::auth::Authorized;
-use crate::config_write;
 use crate::features::TWEAK_SETTINGS;
 use crate::whm::{Ctx, FromParams, Operation, Params, WhmError, parse_bool};
 
@@ -146,18 +145,16 @@ impl Operation for SetTweakSetting {
         {
             return Err(WhmError::new(invalid_value(&key)));
         }
-        let panel = ctx.panel;
-        let _guard = panel.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let edit = ctx.panel.edit_config().map_err(|e| WhmError::new(format!("{e:#}")))?;
         // Read under the lock: another writer may have changed the file since this request's snapshot.
-        let current = panel.snapshot();
-        let old = current.config().tweak_settings.get(&key).map(str::to_owned);
+        let old = edit.before().config().tweak_settings.get(&key).map(str::to_owned);
         let written = match def {
-            Some(def) => config_write::set_tweak_setting(current.config(), def, value.as_deref()),
-            None => config_write::set_unmodelled_tweak_setting(current.config(), &key, value.as_deref()),
+            Some(def) => edit.set_tweak_setting(def, value.as_deref()),
+            None => edit.set_unmodelled_tweak_setting(&key, value.as_deref()),
         };
         written.map_err(|e| WhmError::new(format!("{e:#}")))?;
         let fields = auth.audit_with(json!({"key": key, "old": old, "new": value}));
-        panel.apply_write(&current, "setting_changed", fields).map_err(|e| {
+        edit.commit("setting_changed", fields).map_err(|e| {
             WhmError::new(format!(
                 "the setting was written but the configuration does not load: {e}"
             ))
