@@ -380,3 +380,20 @@ impl<'a> Client<'a> {
         self.panel.send(req)
     }
 }
+
+impl TestPanel {
+    /// What an administrator's `systemctl reload` (SIGHUP) does: a reload that confirms a held-back change.
+    pub fn confirm_reload(&self) -> Result<(), String> {
+        self.panel.reload().map_err(|e| e.to_string())
+    }
+
+    /// The configuration's generation (how many snapshots were compiled), as root's `/health` reports it.
+    pub fn generation(&self) -> u64 {
+        self.panel.status().generation
+    }
+
+    /// Root's `/health` answer.
+    pub fn health_as_root(&self) -> serde_json::Value {
+        self.as_("root").get("/health").json()
+    }
+}

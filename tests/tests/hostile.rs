@@ -953,3 +953,101 @@ fn removing_a_reseller_removes_its_key_tokens_and_sessions() {
     assert_eq!(server.api("version", "", Some(&whm("bob", key.as_str()))).status, 401);
     assert_eq!(server.api("version", "", Some(&whm("bob", token.expose()))).status, 401);
 }
+
+/// An editor that truncates and then writes (`open(…, 'w')`, `cat >`, `rsync --inplace`) left an empty file for a few
+/// milliseconds; the reload took it for a config without users and retired every reseller's key and tokens. The
+/// watcher now reads a file only once it has stopped changing, and never takes an empty file for a configuration.
+#[test]
+fn an_in_place_save_of_the_config_loses_no_credential() {
+    let p = tests::TestPanel::serve(&tests::Cast::standard());
+    let bob = p.as_("bob");
+    let key = bob.with_key();
+    let text = p.config_text();
+    for gap in [0u64, 1, 5, 5, 5, 10, 20, 5, 5, 5] {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(p.config_path())
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(gap));
+        f.write_all(text.as_bytes()).unwrap();
+        drop(f);
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(
+            bob.api("version", "").status,
+            200,
+            "bob's token after an in-place save ({gap} ms gap)"
+        );
+    }
+    assert_eq!(key.api("version", "").status, 200, "bob's key survives every save");
+    assert!(
+        !p.state_dir().join("removed").exists(),
+        "no credential was retired: {:?}",
+        std::fs::read_dir(p.state_dir().join("removed"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
+    // An empty file left as it is stays held back, and root's /health says why.
+    std::fs::write(p.config_path(), "").unwrap();
+    assert!(
+        tests::wait_until(Duration::from_secs(5), || p.health_as_root()["config"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("is empty")))
+        .is_some(),
+        "{}",
+        p.health_as_root()
+    );
+    assert_eq!(
+        bob.api("version", "").status,
+        200,
+        "the last good config stays in force"
+    );
+}
+
+/// An edit that drops most users at once is held back (their keys, tokens and sessions would be retired) until an
+/// administrator confirms it; then it applies and the credentials move aside.
+#[test]
+fn an_edit_that_removes_most_users_waits_for_confirmation() {
+    let p = tests::TestPanel::serve(&tests::Cast::standard());
+    let bob = p.as_("bob");
+    let text = p.config_text();
+    let mut kept = String::new();
+    let mut skip = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            skip = [
+                "[resellers.bob]",
+                "[resellers.carol]",
+                "[resellers.erin]",
+                "[accounts.dave]",
+            ]
+            .contains(&line);
+        }
+        if !skip {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    let generation = p.generation();
+    std::fs::write(p.config_path().with_extension("tmp"), &kept).unwrap();
+    std::fs::rename(p.config_path().with_extension("tmp"), p.config_path()).unwrap();
+    assert!(
+        tests::wait_until(Duration::from_secs(5), || p.health_as_root()["config"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("removes 4 of 5 users")))
+        .is_some(),
+        "{}",
+        p.health_as_root()
+    );
+    assert_eq!(p.generation(), generation, "nothing was installed");
+    assert_eq!(
+        bob.api("version", "").status,
+        200,
+        "bob keeps working while the edit is held back"
+    );
+    p.confirm_reload().expect("a confirmed reload applies");
+    assert_eq!(bob.api("version", "").status, 401, "confirmed: bob is gone");
+    assert!(
+        p.state_dir().join("removed").is_dir(),
+        "and his credentials are set aside"
+    );
+}

@@ -33,6 +33,48 @@ pub struct ReloadStatus {
     pub restart_needed: Option<String>,
 }
 
+/// Why a reload left the last good configuration in force.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// The files do not load.
+    Config(ConfigError),
+    /// They load, but look like a save in progress or a mistake that would be destructive to act on (an empty file,
+    /// most users gone at once): held back until an administrator confirms with `systemctl reload` (SIGHUP).
+    HeldBack(String),
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadError::Config(e) => e.fmt(f),
+            ReloadError::HeldBack(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for ReloadError {}
+
+impl From<ConfigError> for ReloadError {
+    fn from(e: ConfigError) -> ReloadError {
+        ReloadError::Config(e)
+    }
+}
+
+/// How long a watched file must stay unchanged before it is read: an editor that truncates and then writes, or a
+/// copy in place, leaves a torn file for a moment, which is never a new configuration.
+pub const SETTLE: Duration = Duration::from_millis(50);
+
+/// Whether a reload is confirmed by an administrator (SIGHUP, `systemctl reload`, a write of the panel's own) or just
+/// noticed by the watcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    Noticed,
+    Confirmed,
+}
+
+/// A noticed change that drops at least this many users, and more than half of them, is held back until confirmed.
+const MASS_REMOVAL: usize = 2;
+
 /// Everything a request needs. One per process, shared by every connection.
 pub struct Panel {
     pub config_path: PathBuf,
@@ -52,7 +94,10 @@ pub struct Panel {
     pub metrics: crate::metrics::Metrics,
     /// Configuration Cluster members and their queues: every Tweak Settings change is sent to them.
     pub cluster: crate::cluster::Cluster,
+    /// What `/health` and `/metrics` read: locked only briefly, never across a reload's writes and syncs.
     pub status: Mutex<ReloadStatus>,
+    /// One reload at a time.
+    reload_lock: Mutex<()>,
     /// The `[server]` section the process started with: what a restart would change is measured against it.
     started: settings::ServerConfig,
     /// Serialises writers of the config and native files.
@@ -122,6 +167,7 @@ impl Panel {
                 last_error: None,
                 restart_needed: None,
             }),
+            reload_lock: Mutex::new(()),
             started: started_server,
             write_lock: Mutex::new(()),
             stamps: Mutex::new(stamps.collect()),
@@ -152,8 +198,25 @@ impl Panel {
     }
 
     /// Re-reads the config now. On failure the last good snapshot stays in force and the error is recorded.
-    pub fn reload(&self) -> Result<(), ConfigError> {
-        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn reload(&self) -> Result<(), ReloadError> {
+        self.reload_as(Confirmation::Confirmed)
+    }
+
+    /// Reloads, holding back a noticed change that would be destructive to act on if it were a transient state.
+    pub fn reload_as(&self, confirmation: Confirmation) -> Result<(), ReloadError> {
+        let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let outcome = self.reload_locked(confirmation);
+        if let Err(e) = &outcome {
+            let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+            if status.last_error.as_deref() != Some(&e.to_string()) {
+                tracing::error!("configuration not reloaded, the last good one stays in force: {e}");
+            }
+            status.last_error = Some(e.to_string());
+        }
+        outcome
+    }
+
+    fn reload_locked(&self, confirmation: Confirmation) -> Result<(), ReloadError> {
         // Stamps are taken before reading, so a write that lands while we read is seen as a change next time.
         let before: Vec<(PathBuf, Option<FileStamp>)> = watched_files(self.gate.load().config(), &self.plugins())
             .into_iter()
@@ -162,7 +225,15 @@ impl Panel {
                 (p, s)
             })
             .collect();
-        match Config::load(&self.config_path) {
+        let loaded = Config::load(&self.config_path)
+            .map_err(ReloadError::from)
+            .and_then(|config| {
+                if confirmation == Confirmation::Noticed {
+                    self.hold_back(&config)?;
+                }
+                Ok(config)
+            });
+        match loaded {
             Ok(config) => {
                 log_warnings(&config);
                 let current = self.plugins();
@@ -172,10 +243,9 @@ impl Panel {
                 let mut restart: Vec<String> = restart_needed(&self.started, &config.server).into_iter().collect();
                 restart.extend(plugins.restart_needed());
                 let restart = (!restart.is_empty()).then(|| restart.join("; "));
-                if restart.is_some() && restart != status.restart_needed {
+                if restart.is_some() && restart != self.status().restart_needed {
                     tracing::warn!("{}", restart.as_deref().unwrap_or_default());
                 }
-                status.restart_needed = restart;
                 let old = self.gate.load();
                 let new = compile(Arc::new(config), &plugins.host);
                 self.plugins.store(plugins);
@@ -206,6 +276,8 @@ impl Panel {
                         (p, s)
                     })
                     .collect();
+                let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+                status.restart_needed = restart;
                 status.generation += 1;
                 status.loaded_at = Some(SystemTime::now());
                 if status.last_error.take().is_some() {
@@ -222,13 +294,50 @@ impl Panel {
                 }
                 Ok(())
             }
-            Err(e) => {
-                if status.last_error.as_deref() != Some(&e.to_string()) {
-                    tracing::error!("configuration not reloaded, the last good one stays in force: {e}");
-                }
-                status.last_error = Some(e.to_string());
-                Err(e)
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Refuses to act on a noticed config that looks like a save in progress or a mass removal: an empty file, or one
+    /// that drops most users at once (their keys, tokens and sessions would be retired).
+    fn hold_back(&self, config: &Config) -> Result<(), ReloadError> {
+        let empty = std::fs::read(&self.config_path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace));
+        if empty {
+            return Err(ReloadError::HeldBack(format!(
+                "{} is empty (a save in progress?): not a new configuration; the last good one stays in force",
+                self.config_path.display()
+            )));
+        }
+        let old = self.gate.load();
+        let before = old.config().users.all().filter(|(u, _)| !u.is_root()).count();
+        let dropped = old
+            .config()
+            .users
+            .all()
+            .filter(|(u, _)| !u.is_root() && config.users.kind(u).is_none())
+            .count();
+        if dropped >= MASS_REMOVAL && dropped * 2 > before {
+            return Err(ReloadError::HeldBack(format!(
+                "the edit of {} removes {dropped} of {before} users at once, which would retire their keys, tokens and \
+                 sessions: held back; if that is meant, confirm with `systemctl reload tweakgate` (SIGHUP)",
+                self.config_path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits until the watched files have stopped changing for [`SETTLE`] (at most about two seconds).
+    fn settle(&self) {
+        let files = self.watched_now();
+        let stamps = || files.iter().map(|f| FileStamp::of(f)).collect::<Vec<_>>();
+        let mut last = stamps();
+        for _ in 0..40 {
+            std::thread::sleep(SETTLE);
+            let now = stamps();
+            if now == last {
+                return;
             }
+            last = now;
         }
     }
 
@@ -348,7 +457,8 @@ impl Panel {
                         .last_error
                         .is_some();
                     if panel.files_changed() || retry {
-                        let _ = panel.reload();
+                        panel.settle();
+                        let _ = panel.reload_as(Confirmation::Noticed);
                         panel.plugins().record(&panel.state_dir);
                     }
                 }
@@ -381,7 +491,7 @@ impl Panel {
     ///
     /// `before` is the snapshot the write was made against (read under the write lock): the file watcher may have
     /// reloaded the written file already, so the snapshot in force now can be the new one.
-    fn apply_write(&self, before: &Snapshot, event: &str, mut fields: serde_json::Value) -> Result<(), ConfigError> {
+    fn apply_write(&self, before: &Snapshot, event: &str, mut fields: serde_json::Value) -> Result<(), ReloadError> {
         let old = before;
         self.reload()?;
         let new = self.gate.load();
@@ -436,7 +546,7 @@ impl<'p> ConfigEdit<'p> {
 
     /// Ends the change: reloads what was written, then audits `event` with who gained or lost which feature, all
     /// before the locks are let go. A change that was written is always audited.
-    pub fn commit(self, event: &str, fields: serde_json::Value) -> Result<(), ConfigError> {
+    pub fn commit(self, event: &str, fields: serde_json::Value) -> Result<(), ReloadError> {
         self.panel.apply_write(&self.before, event, fields)
     }
 }
