@@ -814,3 +814,127 @@ fn removing_a_reseller_removes_its_key_tokens_and_sessions() {
     assert_eq!(server.api("version", "", Some(&whm("bob", key.as_str()))).status, 401);
     assert_eq!(server.api("version", "", Some(&whm("bob", token.expose()))).status, 401);
 }
+
+/// A server whose Tweak Settings are a native `cpanel.config`, with a reseller holding `all`.
+const NATIVE: &str = r#"
+[server]
+listen = ["127.0.0.1:0"]
+state_dir = "state"
+
+[sources]
+cpanel_config = "cpanel.config"
+
+[resellers.carol]
+privileges = ["all"]
+
+[[plugins]]
+path = "{plugin}"
+"#;
+
+const NATIVE_CPANEL_CONFIG: &str = "# written by WHM\nallow_deprecated_accesshash=1\nallow_server_info_status_from=\n";
+
+/// Issue 23, item 3: `set_tweaksetting key=allow_server_info_status_from value="a\nallow_deprecated_accesshash=0"`
+/// from a reseller with `all` wrote a second line into `cpanel.config` that won over the real one: every access key
+/// got 401, and any key name at all got in past the schema. Every key and value is one line, however it is sent.
+#[test]
+fn a_line_break_in_a_tweak_setting_writes_no_line_into_cpanel_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = tests::build_cdylib("remote-access-key");
+    std::fs::write(dir.path().join("cpanel.config"), NATIVE_CPANEL_CONFIG).unwrap();
+    let path = dir.path().join("tweakgate.toml");
+    std::fs::write(&path, NATIVE.replace("{plugin}", &plugin.display().to_string())).unwrap();
+    let server = TestServer::start_at(dir, &path);
+    let root = panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::root(), "root").unwrap();
+    let root = whm("root", root.as_str());
+    let (_, token) = server
+        .panel
+        .tokens
+        .create("carol", &credentials::TokenName::new("all").unwrap(), None, None, &[])
+        .unwrap();
+    let carol = whm("carol", token.expose());
+    let file = server.dir.path().join("cpanel.config");
+    let exploits = [
+        (
+            "GET",
+            "key=allow_server_info_status_from&value=a%0Aallow_deprecated_accesshash%3D0",
+            "a line feed",
+        ),
+        (
+            "GET",
+            "key=allow_server_info_status_from&value=a%0D%0Aallow_deprecated_accesshash%3D0",
+            "a carriage return",
+        ),
+        (
+            "GET",
+            "key=allow_server_info_status_from&value=a%0Dallow_deprecated_accesshash%3D0",
+            "a carriage return",
+        ),
+        (
+            "GET",
+            "key=allow_server_info_status_from&value=a%00b",
+            "a NUL character",
+        ),
+        (
+            "POST",
+            "key=allow_server_info_status_from&value=a%0Aallow_deprecated_accesshash%3D0",
+            "a line feed",
+        ),
+        (
+            "GET",
+            "key=allow_deprecated_accesshash&value=1%0Aany_key_at_all%3D1",
+            "a line feed",
+        ),
+    ];
+    for (method, params, what) in exploits {
+        let r = match method {
+            "GET" => server.api("set_tweaksetting", params, Some(&carol)),
+            _ => request(
+                server.addr,
+                "POST",
+                "/json-api/set_tweaksetting?api.version=1",
+                &[("Authorization", &carol)],
+                params,
+            ),
+        };
+        assert_eq!(r.status, 200, "{method} {params}: {}", r.body);
+        let json = r.json();
+        assert_eq!(json["metadata"]["result"], 0, "{method} {params}: {}", r.body);
+        let reason = json["metadata"]["reason"].as_str().unwrap();
+        let key = if params.contains("key=allow_deprecated_accesshash") {
+            "allow_deprecated_accesshash"
+        } else {
+            "allow_server_info_status_from"
+        };
+        assert_eq!(
+            reason,
+            format!(
+                "Invalid value for {key}; multi-line values are not allowed: the value holds {what}. The setting will not be updated."
+            ),
+            "{method} {params}"
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text, NATIVE_CPANEL_CONFIG, "{method} {params}: the file is untouched");
+        // Every access key still works.
+        assert_eq!(server.api("version", "", Some(&root)).status, 200, "{method} {params}");
+    }
+    // A line break in the key is no key at all.
+    let r = server.api(
+        "set_tweaksetting",
+        "key=allow_server_info_status_from%0Aallow_deprecated_accesshash&value=0",
+        Some(&carol),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 0, "{}", r.body);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), NATIVE_CPANEL_CONFIG);
+    // A one-line value is still written, in place, as one line.
+    let r = server.api(
+        "set_tweaksetting",
+        "key=allow_server_info_status_from&value=127.0.0.1%20localhost",
+        Some(&carol),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "# written by WHM\nallow_deprecated_accesshash=1\nallow_server_info_status_from=127.0.0.1 localhost\n"
+    );
+    assert_eq!(server.api("version", "", Some(&root)).status, 200);
+}

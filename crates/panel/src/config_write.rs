@@ -72,7 +72,7 @@ pub fn set_tweak_setting(config: &Config, def: &SettingDef, stored: Option<&str>
     let _lock = lock(config)?;
     if let Some(path) = &config.sources.cpanel_config {
         let mut doc = CpanelConfig::parse(&read_text(path)?);
-        doc.set(def.key, stored);
+        doc.set(def.key, stored)?;
         return write(path, &doc.render());
     }
     edit_toml(&config.file, |doc| {
@@ -116,14 +116,9 @@ pub fn set_unmodelled_tweak_setting(config: &Config, key: &str, stored: Option<&
     let Some(path) = &config.sources.cpanel_config else {
         bail!("{key} is not a Tweak Setting this server models");
     };
-    if key.is_empty() || key.contains(['=', '\n', '\r']) || key.trim() != key {
-        bail!("\"{}\" cannot be a cpanel.config key", key.escape_debug());
-    }
-    if stored.is_some_and(|v| v.contains(['\n', '\r'])) {
-        bail!("a cpanel.config value is one line");
-    }
+    let _lock = lock(config)?;
     let mut doc = CpanelConfig::parse(&read_text(path)?);
-    doc.set(key, stored);
+    doc.set(key, stored)?;
     write(path, &doc.render())
 }
 
