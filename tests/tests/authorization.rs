@@ -692,3 +692,92 @@ fn a_login_link_opens_no_session_for_a_cpanel_account() {
             .is_none_or(|c| !c.to_str().unwrap().contains("whostmgrsession="))
     );
 }
+
+/// Escalation (issue 23, item 4): `full_access` was "the token's list covers the user's current ACLs", so bob's token
+/// listing exactly bob's three ACLs read bob's key and minted an unlimited child token, which later grants then
+/// reached. A token with a list is never full access unless the list holds `all`, whatever the user holds now; a
+/// token it makes carries at most its list. Checked again after bob is narrowed, widened, and set back.
+#[test]
+fn a_token_listing_exactly_the_users_acls_is_not_full_access() {
+    let h = start();
+    let bobs_key = h.key("bob");
+    let root = whm("root", &h.key("root"));
+    let bobs_acls = ["manage-api-tokens", "list-accts", "create-user-session"];
+    let listed = whm("bob", &h.token("bob", "exact", Some(&bobs_acls)));
+    let setacls = |acls: &[&str]| {
+        let query: Vec<String> = acls.iter().map(|a| format!("acl-{a}=1")).collect();
+        let r = h.api(&root, "setacls", &format!("reseller=bob&{}", query.join("&")));
+        assert_eq!(r.result(), 1, "setacls {acls:?}: {}", r.body);
+    };
+    // In catalogue order, as `api_token_create` lists them.
+    let sorted = |acls: &[&str]| {
+        let set = AclSet::from_acls(acls.iter().map(|a| Acl::from_name(a).unwrap()));
+        Value::Array(set.iter().map(|a| Value::from(a.name())).collect())
+    };
+    let no_key_no_unlimited_child = |stage: &str, n: usize| {
+        for query in ["", "user=bob", "generate=1", "user=bob&generate=1"] {
+            let r = h.api(&listed, "accesshash", query);
+            assert_eq!(r.result(), 0, "{stage}: accesshash {query}: {}", r.body);
+            assert_eq!(
+                r.reason(),
+                remote_access_key::key_service::NEEDS_FULL_ACCESS,
+                "{stage}: accesshash {query}"
+            );
+            assert!(!r.body.contains(&bobs_key), "{stage}: bob's key never leaks");
+        }
+        let made = h.api(&listed, "api_token_create", &format!("token_name=child{n}"));
+        assert_eq!(made.result(), 1, "{stage}: {}", made.body);
+        assert_ne!(
+            made.json()["data"]["acls"],
+            Value::Null,
+            "{stage}: the child is not unlimited"
+        );
+        let child = whm("bob", made.json()["data"]["token"].as_str().unwrap());
+        let r = h.api(&child, "accesshash", "");
+        assert_eq!(r.result(), 0, "{stage}: the child reads no key either: {}", r.body);
+        made.json()["data"]["acls"].clone()
+    };
+
+    let first = no_key_no_unlimited_child("exact", 0);
+    assert_eq!(first, sorted(&bobs_acls), "the child carries at most the list");
+    let list = h.api(&whm("bob", &bobs_key), "api_token_list", "");
+    assert_eq!(
+        list.json()["data"]["tokens"]["child0"]["has_full_access"],
+        0,
+        "{}",
+        list.body
+    );
+
+    // Narrowed: bob loses create-user-session.
+    setacls(&["manage-api-tokens", "list-accts"]);
+    let narrowed = no_key_no_unlimited_child("narrowed", 1);
+    assert_eq!(narrowed, sorted(&["manage-api-tokens", "list-accts"]));
+
+    // Widened past the list: the list does not follow bob's new grant, and nor does any child.
+    setacls(&["manage-api-tokens", "list-accts", "create-user-session", "create-acct"]);
+    let widened = no_key_no_unlimited_child("widened", 2);
+    assert_eq!(widened, sorted(&bobs_acls));
+    let beyond = h.api(&listed, "api_token_create", "token_name=beyond&acl=create-acct");
+    assert_eq!(beyond.result(), 0, "{}", beyond.body);
+    let beyond = h.api(&listed, "api_token_create", "token_name=beyond&acl=all");
+    assert_eq!(beyond.result(), 0, "{}", beyond.body);
+
+    // Set back to exactly the list: still not full access.
+    setacls(&bobs_acls);
+    no_key_no_unlimited_child("set back", 3);
+
+    // A token without a list, and bob's own key, are full access.
+    let full = whm("bob", &h.token("bob", "full", None));
+    let r = h.api(&full, "accesshash", "");
+    assert_eq!(r.result(), 1, "{}", r.body);
+    assert_eq!(r.json()["data"]["accesshash"], bobs_key.as_str());
+    let made = h.api(&full, "api_token_create", "token_name=unlimited");
+    assert_eq!(made.result(), 1, "{}", made.body);
+    assert_eq!(made.json()["data"]["acls"], Value::Null);
+    // A list holding `all` is full access for a user who holds `all`.
+    let carols_key = h.key("carol");
+    let carols = whm("carol", &h.token("carol", "all", Some(&["all"])));
+    let r = h.api(&carols, "accesshash", "");
+    assert_eq!(r.result(), 1, "{}", r.body);
+    assert_eq!(r.json()["data"]["accesshash"], carols_key.as_str());
+}
