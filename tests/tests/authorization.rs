@@ -781,3 +781,70 @@ fn a_token_listing_exactly_the_users_acls_is_not_full_access() {
     assert_eq!(r.result(), 1, "{}", r.body);
     assert_eq!(r.json()["data"]["accesshash"], carols_key.as_str());
 }
+
+/// Issue 23, item 14: `saveacllist` took names with a newline, a trailing space, a leading dash, and a leading dot
+/// (which `listacls` then hid); `setacls acllist=` followed a symbolic link and quoted a line of its target in the
+/// error. One name rule, said in the error; a saved list is read only as a regular file, and no error quotes it.
+#[test]
+fn acl_list_names_follow_one_rule_and_setacls_follows_no_link() {
+    let h = start();
+    let root = whm("root", &h.key("root"));
+    for name in [
+        "a%0Ab",
+        "billing%20",
+        "-rf",
+        ".hidden",
+        "a%5Cb",
+        "a%2Fb",
+        "a%00b",
+        "a%09b",
+    ] {
+        let r = h.api(&root, "saveacllist", &format!("acllist={name}&acl-list-accts=1"));
+        assert_eq!(r.result(), 0, "{name}: {}", r.body);
+        assert!(
+            r.reason().ends_with(settings::native::ACL_LIST_NAME_RULE),
+            "{name}: the rule is said: {}",
+            r.reason()
+        );
+    }
+    let dir = h.panel.state_dir.join("acllists");
+    let saved: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(saved.is_empty(), "nothing was saved: {saved:?}");
+    let r = h.api(&root, "saveacllist", "acllist=billing&acl-list-accts=1");
+    assert_eq!(r.result(), 1, "{}", r.body);
+    let listed = h.api(&root, "listacls", "");
+    assert_eq!(listed.json()["data"]["acl"][0]["name"], "billing", "{}", listed.body);
+
+    // A link in the list directory to a file that is not a list.
+    let secret = h._dir.path().join("secret.txt");
+    std::fs::write(&secret, "the first line of a private file\n").unwrap();
+    std::os::unix::fs::symlink(&secret, dir.join("link")).unwrap();
+    let before = h
+        .panel
+        .snapshot()
+        .config()
+        .users
+        .privileges(&Username::new("bob").unwrap());
+    let r = h.api(&root, "setacls", "reseller=bob&acllist=link");
+    assert_eq!(r.result(), 0, "{}", r.body);
+    assert_eq!(r.reason(), "The ACL list \"link\" is a symbolic link.");
+    assert!(!r.body.contains("private file"), "{}", r.body);
+    // A regular file that is not a list is named by its line, never quoted.
+    std::fs::write(dir.join("notalist"), "list-accts=1\nthe first line of a private file\n").unwrap();
+    let r = h.api(&root, "setacls", "reseller=bob&acllist=notalist");
+    assert_eq!(r.result(), 0, "{}", r.body);
+    assert_eq!(
+        r.reason(),
+        "The ACL list \"notalist\" is not a saved list: line 2 is not \"acl=1\" or \"acl=0\"."
+    );
+    assert!(!r.body.contains("private file"), "{}", r.body);
+    let after = h
+        .panel
+        .snapshot()
+        .config()
+        .users
+        .privileges(&Username::new("bob").unwrap());
+    assert_eq!(before, after, "bob's privileges did not change");
+}

@@ -345,31 +345,49 @@ fn split_acls<'a>(names: impl Iterator<Item = &'a str>) -> (AclSet, BTreeSet<Str
     (set, additional)
 }
 
+/// The one rule for a saved privilege list name, said in every refusal: WHM's (not empty, no `/`, `..` or `(`), and
+/// nothing a file name or a listing would hide or misread.
+pub const ACL_LIST_NAME_RULE: &str = "a list name is 1 to 200 bytes with no whitespace, no control characters, no \"/\", \"\\\", \"..\" or \"(\", and does not start with \".\" or \"-\"";
+
+/// The longest saved list name, in bytes: well inside a file name's 255.
+pub const MAX_ACL_LIST_NAME: usize = 200;
+
 /// Why a saved privilege list name is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid ACL list name \"{name}\": {why}")]
+#[error("invalid ACL list name \"{name}\": {why}; {ACL_LIST_NAME_RULE}")]
 pub struct AclListNameError {
+    /// The name, escaped for showing (cut when very long).
     pub name: String,
     pub why: &'static str,
 }
 
-/// Checks a saved privilege list name: not empty, no `/`, `..` or `(`.
+/// Checks a saved privilege list name against [`ACL_LIST_NAME_RULE`]; a name that passes is one `listacls` shows.
 pub fn check_acl_list_name(name: &str) -> Result<(), AclListNameError> {
     let why = if name.is_empty() {
         "must not be empty"
-    } else if name.contains('/') {
-        "must not contain \"/\""
+    } else if name.len() > MAX_ACL_LIST_NAME {
+        "is too long"
+    } else if name.chars().any(char::is_control) {
+        "must not contain control characters"
+    } else if name.chars().any(char::is_whitespace) {
+        "must not contain whitespace"
+    } else if name.contains(['/', '\\']) {
+        "must not contain a path separator"
     } else if name.contains("..") {
         "must not contain \"..\""
     } else if name.contains('(') {
         "must not contain \"(\""
-    } else if name.contains('\0') {
-        "must not contain NUL"
+    } else if name.starts_with('.') {
+        "must not start with \".\""
+    } else if name.starts_with('-') {
+        "must not start with \"-\""
     } else {
         return Ok(());
     };
+    let shown: String = name.chars().take(64).collect();
+    let cut = if shown.len() < name.len() { "…" } else { "" };
     Err(AclListNameError {
-        name: name.escape_debug().to_string(),
+        name: format!("{}{cut}", shown.escape_debug()),
         why,
     })
 }
@@ -731,10 +749,42 @@ some_key_from_a_newer_whm=hello=world\r\n\
                 .to_string()
                 .contains("f:1: list-accts: expected 1 or 0")
         );
-        for bad in ["", "a/b", "..", "x(y"] {
-            assert!(check_acl_list_name(bad).is_err(), "{bad:?}");
-        }
         assert!(check_acl_list_name("Basic-Reseller").is_ok());
+        assert!(check_acl_list_name("billing_2.0").is_ok());
+        assert!(check_acl_list_name("réseller").is_ok());
+    }
+
+    /// Issue 23, item 14: names with a newline, a trailing space, a leading dash, or a leading dot (which `listacls`
+    /// then hid) were saved. One rule, said in the error.
+    #[test]
+    fn acl_list_names_follow_one_rule() {
+        for (bad, why) in [
+            ("", "must not be empty"),
+            ("a/b", "must not contain a path separator"),
+            ("a\\b", "must not contain a path separator"),
+            ("..", "must not contain \"..\""),
+            ("x(y", "must not contain \"(\""),
+            ("a\nb", "must not contain control characters"),
+            ("a\rb", "must not contain control characters"),
+            ("a\0b", "must not contain control characters"),
+            ("a\u{7f}", "must not contain control characters"),
+            ("billing ", "must not contain whitespace"),
+            ("a\tb", "must not contain control characters"),
+            ("a\u{a0}b", "must not contain whitespace"),
+            ("-rf", "must not start with \"-\""),
+            (".hidden", "must not start with \".\""),
+        ] {
+            let e = check_acl_list_name(bad).unwrap_err();
+            assert_eq!(e.why, why, "{bad:?}");
+            let text = e.to_string();
+            assert!(text.ends_with(ACL_LIST_NAME_RULE), "{text}");
+            assert!(!text.contains(['\n', '\r', '\0']), "{text:?}");
+        }
+        let long = "a".repeat(MAX_ACL_LIST_NAME + 1);
+        let e = check_acl_list_name(&long).unwrap_err();
+        assert_eq!(e.why, "is too long");
+        assert!(e.to_string().len() < 400, "{e}");
+        assert!(check_acl_list_name(&long[1..]).is_ok());
     }
 
     fn stored_value() -> impl Strategy<Value = Option<String>> {
