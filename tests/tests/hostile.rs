@@ -938,3 +938,41 @@ fn a_line_break_in_a_tweak_setting_writes_no_line_into_cpanel_config() {
     );
     assert_eq!(server.api("version", "", Some(&root)).status, 200);
 }
+
+/// Issue 23, item 13: `tweakgate passwd` wrote a password hash into a config left 0644, readable by every local
+/// user. Once the config holds a hash it is 0600, and it stays so when the server writes it again.
+#[test]
+fn the_config_is_private_once_it_holds_a_password_hash() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start(CONFIG);
+    let path = server.config_path();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mode = || std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    let mut child = std::process::Command::new(tests::tweakgate_bin())
+        .arg("--config")
+        .arg(&path)
+        .args(["passwd", "--user", "bob"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"bob's long password\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_to_string(&path).unwrap().contains("password_hash"));
+    assert_eq!(mode(), 0o600, "the hash is readable by the owner only");
+    // The server's next write of the config keeps it private.
+    let (_, token) = server
+        .panel
+        .tokens
+        .create("root", &credentials::TokenName::new("t").unwrap(), None, None, &[])
+        .unwrap();
+    let r = server.api(
+        "set_tweaksetting",
+        "key=maxcpsrvdconnections&value=300",
+        Some(&whm("root", token.expose())),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    assert_eq!(mode(), 0o600);
+}

@@ -54,8 +54,18 @@ fn edit_toml(path: &Path, change: impl FnOnce(&mut DocumentMut) -> Result<()>) -
         .with_context(|| format!("{} is not valid TOML", path.display()))?;
     change(&mut doc)?;
     let new = doc.to_string();
-    Config::parse(&new, path).map_err(|e| anyhow!("the change would make the config invalid: {e}"))?;
-    write(path, &new)
+    let parsed = Config::parse(&new, path).map_err(|e| anyhow!("the change would make the config invalid: {e}"))?;
+    // A config holding a password hash is readable by its owner only, whoever writes it next.
+    let holds_hash = parsed
+        .users
+        .all()
+        .any(|(user, _)| parsed.users.password_hash(&user).is_some());
+    let mode = if holds_hash {
+        mode_of(path) & !0o077
+    } else {
+        mode_of(path)
+    };
+    credentials::write_atomic(path, new.as_bytes(), mode).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn table<'a>(doc: &'a mut DocumentMut, key: &str) -> Result<&'a mut Table> {
