@@ -848,3 +848,49 @@ fn acl_list_names_follow_one_rule_and_setacls_follows_no_link() {
         .privileges(&Username::new("bob").unwrap());
     assert_eq!(before, after, "bob's privileges did not change");
 }
+
+/// Issue 23, item 10: OFREP answered a token limited to `list-accts` with its user's whole set: it was told
+/// `manage-api-tokens` is visible, then refused by the API. Evaluating for the caller uses the caller's effective set.
+#[test]
+fn ofrep_for_a_limited_token_answers_with_what_the_token_may_use() {
+    let h = start();
+    let limited = whm("bob", &h.token("bob", "accounts", Some(&["list-accts"])));
+    let full = whm("bob", &h.token("bob", "full", None));
+    let ofrep = |auth: &str, path: &str| {
+        let req = Request::post(path)
+            .header(header::AUTHORIZATION, auth)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"context":{"targetingKey":"bob"}}"#))
+            .unwrap();
+        let r = h.send(req);
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        r.json()
+    };
+    let single = ofrep(&limited, "/ofrep/v1/evaluate/flags/manage-api-tokens");
+    assert_eq!(single["value"], false, "{single}");
+    let refused = h.api(&limited, "api_token_list", "");
+    assert_eq!(
+        refused.status,
+        StatusCode::FORBIDDEN,
+        "the API agrees: {}",
+        refused.body
+    );
+    let bulk = ofrep(&limited, "/ofrep/v1/evaluate/flags");
+    let flag = |answer: &Value, key: &str| {
+        answer["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["key"] == key)
+            .unwrap_or_else(|| panic!("no {key} in {answer}"))["value"]
+            .clone()
+    };
+    assert_eq!(flag(&bulk, "manage-api-tokens"), false);
+    assert_eq!(flag(&bulk, "create-user-session"), false);
+    // The same user's full credential is told what bob may use.
+    let bulk = ofrep(&full, "/ofrep/v1/evaluate/flags");
+    assert_eq!(flag(&bulk, "manage-api-tokens"), true);
+    assert_eq!(flag(&bulk, "create-user-session"), true);
+    let single = ofrep(&full, "/ofrep/v1/evaluate/flags/manage-api-tokens");
+    assert_eq!(single["value"], true, "{single}");
+}
