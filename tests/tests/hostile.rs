@@ -976,3 +976,47 @@ fn the_config_is_private_once_it_holds_a_password_hash() {
     assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
     assert_eq!(mode(), 0o600);
 }
+
+/// Issue 23, item 12: a holder of `create-user-session` made 12,000 unredeemed one-time links (50 MB), and every
+/// create scanned them all. A user has at most `MAX_ONE_TIME_PER_USER` outstanding (a new one ends the oldest);
+/// another user's links are untouched.
+#[test]
+fn one_time_links_are_capped_per_user() {
+    use panel::store::sessions::MAX_ONE_TIME_PER_USER;
+    let server = TestServer::start(CONFIG);
+    let token = |user: &str| {
+        let (_, t) = server
+            .panel
+            .tokens
+            .create(user, &credentials::TokenName::new("s").unwrap(), None, None, &[])
+            .unwrap();
+        whm(user, t.expose())
+    };
+    let (root, bob) = (token("root"), token("bob"));
+    let link = |auth: &str, user: &str| {
+        let r = server.api(
+            "create_user_session",
+            &format!("user={user}&service=whostmgrd"),
+            Some(auth),
+        );
+        assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+        r.json()["data"]["url"].as_str().unwrap().to_owned()
+    };
+    let roots = link(&root, "root");
+    let bobs: Vec<String> = (0..MAX_ONE_TIME_PER_USER * 3).map(|_| link(&bob, "bob")).collect();
+    let one_time = server.dir.path().join("state/sessions/one-time");
+    let files = std::fs::read_dir(&one_time).unwrap().count();
+    assert_eq!(
+        files,
+        MAX_ONE_TIME_PER_USER + 1,
+        "bob's links are capped, root's is kept"
+    );
+    let redeem = |url: &str| {
+        let path = url.split_once("://").unwrap().1;
+        let path = &path[path.find('/').unwrap()..];
+        request(server.addr, "GET", path, &[], "").status
+    };
+    assert_eq!(redeem(&bobs[0]), 401, "bob's oldest link ended");
+    assert_eq!(redeem(bobs.last().unwrap()), 303, "bob's newest link works");
+    assert_eq!(redeem(&roots), 303, "root's link works");
+}
