@@ -20,8 +20,20 @@ fuzz_target!(|data: &[u8]| {
         assert!(w.line >= 1 && w.line <= text.lines().count(), "{w}");
         assert_eq!(w.file, "cpanel.config");
     }
-    // Every value survives a write in WHM's format, rejected ones included, and reads back the same.
-    let written = CpanelConfig::from_settings(&settings).render();
+    // Every value survives a write in WHM's format, rejected ones included, and reads back the same; a key or value
+    // that is not one clean line (a NUL, a lone CR, an empty key) is refused, never written.
+    let written = match CpanelConfig::from_settings(&settings) {
+        Ok(doc) => doc.render(),
+        Err(e) => {
+            assert!(
+                settings.explicit().any(|(k, v)| k.is_empty()
+                    || settings::native::line_break_in(k).is_some()
+                    || v.and_then(settings::native::line_break_in).is_some()),
+                "refused a clean document: {e}"
+            );
+            return;
+        }
+    };
     let (back, _) = CpanelConfig::parse(&written).to_tweak_settings("cpanel.config");
     assert_eq!(back, settings, "settings changed through a write:\n{written}");
 });

@@ -694,3 +694,212 @@ fn a_login_link_opens_no_session_for_a_cpanel_account() {
             .is_none_or(|c| !c.to_str().unwrap().contains("whostmgrsession="))
     );
 }
+
+/// Escalation (issue 23, item 4): `full_access` was "the token's list covers the user's current ACLs", so bob's token
+/// listing exactly bob's three ACLs read bob's key and minted an unlimited child token, which later grants then
+/// reached. A token with a list is never full access unless the list holds `all`, whatever the user holds now; a
+/// token it makes carries at most its list. Checked again after bob is narrowed, widened, and set back.
+#[test]
+fn a_token_listing_exactly_the_users_acls_is_not_full_access() {
+    let h = start();
+    let bobs_key = h.key("bob");
+    let root = whm("root", &h.key("root"));
+    let bobs_acls = ["manage-api-tokens", "list-accts", "create-user-session"];
+    let listed = whm("bob", &h.token("bob", "exact", Some(&bobs_acls)));
+    let setacls = |acls: &[&str]| {
+        let query: Vec<String> = acls.iter().map(|a| format!("acl-{a}=1")).collect();
+        let r = h.api(&root, "setacls", &format!("reseller=bob&{}", query.join("&")));
+        assert_eq!(r.result(), 1, "setacls {acls:?}: {}", r.body);
+    };
+    // In catalogue order, as `api_token_create` lists them.
+    let sorted = |acls: &[&str]| {
+        let set = AclSet::from_acls(acls.iter().map(|a| Acl::from_name(a).unwrap()));
+        Value::Array(set.iter().map(|a| Value::from(a.name())).collect())
+    };
+    let no_key_no_unlimited_child = |stage: &str, n: usize| {
+        for query in ["", "user=bob", "generate=1", "user=bob&generate=1"] {
+            let r = h.api(&listed, "accesshash", query);
+            assert_eq!(r.result(), 0, "{stage}: accesshash {query}: {}", r.body);
+            // The Remote Access Key requires a full-access credential: the gate hides it from a listed token.
+            assert_eq!(
+                r.status,
+                StatusCode::FORBIDDEN,
+                "{stage}: accesshash {query}: {}",
+                r.body
+            );
+            assert!(
+                r.body.contains("FULL_ACCESS_REQUIRED"),
+                "{stage}: accesshash {query}: {}",
+                r.body
+            );
+            assert!(!r.body.contains(&bobs_key), "{stage}: bob's key never leaks");
+        }
+        let made = h.api(&listed, "api_token_create", &format!("token_name=child{n}"));
+        assert_eq!(made.result(), 1, "{stage}: {}", made.body);
+        assert_ne!(
+            made.json()["data"]["acls"],
+            Value::Null,
+            "{stage}: the child is not unlimited"
+        );
+        let child = whm("bob", made.json()["data"]["token"].as_str().unwrap());
+        let r = h.api(&child, "accesshash", "");
+        assert_eq!(r.result(), 0, "{stage}: the child reads no key either: {}", r.body);
+        made.json()["data"]["acls"].clone()
+    };
+
+    let first = no_key_no_unlimited_child("exact", 0);
+    assert_eq!(first, sorted(&bobs_acls), "the child carries at most the list");
+    let list = h.api(&whm("bob", &bobs_key), "api_token_list", "");
+    assert_eq!(
+        list.json()["data"]["tokens"]["child0"]["has_full_access"],
+        0,
+        "{}",
+        list.body
+    );
+
+    // Narrowed: bob loses create-user-session.
+    setacls(&["manage-api-tokens", "list-accts"]);
+    let narrowed = no_key_no_unlimited_child("narrowed", 1);
+    assert_eq!(narrowed, sorted(&["manage-api-tokens", "list-accts"]));
+
+    // Widened past the list: the list does not follow bob's new grant, and nor does any child.
+    setacls(&["manage-api-tokens", "list-accts", "create-user-session", "create-acct"]);
+    let widened = no_key_no_unlimited_child("widened", 2);
+    assert_eq!(widened, sorted(&bobs_acls));
+    let beyond = h.api(&listed, "api_token_create", "token_name=beyond&acl=create-acct");
+    assert_eq!(beyond.result(), 0, "{}", beyond.body);
+    let beyond = h.api(&listed, "api_token_create", "token_name=beyond&acl=all");
+    assert_eq!(beyond.result(), 0, "{}", beyond.body);
+
+    // Set back to exactly the list: still not full access.
+    setacls(&bobs_acls);
+    no_key_no_unlimited_child("set back", 3);
+
+    // A token without a list, and bob's own key, are full access.
+    let full = whm("bob", &h.token("bob", "full", None));
+    let r = h.api(&full, "accesshash", "");
+    assert_eq!(r.result(), 1, "{}", r.body);
+    assert_eq!(r.json()["data"]["accesshash"], bobs_key.as_str());
+    let made = h.api(&full, "api_token_create", "token_name=unlimited");
+    assert_eq!(made.result(), 1, "{}", made.body);
+    assert_eq!(made.json()["data"]["acls"], Value::Null);
+    // A list holding `all` is full access for a user who holds `all`.
+    let carols_key = h.key("carol");
+    let carols = whm("carol", &h.token("carol", "all", Some(&["all"])));
+    let r = h.api(&carols, "accesshash", "");
+    assert_eq!(r.result(), 1, "{}", r.body);
+    assert_eq!(r.json()["data"]["accesshash"], carols_key.as_str());
+}
+
+/// Issue 23, item 14: `saveacllist` took names with a newline, a trailing space, a leading dash, and a leading dot
+/// (which `listacls` then hid); `setacls acllist=` followed a symbolic link and quoted a line of its target in the
+/// error. One name rule, said in the error; a saved list is read only as a regular file, and no error quotes it.
+#[test]
+fn acl_list_names_follow_one_rule_and_setacls_follows_no_link() {
+    let h = start();
+    let root = whm("root", &h.key("root"));
+    for name in [
+        "a%0Ab",
+        "billing%20",
+        "-rf",
+        ".hidden",
+        "a%5Cb",
+        "a%2Fb",
+        "a%00b",
+        "a%09b",
+    ] {
+        let r = h.api(&root, "saveacllist", &format!("acllist={name}&acl-list-accts=1"));
+        assert_eq!(r.result(), 0, "{name}: {}", r.body);
+        assert!(
+            r.reason().ends_with(settings::native::ACL_LIST_NAME_RULE),
+            "{name}: the rule is said: {}",
+            r.reason()
+        );
+    }
+    let dir = h.panel.state_dir.join("acllists");
+    let saved: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(saved.is_empty(), "nothing was saved: {saved:?}");
+    let r = h.api(&root, "saveacllist", "acllist=billing&acl-list-accts=1");
+    assert_eq!(r.result(), 1, "{}", r.body);
+    let listed = h.api(&root, "listacls", "");
+    assert_eq!(listed.json()["data"]["acl"][0]["name"], "billing", "{}", listed.body);
+
+    // A link in the list directory to a file that is not a list.
+    let secret = h._dir.path().join("secret.txt");
+    std::fs::write(&secret, "the first line of a private file\n").unwrap();
+    std::os::unix::fs::symlink(&secret, dir.join("link")).unwrap();
+    let before = h
+        .panel
+        .snapshot()
+        .config()
+        .users
+        .privileges(&Username::new("bob").unwrap());
+    let r = h.api(&root, "setacls", "reseller=bob&acllist=link");
+    assert_eq!(r.result(), 0, "{}", r.body);
+    assert_eq!(r.reason(), "The ACL list \"link\" is a symbolic link.");
+    assert!(!r.body.contains("private file"), "{}", r.body);
+    // A regular file that is not a list is named by its line, never quoted.
+    std::fs::write(dir.join("notalist"), "list-accts=1\nthe first line of a private file\n").unwrap();
+    let r = h.api(&root, "setacls", "reseller=bob&acllist=notalist");
+    assert_eq!(r.result(), 0, "{}", r.body);
+    assert_eq!(
+        r.reason(),
+        "The ACL list \"notalist\" is not a saved list: line 2 is not \"acl=1\" or \"acl=0\"."
+    );
+    assert!(!r.body.contains("private file"), "{}", r.body);
+    let after = h
+        .panel
+        .snapshot()
+        .config()
+        .users
+        .privileges(&Username::new("bob").unwrap());
+    assert_eq!(before, after, "bob's privileges did not change");
+}
+
+/// Issue 23, item 10: OFREP answered a token limited to `list-accts` with its user's whole set: it was told
+/// `manage-api-tokens` is visible, then refused by the API. Evaluating for the caller uses the caller's effective set.
+#[test]
+fn ofrep_for_a_limited_token_answers_with_what_the_token_may_use() {
+    let h = start();
+    let limited = whm("bob", &h.token("bob", "accounts", Some(&["list-accts"])));
+    let full = whm("bob", &h.token("bob", "full", None));
+    let ofrep = |auth: &str, path: &str| {
+        let req = Request::post(path)
+            .header(header::AUTHORIZATION, auth)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"context":{"targetingKey":"bob"}}"#))
+            .unwrap();
+        let r = h.send(req);
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        r.json()
+    };
+    let single = ofrep(&limited, "/ofrep/v1/evaluate/flags/manage-api-tokens");
+    assert_eq!(single["value"], false, "{single}");
+    let refused = h.api(&limited, "api_token_list", "");
+    assert_eq!(
+        refused.status,
+        StatusCode::FORBIDDEN,
+        "the API agrees: {}",
+        refused.body
+    );
+    let bulk = ofrep(&limited, "/ofrep/v1/evaluate/flags");
+    let flag = |answer: &Value, key: &str| {
+        answer["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["key"] == key)
+            .unwrap_or_else(|| panic!("no {key} in {answer}"))["value"]
+            .clone()
+    };
+    assert_eq!(flag(&bulk, "manage-api-tokens"), false);
+    assert_eq!(flag(&bulk, "create-user-session"), false);
+    // The same user's full credential is told what bob may use.
+    let bulk = ofrep(&full, "/ofrep/v1/evaluate/flags");
+    assert_eq!(flag(&bulk, "manage-api-tokens"), true);
+    assert_eq!(flag(&bulk, "create-user-session"), true);
+    let single = ofrep(&full, "/ofrep/v1/evaluate/flags/manage-api-tokens");
+    assert_eq!(single["value"], true, "{single}");
+}

@@ -1051,3 +1051,209 @@ fn an_edit_that_removes_most_users_waits_for_confirmation() {
         "and his credentials are set aside"
     );
 }
+
+/// A server whose Tweak Settings are a native `cpanel.config`, with a reseller holding `all`.
+const NATIVE: &str = r#"
+[server]
+listen = ["127.0.0.1:0"]
+state_dir = "state"
+
+[sources]
+cpanel_config = "cpanel.config"
+
+[resellers.carol]
+privileges = ["all"]
+
+[[plugins]]
+path = "{plugin}"
+"#;
+
+const NATIVE_CPANEL_CONFIG: &str = "# written by WHM\nallow_deprecated_accesshash=1\nallow_server_info_status_from=\n";
+
+/// Issue 23, item 3: `set_tweaksetting key=allow_server_info_status_from value="a\nallow_deprecated_accesshash=0"`
+/// from a reseller with `all` wrote a second line into `cpanel.config` that won over the real one: every access key
+/// got 401, and any key name at all got in past the schema. Every key and value is one line, however it is sent.
+#[test]
+fn a_line_break_in_a_tweak_setting_writes_no_line_into_cpanel_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = tests::build_cdylib("remote-access-key");
+    std::fs::write(dir.path().join("cpanel.config"), NATIVE_CPANEL_CONFIG).unwrap();
+    let path = dir.path().join("tweakgate.toml");
+    std::fs::write(&path, NATIVE.replace("{plugin}", &plugin.display().to_string())).unwrap();
+    let server = TestServer::start_at(dir, &path);
+    let root = panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::root(), "root").unwrap();
+    let root = whm("root", root.as_str());
+    let (_, token) = server
+        .panel
+        .tokens
+        .create("carol", &credentials::TokenName::new("all").unwrap(), None, None, &[])
+        .unwrap();
+    let carol = whm("carol", token.expose());
+    let file = server.dir.path().join("cpanel.config");
+    let exploits = [
+        (
+            "GET",
+            "key=allow_server_info_status_from&value=a%0Aallow_deprecated_accesshash%3D0",
+            "a line feed",
+        ),
+        (
+            "GET",
+            "key=allow_server_info_status_from&value=a%0D%0Aallow_deprecated_accesshash%3D0",
+            "a carriage return",
+        ),
+        (
+            "GET",
+            "key=allow_server_info_status_from&value=a%0Dallow_deprecated_accesshash%3D0",
+            "a carriage return",
+        ),
+        (
+            "GET",
+            "key=allow_server_info_status_from&value=a%00b",
+            "a NUL character",
+        ),
+        (
+            "POST",
+            "key=allow_server_info_status_from&value=a%0Aallow_deprecated_accesshash%3D0",
+            "a line feed",
+        ),
+        (
+            "GET",
+            "key=allow_deprecated_accesshash&value=1%0Aany_key_at_all%3D1",
+            "a line feed",
+        ),
+    ];
+    for (method, params, what) in exploits {
+        let r = match method {
+            "GET" => server.api("set_tweaksetting", params, Some(&carol)),
+            _ => request(
+                server.addr,
+                "POST",
+                "/json-api/set_tweaksetting?api.version=1",
+                &[("Authorization", &carol)],
+                params,
+            ),
+        };
+        assert_eq!(r.status, 200, "{method} {params}: {}", r.body);
+        let json = r.json();
+        assert_eq!(json["metadata"]["result"], 0, "{method} {params}: {}", r.body);
+        let reason = json["metadata"]["reason"].as_str().unwrap();
+        let key = if params.contains("key=allow_deprecated_accesshash") {
+            "allow_deprecated_accesshash"
+        } else {
+            "allow_server_info_status_from"
+        };
+        assert_eq!(
+            reason,
+            format!(
+                "Invalid value for {key}; multi-line values are not allowed: the value holds {what}. The setting will not be updated."
+            ),
+            "{method} {params}"
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text, NATIVE_CPANEL_CONFIG, "{method} {params}: the file is untouched");
+        // Every access key still works.
+        assert_eq!(server.api("version", "", Some(&root)).status, 200, "{method} {params}");
+    }
+    // A line break in the key is no key at all.
+    let r = server.api(
+        "set_tweaksetting",
+        "key=allow_server_info_status_from%0Aallow_deprecated_accesshash&value=0",
+        Some(&carol),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 0, "{}", r.body);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), NATIVE_CPANEL_CONFIG);
+    // A one-line value is still written, in place, as one line.
+    let r = server.api(
+        "set_tweaksetting",
+        "key=allow_server_info_status_from&value=127.0.0.1%20localhost",
+        Some(&carol),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "# written by WHM\nallow_deprecated_accesshash=1\nallow_server_info_status_from=127.0.0.1 localhost\n"
+    );
+    assert_eq!(server.api("version", "", Some(&root)).status, 200);
+}
+
+/// Issue 23, item 13: `tweakgate passwd` wrote a password hash into a config left 0644, readable by every local
+/// user. Once the config holds a hash it is 0600, and it stays so when the server writes it again.
+#[test]
+fn the_config_is_private_once_it_holds_a_password_hash() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start(CONFIG);
+    let path = server.config_path();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mode = || std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    let mut child = std::process::Command::new(tests::tweakgate_bin())
+        .arg("--config")
+        .arg(&path)
+        .args(["passwd", "--user", "bob"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"bob's long password\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_to_string(&path).unwrap().contains("password_hash"));
+    assert_eq!(mode(), 0o600, "the hash is readable by the owner only");
+    // The server's next write of the config keeps it private.
+    let (_, token) = server
+        .panel
+        .tokens
+        .create("root", &credentials::TokenName::new("t").unwrap(), None, None, &[])
+        .unwrap();
+    let r = server.api(
+        "set_tweaksetting",
+        "key=maxcpsrvdconnections&value=300",
+        Some(&whm("root", token.expose())),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    assert_eq!(mode(), 0o600);
+}
+
+/// Issue 23, item 12: a holder of `create-user-session` made 12,000 unredeemed one-time links (50 MB), and every
+/// create scanned them all. A user has at most `MAX_ONE_TIME_PER_USER` outstanding (a new one ends the oldest);
+/// another user's links are untouched.
+#[test]
+fn one_time_links_are_capped_per_user() {
+    use panel::store::sessions::MAX_ONE_TIME_PER_USER;
+    let server = TestServer::start(CONFIG);
+    let token = |user: &str| {
+        let (_, t) = server
+            .panel
+            .tokens
+            .create(user, &credentials::TokenName::new("s").unwrap(), None, None, &[])
+            .unwrap();
+        whm(user, t.expose())
+    };
+    let (root, bob) = (token("root"), token("bob"));
+    let link = |auth: &str, user: &str| {
+        let r = server.api(
+            "create_user_session",
+            &format!("user={user}&service=whostmgrd"),
+            Some(auth),
+        );
+        assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+        r.json()["data"]["url"].as_str().unwrap().to_owned()
+    };
+    let roots = link(&root, "root");
+    let bobs: Vec<String> = (0..MAX_ONE_TIME_PER_USER * 3).map(|_| link(&bob, "bob")).collect();
+    let one_time = server.dir.path().join("state/sessions/one-time");
+    let files = std::fs::read_dir(&one_time).unwrap().count();
+    assert_eq!(
+        files,
+        MAX_ONE_TIME_PER_USER + 1,
+        "bob's links are capped, root's is kept"
+    );
+    let redeem = |url: &str| {
+        let path = url.split_once("://").unwrap().1;
+        let path = &path[path.find('/').unwrap()..];
+        request(server.addr, "GET", path, &[], "").status
+    };
+    assert_eq!(redeem(&bobs[0]), 401, "bob's oldest link ended");
+    assert_eq!(redeem(bobs.last().unwrap()), 303, "bob's newest link works");
+    assert_eq!(redeem(&roots), 303, "root's link works");
+}

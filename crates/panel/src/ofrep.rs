@@ -132,8 +132,14 @@ fn reason(d: &Decision) -> &'static str {
     if off_for_all { "DISABLED" } else { "TARGETING_MATCH" }
 }
 
-fn evaluation(panel: &Panel, snapshot: &Snapshot, feature: &FeatureSpec, user: &str) -> Value {
-    let d = snapshot.decide(user, &feature.id);
+/// The decision for `user`; when that is the caller, with the caller's effective set (a limited token is told what
+/// it may use, not what its user may).
+fn evaluation(panel: &Panel, snapshot: &Snapshot, caller: &Caller, feature: &FeatureSpec, user: &str) -> Value {
+    let d = if caller.user.as_str() == user {
+        caller.decide(snapshot, &feature.id)
+    } else {
+        snapshot.decide(user, &feature.id)
+    };
     let mut metadata = Map::new();
     metadata.insert("title".into(), json!(feature.title));
     metadata.insert("reasons".into(), json!(d.codes().join(",")));
@@ -200,11 +206,11 @@ async fn evaluation_request(
     peer: Peer,
     body: &Bytes,
     key: Option<&str>,
-) -> Result<(Arc<Snapshot>, String), Response> {
+) -> Result<(Arc<Snapshot>, Caller, String), Response> {
     let snapshot = panel.snapshot();
     let caller = authenticated(panel, &snapshot, headers, peer).await.map_err(refused)?;
     let user = target(&snapshot, &caller, body).map_err(|f| f.response(key))?;
-    Ok((snapshot, user))
+    Ok((snapshot, caller, user))
 }
 
 pub async fn single(
@@ -214,7 +220,7 @@ pub async fn single(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (snapshot, user) = match evaluation_request(&panel, &headers, peer, &body, Some(&key)).await {
+    let (snapshot, caller, user) = match evaluation_request(&panel, &headers, peer, &body, Some(&key)).await {
         Ok(r) => r,
         Err(refusal) => return refusal,
     };
@@ -226,7 +232,7 @@ pub async fn single(
         )
         .response(Some(&key));
     };
-    axum::Json(evaluation(&panel, &snapshot, feature, &user)).into_response()
+    axum::Json(evaluation(&panel, &snapshot, &caller, feature, &user)).into_response()
 }
 
 /// `POST /ofrep/v1/evaluate/flags`: every flag, with an `ETag` so a poller can ask "changed?" cheaply.
@@ -236,14 +242,14 @@ pub async fn bulk(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (snapshot, user) = match evaluation_request(&panel, &headers, peer, &body, None).await {
+    let (snapshot, caller, user) = match evaluation_request(&panel, &headers, peer, &body, None).await {
         Ok(r) => r,
         Err(refusal) => return refusal,
     };
     let flags: Vec<Value> = snapshot
         .features()
         .iter()
-        .map(|f| evaluation(&panel, &snapshot, f, &user))
+        .map(|f| evaluation(&panel, &snapshot, &caller, f, &user))
         .collect();
     let body = json!({ "flags": flags }).to_string();
     let etag = format!("\"{}\"", &credentials::sha512_hex(&body)[..32]);

@@ -73,7 +73,7 @@ pub enum Confirmation {
 }
 
 /// A noticed change that drops at least this many users, and more than half of them, is held back until confirmed.
-const MASS_REMOVAL: usize = 2;
+const MASS_REMOVAL: usize = 3;
 
 /// Everything a request needs. One per process, shared by every connection.
 pub struct Panel {

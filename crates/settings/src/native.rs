@@ -35,6 +35,60 @@ impl fmt::Display for NativeWarning {
     }
 }
 
+/// The start of every refusal of a line break in a key or value: WHM keeps one `key=value` per line and refuses
+/// multi-line values, so a value can never add a line of its own to a native file.
+pub const MULTI_LINE_REFUSED: &str = "multi-line values are not allowed";
+
+/// The first line break (LF, CR) or NUL in a text, named for an error; `None` when the text is one clean line.
+pub fn line_break_in(text: &str) -> Option<&'static str> {
+    text.chars().find_map(|c| match c {
+        '\n' => Some("a line feed"),
+        '\r' => Some("a carriage return"),
+        '\0' => Some("a NUL character"),
+        _ => None,
+    })
+}
+
+/// The rule for every Tweak Setting value, whatever its source (the API, a page, a cluster master, the TOML
+/// config): one line, with no CR, LF or NUL.
+pub fn check_one_line(value: &str) -> Result<(), String> {
+    match line_break_in(value) {
+        Some(what) => Err(format!("{MULTI_LINE_REFUSED}: the value holds {what}")),
+        None => Ok(()),
+    }
+}
+
+/// Why a key or value cannot be written as one `cpanel.config` line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{key}\": {why}")]
+pub struct LineError {
+    /// The key, escaped for showing.
+    pub key: String,
+    pub why: String,
+}
+
+/// The one check of everything written into a `cpanel.config` line: the key is a bare name (not empty, no `=`, no
+/// surrounding blanks, not a comment) and neither it nor the value holds a line break or NUL.
+fn entry(key: &str, value: Option<&str>) -> Result<Line, LineError> {
+    let refuse = |why: String| LineError {
+        key: key.escape_debug().to_string(),
+        why,
+    };
+    if let Some(what) = line_break_in(key) {
+        return Err(refuse(format!("{MULTI_LINE_REFUSED}: the key holds {what}")));
+    }
+    if key.is_empty() || key.contains('=') || key.trim() != key || key.starts_with(['#', ';']) {
+        return Err(refuse("cannot be a cpanel.config key".to_owned()));
+    }
+    if let Some(v) = value {
+        check_one_line(v).map_err(refuse)?;
+    }
+    Ok(Line::Entry {
+        key: key.to_owned(),
+        value: value.map(str::to_owned),
+    })
+}
+
 /// The banner WHM writes at the top of `cpanel.config`.
 pub const CPANEL_CONFIG_BANNER: &str = "# cpanel.config: Tweak Settings, written by Tweakgate in WHM's format\n# Do not edit while the panel is writing; changes are picked up without a restart\n";
 
@@ -132,17 +186,16 @@ impl CpanelConfig {
     }
 
     /// Sets a key in place: the last occurrence is changed and earlier duplicates removed; a new key is appended.
-    pub fn set(&mut self, key: &str, value: Option<&str>) {
+    /// A key or value that is not one clean line is refused and nothing changes.
+    pub fn set(&mut self, key: &str, value: Option<&str>) -> Result<(), LineError> {
+        let line = entry(key, value)?;
         let last = self
             .lines
             .iter()
             .rposition(|l| matches!(l, Line::Entry { key: k, .. } if k == key));
         match last {
             Some(i) => {
-                self.lines[i] = Line::Entry {
-                    key: key.to_owned(),
-                    value: value.map(str::to_owned),
-                };
+                self.lines[i] = line;
                 let mut idx = 0;
                 self.lines.retain(|l| {
                     let keep = idx >= i || !matches!(l, Line::Entry { key: k, .. } if k == key);
@@ -150,24 +203,22 @@ impl CpanelConfig {
                     keep
                 });
             }
-            None => self.lines.push(Line::Entry {
-                key: key.to_owned(),
-                value: value.map(str::to_owned),
-            }),
+            None => self.lines.push(line),
         }
+        Ok(())
     }
 
-    /// A new file in WHM's format: the banner, then every explicit key sorted, `=` as delimiter.
-    pub fn from_settings(settings: &TweakSettings) -> CpanelConfig {
+    /// A new file in WHM's format: the banner, then every explicit key sorted, `=` as delimiter; refused when a key
+    /// or value is not one clean line.
+    pub fn from_settings(settings: &TweakSettings) -> Result<CpanelConfig, LineError> {
         let mut lines: Vec<Line> = CPANEL_CONFIG_BANNER
             .lines()
             .map(|l| Line::Other(l.to_owned()))
             .collect();
-        lines.extend(settings.explicit().map(|(k, v)| Line::Entry {
-            key: k.to_owned(),
-            value: v.map(str::to_owned),
-        }));
-        CpanelConfig { lines }
+        for (k, v) in settings.explicit() {
+            lines.push(entry(k, v)?);
+        }
+        Ok(CpanelConfig { lines })
     }
 
     /// The file text, each line ending in `\n`.
@@ -294,31 +345,49 @@ fn split_acls<'a>(names: impl Iterator<Item = &'a str>) -> (AclSet, BTreeSet<Str
     (set, additional)
 }
 
+/// The one rule for a saved privilege list name, said in every refusal: WHM's (not empty, no `/`, `..` or `(`), and
+/// nothing a file name or a listing would hide or misread.
+pub const ACL_LIST_NAME_RULE: &str = "a list name is 1 to 200 bytes with no whitespace, no control characters, no \"/\", \"\\\", \"..\" or \"(\", and does not start with \".\" or \"-\"";
+
+/// The longest saved list name, in bytes: well inside a file name's 255.
+pub const MAX_ACL_LIST_NAME: usize = 200;
+
 /// Why a saved privilege list name is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid ACL list name \"{name}\": {why}")]
+#[error("invalid ACL list name \"{name}\": {why}; {ACL_LIST_NAME_RULE}")]
 pub struct AclListNameError {
+    /// The name, escaped for showing (cut when very long).
     pub name: String,
     pub why: &'static str,
 }
 
-/// Checks a saved privilege list name: not empty, no `/`, `..` or `(`.
+/// Checks a saved privilege list name against [`ACL_LIST_NAME_RULE`]; a name that passes is one `listacls` shows.
 pub fn check_acl_list_name(name: &str) -> Result<(), AclListNameError> {
     let why = if name.is_empty() {
         "must not be empty"
-    } else if name.contains('/') {
-        "must not contain \"/\""
+    } else if name.len() > MAX_ACL_LIST_NAME {
+        "is too long"
+    } else if name.chars().any(char::is_control) {
+        "must not contain control characters"
+    } else if name.chars().any(char::is_whitespace) {
+        "must not contain whitespace"
+    } else if name.contains(['/', '\\']) {
+        "must not contain a path separator"
     } else if name.contains("..") {
         "must not contain \"..\""
     } else if name.contains('(') {
         "must not contain \"(\""
-    } else if name.contains('\0') {
-        "must not contain NUL"
+    } else if name.starts_with('.') {
+        "must not start with \".\""
+    } else if name.starts_with('-') {
+        "must not start with \"-\""
     } else {
         return Ok(());
     };
+    let shown: String = name.chars().take(64).collect();
+    let cut = if shown.len() < name.len() { "…" } else { "" };
     Err(AclListNameError {
-        name: name.escape_debug().to_string(),
+        name: format!("{}{cut}", shown.escape_debug()),
         why,
     })
 }
@@ -531,7 +600,7 @@ some_key_from_a_newer_whm=hello=world\r\n\
         let mut doc = CpanelConfig::parse(text);
         let (_, warnings) = doc.to_tweak_settings("cpanel.config");
         assert_eq!(warnings.len(), 2);
-        doc.set("csp", Some("1"));
+        doc.set("csp", Some("1")).unwrap();
         let out = doc.render();
         assert_eq!(
             out,
@@ -548,11 +617,69 @@ some_key_from_a_newer_whm=hello=world\r\n\
         let mut c = CpanelConfig::parse(
             "# banner\nzeta=1\nallow_deprecated_accesshash=0\n; note\nallow_deprecated_accesshash=0\n",
         );
-        c.set("allow_deprecated_accesshash", Some("1"));
-        c.set("newkey", None);
+        c.set("allow_deprecated_accesshash", Some("1")).unwrap();
+        c.set("newkey", None).unwrap();
         assert_eq!(
             c.render(),
             "# banner\nzeta=1\n; note\nallow_deprecated_accesshash=1\nnewkey\n"
+        );
+    }
+
+    /// Issue 23, item 3: `value="a\nallow_deprecated_accesshash=0"` added a later line that won over the real one.
+    #[test]
+    fn a_line_break_or_nul_is_refused_in_every_key_and_value() {
+        let text = "# banner\nallow_deprecated_accesshash=1\nallow_server_info_status_from=\n";
+        let mut doc = CpanelConfig::parse(text);
+        for (key, value, why) in [
+            (
+                "allow_server_info_status_from",
+                "a\nallow_deprecated_accesshash=0",
+                "\"allow_server_info_status_from\": multi-line values are not allowed: the value holds a line feed",
+            ),
+            (
+                "allow_server_info_status_from",
+                "a\r",
+                "\"allow_server_info_status_from\": multi-line values are not allowed: the value holds a carriage return",
+            ),
+            (
+                "allow_server_info_status_from",
+                "a\0b",
+                "\"allow_server_info_status_from\": multi-line values are not allowed: the value holds a NUL character",
+            ),
+            (
+                "x\nallow_deprecated_accesshash",
+                "0",
+                "\"x\\nallow_deprecated_accesshash\": multi-line values are not allowed: the key holds a line feed",
+            ),
+            ("a=b", "0", "\"a=b\": cannot be a cpanel.config key"),
+            ("#x", "0", "\"#x\": cannot be a cpanel.config key"),
+            (" x", "0", "\" x\": cannot be a cpanel.config key"),
+            ("", "0", "\"\": cannot be a cpanel.config key"),
+        ] {
+            let e = doc.set(key, Some(value)).unwrap_err();
+            assert_eq!(e.to_string(), why, "{key:?}={value:?}");
+            assert_eq!(doc.render(), text, "nothing changed for {key:?}={value:?}");
+        }
+        let mut t = TweakSettings::defaults();
+        t.keep_stored("zzz", Some("a\0b".into()));
+        assert!(CpanelConfig::from_settings(&t).is_err());
+        // The same rule holds for every source of a value: a strict set (TOML, API, cluster) refuses it too.
+        let mut t = TweakSettings::defaults();
+        for key in ["allow_server_info_status_from", "some_unmodelled_key"] {
+            let e = t
+                .set_stored(key, Some("a\nallow_deprecated_accesshash=0".into()))
+                .unwrap_err();
+            assert_eq!(
+                e, "multi-line values are not allowed: the value holds a line feed",
+                "{key}"
+            );
+            assert!(!t.is_explicit(key));
+        }
+        assert_eq!(
+            crate::schema::setting("allow_server_info_status_from")
+                .unwrap()
+                .check_stored(Some("a\r\nb")),
+            Err("multi-line values are not allowed: the value holds a carriage return".to_owned())
         );
     }
 
@@ -562,7 +689,7 @@ some_key_from_a_newer_whm=hello=world\r\n\
         t.set_stored("zzz_unknown", Some("x".into())).unwrap();
         t.set_stored("allow_deprecated_accesshash", Some("1".into())).unwrap();
         t.set_stored("maxemailsperhour", None).unwrap();
-        let text = CpanelConfig::from_settings(&t).render();
+        let text = CpanelConfig::from_settings(&t).unwrap().render();
         assert!(text.starts_with(CPANEL_CONFIG_BANNER));
         assert!(
             text.ends_with("allow_deprecated_accesshash=1\nmaxemailsperhour\nzzz_unknown=x\n"),
@@ -622,10 +749,42 @@ some_key_from_a_newer_whm=hello=world\r\n\
                 .to_string()
                 .contains("f:1: list-accts: expected 1 or 0")
         );
-        for bad in ["", "a/b", "..", "x(y"] {
-            assert!(check_acl_list_name(bad).is_err(), "{bad:?}");
-        }
         assert!(check_acl_list_name("Basic-Reseller").is_ok());
+        assert!(check_acl_list_name("billing_2.0").is_ok());
+        assert!(check_acl_list_name("réseller").is_ok());
+    }
+
+    /// Issue 23, item 14: names with a newline, a trailing space, a leading dash, or a leading dot (which `listacls`
+    /// then hid) were saved. One rule, said in the error.
+    #[test]
+    fn acl_list_names_follow_one_rule() {
+        for (bad, why) in [
+            ("", "must not be empty"),
+            ("a/b", "must not contain a path separator"),
+            ("a\\b", "must not contain a path separator"),
+            ("..", "must not contain \"..\""),
+            ("x(y", "must not contain \"(\""),
+            ("a\nb", "must not contain control characters"),
+            ("a\rb", "must not contain control characters"),
+            ("a\0b", "must not contain control characters"),
+            ("a\u{7f}", "must not contain control characters"),
+            ("billing ", "must not contain whitespace"),
+            ("a\tb", "must not contain control characters"),
+            ("a\u{a0}b", "must not contain whitespace"),
+            ("-rf", "must not start with \"-\""),
+            (".hidden", "must not start with \".\""),
+        ] {
+            let e = check_acl_list_name(bad).unwrap_err();
+            assert_eq!(e.why, why, "{bad:?}");
+            let text = e.to_string();
+            assert!(text.ends_with(ACL_LIST_NAME_RULE), "{text}");
+            assert!(!text.contains(['\n', '\r', '\0']), "{text:?}");
+        }
+        let long = "a".repeat(MAX_ACL_LIST_NAME + 1);
+        let e = check_acl_list_name(&long).unwrap_err();
+        assert_eq!(e.why, "is too long");
+        assert!(e.to_string().len() < 400, "{e}");
+        assert!(check_acl_list_name(&long[1..]).is_ok());
     }
 
     fn stored_value() -> impl Strategy<Value = Option<String>> {
@@ -637,13 +796,32 @@ some_key_from_a_newer_whm=hello=world\r\n\
         fn cpanel_config_round_trips(entries in proptest::collection::btree_map("[a-z_][a-z0-9_-]{0,20}", stored_value(), 0..20)) {
             let mut doc = CpanelConfig::parse("");
             for (k, v) in &entries {
-                doc.set(k, v.as_deref());
+                doc.set(k, v.as_deref()).unwrap();
             }
             let text = doc.render();
             let again = CpanelConfig::parse(&text);
             let got: BTreeMap<String, Option<String>> = again.values().into_iter().map(|(k, v)| (k.to_owned(), v.map(str::to_owned))).collect();
             prop_assert_eq!(&got, &entries);
             prop_assert_eq!(again.render(), text);
+        }
+
+        /// Whatever a caller sends, a `set` adds no line but its own and the key reads back as sent, or is refused.
+        #[test]
+        fn a_set_writes_exactly_one_line_or_nothing(key in "[a-z_]{1,8}|\\PC{0,8}|[a-z]{1,4}[\r\n\0][a-z]{0,4}", value in proptest::option::of("\\PC{0,12}|[a-z=]{0,4}[\r\n\0][a-z=]{0,4}")) {
+            let text = "# banner\ncsp=0\n";
+            let mut doc = CpanelConfig::parse(text);
+            match doc.set(&key, value.as_deref()) {
+                Ok(()) => {
+                    let out = doc.render();
+                    prop_assert!(out.lines().count() <= 3, "{:?}", out);
+                    let again = CpanelConfig::parse(&out);
+                    prop_assert_eq!(again.values().get(key.as_str()).copied(), Some(value.as_deref()));
+                }
+                Err(e) => {
+                    prop_assert_eq!(doc.render(), text);
+                    prop_assert!(!e.to_string().contains(['\n', '\r', '\0']), "{}", e);
+                }
+            }
         }
 
         #[test]

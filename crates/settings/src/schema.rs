@@ -2411,6 +2411,9 @@ impl SettingDef {
 
     /// Checks a value in stored form (as `cpanel.config` holds it); `None` is *undefined*.
     pub fn check_stored(&self, value: Option<&str>) -> Result<(), String> {
+        if let Some(v) = value {
+            crate::native::check_one_line(v)?;
+        }
         let Some(v) = value else {
             return match self.kind {
                 SettingKind::Number {

@@ -24,9 +24,11 @@ impl TweakSettings {
 
     /// Sets a key to a stored value, checking known keys against the schema.
     /// Keys the schema does not know are accepted and kept, as WHM keeps them.
+    /// Every value, known key or not, is one line (`native::check_one_line`).
     pub fn set_stored(&mut self, key: &str, value: Option<String>) -> Result<(), String> {
-        if let Some(def) = schema::setting(key) {
-            def.check_stored(value.as_deref())?;
+        match schema::setting(key) {
+            Some(def) => def.check_stored(value.as_deref())?,
+            None => value.as_deref().map_or(Ok(()), crate::native::check_one_line)?,
         }
         self.rejected.remove(key);
         self.explicit.insert(key.to_owned(), value);

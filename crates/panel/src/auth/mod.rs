@@ -55,8 +55,9 @@ pub struct Caller {
     pub kind: UserKind,
     /// The effective set: the user's ACLs, narrowed by the token's list or the session's grant.
     pub privileges: AclSet,
-    /// The credential carries every privilege of its user (nothing narrowed it). Only such a credential may read or
-    /// generate an access key, which is itself a full-access credential.
+    /// The credential carries every privilege of its user, now and after any later grant: it has no ACL list, or a
+    /// list holding `all`. Only such a credential may read or generate an access key, which is itself a full-access
+    /// credential.
     pub full_access: bool,
     pub method: AuthMethod,
     /// The client's address.
@@ -107,7 +108,9 @@ impl Caller {
             id,
             kind: snapshot.user_kind(id),
             privileges,
-            full_access: privileges == base,
+            // A list narrows the credential even while it holds every ACL the user has today: later grants must not
+            // reach it, and it reads no key. Only no list, or a list holding `all`, is the user's full access.
+            full_access: limit.is_none_or(AclSet::has_all),
             method,
             source,
         })

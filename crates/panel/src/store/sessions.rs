@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,11 @@ pub const IDLE: Duration = Duration::from_secs(3600);
 pub const ONE_TIME: Duration = Duration::from_secs(300);
 /// The most sessions one user has at once; starting another ends that user's least recently used one.
 pub const MAX_SESSIONS_PER_USER: usize = 16;
+/// The most one-time login links one user has outstanding; making another ends that user's oldest, never another
+/// user's link.
+pub const MAX_ONE_TIME_PER_USER: usize = 16;
+/// The one-time directory is swept of expired links at most this often, not at every link made.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(5);
 /// Open form nonces kept per session; past it the oldest stops working, never the newest.
 pub const MAX_NONCES: usize = 256;
 /// A session's last use is written back at most this often.
@@ -111,6 +116,31 @@ pub struct Sessions {
     dir: Option<PathBuf>,
     by_token: Mutex<HashMap<String, Session>>,
     one_time: Mutex<HashMap<String, StoredOneTime>>,
+    /// The outstanding one-time links, per user, oldest first.
+    links: Mutex<LinkIndex>,
+}
+
+/// Which one-time links are outstanding for whom, so a cap holds without reading the directory.
+#[derive(Debug, Default)]
+struct LinkIndex {
+    /// Per user: (digest of the secret, time made), oldest first.
+    by_user: HashMap<Username, VecDeque<(String, u64)>>,
+    last_prune: Option<Instant>,
+}
+
+impl LinkIndex {
+    fn forget(&mut self, user: &Username, digest: &str) {
+        if let Some(queue) = self.by_user.get_mut(user) {
+            queue.retain(|(d, _)| d != digest);
+            if queue.is_empty() {
+                self.by_user.remove(user);
+            }
+        }
+    }
+}
+
+fn live(created: u64, now: u64) -> bool {
+    now.saturating_sub(created) < ONE_TIME.as_secs()
 }
 
 /// `n` random letters and digits.
@@ -131,17 +161,55 @@ pub fn is_security_token(name: &str) -> bool {
 /// Writes a one-time login into a sessions directory and returns the secret for the URL.
 /// The server redeems it once, within [`ONE_TIME`]; the session it starts keeps `security_token` when given.
 pub fn create_one_time_in(dir: &Path, grant: &Grant, security_token: Option<&str>) -> anyhow::Result<String> {
+    create_private_dir(&dir.join("one-time"))?;
+    prune_one_time(dir);
+    write_one_time(dir, grant, security_token, unix_now()).map(|(secret, _)| secret)
+}
+
+/// Writes one one-time login file; returns the secret and its digest (the file's name).
+fn write_one_time(
+    dir: &Path,
+    grant: &Grant,
+    security_token: Option<&str>,
+    created: u64,
+) -> anyhow::Result<(String, String)> {
     let one_time = dir.join("one-time");
     create_private_dir(&one_time)?;
-    prune_one_time(dir);
     let secret = random_alnum(32);
     let body = serde_json::to_vec(&StoredOneTime {
         grant: grant.clone(),
-        created: unix_now(),
+        created,
         security_token: security_token.filter(|t| is_security_token(t)).map(str::to_owned),
     })?;
-    credentials::write_atomic(&one_time.join(credentials::sha512_hex(&secret)), &body, 0o600)?;
-    Ok(secret)
+    let digest = credentials::sha512_hex(&secret);
+    credentials::write_atomic(&one_time.join(&digest), &body, 0o600)?;
+    Ok((secret, digest))
+}
+
+/// The outstanding one-time logins in a sessions directory, per user, oldest first.
+fn read_links(dir: &Path) -> HashMap<Username, VecDeque<(String, u64)>> {
+    // Made in the same second, the file times tell which came first.
+    let mut found: Vec<(u64, Option<std::time::SystemTime>, Username, String)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir.join("one-time")) {
+        for entry in entries.flatten() {
+            let Ok(digest) = entry.file_name().into_string() else {
+                continue;
+            };
+            let stored = std::fs::read(entry.path())
+                .ok()
+                .and_then(|b| serde_json::from_slice::<StoredOneTime>(&b).ok());
+            if let Some(o) = stored {
+                let written = entry.metadata().and_then(|m| m.modified()).ok();
+                found.push((o.created, written, o.grant.user, digest));
+            }
+        }
+    }
+    found.sort_by_key(|a| (a.0, a.1));
+    let mut by_user: HashMap<Username, VecDeque<(String, u64)>> = HashMap::new();
+    for (created, _, user, digest) in found {
+        by_user.entry(user).or_default().push_back((digest, created));
+    }
+    by_user
 }
 
 /// Removes one-time logins older than [`ONE_TIME`] (by the time their file was written): they can no longer be
@@ -199,10 +267,15 @@ impl Sessions {
             }
         }
         prune_one_time(dir);
+        let links = LinkIndex {
+            by_user: read_links(dir),
+            last_prune: Some(Instant::now()),
+        };
         Ok(Sessions {
             dir: Some(dir.to_path_buf()),
             by_token: Mutex::new(by_token),
             one_time: Mutex::default(),
+            links: Mutex::new(links),
         })
     }
 
@@ -225,26 +298,59 @@ impl Sessions {
         }
     }
 
+    /// Removes one outstanding one-time login, wherever it is kept.
+    fn drop_one_time(&self, digest: &str) {
+        self.one_time.lock().unwrap_or_else(|e| e.into_inner()).remove(digest);
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_file(dir.join("one-time").join(digest));
+        }
+    }
+
     /// A one-time login secret for a grant, valid for [`ONE_TIME`]; the session it starts keeps `security_token`.
+    /// A user has at most [`MAX_ONE_TIME_PER_USER`] outstanding: a new one ends that user's oldest. Expired links
+    /// are swept at most every [`PRUNE_EVERY`].
     pub fn create_one_time(&self, grant: &Grant, security_token: Option<&str>) -> String {
         let security_token = security_token.filter(|t| is_security_token(t));
-        if let Some(dir) = &self.dir {
-            match create_one_time_in(dir, grant, security_token) {
-                Ok(secret) => return secret,
-                Err(e) => tracing::warn!("cannot store a one-time login, keeping it in memory: {e:#}"),
+        let now = unix_now();
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        if links.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            links.last_prune = Some(Instant::now());
+            if let Some(dir) = &self.dir {
+                prune_one_time(dir);
             }
+            self.one_time
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|_, o| live(o.created, now));
+            links.by_user.retain(|_, queue| {
+                queue.retain(|(_, created)| live(*created, now));
+                !queue.is_empty()
+            });
         }
-        let secret = random_alnum(32);
-        let mut map = self.one_time.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, o| unix_now().saturating_sub(o.created) < ONE_TIME.as_secs());
-        map.insert(
-            credentials::sha512_hex(&secret),
-            StoredOneTime {
-                grant: grant.clone(),
-                created: unix_now(),
-                security_token: security_token.map(str::to_owned),
-            },
-        );
+        let queue = links.by_user.entry(grant.user.clone()).or_default();
+        while queue.len() >= MAX_ONE_TIME_PER_USER {
+            let Some((oldest, _)) = queue.pop_front() else { break };
+            self.drop_one_time(&oldest);
+        }
+        let written = self.dir.as_deref().and_then(|dir| {
+            write_one_time(dir, grant, security_token, now)
+                .inspect_err(|e| tracing::warn!("cannot store a one-time login, keeping it in memory: {e:#}"))
+                .ok()
+        });
+        let (secret, digest) = written.unwrap_or_else(|| {
+            let secret = random_alnum(32);
+            let digest = credentials::sha512_hex(&secret);
+            self.one_time.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                digest.clone(),
+                StoredOneTime {
+                    grant: grant.clone(),
+                    created: now,
+                    security_token: security_token.map(str::to_owned),
+                },
+            );
+            (secret, digest)
+        });
+        queue.push_back((digest, now));
         secret
     }
 
@@ -269,7 +375,11 @@ impl Sessions {
             }
             (None, None) => return None,
         };
-        (unix_now().saturating_sub(created) < ONE_TIME.as_secs()).then_some(Redeemed { grant, security_token })
+        self.links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(&grant.user, &key);
+        live(created, unix_now()).then_some(Redeemed { grant, security_token })
     }
 
     /// Starts a session with a new security token; returns (security token, cookie value).
@@ -369,8 +479,17 @@ impl Sessions {
             })
     }
 
-    /// Ends every session of `user` (the user was removed).
+    /// Ends every session and outstanding one-time login of `user` (the user was removed).
     pub fn end_user(&self, user: &Username) {
+        let links = self
+            .links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_user
+            .remove(user);
+        for (digest, _) in links.into_iter().flatten() {
+            self.drop_one_time(&digest);
+        }
         let mut map = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
         let theirs: Vec<String> = map
             .iter()
@@ -502,10 +621,47 @@ mod tests {
         let file = std::fs::File::options().write(true).open(&path).unwrap();
         file.set_modified(std::time::SystemTime::now() - ONE_TIME - Duration::from_secs(1))
             .unwrap();
+        // The sweep runs at most every PRUNE_EVERY; let that much time pass.
+        sessions.links.lock().unwrap().last_prune = Instant::now().checked_sub(PRUNE_EVERY);
         let fresh = sessions.create_one_time(&own("bob"), None);
         assert!(!path.exists(), "the expired link's file is gone");
         assert!(dir.join("one-time").join(credentials::sha512_hex(&fresh)).exists());
         assert_eq!(sessions.redeem_one_time(&old), None);
+    }
+
+    /// Issue 23, item 12: a holder of `create-user-session` made 12,000 unredeemed links. A user has at most
+    /// `MAX_ONE_TIME_PER_USER` outstanding (the oldest end first), another user's links are untouched, and the cap
+    /// survives a restart.
+    #[test]
+    fn outstanding_one_time_links_are_capped_per_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path().join("sessions");
+        let sessions = Sessions::open(&dir).unwrap();
+        let carols = sessions.create_one_time(&own("carol"), None);
+        let bobs: Vec<String> = (0..MAX_ONE_TIME_PER_USER + 5)
+            .map(|_| sessions.create_one_time(&own("bob"), None))
+            .collect();
+        let files = || std::fs::read_dir(dir.join("one-time")).unwrap().count();
+        assert_eq!(files(), MAX_ONE_TIME_PER_USER + 1);
+        drop(sessions);
+        let sessions = Sessions::open(&dir).unwrap();
+        let more = sessions.create_one_time(&own("bob"), None);
+        assert_eq!(files(), MAX_ONE_TIME_PER_USER + 1, "the cap holds after a restart");
+        for (i, secret) in bobs.iter().enumerate() {
+            let works = sessions.redeem_one_time(secret).is_some();
+            assert_eq!(works, i >= 6, "bob's link {i}");
+        }
+        assert!(sessions.redeem_one_time(&more).is_some());
+        assert!(sessions.redeem_one_time(&carols).is_some(), "carol's link is untouched");
+        assert_eq!(files(), 0);
+        // In memory (no directory) the cap holds too.
+        let sessions = Sessions::default();
+        let first = sessions.create_one_time(&own("bob"), None);
+        for _ in 0..MAX_ONE_TIME_PER_USER {
+            sessions.create_one_time(&own("bob"), None);
+        }
+        assert!(sessions.redeem_one_time(&first).is_none());
+        assert_eq!(sessions.one_time.lock().unwrap().len(), MAX_ONE_TIME_PER_USER);
     }
 
     #[test]

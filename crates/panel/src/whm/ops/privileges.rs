@@ -43,18 +43,28 @@ pub fn acllists_dir(panel: &Panel) -> PathBuf {
     panel.state_dir.join("acllists")
 }
 
-/// A saved list by name: `Ok(None)` when there is none.
+/// The largest saved list read: WHM's format is one short line per ACL.
+const MAX_ACL_LIST_FILE: u64 = 64 * 1024;
+
+/// A saved list by name: `Ok(None)` when there is none. The file is read only if it is a regular file (never through
+/// a symbolic link), and an error names the list and the line, never what the file holds.
 pub fn load_acl_list(panel: &Panel, name: &str) -> Result<Option<AclList>, WhmError> {
     check_acl_list_name(name).map_err(|e| WhmError::new(e.to_string()))?;
     let path = acllists_dir(panel).join(name);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(WhmError::new(format!("cannot read {}: {e}", path.display()))),
+    let shown = name.escape_debug();
+    let bytes = match credentials::read_regular(&path, MAX_ACL_LIST_FILE) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(WhmError::new(format!("The ACL list \"{shown}\" {e}."))),
     };
-    AclList::parse(&text, &path.display().to_string())
-        .map(Some)
-        .map_err(|e| WhmError::new(e.to_string()))
+    let text =
+        String::from_utf8(bytes).map_err(|_| WhmError::new(format!("The ACL list \"{shown}\" is not UTF-8 text.")))?;
+    AclList::parse(&text, name).map(Some).map_err(|e| {
+        WhmError::new(format!(
+            "The ACL list \"{shown}\" is not a saved list: line {} is not \"acl=1\" or \"acl=0\".",
+            e.line
+        ))
+    })
 }
 
 /// The names of the saved lists, sorted (files WHM would not have written are skipped).
@@ -69,7 +79,7 @@ pub fn acl_list_names(panel: &Panel) -> Result<Vec<String>, WhmError> {
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| check_acl_list_name(n).is_ok() && !n.starts_with('.'))
+        .filter(|n| check_acl_list_name(n).is_ok())
         .collect();
     names.sort();
     Ok(names)

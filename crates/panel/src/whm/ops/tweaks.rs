@@ -17,6 +17,11 @@ pub fn invalid_value(key: &str) -> String {
     format!("Invalid value for {key}; The setting will not be updated.")
 }
 
+/// The answer to a value holding a line break or NUL, which WHM refuses for every setting.
+pub fn multi_line_value(key: &str, why: &str) -> String {
+    format!("Invalid value for {key}; {why}. The setting will not be updated.")
+}
+
 /// The Tweak Settings module a key belongs to. Tweakgate holds the `Main` module (`cpanel.config`); the others are
 /// accepted as WHM names them, and hold no key here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -140,6 +145,10 @@ impl Operation for SetTweakSetting {
             }
             (_, v) => v,
         };
+        // One line only, for every key: a line break would write a line of its own into `cpanel.config`.
+        if let Some(Err(why)) = value.as_deref().map(settings::native::check_one_line) {
+            return Err(WhmError::new(multi_line_value(&key, &why)));
+        }
         if let Some(def) = def
             && def.check_stored(value.as_deref()).is_err()
         {
