@@ -225,8 +225,9 @@ fn ok(command: &str) -> Value {
     json!({"version": 1, "command": command, "result": 1, "reason": "OK"})
 }
 
+/// A failed call: `result` 0 and no `data` key at all (WHM never answers `data: null`).
 fn failed(command: &str, reason: &str) -> Value {
-    json!({"metadata": {"version": 1, "command": command, "result": 0, "reason": reason}})
+    json!({"metadata": {"version": 1, "command": command, "result": 0, "reason": reason}, "data": "<absent>"})
 }
 
 /// `{acl: 0|1}` over every built-in ACL, 1 for those named.
@@ -264,8 +265,9 @@ fn run(h: &Harness, rows: &[Row]) {
 
 #[test]
 fn whm_api_1_as_clients_know_it() {
-    let h = open(CONFIG, &[]);
-    let unknown1 = "Unknown app (no_such_function) requested for this version (1) of the API.";
+    let mut h = open(CONFIG, &[]);
+    h.credentials.push(("intruder", "whm root:notarealtoken".to_owned()));
+    let unknown1 = "Unknown app (\"no_such_function\") requested for this version (1) of the API.";
     let all_only = acl_map(&["all"]);
     let rows = vec![
         // Header authentication on every URL form.
@@ -289,7 +291,7 @@ fn whm_api_1_as_clients_know_it() {
             "root",
             "/json-api/no_such_function",
             200,
-            json!({"status": 0, "statusmsg": "Unknown App Requested for this version (0) of the api: no_such_function", "metadata": "<absent>"}),
+            json!({"error": "Unknown App Requested for this version (0) of the api: no_such_function", "status": "<absent>", "statusmsg": "<absent>", "metadata": "<absent>"}),
         ),
         // API 0.
         row(
@@ -311,14 +313,47 @@ fn whm_api_1_as_clients_know_it() {
             "root",
             "/json-api/get_tweaksetting?key=allow_deprecated_accesshash",
             200,
-            json!({"statusmsg": "Unknown App Requested for this version (0) of the api: get_tweaksetting"}),
+            json!({"error": "Unknown App Requested for this version (0) of the api: get_tweaksetting"}),
         ),
         row(
             "the plugin's accesshash answers API 0 as unknown",
             "root",
             "/json-api/accesshash",
             200,
-            json!({"statusmsg": "Unknown App Requested for this version (0) of the api: accesshash"}),
+            json!({"error": "Unknown App Requested for this version (0) of the api: accesshash"}),
+        ),
+        row(
+            "API 0 applist lists only the functions API 0 serves",
+            "root",
+            "/json-api/applist",
+            200,
+            json!({"app": ["applist", "listacls", "listresellers", "myprivs", "saveacllist", "setacls", "version"], "metadata": "<absent>"}),
+        ),
+        row(
+            "API 1 applist lists every function, the plugin's too",
+            "root",
+            "/json-api/applist?api.version=1",
+            200,
+            json!({"metadata": ok("applist"), "data": {"app": [
+                "accesshash", "add_configclusterserver", "api_token_create", "api_token_list", "api_token_revoke",
+                "applist", "create_user_session", "delete_configclusterserver", "get_tweaksetting",
+                "list_configclusterservers", "listacls", "listresellers", "myprivs", "saveacllist", "set_tweaksetting",
+                "setacls", "update_configclusterserver", "version"]}}),
+        ),
+        // Failures carry no data, whoever refuses.
+        row(
+            "a failed authentication: 401, result 0, no data key",
+            "intruder",
+            "/json-api/version?api.version=1",
+            401,
+            json!({"metadata": {"result": 0, "reason": "Access denied"}, "data": "<absent>"}),
+        ),
+        row(
+            "a refusal by the gate: 403, result 0, no data key",
+            "bob",
+            "/json-api/get_tweaksetting?api.version=1&key=csp",
+            403,
+            json!({"metadata": {"command": "get_tweaksetting", "result": 0, "reasons": "<array>"}, "data": "<absent>"}),
         ),
         // myprivs.
         row(
@@ -381,6 +416,27 @@ fn whm_api_1_as_clients_know_it() {
             "/json-api/get_tweaksetting?api.version=1&key=no_such_key",
             200,
             failed("get_tweaksetting", "Invalid tweaksetting key"),
+        ),
+        row(
+            "get_tweaksetting: an empty module is Main",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=csp&module=",
+            200,
+            json!({"metadata": ok("get_tweaksetting"), "data": {"tweaksetting": {"key": "csp", "value": "0"}}}),
+        ),
+        row(
+            "set_tweaksetting: an empty module is Main",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=csp&value=1&module=",
+            200,
+            json!({"metadata": ok("set_tweaksetting"), "data": "<absent>"}),
+        ),
+        row(
+            "get_tweaksetting: … and the value was set",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=csp&module=",
+            200,
+            json!({"data": {"tweaksetting": {"key": "csp", "value": "1"}}}),
         ),
         row(
             "get_tweaksetting: a module WHM does not have",
@@ -481,6 +537,23 @@ fn whm_api_1_as_clients_know_it() {
             "/json-api/set_tweaksetting?api.version=1&key=no_such_key&value=1",
             200,
             failed("set_tweaksetting", "Invalid tweaksetting key"),
+        ),
+        // A reseller's full-access token, before setacls changes bob.
+        row(
+            "api_token_list: a reseller's full-access token lists exactly the reseller's own ACLs, never all",
+            "bob",
+            "/json-api/api_token_list?api.version=1",
+            200,
+            json!({"metadata": ok("api_token_list"), "data": {"tokens": {"conformance": {"name": "conformance",
+                "acls": {"manage-api-tokens": 1, "list-accts": 1, "create-user-session": 1,
+                    "all": "<absent>", "news": "<absent>", "show-bandwidth": "<absent>"}}}}}),
+        ),
+        row(
+            "api_token_list: a full-access token of a reseller holding all shows every ACL as 1",
+            "carol",
+            "/json-api/api_token_list?api.version=1",
+            200,
+            json!({"data": {"tokens": {"conformance": {"acls": acl_map(&Acl::iter().map(|a| a.name()).collect::<Vec<_>>())}}}}),
         ),
         // Saved privilege lists and setacls.
         row(
@@ -606,6 +679,25 @@ fn whm_api_1_as_clients_know_it() {
     let saved = std::fs::read_to_string(h.panel.state_dir.join("acllists/billing")).unwrap();
     assert_eq!(saved.lines().count(), 64, "one acl=0|1 line per built-in ACL: {saved}");
     assert!(saved.contains("list-accts=1\n") && saved.contains("all=0\n"), "{saved}");
+}
+
+/// A throttled caller's 429 is the same envelope as every failure: `result` 0 and no `data` key.
+#[test]
+fn a_throttled_caller_gets_a_failure_envelope_without_data() {
+    let mut h = open(
+        &CONFIG.replace("auth_failure_limit = 1000", "auth_failure_limit = 2"),
+        &[],
+    );
+    h.credentials.push(("intruder", "whm root:notarealtoken".to_owned()));
+    let mut last = None;
+    for _ in 0..5 {
+        last = Some(h.get("intruder", "/json-api/version?api.version=1"));
+    }
+    let reply = last.unwrap();
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.body);
+    let body = reply.json();
+    assert_eq!(body["metadata"]["result"], 0, "{body}");
+    assert!(body.get("data").is_none(), "no data key: {body}");
 }
 
 /// The link's security token is the session's: a client that calls `<cp_security_token>/json-api/…` after the link

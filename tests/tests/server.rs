@@ -731,7 +731,7 @@ fn plugins_follow_the_config_without_a_restart() {
     let gone = server.api("hello", "", Some(&root)).json();
     assert_eq!(
         gone["metadata"]["reason"],
-        "Unknown app (hello) requested for this version (1) of the API."
+        "Unknown app (\"hello\") requested for this version (1) of the API."
     );
     assert!(!applist(&server).contains(&"hello".to_owned()));
 
