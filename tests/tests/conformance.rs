@@ -153,6 +153,17 @@ impl Harness {
         &self.credentials.iter().find(|(u, _)| *u == who).unwrap().1
     }
 
+    /// A POST of `body` with `who`'s API token in the `Authorization` header, as `content_type` when given.
+    fn post(&self, who: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Reply {
+        let mut req = Request::post(path)
+            .header(header::AUTHORIZATION, self.auth(who))
+            .header(header::HOST, "panel.example:2087");
+        if let Some(t) = content_type {
+            req = req.header(header::CONTENT_TYPE, t);
+        }
+        self.send(req.body(Body::from(body)).unwrap())
+    }
+
     /// A GET with `who`'s API token in the `Authorization` header (no cookie) and a `Host` header.
     fn get(&self, who: &str, path: &str) -> Reply {
         let req = Request::get(path)
@@ -202,11 +213,14 @@ fn matches(pattern: &Value, actual: Option<&Value>, at: &str) -> Result<(), Stri
     }
 }
 
-/// One behaviour: who asks, the request path, and the status and shape of the answer.
+/// One behaviour: who asks, the request (a GET of the path, or a POST with a body), and the status and shape of the
+/// answer.
 struct Row {
     behaviour: &'static str,
     who: &'static str,
     path: String,
+    /// A POST's `Content-Type` (if any) and body.
+    body: Option<(Option<&'static str>, Vec<u8>)>,
     status: StatusCode,
     shape: Value,
 }
@@ -216,9 +230,34 @@ fn row(behaviour: &'static str, who: &'static str, path: &str, status: u16, shap
         behaviour,
         who,
         path: path.to_owned(),
+        body: None,
         status: StatusCode::from_u16(status).unwrap(),
         shape,
     }
+}
+
+impl Row {
+    /// The same row as a POST of `body`, with `content_type` as its `Content-Type` (`None`: no such header).
+    fn posting(mut self, content_type: Option<&'static str>, body: impl Into<Vec<u8>>) -> Row {
+        self.body = Some((content_type, body.into()));
+        self
+    }
+}
+
+/// The boundary of [`multipart`]'s bodies.
+const BOUNDARY: &str = "tweakgate-conformance";
+const MULTIPART: &str = "multipart/form-data; boundary=tweakgate-conformance";
+
+/// A `multipart/form-data` body holding these fields, as PHP's curl sends an array.
+fn multipart(fields: &[(&str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{BOUNDARY}--\r\n"));
+    body
 }
 
 fn ok(command: &str) -> Value {
@@ -241,7 +280,10 @@ fn acl_map(on: &[&str]) -> Value {
 fn run(h: &Harness, rows: &[Row]) {
     let mut failures = Vec::new();
     for r in rows {
-        let reply = h.get(r.who, &r.path);
+        let reply = match &r.body {
+            None => h.get(r.who, &r.path),
+            Some((content_type, body)) => h.post(r.who, &r.path, *content_type, body.clone()),
+        };
         let shape = serde_json::from_str::<Value>(&reply.body)
             .map_err(|e| format!("not JSON ({e}): {}", reply.body))
             .and_then(|body| matches(&r.shape, Some(&body), "$").map_err(|e| format!("{e}\n  body: {body}")));
@@ -278,6 +320,156 @@ fn whm_api_1_as_clients_know_it() {
             200,
             json!({"metadata": ok("version"), "data": {"version": "11.134.0.0"}}),
         ),
+        // Parameters in the body, whatever its content type (the query holds none here).
+        row(
+            "API 1 version with api.version=1 in an octet-stream body (Perl's HTTP::Tiny)",
+            "root",
+            "/json-api/version",
+            200,
+            json!({"metadata": ok("version"), "data": {"version": "11.134.0.0"}}),
+        )
+        .posting(Some("application/octet-stream"), "api.version=1"),
+        row(
+            "get_tweaksetting with its parameters in an octet-stream body",
+            "root",
+            "/json-api/get_tweaksetting",
+            200,
+            json!({"metadata": ok("get_tweaksetting"), "data": {"tweaksetting": {"key": "csp"}}}),
+        )
+        .posting(Some("application/octet-stream"), "api.version=1&key=csp"),
+        row(
+            "get_tweaksetting with its parameters in a text/plain body",
+            "root",
+            "/cpsess0123456789/json-api/get_tweaksetting",
+            200,
+            json!({"metadata": ok("get_tweaksetting"), "data": {"tweaksetting": {"key": "csp"}}}),
+        )
+        .posting(Some("text/plain; charset=utf-8"), "api.version=1&key=csp"),
+        row(
+            "API 1 version with a body and no content type",
+            "root",
+            "/json-api/version",
+            200,
+            json!({"metadata": ok("version"), "data": {"version": "11.134.0.0"}}),
+        )
+        .posting(None, "api.version=1"),
+        row(
+            "API 1 version with api.version in a JSON object (a number)",
+            "root",
+            "/json-api/version",
+            200,
+            json!({"metadata": ok("version"), "data": {"version": "11.134.0.0"}}),
+        )
+        .posting(Some("application/json"), r#"{"api.version": 1}"#),
+        row(
+            "get_tweaksetting with its parameters in a JSON object",
+            "root",
+            "/cpsess0123456789/json-api/get_tweaksetting",
+            200,
+            json!({"metadata": ok("get_tweaksetting"), "data": {"tweaksetting": {"key": "csp"}}}),
+        )
+        .posting(Some("application/json; charset=utf-8"), r#"{"api.version": "1", "key": "csp", "module": "Main"}"#),
+        row(
+            "setacls with its parameters in a JSON object (booleans as their words)",
+            "root",
+            "/json-api/setacls",
+            200,
+            json!({"metadata": ok("setacls"), "data": "<absent>"}),
+        )
+        .posting(
+            Some("application/json"),
+            r#"{"api.version": 1, "reseller": "carol", "acl-all": true, "acl-create-user-session": 1}"#,
+        ),
+        row(
+            "API 1 version with api.version in a multipart field",
+            "root",
+            "/json-api/version",
+            200,
+            json!({"metadata": ok("version"), "data": {"version": "11.134.0.0"}}),
+        )
+        .posting(Some(MULTIPART), multipart(&[("api.version", "1")])),
+        row(
+            "setacls with its parameters as multipart fields (PHP's curl with an array)",
+            "root",
+            "/json-api/setacls",
+            200,
+            json!({"metadata": ok("setacls"), "data": "<absent>"}),
+        )
+        .posting(
+            Some(MULTIPART),
+            multipart(&[("api.version", "1"), ("reseller", "carol"), ("acl-all", "1"), ("acl-create-user-session", "1")]),
+        ),
+        row(
+            "… and carol holds all, as the multipart call gave",
+            "carol",
+            "/json-api/myprivs?api.version=1",
+            200,
+            json!({"data": {"privileges": [acl_map(&["all"])]}}),
+        ),
+        row(
+            "setacls without a reseller, its other parameters in an octet-stream body: WHM's reason, not API 0's",
+            "root",
+            "/json-api/setacls",
+            200,
+            failed("setacls", "No reseller specified."),
+        )
+        .posting(Some("application/octet-stream"), "api.version=1&acl-list-accts=1"),
+        row(
+            "a body that is not JSON under application/json: result 0 naming the content type",
+            "root",
+            "/json-api/version?api.version=1",
+            400,
+            json!({"metadata": {"version": 1, "command": "version", "result": 0,
+                "reason": "<prefix:The request body (application/json) is not valid JSON: >"}, "data": "<absent>"}),
+        )
+        .posting(Some("application/json"), r#"{"api.version": "#),
+        row(
+            "a JSON body that is not an object",
+            "root",
+            "/json-api/version?api.version=1",
+            400,
+            failed(
+                "version",
+                "The request body (application/json) must be a JSON object of parameters, not a list.",
+            ),
+        )
+        .posting(Some("application/json"), r#"["api.version", 1]"#),
+        row(
+            "a JSON body holding an object for a parameter",
+            "root",
+            "/json-api/version?api.version=1",
+            400,
+            failed(
+                "version",
+                "The request body (application/json) holds an object for \"api\"; a parameter is a string, a number, a boolean or a list of them.",
+            ),
+        )
+        .posting(Some("application/json"), r#"{"api": {"version": 1}}"#),
+        row(
+            "a multipart body without its boundary",
+            "root",
+            "/json-api/version?api.version=1",
+            400,
+            json!({"metadata": {"result": 0,
+                "reason": "<prefix:The request body (multipart/form-data) cannot be read as multipart/form-data: >"}, "data": "<absent>"}),
+        )
+        .posting(Some("multipart/form-data"), multipart(&[("api.version", "1")])),
+        row(
+            "a body over 1 MiB: 413 with WHM's envelope",
+            "root",
+            "/json-api/version?api.version=1",
+            413,
+            failed("version", "The request body is larger than 1048576 bytes."),
+        )
+        .posting(Some("application/octet-stream"), vec![b'a'; (1 << 20) + 1]),
+        row(
+            "an unreadable body without a credential is still 401",
+            "intruder",
+            "/json-api/version?api.version=1",
+            401,
+            failed("", "Access denied"),
+        )
+        .posting(Some("application/json"), "{"),
         // Unknown functions.
         row(
             "an unknown function is HTTP 200, result 0, WHM's reason (API 1)",
@@ -626,6 +818,18 @@ fn whm_api_1_as_clients_know_it() {
             "/json-api/api_token_create?api.version=1&token_name=full",
             200,
             json!({"data": {"name": "full", "acls": "<absent>", "whitelist_ips": null}}),
+        ),
+        row(
+            "api_token_create from a JSON object: lists are repeated parameters",
+            "root",
+            "/json-api/api_token_create",
+            200,
+            json!({"metadata": ok("api_token_create"), "data": {"name": "from_json", "acls": ["list-accts", "news"],
+                "whitelist_ips": ["10.0.0.0/8", "192.168.0.0/16"]}}),
+        )
+        .posting(
+            Some("application/json"),
+            r#"{"api.version": 1, "token_name": "from_json", "acl": ["list-accts", "news"], "whitelist_ip": ["10.0.0.0/8", "192.168.0.0/16"]}"#,
         ),
         row(
             "api_token_list: acls over every ACL, whitelist_ips null when unset",

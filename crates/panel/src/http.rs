@@ -129,7 +129,9 @@ pub async fn serve_until(
     .await
 }
 
-/// A WHM API call's parameters: the query string, then a form body (WHM clients often send no content type).
+/// A WHM API call's parameters, read the same on every API path: the query string, then the body as its content type
+/// says (see [`crate::api_params`]). A body that cannot be read is answered with WHM's envelope, `result` 0: 413 when
+/// it is too large, 408 when it did not arrive (the connection's body deadline), 400 when it is not what its type says.
 #[derive(Debug, Clone)]
 pub struct WhmParams(pub Params);
 
@@ -137,22 +139,38 @@ impl<S: Send + Sync> FromRequest<S> for WhmParams {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<WhmParams, Response> {
+        let function = req.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
+        let refuse = |e: WhmError| Answer::of(&function, Err(e)).into_response();
         let mut params: Vec<(String, String)> = req
             .uri()
             .query()
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
-        let is_form = req
+        let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response())?;
-        if is_form && !body.is_empty() {
-            params.extend(form_urlencoded::parse(&body).into_owned());
-        }
+            .map(str::to_owned);
+        let body = match Bytes::from_request(req, state).await {
+            Ok(body) => body,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(refuse(
+                    WhmError::new(format!("The request body is larger than {MAX_BODY} bytes."))
+                        .with_status(StatusCode::PAYLOAD_TOO_LARGE),
+                ));
+            }
+            // Any other failure of the body stream: it stopped, or did not come within the connection's deadline.
+            Err(_) => {
+                return Err(refuse(
+                    WhmError::new("the request body did not arrive in time").with_status(StatusCode::REQUEST_TIMEOUT),
+                ));
+            }
+        };
+        params.extend(
+            crate::api_params::from_body(content_type.as_deref(), body)
+                .await
+                .map_err(refuse)?,
+        );
         Ok(WhmParams(Params(params)))
     }
 }
@@ -281,14 +299,18 @@ async fn api_with_header(
     Path(function): Path<String>,
     call: Call,
     headers: HeaderMap,
-    WhmParams(params): WhmParams,
+    params: Result<WhmParams, Response>,
 ) -> Response {
     let snapshot = panel.snapshot();
     let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    // The credential is checked before a body's reading is answered: a caller without one learns nothing else.
     match authenticate(&panel, &snapshot, header, peer.ip()).await {
-        Ok(caller) => run_api(&panel, &snapshot, &caller, &function, &params, &call)
-            .await
-            .into_response(),
+        Ok(caller) => match params {
+            Ok(WhmParams(params)) => run_api(&panel, &snapshot, &caller, &function, &params, &call)
+                .await
+                .into_response(),
+            Err(refused) => refused,
+        },
         Err(AuthError::Denied) => denied(),
         Err(AuthError::Throttled) => throttled(),
     }
@@ -532,4 +554,50 @@ async fn security_headers(State(panel): State<Arc<Panel>>, req: Request, next: N
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use axum::body::Body;
+    use hyper::body::Frame;
+
+    use super::*;
+
+    /// A body whose stream fails, as one that misses the connection's body deadline does.
+    struct Stalled;
+
+    impl hyper::body::Body for Stalled {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the body deadline passed",
+            ))))
+        }
+    }
+
+    #[test]
+    fn a_body_that_does_not_arrive_is_408_with_whms_envelope() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let req = Request::post("/cpsess0123456789/json-api/version?api.version=1")
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(Body::new(Stalled))
+            .unwrap();
+        let refused = rt.block_on(WhmParams::from_request(req, &())).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::REQUEST_TIMEOUT);
+        let body = rt
+            .block_on(axum::body::to_bytes(refused.into_body(), usize::MAX))
+            .unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({"metadata": {"version": 1, "command": "version", "result": 0,
+                "reason": "the request body did not arrive in time"}})
+        );
+    }
 }

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api_params;
 pub mod audit;
 pub mod auth;
 pub mod cli;
