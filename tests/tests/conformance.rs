@@ -904,6 +904,195 @@ fn a_throttled_caller_gets_a_failure_envelope_without_data() {
     assert!(body.get("data").is_none(), "no data key: {body}");
 }
 
+/// A password login as a client makes one (spec §6), or a browser.
+struct Login {
+    behaviour: &'static str,
+    path: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    body: &'static str,
+    status: u16,
+    /// The JSON answer's shape (`login_only=1`); `None`: not JSON.
+    shape: Option<Value>,
+    /// Whether the answer starts a session that then serves `version`.
+    session: bool,
+}
+
+/// Scripts log in with `POST /login` and no form nonce, with or without `login_only=1`, and use the cookie and the
+/// `/cpsess…` prefix they are given; a browser's cross-site post without the nonce is login CSRF and is refused.
+#[test]
+fn clients_log_in_with_a_password_and_cross_site_posts_without_the_nonce_are_refused() {
+    let h = open(CONFIG, &[]);
+    let hash = panel::auth::header::hash_password("a long password").unwrap();
+    let text = std::fs::read_to_string(&h.panel.config_path).unwrap();
+    let root = format!("[root]\npassword_hash = \"{hash}\"\n\n[resellers.bob]");
+    std::fs::write(&h.panel.config_path, text.replace("[resellers.bob]", &root)).unwrap();
+    h.panel.reload().unwrap();
+    let form = "user=root&pass=a+long+password";
+    let foreign = &[("origin", "https://evil.example")];
+    let rows = [
+        Login {
+            behaviour: "a client's POST /login without nonce or content type: a redirect into /cpsess…/ and the cookie",
+            path: "/login",
+            headers: &[],
+            body: form,
+            status: 303,
+            shape: None,
+            session: true,
+        },
+        Login {
+            behaviour: "POST /login/?login_only=1 as octet-stream: JSON status, security_token, redirect and the cookie",
+            path: "/login/?login_only=1",
+            headers: &[("content-type", "application/octet-stream")],
+            body: form,
+            status: 200,
+            shape: Some(json!({"status": 1, "security_token": "<prefix:/cpsess>", "redirect": "<prefix:/cpsess>"})),
+            session: true,
+        },
+        Login {
+            behaviour: "a post from this server's own origin without the nonce",
+            path: "/login/",
+            headers: &[
+                ("origin", "http://panel.example:2087"),
+                ("referer", "http://panel.example:2087/login/"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            body: form,
+            status: 303,
+            shape: None,
+            session: true,
+        },
+        Login {
+            behaviour: "a browser's cross-site post without the nonce: another Origin",
+            path: "/login/",
+            headers: foreign,
+            body: form,
+            status: 403,
+            shape: None,
+            session: false,
+        },
+        Login {
+            behaviour: "… Origin: null",
+            path: "/login/",
+            headers: &[("origin", "null")],
+            body: form,
+            status: 403,
+            shape: None,
+            session: false,
+        },
+        Login {
+            behaviour: "… Sec-Fetch-Site: cross-site",
+            path: "/login/",
+            headers: &[("sec-fetch-site", "cross-site")],
+            body: form,
+            status: 403,
+            shape: None,
+            session: false,
+        },
+        Login {
+            behaviour: "… a Referer of another site",
+            path: "/login/",
+            headers: &[("referer", "https://evil.example/page")],
+            body: form,
+            status: 403,
+            shape: None,
+            session: false,
+        },
+        Login {
+            behaviour: "… with login_only=1: JSON status 0",
+            path: "/login/?login_only=1",
+            headers: foreign,
+            body: form,
+            status: 403,
+            shape: Some(json!({"status": 0, "message": "<string>", "security_token": "<absent>"})),
+            session: false,
+        },
+        Login {
+            behaviour: "a nonce that is not the form's is refused, marks or not",
+            path: "/login/",
+            headers: &[],
+            body: "csrf_token=forged&user=root&pass=a+long+password",
+            status: 403,
+            shape: None,
+            session: false,
+        },
+        Login {
+            behaviour: "login_only=1 with a wrong password: 401, JSON status 0",
+            path: "/login/?login_only=1",
+            headers: &[],
+            body: "user=root&pass=wrong",
+            status: 401,
+            shape: Some(json!({"status": 0, "message": "The login is invalid.", "security_token": "<absent>"})),
+            session: false,
+        },
+    ];
+    let mut failures = Vec::new();
+    for r in &rows {
+        let mut req = Request::post(r.path).header(header::HOST, "panel.example:2087");
+        for (k, v) in r.headers {
+            req = req.header(*k, *v);
+        }
+        let reply = h.send(req.body(Body::from(r.body)).unwrap());
+        let cookie = reply
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap().to_owned())
+            .find(|v| v.starts_with("whostmgrsession="));
+        if reply.status.as_u16() != r.status {
+            failures.push(format!(
+                "{}: status {} (expected {}): {}",
+                r.behaviour, reply.status, r.status, reply.body
+            ));
+            continue;
+        }
+        let mut prefix = reply
+            .headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| l.trim_end_matches('/').to_owned());
+        if let Some(shape) = &r.shape {
+            let body = serde_json::from_str::<Value>(&reply.body).unwrap_or(Value::Null);
+            if let Err(e) = matches(shape, Some(&body), "$") {
+                failures.push(format!("{}: {e}\n  body: {}", r.behaviour, reply.body));
+                continue;
+            }
+            prefix = body["security_token"].as_str().map(str::to_owned);
+        }
+        match (r.session, cookie, prefix) {
+            (false, None, _) => {}
+            (false, Some(c), _) => failures.push(format!("{}: a session cookie was set: {c}", r.behaviour)),
+            (true, Some(cookie), Some(prefix)) if prefix.starts_with("/cpsess") => {
+                let version = h.send(
+                    Request::get(format!("{prefix}/json-api/version?api.version=1"))
+                        .header(header::COOKIE, cookie)
+                        .body(Body::empty())
+                        .unwrap(),
+                );
+                let ok = version.status == StatusCode::OK
+                    && serde_json::from_str::<Value>(&version.body).is_ok_and(|v| v["data"]["version"] == "11.134.0.0");
+                if !ok {
+                    failures.push(format!(
+                        "{}: the session does not serve version: {}",
+                        r.behaviour, version.body
+                    ));
+                }
+            }
+            (true, cookie, prefix) => failures.push(format!(
+                "{}: no session (cookie {cookie:?}, prefix {prefix:?}): {}",
+                r.behaviour, reply.body
+            )),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n")
+    );
+}
+
 /// The link's security token is the session's: a client that calls `<cp_security_token>/json-api/…` after the link
 /// was redeemed reaches the same session.
 #[test]
