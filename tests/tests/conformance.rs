@@ -872,6 +872,38 @@ fn whm_api_1_as_clients_know_it() {
                 "url": "<prefix:http://panel.example:2087/cpsess>", "cp_security_token": "<prefix:/cpsess>",
                 "session": "<string>", "expires": "<number>", "service": "whostmgrd"}}),
         ),
+        // The Configuration Cluster, last: a member makes every later change a queued push.
+        row(
+            "add_configclusterserver: a member by URL",
+            "root",
+            "/json-api/add_configclusterserver?api.version=1&name=http%3A%2F%2F127.0.0.1%3A9&key=ABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+            200,
+            json!({"metadata": ok("add_configclusterserver"), "data": {"server": {"name": "http://127.0.0.1:9", "user": "root"}}}),
+        ),
+        row(
+            "list_configclusterservers: data is an object keyed by member name, never a list",
+            "root",
+            "/json-api/list_configclusterservers?api.version=1",
+            200,
+            json!({"metadata": ok("list_configclusterservers"), "data": {
+                "servers": "<absent>",
+                "http://127.0.0.1:9": {"user": "root", "signature": "<string>", "url": "http://127.0.0.1:9"},
+            }}),
+        ),
+        row(
+            "delete_configclusterserver: metadata only",
+            "root",
+            "/json-api/delete_configclusterserver?api.version=1&name=http%3A%2F%2F127.0.0.1%3A9",
+            200,
+            json!({"metadata": ok("delete_configclusterserver"), "data": "<absent>"}),
+        ),
+        row(
+            "list_configclusterservers: no member is an empty object",
+            "root",
+            "/json-api/list_configclusterservers?api.version=1",
+            200,
+            json!({"metadata": ok("list_configclusterservers"), "data": {"servers": "<absent>"}}),
+        ),
     ];
     run(&h, &rows);
     let bob = h.panel.snapshot().config().users.resellers[&settings::Username::new("bob").unwrap()].privileges;
