@@ -2,7 +2,8 @@
 //!
 //! The router is driven in process (`tower::ServiceExt::oneshot`) with the real Remote Access Key plugin loaded from
 //! disk, as `authorization.rs` does. Rows run in order on one panel, so a row may rely on what an earlier one did.
-//! Every row failed before the panel answered as WHM does (checked against the code before that change).
+//! Every row failed before the panel answered as WHM does (checked against the code before that change), except those
+//! whose behaviour says “still”: they keep what already held beside the rows that changed it.
 //! A pattern is JSON compared exactly, except for the placeholders `"<absent>"` (the key must not be there),
 //! `"<string>"`, `"<number>"`, `"<array>"`, `"<any>"` and `"<prefix:…>"` (a string that starts with `…`).
 
@@ -346,7 +347,7 @@ fn whm_api_1_as_clients_know_it() {
         )
         .posting(Some("text/plain; charset=utf-8"), "api.version=1&key=csp"),
         row(
-            "API 1 version with a body and no content type",
+            "API 1 version with a body and no content type: still read as a form",
             "root",
             "/json-api/version",
             200,
@@ -400,7 +401,7 @@ fn whm_api_1_as_clients_know_it() {
             multipart(&[("api.version", "1"), ("reseller", "carol"), ("acl-all", "1"), ("acl-create-user-session", "1")]),
         ),
         row(
-            "… and carol holds all, as the multipart call gave",
+            "… and carol still holds all, as the multipart call gave",
             "carol",
             "/json-api/myprivs?api.version=1",
             200,
@@ -522,7 +523,7 @@ fn whm_api_1_as_clients_know_it() {
             json!({"app": ["applist", "listacls", "listresellers", "myprivs", "saveacllist", "setacls", "version"], "metadata": "<absent>"}),
         ),
         row(
-            "API 1 applist lists every function, the plugin's too",
+            "API 1 applist still lists every function, the plugin's too",
             "root",
             "/json-api/applist?api.version=1",
             200,
@@ -741,7 +742,7 @@ fn whm_api_1_as_clients_know_it() {
                     "all": "<absent>", "news": "<absent>", "show-bandwidth": "<absent>"}}}}}),
         ),
         row(
-            "api_token_list: a full-access token of a reseller holding all shows every ACL as 1",
+            "api_token_list: a full-access token of a reseller holding all still shows every ACL as 1",
             "carol",
             "/json-api/api_token_list?api.version=1",
             200,
@@ -874,7 +875,7 @@ fn whm_api_1_as_clients_know_it() {
         ),
         // The Configuration Cluster, last: a member makes every later change a queued push.
         row(
-            "add_configclusterserver: a member by URL",
+            "add_configclusterserver: a member by URL, still",
             "root",
             "/json-api/add_configclusterserver?api.version=1&name=http%3A%2F%2F127.0.0.1%3A9&key=ABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
             200,
@@ -891,7 +892,7 @@ fn whm_api_1_as_clients_know_it() {
             }}),
         ),
         row(
-            "delete_configclusterserver: metadata only",
+            "delete_configclusterserver: still metadata only",
             "root",
             "/json-api/delete_configclusterserver?api.version=1&name=http%3A%2F%2F127.0.0.1%3A9",
             200,
@@ -994,7 +995,7 @@ fn clients_log_in_with_a_password_and_cross_site_posts_without_the_nonce_are_ref
             session: true,
         },
         Login {
-            behaviour: "a browser's cross-site post without the nonce: another Origin",
+            behaviour: "a browser's cross-site post without the nonce is still refused: another Origin",
             path: "/login/",
             headers: foreign,
             body: form,
@@ -1039,7 +1040,7 @@ fn clients_log_in_with_a_password_and_cross_site_posts_without_the_nonce_are_ref
             session: false,
         },
         Login {
-            behaviour: "a nonce that is not the form's is refused, marks or not",
+            behaviour: "a nonce that is not the form's is still refused, marks or not",
             path: "/login/",
             headers: &[],
             body: "csrf_token=forged&user=root&pass=a+long+password",
