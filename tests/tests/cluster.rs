@@ -52,7 +52,12 @@ fn list(master: &ServeProcess) -> (Vec<Value>, String) {
     let r = master.api("list_configclusterservers", "");
     let v = r.json();
     assert_eq!(v["metadata"]["result"], 1, "{}", r.body);
-    (v["data"]["servers"].as_array().cloned().unwrap_or_default(), r.body)
+    // `data` is an object keyed by member name, as WHM answers.
+    let servers = v["data"]
+        .as_object()
+        .map(|m| m.values().cloned().collect())
+        .unwrap_or_default();
+    (servers, r.body)
 }
 
 fn state_of(master: &ServeProcess, url: &str) -> Value {
@@ -329,8 +334,15 @@ fn only_root_manages_the_cluster_and_lists_never_show_credentials() {
     assert_eq!(r.json()["metadata"]["result"], 0, "already a member: {}", r.body);
 
     let r = server.api("list_configclusterservers", "", Some(&root));
-    let servers = r.json()["data"]["servers"].as_array().cloned().unwrap();
+    let servers = r.json()["data"].as_object().cloned().unwrap();
     assert_eq!(servers.len(), 2, "{}", r.body);
+    assert_eq!(
+        servers["http://127.0.0.1:10/"]["signature"],
+        key.signature().to_string(),
+        "keyed by the name as given: {}",
+        r.body
+    );
+    assert_eq!(servers["http://127.0.0.1:10/"]["user"], "root", "{}", r.body);
     assert!(!r.body.contains(member_token), "{}", r.body);
     assert!(!r.body.contains(&key.as_str()[..32]), "{}", r.body);
     let stored = std::fs::read_dir(server.dir.path().join("state/cluster")).unwrap();
@@ -355,7 +367,7 @@ fn only_root_manages_the_cluster_and_lists_never_show_credentials() {
     );
     assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
     let r = server.api("list_configclusterservers", "", Some(&root));
-    assert_eq!(r.json()["data"]["servers"].as_array().unwrap().len(), 1);
+    assert_eq!(r.json()["data"].as_object().unwrap().len(), 1);
 }
 
 /// The page, in a root session: check a server, add it, test the connection, give it a new token, remove it; every

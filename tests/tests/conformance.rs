@@ -2,7 +2,8 @@
 //!
 //! The router is driven in process (`tower::ServiceExt::oneshot`) with the real Remote Access Key plugin loaded from
 //! disk, as `authorization.rs` does. Rows run in order on one panel, so a row may rely on what an earlier one did.
-//! Every row failed before the panel answered as WHM does (checked against the code before that change).
+//! Every row failed before the panel answered as WHM does (checked against the code before that change), except those
+//! whose behaviour says “still”: they keep what already held beside the rows that changed it.
 //! A pattern is JSON compared exactly, except for the placeholders `"<absent>"` (the key must not be there),
 //! `"<string>"`, `"<number>"`, `"<array>"`, `"<any>"` and `"<prefix:…>"` (a string that starts with `…`).
 
@@ -153,6 +154,17 @@ impl Harness {
         &self.credentials.iter().find(|(u, _)| *u == who).unwrap().1
     }
 
+    /// A POST of `body` with `who`'s API token in the `Authorization` header, as `content_type` when given.
+    fn post(&self, who: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Reply {
+        let mut req = Request::post(path)
+            .header(header::AUTHORIZATION, self.auth(who))
+            .header(header::HOST, "panel.example:2087");
+        if let Some(t) = content_type {
+            req = req.header(header::CONTENT_TYPE, t);
+        }
+        self.send(req.body(Body::from(body)).unwrap())
+    }
+
     /// A GET with `who`'s API token in the `Authorization` header (no cookie) and a `Host` header.
     fn get(&self, who: &str, path: &str) -> Reply {
         let req = Request::get(path)
@@ -202,11 +214,14 @@ fn matches(pattern: &Value, actual: Option<&Value>, at: &str) -> Result<(), Stri
     }
 }
 
-/// One behaviour: who asks, the request path, and the status and shape of the answer.
+/// One behaviour: who asks, the request (a GET of the path, or a POST with a body), and the status and shape of the
+/// answer.
 struct Row {
     behaviour: &'static str,
     who: &'static str,
     path: String,
+    /// A POST's `Content-Type` (if any) and body.
+    body: Option<(Option<&'static str>, Vec<u8>)>,
     status: StatusCode,
     shape: Value,
 }
@@ -216,17 +231,43 @@ fn row(behaviour: &'static str, who: &'static str, path: &str, status: u16, shap
         behaviour,
         who,
         path: path.to_owned(),
+        body: None,
         status: StatusCode::from_u16(status).unwrap(),
         shape,
     }
+}
+
+impl Row {
+    /// The same row as a POST of `body`, with `content_type` as its `Content-Type` (`None`: no such header).
+    fn posting(mut self, content_type: Option<&'static str>, body: impl Into<Vec<u8>>) -> Row {
+        self.body = Some((content_type, body.into()));
+        self
+    }
+}
+
+/// The boundary of [`multipart`]'s bodies.
+const BOUNDARY: &str = "tweakgate-conformance";
+const MULTIPART: &str = "multipart/form-data; boundary=tweakgate-conformance";
+
+/// A `multipart/form-data` body holding these fields, as PHP's curl sends an array.
+fn multipart(fields: &[(&str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{BOUNDARY}--\r\n"));
+    body
 }
 
 fn ok(command: &str) -> Value {
     json!({"version": 1, "command": command, "result": 1, "reason": "OK"})
 }
 
+/// A failed call: `result` 0 and no `data` key at all (WHM never answers `data: null`).
 fn failed(command: &str, reason: &str) -> Value {
-    json!({"metadata": {"version": 1, "command": command, "result": 0, "reason": reason}})
+    json!({"metadata": {"version": 1, "command": command, "result": 0, "reason": reason}, "data": "<absent>"})
 }
 
 /// `{acl: 0|1}` over every built-in ACL, 1 for those named.
@@ -240,7 +281,10 @@ fn acl_map(on: &[&str]) -> Value {
 fn run(h: &Harness, rows: &[Row]) {
     let mut failures = Vec::new();
     for r in rows {
-        let reply = h.get(r.who, &r.path);
+        let reply = match &r.body {
+            None => h.get(r.who, &r.path),
+            Some((content_type, body)) => h.post(r.who, &r.path, *content_type, body.clone()),
+        };
         let shape = serde_json::from_str::<Value>(&reply.body)
             .map_err(|e| format!("not JSON ({e}): {}", reply.body))
             .and_then(|body| matches(&r.shape, Some(&body), "$").map_err(|e| format!("{e}\n  body: {body}")));
@@ -264,8 +308,9 @@ fn run(h: &Harness, rows: &[Row]) {
 
 #[test]
 fn whm_api_1_as_clients_know_it() {
-    let h = open(CONFIG, &[]);
-    let unknown1 = "Unknown app (no_such_function) requested for this version (1) of the API.";
+    let mut h = open(CONFIG, &[]);
+    h.credentials.push(("intruder", "whm root:notarealtoken".to_owned()));
+    let unknown1 = "Unknown app (\"no_such_function\") requested for this version (1) of the API.";
     let all_only = acl_map(&["all"]);
     let rows = vec![
         // Header authentication on every URL form.
@@ -276,6 +321,156 @@ fn whm_api_1_as_clients_know_it() {
             200,
             json!({"metadata": ok("version"), "data": {"version": "11.134.0.0"}}),
         ),
+        // Parameters in the body, whatever its content type (the query holds none here).
+        row(
+            "API 1 version with api.version=1 in an octet-stream body (Perl's HTTP::Tiny)",
+            "root",
+            "/json-api/version",
+            200,
+            json!({"metadata": ok("version"), "data": {"version": "11.134.0.0"}}),
+        )
+        .posting(Some("application/octet-stream"), "api.version=1"),
+        row(
+            "get_tweaksetting with its parameters in an octet-stream body",
+            "root",
+            "/json-api/get_tweaksetting",
+            200,
+            json!({"metadata": ok("get_tweaksetting"), "data": {"tweaksetting": {"key": "csp"}}}),
+        )
+        .posting(Some("application/octet-stream"), "api.version=1&key=csp"),
+        row(
+            "get_tweaksetting with its parameters in a text/plain body",
+            "root",
+            "/cpsess0123456789/json-api/get_tweaksetting",
+            200,
+            json!({"metadata": ok("get_tweaksetting"), "data": {"tweaksetting": {"key": "csp"}}}),
+        )
+        .posting(Some("text/plain; charset=utf-8"), "api.version=1&key=csp"),
+        row(
+            "API 1 version with a body and no content type: still read as a form",
+            "root",
+            "/json-api/version",
+            200,
+            json!({"metadata": ok("version"), "data": {"version": "11.134.0.0"}}),
+        )
+        .posting(None, "api.version=1"),
+        row(
+            "API 1 version with api.version in a JSON object (a number)",
+            "root",
+            "/json-api/version",
+            200,
+            json!({"metadata": ok("version"), "data": {"version": "11.134.0.0"}}),
+        )
+        .posting(Some("application/json"), r#"{"api.version": 1}"#),
+        row(
+            "get_tweaksetting with its parameters in a JSON object",
+            "root",
+            "/cpsess0123456789/json-api/get_tweaksetting",
+            200,
+            json!({"metadata": ok("get_tweaksetting"), "data": {"tweaksetting": {"key": "csp"}}}),
+        )
+        .posting(Some("application/json; charset=utf-8"), r#"{"api.version": "1", "key": "csp", "module": "Main"}"#),
+        row(
+            "setacls with its parameters in a JSON object (booleans as their words)",
+            "root",
+            "/json-api/setacls",
+            200,
+            json!({"metadata": ok("setacls"), "data": "<absent>"}),
+        )
+        .posting(
+            Some("application/json"),
+            r#"{"api.version": 1, "reseller": "carol", "acl-all": true, "acl-create-user-session": 1}"#,
+        ),
+        row(
+            "API 1 version with api.version in a multipart field",
+            "root",
+            "/json-api/version",
+            200,
+            json!({"metadata": ok("version"), "data": {"version": "11.134.0.0"}}),
+        )
+        .posting(Some(MULTIPART), multipart(&[("api.version", "1")])),
+        row(
+            "setacls with its parameters as multipart fields (PHP's curl with an array)",
+            "root",
+            "/json-api/setacls",
+            200,
+            json!({"metadata": ok("setacls"), "data": "<absent>"}),
+        )
+        .posting(
+            Some(MULTIPART),
+            multipart(&[("api.version", "1"), ("reseller", "carol"), ("acl-all", "1"), ("acl-create-user-session", "1")]),
+        ),
+        row(
+            "… and carol still holds all, as the multipart call gave",
+            "carol",
+            "/json-api/myprivs?api.version=1",
+            200,
+            json!({"data": {"privileges": [acl_map(&["all"])]}}),
+        ),
+        row(
+            "setacls without a reseller, its other parameters in an octet-stream body: WHM's reason, not API 0's",
+            "root",
+            "/json-api/setacls",
+            200,
+            failed("setacls", "No reseller specified."),
+        )
+        .posting(Some("application/octet-stream"), "api.version=1&acl-list-accts=1"),
+        row(
+            "a body that is not JSON under application/json: result 0 naming the content type",
+            "root",
+            "/json-api/version?api.version=1",
+            400,
+            json!({"metadata": {"version": 1, "command": "version", "result": 0,
+                "reason": "<prefix:The request body (application/json) is not valid JSON: >"}, "data": "<absent>"}),
+        )
+        .posting(Some("application/json"), r#"{"api.version": "#),
+        row(
+            "a JSON body that is not an object",
+            "root",
+            "/json-api/version?api.version=1",
+            400,
+            failed(
+                "version",
+                "The request body (application/json) must be a JSON object of parameters, not a list.",
+            ),
+        )
+        .posting(Some("application/json"), r#"["api.version", 1]"#),
+        row(
+            "a JSON body holding an object for a parameter",
+            "root",
+            "/json-api/version?api.version=1",
+            400,
+            failed(
+                "version",
+                "The request body (application/json) holds an object for \"api\"; a parameter is a string, a number, a boolean or a list of them.",
+            ),
+        )
+        .posting(Some("application/json"), r#"{"api": {"version": 1}}"#),
+        row(
+            "a multipart body without its boundary",
+            "root",
+            "/json-api/version?api.version=1",
+            400,
+            json!({"metadata": {"result": 0,
+                "reason": "<prefix:The request body (multipart/form-data) cannot be read as multipart/form-data: >"}, "data": "<absent>"}),
+        )
+        .posting(Some("multipart/form-data"), multipart(&[("api.version", "1")])),
+        row(
+            "a body over 1 MiB: 413 with WHM's envelope",
+            "root",
+            "/json-api/version?api.version=1",
+            413,
+            failed("version", "The request body is larger than 1048576 bytes."),
+        )
+        .posting(Some("application/octet-stream"), vec![b'a'; (1 << 20) + 1]),
+        row(
+            "an unreadable body without a credential is still 401",
+            "intruder",
+            "/json-api/version?api.version=1",
+            401,
+            failed("", "Access denied"),
+        )
+        .posting(Some("application/json"), "{"),
         // Unknown functions.
         row(
             "an unknown function is HTTP 200, result 0, WHM's reason (API 1)",
@@ -289,7 +484,7 @@ fn whm_api_1_as_clients_know_it() {
             "root",
             "/json-api/no_such_function",
             200,
-            json!({"status": 0, "statusmsg": "Unknown App Requested for this version (0) of the api: no_such_function", "metadata": "<absent>"}),
+            json!({"error": "Unknown App Requested for this version (0) of the api: no_such_function", "status": "<absent>", "statusmsg": "<absent>", "metadata": "<absent>"}),
         ),
         // API 0.
         row(
@@ -311,14 +506,47 @@ fn whm_api_1_as_clients_know_it() {
             "root",
             "/json-api/get_tweaksetting?key=allow_deprecated_accesshash",
             200,
-            json!({"statusmsg": "Unknown App Requested for this version (0) of the api: get_tweaksetting"}),
+            json!({"error": "Unknown App Requested for this version (0) of the api: get_tweaksetting"}),
         ),
         row(
             "the plugin's accesshash answers API 0 as unknown",
             "root",
             "/json-api/accesshash",
             200,
-            json!({"statusmsg": "Unknown App Requested for this version (0) of the api: accesshash"}),
+            json!({"error": "Unknown App Requested for this version (0) of the api: accesshash"}),
+        ),
+        row(
+            "API 0 applist lists only the functions API 0 serves",
+            "root",
+            "/json-api/applist",
+            200,
+            json!({"app": ["applist", "listacls", "listresellers", "myprivs", "saveacllist", "setacls", "version"], "metadata": "<absent>"}),
+        ),
+        row(
+            "API 1 applist still lists every function, the plugin's too",
+            "root",
+            "/json-api/applist?api.version=1",
+            200,
+            json!({"metadata": ok("applist"), "data": {"app": [
+                "accesshash", "add_configclusterserver", "api_token_create", "api_token_list", "api_token_revoke",
+                "applist", "create_user_session", "delete_configclusterserver", "get_tweaksetting",
+                "list_configclusterservers", "listacls", "listresellers", "myprivs", "saveacllist", "set_tweaksetting",
+                "setacls", "update_configclusterserver", "version"]}}),
+        ),
+        // Failures carry no data, whoever refuses.
+        row(
+            "a failed authentication: 401, result 0, no data key",
+            "intruder",
+            "/json-api/version?api.version=1",
+            401,
+            json!({"metadata": {"result": 0, "reason": "Access denied"}, "data": "<absent>"}),
+        ),
+        row(
+            "a refusal by the gate: 403, result 0, no data key",
+            "bob",
+            "/json-api/get_tweaksetting?api.version=1&key=csp",
+            403,
+            json!({"metadata": {"command": "get_tweaksetting", "result": 0, "reasons": "<array>"}, "data": "<absent>"}),
         ),
         // myprivs.
         row(
@@ -381,6 +609,27 @@ fn whm_api_1_as_clients_know_it() {
             "/json-api/get_tweaksetting?api.version=1&key=no_such_key",
             200,
             failed("get_tweaksetting", "Invalid tweaksetting key"),
+        ),
+        row(
+            "get_tweaksetting: an empty module is Main",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=csp&module=",
+            200,
+            json!({"metadata": ok("get_tweaksetting"), "data": {"tweaksetting": {"key": "csp", "value": "0"}}}),
+        ),
+        row(
+            "set_tweaksetting: an empty module is Main",
+            "root",
+            "/json-api/set_tweaksetting?api.version=1&key=csp&value=1&module=",
+            200,
+            json!({"metadata": ok("set_tweaksetting"), "data": "<absent>"}),
+        ),
+        row(
+            "get_tweaksetting: … and the value was set",
+            "root",
+            "/json-api/get_tweaksetting?api.version=1&key=csp&module=",
+            200,
+            json!({"data": {"tweaksetting": {"key": "csp", "value": "1"}}}),
         ),
         row(
             "get_tweaksetting: a module WHM does not have",
@@ -482,6 +731,23 @@ fn whm_api_1_as_clients_know_it() {
             200,
             failed("set_tweaksetting", "Invalid tweaksetting key"),
         ),
+        // A reseller's full-access token, before setacls changes bob.
+        row(
+            "api_token_list: a reseller's full-access token lists exactly the reseller's own ACLs, never all",
+            "bob",
+            "/json-api/api_token_list?api.version=1",
+            200,
+            json!({"metadata": ok("api_token_list"), "data": {"tokens": {"conformance": {"name": "conformance",
+                "acls": {"manage-api-tokens": 1, "list-accts": 1, "create-user-session": 1,
+                    "all": "<absent>", "news": "<absent>", "show-bandwidth": "<absent>"}}}}}),
+        ),
+        row(
+            "api_token_list: a full-access token of a reseller holding all still shows every ACL as 1",
+            "carol",
+            "/json-api/api_token_list?api.version=1",
+            200,
+            json!({"data": {"tokens": {"conformance": {"acls": acl_map(&Acl::iter().map(|a| a.name()).collect::<Vec<_>>())}}}}),
+        ),
         // Saved privilege lists and setacls.
         row(
             "saveacllist saves a named list: metadata only",
@@ -555,6 +821,18 @@ fn whm_api_1_as_clients_know_it() {
             json!({"data": {"name": "full", "acls": "<absent>", "whitelist_ips": null}}),
         ),
         row(
+            "api_token_create from a JSON object: lists are repeated parameters",
+            "root",
+            "/json-api/api_token_create",
+            200,
+            json!({"metadata": ok("api_token_create"), "data": {"name": "from_json", "acls": ["list-accts", "news"],
+                "whitelist_ips": ["10.0.0.0/8", "192.168.0.0/16"]}}),
+        )
+        .posting(
+            Some("application/json"),
+            r#"{"api.version": 1, "token_name": "from_json", "acl": ["list-accts", "news"], "whitelist_ip": ["10.0.0.0/8", "192.168.0.0/16"]}"#,
+        ),
+        row(
             "api_token_list: acls over every ACL, whitelist_ips null when unset",
             "root",
             "/json-api/api_token_list?api.version=1",
@@ -595,6 +873,38 @@ fn whm_api_1_as_clients_know_it() {
                 "url": "<prefix:http://panel.example:2087/cpsess>", "cp_security_token": "<prefix:/cpsess>",
                 "session": "<string>", "expires": "<number>", "service": "whostmgrd"}}),
         ),
+        // The Configuration Cluster, last: a member makes every later change a queued push.
+        row(
+            "add_configclusterserver: a member by URL, still",
+            "root",
+            "/json-api/add_configclusterserver?api.version=1&name=http%3A%2F%2F127.0.0.1%3A9&key=ABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+            200,
+            json!({"metadata": ok("add_configclusterserver"), "data": {"server": {"name": "http://127.0.0.1:9", "user": "root"}}}),
+        ),
+        row(
+            "list_configclusterservers: data is an object keyed by member name, never a list",
+            "root",
+            "/json-api/list_configclusterservers?api.version=1",
+            200,
+            json!({"metadata": ok("list_configclusterservers"), "data": {
+                "servers": "<absent>",
+                "http://127.0.0.1:9": {"user": "root", "signature": "<string>", "url": "http://127.0.0.1:9"},
+            }}),
+        ),
+        row(
+            "delete_configclusterserver: still metadata only",
+            "root",
+            "/json-api/delete_configclusterserver?api.version=1&name=http%3A%2F%2F127.0.0.1%3A9",
+            200,
+            json!({"metadata": ok("delete_configclusterserver"), "data": "<absent>"}),
+        ),
+        row(
+            "list_configclusterservers: no member is an empty object",
+            "root",
+            "/json-api/list_configclusterservers?api.version=1",
+            200,
+            json!({"metadata": ok("list_configclusterservers"), "data": {"servers": "<absent>"}}),
+        ),
     ];
     run(&h, &rows);
     let bob = h.panel.snapshot().config().users.resellers[&settings::Username::new("bob").unwrap()].privileges;
@@ -606,6 +916,214 @@ fn whm_api_1_as_clients_know_it() {
     let saved = std::fs::read_to_string(h.panel.state_dir.join("acllists/billing")).unwrap();
     assert_eq!(saved.lines().count(), 64, "one acl=0|1 line per built-in ACL: {saved}");
     assert!(saved.contains("list-accts=1\n") && saved.contains("all=0\n"), "{saved}");
+}
+
+/// A throttled caller's 429 is the same envelope as every failure: `result` 0 and no `data` key.
+#[test]
+fn a_throttled_caller_gets_a_failure_envelope_without_data() {
+    let mut h = open(
+        &CONFIG.replace("auth_failure_limit = 1000", "auth_failure_limit = 2"),
+        &[],
+    );
+    h.credentials.push(("intruder", "whm root:notarealtoken".to_owned()));
+    let mut last = None;
+    for _ in 0..5 {
+        last = Some(h.get("intruder", "/json-api/version?api.version=1"));
+    }
+    let reply = last.unwrap();
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.body);
+    let body = reply.json();
+    assert_eq!(body["metadata"]["result"], 0, "{body}");
+    assert!(body.get("data").is_none(), "no data key: {body}");
+}
+
+/// A password login as a client makes one (spec §6), or a browser.
+struct Login {
+    behaviour: &'static str,
+    path: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    body: &'static str,
+    status: u16,
+    /// The JSON answer's shape (`login_only=1`); `None`: not JSON.
+    shape: Option<Value>,
+    /// Whether the answer starts a session that then serves `version`.
+    session: bool,
+}
+
+/// Scripts log in with `POST /login` and no form nonce, with or without `login_only=1`, and use the cookie and the
+/// `/cpsess…` prefix they are given; a browser's cross-site post without the nonce is login CSRF and is refused.
+#[test]
+fn clients_log_in_with_a_password_and_cross_site_posts_without_the_nonce_are_refused() {
+    let h = open(CONFIG, &[]);
+    let hash = panel::auth::header::hash_password("a long password").unwrap();
+    let text = std::fs::read_to_string(&h.panel.config_path).unwrap();
+    let root = format!("[root]\npassword_hash = \"{hash}\"\n\n[resellers.bob]");
+    std::fs::write(&h.panel.config_path, text.replace("[resellers.bob]", &root)).unwrap();
+    h.panel.reload().unwrap();
+    let form = "user=root&pass=a+long+password";
+    let foreign = &[("origin", "https://evil.example")];
+    let rows = [
+        Login {
+            behaviour: "a client's POST /login without nonce or content type: a redirect into /cpsess…/ and the cookie",
+            path: "/login",
+            headers: &[],
+            body: form,
+            status: 303,
+            shape: None,
+            session: true,
+        },
+        Login {
+            behaviour: "POST /login/?login_only=1 as octet-stream: JSON status, security_token, redirect and the cookie",
+            path: "/login/?login_only=1",
+            headers: &[("content-type", "application/octet-stream")],
+            body: form,
+            status: 200,
+            shape: Some(json!({"status": 1, "security_token": "<prefix:/cpsess>", "redirect": "<prefix:/cpsess>"})),
+            session: true,
+        },
+        Login {
+            behaviour: "a post from this server's own origin without the nonce",
+            path: "/login/",
+            headers: &[
+                ("origin", "http://panel.example:2087"),
+                ("referer", "http://panel.example:2087/login/"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            body: form,
+            status: 303,
+            shape: None,
+            session: true,
+        },
+        Login {
+            behaviour: "a browser's cross-site post without the nonce is still refused: another Origin",
+            path: "/login/",
+            headers: foreign,
+            body: form,
+            status: 403,
+            shape: None,
+            session: false,
+        },
+        Login {
+            behaviour: "… Origin: null",
+            path: "/login/",
+            headers: &[("origin", "null")],
+            body: form,
+            status: 403,
+            shape: None,
+            session: false,
+        },
+        Login {
+            behaviour: "… Sec-Fetch-Site: cross-site",
+            path: "/login/",
+            headers: &[("sec-fetch-site", "cross-site")],
+            body: form,
+            status: 403,
+            shape: None,
+            session: false,
+        },
+        Login {
+            behaviour: "… a Referer of another site",
+            path: "/login/",
+            headers: &[("referer", "https://evil.example/page")],
+            body: form,
+            status: 403,
+            shape: None,
+            session: false,
+        },
+        Login {
+            behaviour: "… with login_only=1: JSON status 0",
+            path: "/login/?login_only=1",
+            headers: foreign,
+            body: form,
+            status: 403,
+            shape: Some(json!({"status": 0, "message": "<string>", "security_token": "<absent>"})),
+            session: false,
+        },
+        Login {
+            behaviour: "a nonce that is not the form's is still refused, marks or not",
+            path: "/login/",
+            headers: &[],
+            body: "csrf_token=forged&user=root&pass=a+long+password",
+            status: 403,
+            shape: None,
+            session: false,
+        },
+        Login {
+            behaviour: "login_only=1 with a wrong password: 401, JSON status 0",
+            path: "/login/?login_only=1",
+            headers: &[],
+            body: "user=root&pass=wrong",
+            status: 401,
+            shape: Some(json!({"status": 0, "message": "The login is invalid.", "security_token": "<absent>"})),
+            session: false,
+        },
+    ];
+    let mut failures = Vec::new();
+    for r in &rows {
+        let mut req = Request::post(r.path).header(header::HOST, "panel.example:2087");
+        for (k, v) in r.headers {
+            req = req.header(*k, *v);
+        }
+        let reply = h.send(req.body(Body::from(r.body)).unwrap());
+        let cookie = reply
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap().to_owned())
+            .find(|v| v.starts_with("whostmgrsession="));
+        if reply.status.as_u16() != r.status {
+            failures.push(format!(
+                "{}: status {} (expected {}): {}",
+                r.behaviour, reply.status, r.status, reply.body
+            ));
+            continue;
+        }
+        let mut prefix = reply
+            .headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| l.trim_end_matches('/').to_owned());
+        if let Some(shape) = &r.shape {
+            let body = serde_json::from_str::<Value>(&reply.body).unwrap_or(Value::Null);
+            if let Err(e) = matches(shape, Some(&body), "$") {
+                failures.push(format!("{}: {e}\n  body: {}", r.behaviour, reply.body));
+                continue;
+            }
+            prefix = body["security_token"].as_str().map(str::to_owned);
+        }
+        match (r.session, cookie, prefix) {
+            (false, None, _) => {}
+            (false, Some(c), _) => failures.push(format!("{}: a session cookie was set: {c}", r.behaviour)),
+            (true, Some(cookie), Some(prefix)) if prefix.starts_with("/cpsess") => {
+                let version = h.send(
+                    Request::get(format!("{prefix}/json-api/version?api.version=1"))
+                        .header(header::COOKIE, cookie)
+                        .body(Body::empty())
+                        .unwrap(),
+                );
+                let ok = version.status == StatusCode::OK
+                    && serde_json::from_str::<Value>(&version.body).is_ok_and(|v| v["data"]["version"] == "11.134.0.0");
+                if !ok {
+                    failures.push(format!(
+                        "{}: the session does not serve version: {}",
+                        r.behaviour, version.body
+                    ));
+                }
+            }
+            (true, cookie, prefix) => failures.push(format!(
+                "{}: no session (cookie {cookie:?}, prefix {prefix:?}): {}",
+                r.behaviour, reply.body
+            )),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n")
+    );
 }
 
 /// The link's security token is the session's: a client that calls `<cp_security_token>/json-api/…` after the link

@@ -605,14 +605,21 @@ fn cookie_pair(reply: &tests::Reply, name: &str) -> Option<String> {
 }
 
 #[test]
-fn the_login_form_needs_its_nonce_and_refuses_cpanel_accounts() {
+fn the_login_form_refuses_cross_site_posts_without_its_nonce_and_cpanel_accounts() {
     let server = limited_server();
     let body = format!(
         "user=root&pass={}",
         ROOT_PASSWORD.replace(' ', "+").replace('\'', "%27")
     );
-    let r = request(server.addr, "POST", "/login/", &[], &body);
-    assert_eq!(r.status, 403, "no nonce, no login");
+    // A browser's cross-site post without the nonce is login CSRF; a script's post (no such marks) is served below.
+    let r = request(
+        server.addr,
+        "POST",
+        "/login/",
+        &[("Origin", "https://elsewhere.example")],
+        &body,
+    );
+    assert_eq!(r.status, 403, "a cross-site post without nonce, no login");
     assert!(cookie_pair(&r, "whostmgrsession").is_none());
     let (cookie, nonce) = login_nonce(server.addr);
     let r = request(
@@ -623,6 +630,9 @@ fn the_login_form_needs_its_nonce_and_refuses_cpanel_accounts() {
         &format!("csrf_token=forged&{body}"),
     );
     assert_eq!(r.status, 403, "a forged nonce");
+    let r = request(server.addr, "POST", "/login/", &[], &body);
+    assert_eq!(r.status, 303, "a script's post without nonce: {}", r.body);
+    assert!(cookie_pair(&r, "whostmgrsession").is_some());
     let r = request(
         server.addr,
         "POST",

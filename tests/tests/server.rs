@@ -585,7 +585,7 @@ fn listacls_reads_saved_privilege_lists() {
         v["metadata"]["reason"]
             .as_str()
             .unwrap()
-            .contains("Broken:1: list-accts: expected 1 or 0"),
+            .contains("\"Broken\" is not a saved list: line 1 is not"),
         "{v}"
     );
 }
@@ -731,7 +731,7 @@ fn plugins_follow_the_config_without_a_restart() {
     let gone = server.api("hello", "", Some(&root)).json();
     assert_eq!(
         gone["metadata"]["reason"],
-        "Unknown app (hello) requested for this version (1) of the API."
+        "Unknown app (\"hello\") requested for this version (1) of the API."
     );
     assert!(!applist(&server).contains(&"hello".to_owned()));
 

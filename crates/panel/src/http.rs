@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -23,8 +22,7 @@ use crate::store::sessions::{COOKIE, is_security_token};
 use crate::web::{self, Visit};
 use crate::whm::{self, Answer, Ctx, Params, WhmError};
 
-/// The largest request body accepted.
-pub const MAX_BODY: usize = 1 << 20;
+pub use crate::api_params::{Call, MAX_BODY, WhmParams};
 
 /// The router, for `serve` and for tests that drive it in process or over a real socket.
 pub fn router(panel: Arc<Panel>) -> Router {
@@ -129,84 +127,6 @@ pub async fn serve_until(
     .await
 }
 
-/// A WHM API call's parameters: the query string, then a form body (WHM clients often send no content type).
-#[derive(Debug, Clone)]
-pub struct WhmParams(pub Params);
-
-impl<S: Send + Sync> FromRequest<S> for WhmParams {
-    type Rejection = Response;
-
-    async fn from_request(req: Request, state: &S) -> Result<WhmParams, Response> {
-        let mut params: Vec<(String, String)> = req
-            .uri()
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response())?;
-        if is_form && !body.is_empty() {
-            params.extend(form_urlencoded::parse(&body).into_owned());
-        }
-        Ok(WhmParams(Params(params)))
-    }
-}
-
-/// What an API call needs from the HTTP request besides its credential and parameters: its method, and where it
-/// came to (the listener's scheme and the host the request named).
-#[derive(Debug, Clone)]
-pub struct Call {
-    pub method: Method,
-    pub tls: bool,
-    /// The request line's authority or the `Host` header, when well formed.
-    pub host: Option<String>,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Call {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Call, Self::Rejection> {
-        let well_formed = |h: &str| {
-            !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        };
-        let host = parts
-            .uri
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(header::HOST)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            })
-            .filter(|h| well_formed(h));
-        Ok(Call {
-            method: parts.method.clone(),
-            tls: parts.extensions.get::<crate::conn::Https>().is_some_and(|h| h.0),
-            host,
-        })
-    }
-}
-
-impl Call {
-    /// `http(s)://host[:port]`: the host the request named, else the first listen address of the listener's scheme.
-    pub fn origin(&self, snapshot: &Snapshot) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        let host = self.host.clone().or_else(|| {
-            let server = &snapshot.config().server;
-            let addrs = if self.tls { &server.tls_listen } else { &server.listen };
-            addrs.first().map(ToString::to_string)
-        });
-        format!("{scheme}://{}", host.as_deref().unwrap_or("localhost"))
-    }
-}
-
 /// Serves a page's POST on a blocking thread: the page's handler writes files (and syncs them) without awaiting, so
 /// it is driven to completion there and the async worker stays free for other requests.
 async fn off_worker<F, Fut>(page: F, visit: Visit, form: web::csrf::Csrf) -> Response
@@ -297,14 +217,18 @@ async fn api_with_header(
     Path(function): Path<String>,
     call: Call,
     headers: HeaderMap,
-    WhmParams(params): WhmParams,
+    params: Result<WhmParams, Response>,
 ) -> Response {
     let snapshot = panel.snapshot();
     let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    // The credential is checked before a body's reading is answered: a caller without one learns nothing else.
     match authenticate(&panel, &snapshot, header, peer.ip()).await {
-        Ok(caller) => run_api(&panel, &snapshot, &caller, &function, &params, &call)
-            .await
-            .into_response(),
+        Ok(caller) => match params {
+            Ok(WhmParams(params)) => run_api(&panel, &snapshot, &caller, &function, &params, &call)
+                .await
+                .into_response(),
+            Err(refused) => refused,
+        },
         Err(e) => auth_refused(e),
     }
 }
@@ -570,4 +494,51 @@ async fn security_headers(State(panel): State<Arc<Panel>>, req: Request, next: N
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use axum::body::{Body, Bytes};
+    use axum::extract::FromRequest;
+    use hyper::body::Frame;
+
+    use super::*;
+
+    /// A body whose stream fails, as one that misses the connection's body deadline does.
+    struct Stalled;
+
+    impl hyper::body::Body for Stalled {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the body deadline passed",
+            ))))
+        }
+    }
+
+    #[test]
+    fn a_body_that_does_not_arrive_is_408_with_whms_envelope() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let req = Request::post("/cpsess0123456789/json-api/version?api.version=1")
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(Body::new(Stalled))
+            .unwrap();
+        let refused = rt.block_on(WhmParams::from_request(req, &())).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::REQUEST_TIMEOUT);
+        let body = rt
+            .block_on(axum::body::to_bytes(refused.into_body(), usize::MAX))
+            .unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({"metadata": {"version": 1, "command": "version", "result": 0,
+                "reason": "the request body did not arrive in time"}})
+        );
+    }
 }

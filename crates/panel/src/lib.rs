@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api_params;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -35,6 +36,7 @@ pub mod whm;
 /// - the `Panel` (gate, plugins, stores, live reload);
 /// - who is asking (`Caller`, `Authorized`), systemd;
 /// - the table of WHM operations and plugin calls;
+/// - a call's parameters and facts as WHM reads them (the query and the body in any content type);
 /// - the pages, OpenFeature;
 /// - the router;
 /// - the command line.
@@ -45,6 +47,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["state"],
     &["auth", "service"],
     &["whm"],
+    &["api_params"],
     &["web", "ofrep"],
     &["http"],
     &["cli"],

@@ -38,7 +38,7 @@ impl Plugin for RemoteAccessKey {
             Target::Api { function } => envelope::<()>(
                 function,
                 Err(format!(
-                    "Unknown app ({function}) requested for this version (1) of the API."
+                    "Unknown app (\"{function}\") requested for this version (1) of the API."
                 )),
             ),
             Target::Page => page_response(request, host),
@@ -49,9 +49,10 @@ impl Plugin for RemoteAccessKey {
 plugin_abi::export_plugin!(RemoteAccessKey);
 
 /// WHM API 1's envelope, fields in the order WHM writes them (`data`, then `metadata`), written without building a
-/// `serde_json::Value` first.
+/// `serde_json::Value` first. A failure has no `data` key (WHM never answers `data: null`).
 #[derive(serde::Serialize)]
 struct Envelope<'a, T> {
+    #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<T>,
     metadata: Metadata<'a>,
 }

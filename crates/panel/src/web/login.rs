@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -16,6 +15,7 @@ use settings::{UserKind, Username};
 
 use super::csrf::Csrf;
 use super::{Visit, layout, page, redirect};
+use crate::api_params::{Call, WhmParams};
 use crate::auth::header::{fail, refused, verify_password};
 use crate::conn::{Https, Peer};
 use crate::state::Panel;
@@ -64,69 +64,122 @@ pub async fn show(jar: CookieJar, https: Https) -> Response {
     login_page(StatusCode::OK, jar, https, None)
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Credentials {
-    #[serde(default)]
-    user: String,
-    #[serde(default)]
-    pass: String,
-    #[serde(default)]
-    csrf_token: String,
+/// The origin (`scheme://host[:port]`) of a URL, lowercased, without the scheme's default port.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let scheme = scheme.to_ascii_lowercase();
+    let mut host = host.to_ascii_lowercase();
+    let default = if scheme == "https" { ":443" } else { ":80" };
+    if host.ends_with(default) {
+        host.truncate(host.len() - default.len());
+    }
+    (!host.is_empty()).then(|| format!("{scheme}://{host}"))
 }
 
-/// `POST /login/`: a password login starts the user's own session.
+/// Whether a request carries a browser's marks of a cross-site post: `Sec-Fetch-Site: cross-site`, or an `Origin` or
+/// `Referer` naming another origin than `own` (an unreadable or `null` one counts as another). A script sends none.
+pub fn cross_site(headers: &HeaderMap, own: &str) -> bool {
+    let own = origin_of(own);
+    let foreign = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .is_some_and(|v| v.to_str().ok().and_then(origin_of).is_none_or(|o| Some(o) != own))
+    };
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("cross-site"));
+    fetch_site || foreign(header::ORIGIN) || foreign(header::REFERER)
+}
+
+/// How a login answers: the login page for a browser, JSON for `login_only=1`.
+#[derive(Debug, Clone, Copy)]
+struct Reply {
+    login_only: bool,
+    https: Https,
+}
+
+impl Reply {
+    /// A refused login: the page with its message and a fresh nonce, or `{"status":0,"message":…}`.
+    fn refuse(self, status: StatusCode, jar: CookieJar, message: &str) -> Response {
+        if self.login_only {
+            (status, axum::Json(json!({"status": 0, "message": message}))).into_response()
+        } else {
+            login_page(status, jar, self.https, Some(message))
+        }
+    }
+}
+
+/// `POST /login/` (form fields `user`, `pass`, the page's `csrf_token`; optional `tfa_token`; `?login_only=1` for a
+/// JSON answer): a password login starts the user's own session. The body is read as the API reads it, whatever its
+/// content type. The page's nonce, when sent, must be the one its cookie holds; a post without one is a script's
+/// and is served, unless it carries a browser's cross-site marks ([`cross_site`]): that is login CSRF, refused.
 pub async fn submit(
     State(panel): State<Arc<Panel>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     https: Https,
+    call: Call,
+    headers: HeaderMap,
     jar: CookieJar,
-    Form(form): Form<Credentials>,
+    params: Result<WhmParams, Response>,
 ) -> Response {
+    let params = match params {
+        Ok(WhmParams(params)) => params,
+        Err(refused) => return refused,
+    };
+    let reply = Reply {
+        login_only: params.flag("login_only").ok().flatten().unwrap_or(false),
+        https,
+    };
+    let user = params.get("user").unwrap_or_default().to_owned();
+    let nonce = params.get("csrf_token").unwrap_or_default();
     let peer = peer.ip();
-    let nonce_ok = jar
-        .get(LOGIN_COOKIE)
-        .is_some_and(|c| !form.csrf_token.is_empty() && credentials::Secret::from(c.value()).ct_eq(&form.csrf_token));
+    let nonce_ok = if nonce.is_empty() {
+        !cross_site(&headers, &call.origin(&panel.snapshot()))
+    } else {
+        jar.get(LOGIN_COOKIE)
+            .is_some_and(|c| credentials::Secret::from(c.value()).ct_eq(nonce))
+    };
     if !nonce_ok {
-        return login_page(
+        return reply.refuse(
             StatusCode::FORBIDDEN,
             jar,
-            https,
-            Some("The login form expired or did not come from this server; try again."),
+            "The login form expired or did not come from this server; try again.",
         );
     }
-    if !panel.limiter.password_allowed(peer, &form.user) {
+    if !panel.limiter.password_allowed(peer, &user) {
         refused(
             &panel,
-            Some(&form.user),
+            Some(&user),
             peer,
             "password throttled at the login page; not checked",
         );
-        return login_page(
+        return reply.refuse(
             StatusCode::TOO_MANY_REQUESTS,
             jar,
-            https,
-            Some("Too many failed logins; try again later."),
+            "Too many failed logins; try again later.",
         );
     }
     let snapshot = panel.snapshot();
-    let known = Username::new(&form.user)
+    let known = Username::new(&user)
         .ok()
         .and_then(|u| snapshot.user_id(u.as_str()).map(|id| (u, snapshot.user_kind(id))));
     let hash = known
         .as_ref()
         .and_then(|(u, _)| snapshot.config().users.password_hash(u));
-    let Some(ok) = verify_password(&panel, hash, form.pass.into()).await else {
-        return login_page(
+    let pass = params.get("pass").unwrap_or_default().to_owned();
+    let Some(ok) = verify_password(&panel, hash, pass.into()).await else {
+        return reply.refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             jar,
-            https,
-            Some("The server is busy; try again in a moment."),
+            "The server is busy; try again in a moment.",
         );
     };
     match known {
         Some((_, UserKind::Account)) if ok => {
-            refused(&panel, Some(&form.user), peer, "a cPanel account cannot log in to WHM");
-            login_page(StatusCode::UNAUTHORIZED, jar, https, Some("The login is invalid."))
+            refused(&panel, Some(&user), peer, "a cPanel account cannot log in to WHM");
+            reply.refuse(StatusCode::UNAUTHORIZED, jar, "The login is invalid.")
         }
         Some((user, _)) if ok && hash.is_some() => {
             let _ = panel.audit.record(
@@ -134,17 +187,24 @@ pub async fn submit(
                 json!({"user": user, "actor": user, "auth": "password", "source": peer.to_string()}),
             );
             let jar = jar.remove(Cookie::build(LOGIN_COOKIE).path("/login"));
-            start_session(&panel, jar, https, Grant::own(user, "password"), None)
+            let (jar, token) = start(&panel, jar, https, Grant::own(user, "password"), None);
+            if reply.login_only {
+                let body =
+                    json!({"status": 1, "security_token": format!("/{token}"), "redirect": format!("/{token}/")});
+                (jar, axum::Json(body)).into_response()
+            } else {
+                (jar, redirect(&format!("/{token}/"))).into_response()
+            }
         }
         _ => {
             fail(
                 &panel,
-                Some(&form.user),
+                Some(&user),
                 peer,
                 "wrong password or unknown user at the login page",
                 Kind::Password,
             );
-            login_page(StatusCode::UNAUTHORIZED, jar, https, Some("The login is invalid."))
+            reply.refuse(StatusCode::UNAUTHORIZED, jar, "The login is invalid.")
         }
     }
 }
@@ -192,7 +252,7 @@ pub async fn landing(
     start_session(&panel, jar, https, grant, redeemed.security_token)
 }
 
-/// Starts a session; its cookie is `Secure` when the request came over HTTPS.
+/// Starts a session and redirects into it; its cookie is `Secure` when the request came over HTTPS.
 fn start_session(
     panel: &Panel,
     jar: CookieJar,
@@ -200,6 +260,18 @@ fn start_session(
     grant: Grant,
     security_token: Option<String>,
 ) -> Response {
+    let (jar, token) = start(panel, jar, https, grant, security_token);
+    (jar, redirect(&format!("/{token}/"))).into_response()
+}
+
+/// Starts a session: the jar with its cookie, and its security token (`cpsess…`).
+fn start(
+    panel: &Panel,
+    jar: CookieJar,
+    https: Https,
+    grant: Grant,
+    security_token: Option<String>,
+) -> (CookieJar, String) {
     let (token, cookie) = panel.sessions.start_with(grant, security_token);
     let cookie = Cookie::build((COOKIE, cookie))
         .path("/")
@@ -207,7 +279,7 @@ fn start_session(
         .secure(https.0)
         .same_site(SameSite::Strict)
         .build();
-    (jar.add(cookie), redirect(&format!("/{token}/"))).into_response()
+    (jar.add(cookie), token)
 }
 
 /// `POST /cpsess…/logout` with the nav's one-use nonce (the `Csrf` extractor refuses it without): ends the session

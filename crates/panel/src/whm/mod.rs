@@ -131,7 +131,7 @@ impl FromParams for () {
 /// How an operation answers a legacy API 0 caller (a call without `api.version=1`).
 #[derive(Debug, Clone, Copy)]
 pub enum Api0 {
-    /// The function exists only in API 1: an API 0 caller is told it is unknown.
+    /// The function exists only in API 1: an API 0 caller is told it is unknown, and API 0's `applist` leaves it out.
     Unknown,
     /// API 0 answers the data at the top level, without the envelope.
     Data,
@@ -175,6 +175,19 @@ pub fn authorize<'a>(ctx: Ctx<'_>, caller: &'a Caller, feature: &'a str) -> Resu
 pub fn call<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: O::Params) -> Result<O::Output, WhmError> {
     let auth = authorize(ctx, caller, O::FEATURE)?;
     O::run(ctx, auth, params)
+}
+
+impl Api0 {
+    /// Whether API 0 serves the function.
+    pub fn serves(self) -> bool {
+        !matches!(self, Api0::Unknown)
+    }
+}
+
+/// Whether API 0 serves `function`: a built-in operation whose [`Api0`] is not `Unknown` (plugin functions answer
+/// API 1 only).
+pub fn api0_serves(function: &str) -> bool {
+    operation(function).is_some_and(|o| o.api0.serves())
 }
 
 /// One row of the table.
@@ -285,9 +298,9 @@ pub fn envelope_with(command: &str, ok_reason: &str, result: Result<Value, &WhmE
         Ok(data) => {
             json!({"metadata": {"version": 1, "command": command, "result": 1, "reason": ok_reason}, "data": data})
         }
+        // A failure has no `data` at all: WHM never answers `data: null` (cPanel's JavaScript client throws on it).
         Err(e) => {
-            let mut body =
-                json!({"metadata": {"version": 1, "command": command, "result": 0, "reason": e.reason}, "data": null});
+            let mut body = json!({"metadata": {"version": 1, "command": command, "result": 0, "reason": e.reason}});
             if let Some(d) = &e.refusal {
                 body["metadata"]["reasons"] = json!(d.reasons);
             }
@@ -321,21 +334,20 @@ impl IntoResponse for Answer {
     }
 }
 
-/// WHM's answer to a function it does not serve, in the form of the API version asked for: HTTP 200, result 0.
+/// WHM's answer to a function it does not serve, in the form of the API version asked for: HTTP 200, result 0 in
+/// API 1; API 0's `{"error": …}`, the key and words cPanel's own Perl client looks for.
 pub fn unknown(function: &str, api1: bool) -> Answer {
     if api1 {
         Answer::of(
             function,
             Err(WhmError::new(format!(
-                "Unknown app ({function}) requested for this version (1) of the API."
+                "Unknown app (\"{function}\") requested for this version (1) of the API."
             ))),
         )
     } else {
         Answer::Json(
             StatusCode::OK,
-            api0_error(&format!(
-                "Unknown App Requested for this version (0) of the api: {function}"
-            )),
+            json!({"error": format!("Unknown App Requested for this version (0) of the api: {function}")}),
         )
     }
 }

@@ -3,7 +3,7 @@
 //! credential.
 
 use axum::http::StatusCode;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::json;
 
 use crate::auth::Authorized;
@@ -83,9 +83,17 @@ pub struct Server {
     pub server: MemberView,
 }
 
-#[derive(Debug, Serialize)]
+/// `list_configclusterservers`' `data`: an object keyed by member name, each member's `user` and `signature` (and
+/// Tweakgate's own fields beside them), as WHM answers; never a list.
+#[derive(Debug)]
 pub struct Servers {
     pub servers: Vec<MemberView>,
+}
+
+impl Serialize for Servers {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.servers.iter().map(|m| (&m.name, m)))
+    }
 }
 
 fn audit(ctx: Ctx<'_>, auth: &Authorized<'_>, event: &str, v: &MemberView) {

@@ -22,7 +22,13 @@ pub struct Apps {
 impl Operation for Applist {
     const NAME: &'static str = "applist";
     const FEATURE: &'static str = WHM;
-    const API0: Api0 = Api0::Data;
+    /// API 0: only the functions API 0 serves (API-1-only functions and plugins' functions are left out).
+    const API0: Api0 = Api0::Shape(|mut data| {
+        if let Some(apps) = data["app"].as_array_mut() {
+            apps.retain(|f| f.as_str().is_some_and(crate::whm::api0_serves));
+        }
+        data
+    });
     type Params = ();
     type Output = Apps;
 

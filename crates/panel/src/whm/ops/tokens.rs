@@ -125,10 +125,15 @@ fn whitelist(ips: &[credentials::IpAllow]) -> Option<Vec<String>> {
     (!ips.is_empty()).then(|| ips.iter().map(ToString::to_string).collect())
 }
 
-/// A token's ACL list as `api_token_list` shows it: every ACL with 0 or 1, every one 1 for a full-access token
-/// (no list, or a list holding `all`); names the catalogue does not know are kept with 1.
-pub fn acl_map(list: Option<&[String]>) -> BTreeMap<String, u8> {
+/// A token's ACL list as `api_token_list` shows it, for a token of a user holding `holder`: every ACL with 0 or 1,
+/// names the catalogue does not know kept with 1. A full-access token (no list, or a list holding `all`) shows every
+/// ACL as 1 only when the user holds `all`; any other user's full-access token lists exactly the user's own ACLs,
+/// each 1 (those the user lacks are left out), as WHM does.
+pub fn acl_map(list: Option<&[String]>, holder: AclSet) -> BTreeMap<String, u8> {
     let full = list.is_none_or(|l| l.iter().any(|a| a == "all"));
+    if full && !holder.has_all() {
+        return holder.iter().map(|a| (a.name().to_owned(), 1)).collect();
+    }
     let mut map: BTreeMap<String, u8> = Acl::iter()
         .map(|a| {
             let on = full || list.is_some_and(|l| l.iter().any(|n| n == a.name()));
@@ -172,6 +177,13 @@ impl Operation for ApiTokenList {
             .tokens
             .list(auth.user.as_str())
             .map_err(|e| WhmError::new(e.to_string()))?;
+        // The user's own ACLs (not this request's): what a full-access token of theirs carries.
+        let holder = ctx
+            .snapshot
+            .config()
+            .users
+            .privileges(&auth.user)
+            .unwrap_or(AclSet::EMPTY);
         let tokens = records
             .into_iter()
             .map(|r| {
@@ -180,7 +192,7 @@ impl Operation for ApiTokenList {
                     create_time: r.created_at,
                     expires_at: r.expires_at,
                     has_full_access: u8::from(r.acls.is_none()),
-                    acls: acl_map(r.acls.as_deref()),
+                    acls: acl_map(r.acls.as_deref(), holder),
                     whitelist_ips: whitelist(&r.whitelist_ips),
                 };
                 (info.name.clone(), info)

@@ -34,10 +34,10 @@ pub enum Module {
 }
 
 impl Module {
-    /// `module`, `Main` when absent.
+    /// `module`, `Main` when absent or empty (as WHM reads it: clients send `module=` by default).
     pub fn from_params(p: &Params) -> Result<Module, WhmError> {
         match p.get("module") {
-            None | Some("Main") => Ok(Module::Main),
+            None | Some("" | "Main") => Ok(Module::Main),
             Some("Basic") => Ok(Module::Basic),
             Some("Mail") => Ok(Module::Mail),
             Some("Apache") => Ok(Module::Apache),
