@@ -116,7 +116,9 @@ fn call_hello(host: &PluginHost, params: &[(&str, &str)]) -> Value {
         [(2, "saying hello".to_owned())],
         "the plugin's log line reaches the host"
     );
-    serde_json::from_slice(&body).expect("fixture-hello answers JSON")
+    let answer: Value = serde_json::from_slice(&body).expect("fixture-hello answers JSON");
+    assert_eq!(answer["metadata"]["result"], 1, "the host's envelope: {answer}");
+    answer["data"].clone()
 }
 
 fn snapshot(host: &PluginHost) -> Snapshot {

@@ -54,6 +54,42 @@ fn applist(client: &Client<'_>) -> BTreeSet<String> {
         .collect()
 }
 
+/// One envelope: every API 1 answer, success or failure, is WHM's `metadata` (version, command, result, reason), and
+/// a failure has no `data` at all (cPanel's JavaScript client throws on `data: null`).
+fn envelope(function: &str, reply: &Reply) {
+    let json: serde_json::Value =
+        serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{function}: not JSON ({e}): {}", reply.body));
+    let meta = &json["metadata"];
+    assert_eq!(meta["version"], 1, "{function}: {}", reply.body);
+    assert!(meta["reason"].is_string(), "{function}: {}", reply.body);
+    let result = meta["result"].as_i64();
+    assert!(matches!(result, Some(0 | 1)), "{function}: {}", reply.body);
+    if result == Some(0) {
+        assert!(
+            json.get("data").is_none(),
+            "{function}: a failure carries data: {}",
+            reply.body
+        );
+    }
+    if reply.status != 401 {
+        assert_eq!(meta["command"], function, "{function}: {}", reply.body);
+    }
+}
+
+/// Every refusal before a caller is known (no credential, a wrong one) is the same envelope, without `data`.
+#[test]
+fn unauthenticated_answers_are_the_one_envelope() {
+    let p = TestPanel::open(&Cast::standard());
+    let mut functions: Vec<String> = panel::whm::OPERATIONS.iter().map(|o| o.name.to_owned()).collect();
+    functions.extend(p.plugin_functions());
+    for function in &functions {
+        let reply = p.anonymous().api(function, "");
+        assert_eq!(reply.status, 401, "{function}: {}", reply.body);
+        envelope(function, &reply);
+        assert_eq!(reply.result(), 0);
+    }
+}
+
 /// Shown ⇔ allowed: a function is in `applist` exactly when calling it is not refused, for every operation of
 /// `whm::OPERATIONS` and every plugin function in force, for every cast user and credential.
 #[test]
@@ -71,6 +107,7 @@ fn a_function_is_listed_exactly_when_calling_it_is_not_refused() {
             let listed = applist(&client);
             for function in &functions {
                 let reply = client.api(function, "");
+                envelope(function, &reply);
                 let allowed = !refused(&reply);
                 if listed.contains(function) != allowed {
                     wrong.push(format!(

@@ -697,7 +697,7 @@ fn plugins_follow_the_config_without_a_restart() {
     // A copy of the fixture in the server's directory, so the test can change the file under the running server.
     let hello = server.dir.path().join("hello.so");
     std::fs::copy(tests::build_cdylib("fixture-hello"), &hello).unwrap();
-    let says_hello = |server: &TestServer| server.api("hello", "", Some(&root)).json()["hello"] == "root";
+    let says_hello = |server: &TestServer| server.api("hello", "", Some(&root)).json()["data"]["hello"] == "root";
     let applist = |server: &TestServer| apps(&server.api("applist", "", Some(&root)));
     assert!(!says_hello(&server));
     assert!(!applist(&server).contains(&"hello".to_owned()));

@@ -37,6 +37,7 @@
 mod export;
 mod safe;
 mod types;
+pub mod whm;
 
 pub use safe::{
     AuditFailed, Deprecation, Error, Feature, Host, HostCallbacks, Plugin, PluginInfo, Request, Response, Target,

@@ -277,6 +277,16 @@ impl Response {
         }
     }
 
+    /// A successful WHM API 1 answer for `command`: the host's one envelope ([`crate::whm::Envelope`]) around `data`.
+    pub fn whm_ok(command: &str, data: &impl serde::Serialize) -> Response {
+        Response::json(200, &crate::whm::Envelope::ok(command, "OK", Some(data)))
+    }
+
+    /// A failed WHM API 1 answer for `command`: `result` 0 with the reason WHM clients show, and no `data`.
+    pub fn whm_error(command: &str, reason: &str) -> Response {
+        Response::json(200, &crate::whm::Envelope::<(), ()>::failed(command, reason, None))
+    }
+
     pub fn text(status: u16, body: impl Into<String>) -> Response {
         Response {
             status,

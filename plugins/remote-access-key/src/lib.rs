@@ -48,40 +48,12 @@ impl Plugin for RemoteAccessKey {
 
 plugin_abi::export_plugin!(RemoteAccessKey);
 
-/// WHM API 1's envelope, fields in the order WHM writes them (`data`, then `metadata`), written without building a
-/// `serde_json::Value` first. A failure has no `data` key (WHM never answers `data: null`).
-#[derive(serde::Serialize)]
-struct Envelope<'a, T> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<T>,
-    metadata: Metadata<'a>,
-}
-
-#[derive(serde::Serialize)]
-struct Metadata<'a> {
-    command: &'a str,
-    reason: &'a str,
-    result: u8,
-    version: u8,
-}
-
+/// WHM API 1's envelope, the host's one ([`plugin_abi::whm::Envelope`]).
 fn envelope<T: serde::Serialize>(command: &str, result: Result<T, String>) -> Response {
-    let (data, reason, ok) = match &result {
-        Ok(data) => (Some(data), "OK", 1),
-        Err(reason) => (None, reason.as_str(), 0),
-    };
-    Response::json(
-        200,
-        &Envelope {
-            data,
-            metadata: Metadata {
-                command,
-                reason,
-                result: ok,
-                version: 1,
-            },
-        },
-    )
+    match &result {
+        Ok(data) => Response::whm_ok(command, data),
+        Err(reason) => Response::whm_error(command, reason),
+    }
 }
 
 /// `accesshash`: `user` (defaults to the caller) and `generate` (a true word — `1`, `true`, `yes`, `on` — makes a new

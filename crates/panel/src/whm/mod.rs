@@ -292,21 +292,21 @@ pub fn envelope(command: &str, result: Result<Value, &WhmError>) -> Value {
 
 /// WHM API 1's envelope, with the reason a success answers (`OK` for most functions).
 pub fn envelope_with(command: &str, ok_reason: &str, result: Result<Value, &WhmError>) -> Value {
-    match result {
+    use plugin_abi::whm::Envelope;
+    let written = match result {
         // An operation that answers nothing (`()`) answers metadata only, as WHM does.
-        Ok(Value::Null) => json!({"metadata": {"version": 1, "command": command, "result": 1, "reason": ok_reason}}),
-        Ok(data) => {
-            json!({"metadata": {"version": 1, "command": command, "result": 1, "reason": ok_reason}, "data": data})
-        }
+        Ok(Value::Null) => serde_json::to_value(Envelope::<()>::ok(command, ok_reason, None)),
+        Ok(data) => serde_json::to_value(Envelope::ok(command, ok_reason, Some(data))),
         // A failure has no `data` at all: WHM never answers `data: null` (cPanel's JavaScript client throws on it).
-        Err(e) => {
-            let mut body = json!({"metadata": {"version": 1, "command": command, "result": 0, "reason": e.reason}});
-            if let Some(d) = &e.refusal {
-                body["metadata"]["reasons"] = json!(d.reasons);
-            }
-            body
-        }
-    }
+        Err(e) => serde_json::to_value(Envelope::failed(
+            command,
+            &e.reason,
+            e.refusal.as_ref().map(|d| &d.reasons),
+        )),
+    };
+    written.unwrap_or_else(
+        |e| json!({"metadata": {"version": 1, "command": command, "result": 0, "reason": e.to_string()}}),
+    )
 }
 
 impl Answer {
