@@ -1,6 +1,7 @@
 //! Load figures of the release server with a real load generator (`wrk`): the gated call, the token call and the
-//! login page against the cheapest endpoint (`/health`), at 1, 16 and 64 connections, quiet and under attack
-//! (1,000 idle connections and a password-guessing flood), with the server's memory and descriptors before and after.
+//! login page against the cheapest endpoint (`/health`), at 1, 16 and 64 connections, quiet and under two attacks
+//! (1,000 idle connections and a password-guessing flood; 200 slow bodies and passwords for 200 made-up users), with
+//! the server's memory and descriptors before and after.
 //!
 //! Writes `http-load.md` (the table) and `http-throughput.svg` (throughput against connections) to `target/bench/`,
 //! or to the directory named by `TWEAKGATE_BENCH_OUT` (`docs/benchmarks` refreshes the copies BENCHMARKS.md shows).
@@ -156,6 +157,58 @@ fn password_flood(addr: SocketAddr, threads: usize, stop: Arc<AtomicBool>) -> Ve
                 let mut sent = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let auth = tests::basic_auth("root", &format!("guess-{i}-{sent}"));
+                    let Ok(mut s) = TcpStream::connect(addr) else {
+                        continue;
+                    };
+                    let req = format!(
+                        "GET /json-api/version?api.version=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+                         Authorization: {auth}\r\n\r\n"
+                    );
+                    if s.write_all(req.as_bytes()).is_ok() {
+                        let mut sink = Vec::new();
+                        let _ = std::io::Read::read_to_end(&mut s, &mut sink);
+                    }
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect()
+}
+
+/// Holds `n` connections that each sent a request head announcing a 100,000-byte body and two bytes of it, reopening
+/// those the server closes, until stopped.
+fn slow_bodies(addr: SocketAddr, n: usize, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut open: Vec<TcpStream> = Vec::with_capacity(n);
+        while !stop.load(Ordering::Relaxed) {
+            open.retain(|s| {
+                s.set_nonblocking(true).ok();
+                let mut b = [0u8; 1];
+                matches!(std::io::Read::read(&mut &*s, &mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            });
+            while open.len() < n {
+                let Ok(mut s) = TcpStream::connect(addr) else {
+                    break;
+                };
+                let _ = s.write_all(b"POST /json-api/version HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nap");
+                open.push(s);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+}
+
+/// Sends `Basic` passwords for made-up users (a different one each time, so no per-user throttle applies) as fast as
+/// `threads` clients can, until stopped.
+fn made_up_users_flood(addr: SocketAddr, threads: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
+    (0..threads)
+        .map(|i| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut sent = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let auth = tests::basic_auth(&format!("u{i}x{sent}"), "guess");
                     let Ok(mut s) = TcpStream::connect(addr) else {
                         continue;
                     };
@@ -359,11 +412,22 @@ pub fn http_load() {
     let _ = idle.join();
     let guesses: u64 = flood.into_iter().map(|h| h.join().unwrap_or(0)).sum();
     std::thread::sleep(Duration::from_secs(6));
+    // The second attack: requests whose bodies never arrive, and passwords for made-up users.
+    let stop = Arc::new(AtomicBool::new(false));
+    let slow = slow_bodies(addr, 200, Arc::clone(&stop));
+    let made_up = made_up_users_flood(addr, 50, Arc::clone(&stop));
+    std::thread::sleep(Duration::from_secs(1));
+    let slowed = sweep(&server, &endpoints);
+    stop.store(true, Ordering::Relaxed);
+    let _ = slow.join();
+    let made_up: u64 = made_up.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    std::thread::sleep(Duration::from_secs(6));
     let after = footprint(&server);
 
     let mut table = String::from(
         "| endpoint | connections | quiet: requests/s | p50 ms | p99 ms | ÷ floor | server CPU µs/request | ÷ floor | \
-         under attack: requests/s | p50 ms | p99 ms | ÷ floor |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         under attack: requests/s | p50 ms | p99 ms | ÷ floor | slow bodies: requests/s | p99 ms | p99 ÷ quiet |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for q in &quiet {
         let (name, c) = (q.name, q.connections);
@@ -377,6 +441,14 @@ pub fn http_load() {
             ),
             None => ("–".into(), "–".into(), "–".into(), "–".into()),
         };
+        let (sr, sp99, sx) = match slowed.iter().find(|r| r.name == name && r.connections == c) {
+            Some(s) => (
+                format!("{:.0}", s.figures.rps),
+                format!("{:.2}", s.figures.p99_ms),
+                format!("{:.2}×", s.figures.p99_ms / q.figures.p99_ms),
+            ),
+            None => ("–".into(), "–".into(), "–".into()),
+        };
         let f = q.figures;
         let errors = if f.errors > 0 {
             format!(" ({} errors)", f.errors)
@@ -385,13 +457,14 @@ pub fn http_load() {
         };
         let _ = writeln!(
             table,
-            "| {name} | {c} | {:.0}{errors} | {:.2} | {:.2} | {:.2}× | {:.1} | {:.2}× | {ar} | {ap50} | {ap99} | {af} |",
+            "| {name} | {c} | {:.0}{errors} | {:.2} | {:.2} | {:.2}× | {:.1} | {:.2}× | {ar} | {ap50} | {ap99} | {af} | {sr} | {sp99} | {sx} |",
             f.rps, f.p50_ms, f.p99_ms, q.ratio, f.cpu_us, q.cpu_ratio
         );
         println!(
             "http load {name} at {c} connection(s): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.3}x of the floor \
              (target >= 0.8 for the gated and token calls); server CPU {:.1} us/request, {:.2}x the floor's; under \
-             attack {ar} req/s, p99 {ap99} ms, {af} of the floor",
+             attack {ar} req/s, p99 {ap99} ms, {af} of the floor; under slow bodies {sr} req/s, p99 {sp99} ms, {sx} of \
+             the quiet p99 (target <= 2)",
             f.rps, f.p50_ms, f.p99_ms, q.ratio, f.cpu_us, q.cpu_ratio
         );
     }
@@ -399,7 +472,9 @@ pub fn http_load() {
         table,
         "\nServer footprint (resident KiB, open descriptors): start {} / {}; after the quiet runs {} / {}; \
          during the attack {} / {}; 6 s after it {} / {}. The attack: 1,000 idle connections held open (reopened \
-         when closed) and 4 clients guessing root's password ({guesses} guesses sent).\n",
+         when closed) and 4 clients guessing root's password ({guesses} guesses sent). The slow-body attack: 200 \
+         connections each sending a head for a 100,000-byte body and two bytes of it (reopened when closed), and 50 \
+         clients sending passwords for made-up users ({made_up} sent).\n",
         before.0, before.1, after_quiet.0, after_quiet.1, during.0, during.1, after.0, after.1
     );
     println!(
