@@ -748,6 +748,100 @@ fn whm_api_1_as_clients_know_it() {
             200,
             json!({"data": {"tokens": {"conformance": {"acls": acl_map(&Acl::iter().map(|a| a.name()).collect::<Vec<_>>())}}}}),
         ),
+        // WHM API 1's generic list parameters, applied to every list answer: filter, then sort, then chunk, then columns.
+        row(
+            "listresellers without generic parameters: the whole list and no chunk, filter or sort metadata, still",
+            "root",
+            "/json-api/listresellers?api.version=1",
+            200,
+            json!({"metadata": {"version": 1, "command": "listresellers", "result": 1, "reason": "OK",
+                "chunk": "<absent>", "filter": "<absent>", "sort": "<absent>"}, "data": {"reseller": ["bob", "carol"]}}),
+        ),
+        row(
+            "listresellers sorted: api.sort.a.field names the list's one return, api.sort.a.reverse=1 reverses",
+            "root",
+            "/json-api/listresellers?api.version=1&api.sort.enable=1&api.sort.a.field=reseller&api.sort.a.reverse=1",
+            200,
+            json!({"metadata": {"version": 1, "command": "listresellers", "result": 1, "reason": "OK",
+                "chunk": "<absent>", "filter": "<absent>"}, "data": {"reseller": ["carol", "bob"]}}),
+        ),
+        row(
+            "listresellers filtered with begins (any case): metadata.filter.filtered counts the records kept",
+            "root",
+            "/json-api/listresellers?api.version=1&api.filter.enable=1&api.filter.a.field=reseller&api.filter.a.type=begins&api.filter.a.arg0=C",
+            200,
+            json!({"metadata": {"version": 1, "command": "listresellers", "result": 1, "reason": "OK",
+                "filter": {"filtered": 1}, "chunk": "<absent>"}, "data": {"reseller": ["carol"]}}),
+        ),
+        row(
+            "listresellers with two filters: a record is kept only when a and b both match",
+            "root",
+            "/json-api/listresellers?api.version=1&api.filter.enable=1&api.filter.a.field=reseller&api.filter.a.arg0=o&api.filter.b.field=reseller&api.filter.b.type=ends&api.filter.b.arg0=b",
+            200,
+            json!({"metadata": {"result": 1, "filter": {"filtered": 1}}, "data": {"reseller": ["bob"]}}),
+        ),
+        row(
+            "listresellers paged: api.chunk.start is 1-indexed; metadata.chunk has start, size, records, chunks, current",
+            "root",
+            "/json-api/listresellers?api.version=1&api.chunk.enable=1&api.chunk.size=1&api.chunk.start=2",
+            200,
+            json!({"metadata": {"version": 1, "command": "listresellers", "result": 1, "reason": "OK", "filter": "<absent>",
+                "chunk": {"start": 2, "size": 1, "records": 2, "chunks": 2, "current": 2}}, "data": {"reseller": ["carol"]}}),
+        ),
+        row(
+            "listresellers filtered, sorted and paged: the page is taken from the sorted, filtered records",
+            "root",
+            "/json-api/listresellers?api.version=1&api.filter.enable=1&api.filter.a.field=reseller&api.filter.a.arg0=o&api.sort.enable=1&api.sort.a.field=reseller&api.sort.a.reverse=1&api.chunk.enable=1&api.chunk.size=1",
+            200,
+            json!({"metadata": {"result": 1, "filter": {"filtered": 2},
+                "chunk": {"start": 1, "size": 1, "records": 2, "chunks": 2, "current": 1}}, "data": {"reseller": ["carol"]}}),
+        ),
+        row(
+            "listresellers: a start past the last record is an empty page, not an error",
+            "root",
+            "/json-api/listresellers?api.version=1&api.chunk.enable=1&api.chunk.size=5&api.chunk.start=6",
+            200,
+            json!({"metadata": {"result": 1, "chunk": {"start": 6, "size": 5, "records": 2, "chunks": 1, "current": 2}},
+                "data": {"reseller": []}}),
+        ),
+        row(
+            "listresellers: the generic parameters are ignored without their enable, still",
+            "root",
+            "/json-api/listresellers?api.version=1&api.chunk.size=1&api.sort.a.field=reseller&api.sort.a.reverse=1",
+            200,
+            json!({"metadata": {"result": 1, "chunk": "<absent>"}, "data": {"reseller": ["bob", "carol"]}}),
+        ),
+        row(
+            "listresellers: an unknown filter type is a failed call naming the parameter and the types",
+            "root",
+            "/json-api/listresellers?api.version=1&api.filter.enable=1&api.filter.a.field=reseller&api.filter.a.type=like&api.filter.a.arg0=b",
+            200,
+            failed(
+                "listresellers",
+                "Invalid value for api.filter.a.type: \"like\" is not a filter type (contains, begins, ends, eq, ==, lt, \
+                 lt_equal, lt_handle_unlimited, gt, gt_equal or gt_handle_unlimited).",
+            ),
+        ),
+        row(
+            "listresellers: api.chunk.size=0 is a failed call",
+            "root",
+            "/json-api/listresellers?api.version=1&api.chunk.enable=1&api.chunk.size=0",
+            200,
+            failed(
+                "listresellers",
+                "Invalid value for api.chunk.size: \"0\" is not a whole number of at least 1.",
+            ),
+        ),
+        row(
+            "listresellers: sorting by a field no record has is a failed call",
+            "root",
+            "/json-api/listresellers?api.version=1&api.sort.enable=1&api.sort.a.field=owner",
+            200,
+            failed(
+                "listresellers",
+                "The field \"owner\" (api.sort.a.field) does not exist in the answer of listresellers.",
+            ),
+        ),
         // Saved privilege lists and setacls.
         row(
             "saveacllist saves a named list: metadata only",
@@ -762,6 +856,13 @@ fn whm_api_1_as_clients_know_it() {
             "/json-api/listacls?api.version=1",
             200,
             json!({"metadata": ok("listacls"), "data": {"acl": [{"name": "billing", "privileges": acl_map(&["list-accts", "show-bandwidth"])}]}}),
+        ),
+        row(
+            "listacls with api.columns: each record keeps only the returns named",
+            "root",
+            "/json-api/listacls?api.version=1&api.columns.enable=1&api.columns.a=name",
+            200,
+            json!({"metadata": ok("listacls"), "data": {"acl": [{"name": "billing", "privileges": "<absent>"}]}}),
         ),
         row(
             "listacls in API 0 keeps the older map form",
@@ -843,6 +944,65 @@ fn whm_api_1_as_clients_know_it() {
             }}}),
         ),
         row(
+            "api_token_list sorted by name, reversed, and paged: data.tokens stays an object keyed by name, holding the page",
+            "root",
+            "/json-api/api_token_list?api.version=1&api.sort.enable=1&api.sort.a.field=name&api.sort.a.reverse=1&api.chunk.enable=1&api.chunk.size=2",
+            200,
+            json!({"metadata": {"version": 1, "command": "api_token_list", "result": 1, "reason": "OK", "filter": "<absent>",
+                "chunk": {"start": 1, "size": 2, "records": 4, "chunks": 2, "current": 1}},
+                "data": {"tokens": {"limited": {"name": "limited"}, "full": {"name": "full"},
+                    "from_json": "<absent>", "conformance": "<absent>"}}}),
+        ),
+        row(
+            "api_token_list, the second page of the same sort",
+            "root",
+            "/json-api/api_token_list?api.version=1&api.sort.enable=1&api.sort.a.field=name&api.sort.a.reverse=1&api.chunk.enable=1&api.chunk.size=2&api.chunk.start=3",
+            200,
+            json!({"metadata": {"result": 1, "chunk": {"start": 3, "size": 2, "records": 4, "chunks": 2, "current": 2}},
+                "data": {"tokens": {"from_json": {"name": "from_json"}, "conformance": {"name": "conformance"},
+                    "limited": "<absent>", "full": "<absent>"}}}),
+        ),
+        row(
+            "api_token_list filtered with == on has_full_access: the limited tokens",
+            "root",
+            "/json-api/api_token_list?api.version=1&api.filter.enable=1&api.filter.a.field=has_full_access&api.filter.a.type===&api.filter.a.arg0=0",
+            200,
+            json!({"metadata": {"version": 1, "command": "api_token_list", "result": 1, "reason": "OK",
+                "filter": {"filtered": 2}, "chunk": "<absent>"},
+                "data": {"tokens": {"limited": {"has_full_access": 0}, "from_json": {"has_full_access": 0},
+                    "full": "<absent>", "conformance": "<absent>"}}}),
+        ),
+        row(
+            "api_token_list filtered (contains ignores case), then paged: metadata.chunk.records counts what the filter kept",
+            "root",
+            "/json-api/api_token_list?api.version=1&api.filter.enable=1&api.filter.a.field=name&api.filter.a.type=contains&api.filter.a.arg0=F&api.chunk.enable=1&api.chunk.size=1",
+            200,
+            json!({"metadata": {"result": 1, "filter": {"filtered": 3},
+                "chunk": {"start": 1, "size": 1, "records": 3, "chunks": 3, "current": 1}},
+                "data": {"tokens": {"conformance": {"name": "conformance"},
+                    "full": "<absent>", "from_json": "<absent>", "limited": "<absent>"}}}),
+        ),
+        row(
+            "api_token_list: a numeric sort of a field that is not a number is a failed call naming the value",
+            "root",
+            "/json-api/api_token_list?api.version=1&api.sort.enable=1&api.sort.a.field=name&api.sort.a.method=numeric",
+            200,
+            failed(
+                "api_token_list",
+                "Cannot sort api_token_list by \"name\" (api.sort.a.field) as numbers: \"conformance\" is not one.",
+            ),
+        ),
+        row(
+            "api_token_list: a numeric filter type with an arg0 that is not a number is a failed call",
+            "root",
+            "/json-api/api_token_list?api.version=1&api.filter.enable=1&api.filter.a.field=create_time&api.filter.a.type=gt&api.filter.a.arg0=yesterday",
+            200,
+            failed(
+                "api_token_list",
+                "Invalid value for api.filter.a.arg0: \"yesterday\" is not a number, as the filter type \"gt\" needs.",
+            ),
+        ),
+        row(
             "api_token_revoke skips names that do not exist and succeeds",
             "root",
             "/json-api/api_token_revoke?api.version=1&token_name-0=limited&token_name-1=no_such_token",
@@ -916,6 +1076,52 @@ fn whm_api_1_as_clients_know_it() {
     let saved = std::fs::read_to_string(h.panel.state_dir.join("acllists/billing")).unwrap();
     assert_eq!(saved.lines().count(), 64, "one acl=0|1 line per built-in ACL: {saved}");
     assert!(saved.contains("list-accts=1\n") && saved.contains("all=0\n"), "{saved}");
+}
+
+/// Every operation that declares a list answers WHM API 1's generic parameters by that declaration alone: asked for
+/// pages of one record, it answers at most one record and `metadata.chunk`, whatever the list holds.
+#[test]
+fn every_list_operation_pages_its_list() {
+    let h = open(CONFIG, &[]);
+    // Two of each where it is cheap, so a page of one has something to leave out.
+    h.panel
+        .tokens
+        .create("root", &credentials::TokenName::new("second").unwrap(), None, None, &[])
+        .unwrap();
+    let listing: Vec<_> = panel::whm::OPERATIONS
+        .iter()
+        .filter_map(|op| op.list.map(|l| (op.name, l)))
+        .collect();
+    assert!(
+        listing.iter().any(|(name, _)| *name == "listresellers"),
+        "listresellers declares its list: {listing:?}"
+    );
+    let mut wrong = Vec::new();
+    for (name, list) in listing {
+        let reply = h.get(
+            "root",
+            &format!("/json-api/{name}?api.version=1&api.chunk.enable=1&api.chunk.size=1"),
+        );
+        let body = reply.json();
+        let items = list.locate(&body["data"]).and_then(|l| match l {
+            Value::Array(a) => Some(a.len()),
+            Value::Object(m) => Some(m.len()),
+            _ => None,
+        });
+        let chunk = &body["metadata"]["chunk"];
+        let ok = reply.status == StatusCode::OK
+            && body["metadata"]["result"] == 1
+            && items.is_some_and(|n| n <= 1)
+            && chunk["size"] == 1
+            && chunk["start"] == 1
+            && chunk["records"]
+                .as_u64()
+                .is_some_and(|r| r as usize >= items.unwrap_or(0));
+        if !ok {
+            wrong.push(format!("{name} ({list:?}): {} {}", reply.status, reply.body));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 /// A throttled caller's 429 is the same envelope as every failure: `result` 0 and no `data` key.

@@ -4,6 +4,7 @@
 //! `applist`, the Home menu and `explain` read the same table and the same decision, so what is shown and what is
 //! allowed cannot drift apart. The envelope is written in one place, [`Answer`].
 
+pub mod lists;
 pub mod ops;
 pub mod plugin;
 
@@ -12,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 use settings::{Decision, Snapshot};
+
+pub use lists::List;
 
 use crate::auth::{Authorized, Caller};
 use crate::state::Panel;
@@ -152,6 +155,9 @@ pub trait Operation {
     /// Whether it writes files (and syncs them): the HTTP layer then runs it on a blocking thread, so a write never
     /// holds up the requests sharing its async worker.
     const WRITES: bool = false;
+    /// Where the answer's list is, for an operation that answers one: WHM API 1's generic list parameters
+    /// (`api.filter.*`, `api.sort.*`, `api.chunk.*`, `api.columns.*`) then apply to it ([`lists`]).
+    const LIST: Option<List> = None;
     type Params: FromParams;
     type Output: Serialize;
     fn run(ctx: Ctx<'_>, auth: Authorized<'_>, params: Self::Params) -> Result<Self::Output, WhmError>;
@@ -199,6 +205,8 @@ pub struct OpEntry {
     pub reason: &'static str,
     /// [`Operation::WRITES`].
     pub writes: bool,
+    /// [`Operation::LIST`].
+    pub list: Option<List>,
     run: fn(Ctx<'_>, &Caller, &Params) -> Result<Value, WhmError>,
 }
 
@@ -218,6 +226,7 @@ impl OpEntry {
             api0: O::API0,
             reason: O::REASON,
             writes: O::WRITES,
+            list: O::LIST,
             run: run_erased::<O>,
         }
     }
@@ -362,8 +371,17 @@ pub fn api0_error(reason: &str) -> Value {
 pub fn dispatch(ctx: Ctx<'_>, caller: &Caller, function: &str, params: &Params, method: &str, api1: bool) -> Answer {
     if let Some(op) = operation(function) {
         if api1 {
-            return match (op.run)(ctx, caller, params) {
-                Ok(data) => Answer::Json(StatusCode::OK, envelope_with(function, op.reason, Ok(data))),
+            // The generic list parameters apply to what the operation answered, after it ran (so a refused caller
+            // learns nothing from their errors either).
+            let answered = (op.run)(ctx, caller, params).and_then(|data| lists::apply(op.list, function, data, params));
+            return match answered {
+                Ok((data, applied)) => {
+                    let mut body = envelope_with(function, op.reason, Ok(data));
+                    if let Some(metadata) = body["metadata"].as_object_mut() {
+                        metadata.extend(applied);
+                    }
+                    Answer::Json(StatusCode::OK, body)
+                }
                 Err(e) => Answer::of(function, Err(e)),
             };
         }

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::auth::Authorized;
 use crate::cluster::{MemberCredential, MemberView};
 use crate::features::CONFIGURATION_CLUSTER;
-use crate::whm::{Ctx, FromParams, Operation, Params, WhmError};
+use crate::whm::{Ctx, FromParams, List, Operation, Params, WhmError};
 
 pub const ROOT_ONLY: &str =
     "Access denied: only root, with a full-access credential, manages the Configuration Cluster.";
@@ -173,6 +173,8 @@ pub struct ListConfigClusterServers;
 impl Operation for ListConfigClusterServers {
     const NAME: &'static str = "list_configclusterservers";
     const FEATURE: &'static str = CONFIGURATION_CLUSTER;
+    /// `data` itself is the object keyed by member name: it stays one, holding the members kept.
+    const LIST: Option<List> = Some(List::Data);
     type Params = ();
     type Output = Servers;
 

@@ -6,7 +6,7 @@ use settings::Acl;
 
 use crate::auth::Authorized;
 use crate::features::WHM;
-use crate::whm::{Api0, Ctx, Operation, WhmError};
+use crate::whm::{Api0, Ctx, List, Operation, WhmError};
 
 /// The WHM version Tweakgate's API answers to.
 pub const WHM_VERSION: &str = "11.134.0.0";
@@ -22,6 +22,8 @@ pub struct Apps {
 impl Operation for Applist {
     const NAME: &'static str = "applist";
     const FEATURE: &'static str = WHM;
+    /// A list of names: each record's one return is `app`.
+    const LIST: Option<List> = Some(List::Under("app"));
     /// API 0: only the functions API 0 serves (API-1-only functions and plugins' functions are left out).
     const API0: Api0 = Api0::Shape(|mut data| {
         if let Some(apps) = data["app"].as_array_mut() {
@@ -62,6 +64,8 @@ impl Operation for Myprivs {
     const FEATURE: &'static str = WHM;
     /// API 0: `{"privs":{…}}`.
     const API0: Api0 = Api0::Shape(|mut data| json!({"privs": data["privileges"][0].take()}));
+    /// WHM's list of one record, `{"<acl>":0|1,…}`.
+    const LIST: Option<List> = Some(List::Under("privileges"));
     type Params = ();
     type Output = Value;
 

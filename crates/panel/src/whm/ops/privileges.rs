@@ -13,7 +13,7 @@ use crate::auth::Authorized;
 use crate::features::EDIT_RESELLER_PRIVILEGES;
 use crate::fsx::create_private_dir;
 use crate::state::Panel;
-use crate::whm::{Api0, Ctx, FromParams, Operation, Params, WhmError, parse_bool};
+use crate::whm::{Api0, Ctx, FromParams, List, Operation, Params, WhmError, parse_bool};
 
 pub const NO_RESELLER: &str = "No reseller specified.";
 pub const NO_LIST_NAME: &str = "No ACL list specified.";
@@ -30,6 +30,8 @@ impl Operation for ListResellers {
     const NAME: &'static str = "listresellers";
     const FEATURE: &'static str = EDIT_RESELLER_PRIVILEGES;
     const API0: Api0 = Api0::Data;
+    /// A list of names: each record's one return is `reseller`.
+    const LIST: Option<List> = Some(List::Under("reseller"));
     type Params = ();
     type Output = Value;
 
@@ -122,6 +124,7 @@ impl Operation for ListAcls {
     const NAME: &'static str = "listacls";
     const FEATURE: &'static str = EDIT_RESELLER_PRIVILEGES;
     const API0: Api0 = Api0::Shape(api0_acl_map);
+    const LIST: Option<List> = Some(List::Under("acl"));
     type Params = ();
     type Output = SavedLists;
 

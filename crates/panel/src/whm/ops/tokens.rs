@@ -13,7 +13,7 @@ use settings::{Acl, AclSet};
 use crate::auth::Authorized;
 use crate::features::MANAGE_API_TOKENS;
 use crate::fsx::unix_now;
-use crate::whm::{Ctx, FromParams, Operation, Params, WhmError};
+use crate::whm::{Ctx, FromParams, List, Operation, Params, WhmError};
 
 /// What a new token is to be.
 #[derive(Debug, Clone)]
@@ -168,6 +168,8 @@ pub struct ApiTokenList;
 impl Operation for ApiTokenList {
     const NAME: &'static str = "api_token_list";
     const FEATURE: &'static str = MANAGE_API_TOKENS;
+    /// An object keyed by token name: it stays one, holding the records kept.
+    const LIST: Option<List> = Some(List::Under("tokens"));
     type Params = ();
     type Output = Tokens;
 
