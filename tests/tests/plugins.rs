@@ -141,7 +141,14 @@ fn hello_describes_itself_and_answers() {
         (Some("hello"), Some("0.1.0"), Some(plugin_abi::ABI_VERSION))
     );
     assert_eq!(report.features, ["hello"]);
-    assert_eq!(report.sha256, None, "an unpinned library is not hashed");
+    // Every loaded library is hashed (its bytes are what the sealed copy holds), so `plugins list` can show the digest.
+    let digest = Command::new("sha256sum")
+        .arg(&hello)
+        .output()
+        .expect("running sha256sum")
+        .stdout;
+    let digest = String::from_utf8(digest).unwrap();
+    assert_eq!(report.sha256.as_deref(), digest.split_whitespace().next());
     assert_eq!(
         report.to_string(),
         format!(
@@ -801,4 +808,73 @@ fn a_limited_credential_reads_and_generates_no_key() {
     );
     assert!(page.contains(r#"id="notice""#), "{page}");
     assert_ne!(homes.key_file("bob"), files.1, "bob's key was replaced");
+}
+
+/// `cp` over a loaded plugin (same inode) changed the pages under running code: the next call crashed the server.
+/// The host loads a sealed private copy of the bytes it checked, so overwriting, truncating or replacing the file
+/// reaches nothing that runs.
+#[test]
+fn overwriting_a_loaded_plugin_in_place_changes_nothing_that_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = copy_to(dir.path(), "hello.so", &fixture("hello"));
+    let host = load(&[&copy]);
+    assert_eq!(call_hello(&host, &[])["hello"], "root");
+    // In place, as `cp` and `rsync --inplace` write: truncate the same inode, then write other code into it.
+    let other = std::fs::read(fixture("panics")).unwrap();
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&copy).unwrap());
+    std::fs::write(&copy, &other).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&copy).unwrap()),
+        ino,
+        "the same file"
+    );
+    for _ in 0..3 {
+        assert_eq!(call_hello(&host, &[])["hello"], "root", "the loaded code keeps serving");
+    }
+    std::fs::write(&copy, b"").unwrap();
+    assert_eq!(
+        call_hello(&host, &[])["hello"],
+        "root",
+        "even after the file is emptied"
+    );
+    assert!(
+        report_for(&host.reports(), &copy).changed_on_disk,
+        "and the change is reported as needing a restart"
+    );
+}
+
+/// OpenSSH's StrictModes for plugins: a directory on the way that other users can write (and that is not sticky), or
+/// a final symbolic link another user owns, would let a local user swap in another library.
+#[test]
+fn plugin_paths_follow_strict_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    let hello = copy_to(&open, "hello.so", &fixture("hello"));
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_eq!(
+        failure(&load(&[&hello]), &hello),
+        LoadError::FileUnsafe {
+            why: format!(
+                "the directory {} holding {} is writable by other users (mode 0777), so they could swap in another library; run chmod go-w on it",
+                open.display(),
+                hello.display()
+            )
+        }
+    );
+    // Sticky, like /tmp: only an entry's owner may rename or remove it.
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    assert!(report_for(&load(&[&hello]).reports(), &hello).is_loaded());
+    // A link another user owns may be pointed elsewhere by them (the test needs root to give it away).
+    let link = dir.path().join("link.so");
+    std::os::unix::fs::symlink(&hello, &link).unwrap();
+    if std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).is_ok() {
+        let why = failure(&load(&[&link]), &link);
+        assert!(
+            matches!(&why, LoadError::FileUnsafe { why } if why.contains("is a symbolic link owned by uid 65534")),
+            "{why:?}"
+        );
+    } else {
+        eprintln!("plugin_paths_follow_strict_modes: not root, the foreign link case is skipped");
+    }
 }

@@ -202,7 +202,10 @@ impl PluginHost {
         let mut host = PluginHost { slots: Vec::new() };
         for entry in entries {
             let kept = self.slots.iter().find_map(|s| match &s.state {
-                SlotState::Loaded(l) if s.path == entry.path && s.pin == entry.sha256 => Some((s, l)),
+                // `bin/x.so` and `./bin/x.so` are one path: a faulted plugin stays isolated across such an edit.
+                SlotState::Loaded(l) if s.path.components().eq(entry.path.components()) && s.pin == entry.sha256 => {
+                    Some((s, l))
+                }
                 _ => None,
             });
             if let Some((slot, loaded)) = kept {
@@ -266,7 +269,7 @@ impl PluginHost {
             Ok(c) => c,
             Err(e) => return fail(e, None),
         };
-        let sha256 = checked.sha256.clone();
+        let sha256 = Some(checked.sha256.clone());
         let stamp = checked.stamp;
         let library = match open_library(path, checked) {
             Ok(l) => l,
@@ -527,15 +530,49 @@ impl PluginHost {
     }
 }
 
-/// Descriptors of every library loaded through `/proc/self/fd`, by (device, inode), kept open until the process exits.
+/// The sealed private copies libraries are loaded from, by the SHA-256 of their bytes, kept open until the process
+/// exits.
 ///
 /// glibc recognises an already-loaded library by the name it was opened under before it looks at the file, so a
 /// `/proc/self/fd/N` name must never come to mean another file: the descriptor stays open as long as the mapping
-/// (which is forever, see [`Loaded::library`]), and loading the same file again reuses the same name.
-static MAPPED: Mutex<Vec<((u64, u64), std::fs::File)>> = Mutex::new(Vec::new());
+/// (which is forever, see [`Loaded::library`]), and loading the same bytes again reuses the same name.
+static MAPPED: Mutex<Vec<(String, std::fs::File)>> = Mutex::new(Vec::new());
 
-/// Maps the library. On Linux it loads the very descriptor that was checked, so a file swapped after the checks is
-/// not the one loaded; elsewhere it loads the canonical path.
+/// A private, immutable copy of a checked library: a memfd holding exactly the bytes that were checked, sealed against
+/// every change. Overwriting the file on disk in place (`cp`, `rsync --inplace`), truncating or replacing it then
+/// changes nothing under the code that runs.
+#[cfg(target_os = "linux")]
+fn sealed_copy(bytes: &[u8]) -> std::io::Result<std::fs::File> {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: the name is a NUL-terminated literal and the flags are valid; the call returns a new descriptor or -1.
+    let fd = unsafe {
+        libc::memfd_create(
+            c"tweakgate-plugin".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    file.write_all(bytes)?;
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+    // SAFETY: F_ADD_SEALS on a memfd this function created; no mapping of it exists yet.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sealed_copy(_: &[u8]) -> std::io::Result<std::fs::File> {
+    Err(std::io::Error::other("sealed copies need Linux"))
+}
+
+/// Maps the library from a sealed private copy of the bytes that were checked (on Linux), so what runs is what was
+/// checked and nothing done to the file afterwards reaches it; elsewhere it loads the canonical path.
 fn open_library(path: &Path, checked: verify::CheckedFile) -> Result<libloading::Library, LoadError> {
     use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
     use std::os::fd::AsRawFd;
@@ -543,24 +580,32 @@ fn open_library(path: &Path, checked: verify::CheckedFile) -> Result<libloading:
     let mut mapped = MAPPED.lock().unwrap_or_else(|e| e.into_inner());
     let known = mapped
         .iter()
-        .find(|(id, _)| *id == checked.id)
+        .find(|(sha256, _)| *sha256 == checked.sha256)
         .map(|(_, f)| f.as_raw_fd());
-    let proc_path = PathBuf::from(format!("/proc/self/fd/{}", known.unwrap_or(checked.file.as_raw_fd())));
-    let by_descriptor = cfg!(target_os = "linux") && proc_path.exists();
-    let target = if by_descriptor {
-        proc_path.clone()
-    } else {
-        std::fs::canonicalize(path).map_err(|e| LoadError::Unreadable {
-            detail: format!("{}: {e}", path.display()),
-        })?
+    let copy = match known {
+        Some(_) => None,
+        None if cfg!(target_os = "linux") => Some(sealed_copy(&checked.bytes).map_err(|e| LoadError::Unreadable {
+            detail: format!(
+                "{}: cannot make the sealed private copy the library is loaded from: {e}",
+                path.display()
+            ),
+        })?),
+        None => None,
     };
-    // SAFETY: loading a library runs its initialisers. That is the point of a plugin; the file passed the ownership,
+    let fd = known.or(copy.as_ref().map(AsRawFd::as_raw_fd));
+    let target = match fd {
+        Some(fd) => PathBuf::from(format!("/proc/self/fd/{fd}")),
+        None => std::fs::canonicalize(path).map_err(|e| LoadError::Unreadable {
+            detail: format!("{}: {e}", path.display()),
+        })?,
+    };
+    // SAFETY: loading a library runs its initialisers. That is the point of a plugin; the bytes passed the ownership,
     // permission and pin checks above, and RTLD_NOW resolves every symbol now rather than failing later mid-call.
     let library = unsafe { Library::open(Some(target.as_os_str()), RTLD_NOW | RTLD_LOCAL) };
     match library {
         Ok(library) => {
-            if by_descriptor && known.is_none() {
-                mapped.push((checked.id, checked.file));
+            if let Some(copy) = copy {
+                mapped.push((checked.sha256, copy));
             }
             Ok(library.into())
         }
@@ -570,7 +615,7 @@ fn open_library(path: &Path, checked: verify::CheckedFile) -> Result<libloading:
                 None => e.to_string(),
             };
             Err(LoadError::NotALibrary {
-                detail: detail.replace(&*proc_path.to_string_lossy(), &path.display().to_string()),
+                detail: detail.replace(&*target.to_string_lossy(), &path.display().to_string()),
             })
         }
     }

@@ -1,10 +1,12 @@
 //! Checks a plugin file before `dlopen` runs any of its code: a regular file, not writable by others, owned by us or
-//! root, matching its SHA-256 pin, and not a truncated ELF image that would fault the loader.
+//! root, in directories that only root or we can change (OpenSSH's StrictModes), reached through no symbolic link
+//! another user owns, matching its SHA-256 pin, and not a truncated ELF image that would fault the loader.
 //!
-//! The checks run on an open descriptor, and on Linux the host then loads that very descriptor through
-//! `/proc/self/fd`, so the file that was checked is the file that is loaded (see `open_library` in `lib.rs`).
+//! The checks run on an open descriptor and on the bytes read from it; the host then loads a sealed private copy of
+//! those very bytes (see `open_library` in `lib.rs`), so the file that was checked is the code that runs, whatever
+//! later happens to the file on disk.
 
-use std::fs::{File, Metadata};
+use std::fs::Metadata;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
@@ -37,16 +39,15 @@ impl Stamp {
     }
 }
 
-/// A checked plugin file, still open, with its contents' hash.
+/// A checked plugin file: its bytes as checked, and their hash.
 #[derive(Debug)]
 pub(crate) struct CheckedFile {
     /// The version of the file that was checked.
     pub stamp: Stamp,
-    pub file: File,
-    /// Device and inode: which file this is, whatever its path.
-    pub id: (u64, u64),
-    /// Computed only when the config pins a hash: hashing a large library on every load is not free.
-    pub sha256: Option<String>,
+    /// The whole file as it was read and checked: what the host loads.
+    pub bytes: Vec<u8>,
+    /// Lowercase hex SHA-256 of `bytes`.
+    pub sha256: String,
 }
 
 fn kind_of(meta: &Metadata) -> &'static str {
@@ -107,8 +108,64 @@ fn check_meta(path: &Path, meta: &Metadata) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Runs every check and leaves the file open for loading.
+/// Whether a directory on the way to a plugin is one only root or we can change: owned by one of us, and writable by
+/// no one else, unless it is sticky (like `/tmp`, where only an entry's owner may rename or remove it).
+fn check_directory(dir: &Path, path: &Path) -> Result<(), LoadError> {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    let me = euid();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(LoadError::FileUnsafe {
+            why: format!(
+                "the directory {} holding {} is owned by uid {}, not by the user running Tweakgate (uid {me}) or root, so its owner could swap in another library",
+                dir.display(),
+                path.display(),
+                meta.uid()
+            ),
+        });
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        return Err(LoadError::FileUnsafe {
+            why: format!(
+                "the directory {} holding {} is writable by other users (mode {mode:04o}), so they could swap in another library; run chmod go-w on it",
+                dir.display(),
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// OpenSSH's StrictModes for a plugin path: every directory up to `/` (of the path as written and of where it leads)
+/// passes [`check_directory`], and a final symbolic link is owned by root or us.
+fn check_path(path: &Path) -> Result<(), LoadError> {
+    let me = euid();
+    if let Ok(link) = std::fs::symlink_metadata(path)
+        && link.file_type().is_symlink()
+        && link.uid() != me
+        && link.uid() != 0
+    {
+        return Err(LoadError::FileUnsafe {
+            why: format!(
+                "{} is a symbolic link owned by uid {}, not by the user running Tweakgate (uid {me}) or root, so its owner could point it at another library",
+                path.display(),
+                link.uid()
+            ),
+        });
+    }
+    let written = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| written.clone());
+    for dir in written.ancestors().skip(1).chain(resolved.ancestors().skip(1)) {
+        check_directory(dir, path)?;
+    }
+    Ok(())
+}
+
+/// Runs every check and reads the file whole for loading.
 pub(crate) fn check_file(path: &Path, pin: Option<&str>) -> Result<CheckedFile, LoadError> {
+    check_path(path)?;
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -147,39 +204,40 @@ pub(crate) fn check_file(path: &Path, pin: Option<&str>) -> Result<CheckedFile, 
     let read_err = |e: std::io::Error| LoadError::Unreadable {
         detail: format!("{}: {e}", path.display()),
     };
-    let sha256 = match pin {
-        Some(expected) => {
-            let mut bytes = Vec::with_capacity(len as usize);
-            file.read_to_end(&mut bytes).map_err(read_err)?;
-            let found = hex::encode(Sha256::digest(&bytes));
-            let expected = expected.trim();
-            if !expected.eq_ignore_ascii_case(&found) {
-                return Err(LoadError::HashMismatch {
-                    expected: expected.to_ascii_lowercase(),
-                    found,
-                });
-            }
-            check_elf_bounds(&bytes, len)?;
-            Some(found)
+    if len > MAX_LIBRARY_BYTES {
+        return Err(LoadError::FileUnsafe {
+            why: format!(
+                "{} is {len} bytes, more than the {MAX_LIBRARY_BYTES} a plugin may have",
+                path.display()
+            ),
+        });
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    (&mut file)
+        .take(MAX_LIBRARY_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    let found = hex::encode(Sha256::digest(&bytes));
+    if let Some(expected) = pin {
+        let expected = expected.trim();
+        if !expected.eq_ignore_ascii_case(&found) {
+            return Err(LoadError::HashMismatch {
+                expected: expected.to_ascii_lowercase(),
+                found,
+            });
         }
-        None => {
-            // The headers sit at the start of the file; read enough for them and check the rest against the length.
-            let mut head = Vec::new();
-            (&mut file).take(HEAD_BYTES).read_to_end(&mut head).map_err(read_err)?;
-            check_elf_bounds(&head, len)?;
-            None
-        }
-    };
+    }
+    // The bytes read are what is loaded: their ELF tables must lie inside them.
+    check_elf_bounds(&bytes, bytes.len() as u64)?;
     Ok(CheckedFile {
         stamp: Stamp::of_meta(&opened),
-        file,
-        id: (opened.dev(), opened.ino()),
-        sha256,
+        bytes,
+        sha256: found,
     })
 }
 
-/// How much of an unpinned library is read to check its ELF header tables.
-const HEAD_BYTES: u64 = 16 * 1024;
+/// The largest plugin library read and loaded.
+const MAX_LIBRARY_BYTES: u64 = 256 * 1024 * 1024;
 
 #[cfg(test)]
 fn check_whole(b: &[u8]) -> Result<(), LoadError> {
