@@ -878,3 +878,54 @@ fn plugin_paths_follow_strict_modes() {
         eprintln!("plugin_paths_follow_strict_modes: not root, the foreign link case is skipped");
     }
 }
+
+/// A slow plugin function ran on the async workers with no deadline: one 45 s call held `/health` for 43 s, twenty
+/// silenced the server. Plugin calls now run off the workers, in a pool per plugin, within `call_timeout_ms`.
+#[test]
+fn a_sleeping_plugin_function_gets_its_503_at_the_deadline_and_holds_nothing_else() {
+    let p = tests::TestPanel::serve(&tests::Cast::standard().plugin("fixture-hello", "call_timeout_ms = 300"));
+    let root = p.as_("root");
+    let key = p.as_("root").with_key();
+    let (slow, quick) = std::thread::scope(|s| {
+        let sleepers: Vec<_> = (0..24)
+            .map(|_| {
+                let root = root.clone();
+                s.spawn(move || {
+                    let start = std::time::Instant::now();
+                    let r = root.api("hello", "sleep_ms=3000");
+                    (r.status, r.body, start.elapsed())
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let quick: Vec<(u16, std::time::Duration)> = (0..10)
+            .flat_map(|_| {
+                let start = std::time::Instant::now();
+                let health = p.anonymous().get("/health").status;
+                let h = (health, start.elapsed());
+                let start = std::time::Instant::now();
+                let other = key.api("accesshash", "").status;
+                [h, (other, start.elapsed())]
+            })
+            .collect();
+        (
+            sleepers.into_iter().map(|t| t.join().unwrap()).collect::<Vec<_>>(),
+            quick,
+        )
+    });
+    for (status, took) in &quick {
+        assert_eq!(*status, 200, "/health and another plugin answer while hello sleeps");
+        assert!(
+            *took < std::time::Duration::from_secs(1),
+            "took {took:?} while the plugin sleeps 3 s"
+        );
+    }
+    for (status, body, took) in &slow {
+        assert_eq!(*status, 503, "{body}");
+        assert!(body.contains("call_timeout_ms") || body.contains("busy"), "{body}");
+        assert!(
+            *took < std::time::Duration::from_millis(1500),
+            "answered after {took:?}"
+        );
+    }
+}

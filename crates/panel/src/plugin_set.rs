@@ -129,9 +129,10 @@ fn normalise(path: &str) -> &str {
 
 /// How long a plugin call may take when its `[[plugins]]` entry sets no `call_timeout_ms`.
 pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// Calls of one plugin running at once; more are answered 503 at once. A call past its deadline keeps its slot until
-/// it really returns, so a plugin that hangs uses up its own slots and no one else's.
-pub const CALLS_PER_PLUGIN: usize = 8;
+/// Calls of one plugin running at once; more wait for a slot (within the call's budget), then are answered 503. A
+/// call past its deadline keeps its slot until it really returns, so a plugin that hangs uses up its own slots and no
+/// one else's.
+pub const CALLS_PER_PLUGIN: usize = 16;
 
 /// Why a plugin call was not answered by the plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +154,7 @@ impl std::fmt::Display for CallRefused {
             CallRefused::Busy { plugin } => {
                 write!(
                     f,
-                    "the plugin {plugin} is busy with {CALLS_PER_PLUGIN} calls; try again shortly"
+                    "the plugin {plugin} is busy with {CALLS_PER_PLUGIN} calls that did not end in time; try again shortly"
                 )
             }
             CallRefused::TimedOut { plugin, budget } => write!(
@@ -183,9 +184,9 @@ impl CallPools {
         )
     }
 
-    /// Runs `call` (which calls into the plugin providing `feature`) on a blocking thread of that plugin's pool, and
-    /// waits for it at most the plugin's budget. A client that goes away drops this future: a call not yet started
-    /// never starts.
+    /// Runs `call` (which calls into the plugin providing `feature`) on a blocking thread of that plugin's pool: waits
+    /// for a slot and then for the call, each at most the plugin's budget. A client that goes away drops this future:
+    /// a call still waiting for its slot never starts.
     pub async fn run<T: Send + 'static>(
         &self,
         plugins: &PluginSet,
@@ -201,7 +202,7 @@ impl CallPools {
             .and_then(|p| config.plugins.iter().find(|e| e.path == p))
             .and_then(|e| e.call_timeout_ms)
             .map_or(DEFAULT_CALL_TIMEOUT, std::time::Duration::from_millis);
-        let Ok(slot) = self.pool(&plugin).try_acquire_owned() else {
+        let Ok(Ok(slot)) = tokio::time::timeout(budget, self.pool(&plugin).acquire_owned()).await else {
             return Err(CallRefused::Busy { plugin });
         };
         let task = tokio::task::spawn_blocking(move || {
