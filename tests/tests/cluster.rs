@@ -160,7 +160,8 @@ fn a_change_on_the_master_reaches_every_member() {
     assert!(!stdout.contains(&plain_token) && !stdout.contains(&https_token));
 
     // Metrics show the queue of each member.
-    let metrics = request(master.addr, "GET", "/metrics", &[], "");
+    let root = format!("whm root:{}", master.root_token);
+    let metrics = request(master.addr, "GET", "/metrics", &[("Authorization", &root)], "");
     assert!(
         metrics.body.contains(&format!(
             "tweakgate_cluster_changes_waiting{{server=\"{plain_url}\"}} 0"

@@ -55,6 +55,11 @@ fn metrics_count_requests_failures_and_decisions() {
         .create("erin", &credentials::TokenName::new("m").unwrap(), None, None, &[])
         .unwrap();
     let erin = format!("WHM erin:{}", token.expose());
+    let (_, token) = panel
+        .tokens
+        .create("root", &credentials::TokenName::new("scrape").unwrap(), None, None, &[])
+        .unwrap();
+    let root = format!("whm root:{}", token.expose());
     let router = panel::http::router(Arc::clone(&panel));
     let local = "127.0.0.1:5000";
 
@@ -74,7 +79,13 @@ fn metrics_count_requests_failures_and_decisions() {
     );
     send(&router, local, get("/json-api/no_such_function_{}", Some(&erin)));
 
-    let (status, text) = send(&router, local, get("/metrics", None));
+    // Loopback is no trust boundary on a shared server: a local user without root's credentials is refused.
+    assert_eq!(send(&router, local, get("/metrics", None)).0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(&router, local, get("/metrics", Some(&erin))).0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, text) = send(&router, local, get("/metrics", Some(&root)));
     assert_eq!(status, StatusCode::OK);
     for line in [
         "tweakgate_http_requests_total{route=\"/json-api/version\",status=\"200\"} 1",
@@ -93,7 +104,7 @@ fn metrics_count_requests_failures_and_decisions() {
     );
     assert!(text.contains("route=\"/json-api/{unknown}\""), "{text}");
 
-    // Loopback and the allowed address read it; anyone else is refused.
+    // The allowed address reads it without a credential; anyone else is refused.
     assert_eq!(send(&router, "192.0.2.7:9", get("/metrics", None)).0, StatusCode::OK);
     assert_eq!(
         send(&router, "198.51.100.1:9", get("/metrics", None)).0,

@@ -320,14 +320,26 @@ async fn track(State(panel): State<Arc<Panel>>, matched: Option<MatchedPath>, re
     response
 }
 
-/// `/metrics` in Prometheus' text format, for loopback and the addresses `[server] metrics_allow` names.
-async fn metrics(State(panel): State<Arc<Panel>>, ConnectInfo(Peer(peer)): ConnectInfo<Peer>) -> Response {
+/// `/metrics` in Prometheus' text format, for the addresses `[server] metrics_allow` names and for root's credentials.
+/// Loopback alone is not enough: on a shared server every local user reaches it, and it names cluster members.
+async fn metrics(
+    State(panel): State<Arc<Panel>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> Response {
     let snapshot = panel.snapshot();
     let ip = peer.ip().to_canonical();
-    if !ip.is_loopback() && !snapshot.config().server.metrics_allow.contains(&ip) {
+    let allowed = snapshot.config().server.metrics_allow.contains(&ip) || {
+        let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+        header.is_some()
+            && authenticate(&panel, &snapshot, header, peer.ip())
+                .await
+                .is_ok_and(|c| c.is_root())
+    };
+    if !allowed {
         return (
             StatusCode::FORBIDDEN,
-            "metrics are served to loopback and [server] metrics_allow only\n",
+            "metrics are served to the addresses of [server] metrics_allow and to root's credentials only\n",
         )
             .into_response();
     }
