@@ -252,3 +252,18 @@ fn ofrep_errors_permissions_and_etags() {
         "another user's flags differ, so the tag does not match"
     );
 }
+
+/// A bulk evaluation with a 1 MB `targetingKey` answered 9 MB (the key echoed per flag): the key is capped.
+#[test]
+fn a_huge_targeting_key_is_refused_with_a_short_answer() {
+    let p = tests::TestPanel::open(&tests::Cast::standard());
+    let key = "b".repeat(1_000_000);
+    let reply = p.as_("root").post_as(
+        "/ofrep/v1/evaluate/flags",
+        "application/json",
+        &format!(r#"{{"context":{{"targetingKey":"{key}"}}}}"#),
+    );
+    assert_eq!(reply.status, 400, "{}", &reply.body[..reply.body.len().min(300)]);
+    assert!(reply.body.len() < 1024, "the answer is {} bytes", reply.body.len());
+    assert!(reply.body.contains("at most 64 bytes"), "{}", reply.body);
+}

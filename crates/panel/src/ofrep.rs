@@ -77,12 +77,12 @@ fn target(snapshot: &Snapshot, caller: &Caller, body: &Bytes) -> Result<String, 
                 "the context needs a targetingKey: the user name to evaluate for",
             ));
         }
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_TARGETING_KEY => s.clone(),
         Some(_) => {
             return Err(Failure::new(
                 StatusCode::BAD_REQUEST,
                 "INVALID_CONTEXT",
-                "targetingKey must be a user name",
+                format!("targetingKey must be a user name (at most {MAX_TARGETING_KEY} bytes)"),
             ));
         }
     };
@@ -95,6 +95,10 @@ fn target(snapshot: &Snapshot, caller: &Caller, body: &Bytes) -> Result<String, 
     }
     Ok(key)
 }
+
+/// The longest `targetingKey` read: user names are far shorter, and a key is echoed in answers, so a long one would
+/// make every answer as long.
+const MAX_TARGETING_KEY: usize = 64;
 
 /// Root for anyone; a reseller for itself and the accounts it owns. Another user's decisions need a full-access
 /// credential or one that may use Feature Access, the page that shows the same answers: a token limited to some
