@@ -903,3 +903,31 @@ fn ofrep_for_a_limited_token_answers_with_what_the_token_may_use() {
     let single = ofrep(&full, "/ofrep/v1/evaluate/flags/manage-api-tokens");
     assert_eq!(single["value"], true, "{single}");
 }
+
+/// `create_user_session` built its login link from the request's `Host` (or an absolute request target), so a
+/// caller could have the server hand out links to another site. The link names this server.
+#[test]
+fn a_login_link_names_this_server_whatever_host_the_request_names() {
+    let p = tests::TestPanel::open(&tests::Cast::standard());
+    let root = p.as_("root");
+    for host in ["evil.example", "evil.example:2087", "127.0.0.2"] {
+        let req = axum::http::Request::get("/json-api/create_user_session?api.version=1&user=bob&service=whostmgrd")
+            .header(header::HOST, host)
+            .header(header::AUTHORIZATION, root.authorization().unwrap())
+            .body(Body::empty())
+            .unwrap();
+        let reply = p.send(req);
+        let url = reply.json()["data"]["url"].as_str().unwrap_or_default().to_owned();
+        assert!(url.starts_with("http://127.0.0.1:0/cpsess"), "Host {host}: {url}");
+    }
+    let req = axum::http::Request::get("/json-api/create_user_session?api.version=1&user=bob&service=whostmgrd")
+        .header(header::HOST, "localhost:2086")
+        .header(header::AUTHORIZATION, root.authorization().unwrap())
+        .body(Body::empty())
+        .unwrap();
+    let url = p.send(req).json()["data"]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(url.starts_with("http://localhost:2086/cpsess"), "{url}");
+}

@@ -1025,12 +1025,12 @@ fn whm_api_1_as_clients_know_it() {
             failed("create_user_session", "This panel does not serve cpaneld."),
         ),
         row(
-            "create_user_session: reason Created session, an absolute url, the service",
+            "create_user_session: reason Created session, an absolute url naming this server (not the request's Host), the service",
             "root",
             "/json-api/create_user_session?api.version=1&user=root&service=whostmgrd",
             200,
             json!({"metadata": {"result": 1, "reason": "Created session"}, "data": {
-                "url": "<prefix:http://panel.example:2087/cpsess>", "cp_security_token": "<prefix:/cpsess>",
+                "url": "<prefix:http://127.0.0.1:2086/cpsess>", "cp_security_token": "<prefix:/cpsess>",
                 "session": "<string>", "expires": "<number>", "service": "whostmgrd"}}),
         ),
         // The Configuration Cluster, last: a member makes every later change a queued push.

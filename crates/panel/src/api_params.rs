@@ -103,16 +103,48 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
 }
 
 impl Call {
-    /// `http(s)://host[:port]`: the host the request named, else the first listen address of the listener's scheme.
-    pub fn origin(&self, snapshot: &Snapshot) -> String {
+    /// `http(s)://host[:port]` as the request named it (no host: the first listen address): the origin a browser that
+    /// sent it is on, which a same-origin check compares with. Never put into an answer: see [`origin`](Self::origin).
+    pub fn request_origin(&self, snapshot: &Snapshot) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        let host = self.host.clone().or_else(|| {
-            let server = &snapshot.config().server;
-            let addrs = if self.tls { &server.tls_listen } else { &server.listen };
-            addrs.first().map(ToString::to_string)
-        });
+        let server = &snapshot.config().server;
+        let addrs = if self.tls { &server.tls_listen } else { &server.listen };
+        let host = self.host.clone().or_else(|| addrs.first().map(ToString::to_string));
         format!("{scheme}://{}", host.as_deref().unwrap_or("localhost"))
     }
+
+    /// `http(s)://host[:port]`: the host the request named when it is this server's (its host name, `localhost`, or a
+    /// listen address), else the first listen address of the listener's scheme. A client's `Host` never puts another
+    /// server's name into a login link.
+    pub fn origin(&self, snapshot: &Snapshot) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        let server = &snapshot.config().server;
+        let addrs = if self.tls { &server.tls_listen } else { &server.listen };
+        let ours = |host: &str| {
+            let name = host
+                .rsplit_once(':')
+                .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(']'))
+                .map_or(host, |(name, _)| name);
+            let name = name.trim_start_matches('[').trim_end_matches(']');
+            name.eq_ignore_ascii_case("localhost")
+                || this_host_name().is_some_and(|h| name.eq_ignore_ascii_case(&h))
+                || addrs.iter().any(|a| a.ip().to_string() == name)
+        };
+        let host = self
+            .host
+            .clone()
+            .filter(|h| ours(h))
+            .or_else(|| addrs.first().map(ToString::to_string));
+        format!("{scheme}://{}", host.as_deref().unwrap_or("localhost"))
+    }
+}
+
+/// The machine's host name, as the kernel has it.
+fn this_host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
 }
 
 /// How a body is read, from the request's `Content-Type`.

@@ -136,7 +136,7 @@ pub async fn submit(
     let nonce = params.get("csrf_token").unwrap_or_default();
     let peer = peer.ip();
     let nonce_ok = if nonce.is_empty() {
-        !cross_site(&headers, &call.origin(&panel.snapshot()))
+        !cross_site(&headers, &call.request_origin(&panel.snapshot()))
     } else {
         jar.get(LOGIN_COOKIE)
             .is_some_and(|c| credentials::Secret::from(c.value()).ct_eq(nonce))
