@@ -570,3 +570,27 @@ fn config_check_warns_about_odd_native_values_and_passes() {
     assert!(r.stdout.contains("remote-access-key: hidden from root"), "{}", r.stdout);
     assert!(r.stdout.contains("SETTING_DISABLED"), "{}", r.stdout);
 }
+
+/// A 53 MB `cpanel.config` took the server to 1.4 GB: config and native files past `MAX_FILE_BYTES` are refused
+/// with a message naming the file, before they are read whole.
+#[test]
+fn an_oversized_native_file_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tweakgate.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nstate_dir = \"state\"\n\n[sources]\ncpanel_config = \"cpanel.config\"\n",
+    )
+    .unwrap();
+    let native = dir.path().join("cpanel.config");
+    let line = "some_unmodelled_key=".to_owned() + &"x".repeat(1000) + "\n";
+    let big = line.repeat((settings::MAX_FILE_BYTES as usize) / line.len() + 2);
+    std::fs::write(&native, big).unwrap();
+    let r = run(&config, &["config", "check"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("cpanel.config") && r.stderr.contains("larger than 16777216 bytes"),
+        "{}",
+        r.stderr
+    );
+}

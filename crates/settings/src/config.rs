@@ -243,9 +243,10 @@ const TOP_LEVEL: &[&str] = &[
 impl Config {
     /// Reads and validates a config file, and the native files its `[sources]` name.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+        let bytes = read_capped(path)?;
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::Io {
             path: path.display().to_string(),
-            message: io_message(&e),
+            message: format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
         })?;
         Config::parse(&text, path)
     }
@@ -417,12 +418,35 @@ impl Config {
     }
 }
 
+/// The largest config or native file read: a real `cpanel.config` is a few KiB, a `resellers` file of thousands of
+/// resellers a few hundred; a file far past that is a mistake, and reading it whole would take the memory with it.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a whole file of at most [`MAX_FILE_BYTES`].
+fn read_capped(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read;
+    let io = |e: std::io::Error| ConfigError::Io {
+        path: path.display().to_string(),
+        message: io_message(&e),
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ConfigError::Io {
+            path: path.display().to_string(),
+            message: format!("larger than {MAX_FILE_BYTES} bytes, far more than a configuration holds; not read"),
+        });
+    }
+    Ok(bytes)
+}
+
 fn read_native<T>(path: &Path, parse: impl FnOnce(&str, &str) -> Result<T, NativeError>) -> Result<T, ConfigError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ConfigError::Io {
-        path: name.clone(),
-        message: io_message(&e),
-    })?;
+    let bytes = read_capped(path)?;
     let text = String::from_utf8(bytes).map_err(|e| ConfigError::Io {
         path: name.clone(),
         message: format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
