@@ -67,7 +67,10 @@ pub async fn authenticate(
                 return Err(AuthError::Throttled);
             }
             match basic(panel, snapshot, &user, password, peer).await {
-                Ok(caller) => return Ok(caller),
+                Ok(caller) => {
+                    panel.limiter.record_success(peer, &user);
+                    return Ok(caller);
+                }
                 Err(None) => {
                     refused(panel, Some(&user), peer, "every password check slot busy; not checked");
                     return Err(AuthError::Busy);

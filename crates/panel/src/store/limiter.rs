@@ -3,6 +3,8 @@
 //! - Passwords (low entropy) are refused *before* they are checked once their user has failed `limit` times from one
 //!   source, or `limit × USER_FACTOR` times from all sources together (guessing from rotating addresses is bounded).
 //!   Failures for one user never refuse another user's password.
+//! - A source from which a user logged in with their password recently (within [`TRUSTED_FOR`]) is held only to its own
+//!   failures for that user: other sources' failures cannot lock the user out of a place they log in from.
 //! - Keys and tokens (high entropy) are always checked: a correct one passes whatever anybody else did. Only wrong ones
 //!   are answered 429 instead of 401 once their source has sent `limit` wrong ones.
 //!
@@ -19,6 +21,8 @@ use std::time::{Duration, Instant};
 pub const MAX_TRACKED: usize = 4096;
 /// A user's password may fail this many times `limit` over all sources within the window.
 pub const USER_FACTOR: u32 = 5;
+/// How long a successful password login keeps its source trusted for that user.
+pub const TRUSTED_FOR: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Where failures come from, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +119,8 @@ pub struct Limiter {
     users: Table<String>,
     /// Wrong keys and tokens per source.
     secrets: Table<Source>,
+    /// Successful password logins per (source, user), within [`TRUSTED_FOR`].
+    trusted: Table<(Source, String)>,
 }
 
 /// Usernames longer than this are counted under their first bytes (a name is at most 32 characters anyway).
@@ -136,14 +142,24 @@ impl Limiter {
             passwords: Table::new(),
             users: Table::new(),
             secrets: Table::new(),
+            trusted: Table::new(),
         }
     }
 
     /// Whether a password for `user` may be checked now; when not, it is refused unchecked.
     pub fn password_allowed(&self, ip: IpAddr, user: &str) -> bool {
-        let user = name_key(user);
-        self.users.count(&user, self.window) < self.limit.saturating_mul(USER_FACTOR)
-            && self.passwords.count(&(Source::of(ip), user), self.window) < self.limit
+        let key = (Source::of(ip), name_key(user));
+        let own = self.passwords.count(&key, self.window) < self.limit;
+        // A place the user logged in from recently answers only for its own failures.
+        if self.trusted.count(&key, TRUSTED_FOR) > 0 {
+            return own;
+        }
+        own && self.users.count(&key.1, self.window) < self.limit.saturating_mul(USER_FACTOR)
+    }
+
+    /// A password login of `user` from `ip` succeeded: that source is trusted for the user for [`TRUSTED_FOR`].
+    pub fn record_success(&self, ip: IpAddr, user: &str) {
+        self.trusted.add((Source::of(ip), name_key(user)), TRUSTED_FOR);
     }
 
     /// Whether a wrong key or token from `ip` is answered 429 rather than 401. A correct one is never refused.

@@ -182,6 +182,7 @@ pub async fn submit(
             reply.refuse(StatusCode::UNAUTHORIZED, jar, "The login is invalid.")
         }
         Some((user, _)) if ok && hash.is_some() => {
+            panel.limiter.record_success(peer, user.as_str());
             let _ = panel.audit.record(
                 "login",
                 json!({"user": user, "actor": user, "auth": "password", "source": peer.to_string()}),
