@@ -501,3 +501,129 @@ fn an_edit_made_while_the_master_was_stopped_is_delivered() {
     master.resume();
     waits_for(&member, "11");
 }
+
+/// A well-formed API token for members that are not tweakgates.
+const STUB_TOKEN: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+
+/// A Tweak Setting that takes any text: long values.
+const TEXT_KEY: &str = "allow_server_info_status_from";
+
+/// `set_tweaksetting` on the master with the parameters in a POST body (a long value fits no request line).
+fn post_set(master: &ServeProcess, key: &str, value: &str) -> tests::Reply {
+    request(
+        master.addr,
+        "POST",
+        "/json-api/set_tweaksetting",
+        &[("Authorization", &format!("whm root:{}", master.root_token))],
+        &format!("api.version=1&key={key}&value={}", encode(value)),
+    )
+}
+
+/// A tmpfs mounted for one test, unmounted however the test ends.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    /// `None` (the test is skipped, with a note) when the mount fails, e.g. when not run as root.
+    fn tmpfs(dir: &std::path::Path, size: &str) -> Option<Mount> {
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Mount(dir.to_path_buf())),
+            Ok(o) => {
+                eprintln!(
+                    "skipped: cannot mount a tmpfs: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let plain = std::process::Command::new("umount").arg(&self.0).status();
+        if !plain.is_ok_and(|s| s.success()) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+/// Issue 23, item 5: the disk holding the outboxes fills up mid-append. The change that could not be written
+/// durably is answered as a failure (it used to answer OK and leave half a line, onto which the next change was
+/// glued, and after a restart both were gone); the outbox keeps exactly the changes answered OK, one a line, across
+/// a kill and a restart.
+#[test]
+fn a_full_disk_fails_the_change_and_the_outbox_keeps_every_acknowledged_one() {
+    let mut master = ServeProcess::start("", false);
+    master.stop();
+    let cluster = master.state_dir().join("cluster");
+    std::fs::remove_dir_all(&cluster).unwrap();
+    std::fs::create_dir(&cluster).unwrap();
+    let Some(_mount) = Mount::tmpfs(&cluster, "256k") else {
+        return;
+    };
+    master.resume();
+    // A member that never answers: every change stays in its outbox.
+    let r = master.api(
+        "add_configclusterserver",
+        &format!("name=http%3A%2F%2F127.0.0.1%3A9&key={STUB_TOKEN}"),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    // Each value is longer than a page, so an append into a full tmpfs is cut short.
+    let value = |c: char| c.to_string().repeat(5000);
+    let r = post_set(&master, TEXT_KEY, &value('a'));
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+
+    let filler = cluster.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let page = [b'f'; 4096];
+        while f.write_all(&page).is_ok() {}
+        while f.write_all(b"f").is_ok() {}
+    }
+    let r = post_set(&master, TEXT_KEY, &value('b'));
+    assert_eq!(
+        r.json()["metadata"]["result"],
+        0,
+        "a change not queued durably is not OK: {}",
+        r.body
+    );
+    assert!(
+        r.json()["metadata"]["reason"].as_str().unwrap().contains("cluster"),
+        "{}",
+        r.body
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let r = post_set(&master, TEXT_KEY, &value('c'));
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+
+    master.stop();
+    master.resume();
+    let dirs: Vec<_> = std::fs::read_dir(&cluster)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1);
+    let outbox = std::fs::read_to_string(dirs[0].path().join("outbox.jsonl")).unwrap();
+    assert!(outbox.ends_with('\n'), "the outbox ends with a complete line");
+    let values: Vec<String> = outbox
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("a torn line ({e}): {l:.80}")))
+        .filter(|v| v["key"] == TEXT_KEY)
+        .map(|v| v["value"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(values, [value('a'), value('c')], "exactly the changes answered OK");
+    let state = state_of(&master, "http://127.0.0.1:9");
+    assert_eq!(state["changes_waiting"], 2, "{state}");
+    master.stop();
+}
