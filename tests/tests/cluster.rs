@@ -627,3 +627,45 @@ fn a_full_disk_fails_the_change_and_the_outbox_keeps_every_acknowledged_one() {
     assert_eq!(state["changes_waiting"], 2, "{state}");
     master.stop();
 }
+
+/// Issue 23, item 7: three parallel adds of one server used to answer OK three times and leave push tasks that no
+/// delete reached; the member is reserved before any network step, so one add succeeds, and after the delete no
+/// change reaches it.
+#[test]
+fn parallel_adds_of_one_server_add_it_once() {
+    let master = ServeProcess::start("", false);
+    let member = ServeProcess::start("", true);
+    let token = member.new_root_token("master");
+    let name = format!("127.0.0.1:{}", member.tls_addr.unwrap().port());
+    let answers: Vec<Value> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    master
+                        .api("add_configclusterserver", &format!("name={name}&key={token}"))
+                        .json()
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let ok = answers.iter().filter(|a| a["metadata"]["result"] == 1).count();
+    assert_eq!(ok, 1, "one add of one server succeeds: {answers:?}");
+    assert_eq!(list(&master).0.len(), 1);
+    let r = master.api("delete_configclusterserver", &format!("name={name}"));
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    assert!(list(&master).0.is_empty());
+    set(&master, "13");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_ne!(
+        setting(&member).as_deref(),
+        Some("13"),
+        "nothing is pushed after the delete"
+    );
+    assert!(
+        !std::fs::read_dir(master.state_dir().join("cluster"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().is_dir())
+    );
+}

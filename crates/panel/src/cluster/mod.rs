@@ -415,6 +415,8 @@ pub struct Cluster {
     /// The settings as last queued; `None` until [`Cluster::start`] (only the serving process queues changes).
     /// Shared with the push tasks, which send them in a full resync.
     sent: Arc<Mutex<Option<Sent>>>,
+    /// Members being added: reserved before any network step, so one server is added once.
+    adding: Mutex<BTreeSet<String>>,
     permits: Arc<Semaphore>,
     audit: Option<Arc<AuditLog>>,
 }
@@ -470,6 +472,7 @@ impl Cluster {
             members: Mutex::new(members),
             runtime: Mutex::new(None),
             sent: Arc::new(Mutex::new(None)),
+            adding: Mutex::new(BTreeSet::new()),
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_PUSHES)),
             audit,
         })
@@ -594,14 +597,21 @@ impl Cluster {
         let endpoint = Endpoint::parse(name)?;
         let url = endpoint.url();
         check_user(user)?;
-        if self
-            .members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&url)
+        // Reserved under the lock before any network step: a second add of the same server is refused at once.
         {
-            return Err(format!("{url} is already a member of the configuration cluster."));
+            let members = self.members.lock().unwrap_or_else(|e| e.into_inner());
+            let mut adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+            if members.contains_key(&url) {
+                return Err(format!("{url} is already a member of the configuration cluster."));
+            }
+            if !adding.insert(url.clone()) {
+                return Err(format!("{url} is being added to the configuration cluster already."));
+            }
         }
+        let _reserved = Reservation {
+            adding: &self.adding,
+            url: url.clone(),
+        };
         let confirmed = match fingerprint.filter(|f| !f.trim().is_empty()) {
             Some(f) => Some(
                 client::normalise_fingerprint(f)
@@ -781,6 +791,18 @@ impl Cluster {
             }
             Outcome::Rejected(r) | Outcome::CredentialRefused(r) | Outcome::Retry(r) => Err(r),
         }
+    }
+}
+
+/// A member being added ([`Cluster::add`]): its URL is let go when the add ends, however it ends.
+struct Reservation<'a> {
+    adding: &'a Mutex<BTreeSet<String>>,
+    url: String,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.adding.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.url);
     }
 }
 
