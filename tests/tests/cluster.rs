@@ -519,6 +519,74 @@ fn post_set(master: &ServeProcess, key: &str, value: &str) -> tests::Reply {
     )
 }
 
+/// A member that is not a tweakgate: it answers each request as `answer` says (given its request line and body)
+/// and records what it was sent.
+struct StubMember {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl StubMember {
+    fn start(answer: impl Fn(&str, &str) -> (u16, String) + Send + 'static) -> StubMember {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let head_end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(i + 4);
+                    }
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+                let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                let (status, text) = answer(&line, &body);
+                log.lock().unwrap().push((line, body));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} Stub\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        StubMember { url, seen }
+    }
+}
+
+fn add_stub(master: &ServeProcess, stub: &StubMember) {
+    let r = master.api(
+        "add_configclusterserver",
+        &format!("name={}&key={STUB_TOKEN}", encode(&stub.url)),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+}
+
+const WHM_OK: &str = r#"{"metadata":{"result":1,"reason":"OK","version":1,"command":"set_tweaksetting"}}"#;
+
 /// A tmpfs mounted for one test, unmounted however the test ends.
 struct Mount(std::path::PathBuf);
 
@@ -668,4 +736,60 @@ fn parallel_adds_of_one_server_add_it_once() {
             .flatten()
             .any(|e| e.path().is_dir())
     );
+}
+
+/// Issue 23, item 7: a 70 kB value used to be sent as a GET query, refused as "URI too long" and retried for ever;
+/// it is sent in a POST body and arrives.
+#[test]
+fn a_long_value_reaches_the_member_in_a_post_body() {
+    let master = ServeProcess::start("", false);
+    let member = ServeProcess::start("", false);
+    add(&master, &format!("http://{}", member.addr), &member, "master");
+    let long = "10.0.0.1 ".repeat(70_000 / 9);
+    let long = long.trim_end();
+    let r = post_set(&master, TEXT_KEY, long);
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    let got = || {
+        let r = member.api("get_tweaksetting", &format!("key={TEXT_KEY}"));
+        r.json()["data"]["tweaksetting"]["value"].as_str().map(str::to_owned)
+    };
+    assert!(
+        wait_until(DEADLINE, || got().as_deref() == Some(long)).is_some(),
+        "the member never got the long value: {}",
+        list(&master).1
+    );
+}
+
+/// Issue 23, item 7: a member's 4xx (other than 401/403) refuses that change: it is recorded and skipped, and the
+/// next change is delivered (a 414 used to be retried for ever, blocking every later change). Changes are POSTs.
+#[test]
+fn a_members_4xx_rejects_the_change_and_the_queue_moves_on() {
+    let master = ServeProcess::start("", false);
+    // The first change is refused each time it is sent; the second is accepted.
+    let stub = StubMember::start(|line, body| {
+        if line.contains("value=5") || body.contains("value=5") {
+            (414, "URI Too Long".into())
+        } else {
+            (200, WHM_OK.into())
+        }
+    });
+    add_stub(&master, &stub);
+    set(&master, "5");
+    set(&master, "6");
+    assert!(
+        wait_until(DEADLINE, || {
+            let s = state_of(&master, &stub.url);
+            s["changes_waiting"] == 0 && s["rejected"] == 1 && s["delivered"] == 1
+        })
+        .is_some(),
+        "{}",
+        list(&master).1
+    );
+    let seen = stub.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "each change once: {seen:?}");
+    for (line, body) in &seen {
+        assert!(line.starts_with("POST /json-api/set_tweaksetting "), "{line}");
+        assert!(body.contains(&format!("key={KEY}")), "{body}");
+    }
+    assert!(seen[1].1.contains("value=6"));
 }

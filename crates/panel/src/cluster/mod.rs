@@ -250,6 +250,14 @@ pub fn classify(status: u16, body: &[u8]) -> Outcome {
     if status == 401 || status == 403 {
         return Outcome::CredentialRefused(format!("the server refused the credential (HTTP {status})"));
     }
+    // Any other 4xx (URI too long, bad request, payload too large...) is this change refused, not a passing fault.
+    if (400..500).contains(&status) && status != 408 && status != 429 {
+        let said = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v["metadata"]["reason"].as_str().map(str::to_owned))
+            .map_or_else(String::new, |r| format!(": {r}"));
+        return Outcome::Rejected(format!("the server refused the change (HTTP {status}){said}"));
+    }
     if !(200..300).contains(&status) {
         return Outcome::Retry(format!("the server answered HTTP {status}"));
     }
@@ -1118,17 +1126,17 @@ fn keys_of(changes: &[(String, Option<String>)]) -> Vec<String> {
     changes.iter().map(|(k, _)| k.clone()).collect()
 }
 
-/// One `set_tweaksetting` call.
+/// One `set_tweaksetting` call, its parameters in a POST form body (a long value fits no request line).
 async fn push(endpoint: &Endpoint, pin: Option<&str>, header: &str, change: &Change) -> Outcome {
-    let path = {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("api.version", "1").append_pair("key", &change.key);
+    let form = {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("api.version", "1").append_pair("key", &change.key);
         if let Some(v) = &change.value {
-            query.append_pair("value", v);
+            form.append_pair("value", v);
         }
-        format!("/json-api/set_tweaksetting?{}", query.finish())
+        form.finish()
     };
-    match client::get(endpoint, pin, &path, header).await {
+    match client::post_form(endpoint, pin, "/json-api/set_tweaksetting", form, header).await {
         Ok(reply) => classify(reply.status, &reply.body),
         Err(e) => Outcome::Retry(e.to_string()),
     }
@@ -1220,6 +1228,11 @@ mod tests {
         assert!(matches!(classify(401, b""), Outcome::CredentialRefused(_)));
         assert!(matches!(classify(403, ok), Outcome::CredentialRefused(_)));
         assert!(matches!(classify(503, ok), Outcome::Retry(_)));
+        // Any other 4xx refuses this change (it is skipped, not retried for ever); 408 and 429 pass.
+        assert!(matches!(classify(414, b"URI Too Long"), Outcome::Rejected(_)));
+        assert!(matches!(classify(400, bad), Outcome::Rejected(r) if r.contains("Invalid value for x")));
+        assert!(matches!(classify(429, b""), Outcome::Retry(_)));
+        assert!(matches!(classify(408, b""), Outcome::Retry(_)));
         assert!(matches!(classify(200, b"<html>"), Outcome::Retry(_)));
     }
 
