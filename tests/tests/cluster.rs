@@ -793,3 +793,51 @@ fn a_members_4xx_rejects_the_change_and_the_queue_moves_on() {
     }
     assert!(seen[1].1.contains("value=6"));
 }
+
+/// Issue 23, item 7: a member's `reason` (here 200 kB with line breaks forging a log line) reaches the master's log,
+/// its files and the list cut to a few hundred bytes, its control characters escaped.
+#[test]
+fn a_members_reason_is_cut_and_escaped_before_logs_files_and_pages() {
+    let master = ServeProcess::start("", false);
+    let forged = "2026-12-04T00:00:00.000000Z ERROR panel: forged line";
+    let reason = format!("Invalid value\n{forged}\n{}", "y".repeat(200_000));
+    let answer = serde_json::json!({"metadata": {"result": 0, "reason": reason}}).to_string();
+    let stub = StubMember::start(move |_, _| (200, answer.clone()));
+    add_stub(&master, &stub);
+    set(&master, "5");
+    assert!(
+        wait_until(DEADLINE, || state_of(&master, &stub.url)["rejected"] == 1).is_some(),
+        "{}",
+        list(&master).1
+    );
+    let state = state_of(&master, &stub.url);
+    let last = state["last_error"].as_str().unwrap();
+    assert!(
+        last.len() < 600 && !last.contains('\n') && last.contains("forged line"),
+        "{last}"
+    );
+    let long = "y".repeat(400);
+    assert!(
+        !master.log().lines().any(|l| l.starts_with(forged)),
+        "a forged log line"
+    );
+    assert!(!master.log().contains(&long));
+    let (page_prefix, cookie) = master.root_session();
+    let page = request(
+        master.addr,
+        "GET",
+        &format!("{page_prefix}/configuration-cluster"),
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert!(!page.body.contains(&long), "the page");
+    for entry in std::fs::read_dir(master.state_dir().join("cluster")).unwrap().flatten() {
+        for file in ["outbox.jsonl", "status.json"] {
+            let text = std::fs::read_to_string(entry.path().join(file)).unwrap_or_default();
+            assert!(
+                !text.contains(&long) && !text.contains(&format!("\n{forged}")),
+                "{file}"
+            );
+        }
+    }
+}

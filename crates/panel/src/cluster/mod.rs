@@ -43,6 +43,8 @@ pub const MAX_QUEUED_VALUE: usize = 96 * 1024;
 /// full resync rather than left to grow.
 pub const MAX_QUEUE_LEN: usize = 10_000;
 pub const MAX_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+/// The most of a member's `reason` kept (control characters escaped first), for logs, files and pages.
+pub const MAX_REASON: usize = 300;
 
 /// What kind of credential the master presents to a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -254,7 +256,7 @@ pub fn classify(status: u16, body: &[u8]) -> Outcome {
     if (400..500).contains(&status) && status != 408 && status != 429 {
         let said = serde_json::from_slice::<Value>(body)
             .ok()
-            .and_then(|v| v["metadata"]["reason"].as_str().map(str::to_owned))
+            .and_then(|v| v["metadata"]["reason"].as_str().map(clean_reason))
             .map_or_else(String::new, |r| format!(": {r}"));
         return Outcome::Rejected(format!("the server refused the change (HTTP {status}){said}"));
     }
@@ -264,7 +266,7 @@ pub fn classify(status: u16, body: &[u8]) -> Outcome {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return Outcome::Retry("the server's answer is not WHM API 1 JSON".into());
     };
-    let reason = v["metadata"]["reason"].as_str().unwrap_or_default().to_owned();
+    let reason = clean_reason(v["metadata"]["reason"].as_str().unwrap_or_default());
     match v["metadata"]["result"].as_u64() {
         Some(1) => Outcome::Delivered,
         Some(0) => {
@@ -279,6 +281,34 @@ pub fn classify(status: u16, body: &[u8]) -> Outcome {
             }
         }
         _ => Outcome::Retry("the server's answer is not WHM API 1 JSON".into()),
+    }
+}
+
+/// A member's `reason` (or any other text a member sent, its version too) as it may reach a log line, a file or a
+/// page: control characters escaped, cut to [`MAX_REASON`] bytes.
+pub fn clean_reason(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        let piece: String = if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        };
+        if out.len() + piece.len() > MAX_REASON - '…'.len_utf8() {
+            out.push('…');
+            break;
+        }
+        out.push_str(&piece);
+    }
+    out
+}
+
+/// A value as a log line shows it: quoted, escaped, and cut short.
+fn shown(value: Option<&str>) -> String {
+    match value {
+        None => "(undefined)".to_owned(),
+        Some(v) if v.len() > 80 => format!("{:?}… ({} bytes)", v.chars().take(60).collect::<String>(), v.len()),
+        Some(v) => format!("{v:?}"),
     }
 }
 
@@ -795,7 +825,7 @@ impl Cluster {
         match classify(reply.status, &reply.body) {
             Outcome::Delivered => {
                 let v: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-                Ok(v["data"]["version"].as_str().unwrap_or("unknown").to_owned())
+                Ok(clean_reason(v["data"]["version"].as_str().unwrap_or("unknown")))
             }
             Outcome::Rejected(r) | Outcome::CredentialRefused(r) | Outcome::Retry(r) => Err(r),
         }
@@ -1149,7 +1179,12 @@ fn record(m: &mut Member, change: &Change, outcome: Outcome, audit: Option<&Audi
         Outcome::Delivered | Outcome::Rejected(_) => {
             let error = match &outcome {
                 Outcome::Rejected(reason) => {
-                    let text = format!("{} refused {} = {:?}: {reason}", m.file.url, change.key, change.value);
+                    let text = format!(
+                        "{} refused {} = {}: {reason}",
+                        m.file.url,
+                        change.key,
+                        shown(change.value.as_deref())
+                    );
                     tracing::warn!("configuration cluster: {text}");
                     m.status.rejected += 1;
                     m.status.last_error = Some(text);
@@ -1456,5 +1491,28 @@ mod tests {
                 ("empty_trash_days", settings.get("empty_trash_days")),
             ]
         );
+    }
+
+    /// Issue 23, item 7: a member's reason reaches logs, files and pages cut short, its control characters escaped.
+    #[test]
+    fn a_members_reason_is_cut_and_escaped() {
+        let forged = format!(
+            "bad\n2026-01-01T00:00:00Z ERROR forged line\r\u{1b}[31m{}",
+            "x".repeat(1 << 20)
+        );
+        let clean = clean_reason(&forged);
+        assert!(clean.len() <= MAX_REASON, "{}", clean.len());
+        assert!(!clean.chars().any(char::is_control), "{clean}");
+        assert!(
+            clean.starts_with("bad\\n2026-01-01T00:00:00Z ERROR forged line\\r\\u{1b}[31m"),
+            "{clean}"
+        );
+        assert!(clean.ends_with('…'));
+        assert_eq!(clean_reason("Invalid value"), "Invalid value");
+        let answer = json!({"metadata": {"result": 0, "reason": forged}}).to_string();
+        let Outcome::Rejected(r) = classify(200, answer.as_bytes()) else {
+            panic!()
+        };
+        assert!(r.len() <= MAX_REASON && !r.contains('\n'));
     }
 }
