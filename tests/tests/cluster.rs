@@ -502,3 +502,343 @@ fn an_edit_made_while_the_master_was_stopped_is_delivered() {
     master.resume();
     waits_for(&member, "11");
 }
+
+/// A well-formed API token for members that are not tweakgates.
+const STUB_TOKEN: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+
+/// A Tweak Setting that takes any text: long values.
+const TEXT_KEY: &str = "allow_server_info_status_from";
+
+/// `set_tweaksetting` on the master with the parameters in a POST body (a long value fits no request line).
+fn post_set(master: &ServeProcess, key: &str, value: &str) -> tests::Reply {
+    request(
+        master.addr,
+        "POST",
+        "/json-api/set_tweaksetting",
+        &[("Authorization", &format!("whm root:{}", master.root_token))],
+        &format!("api.version=1&key={key}&value={}", encode(value)),
+    )
+}
+
+/// A member that is not a tweakgate: it answers each request as `answer` says (given its request line and body)
+/// and records what it was sent.
+struct StubMember {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl StubMember {
+    fn start(answer: impl Fn(&str, &str) -> (u16, String) + Send + 'static) -> StubMember {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let head_end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(i + 4);
+                    }
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+                let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                let (status, text) = answer(&line, &body);
+                log.lock().unwrap().push((line, body));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} Stub\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        StubMember { url, seen }
+    }
+}
+
+fn add_stub(master: &ServeProcess, stub: &StubMember) {
+    let r = master.api(
+        "add_configclusterserver",
+        &format!("name={}&key={STUB_TOKEN}", encode(&stub.url)),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+}
+
+const WHM_OK: &str = r#"{"metadata":{"result":1,"reason":"OK","version":1,"command":"set_tweaksetting"}}"#;
+
+/// A tmpfs mounted for one test, unmounted however the test ends.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    /// `None` (the test is skipped, with a note) when the mount fails, e.g. when not run as root.
+    fn tmpfs(dir: &std::path::Path, size: &str) -> Option<Mount> {
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Mount(dir.to_path_buf())),
+            Ok(o) => {
+                eprintln!(
+                    "skipped: cannot mount a tmpfs: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let plain = std::process::Command::new("umount").arg(&self.0).status();
+        if !plain.is_ok_and(|s| s.success()) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+/// Issue 23, item 5: the disk holding the outboxes fills up mid-append. The change that could not be written
+/// durably is answered as a failure (it used to answer OK and leave half a line, onto which the next change was
+/// glued, and after a restart both were gone); the outbox keeps exactly the changes answered OK, one a line, across
+/// a kill and a restart.
+#[test]
+fn a_full_disk_fails_the_change_and_the_outbox_keeps_every_acknowledged_one() {
+    let mut master = ServeProcess::start("", false);
+    master.stop();
+    let cluster = master.state_dir().join("cluster");
+    std::fs::remove_dir_all(&cluster).unwrap();
+    std::fs::create_dir(&cluster).unwrap();
+    let Some(_mount) = Mount::tmpfs(&cluster, "256k") else {
+        return;
+    };
+    master.resume();
+    // A member that never answers: every change stays in its outbox.
+    let r = master.api(
+        "add_configclusterserver",
+        &format!("name=http%3A%2F%2F127.0.0.1%3A9&key={STUB_TOKEN}"),
+    );
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    // Each value is longer than a page, so an append into a full tmpfs is cut short.
+    let value = |c: char| c.to_string().repeat(5000);
+    let r = post_set(&master, TEXT_KEY, &value('a'));
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+
+    let filler = cluster.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let page = [b'f'; 4096];
+        while f.write_all(&page).is_ok() {}
+        while f.write_all(b"f").is_ok() {}
+    }
+    let r = post_set(&master, TEXT_KEY, &value('b'));
+    assert_eq!(
+        r.json()["metadata"]["result"],
+        0,
+        "a change not queued durably is not OK: {}",
+        r.body
+    );
+    assert!(
+        r.json()["metadata"]["reason"].as_str().unwrap().contains("cluster"),
+        "{}",
+        r.body
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let r = post_set(&master, TEXT_KEY, &value('c'));
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+
+    master.stop();
+    master.resume();
+    let dirs: Vec<_> = std::fs::read_dir(&cluster)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1);
+    let outbox = std::fs::read_to_string(dirs[0].path().join("outbox.jsonl")).unwrap();
+    assert!(outbox.ends_with('\n'), "the outbox ends with a complete line");
+    let values: Vec<String> = outbox
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("a torn line ({e}): {l:.80}")))
+        .filter(|v| v["key"] == TEXT_KEY)
+        .map(|v| v["value"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(values, [value('a'), value('c')], "exactly the changes answered OK");
+    let state = state_of(&master, "http://127.0.0.1:9");
+    assert_eq!(state["changes_waiting"], 2, "{state}");
+    master.stop();
+}
+
+/// Issue 23, item 7: three parallel adds of one server used to answer OK three times and leave push tasks that no
+/// delete reached; the member is reserved before any network step, so one add succeeds, and after the delete no
+/// change reaches it.
+#[test]
+fn parallel_adds_of_one_server_add_it_once() {
+    let master = ServeProcess::start("", false);
+    let member = ServeProcess::start("", true);
+    let token = member.new_root_token("master");
+    let name = format!("127.0.0.1:{}", member.tls_addr.unwrap().port());
+    let answers: Vec<Value> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    master
+                        .api("add_configclusterserver", &format!("name={name}&key={token}"))
+                        .json()
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let ok = answers.iter().filter(|a| a["metadata"]["result"] == 1).count();
+    assert_eq!(ok, 1, "one add of one server succeeds: {answers:?}");
+    assert_eq!(list(&master).0.len(), 1);
+    let r = master.api("delete_configclusterserver", &format!("name={name}"));
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    assert!(list(&master).0.is_empty());
+    set(&master, "13");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_ne!(
+        setting(&member).as_deref(),
+        Some("13"),
+        "nothing is pushed after the delete"
+    );
+    assert!(
+        !std::fs::read_dir(master.state_dir().join("cluster"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().is_dir())
+    );
+}
+
+/// Issue 23, item 7: a 70 kB value used to be sent as a GET query, refused as "URI too long" and retried for ever;
+/// it is sent in a POST body and arrives.
+#[test]
+fn a_long_value_reaches_the_member_in_a_post_body() {
+    let master = ServeProcess::start("", false);
+    let member = ServeProcess::start("", false);
+    add(&master, &format!("http://{}", member.addr), &member, "master");
+    let long = "10.0.0.1 ".repeat(70_000 / 9);
+    let long = long.trim_end();
+    let r = post_set(&master, TEXT_KEY, long);
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    let got = || {
+        let r = member.api("get_tweaksetting", &format!("key={TEXT_KEY}"));
+        r.json()["data"]["tweaksetting"]["value"].as_str().map(str::to_owned)
+    };
+    assert!(
+        wait_until(DEADLINE, || got().as_deref() == Some(long)).is_some(),
+        "the member never got the long value: {}",
+        list(&master).1
+    );
+}
+
+/// Issue 23, item 7: a member's 4xx (other than 401/403) refuses that change: it is recorded and skipped, and the
+/// next change is delivered (a 414 used to be retried for ever, blocking every later change). Changes are POSTs.
+#[test]
+fn a_members_4xx_rejects_the_change_and_the_queue_moves_on() {
+    let master = ServeProcess::start("", false);
+    // The first change is refused each time it is sent; the second is accepted.
+    let stub = StubMember::start(|line, body| {
+        if line.contains("value=5") || body.contains("value=5") {
+            (414, "URI Too Long".into())
+        } else {
+            (200, WHM_OK.into())
+        }
+    });
+    add_stub(&master, &stub);
+    set(&master, "5");
+    set(&master, "6");
+    assert!(
+        wait_until(DEADLINE, || {
+            let s = state_of(&master, &stub.url);
+            s["changes_waiting"] == 0 && s["rejected"] == 1 && s["delivered"] == 1
+        })
+        .is_some(),
+        "{}",
+        list(&master).1
+    );
+    let seen = stub.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "each change once: {seen:?}");
+    for (line, body) in &seen {
+        assert!(line.starts_with("POST /json-api/set_tweaksetting "), "{line}");
+        assert!(body.contains(&format!("key={KEY}")), "{body}");
+    }
+    assert!(seen[1].1.contains("value=6"));
+}
+
+/// Issue 23, item 7: a member's `reason` (here 200 kB with line breaks forging a log line) reaches the master's log,
+/// its files and the list cut to a few hundred bytes, its control characters escaped.
+#[test]
+fn a_members_reason_is_cut_and_escaped_before_logs_files_and_pages() {
+    let master = ServeProcess::start("", false);
+    let forged = "2026-12-04T00:00:00.000000Z ERROR panel: forged line";
+    let reason = format!("Invalid value\n{forged}\n{}", "y".repeat(200_000));
+    let answer = serde_json::json!({"metadata": {"result": 0, "reason": reason}}).to_string();
+    let stub = StubMember::start(move |_, _| (200, answer.clone()));
+    add_stub(&master, &stub);
+    set(&master, "5");
+    assert!(
+        wait_until(DEADLINE, || state_of(&master, &stub.url)["rejected"] == 1).is_some(),
+        "{}",
+        list(&master).1
+    );
+    let state = state_of(&master, &stub.url);
+    let last = state["last_error"].as_str().unwrap();
+    assert!(
+        last.len() < 600 && !last.contains('\n') && last.contains("forged line"),
+        "{last}"
+    );
+    let long = "y".repeat(400);
+    assert!(
+        !master.log().lines().any(|l| l.starts_with(forged)),
+        "a forged log line"
+    );
+    assert!(!master.log().contains(&long));
+    let (page_prefix, cookie) = master.root_session();
+    let page = request(
+        master.addr,
+        "GET",
+        &format!("{page_prefix}/configuration-cluster"),
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert!(!page.body.contains(&long), "the page");
+    for entry in std::fs::read_dir(master.state_dir().join("cluster")).unwrap().flatten() {
+        for file in ["outbox.jsonl", "status.json"] {
+            let text = std::fs::read_to_string(entry.path().join(file)).unwrap_or_default();
+            assert!(
+                !text.contains(&long) && !text.contains(&format!("\n{forged}")),
+                "{file}"
+            );
+        }
+    }
+}

@@ -41,13 +41,15 @@ pub enum ReloadError {
     /// They load, but look like a save in progress or a mistake that would be destructive to act on (an empty file,
     /// most users gone at once): held back until an administrator confirms with `systemctl reload` (SIGHUP).
     HeldBack(String),
+    /// The change is in force, but could not be queued durably for every Configuration Cluster member.
+    Cluster(String),
 }
 
 impl std::fmt::Display for ReloadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReloadError::Config(e) => e.fmt(f),
-            ReloadError::HeldBack(why) => f.write_str(why),
+            ReloadError::HeldBack(why) | ReloadError::Cluster(why) => f.write_str(why),
         }
     }
 }
@@ -262,7 +264,7 @@ impl Panel {
                     .collect();
                 self.gate.store(new);
                 // Queued (durably) for every Configuration Cluster member before anyone is told the change is made.
-                self.cluster.enqueue(&settings_changed, &new_config.tweak_settings);
+                let queued = self.cluster.enqueue(&settings_changed, &new_config.tweak_settings);
                 for user in &removed {
                     self.remove_credentials(&old, user);
                 }
@@ -292,7 +294,7 @@ impl Panel {
                         changes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; ")
                     );
                 }
-                Ok(())
+                queued.map_err(ReloadError::Cluster)
             }
             Err(e) => Err(e),
         }
@@ -493,7 +495,11 @@ impl Panel {
     /// reloaded the written file already, so the snapshot in force now can be the new one.
     fn apply_write(&self, before: &Snapshot, event: &str, mut fields: serde_json::Value) -> Result<(), ReloadError> {
         let old = before;
-        self.reload()?;
+        // A change in force that the cluster could not queue is still audited, then fails.
+        let reloaded = self.reload();
+        if let Err(e @ (ReloadError::Config(_) | ReloadError::HeldBack(_))) = reloaded {
+            return Err(e);
+        }
         let new = self.gate.load();
         let changes = visibility_changes(old, &new);
         if let serde_json::Value::Object(map) = &mut fields {
@@ -521,7 +527,7 @@ impl Panel {
         if let Err(e) = self.audit.record(event, fields) {
             tracing::error!("cannot write the audit log: {e}");
         }
-        Ok(())
+        reloaded
     }
 
     pub fn status(&self) -> ReloadStatus {

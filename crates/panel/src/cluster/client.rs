@@ -1,11 +1,11 @@
-//! The master's WHM API 1 client for member servers: one GET over HTTP/1.1 (hyper) or HTTPS (rustls), verified by
-//! the system's certificate authorities or by the certificate fingerprint pinned when the member was added, with a
-//! timeout on the whole exchange.
+//! The master's WHM API 1 client for member servers: one GET or form POST over HTTP/1.1 (hyper) or HTTPS (rustls),
+//! verified by the system's certificate authorities or by the certificate fingerprint pinned when the member was
+//! added, with a timeout on the whole exchange.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use sha2::{Digest, Sha256};
@@ -318,23 +318,31 @@ async fn exchange(
     endpoint: &Endpoint,
     verifier: Arc<Verifier>,
     path: &str,
+    form: Option<String>,
     authorization: Option<&str>,
 ) -> Result<Reply, TransportError> {
     let stream = connect(endpoint, verifier).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
         .await
         .map_err(|e| TransportError(format!("HTTP: {e}")))?;
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });
-    let mut request = hyper::Request::get(path)
+    let mut request = hyper::Request::builder()
+        .method(if form.is_some() { "POST" } else { "GET" })
+        .uri(path)
         .header(hyper::header::HOST, endpoint.authority())
         .header(hyper::header::USER_AGENT, "tweakgate-cluster");
     if let Some(a) = authorization {
         request = request.header(hyper::header::AUTHORIZATION, a);
     }
+    if let Some(f) = &form {
+        request = request
+            .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(hyper::header::CONTENT_LENGTH, f.len());
+    }
     let request = request
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(Bytes::from(form.unwrap_or_default())))
         .map_err(|e| TransportError(format!("cannot build the request: {e}")))?;
     let result = async {
         let response = sender
@@ -362,16 +370,40 @@ pub async fn get(
     path: &str,
     authorization: &str,
 ) -> Result<Reply, TransportError> {
+    send(endpoint, pin, path, None, authorization).await
+}
+
+/// One POST of `form` (`application/x-www-form-urlencoded`) to `path` on a member, verified as [`get`] is.
+pub async fn post_form(
+    endpoint: &Endpoint,
+    pin: Option<&str>,
+    path: &str,
+    form: String,
+    authorization: &str,
+) -> Result<Reply, TransportError> {
+    send(endpoint, pin, path, Some(form), authorization).await
+}
+
+async fn send(
+    endpoint: &Endpoint,
+    pin: Option<&str>,
+    path: &str,
+    form: Option<String>,
+    authorization: &str,
+) -> Result<Reply, TransportError> {
     let verifier = Arc::new(Verifier::new(pin.map(str::to_owned), false));
-    tokio::time::timeout(REQUEST_TIMEOUT, exchange(endpoint, verifier, path, Some(authorization)))
-        .await
-        .unwrap_or_else(|_| {
-            Err(TransportError(format!(
-                "{} did not answer within {} s",
-                endpoint.url(),
-                REQUEST_TIMEOUT.as_secs()
-            )))
-        })
+    tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        exchange(endpoint, verifier, path, form, Some(authorization)),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(TransportError(format!(
+            "{} did not answer within {} s",
+            endpoint.url(),
+            REQUEST_TIMEOUT.as_secs()
+        )))
+    })
 }
 
 /// The certificate a member presents, fetched to pin it (or to see that an authority vouches for it).

@@ -6,12 +6,14 @@
 //! A change never waits for members: it is appended to every outbox, and one task per member sends its queue in
 //! order, with retries and capped exponential backoff, a bounded number of members at a time. A member that refuses
 //! the credential is reported once and waits for a new one; a member that refuses a value is noted and skipped.
+//! A value too long to queue, or a queue past its caps, marks the member for a full resync instead of growing; a
+//! torn last line of an outbox is cut off before anything is appended, and a failed append fails the change.
 
 pub mod client;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -35,6 +37,14 @@ pub const BACKOFF_START: Duration = Duration::from_millis(250);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// An outbox longer than this is rewritten (atomically) once everything in it was delivered.
 const COMPACT_AFTER: u64 = 64 * 1024;
+/// The longest value queued for members; a longer one marks each member for a full resync instead.
+pub const MAX_QUEUED_VALUE: usize = 96 * 1024;
+/// The most changes, and bytes of keys and values, a member's queue holds; past either the member is marked for a
+/// full resync rather than left to grow.
+pub const MAX_QUEUE_LEN: usize = 10_000;
+pub const MAX_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+/// The most of a member's `reason` kept (control characters escaped first), for logs, files and pages.
+pub const MAX_REASON: usize = 300;
 
 /// What kind of credential the master presents to a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -136,6 +146,10 @@ pub struct MemberStatus {
     /// Changes delivered and changes the member refused (skipped), since the member was added.
     pub delivered: u64,
     pub rejected: u64,
+    /// The member is marked for a full resync: once its queue is empty it is sent the master's current value of
+    /// every setting the master sets explicitly and of these keys (changes that were not queued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resync: Option<BTreeSet<String>>,
 }
 
 /// One change in a member's outbox.
@@ -191,6 +205,8 @@ pub struct MemberState {
     pub last_error_at: Option<u64>,
     pub delivered: u64,
     pub rejected: u64,
+    /// Whether the member is marked for a full resync (see [`MAX_QUEUED_VALUE`], [`MAX_QUEUE_LEN`]).
+    pub resync: bool,
 }
 
 /// A member and its queue.
@@ -200,8 +216,13 @@ struct Member {
     credential: MemberCredential,
     dir: PathBuf,
     queue: VecDeque<Change>,
+    /// Bytes of keys and values in `queue`.
+    queue_bytes: usize,
     next_seq: u64,
+    /// The outbox's length up to its last complete line, as this process wrote it.
     journal_len: u64,
+    /// A failed append may have left part of a line that could not be cut off: repaired before the next append.
+    torn: bool,
     status: MemberStatus,
     /// When the next attempt may run after a failure, and the wait after the next failure.
     retry_at: Option<Instant>,
@@ -231,13 +252,21 @@ pub fn classify(status: u16, body: &[u8]) -> Outcome {
     if status == 401 || status == 403 {
         return Outcome::CredentialRefused(format!("the server refused the credential (HTTP {status})"));
     }
+    // Any other 4xx (URI too long, bad request, payload too large...) is this change refused, not a passing fault.
+    if (400..500).contains(&status) && status != 408 && status != 429 {
+        let said = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v["metadata"]["reason"].as_str().map(clean_reason))
+            .map_or_else(String::new, |r| format!(": {r}"));
+        return Outcome::Rejected(format!("the server refused the change (HTTP {status}){said}"));
+    }
     if !(200..300).contains(&status) {
         return Outcome::Retry(format!("the server answered HTTP {status}"));
     }
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return Outcome::Retry("the server's answer is not WHM API 1 JSON".into());
     };
-    let reason = v["metadata"]["reason"].as_str().unwrap_or_default().to_owned();
+    let reason = clean_reason(v["metadata"]["reason"].as_str().unwrap_or_default());
     match v["metadata"]["result"].as_u64() {
         Some(1) => Outcome::Delivered,
         Some(0) => {
@@ -255,34 +284,116 @@ pub fn classify(status: u16, body: &[u8]) -> Outcome {
     }
 }
 
-/// Queues changes on one member (durably, before returning) and wakes its task.
-fn queue_on(slot: &Slot, changes: &[(String, Option<String>)]) {
+/// A member's `reason` (or any other text a member sent, its version too) as it may reach a log line, a file or a
+/// page: control characters escaped, cut to [`MAX_REASON`] bytes.
+pub fn clean_reason(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        let piece: String = if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        };
+        if out.len() + piece.len() > MAX_REASON - '…'.len_utf8() {
+            out.push('…');
+            break;
+        }
+        out.push_str(&piece);
+    }
+    out
+}
+
+/// A value as a log line shows it: quoted, escaped, and cut short.
+fn shown(value: Option<&str>) -> String {
+    match value {
+        None => "(undefined)".to_owned(),
+        Some(v) if v.len() > 80 => format!("{:?}… ({} bytes)", v.chars().take(60).collect::<String>(), v.len()),
+        Some(v) => format!("{v:?}"),
+    }
+}
+
+fn change_bytes(key: &str, value: Option<&str>) -> usize {
+    key.len() + value.map_or(0, str::len)
+}
+
+/// Marks a member for a full resync that will also send `key`.
+fn mark_resync(m: &mut Member, key: &str, why: &str) {
+    if m.status.resync.is_none() {
+        tracing::warn!(
+            "configuration cluster: {} is marked for a full resync: {why}",
+            m.file.url
+        );
+    }
+    m.status.resync.get_or_insert_with(BTreeSet::new).insert(key.to_owned());
+}
+
+/// Queues changes on one member (durably, before returning) and wakes its task. A change that cannot be queued
+/// within the caps marks the member for a full resync instead (recorded durably in `status.json`); an error means
+/// the outbox could not be written (the changes are then not queued, and the member is marked for a full resync that
+/// sends the master's values of their keys once it can).
+fn queue_on(slot: &Slot, changes: &[(String, Option<String>)]) -> Result<()> {
     if changes.is_empty() {
-        return;
+        return Ok(());
     }
     let at_ms = now_ms();
     let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
     if m.removed {
-        return;
+        return Ok(());
     }
+    let resync_before = m.status.resync.clone();
     let mut batch = Vec::new();
+    let (mut len, mut bytes) = (m.queue.len(), m.queue_bytes);
     for (key, value) in changes {
+        let size = change_bytes(key, value.as_deref());
+        if value.as_ref().is_some_and(|v| v.len() > MAX_QUEUED_VALUE) {
+            let why = format!("the value of {key} is longer than {MAX_QUEUED_VALUE} bytes");
+            mark_resync(&mut m, key, &why);
+            continue;
+        }
+        if len + 1 > MAX_QUEUE_LEN || bytes + size > MAX_QUEUE_BYTES {
+            let why = format!("its queue is full ({MAX_QUEUE_LEN} changes or {MAX_QUEUE_BYTES} bytes)");
+            mark_resync(&mut m, key, &why);
+            continue;
+        }
+        len += 1;
+        bytes += size;
         batch.push(Change {
-            seq: m.next_seq,
+            seq: m.next_seq + batch.len() as u64,
             key: key.clone(),
             value: value.clone(),
             at_ms,
         });
-        m.next_seq += 1;
     }
     let entries: Vec<Entry> = batch.iter().cloned().map(Entry::Change).collect();
-    if let Err(e) = append(&mut m, &entries) {
-        // The change is still sent from memory; only a restart before delivery would lose it.
-        tracing::error!("cannot write the outbox of cluster member {}: {e:#}", m.file.url);
+    let written = if entries.is_empty() {
+        Ok(())
+    } else {
+        append(&mut m, &entries)
+    };
+    match written {
+        Ok(()) => {
+            m.next_seq += batch.len() as u64;
+            m.queue_bytes = bytes;
+            m.queue.extend(batch);
+        }
+        Err(e) => {
+            let why = format!("its outbox could not be written: {e:#}");
+            for c in &batch {
+                mark_resync(&mut m, &c.key, &why);
+            }
+            save_status(&m);
+            return Err(e.context(format!("cluster member {}", m.file.url)));
+        }
     }
-    m.queue.extend(batch);
+    if resync_before != m.status.resync {
+        // The mark stands for changes that are in no outbox: kept durably.
+        if let Err(e) = write_private(&m.dir.join("status.json"), &m.status) {
+            tracing::error!("cannot record the full resync of {}: {e:#}", m.file.url);
+        }
+    }
     drop(m);
     slot.wake.notify_one();
+    Ok(())
 }
 
 /// Every Tweak Setting whose value differs between two configurations, with its new value (`None`: undefined).
@@ -340,7 +451,10 @@ pub struct Cluster {
     members: Mutex<BTreeMap<String, Arc<Slot>>>,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
     /// The settings as last queued; `None` until [`Cluster::start`] (only the serving process queues changes).
-    sent: Mutex<Option<Sent>>,
+    /// Shared with the push tasks, which send them in a full resync.
+    sent: Arc<Mutex<Option<Sent>>>,
+    /// Members being added: reserved before any network step, so one server is added once.
+    adding: Mutex<BTreeSet<String>>,
     permits: Arc<Semaphore>,
     audit: Option<Arc<AuditLog>>,
 }
@@ -395,7 +509,8 @@ impl Cluster {
             dir: dir.to_path_buf(),
             members: Mutex::new(members),
             runtime: Mutex::new(None),
-            sent: Mutex::new(None),
+            sent: Arc::new(Mutex::new(None)),
+            adding: Mutex::new(BTreeSet::new()),
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_PUSHES)),
             audit,
         })
@@ -442,12 +557,19 @@ impl Cluster {
                      cluster",
                     missed.len()
                 );
-                self.queue_everywhere(&missed);
+                if let Err(e) = self.queue_everywhere(&missed) {
+                    tracing::error!("{e}");
+                }
             }
         }
         self.remember(now);
         for s in self.slots() {
-            runtime.spawn(push_loop(s, Arc::clone(&self.permits), self.audit.clone()));
+            runtime.spawn(push_loop(
+                s,
+                Arc::clone(&self.permits),
+                self.audit.clone(),
+                Arc::clone(&self.sent),
+            ));
         }
         *slot = Some(runtime);
     }
@@ -462,18 +584,43 @@ impl Cluster {
 
     /// Queues changes for every member (durably, before returning) and wakes their tasks; `settings` are the
     /// master's settings with the changes made. Nothing happens unless the cluster was started (see [`Cluster::start`]).
-    pub fn enqueue(&self, changes: &[(String, Option<String>)], settings: &TweakSettings) {
+    ///
+    /// An error says which members' outboxes could not be written: the change that made them must fail. Those
+    /// members are marked for a full resync (sent once their outbox can be written and their queue is empty), and
+    /// the settings are not recorded as queued, so a restart before then finds the change again.
+    pub fn enqueue(&self, changes: &[(String, Option<String>)], settings: &TweakSettings) -> Result<(), String> {
         if changes.is_empty() || self.runtime.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
-            return;
+            return Ok(());
         }
-        self.queue_everywhere(changes);
-        self.remember(Sent::of(settings));
+        let written = self.queue_everywhere(changes);
+        // The resync of a member sends the settings as they are now, whatever happened to their outboxes.
+        let now = Sent::of(settings);
+        match &written {
+            Ok(()) => self.remember(now),
+            Err(_) => *self.sent.lock().unwrap_or_else(|e| e.into_inner()) = Some(now),
+        }
+        written
     }
 
-    fn queue_everywhere(&self, changes: &[(String, Option<String>)]) {
-        for slot in self.slots() {
-            queue_on(&slot, changes);
+    fn queue_everywhere(&self, changes: &[(String, Option<String>)]) -> Result<(), String> {
+        let failed: Vec<String> = self
+            .slots()
+            .iter()
+            .filter_map(|slot| queue_on(slot, changes).err())
+            .map(|e| format!("{e:#}"))
+            .collect();
+        if failed.is_empty() {
+            return Ok(());
         }
+        for f in &failed {
+            tracing::error!("configuration cluster: cannot queue a change: {f}");
+        }
+        Err(format!(
+            "the change is in force on this server but could not be queued durably for {} configuration cluster \
+             member(s) ({}); they are resynchronised once their outbox can be written",
+            failed.len(),
+            failed.join("; ")
+        ))
     }
 
     /// Adds a member. HTTPS members are checked first: a certificate an authority vouches for is trusted as such;
@@ -488,14 +635,21 @@ impl Cluster {
         let endpoint = Endpoint::parse(name)?;
         let url = endpoint.url();
         check_user(user)?;
-        if self
-            .members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&url)
+        // Reserved under the lock before any network step: a second add of the same server is refused at once.
         {
-            return Err(format!("{url} is already a member of the configuration cluster."));
+            let members = self.members.lock().unwrap_or_else(|e| e.into_inner());
+            let mut adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+            if members.contains_key(&url) {
+                return Err(format!("{url} is already a member of the configuration cluster."));
+            }
+            if !adding.insert(url.clone()) {
+                return Err(format!("{url} is being added to the configuration cluster already."));
+            }
         }
+        let _reserved = Reservation {
+            adding: &self.adding,
+            url: url.clone(),
+        };
         let confirmed = match fingerprint.filter(|f| !f.trim().is_empty()) {
             Some(f) => Some(
                 client::normalise_fingerprint(f)
@@ -538,8 +692,10 @@ impl Cluster {
             credential,
             dir,
             queue: VecDeque::new(),
+            queue_bytes: 0,
             next_seq: 1,
             journal_len: 0,
+            torn: false,
             status: MemberStatus::default(),
             retry_at: None,
             backoff: BACKOFF_START,
@@ -567,9 +723,16 @@ impl Cluster {
                     .collect()
             })
             .unwrap_or_default();
-        queue_on(&slot, &initial);
+        if let Err(e) = queue_on(&slot, &initial) {
+            tracing::error!("configuration cluster: {e:#}");
+        }
         if let Some(rt) = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            rt.spawn(push_loop(slot, Arc::clone(&self.permits), self.audit.clone()));
+            rt.spawn(push_loop(
+                slot,
+                Arc::clone(&self.permits),
+                self.audit.clone(),
+                Arc::clone(&self.sent),
+            ));
         }
         Ok(view)
     }
@@ -662,10 +825,22 @@ impl Cluster {
         match classify(reply.status, &reply.body) {
             Outcome::Delivered => {
                 let v: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-                Ok(v["data"]["version"].as_str().unwrap_or("unknown").to_owned())
+                Ok(clean_reason(v["data"]["version"].as_str().unwrap_or("unknown")))
             }
             Outcome::Rejected(r) | Outcome::CredentialRefused(r) | Outcome::Retry(r) => Err(r),
         }
+    }
+}
+
+/// A member being added ([`Cluster::add`]): its URL is let go when the add ends, however it ends.
+struct Reservation<'a> {
+    adding: &'a Mutex<BTreeSet<String>>,
+    url: String,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.adding.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.url);
     }
 }
 
@@ -705,6 +880,7 @@ fn view(m: &Member) -> MemberView {
             last_error_at: m.status.last_error_at,
             delivered: m.status.delivered,
             rejected: m.status.rejected,
+            resync: m.status.resync.is_some(),
         },
     }
 }
@@ -718,7 +894,14 @@ fn load_member(dir: &Path) -> Result<Member> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let journal = std::fs::read(dir.join("outbox.jsonl")).unwrap_or_default();
+    let path = dir.join("outbox.jsonl");
+    let good = match repair_outbox(&path) {
+        Ok(good) => good,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(anyhow!(e).context(format!("cannot repair {}", path.display()))),
+    };
+    let mut journal = std::fs::read(&path).unwrap_or_default();
+    journal.truncate(usize::try_from(good).unwrap_or(usize::MAX));
     let mut pending: BTreeMap<u64, Change> = BTreeMap::new();
     let mut last = 0;
     for line in journal.split(|b| *b == b'\n') {
@@ -735,14 +918,17 @@ fn load_member(dir: &Path) -> Result<Member> {
             Err(_) => {}
         }
     }
+    let queue: VecDeque<Change> = pending.into_values().collect();
     Ok(Member {
         file,
         endpoint,
         credential,
         dir: dir.to_path_buf(),
-        queue: pending.into_values().collect(),
+        queue_bytes: queue.iter().map(|c| change_bytes(&c.key, c.value.as_deref())).sum(),
+        queue,
         next_seq: last + 1,
-        journal_len: journal.len() as u64,
+        journal_len: good,
+        torn: false,
         status,
         retry_at: None,
         backoff: BACKOFF_START,
@@ -750,7 +936,44 @@ fn load_member(dir: &Path) -> Result<Member> {
     })
 }
 
-/// Appends lines to a member's outbox and syncs them.
+/// Where an outbox's complete lines end: after its last line break, and before a last line that is not an entry
+/// (two writes glued together). Anything after that is cut off, with a warning naming the file and the bytes
+/// dropped, so the next append starts on a line of its own. Returns the outbox's length after the repair.
+fn repair_outbox(path: &Path) -> std::io::Result<u64> {
+    let mut f = OpenOptions::new().read(true).write(true).open(path)?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    let mut good = bytes.len();
+    loop {
+        let complete = bytes[..good].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if complete < good {
+            good = complete;
+            continue;
+        }
+        if good == 0 {
+            break;
+        }
+        let start = bytes[..good - 1].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let line = &bytes[start..good - 1];
+        if line.is_empty() || serde_json::from_slice::<Entry>(line).is_ok() {
+            break;
+        }
+        good = start;
+    }
+    if good < bytes.len() {
+        tracing::warn!(
+            "configuration cluster: {} ended in a torn line: {} byte(s) dropped",
+            path.display(),
+            bytes.len() - good
+        );
+        f.set_len(good as u64)?;
+        f.sync_data()?;
+    }
+    Ok(good as u64)
+}
+
+/// Appends lines to a member's outbox and syncs them; on failure, what was written of them is cut off again (or,
+/// failing that, before the next append), so the outbox always ends with a complete line.
 fn append(m: &mut Member, entries: &[Entry]) -> Result<()> {
     let mut text = String::new();
     for e in entries {
@@ -760,12 +983,25 @@ fn append(m: &mut Member, entries: &[Entry]) -> Result<()> {
     let path = m.dir.join("outbox.jsonl");
     let mut f = OpenOptions::new()
         .create(true)
-        .append(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_data()?;
+    let len = f.metadata()?.len();
+    if m.torn || len != m.journal_len {
+        m.journal_len = repair_outbox(&path).with_context(|| format!("cannot repair {}", path.display()))?;
+        m.torn = false;
+    }
+    let written = f
+        .seek(SeekFrom::Start(m.journal_len))
+        .and_then(|_| f.write_all(text.as_bytes()))
+        .and_then(|()| f.sync_data());
+    if let Err(e) = written {
+        m.torn = f.set_len(m.journal_len).and_then(|()| f.sync_data()).is_err();
+        return Err(anyhow!(e).context(format!("cannot append to {}", path.display())));
+    }
     m.journal_len += text.len() as u64;
     Ok(())
 }
@@ -802,8 +1038,13 @@ fn save_status(m: &Member) {
 }
 
 /// One member's task: sends its queue in order, waits when it is empty, backs off after failures and stops when the
-/// member is removed.
-async fn push_loop(slot: Arc<Slot>, permits: Arc<Semaphore>, audit: Option<Arc<AuditLog>>) {
+/// member is removed. A member marked for a full resync is queued the master's settings once its queue is empty.
+async fn push_loop(
+    slot: Arc<Slot>,
+    permits: Arc<Semaphore>,
+    audit: Option<Arc<AuditLog>>,
+    sent: Arc<Mutex<Option<Sent>>>,
+) {
     loop {
         let job = {
             let m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
@@ -811,19 +1052,25 @@ async fn push_loop(slot: Arc<Slot>, permits: Arc<Semaphore>, audit: Option<Arc<A
                 return;
             }
             match m.queue.front() {
+                _ if m.status.auth_refused => Err(None),
+                _ if m.retry_at.is_some_and(|t| t > Instant::now()) => Err(m.retry_at),
+                None if m.status.resync.is_some() => Ok(None),
                 None => Err(None),
-                Some(_) if m.status.auth_refused => Err(None),
-                Some(_) if m.retry_at.is_some_and(|t| t > Instant::now()) => Err(m.retry_at),
-                Some(change) => Ok((
+                Some(change) => Ok(Some((
                     change.clone(),
                     m.endpoint.clone(),
                     m.file.fingerprint.clone(),
                     m.credential.header(&m.file.user),
-                )),
+                ))),
             }
         };
         let (change, endpoint, pin, header) = match job {
-            Ok(job) => job,
+            Ok(Some(job)) => job,
+            Ok(None) => {
+                let (slot2, sent2) = (Arc::clone(&slot), Arc::clone(&sent));
+                let _ = tokio::task::spawn_blocking(move || resync(&slot2, &sent2)).await;
+                continue;
+            }
             Err(None) => {
                 slot.wake.notified().await;
                 continue;
@@ -860,17 +1107,66 @@ async fn push_loop(slot: Arc<Slot>, permits: Arc<Semaphore>, audit: Option<Arc<A
     }
 }
 
-/// One `set_tweaksetting` call.
-async fn push(endpoint: &Endpoint, pin: Option<&str>, header: &str, change: &Change) -> Outcome {
-    let path = {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("api.version", "1").append_pair("key", &change.key);
-        if let Some(v) = &change.value {
-            query.append_pair("value", v);
-        }
-        format!("/json-api/set_tweaksetting?{}", query.finish())
+/// A full resync: queues (durably) the master's current value of every setting it sets explicitly and of every key
+/// whose change was not queued, then clears the mark; a value still too long is left out, with a warning. If the
+/// outbox cannot be written the mark stays and the member backs off before it is tried again.
+fn resync(slot: &Slot, sent: &Mutex<Option<Sent>>) {
+    let Some(sent) = sent.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+        return;
     };
-    match client::get(endpoint, pin, &path, header).await {
+    let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(keys) = m.status.resync.take() else { return };
+    let all: BTreeSet<String> = keys.iter().chain(sent.explicit.iter()).cloned().collect();
+    let mut changes = Vec::new();
+    for key in all {
+        let value = sent.values.get(&key).cloned().flatten();
+        if value.as_ref().is_some_and(|v| v.len() > MAX_QUEUED_VALUE) {
+            tracing::warn!(
+                "configuration cluster: {} is not sent {key}: its value is longer than {MAX_QUEUED_VALUE} bytes",
+                m.file.url
+            );
+            continue;
+        }
+        changes.push((key, value));
+    }
+    let total = changes.len();
+    drop(m);
+    match queue_on(slot, &changes) {
+        Ok(()) => {
+            let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
+            tracing::info!(
+                "configuration cluster: {} resynchronised: {total} setting(s) queued",
+                m.file.url
+            );
+            save_status(&m);
+            m.retry_at = None;
+        }
+        Err(e) => {
+            let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
+            tracing::error!("configuration cluster: full resync not queued: {e:#}");
+            let keys = m.status.resync.get_or_insert_with(BTreeSet::new);
+            keys.extend(keys_of(&changes));
+            m.retry_at = Some(Instant::now() + m.backoff);
+            m.backoff = (m.backoff * 2).min(BACKOFF_CAP);
+        }
+    }
+}
+
+fn keys_of(changes: &[(String, Option<String>)]) -> Vec<String> {
+    changes.iter().map(|(k, _)| k.clone()).collect()
+}
+
+/// One `set_tweaksetting` call, its parameters in a POST form body (a long value fits no request line).
+async fn push(endpoint: &Endpoint, pin: Option<&str>, header: &str, change: &Change) -> Outcome {
+    let form = {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("api.version", "1").append_pair("key", &change.key);
+        if let Some(v) = &change.value {
+            form.append_pair("value", v);
+        }
+        form.finish()
+    };
+    match client::post_form(endpoint, pin, "/json-api/set_tweaksetting", form, header).await {
         Ok(reply) => classify(reply.status, &reply.body),
         Err(e) => Outcome::Retry(e.to_string()),
     }
@@ -883,7 +1179,12 @@ fn record(m: &mut Member, change: &Change, outcome: Outcome, audit: Option<&Audi
         Outcome::Delivered | Outcome::Rejected(_) => {
             let error = match &outcome {
                 Outcome::Rejected(reason) => {
-                    let text = format!("{} refused {} = {:?}: {reason}", m.file.url, change.key, change.value);
+                    let text = format!(
+                        "{} refused {} = {}: {reason}",
+                        m.file.url,
+                        change.key,
+                        shown(change.value.as_deref())
+                    );
                     tracing::warn!("configuration cluster: {text}");
                     m.status.rejected += 1;
                     m.status.last_error = Some(text);
@@ -907,7 +1208,9 @@ fn record(m: &mut Member, change: &Change, outcome: Outcome, audit: Option<&Audi
             ) {
                 tracing::error!("cannot write the outbox of cluster member {}: {e:#}", m.file.url);
             }
-            m.queue.pop_front();
+            if let Some(c) = m.queue.pop_front() {
+                m.queue_bytes = m.queue_bytes.saturating_sub(change_bytes(&c.key, c.value.as_deref()));
+            }
             m.retry_at = None;
             m.backoff = BACKOFF_START;
             compact(m);
@@ -960,6 +1263,11 @@ mod tests {
         assert!(matches!(classify(401, b""), Outcome::CredentialRefused(_)));
         assert!(matches!(classify(403, ok), Outcome::CredentialRefused(_)));
         assert!(matches!(classify(503, ok), Outcome::Retry(_)));
+        // Any other 4xx refuses this change (it is skipped, not retried for ever); 408 and 429 pass.
+        assert!(matches!(classify(414, b"URI Too Long"), Outcome::Rejected(_)));
+        assert!(matches!(classify(400, bad), Outcome::Rejected(r) if r.contains("Invalid value for x")));
+        assert!(matches!(classify(429, b""), Outcome::Retry(_)));
+        assert!(matches!(classify(408, b""), Outcome::Retry(_)));
         assert!(matches!(classify(200, b"<html>"), Outcome::Retry(_)));
     }
 
@@ -1010,8 +1318,10 @@ mod tests {
         let cluster = Cluster::open(&dir.path().join("cluster"), None).unwrap();
         let cred = MemberCredential::parse("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345").unwrap();
         cluster.add("http://127.0.0.1:9", "root", cred, None).unwrap();
-        cluster.queue_everywhere(&[("a".into(), Some("1".into())), ("b".into(), None)]);
-        cluster.queue_everywhere(&[("c".into(), Some("3".into()))]);
+        cluster
+            .queue_everywhere(&[("a".into(), Some("1".into())), ("b".into(), None)])
+            .unwrap();
+        cluster.queue_everywhere(&[("c".into(), Some("3".into()))]).unwrap();
         {
             let slot = cluster.find("http://127.0.0.1:9").unwrap();
             let mut m = slot.member.lock().unwrap();
@@ -1052,7 +1362,7 @@ mod tests {
         cluster.add("http://127.0.0.1:9", "root", cred, None).unwrap();
         let changes: Vec<(String, Option<String>)> =
             (0..300).map(|i| (format!("key{i}"), Some("v".repeat(300)))).collect();
-        cluster.queue_everywhere(&changes);
+        cluster.queue_everywhere(&changes).unwrap();
         let slot = cluster.find("http://127.0.0.1:9").unwrap();
         let path = {
             let mut m = slot.member.lock().unwrap();
@@ -1069,5 +1379,140 @@ mod tests {
         assert!(m.queue.is_empty());
         assert_eq!(m.next_seq, 301, "the sequence goes on after compaction");
         assert_eq!(m.status.delivered, 300);
+    }
+
+    fn one_member(dir: &Path) -> (Cluster, Arc<Slot>) {
+        let cluster = Cluster::open(&dir.join("cluster"), None).unwrap();
+        let cred = MemberCredential::parse("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345").unwrap();
+        cluster.add("http://127.0.0.1:9", "root", cred, None).unwrap();
+        let slot = cluster.find("http://127.0.0.1:9").unwrap();
+        (cluster, slot)
+    }
+
+    /// Issue 23, item 5: a torn last line (a write cut short, or a change glued onto one) is cut off when the outbox
+    /// is opened and before an append, so the next change starts on a line of its own and survives a restart.
+    #[test]
+    fn a_torn_outbox_tail_is_cut_off_before_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cluster, slot) = one_member(dir.path());
+        cluster.queue_everywhere(&[("a".into(), Some("1".into()))]).unwrap();
+        let path = slot.member.lock().unwrap().dir.join("outbox.jsonl");
+        let good = std::fs::read(&path).unwrap();
+        // A torn append while the process runs: repaired before the next one.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"seq":2,"key":"b","val"#).unwrap();
+        cluster.queue_everywhere(&[("c".into(), Some("3".into()))]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(std::str::from_utf8(&good).unwrap()), "{text}");
+        assert!(text.ends_with('\n') && text.lines().count() == 2, "{text}");
+        // Torn at a crash, and a complete line glued onto a torn one: both cut off at the next open.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"seq":9,"key":"x"{"seq":10,"key":"y","value":null,"at_ms":1}"#)
+            .unwrap();
+        f.write_all(b"\n{\"seq\":11").unwrap();
+        drop((cluster, slot));
+        let again = Cluster::open(&dir.path().join("cluster"), None).unwrap();
+        let slot = again.find("http://127.0.0.1:9").unwrap();
+        let m = slot.member.lock().unwrap();
+        let keys: Vec<&str> = m.queue.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["a", "c"]);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            text,
+            "cut back to the last complete line"
+        );
+        assert_eq!(m.next_seq, 3);
+    }
+
+    /// Issue 23, item 7: a value longer than the cap, and changes past a queue's count or bytes, are not queued; the
+    /// member is marked for a full resync instead (and later changes wait for it), which sends current values.
+    #[test]
+    fn queues_are_capped_and_a_member_past_them_is_resynchronised() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cluster, slot) = one_member(dir.path());
+        let huge = "v".repeat(MAX_QUEUED_VALUE + 1);
+        cluster.queue_everywhere(&[("big".into(), Some(huge.clone()))]).unwrap();
+        {
+            let m = slot.member.lock().unwrap();
+            assert!(m.queue.is_empty(), "a value past the cap is not queued");
+            assert_eq!(m.status.resync.as_ref().unwrap().len(), 1);
+            assert!(view(&m).state.resync);
+        }
+        slot.member.lock().unwrap().status.resync = None;
+        let many: Vec<(String, Option<String>)> = (0..=MAX_QUEUE_LEN).map(|i| (format!("k{i}"), None)).collect();
+        cluster.queue_everywhere(&many).unwrap();
+        cluster.queue_everywhere(&[("later".into(), Some("1".into()))]).unwrap();
+        {
+            let m = slot.member.lock().unwrap();
+            assert_eq!(m.queue.len(), MAX_QUEUE_LEN, "the count is capped");
+            let keys = m.status.resync.as_ref().unwrap();
+            assert!(
+                keys.contains(&format!("k{MAX_QUEUE_LEN}")) && keys.contains("later"),
+                "{keys:?}"
+            );
+        }
+        let mut m = slot.member.lock().unwrap();
+        m.queue.clear();
+        m.queue_bytes = 0;
+        m.status.resync = None;
+        drop(m);
+        let wide: Vec<(String, Option<String>)> = (0..MAX_QUEUE_BYTES / MAX_QUEUED_VALUE + 1)
+            .map(|i| (format!("w{i}"), Some("w".repeat(MAX_QUEUED_VALUE))))
+            .collect();
+        cluster.queue_everywhere(&wide).unwrap();
+        let m = slot.member.lock().unwrap();
+        assert!(
+            m.queue_bytes <= MAX_QUEUE_BYTES && m.queue.len() < wide.len(),
+            "the bytes are capped"
+        );
+        assert!(m.status.resync.is_some());
+        drop(m);
+
+        // The resync sends the master's current values: the explicit ones and the keys left out.
+        let mut settings = TweakSettings::defaults();
+        settings
+            .set_stored("allow_deprecated_accesshash", Some("1".into()))
+            .unwrap();
+        *cluster.sent.lock().unwrap() = Some(Sent::of(&settings));
+        let mut m = slot.member.lock().unwrap();
+        m.queue.clear();
+        m.queue_bytes = 0;
+        m.status.resync = Some(BTreeSet::from(["big".to_owned(), "empty_trash_days".to_owned()]));
+        drop(m);
+        resync(&slot, &cluster.sent);
+        let m = slot.member.lock().unwrap();
+        assert!(m.status.resync.is_none());
+        let queued: Vec<(&str, Option<&str>)> = m.queue.iter().map(|c| (c.key.as_str(), c.value.as_deref())).collect();
+        assert_eq!(
+            queued,
+            [
+                ("allow_deprecated_accesshash", Some("1")),
+                ("big", None),
+                ("empty_trash_days", settings.get("empty_trash_days")),
+            ]
+        );
+    }
+
+    /// Issue 23, item 7: a member's reason reaches logs, files and pages cut short, its control characters escaped.
+    #[test]
+    fn a_members_reason_is_cut_and_escaped() {
+        let forged = format!(
+            "bad\n2026-01-01T00:00:00Z ERROR forged line\r\u{1b}[31m{}",
+            "x".repeat(1 << 20)
+        );
+        let clean = clean_reason(&forged);
+        assert!(clean.len() <= MAX_REASON, "{}", clean.len());
+        assert!(!clean.chars().any(char::is_control), "{clean}");
+        assert!(
+            clean.starts_with("bad\\n2026-01-01T00:00:00Z ERROR forged line\\r\\u{1b}[31m"),
+            "{clean}"
+        );
+        assert!(clean.ends_with('…'));
+        assert_eq!(clean_reason("Invalid value"), "Invalid value");
+        let answer = json!({"metadata": {"result": 0, "reason": forged}}).to_string();
+        let Outcome::Rejected(r) = classify(200, answer.as_bytes()) else {
+            panic!()
+        };
+        assert!(r.len() <= MAX_REASON && !r.contains('\n'));
     }
 }

@@ -7,6 +7,7 @@ use settings::schema::{self, SettingKind};
 
 use crate::auth::Authorized;
 use crate::features::TWEAK_SETTINGS;
+use crate::state::ReloadError;
 use crate::whm::{Ctx, FromParams, Operation, Params, WhmError, parse_bool};
 
 pub const INVALID_KEY: &str = "Invalid tweaksetting key";
@@ -163,10 +164,11 @@ impl Operation for SetTweakSetting {
         };
         written.map_err(|e| WhmError::new(format!("{e:#}")))?;
         let fields = auth.audit_with(json!({"key": key, "old": old, "new": value}));
-        edit.commit("setting_changed", fields).map_err(|e| {
-            WhmError::new(format!(
+        edit.commit("setting_changed", fields).map_err(|e| match e {
+            ReloadError::Cluster(why) => WhmError::new(format!("The setting was not sent to the cluster: {why}.")),
+            e => WhmError::new(format!(
                 "the setting was written but the configuration does not load: {e}"
-            ))
+            )),
         })?;
         Ok(())
     }
