@@ -802,3 +802,123 @@ fn a_limited_credential_reads_and_generates_no_key() {
     assert!(page.contains(r#"id="notice""#), "{page}");
     assert_ne!(homes.key_file("bob"), files.1, "bob's key was replaced");
 }
+
+/// Item 2 of issue 20: a fault is visible everywhere at once. One call that panics, and the very next request sees
+/// the plugin hidden with `PLUGIN_FAULTED` in `applist`, the Home menu, OFREP and the call's own refusal, while
+/// `/health` is degraded and names the plugin to root, without any reload of the configuration.
+#[test]
+fn a_fault_is_visible_everywhere_on_the_next_request() {
+    let p = tests::TestPanel::open(&tests::Cast::standard().plugin("fixture-panics", ""));
+    let root = p.as_("root");
+    let session = root.in_session();
+    let applist = |c: &tests::Client<'_>| -> Vec<String> {
+        c.api("applist", "").json()["data"]["app"]
+            .as_array()
+            .expect("applist's data.app")
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect()
+    };
+    let flag = || {
+        root.post_as(
+            "/ofrep/v1/evaluate/flags/panics",
+            "application/json",
+            r#"{"context":{"targetingKey":"root"}}"#,
+        )
+        .json()
+    };
+    assert!(applist(&root).contains(&"panics".to_owned()));
+    assert!(session.page("/").body.contains("data-feature=\"panics\""));
+    assert_eq!(flag()["value"], true, "{}", flag());
+    assert_eq!(p.health_as_root()["status"], "ok");
+    let generation = p.generation();
+
+    let first = root.api("panics", "");
+    assert_eq!(first.status, 503, "{}", first.body);
+
+    assert!(!applist(&root).contains(&"panics".to_owned()), "applist still lists it");
+    let again = root.api("panics", "");
+    assert_eq!(again.status, 403, "{}", again.body);
+    assert_eq!(again.reason_codes(), ["PLUGIN_FAULTED"], "{}", again.body);
+    assert!(
+        !session.page("/").body.contains("data-feature=\"panics\""),
+        "the menu still shows it"
+    );
+    let page = session.page("/panics");
+    assert_eq!(page.status, 403, "{}", page.body);
+    let evaluated = flag();
+    assert_eq!(evaluated["value"], false, "{evaluated}");
+    assert!(
+        evaluated["metadata"]["reasons"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PLUGIN_FAULTED"),
+        "{evaluated}"
+    );
+    let health = p.health_as_root();
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["plugins_faulted"][0]["plugin"], "panics", "{health}");
+    assert!(
+        health["plugins_faulted"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fixture-panics always panics in handle"),
+        "{health}"
+    );
+    assert_eq!(p.anonymous().get("/health").json(), json!({"status": "degraded"}));
+    // Compiled once more from the configuration in force, not reloaded from disk; the other plugins keep serving.
+    assert_eq!(p.generation(), generation + 1);
+    assert_eq!(root.api("hello", "").status, 200);
+    let record = std::fs::read_to_string(p.state_dir().join("plugins.json")).unwrap();
+    assert!(record.contains("fixture-panics always panics in handle"), "{record}");
+
+    // Recovery without a restart, as docs/plugins.md says: the library under a new file name in `[[plugins]]`.
+    let built = fixture("panics");
+    let fresh = copy_to(p.dir.path(), "libpanics-again.so", &built);
+    let text = p.config_text().replace(
+        &format!("{:?}", built.display().to_string()),
+        &format!("{:?}", fresh.display().to_string()),
+    );
+    std::fs::write(p.config_path(), text).unwrap();
+    p.confirm_reload().unwrap();
+    assert!(applist(&root).contains(&"panics".to_owned()), "the plugin loaded again");
+    assert_eq!(p.health_as_root()["status"], "ok");
+}
+
+/// The host's own word on a fault: one ERROR line naming plugin, feature and what happened, a JSON object under
+/// `--log-format json`, written once however often the faulted plugin is asked again.
+#[test]
+fn a_fault_is_one_error_line_of_the_hosts_own() {
+    let panics = fixture("panics");
+    let server = tests::ServeProcess::start_with_args(
+        &format!("\n[[plugins]]\npath = {:?}\n", panics.display().to_string()),
+        &["--log-format", "json"],
+    );
+    assert_eq!(server.api("panics", "").status, 503);
+    assert_eq!(server.api("panics", "").status, 403);
+    assert_eq!(server.api("panics", "").status, 403);
+    let faults = || -> Vec<Value> {
+        server
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["level"] == "ERROR" && l["fields"]["plugin"] == "panics")
+            .collect()
+    };
+    tests::wait_until(std::time::Duration::from_secs(5), || !faults().is_empty());
+    let lines = faults();
+    assert_eq!(lines.len(), 1, "{}", server.log());
+    let fields = &lines[0]["fields"];
+    assert_eq!(fields["feature"], "panics", "{fields}");
+    assert_eq!(
+        fields["detail"], "panicked: fixture-panics always panics in handle",
+        "{fields}"
+    );
+    assert!(
+        fields["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PLUGIN_FAULTED"),
+        "{fields}"
+    );
+}

@@ -370,6 +370,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let server = crate::plugin_set::running_server(&config.server.state_dir);
             for r in plugins.reports() {
                 let stale = server.as_ref().filter(|s| s.changed_on_disk.contains(&r.path));
+                let faulted = server
+                    .as_ref()
+                    .and_then(|s| s.faulted.iter().find(|(p, _)| *p == r.path).map(|(_, d)| (s.pid, d)));
                 if json {
                     println!(
                         "{}",
@@ -384,6 +387,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                             "abi_version": r.abi_version,
                             "features": r.features,
                             "sha256": r.sha256,
+                            "server_faulted": faulted.map(|(_, d)| d),
                         })
                     );
                 } else {
@@ -393,6 +397,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                             "  the running server (pid {}) loaded an older version of this file and keeps serving it \
                              until it restarts",
                             s.pid
+                        );
+                    }
+                    if let Some((pid, detail)) = faulted {
+                        println!(
+                            "  faulted in the running server (pid {pid}): {detail}; its features are hidden there until \
+                             it is loaded again (see docs/plugins.md)"
                         );
                     }
                 }

@@ -85,25 +85,34 @@ impl PluginSet {
 /// The file in the state directory where the server records the plugins it runs, for `tweakgate plugins list`.
 const RECORD: &str = "plugins.json";
 
-/// What a running server says about the plugins it serves: its process id, and each library whose file changed on
-/// disk since it was loaded (the server keeps running the old code until it restarts).
+/// What a running server says about the plugins it serves: its process id, each library whose file changed on disk
+/// since it was loaded (the server keeps running the old code until it restarts), and each library that faulted in
+/// it, with why (its features are hidden there until it is loaded again).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServerRecord {
     pub pid: u32,
     pub changed_on_disk: Vec<PathBuf>,
+    #[serde(default)]
+    pub faulted: Vec<(PathBuf, String)>,
 }
 
 impl PluginSet {
-    /// Records, for `tweakgate plugins list`, which of the plugins this process serves need a restart.
+    /// Records, for `tweakgate plugins list`, which of the plugins this process serves need a restart or faulted.
     pub fn record(&self, state_dir: &Path) {
+        let reports = self.host.reports();
         let record = ServerRecord {
             pid: std::process::id(),
-            changed_on_disk: self
-                .host
-                .reports()
-                .into_iter()
+            changed_on_disk: reports
+                .iter()
                 .filter(|r| r.changed_on_disk)
-                .map(|r| r.path)
+                .map(|r| r.path.clone())
+                .collect(),
+            faulted: reports
+                .iter()
+                .filter_map(|r| match &r.state {
+                    plugin_host::PluginState::Faulted { detail } => Some((r.path.clone(), detail.clone())),
+                    _ => None,
+                })
                 .collect(),
         };
         let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();

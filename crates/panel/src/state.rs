@@ -298,6 +298,56 @@ impl Panel {
         }
     }
 
+    /// Makes a plugin's fault visible everywhere at once: compiles the snapshot again from the configuration in force
+    /// and the plugins in force (nothing is read from disk), so the next request's menu, `applist`, OFREP and gate
+    /// explanations see the faulted plugin's features hidden with `PLUGIN_FAULTED`. `/health` and `/metrics` read the
+    /// fault from the plugins themselves; the record for `tweakgate plugins list` is written again.
+    pub fn recompile_after_fault(&self) {
+        let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let plugins = self.plugins();
+        let config = Arc::clone(self.gate.load().config());
+        self.gate.store(compile(config, &plugins.host));
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).generation += 1;
+        plugins.record(&self.state_dir);
+    }
+
+    /// What the host does when a call into the plugin providing `feature` failed in the plugin: a panic or a broken
+    /// contract faults the plugin (one ERROR line with plugin, feature and message, counted, and the snapshot compiled
+    /// again at once: [`Panel::recompile_after_fault`]); an `Err` from its `handle` is a WARN line and counted.
+    /// Refusals the host made itself (unknown feature, a plugin not loaded or already faulted) are not the plugin's.
+    pub fn plugin_call_failed(&self, feature: &str, error: &plugin_host::PluginCallError) {
+        use plugin_host::PluginCallError as E;
+        let (plugin, kind, detail) = match error {
+            E::Panicked { plugin, message } => (plugin, "panic", format!("panicked: {message}")),
+            E::ContractViolation { plugin, why } => (plugin, "contract", format!("broke the ABI contract: {why}")),
+            E::Failed {
+                plugin,
+                status,
+                message,
+            } => {
+                tracing::warn!(
+                    plugin = %plugin,
+                    feature = %feature,
+                    status = %status,
+                    error = %message,
+                    "the plugin {plugin} failed serving {feature} ({status}): {message}"
+                );
+                self.metrics.plugin_call_error(feature, "error");
+                return;
+            }
+            E::UnknownFeature { .. } | E::UnknownFunction { .. } | E::NotLoaded { .. } | E::Faulted { .. } => return,
+        };
+        tracing::error!(
+            plugin = %plugin,
+            feature = %feature,
+            detail = %detail,
+            "the plugin {plugin} faulted serving {feature}: {detail}; its features are hidden (PLUGIN_FAULTED) until \
+             it is loaded again"
+        );
+        self.metrics.plugin_call_error(feature, kind);
+        self.recompile_after_fault();
+    }
+
     /// Refuses to act on a noticed config that looks like a save in progress or a mass removal: an empty file, or one
     /// that drops most users at once (their keys, tokens and sessions would be retired).
     fn hold_back(&self, config: &Config) -> Result<(), ReloadError> {
