@@ -922,3 +922,37 @@ fn a_fault_is_one_error_line_of_the_hosts_own() {
         "{fields}"
     );
 }
+
+/// Item 4 of issue 20: a real library whose description takes the panel's page `/tweak-settings` and its function
+/// `version` is refused at load (not loaded with a warning and never routed), with the reason in root's `/health`
+/// and in `tweakgate plugins list`; the panel's own page and function answer as before.
+#[test]
+fn a_plugin_taking_the_panels_names_is_refused_with_the_reason() {
+    let p = tests::TestPanel::open(&tests::Cast::standard().plugin("fixture-host-names", ""));
+    let why = "[TAKEN_BY_HOST]: feature \"host-names\" is refused by the panel: the page path \"/tweak-settings\" is \
+               one of the panel's own pages";
+    let health = p.health_as_root();
+    let listed = health["plugins"].as_array().expect("root's plugins");
+    assert!(
+        listed.iter().any(|r| r
+            .as_str()
+            .is_some_and(|r| r.contains("failed host-names") && r.contains(why))),
+        "{health}"
+    );
+    let root = p.as_("root");
+    let version = root.api("version", "");
+    assert_eq!(version.result(), 1, "{}", version.body);
+    assert!(version.json()["data"]["version"].is_string(), "{}", version.body);
+    let page = root.in_session().page("/tweak-settings");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(!page.body.contains("never routed"), "{}", page.body);
+
+    let out = Command::new(tests::tweakgate_bin())
+        .arg("--config")
+        .arg(p.config_path())
+        .args(["plugins", "list"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains(why), "{out}");
+}

@@ -216,7 +216,10 @@ fn load(path: &Path) -> Result<Config> {
 
 fn offline_snapshot(path: &Path) -> Result<(Snapshot, Arc<PluginHost>)> {
     let config = load(path)?;
-    let plugins = Arc::new(PluginHost::load(&config.plugins));
+    let plugins = Arc::new(PluginHost::load_checked(
+        &config.plugins,
+        &crate::plugin_set::check_feature,
+    ));
     Ok((compile(Arc::new(config), &plugins), plugins))
 }
 
@@ -363,7 +366,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             action: PluginsAction::List { json },
         } => {
             let config = load(&config_path)?;
-            let plugins = PluginHost::load(&config.plugins);
+            let plugins = PluginHost::load_checked(&config.plugins, &crate::plugin_set::check_feature);
             if config.plugins.is_empty() && !json {
                 println!("no plugins configured");
             }

@@ -125,7 +125,7 @@ impl Panel {
         let started_server = config.server.clone();
         create_private_dir(&state_dir)?;
         log_warnings(&config);
-        let plugins = PluginSet::new(PluginHost::load(&config.plugins));
+        let plugins = PluginSet::load(&config.plugins);
         for report in plugins.host.reports() {
             tracing::info!("plugin {}", report);
         }
@@ -668,10 +668,16 @@ fn log_plugin_changes(old: &PluginSet, new: &PluginSet) {
     }
 }
 
-/// All features: the panel's own, then each plugin's.
+/// All features: the panel's own, then each plugin's (never one that reuses a panel feature's id: such a plugin is
+/// refused, and its features must not shadow the panel's).
 pub fn all_features(plugins: &PluginHost) -> Vec<FeatureSpec> {
     let mut features = builtin_features();
-    features.extend(plugins.features());
+    let plugin_features: Vec<FeatureSpec> = plugins
+        .features()
+        .into_iter()
+        .filter(|f| !features.iter().any(|b| b.id == f.id))
+        .collect();
+    features.extend(plugin_features);
     features
 }
 
