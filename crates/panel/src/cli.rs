@@ -105,7 +105,7 @@ enum Command {
         /// A TOML file of `[[expect]]` tables: `user`, `feature`, `visible`, and optionally `reasons`.
         expectations: PathBuf,
     },
-    /// Loaded plugins: state, ABI version, features, and why one failed.
+    /// Loaded plugins: state, ABI version, features, why one failed, and each file's SHA-256 (to pin it).
     Plugins {
         #[command(subcommand)]
         action: PluginsAction,
@@ -372,6 +372,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             let server = crate::plugin_set::running_server(&config.server.state_dir);
             for r in plugins.reports() {
+                // Loading hashes only pinned files; the listing gives every readable file's digest, ready to pin.
+                let digest = r.sha256.clone().or_else(|| plugin_host::sha256_of(&r.path));
                 let stale = server.as_ref().filter(|s| s.changed_on_disk.contains(&r.path));
                 let faulted = server
                     .as_ref()
@@ -389,12 +391,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                             "error": r.failure(),
                             "abi_version": r.abi_version,
                             "features": r.features,
-                            "sha256": r.sha256,
+                            "sha256": digest,
                             "server_faulted": faulted.map(|(_, d)| d),
                         })
                     );
                 } else {
-                    println!("{r}");
+                    match &digest {
+                        Some(digest) => println!("{r}; sha256 {digest}"),
+                        None => println!("{r}"),
+                    }
                     if let Some(s) = stale {
                         println!(
                             "  the running server (pid {}) loaded an older version of this file and keeps serving it \

@@ -120,7 +120,8 @@ pub struct PluginReport {
     pub abi_version: Option<u32>,
     /// Feature ids from the description, when it got that far.
     pub features: Vec<String>,
-    /// SHA-256 of the file, when it could be read; handy for pinning.
+    /// SHA-256 of the file, when the configuration pins one and the file was read to check it ([`sha256_of`] hashes
+    /// any other file, for listings).
     pub sha256: Option<String>,
     /// Loaded, and the file on disk is no longer the one loaded: the old code serves until a restart.
     pub changed_on_disk: bool,
@@ -558,6 +559,14 @@ impl PluginHost {
         }
         result
     }
+}
+
+/// The SHA-256 of the file at `path` as it is now, in hex, for an administrator to pin (`[[plugins]] sha256`); `None`
+/// when it cannot be read. Loading hashes a file only when it is pinned; listings call this for the others.
+pub fn sha256_of(path: &Path) -> Option<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).ok()?;
+    Some(hex::encode(sha2::Sha256::digest(&bytes)))
 }
 
 /// Descriptors of every library loaded through `/proc/self/fd`, by (device, inode), kept open until the process exits.
