@@ -886,14 +886,22 @@ fn a_fault_is_visible_everywhere_on_the_next_request() {
 }
 
 /// The host's own word on a fault: one ERROR line naming plugin, feature and what happened, a JSON object under
-/// `--log-format json`, written once however often the faulted plugin is asked again.
+/// `--log-format json`, written once however often the faulted plugin is asked again, and counted. An `Err` from a
+/// plugin's `handle` is a WARN line and counted too, and the plugin keeps serving.
 #[test]
 fn a_fault_is_one_error_line_of_the_hosts_own() {
-    let panics = fixture("panics");
+    let (panics, hello) = (fixture("panics"), fixture("hello"));
     let server = tests::ServeProcess::start_with_args(
-        &format!("\n[[plugins]]\npath = {:?}\n", panics.display().to_string()),
+        &format!(
+            "\n[[plugins]]\npath = {:?}\n\n[[plugins]]\npath = {:?}\n",
+            panics.display().to_string(),
+            hello.display().to_string()
+        ),
         &["--log-format", "json"],
     );
+    let failed = server.api("hello", "fail=1");
+    assert_eq!(failed.status, 503, "{}", failed.body);
+    assert_eq!(server.api("hello", "").status, 200, "an Err does not fault the plugin");
     assert_eq!(server.api("panics", "").status, 503);
     assert_eq!(server.api("panics", "").status, 403);
     assert_eq!(server.api("panics", "").status, 403);
@@ -921,6 +929,21 @@ fn a_fault_is_one_error_line_of_the_hosts_own() {
             .contains("PLUGIN_FAULTED"),
         "{fields}"
     );
+    let warned: Vec<Value> = server
+        .log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["level"] == "WARN" && l["fields"]["plugin"] == "hello")
+        .collect();
+    assert_eq!(warned.len(), 1, "{}", server.log());
+    assert_eq!(warned[0]["fields"]["error"], "asked to fail", "{}", warned[0]);
+    let metrics = tests::request(server.addr, "GET", "/metrics", &[], "").body;
+    for counted in [
+        "plugin_call_errors_total{feature=\"hello\",kind=\"error\"} 1",
+        "plugin_call_errors_total{feature=\"panics\",kind=\"panic\"} 1",
+    ] {
+        assert!(metrics.contains(counted), "{counted} in {metrics}");
+    }
 }
 
 /// Item 4 of issue 20: a real library whose description takes the panel's page `/tweak-settings` and its function
