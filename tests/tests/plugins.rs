@@ -937,6 +937,18 @@ fn a_fault_is_one_error_line_of_the_hosts_own() {
         .collect();
     assert_eq!(warned.len(), 1, "{}", server.log());
     assert_eq!(warned[0]["fields"]["error"], "asked to fail", "{}", warned[0]);
+    // `tweakgate explain`, in a process of its own, says what the running server does.
+    let explained = Command::new(tests::tweakgate_bin())
+        .arg("--config")
+        .arg(server.config_path())
+        .args(["explain", "--user", "root", "--feature", "panics"])
+        .output()
+        .unwrap();
+    let explained = String::from_utf8_lossy(&explained.stdout);
+    assert!(
+        explained.contains("hidden from root") && explained.contains("PLUGIN_FAULTED"),
+        "{explained}"
+    );
     let metrics = tests::request(server.addr, "GET", "/metrics", &[], "").body;
     for counted in [
         "plugin_call_errors_total{feature=\"hello\",kind=\"error\"} 1",

@@ -214,12 +214,19 @@ fn load(path: &Path) -> Result<Config> {
     Ok(Config::load(path)?)
 }
 
+/// The snapshot of the config on disk, with its plugins loaded here; a plugin the running server recorded as faulted
+/// is faulted here too, so `explain` and `matrix` say what the server does (`PLUGIN_FAULTED`).
 fn offline_snapshot(path: &Path) -> Result<(Snapshot, Arc<PluginHost>)> {
     let config = load(path)?;
     let plugins = Arc::new(PluginHost::load_checked(
         &config.plugins,
         &crate::plugin_set::check_feature,
     ));
+    if let Some(server) = crate::plugin_set::running_server(&config.server.state_dir) {
+        for (path, detail) in &server.faulted {
+            plugins.mark_faulted(path, detail);
+        }
+    }
     Ok((compile(Arc::new(config), &plugins), plugins))
 }
 

@@ -98,6 +98,8 @@ pub struct Panel {
     pub status: Mutex<ReloadStatus>,
     /// One reload at a time.
     reload_lock: Mutex<()>,
+    /// This process serves (its watcher runs): each reload records its plugins for `tweakgate plugins list`.
+    records_plugins: std::sync::atomic::AtomicBool,
     /// The `[server]` section the process started with: what a restart would change is measured against it.
     started: settings::ServerConfig,
     /// Serialises writers of the config and native files.
@@ -168,6 +170,7 @@ impl Panel {
                 restart_needed: None,
             }),
             reload_lock: Mutex::new(()),
+            records_plugins: std::sync::atomic::AtomicBool::new(false),
             started: started_server,
             write_lock: Mutex::new(()),
             stamps: Mutex::new(stamps.collect()),
@@ -261,6 +264,9 @@ impl Panel {
                     .map(|(u, _)| u.clone())
                     .collect();
                 self.gate.store(new);
+                if self.records_plugins.load(std::sync::atomic::Ordering::Relaxed) {
+                    self.plugins().record(&self.state_dir);
+                }
                 // Queued (durably) for every Configuration Cluster member before anyone is told the change is made.
                 self.cluster.enqueue(&settings_changed, &new_config.tweak_settings);
                 for user in &removed {
@@ -461,8 +467,10 @@ impl Panel {
     /// watcher at once, so a change is in force within milliseconds; every `interval` it also compares the files'
     /// stamps, which catches what notifications miss (file systems without them, a watch that could not be set).
     /// A notification only prompts a comparison of stamps: nothing reloads unless a watched file really changed.
-    /// The serving process records its plugins for `tweakgate plugins list` (see [`PluginSet::record`]).
+    /// From then on this process records its plugins for `tweakgate plugins list` and `explain` at every reload and
+    /// fault (see [`PluginSet::record`]).
     pub fn spawn_watcher(self: &Arc<Self>, interval: Duration) {
+        self.records_plugins.store(true, std::sync::atomic::Ordering::Relaxed);
         self.plugins().record(&self.state_dir);
         let (wake, woken) = std::sync::mpsc::channel::<()>();
         let notifier = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -509,7 +517,6 @@ impl Panel {
                     if panel.files_changed() || retry {
                         panel.settle();
                         let _ = panel.reload_as(Confirmation::Noticed);
-                        panel.plugins().record(&panel.state_dir);
                     }
                 }
             })

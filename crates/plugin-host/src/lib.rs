@@ -502,6 +502,18 @@ impl PluginHost {
         })
     }
 
+    /// Marks the loaded plugin configured at `path` faulted with `detail`, as a running server recorded it, so what
+    /// another process shows (`tweakgate explain`, `matrix`) says what that server does. No effect on anything else.
+    pub fn mark_faulted(&self, path: &Path, detail: &str) {
+        for slot in &self.slots {
+            if let SlotState::Loaded(l) = &slot.state
+                && slot.path == path
+            {
+                l.mark_faulted(detail.to_owned());
+            }
+        }
+    }
+
     /// Serves one request with the plugin that provides `feature_id`; `host` answers the plugin's callbacks during
     /// the call.
     ///
