@@ -340,6 +340,8 @@ pub struct ServeProcess {
     pub root_token: String,
     /// The release build is served (load benchmarks), else the debug build.
     release: bool,
+    /// Global options given before `serve`, e.g. `--log-format json`.
+    args: Vec<String>,
     child: Option<std::process::Child>,
 }
 
@@ -352,6 +354,15 @@ impl ServeProcess {
     /// [`start`](Self::start) with the build to serve; `{plugin}` in `extra` becomes the Remote Access Key plugin of
     /// that build.
     pub fn start_with(extra: &str, tls: bool, release: bool) -> ServeProcess {
+        ServeProcess::start_full(extra, tls, release, &[])
+    }
+
+    /// [`start`](Self::start) without TLS, with global options before `serve` (e.g. `["--log-format", "json"]`).
+    pub fn start_with_args(extra: &str, args: &[&str]) -> ServeProcess {
+        ServeProcess::start_full(extra, false, false, args)
+    }
+
+    fn start_full(extra: &str, tls: bool, release: bool, args: &[&str]) -> ServeProcess {
         let extra = if extra.contains("{plugin}") {
             extra.replace(
                 "{plugin}",
@@ -373,6 +384,7 @@ impl ServeProcess {
             tls_addr,
             root_token,
             release,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
         };
         p.resume();
@@ -449,6 +461,7 @@ impl ServeProcess {
         let child = Command::new(tweakgate_bin_in(self.release))
             .arg("--config")
             .arg(self.config_path())
+            .args(&self.args)
             .arg("serve")
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone().expect("log"))

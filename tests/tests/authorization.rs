@@ -695,7 +695,7 @@ fn a_login_link_opens_no_session_for_a_cpanel_account() {
     );
 }
 
-/// Escalation (issue 23, item 4): `full_access` was "the token's list covers the user's current ACLs", so bob's token
+/// Escalation: `full_access` was "the token's list covers the user's current ACLs", so bob's token
 /// listing exactly bob's three ACLs read bob's key and minted an unlimited child token, which later grants then
 /// reached. A token with a list is never full access unless the list holds `all`, whatever the user holds now; a
 /// token it makes carries at most its list. Checked again after bob is narrowed, widened, and set back.
@@ -791,7 +791,7 @@ fn a_token_listing_exactly_the_users_acls_is_not_full_access() {
     assert_eq!(r.json()["data"]["accesshash"], carols_key.as_str());
 }
 
-/// Issue 23, item 14: `saveacllist` took names with a newline, a trailing space, a leading dash, and a leading dot
+/// `saveacllist` took names with a newline, a trailing space, a leading dash, and a leading dot
 /// (which `listacls` then hid); `setacls acllist=` followed a symbolic link and quoted a line of its target in the
 /// error. One name rule, said in the error; a saved list is read only as a regular file, and no error quotes it.
 #[test]
@@ -858,7 +858,7 @@ fn acl_list_names_follow_one_rule_and_setacls_follows_no_link() {
     assert_eq!(before, after, "bob's privileges did not change");
 }
 
-/// Issue 23, item 10: OFREP answered a token limited to `list-accts` with its user's whole set: it was told
+/// OFREP answered a token limited to `list-accts` with its user's whole set: it was told
 /// `manage-api-tokens` is visible, then refused by the API. Evaluating for the caller uses the caller's effective set.
 #[test]
 fn ofrep_for_a_limited_token_answers_with_what_the_token_may_use() {

@@ -293,6 +293,12 @@ fn plugins_list_shows_loaded_and_refused() {
         lines[1]
     );
     assert!(lines[1].contains("empty"), "the reason: {}", lines[1]);
+    // Each file's digest, as the JSON listing has it, ready to pin.
+    let json = run(&config, &["plugins", "list", "--json"]);
+    let first: serde_json::Value = serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
+    let digest = first["sha256"].as_str().expect("the loaded file's digest");
+    assert_eq!(digest.len(), 64, "{digest}");
+    assert!(lines[0].ends_with(&format!("; sha256 {digest}")), "{}", lines[0]);
 
     // `config check` reports the refused plugin and exits 1.
     let r = run(&config, &["config", "check"]);

@@ -624,7 +624,7 @@ impl Drop for Mount {
     }
 }
 
-/// Issue 23, item 5: the disk holding the outboxes fills up mid-append. The change that could not be written
+/// The disk holding the outboxes fills up mid-append. The change that could not be written
 /// durably is answered as a failure (it used to answer OK and leave half a line, onto which the next change was
 /// glued, and after a restart both were gone); the outbox keeps exactly the changes answered OK, one a line, across
 /// a kill and a restart.
@@ -697,7 +697,7 @@ fn a_full_disk_fails_the_change_and_the_outbox_keeps_every_acknowledged_one() {
     master.stop();
 }
 
-/// Issue 23, item 7: three parallel adds of one server used to answer OK three times and leave push tasks that no
+/// Three parallel adds of one server used to answer OK three times and leave push tasks that no
 /// delete reached; the member is reserved before any network step, so one add succeeds, and after the delete no
 /// change reaches it.
 #[test]
@@ -739,7 +739,7 @@ fn parallel_adds_of_one_server_add_it_once() {
     );
 }
 
-/// Issue 23, item 7: a 70 kB value used to be sent as a GET query, refused as "URI too long" and retried for ever;
+/// A 70 kB value used to be sent as a GET query, refused as "URI too long" and retried for ever;
 /// it is sent in a POST body and arrives.
 #[test]
 fn a_long_value_reaches_the_member_in_a_post_body() {
@@ -761,7 +761,7 @@ fn a_long_value_reaches_the_member_in_a_post_body() {
     );
 }
 
-/// Issue 23, item 7: a member's 4xx (other than 401/403) refuses that change: it is recorded and skipped, and the
+/// A member's 4xx (other than 401/403) refuses that change: it is recorded and skipped, and the
 /// next change is delivered (a 414 used to be retried for ever, blocking every later change). Changes are POSTs.
 #[test]
 fn a_members_4xx_rejects_the_change_and_the_queue_moves_on() {
@@ -795,7 +795,7 @@ fn a_members_4xx_rejects_the_change_and_the_queue_moves_on() {
     assert!(seen[1].1.contains("value=6"));
 }
 
-/// Issue 23, item 7: a member's `reason` (here 200 kB with line breaks forging a log line) reaches the master's log,
+/// A member's `reason` (here 200 kB with line breaks forging a log line) reaches the master's log,
 /// its files and the list cut to a few hundred bytes, its control characters escaped.
 #[test]
 fn a_members_reason_is_cut_and_escaped_before_logs_files_and_pages() {

@@ -1080,7 +1080,7 @@ path = "{plugin}"
 
 const NATIVE_CPANEL_CONFIG: &str = "# written by WHM\nallow_deprecated_accesshash=1\nallow_server_info_status_from=\n";
 
-/// Issue 23, item 3: `set_tweaksetting key=allow_server_info_status_from value="a\nallow_deprecated_accesshash=0"`
+/// `set_tweaksetting key=allow_server_info_status_from value="a\nallow_deprecated_accesshash=0"`
 /// from a reseller with `all` wrote a second line into `cpanel.config` that won over the real one: every access key
 /// got 401, and any key name at all got in past the schema. Every key and value is one line, however it is sent.
 #[test]
@@ -1186,7 +1186,7 @@ fn a_line_break_in_a_tweak_setting_writes_no_line_into_cpanel_config() {
     assert_eq!(server.api("version", "", Some(&root)).status, 200);
 }
 
-/// Issue 23, item 13: `tweakgate passwd` wrote a password hash into a config left 0644, readable by every local
+/// `tweakgate passwd` wrote a password hash into a config left 0644, readable by every local
 /// user. Once the config holds a hash it is 0600, and it stays so when the server writes it again.
 #[test]
 fn the_config_is_private_once_it_holds_a_password_hash() {
@@ -1224,7 +1224,7 @@ fn the_config_is_private_once_it_holds_a_password_hash() {
     assert_eq!(mode(), 0o600);
 }
 
-/// Issue 23, item 12: a holder of `create-user-session` made 12,000 unredeemed one-time links (50 MB), and every
+/// A holder of `create-user-session` made 12,000 unredeemed one-time links (50 MB), and every
 /// create scanned them all. A user has at most `MAX_ONE_TIME_PER_USER` outstanding (a new one ends the oldest);
 /// another user's links are untouched.
 #[test]

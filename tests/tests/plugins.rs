@@ -929,3 +929,193 @@ fn a_sleeping_plugin_function_gets_its_503_at_the_deadline_and_holds_nothing_els
         );
     }
 }
+
+/// A fault is visible everywhere at once. One call that panics, and the very next request sees
+/// the plugin hidden with `PLUGIN_FAULTED` in `applist`, the Home menu, OFREP and the call's own refusal, while
+/// `/health` is degraded and names the plugin to root, without any reload of the configuration.
+#[test]
+fn a_fault_is_visible_everywhere_on_the_next_request() {
+    let p = tests::TestPanel::open(&tests::Cast::standard().plugin("fixture-panics", ""));
+    let root = p.as_("root");
+    let session = root.in_session();
+    let applist = |c: &tests::Client<'_>| -> Vec<String> {
+        c.api("applist", "").json()["data"]["app"]
+            .as_array()
+            .expect("applist's data.app")
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect()
+    };
+    let flag = || {
+        root.post_as(
+            "/ofrep/v1/evaluate/flags/panics",
+            "application/json",
+            r#"{"context":{"targetingKey":"root"}}"#,
+        )
+        .json()
+    };
+    assert!(applist(&root).contains(&"panics".to_owned()));
+    assert!(session.page("/").body.contains("data-feature=\"panics\""));
+    assert_eq!(flag()["value"], true, "{}", flag());
+    assert_eq!(p.health_as_root()["status"], "ok");
+    let generation = p.generation();
+
+    let first = root.api("panics", "");
+    assert_eq!(first.status, 503, "{}", first.body);
+
+    assert!(!applist(&root).contains(&"panics".to_owned()), "applist still lists it");
+    let again = root.api("panics", "");
+    assert_eq!(again.status, 403, "{}", again.body);
+    assert_eq!(again.reason_codes(), ["PLUGIN_FAULTED"], "{}", again.body);
+    assert!(
+        !session.page("/").body.contains("data-feature=\"panics\""),
+        "the menu still shows it"
+    );
+    let page = session.page("/panics");
+    assert_eq!(page.status, 403, "{}", page.body);
+    let evaluated = flag();
+    assert_eq!(evaluated["value"], false, "{evaluated}");
+    assert!(
+        evaluated["metadata"]["reasons"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PLUGIN_FAULTED"),
+        "{evaluated}"
+    );
+    let health = p.health_as_root();
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["plugins_faulted"][0]["plugin"], "panics", "{health}");
+    assert!(
+        health["plugins_faulted"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fixture-panics always panics in handle"),
+        "{health}"
+    );
+    assert_eq!(p.anonymous().get("/health").json(), json!({"status": "degraded"}));
+    // Compiled once more from the configuration in force, not reloaded from disk; the other plugins keep serving.
+    assert_eq!(p.generation(), generation + 1);
+    assert_eq!(root.api("hello", "").status, 200);
+    let record = std::fs::read_to_string(p.state_dir().join("plugins.json")).unwrap();
+    assert!(record.contains("fixture-panics always panics in handle"), "{record}");
+
+    // Recovery without a restart, as docs/plugins.md says: the library under a new file name in `[[plugins]]`.
+    let built = fixture("panics");
+    let fresh = copy_to(p.dir.path(), "libpanics-again.so", &built);
+    let text = p.config_text().replace(
+        &format!("{:?}", built.display().to_string()),
+        &format!("{:?}", fresh.display().to_string()),
+    );
+    std::fs::write(p.config_path(), text).unwrap();
+    p.confirm_reload().unwrap();
+    assert!(applist(&root).contains(&"panics".to_owned()), "the plugin loaded again");
+    assert_eq!(p.health_as_root()["status"], "ok");
+}
+
+/// The host's own word on a fault: one ERROR line naming plugin, feature and what happened, a JSON object under
+/// `--log-format json`, written once however often the faulted plugin is asked again, and counted. An `Err` from a
+/// plugin's `handle` is a WARN line and counted too, and the plugin keeps serving.
+#[test]
+fn a_fault_is_one_error_line_of_the_hosts_own() {
+    let (panics, hello) = (fixture("panics"), fixture("hello"));
+    let server = tests::ServeProcess::start_with_args(
+        &format!(
+            "\n[[plugins]]\npath = {:?}\n\n[[plugins]]\npath = {:?}\n",
+            panics.display().to_string(),
+            hello.display().to_string()
+        ),
+        &["--log-format", "json"],
+    );
+    let failed = server.api("hello", "fail=1");
+    assert_eq!(failed.status, 503, "{}", failed.body);
+    assert_eq!(server.api("hello", "").status, 200, "an Err does not fault the plugin");
+    assert_eq!(server.api("panics", "").status, 503);
+    assert_eq!(server.api("panics", "").status, 403);
+    assert_eq!(server.api("panics", "").status, 403);
+    let faults = || -> Vec<Value> {
+        server
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["level"] == "ERROR" && l["fields"]["plugin"] == "panics")
+            .collect()
+    };
+    tests::wait_until(std::time::Duration::from_secs(5), || !faults().is_empty());
+    let lines = faults();
+    assert_eq!(lines.len(), 1, "{}", server.log());
+    let fields = &lines[0]["fields"];
+    assert_eq!(fields["feature"], "panics", "{fields}");
+    assert_eq!(
+        fields["detail"], "panicked: fixture-panics always panics in handle",
+        "{fields}"
+    );
+    assert!(
+        fields["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PLUGIN_FAULTED"),
+        "{fields}"
+    );
+    let warned: Vec<Value> = server
+        .log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["level"] == "WARN" && l["fields"]["plugin"] == "hello")
+        .collect();
+    assert_eq!(warned.len(), 1, "{}", server.log());
+    assert_eq!(warned[0]["fields"]["error"], "asked to fail", "{}", warned[0]);
+    // `tweakgate explain`, in a process of its own, says what the running server does.
+    let explained = Command::new(tests::tweakgate_bin())
+        .arg("--config")
+        .arg(server.config_path())
+        .args(["explain", "--user", "root", "--feature", "panics"])
+        .output()
+        .unwrap();
+    let explained = String::from_utf8_lossy(&explained.stdout);
+    assert!(
+        explained.contains("hidden from root") && explained.contains("PLUGIN_FAULTED"),
+        "{explained}"
+    );
+    let root = format!("whm root:{}", server.root_token);
+    let metrics = tests::request(server.addr, "GET", "/metrics", &[("Authorization", &root)], "").body;
+    for counted in [
+        "plugin_call_errors_total{feature=\"hello\",kind=\"error\"} 1",
+        "plugin_call_errors_total{feature=\"panics\",kind=\"panic\"} 1",
+    ] {
+        assert!(metrics.contains(counted), "{counted} in {metrics}");
+    }
+}
+
+/// A real library whose description takes the panel's page `/tweak-settings` and its function
+/// `version` is refused at load (not loaded with a warning and never routed), with the reason in root's `/health`
+/// and in `tweakgate plugins list`; the panel's own page and function answer as before.
+#[test]
+fn a_plugin_taking_the_panels_names_is_refused_with_the_reason() {
+    let p = tests::TestPanel::open(&tests::Cast::standard().plugin("fixture-host-names", ""));
+    let why = "[TAKEN_BY_HOST]: feature \"host-names\" is refused by the panel: the page path \"/tweak-settings\" is \
+               one of the panel's own pages";
+    let health = p.health_as_root();
+    let listed = health["plugins"].as_array().expect("root's plugins");
+    assert!(
+        listed.iter().any(|r| r
+            .as_str()
+            .is_some_and(|r| r.contains("failed host-names") && r.contains(why))),
+        "{health}"
+    );
+    let root = p.as_("root");
+    let version = root.api("version", "");
+    assert_eq!(version.result(), 1, "{}", version.body);
+    assert!(version.json()["data"]["version"].is_string(), "{}", version.body);
+    let page = root.in_session().page("/tweak-settings");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(!page.body.contains("never routed"), "{}", page.body);
+
+    let out = Command::new(tests::tweakgate_bin())
+        .arg("--config")
+        .arg(p.config_path())
+        .args(["plugins", "list"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains(why), "{out}");
+}

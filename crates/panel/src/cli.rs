@@ -105,7 +105,7 @@ enum Command {
         /// A TOML file of `[[expect]]` tables: `user`, `feature`, `visible`, and optionally `reasons`.
         expectations: PathBuf,
     },
-    /// Loaded plugins: state, ABI version, features, and why one failed.
+    /// Loaded plugins: state, ABI version, features, why one failed, and each file's SHA-256 (to pin it).
     Plugins {
         #[command(subcommand)]
         action: PluginsAction,
@@ -214,9 +214,19 @@ fn load(path: &Path) -> Result<Config> {
     Ok(Config::load(path)?)
 }
 
+/// The snapshot of the config on disk, with its plugins loaded here; a plugin the running server recorded as faulted
+/// is faulted here too, so `explain` and `matrix` say what the server does (`PLUGIN_FAULTED`).
 fn offline_snapshot(path: &Path) -> Result<(Snapshot, Arc<PluginHost>)> {
     let config = load(path)?;
-    let plugins = Arc::new(PluginHost::load(&config.plugins));
+    let plugins = Arc::new(PluginHost::load_checked(
+        &config.plugins,
+        &crate::plugin_set::check_feature,
+    ));
+    if let Some(server) = crate::plugin_set::running_server(&config.server.state_dir) {
+        for (path, detail) in &server.faulted {
+            plugins.mark_faulted(path, detail);
+        }
+    }
     Ok((compile(Arc::new(config), &plugins), plugins))
 }
 
@@ -363,13 +373,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             action: PluginsAction::List { json },
         } => {
             let config = load(&config_path)?;
-            let plugins = PluginHost::load(&config.plugins);
+            let plugins = PluginHost::load_checked(&config.plugins, &crate::plugin_set::check_feature);
             if config.plugins.is_empty() && !json {
                 println!("no plugins configured");
             }
             let server = crate::plugin_set::running_server(&config.server.state_dir);
             for r in plugins.reports() {
+                // Loading hashes only pinned files; the listing gives every readable file's digest, ready to pin.
+                let digest = r.sha256.clone().or_else(|| plugin_host::sha256_of(&r.path));
                 let stale = server.as_ref().filter(|s| s.changed_on_disk.contains(&r.path));
+                let faulted = server
+                    .as_ref()
+                    .and_then(|s| s.faulted.iter().find(|(p, _)| *p == r.path).map(|(_, d)| (s.pid, d)));
                 if json {
                     println!(
                         "{}",
@@ -383,16 +398,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                             "error": r.failure(),
                             "abi_version": r.abi_version,
                             "features": r.features,
-                            "sha256": r.sha256,
+                            "sha256": digest,
+                            "server_faulted": faulted.map(|(_, d)| d),
                         })
                     );
                 } else {
-                    println!("{r}");
+                    match &digest {
+                        Some(digest) => println!("{r}; sha256 {digest}"),
+                        None => println!("{r}"),
+                    }
                     if let Some(s) = stale {
                         println!(
                             "  the running server (pid {}) loaded an older version of this file and keeps serving it \
                              until it restarts",
                             s.pid
+                        );
+                    }
+                    if let Some((pid, detail)) = faulted {
+                        println!(
+                            "  faulted in the running server (pid {pid}): {detail}; its features are hidden there until \
+                             it is loaded again (see docs/plugins.md)"
                         );
                     }
                 }

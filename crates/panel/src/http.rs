@@ -444,15 +444,32 @@ fn throttled() -> Response {
     r
 }
 
-/// `/health`: `{"status": "ok" | "degraded"}` for anyone; the config file, its error and the plugins only for root's
-/// credentials (an `Authorization` header), since they name paths and versions.
+/// `/health`: `{"status": "ok" | "degraded"}` for anyone (degraded while the config on disk does not load or a plugin
+/// has faulted); the config file, its error and the plugins (each faulted one by name) only for root's credentials (an
+/// `Authorization` header), since they name paths and versions.
 async fn health(
     State(panel): State<Arc<Panel>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
 ) -> Response {
     let status = panel.status();
-    let word = if status.last_error.is_some() { "degraded" } else { "ok" };
+    let reports = panel.plugins().host.reports();
+    let faulted: Vec<Value> = reports
+        .iter()
+        .filter_map(|r| match &r.state {
+            plugin_host::PluginState::Faulted { detail } => Some(json!({
+                "plugin": r.name,
+                "path": r.path.display().to_string(),
+                "detail": detail,
+            })),
+            _ => None,
+        })
+        .collect();
+    let word = if status.last_error.is_some() || !faulted.is_empty() {
+        "degraded"
+    } else {
+        "ok"
+    };
     let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
     let root = match header {
         Some(_) => authenticate(&panel, &panel.snapshot(), header, peer.ip())
@@ -471,17 +488,12 @@ async fn health(
         .loaded_at
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs());
-    let plugins: Vec<Value> = panel
-        .plugins()
-        .host
-        .reports()
-        .iter()
-        .map(|r| json!(r.to_string()))
-        .collect();
+    let plugins: Vec<Value> = reports.iter().map(|r| json!(r.to_string())).collect();
     let body = json!({
         "status": word,
         "config": {"file": panel.config_path.display().to_string(), "generation": status.generation, "loaded_at": loaded_at, "error": status.last_error, "restart_needed": status.restart_needed},
         "plugins": plugins,
+        "plugins_faulted": faulted,
     });
     json_response(StatusCode::OK, &body)
 }

@@ -16,6 +16,13 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginErrorLabels {
+    feature: String,
+    /// `error` (the plugin's `handle` returned `Err`), `panic` or `contract` (both fault the plugin).
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: String,
 }
@@ -55,6 +62,7 @@ pub struct Metrics {
     auth_failures: [Counter; CAUSES.len()],
     decisions: Family<DecisionLabels, Counter>,
     plugin_calls_refused: Family<RouteLabels, Counter>,
+    plugin_call_errors: Family<PluginErrorLabels, Counter>,
     generation: Gauge,
     config_error: Gauge,
     plugins_faulted: Gauge,
@@ -108,6 +116,13 @@ impl Default for Metrics {
             "Plugin calls answered 503 by the host (the plugin's slots all busy, or past its time budget), by feature",
             plugin_calls_refused.clone(),
         );
+        let plugin_call_errors = Family::<PluginErrorLabels, Counter>::default();
+        registry.register(
+            "plugin_call_errors",
+            "Plugin calls that failed in the plugin, by feature and kind: error (handle returned Err), panic or \
+             contract (both fault the plugin)",
+            plugin_call_errors.clone(),
+        );
         let generation = Gauge::default();
         registry.register(
             "config_generation",
@@ -160,6 +175,7 @@ impl Default for Metrics {
             auth_failures,
             decisions,
             plugin_calls_refused,
+            plugin_call_errors,
             generation,
             config_error,
             plugins_faulted,
@@ -244,6 +260,16 @@ impl Metrics {
         self.plugin_calls_refused
             .get_or_create(&RouteLabels {
                 route: feature.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A plugin call that failed in the plugin: `kind` is `error`, `panic` or `contract`.
+    pub fn plugin_call_error(&self, feature: &str, kind: &str) {
+        self.plugin_call_errors
+            .get_or_create(&PluginErrorLabels {
+                feature: feature.to_owned(),
+                kind: kind.to_owned(),
             })
             .inc();
     }

@@ -1,6 +1,9 @@
 //! The plugins in force: the host, the WHM API 1 functions they answer and the paths of their pages, replaced as one
 //! when the `[[plugins]]` list changes, so that a request sees one consistent set and a plugin added or removed in the
 //! config is served or hidden without a restart.
+//!
+//! A plugin is checked here against the names the panel owns (its pages and host paths, its WHM API 1 functions, its
+//! features) and refused at load with the reason when it takes one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +23,69 @@ pub const PANEL_PAGES: &[&str] = &[
     "/configuration-cluster",
 ];
 
+/// Paths the panel serves itself, with everything below them: a plugin page there is refused.
+pub const HOST_PATH_PREFIXES: &[&str] = &["/json-api", "/login", "/static", "/ofrep"];
+
+/// Other paths the panel serves itself outside a session: a plugin page there is refused.
+pub const HOST_PATHS: &[&str] = &["/health", "/metrics"];
+
+/// The names of the panel's own WHM API 1 functions (`whm::OPERATIONS`, which sits above this module; a test there
+/// keeps the two equal): a plugin function of one of these names could never be routed, so it is refused.
+pub const HOST_FUNCTIONS: &[&str] = &[
+    "applist",
+    "version",
+    "myprivs",
+    "get_tweaksetting",
+    "set_tweaksetting",
+    "listresellers",
+    "listacls",
+    "setacls",
+    "saveacllist",
+    "api_token_create",
+    "api_token_list",
+    "api_token_revoke",
+    "create_user_session",
+    "add_configclusterserver",
+    "update_configclusterserver",
+    "delete_configclusterserver",
+    "list_configclusterservers",
+];
+
+/// The panel's check of one plugin feature against what the panel owns (see [`plugin_host::HostCheck`]): its page
+/// paths, its API function names and its own feature ids. `Err` says why, and the plugin is refused with it.
+pub fn check_feature(feature: &plugin_abi::Feature) -> Result<(), String> {
+    let path = feature.path.as_str();
+    if !path.is_empty() {
+        if PANEL_PAGES.contains(&path) || HOST_PATHS.contains(&path) {
+            return Err(format!("the page path \"{path}\" is one of the panel's own pages"));
+        }
+        if let Some(prefix) = HOST_PATH_PREFIXES
+            .iter()
+            .find(|p| path == **p || path.strip_prefix(**p).is_some_and(|rest| rest.starts_with('/')))
+        {
+            return Err(format!(
+                "the page path \"{path}\" is under {prefix}/, which the panel serves itself"
+            ));
+        }
+    }
+    if let Some(function) = feature
+        .api_functions
+        .iter()
+        .find(|f| HOST_FUNCTIONS.contains(&f.as_str()))
+    {
+        return Err(format!(
+            "the API function \"{function}\" is one of the panel's own WHM API 1 functions"
+        ));
+    }
+    if crate::features::builtin_features().iter().any(|f| f.id == feature.id) {
+        return Err(format!(
+            "the feature id \"{}\" is one of the panel's own features",
+            feature.id
+        ));
+    }
+    Ok(())
+}
+
 /// One generation of plugins.
 #[derive(Debug)]
 pub struct PluginSet {
@@ -31,8 +97,13 @@ pub struct PluginSet {
 }
 
 impl PluginSet {
-    /// Indexes what the host's plugins serve. A page path the panel already serves, or that is not a plain absolute
-    /// path, is left out with a warning rather than shadowing a panel page.
+    /// Loads the `[[plugins]]` list, refusing any plugin that takes a name the panel owns ([`check_feature`]).
+    pub fn load(entries: &[settings::PluginEntry]) -> PluginSet {
+        PluginSet::new(PluginHost::load_checked(entries, &check_feature))
+    }
+
+    /// Indexes what the host's plugins serve. A page path the panel owns (which [`PluginSet::load`] refuses already)
+    /// is left out with a warning rather than shadowing a panel page.
     pub fn new(host: PluginHost) -> PluginSet {
         let functions = host.api_functions().into_iter().collect();
         let mut pages = HashMap::new();
@@ -40,21 +111,19 @@ impl PluginSet {
             let Some(info) = host.feature_info(&spec.id) else {
                 continue;
             };
-            let path = info.path;
-            if path.is_empty() {
+            if info.path.is_empty() {
                 continue;
             }
-            let routable = path.starts_with('/')
-                && !path.contains(['?', '#'])
-                && !path.starts_with("/json-api/")
-                && !PANEL_PAGES.contains(&path.as_str());
-            if routable {
-                pages.entry(normalise(&path).to_owned()).or_insert(spec.id);
-            } else {
-                tracing::warn!(
-                    "the page path {path:?} of feature {} cannot be served; it is left out",
+            match check_feature(&info) {
+                Ok(()) if info.path.starts_with('/') && !info.path.contains(['?', '#']) => {
+                    pages.entry(normalise(&info.path).to_owned()).or_insert(spec.id);
+                }
+                Ok(()) => tracing::warn!(
+                    "the page path {:?} of feature {} cannot be served; it is left out",
+                    info.path,
                     spec.id
-                );
+                ),
+                Err(why) => tracing::warn!("feature {} cannot be served ({why}); it is left out", spec.id),
             }
         }
         PluginSet { host, functions, pages }
@@ -63,7 +132,7 @@ impl PluginSet {
     /// The next generation for a new `[[plugins]]` list: loaded plugins are kept as they are, new entries load,
     /// removed ones leave (see [`PluginHost::reload`]).
     pub fn reload(&self, entries: &[settings::PluginEntry]) -> PluginSet {
-        PluginSet::new(self.host.reload(entries))
+        PluginSet::new(self.host.reload_checked(entries, &check_feature))
     }
 
     /// The feature whose page is at `path` (a trailing `/` is ignored).
@@ -85,25 +154,34 @@ impl PluginSet {
 /// The file in the state directory where the server records the plugins it runs, for `tweakgate plugins list`.
 const RECORD: &str = "plugins.json";
 
-/// What a running server says about the plugins it serves: its process id, and each library whose file changed on
-/// disk since it was loaded (the server keeps running the old code until it restarts).
+/// What a running server says about the plugins it serves: its process id, each library whose file changed on disk
+/// since it was loaded (the server keeps running the old code until it restarts), and each library that faulted in
+/// it, with why (its features are hidden there until it is loaded again).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServerRecord {
     pub pid: u32,
     pub changed_on_disk: Vec<PathBuf>,
+    #[serde(default)]
+    pub faulted: Vec<(PathBuf, String)>,
 }
 
 impl PluginSet {
-    /// Records, for `tweakgate plugins list`, which of the plugins this process serves need a restart.
+    /// Records, for `tweakgate plugins list`, which of the plugins this process serves need a restart or faulted.
     pub fn record(&self, state_dir: &Path) {
+        let reports = self.host.reports();
         let record = ServerRecord {
             pid: std::process::id(),
-            changed_on_disk: self
-                .host
-                .reports()
-                .into_iter()
+            changed_on_disk: reports
+                .iter()
                 .filter(|r| r.changed_on_disk)
-                .map(|r| r.path)
+                .map(|r| r.path.clone())
+                .collect(),
+            faulted: reports
+                .iter()
+                .filter_map(|r| match &r.state {
+                    plugin_host::PluginState::Faulted { detail } => Some((r.path.clone(), detail.clone())),
+                    _ => None,
+                })
                 .collect(),
         };
         let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
@@ -216,6 +294,80 @@ impl CallPools {
                 Err(CallRefused::Failed)
             }
             Err(_) => Err(CallRefused::TimedOut { plugin, budget }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature(id: &str, path: &str, functions: &[&str]) -> plugin_abi::Feature {
+        let mut f = plugin_abi::Feature::new(id, "T", "Plugins");
+        f.path = path.into();
+        f.api_functions = functions.iter().map(|s| (*s).to_owned()).collect();
+        f
+    }
+
+    /// A description that takes what the panel owns is refused with the reason, every kind.
+    #[test]
+    fn names_the_panel_owns_are_refused() {
+        let cases: &[(plugin_abi::Feature, &str)] = &[
+            (
+                feature("x", "/tweak-settings", &[]),
+                "the page path \"/tweak-settings\" is one of the panel's own pages",
+            ),
+            (
+                feature("x", "/logout", &[]),
+                "the page path \"/logout\" is one of the panel's own pages",
+            ),
+            (
+                feature("x", "/health", &[]),
+                "the page path \"/health\" is one of the panel's own pages",
+            ),
+            (
+                feature("x", "/metrics", &[]),
+                "the page path \"/metrics\" is one of the panel's own pages",
+            ),
+            (
+                feature("x", "/json-api/x", &[]),
+                "the page path \"/json-api/x\" is under /json-api/, which the panel serves itself",
+            ),
+            (
+                feature("x", "/json-api", &[]),
+                "the page path \"/json-api\" is under /json-api/, which the panel serves itself",
+            ),
+            (
+                feature("x", "/login/again", &[]),
+                "the page path \"/login/again\" is under /login/, which the panel serves itself",
+            ),
+            (
+                feature("x", "/static/x.css", &[]),
+                "the page path \"/static/x.css\" is under /static/, which the panel serves itself",
+            ),
+            (
+                feature("x", "/ofrep/v1", &[]),
+                "the page path \"/ofrep/v1\" is under /ofrep/, which the panel serves itself",
+            ),
+            (
+                feature("x", "", &["gethostname", "version"]),
+                "the API function \"version\" is one of the panel's own WHM API 1 functions",
+            ),
+            (
+                feature("manage-api-tokens", "/my-tokens", &[]),
+                "the feature id \"manage-api-tokens\" is one of the panel's own features",
+            ),
+        ];
+        for (f, want) in cases {
+            assert_eq!(check_feature(f).unwrap_err(), *want, "{f:?}");
+        }
+        for fine in [
+            feature("x", "/server-information", &["systemloadavg"]),
+            feature("x", "/loginhistory", &[]),
+            feature("x", "/statics", &[]),
+            feature("x", "", &["gethostname"]),
+        ] {
+            assert_eq!(check_feature(&fine), Ok(()), "{fine:?}");
         }
     }
 }

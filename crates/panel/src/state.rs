@@ -100,6 +100,8 @@ pub struct Panel {
     pub status: Mutex<ReloadStatus>,
     /// One reload at a time.
     reload_lock: Mutex<()>,
+    /// This process serves (its watcher runs): each reload records its plugins for `tweakgate plugins list`.
+    records_plugins: std::sync::atomic::AtomicBool,
     /// The `[server]` section the process started with: what a restart would change is measured against it.
     started: settings::ServerConfig,
     /// Serialises writers of the config and native files.
@@ -127,7 +129,7 @@ impl Panel {
         let started_server = config.server.clone();
         create_private_dir(&state_dir)?;
         log_warnings(&config);
-        let plugins = PluginSet::new(PluginHost::load(&config.plugins));
+        let plugins = PluginSet::load(&config.plugins);
         for report in plugins.host.reports() {
             tracing::info!("plugin {}", report);
         }
@@ -170,6 +172,7 @@ impl Panel {
                 restart_needed: None,
             }),
             reload_lock: Mutex::new(()),
+            records_plugins: std::sync::atomic::AtomicBool::new(false),
             started: started_server,
             write_lock: Mutex::new(()),
             stamps: Mutex::new(stamps.collect()),
@@ -263,6 +266,9 @@ impl Panel {
                     .map(|(u, _)| u.clone())
                     .collect();
                 self.gate.store(new);
+                if self.records_plugins.load(std::sync::atomic::Ordering::Relaxed) {
+                    self.plugins().record(&self.state_dir);
+                }
                 // Queued (durably) for every Configuration Cluster member before anyone is told the change is made.
                 let queued = self.cluster.enqueue(&settings_changed, &new_config.tweak_settings);
                 for user in &removed {
@@ -298,6 +304,56 @@ impl Panel {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Makes a plugin's fault visible everywhere at once: compiles the snapshot again from the configuration in force
+    /// and the plugins in force (nothing is read from disk), so the next request's menu, `applist`, OFREP and gate
+    /// explanations see the faulted plugin's features hidden with `PLUGIN_FAULTED`. `/health` and `/metrics` read the
+    /// fault from the plugins themselves; the record for `tweakgate plugins list` is written again.
+    pub fn recompile_after_fault(&self) {
+        let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let plugins = self.plugins();
+        let config = Arc::clone(self.gate.load().config());
+        self.gate.store(compile(config, &plugins.host));
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).generation += 1;
+        plugins.record(&self.state_dir);
+    }
+
+    /// What the host does when a call into the plugin providing `feature` failed in the plugin: a panic or a broken
+    /// contract faults the plugin (one ERROR line with plugin, feature and message, counted, and the snapshot compiled
+    /// again at once: [`Panel::recompile_after_fault`]); an `Err` from its `handle` is a WARN line and counted.
+    /// Refusals the host made itself (unknown feature, a plugin not loaded or already faulted) are not the plugin's.
+    pub fn plugin_call_failed(&self, feature: &str, error: &plugin_host::PluginCallError) {
+        use plugin_host::PluginCallError as E;
+        let (plugin, kind, detail) = match error {
+            E::Panicked { plugin, message } => (plugin, "panic", format!("panicked: {message}")),
+            E::ContractViolation { plugin, why } => (plugin, "contract", format!("broke the ABI contract: {why}")),
+            E::Failed {
+                plugin,
+                status,
+                message,
+            } => {
+                tracing::warn!(
+                    plugin = %plugin,
+                    feature = %feature,
+                    status = %status,
+                    error = %message,
+                    "the plugin {plugin} failed serving {feature} ({status}): {message}"
+                );
+                self.metrics.plugin_call_error(feature, "error");
+                return;
+            }
+            E::UnknownFeature { .. } | E::UnknownFunction { .. } | E::NotLoaded { .. } | E::Faulted { .. } => return,
+        };
+        tracing::error!(
+            plugin = %plugin,
+            feature = %feature,
+            detail = %detail,
+            "the plugin {plugin} faulted serving {feature}: {detail}; its features are hidden (PLUGIN_FAULTED) until \
+             it is loaded again"
+        );
+        self.metrics.plugin_call_error(feature, kind);
+        self.recompile_after_fault();
     }
 
     /// Refuses to act on a noticed config that looks like a save in progress or a mass removal: an empty file, or one
@@ -413,8 +469,10 @@ impl Panel {
     /// watcher at once, so a change is in force within milliseconds; every `interval` it also compares the files'
     /// stamps, which catches what notifications miss (file systems without them, a watch that could not be set).
     /// A notification only prompts a comparison of stamps: nothing reloads unless a watched file really changed.
-    /// The serving process records its plugins for `tweakgate plugins list` (see [`PluginSet::record`]).
+    /// From then on this process records its plugins for `tweakgate plugins list` and `explain` at every reload and
+    /// fault (see [`PluginSet::record`]).
     pub fn spawn_watcher(self: &Arc<Self>, interval: Duration) {
+        self.records_plugins.store(true, std::sync::atomic::Ordering::Relaxed);
         self.plugins().record(&self.state_dir);
         let (wake, woken) = std::sync::mpsc::channel::<()>();
         let notifier = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -461,7 +519,6 @@ impl Panel {
                     if panel.files_changed() || retry {
                         panel.settle();
                         let _ = panel.reload_as(Confirmation::Noticed);
-                        panel.plugins().record(&panel.state_dir);
                     }
                 }
             })
@@ -624,10 +681,16 @@ fn log_plugin_changes(old: &PluginSet, new: &PluginSet) {
     }
 }
 
-/// All features: the panel's own, then each plugin's.
+/// All features: the panel's own, then each plugin's (never one that reuses a panel feature's id: such a plugin is
+/// refused, and its features must not shadow the panel's).
 pub fn all_features(plugins: &PluginHost) -> Vec<FeatureSpec> {
     let mut features = builtin_features();
-    features.extend(plugins.features());
+    let plugin_features: Vec<FeatureSpec> = plugins
+        .features()
+        .into_iter()
+        .filter(|f| !features.iter().any(|b| b.id == f.id))
+        .collect();
+    features.extend(plugin_features);
     features
 }
 

@@ -180,10 +180,22 @@ impl Descriptor {
             if f.title.trim().is_empty() {
                 return Err(invalid(format!("the feature \"{}\" has an empty title", f.id)));
             }
+            if f.path == "/" {
+                return Err(invalid(format!(
+                    "the page path \"/\" of feature \"{}\" is the Home menu's; give the page a path of its own, such as \"/{}\"",
+                    f.id, f.id
+                )));
+            }
             if !f.path.is_empty() && !valid_path(&f.path) {
                 return Err(invalid(format!(
                     "the page path \"{}\" of feature \"{}\" must start with '/' and hold only letters, digits, '-', '_', '.' and '/'",
                     f.path.escape_debug(),
+                    f.id
+                )));
+            }
+            if !f.path.is_empty() && f.group.trim().is_empty() {
+                return Err(invalid(format!(
+                    "the feature \"{}\" has a page but no menu group, so the Home menu could not link to it; name its group",
                     f.id
                 )));
             }
@@ -336,6 +348,20 @@ mod tests {
             ),
             (
                 vec![Feature {
+                    path: "/".into(),
+                    ..feature("a")
+                }],
+                "invalid plugin description: the page path \"/\" of feature \"a\" is the Home menu's; give the page a path of its own, such as \"/a\"",
+            ),
+            (
+                vec![Feature {
+                    group: " ".into(),
+                    ..feature("a")
+                }],
+                "invalid plugin description: the feature \"a\" has a page but no menu group, so the Home menu could not link to it; name its group",
+            ),
+            (
+                vec![Feature {
                     all_settings_on: vec!["allow_deprecated_acceshash".into()],
                     ..feature("a")
                 }],
@@ -359,6 +385,15 @@ mod tests {
         for (features, want) in cases {
             assert_eq!(refusal(features), want);
         }
+        // A feature without a page needs no group: it is an API function, never in the menu.
+        descriptor(vec![Feature {
+            path: String::new(),
+            group: String::new(),
+            api_functions: vec!["x".into()],
+            ..feature("a")
+        }])
+        .validate(&[])
+        .unwrap();
     }
 
     #[test]

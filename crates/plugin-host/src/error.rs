@@ -33,6 +33,10 @@ pub enum LoadError {
     },
     #[error("the plugin panicked while describing itself: {message}")]
     PanickedDuringRegistration { message: String },
+    /// The description takes something the application hosting the plugins owns (a page path, an API function name,
+    /// a feature id): the application's check said why.
+    #[error("feature \"{feature}\" is refused by the panel: {why}")]
+    TakenByHost { feature: String, why: String },
 }
 
 impl LoadError {
@@ -49,6 +53,7 @@ impl LoadError {
             LoadError::InvalidDescriptor { .. } => "INVALID_DESCRIPTOR",
             LoadError::UnknownRequirement { .. } => "UNKNOWN_REQUIREMENT",
             LoadError::PanickedDuringRegistration { .. } => "PANICKED_DURING_REGISTRATION",
+            LoadError::TakenByHost { .. } => "TAKEN_BY_HOST",
         }
     }
 }

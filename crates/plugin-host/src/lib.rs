@@ -120,7 +120,8 @@ pub struct PluginReport {
     pub abi_version: Option<u32>,
     /// Feature ids from the description, when it got that far.
     pub features: Vec<String>,
-    /// SHA-256 of the file, when it could be read; handy for pinning.
+    /// SHA-256 of the file, when the configuration pins one and the file was read to check it ([`sha256_of`] hashes
+    /// any other file, for listings).
     pub sha256: Option<String>,
     /// Loaded, and the file on disk is no longer the one loaded: the old code serves until a restart.
     pub changed_on_disk: bool,
@@ -187,11 +188,32 @@ impl fmt::Display for PluginReport {
     }
 }
 
+/// What the application hosting the plugins checks in each declared feature, beyond what the host itself checks: the
+/// names it owns (its pages, its API functions, its features). `Err` says why the feature cannot be served, and the
+/// plugin is refused with [`LoadError::TakenByHost`].
+pub type HostCheck<'a> = &'a dyn Fn(&Feature) -> Result<(), String>;
+
+/// Checks each feature with `check`; the first refusal, as a load error.
+fn host_check(descriptor: &Descriptor, check: HostCheck<'_>) -> Result<(), LoadError> {
+    for f in &descriptor.features {
+        check(f).map_err(|why| LoadError::TakenByHost {
+            feature: f.id.clone(),
+            why,
+        })?;
+    }
+    Ok(())
+}
+
 impl PluginHost {
     /// Loads every configured plugin in order. Never fails as a whole: each plugin is loaded or failed with a reason.
     /// A feature id, page path or API function already claimed by an earlier plugin makes a later plugin invalid.
     pub fn load(entries: &[settings::PluginEntry]) -> PluginHost {
-        PluginHost::empty().reload(entries)
+        PluginHost::load_checked(entries, &|_| Ok(()))
+    }
+
+    /// [`load`](Self::load), refusing a plugin any of whose features `check` refuses.
+    pub fn load_checked(entries: &[settings::PluginEntry], check: HostCheck<'_>) -> PluginHost {
+        PluginHost::empty().reload_checked(entries, check)
     }
 
     /// The host for a new `[[plugins]]` list, made from this one: a plugin loaded here under the same path and pin is
@@ -199,6 +221,11 @@ impl PluginHost {
     /// loaded, so an entry that failed before is tried again. Plugins no longer listed are left out; their libraries
     /// stay mapped (see `Loaded::library`), and requests already holding this host finish with it.
     pub fn reload(&self, entries: &[settings::PluginEntry]) -> PluginHost {
+        self.reload_checked(entries, &|_| Ok(()))
+    }
+
+    /// [`reload`](Self::reload), refusing a plugin (kept or new) any of whose features `check` refuses.
+    pub fn reload_checked(&self, entries: &[settings::PluginEntry], check: HostCheck<'_>) -> PluginHost {
         let mut host = PluginHost { slots: Vec::new() };
         for entry in entries {
             let kept = self.slots.iter().find_map(|s| match &s.state {
@@ -210,8 +237,12 @@ impl PluginHost {
             });
             if let Some((slot, loaded)) = kept {
                 let others: Vec<&Descriptor> = host.loaded_descriptors().collect();
-                let state = match loaded.descriptor.check(&others) {
-                    Ok(_) => SlotState::Loaded(Arc::clone(loaded)),
+                let checked = loaded
+                    .descriptor
+                    .check(&others)
+                    .and_then(|_| host_check(&loaded.descriptor, check));
+                let state = match checked {
+                    Ok(()) => SlotState::Loaded(Arc::clone(loaded)),
                     Err(error) => SlotState::Failed {
                         error,
                         abi_version: Some(ABI_VERSION),
@@ -227,7 +258,7 @@ impl PluginHost {
                 continue;
             }
             let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                host.load_one(&entry.path, entry.sha256.as_deref())
+                host.load_one(&entry.path, entry.sha256.as_deref(), check)
             }));
             let slot = loaded.unwrap_or_else(|payload| Slot {
                 path: entry.path.clone(),
@@ -254,7 +285,7 @@ impl PluginHost {
         PluginHost { slots: Vec::new() }
     }
 
-    fn load_one(&self, path: &Path, pin: Option<&str>) -> Slot {
+    fn load_one(&self, path: &Path, pin: Option<&str>, check: HostCheck<'_>) -> Slot {
         let fail = |error, sha256| Slot {
             path: path.to_owned(),
             pin: pin.map(str::to_owned),
@@ -289,7 +320,10 @@ impl PluginHost {
         };
         let others: Vec<&Descriptor> = self.loaded_descriptors().collect();
         let (error, descriptor) = match descriptor::describe(&entry, abi_version) {
-            Ok(mut descriptor) => match descriptor.validate(&others) {
+            Ok(mut descriptor) => match descriptor
+                .validate(&others)
+                .and_then(|()| host_check(&descriptor, check))
+            {
                 Ok(()) => {
                     return Slot {
                         path: path.to_owned(),
@@ -471,6 +505,18 @@ impl PluginHost {
         })
     }
 
+    /// Marks the loaded plugin configured at `path` faulted with `detail`, as a running server recorded it, so what
+    /// another process shows (`tweakgate explain`, `matrix`) says what that server does. No effect on anything else.
+    pub fn mark_faulted(&self, path: &Path, detail: &str) {
+        for slot in &self.slots {
+            if let SlotState::Loaded(l) = &slot.state
+                && slot.path == path
+            {
+                l.mark_faulted(detail.to_owned());
+            }
+        }
+    }
+
     /// Serves one request with the plugin that provides `feature_id`; `host` answers the plugin's callbacks during
     /// the call.
     ///
@@ -528,6 +574,14 @@ impl PluginHost {
         }
         result
     }
+}
+
+/// The SHA-256 of the file at `path` as it is now, in hex, for an administrator to pin (`[[plugins]] sha256`); `None`
+/// when it cannot be read. Loading hashes every file it loads (its report carries the digest); listings call this for files not loaded.
+pub fn sha256_of(path: &Path) -> Option<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).ok()?;
+    Some(hex::encode(sha2::Sha256::digest(&bytes)))
 }
 
 /// The sealed private copies libraries are loaded from, by the SHA-256 of their bytes, kept open until the process

@@ -625,7 +625,7 @@ some_key_from_a_newer_whm=hello=world\r\n\
         );
     }
 
-    /// Issue 23, item 3: `value="a\nallow_deprecated_accesshash=0"` added a later line that won over the real one.
+    /// `value="a\nallow_deprecated_accesshash=0"` added a later line that won over the real one.
     #[test]
     fn a_line_break_or_nul_is_refused_in_every_key_and_value() {
         let text = "# banner\nallow_deprecated_accesshash=1\nallow_server_info_status_from=\n";
@@ -754,7 +754,7 @@ some_key_from_a_newer_whm=hello=world\r\n\
         assert!(check_acl_list_name("réseller").is_ok());
     }
 
-    /// Issue 23, item 14: names with a newline, a trailing space, a leading dash, or a leading dot (which `listacls`
+    /// Names with a newline, a trailing space, a leading dash, or a leading dot (which `listacls`
     /// then hid) were saved. One rule, said in the error.
     #[test]
     fn acl_list_names_follow_one_rule() {

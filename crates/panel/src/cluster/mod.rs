@@ -1389,7 +1389,7 @@ mod tests {
         (cluster, slot)
     }
 
-    /// Issue 23, item 5: a torn last line (a write cut short, or a change glued onto one) is cut off when the outbox
+    /// A torn last line (a write cut short, or a change glued onto one) is cut off when the outbox
     /// is opened and before an append, so the next change starts on a line of its own and survives a restart.
     #[test]
     fn a_torn_outbox_tail_is_cut_off_before_the_next_append() {
@@ -1424,7 +1424,7 @@ mod tests {
         assert_eq!(m.next_seq, 3);
     }
 
-    /// Issue 23, item 7: a value longer than the cap, and changes past a queue's count or bytes, are not queued; the
+    /// A value longer than the cap, and changes past a queue's count or bytes, are not queued; the
     /// member is marked for a full resync instead (and later changes wait for it), which sends current values.
     #[test]
     fn queues_are_capped_and_a_member_past_them_is_resynchronised() {
@@ -1493,7 +1493,7 @@ mod tests {
         );
     }
 
-    /// Issue 23, item 7: a member's reason reaches logs, files and pages cut short, its control characters escaped.
+    /// A member's reason reaches logs, files and pages cut short, its control characters escaped.
     #[test]
     fn a_members_reason_is_cut_and_escaped() {
         let forged = format!(

@@ -629,7 +629,7 @@ mod tests {
         assert_eq!(sessions.redeem_one_time(&old), None);
     }
 
-    /// Issue 23, item 12: a holder of `create-user-session` made 12,000 unredeemed links. A user has at most
+    /// A holder of `create-user-session` made 12,000 unredeemed links. A user has at most
     /// `MAX_ONE_TIME_PER_USER` outstanding (the oldest end first), another user's links are untouched, and the cap
     /// survives a restart.
     #[test]

@@ -418,6 +418,16 @@ pub fn dispatch(ctx: Ctx<'_>, caller: &Caller, function: &str, params: &Params, 
 mod tests {
     use super::parse_bool;
 
+    /// The names plugins may not take (`plugin_set::HOST_FUNCTIONS`, checked below this module) are this table's.
+    #[test]
+    fn the_names_plugins_may_not_take_are_the_operations() {
+        let mut table: Vec<&str> = super::OPERATIONS.iter().map(|o| o.name).collect();
+        let mut reserved = crate::plugin_set::HOST_FUNCTIONS.to_vec();
+        table.sort_unstable();
+        reserved.sort_unstable();
+        assert_eq!(table, reserved);
+    }
+
     #[test]
     fn booleans_in_every_spelling_whm_accepts() {
         for t in ["1", "true", "TRUE", "Yes", "on", " ON "] {

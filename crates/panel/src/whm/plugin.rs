@@ -121,11 +121,11 @@ fn call(ctx: Ctx<'_>, auth: Authorized<'_>, request: &Request) -> Result<Respons
         snapshot: ctx.snapshot,
         caller: auth.caller(),
     };
-    ctx.panel
-        .plugins()
-        .host
-        .call(auth.feature(), request, &services)
-        .map_err(|e| e.to_string())
+    let answer = ctx.panel.plugins().host.call(auth.feature(), request, &services);
+    if let Err(e) = &answer {
+        ctx.panel.plugin_call_failed(auth.feature(), e);
+    }
+    answer.map_err(|e| e.to_string())
 }
 
 /// A plugin's API function; its JSON is passed through as the plugin wrote it.
