@@ -40,6 +40,8 @@ pub struct Cast {
     plugins: Vec<PluginLine>,
     /// `cpanel.config`'s text: the server then reads its Tweak Settings from that native file.
     native_cpanel_config: Option<String>,
+    /// Root's password hash (`[root] password_hash`).
+    root_password_hash: Option<String>,
     extra: String,
 }
 
@@ -65,6 +67,7 @@ impl Cast {
                 })
                 .collect(),
             native_cpanel_config: None,
+            root_password_hash: None,
             extra: String::new(),
         }
     }
@@ -76,9 +79,17 @@ impl Cast {
         self
     }
 
-    /// A line of the `[server]` section, e.g. `auth_failure_limit = 5`.
+    /// A line of the `[server]` section, e.g. `auth_failure_limit = 5` (replacing one with the same key).
     pub fn server(mut self, line: &str) -> Cast {
+        let key = |l: &str| l.split('=').next().unwrap_or("").trim().to_owned();
+        self.server.retain(|l| key(l) != key(line));
         self.server.push(line.into());
+        self
+    }
+
+    /// Root's password, hashed as `tweakgate passwd` hashes it.
+    pub fn root_password(mut self, password: &str) -> Cast {
+        self.root_password_hash = Some(::panel::auth::header::hash_password(password).expect("hashing a password"));
         self
     }
 
@@ -142,6 +153,9 @@ impl Cast {
             for (k, v) in &self.settings {
                 let _ = writeln!(t, "{k} = {v}");
             }
+        }
+        if let Some(hash) = &self.root_password_hash {
+            let _ = write!(t, "\n[root]\npassword_hash = {hash:?}\n");
         }
         for (name, privileges) in &self.resellers {
             let list: Vec<String> = privileges.iter().map(|p| format!("{p:?}")).collect();

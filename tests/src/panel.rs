@@ -57,6 +57,8 @@ pub struct Client<'a> {
     pub credential: Credential,
     /// The `Authorization` header value, or the session's prefix and cookie.
     secret: Secret,
+    /// The address requests come from, in process (`None`: the panel's default peer).
+    from: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +156,18 @@ impl TestPanel {
             user: user.into(),
             credential: Credential::Token(None),
             secret: Secret::Header(format!("whm {user}:{}", self.token(user, None))),
+            from: None,
+        }
+    }
+
+    /// A user presenting a password (`Basic`).
+    pub fn with_password(&self, user: &str, password: &str) -> Client<'_> {
+        Client {
+            panel: self,
+            user: user.into(),
+            credential: Credential::Token(None),
+            secret: Secret::Header(crate::basic_auth(user, password)),
+            from: None,
         }
     }
 
@@ -164,6 +178,7 @@ impl TestPanel {
             user: String::new(),
             credential: Credential::Anonymous,
             secret: Secret::None,
+            from: None,
         }
     }
 
@@ -200,9 +215,18 @@ impl TestPanel {
 
     /// Sends one request: in process, or over the socket when served.
     pub fn send(&self, request: Request<Body>) -> Reply {
+        self.send_from(None, request)
+    }
+
+    /// Sends one request in process as if it came from `from` (over a socket the address is loopback's).
+    pub fn send_from(&self, from: Option<SocketAddr>, request: Request<Body>) -> Reply {
         match self.addr {
             None => self.runtime.block_on(async {
-                let resp = self.router.clone().oneshot(request).await.expect("the router answers");
+                let router = match from {
+                    Some(peer) => ::panel::http::router(Arc::clone(&self.panel)).layer(MockConnectInfo(Peer(peer))),
+                    None => self.router.clone(),
+                };
+                let resp = router.oneshot(request).await.expect("the router answers");
                 let status = resp.status().as_u16();
                 let headers = resp
                     .headers()
@@ -322,6 +346,14 @@ impl<'a> Client<'a> {
         }
     }
 
+    /// The same client, its requests coming from `addr` (in process only).
+    pub fn from(&self, addr: &str) -> Client<'a> {
+        Client {
+            from: Some(addr.parse().expect("an address with a port")),
+            ..self.clone()
+        }
+    }
+
     /// The `Authorization` header value, for a token or a key.
     pub fn authorization(&self) -> Option<&str> {
         match &self.secret {
@@ -356,8 +388,10 @@ impl<'a> Client<'a> {
 
     /// A GET of `path` (inside the session for a session client).
     pub fn get(&self, path: &str) -> Reply {
-        self.panel
-            .send(self.build("GET", path).body(Body::empty()).expect("a request"))
+        self.panel.send_from(
+            self.from,
+            self.build("GET", path).body(Body::empty()).expect("a request"),
+        )
     }
 
     /// A page of the session (or any path for other clients).
@@ -377,7 +411,7 @@ impl<'a> Client<'a> {
             .header(header::CONTENT_TYPE, content_type)
             .body(Body::from(body.to_owned()))
             .expect("a request");
-        self.panel.send(req)
+        self.panel.send_from(self.from, req)
     }
 }
 

@@ -1267,3 +1267,34 @@ fn one_time_links_are_capped_per_user() {
     assert_eq!(redeem(bobs.last().unwrap()), 303, "bob's newest link works");
     assert_eq!(redeem(&roots), 303, "root's link works");
 }
+
+/// Wrong `Basic root:` passwords from anywhere locked root's correct password out for everyone, renewably. A source
+/// root logged in from recently now answers only for its own failures; elsewhere the guessing bound holds.
+#[test]
+fn guesses_from_elsewhere_do_not_lock_a_user_out_of_where_they_log_in() {
+    const PASSWORD: &str = "root's long password";
+    let p = tests::TestPanel::open(
+        &tests::Cast::standard()
+            .server("auth_failure_limit = 3")
+            .root_password(PASSWORD),
+    );
+    let home = p.with_password("root", PASSWORD).from("10.0.0.1:40000");
+    assert_eq!(home.api("version", "").status, 200, "root logs in from home");
+    for i in 0..20 {
+        let guess = p
+            .with_password("root", "wrong guess")
+            .from(&format!("10.1.0.{}:40000", i + 1));
+        assert_ne!(guess.api("version", "").status, 200);
+    }
+    assert_eq!(
+        home.api("version", "").status,
+        200,
+        "home still lets root in after 20 guesses from elsewhere"
+    );
+    let elsewhere = p.with_password("root", PASSWORD).from("10.2.0.1:40000");
+    assert_eq!(
+        elsewhere.api("version", "").status,
+        429,
+        "a new place stays throttled: the guessing bound holds"
+    );
+}
