@@ -931,3 +931,27 @@ fn a_login_link_names_this_server_whatever_host_the_request_names() {
         .to_owned();
     assert!(url.starts_with("http://localhost:2086/cpsess"), "{url}");
 }
+
+/// A reseller holding `all` overwrote a list root had saved granting `all` (and could save one granting it): root's
+/// next `setacls acllist=` then applied the reseller's list. Root-level lists are root's alone.
+#[test]
+fn only_root_saves_or_replaces_a_list_granting_all() {
+    let p = tests::TestPanel::open(&tests::Cast::standard());
+    let root = p.as_("root");
+    let carol = p.as_("carol");
+    assert_eq!(root.api("saveacllist", "acllist=admins&acl-all=1").result(), 1);
+    let saved = std::fs::read(p.state_dir().join("acllists/admins")).unwrap();
+    for query in ["acllist=admins&acl-list-accts=1", "acllist=mine&acl-all=1"] {
+        let r = carol.api("saveacllist", query);
+        assert_eq!(r.result(), 0, "{query}: {}", r.body);
+        assert!(r.reason().contains("Only root may save the ACL list"), "{}", r.reason());
+    }
+    assert_eq!(
+        std::fs::read(p.state_dir().join("acllists/admins")).unwrap(),
+        saved,
+        "root's list is untouched"
+    );
+    assert!(!p.state_dir().join("acllists/mine").exists());
+    // Lists without root-level access stay the resellers' to save.
+    assert_eq!(carol.api("saveacllist", "acllist=support&acl-list-accts=1").result(), 1);
+}

@@ -316,6 +316,16 @@ impl Operation for SaveAclList {
         }
         let panel = ctx.panel;
         let edit = panel.edit_config().map_err(|e| WhmError::new(format!("{e:#}")))?;
+        // Root-level access is root's to hand out, in a list as in `setacls`: only root saves a list granting `all`,
+        // or replaces one that does.
+        if !auth.is_root() {
+            let replaces_root_level = load_acl_list(panel, &name)?.is_some_and(|old| old.granted.has_all());
+            if acls.has_all() || replaces_root_level {
+                return Err(WhmError::new(format!(
+                    "Only root may save the ACL list \"{name}\": it grants root-level access (\"all\")."
+                )));
+            }
+        }
         let dir = acllists_dir(panel);
         create_private_dir(&dir).map_err(|e| WhmError::new(format!("{e:#}")))?;
         let list = AclList {
