@@ -1119,3 +1119,26 @@ fn a_plugin_taking_the_panels_names_is_refused_with_the_reason() {
     let out = String::from_utf8_lossy(&out.stdout);
     assert!(out.contains(why), "{out}");
 }
+
+/// A plugin built for the previous ABI version (2) loads on this host (3), which appended a field where version 2
+/// had padding, and the host reads nothing of it from the older plugin.
+#[test]
+fn a_plugin_built_for_the_previous_abi_version_loads() {
+    let old = fixture("abi-v2");
+    let host = load(&[&old]);
+    let reports = host.reports();
+    let report = report_for(&reports, &old);
+    assert!(report.is_loaded(), "{report}");
+    assert_eq!(report.abi_version, Some(2));
+    let feature = host.feature_info("old-hello").expect("its feature");
+    assert!(
+        !feature.full_access,
+        "a field version 2 did not have is not read from a version 2 plugin"
+    );
+    let services = Recorder::default();
+    let answer = host
+        .call("old-hello", &api_request("old_hello", &[]), &services)
+        .expect("the old plugin answers");
+    let answer: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(answer["data"]["hello"], "root", "{answer}");
+}

@@ -517,6 +517,13 @@ mod tests {
         }
     }
 
+    /// The crate's version tracks the contract: its major version is the ABI version.
+    #[test]
+    fn the_crate_version_tracks_the_abi() {
+        assert_eq!(env!("CARGO_PKG_VERSION_MAJOR").parse::<u32>().ok(), Some(ABI_VERSION));
+        assert!(MIN_ABI_VERSION <= ABI_VERSION);
+    }
+
     /// Field offsets the host relies on before it trusts anything else.
     #[test]
     fn version_comes_first() {

@@ -61,6 +61,8 @@ enum SlotState {
 struct Loaded {
     descriptor: Descriptor,
     entry: PluginEntry,
+    /// The ABI version the plugin was built for (from `MIN_ABI_VERSION` to `ABI_VERSION`).
+    abi_version: u32,
     faulted: AtomicBool,
     fault_detail: OnceLock<String>,
     /// The version of the file that was loaded.
@@ -245,7 +247,7 @@ impl PluginHost {
                     Ok(()) => SlotState::Loaded(Arc::clone(loaded)),
                     Err(error) => SlotState::Failed {
                         error,
-                        abi_version: Some(ABI_VERSION),
+                        abi_version: Some(loaded.abi_version),
                         descriptor: Some(loaded.descriptor.clone()),
                     },
                 };
@@ -332,6 +334,7 @@ impl PluginHost {
                         state: SlotState::Loaded(Arc::new(Loaded {
                             descriptor,
                             entry,
+                            abi_version,
                             faulted: AtomicBool::new(false),
                             fault_detail: OnceLock::new(),
                             stamp,
@@ -385,7 +388,7 @@ impl PluginHost {
                             },
                             None => PluginState::Loaded,
                         };
-                        (Some(&l.descriptor), state, Some(ABI_VERSION))
+                        (Some(&l.descriptor), state, Some(l.abi_version))
                     }
                     SlotState::Failed {
                         error,
