@@ -329,7 +329,7 @@ impl std::fmt::Display for BodyTimeout {
 impl std::error::Error for BodyTimeout {}
 
 /// A request body with a deadline: reading it past the deadline fails with [`BodyTimeout`], and once it has ended
-/// its request counts as busy ([`BusyMark`]). Every request the router sees has one, so no reader can forget it.
+/// its request counts as busy. Every request the router sees has one, so no reader can forget it.
 pub struct DeadlineBody {
     inner: Incoming,
     deadline: Pin<Box<tokio::time::Sleep>>,
