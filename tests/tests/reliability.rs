@@ -503,8 +503,9 @@ fn authentication_during_regeneration() {
     assert_eq!(health(&server)["status"], "ok");
 }
 
-/// Load: the config flips `allow_deprecated_accesshash` and bob's `manage-api-tokens` together every ~5 ms. Every
-/// request and every snapshot sees both on or both off, never a mix, and nothing answers 5xx.
+/// Load: the config flips `allow_deprecated_accesshash` and bob's `manage-api-tokens` together, each state held just
+/// past the watcher's settle time (`state::SETTLE`, since a file still changing is not read). Every request and every
+/// snapshot sees both on or both off, never a mix, and nothing answers 5xx.
 #[test]
 fn settings_flipping_under_load_are_seen_whole() {
     let on = CONFIG.to_owned();
@@ -576,7 +577,7 @@ fn settings_flipping_under_load_are_seen_whole() {
         while start.elapsed() < Duration::from_millis(1500) {
             flips += 1;
             server.rewrite_config(if flips % 2 == 0 { &on } else { &off });
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(panel::state::SETTLE + Duration::from_millis(30));
         }
         stop.store(true, Ordering::Release);
     });

@@ -193,7 +193,8 @@ impl Operation for ApiTokenList {
                     name: r.name.to_string(),
                     create_time: r.created_at,
                     expires_at: r.expires_at,
-                    has_full_access: u8::from(r.acls.is_none()),
+                    // As authentication decides it: no list, or a list holding `all`.
+                    has_full_access: u8::from(r.acls.as_ref().is_none_or(|l| l.iter().any(|a| a == "all"))),
                     acls: acl_map(r.acls.as_deref(), holder),
                     whitelist_ips: whitelist(&r.whitelist_ips),
                 };
