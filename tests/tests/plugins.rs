@@ -1142,3 +1142,21 @@ fn a_plugin_built_for_the_previous_abi_version_loads() {
     let answer: Value = serde_json::from_slice(&answer.body).unwrap();
     assert_eq!(answer["data"]["hello"], "root", "{answer}");
 }
+
+/// A plugin that keeps missing its time budget is faulted like one that panicked: hidden with `PLUGIN_FAULTED` on the
+/// next request, so its callers stop queueing behind it.
+#[test]
+fn a_plugin_that_keeps_missing_its_budget_is_faulted() {
+    let p = tests::TestPanel::open(&tests::Cast::standard().plugin("fixture-hello", "call_timeout_ms = 200"));
+    let root = p.as_("root");
+    assert_eq!(root.api("hello", "").result(), 1, "in time, it answers");
+    for _ in 0..panel::plugin_set::FAULT_AFTER_MISSES {
+        let r = root.api("hello", "sleep_ms=600");
+        assert_eq!(r.status, 503, "{}", r.body);
+    }
+    let r = root.api("hello", "");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.reason_codes(), ["PLUGIN_FAULTED"], "{}", r.body);
+    let apps = root.api("applist", "").json()["data"]["app"].clone();
+    assert!(!apps.as_array().unwrap().iter().any(|a| a == "hello"), "{apps}");
+}

@@ -183,6 +183,9 @@ async fn run_api(
             .unwrap_or_else(|refused| {
                 tracing::warn!("{function}: {refused}");
                 panel.metrics.plugin_call_refused(feature);
+                if refused.faulted() {
+                    panel.recompile_after_fault();
+                }
                 Answer::of(
                     function,
                     Err(WhmError::new(refused.to_string()).with_status(StatusCode::SERVICE_UNAVAILABLE)),

@@ -222,6 +222,11 @@ pub enum CallRefused {
         plugin: String,
         budget: std::time::Duration,
     },
+    /// The plugin missed its budget [`FAULT_AFTER_MISSES`] times in a row, this time included: it is faulted.
+    Faulted {
+        plugin: String,
+        budget: std::time::Duration,
+    },
     /// The blocking thread running it failed.
     Failed,
 }
@@ -240,6 +245,11 @@ impl std::fmt::Display for CallRefused {
                 "the plugin {plugin} did not answer within {} ms (its call_timeout_ms)",
                 budget.as_millis()
             ),
+            CallRefused::Faulted { plugin, budget } => write!(
+                f,
+                "the plugin {plugin} did not answer within {} ms (its call_timeout_ms), {FAULT_AFTER_MISSES} times in a row: it is faulted",
+                budget.as_millis()
+            ),
             CallRefused::Failed => f.write_str("the server could not complete the call"),
         }
     }
@@ -250,7 +260,13 @@ impl std::fmt::Display for CallRefused {
 #[derive(Debug, Default)]
 pub struct CallPools {
     pools: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
+    /// Calls past their budget in a row, per plugin (an answer in time sets it back to 0).
+    missed: std::sync::Mutex<HashMap<String, u32>>,
 }
+
+/// A plugin that misses its budget this many times in a row is faulted: it is hidden with `PLUGIN_FAULTED` like one
+/// that panicked, until it is loaded again.
+pub const FAULT_AFTER_MISSES: u32 = 3;
 
 impl CallPools {
     fn pool(&self, plugin: &str) -> std::sync::Arc<tokio::sync::Semaphore> {
@@ -287,14 +303,48 @@ impl CallPools {
             let _slot = slot;
             call()
         });
+        let missed = |count: &dyn Fn(u32) -> u32| {
+            let mut missed = self.missed.lock().unwrap_or_else(|e| e.into_inner());
+            let n = missed.entry(plugin.clone()).or_insert(0);
+            *n = count(*n);
+            *n
+        };
         match tokio::time::timeout(budget, task).await {
-            Ok(Ok(answer)) => Ok(answer),
+            Ok(Ok(answer)) => {
+                missed(&|_| 0);
+                Ok(answer)
+            }
             Ok(Err(e)) => {
                 tracing::error!("a call into the plugin {plugin} failed on its thread: {e}");
                 Err(CallRefused::Failed)
             }
-            Err(_) => Err(CallRefused::TimedOut { plugin, budget }),
+            Err(_) => {
+                if missed(&|n| n.saturating_add(1)) >= FAULT_AFTER_MISSES
+                    && let Some(path) = &path_of(plugins, feature)
+                {
+                    missed(&|_| 0);
+                    let detail = format!(
+                        "missed its call_timeout_ms budget ({} ms) {FAULT_AFTER_MISSES} times in a row",
+                        budget.as_millis()
+                    );
+                    tracing::error!(plugin = %plugin, feature = %feature, detail = %detail, "plugin faulted");
+                    plugins.host.mark_faulted(path, &detail);
+                    return Err(CallRefused::Faulted { plugin, budget });
+                }
+                Err(CallRefused::TimedOut { plugin, budget })
+            }
         }
+    }
+}
+
+fn path_of(plugins: &PluginSet, feature: &str) -> Option<PathBuf> {
+    plugins.host.plugin_of(feature).map(|(_, p)| p.to_owned())
+}
+
+impl CallRefused {
+    /// Whether the plugin was faulted by this refusal: the snapshot must be compiled again so it is hidden at once.
+    pub fn faulted(&self) -> bool {
+        matches!(self, CallRefused::Faulted { .. })
     }
 }
 

@@ -42,6 +42,9 @@ pub async fn show(Path(params): Path<HashMap<String, String>>, visit: Visit, for
         .await;
     match answer.unwrap_or_else(|refused| {
         visit.panel.metrics.plugin_call_refused(&feature);
+        if refused.faulted() {
+            visit.panel.recompile_after_fault();
+        }
         Err(refused.to_string())
     }) {
         // The fragment is the plugin's own markup, from code the administrator chose to load.
