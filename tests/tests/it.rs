@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod conformance;
+mod fuzz;
 mod hostile;
 mod metrics;
 mod ofrep;
