@@ -265,7 +265,20 @@ impl Panel {
                     .filter(|(u, _)| new.config().users.kind(u).is_none())
                     .map(|(u, _)| u.clone())
                     .collect();
-                self.gate.store(new);
+                // The status changes with the snapshot, so no reader sees the new configuration with the old status.
+                {
+                    let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+                    self.gate.store(new);
+                    status.restart_needed = restart;
+                    status.generation += 1;
+                    status.loaded_at = Some(SystemTime::now());
+                    if status.last_error.take().is_some() {
+                        tracing::info!(
+                            "configuration {} is valid again and in force",
+                            self.config_path.display()
+                        );
+                    }
+                }
                 if self.records_plugins.load(std::sync::atomic::Ordering::Relaxed) {
                     self.plugins().record(&self.state_dir);
                 }
@@ -284,16 +297,6 @@ impl Panel {
                         (p, s)
                     })
                     .collect();
-                let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
-                status.restart_needed = restart;
-                status.generation += 1;
-                status.loaded_at = Some(SystemTime::now());
-                if status.last_error.take().is_some() {
-                    tracing::info!(
-                        "configuration {} is valid again and in force",
-                        self.config_path.display()
-                    );
-                }
                 if !changes.is_empty() {
                     tracing::info!(
                         "configuration reloaded: {}",
