@@ -148,15 +148,22 @@ fn idle_connections(addr: SocketAddr, n: usize, stop: Arc<AtomicBool>) -> std::t
     })
 }
 
-/// Guesses root's password as fast as `threads` clients can, until stopped.
-fn password_flood(addr: SocketAddr, threads: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
+/// Sends `Basic` passwords as fast as `threads` clients can, until stopped; `guess(client, n)` gives each one's user
+/// and password. Returns how many each client sent.
+fn basic_flood(
+    addr: SocketAddr,
+    threads: usize,
+    stop: Arc<AtomicBool>,
+    guess: fn(usize, u64) -> (String, String),
+) -> Vec<std::thread::JoinHandle<u64>> {
     (0..threads)
         .map(|i| {
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
                 let mut sent = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let auth = tests::basic_auth("root", &format!("guess-{i}-{sent}"));
+                    let (user, password) = guess(i, sent);
+                    let auth = tests::basic_auth(&user, &password);
                     let Ok(mut s) = TcpStream::connect(addr) else {
                         continue;
                     };
@@ -174,6 +181,11 @@ fn password_flood(addr: SocketAddr, threads: usize, stop: Arc<AtomicBool>) -> Ve
             })
         })
         .collect()
+}
+
+/// Guesses root's password as fast as `threads` clients can, until stopped.
+fn password_flood(addr: SocketAddr, threads: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
+    basic_flood(addr, threads, stop, |i, n| ("root".into(), format!("guess-{i}-{n}")))
 }
 
 /// Holds `n` connections that each sent a request head announcing a 100,000-byte body and two bytes of it, reopening
@@ -202,30 +214,7 @@ fn slow_bodies(addr: SocketAddr, n: usize, stop: Arc<AtomicBool>) -> std::thread
 /// Sends `Basic` passwords for made-up users (a different one each time, so no per-user throttle applies) as fast as
 /// `threads` clients can, until stopped.
 fn made_up_users_flood(addr: SocketAddr, threads: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
-    (0..threads)
-        .map(|i| {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut sent = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let auth = tests::basic_auth(&format!("u{i}x{sent}"), "guess");
-                    let Ok(mut s) = TcpStream::connect(addr) else {
-                        continue;
-                    };
-                    let req = format!(
-                        "GET /json-api/version?api.version=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-                         Authorization: {auth}\r\n\r\n"
-                    );
-                    if s.write_all(req.as_bytes()).is_ok() {
-                        let mut sink = Vec::new();
-                        let _ = std::io::Read::read_to_end(&mut s, &mut sink);
-                    }
-                    sent += 1;
-                }
-                sent
-            })
-        })
-        .collect()
+    basic_flood(addr, threads, stop, |i, n| (format!("u{i}x{n}"), "guess".into()))
 }
 
 /// One endpoint at one connection count: medians over the rounds, and the median of the per-round ratios of its

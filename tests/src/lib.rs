@@ -290,15 +290,7 @@ impl TestServer {
 
     /// `/health` with a fresh API token of root's, so the answer has its details.
     pub fn health_as_root(&self) -> Reply {
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = credentials::TokenName::new(&format!("health{n}")).expect("a token name");
-        let (_, token) = self
-            .panel
-            .tokens
-            .create("root", &name, None, None, &[])
-            .expect("a token for root");
-        let auth = format!("WHM root:{}", token.expose());
+        let auth = format!("WHM root:{}", self.root_token());
         request(self.addr, "GET", "/health", &[("Authorization", &auth)], "")
     }
 
