@@ -129,6 +129,11 @@ fn parse_wrk(text: &str) -> Option<(Figures, u64)> {
 
 /// Holds `n` idle connections open, reopening those the server closes, until stopped.
 fn idle_connections(addr: SocketAddr, n: usize, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    hold_open(addr, n, stop, b"")
+}
+
+/// Holds `n` connections open that each sent `first` (nothing: idle), reopening those the server closes, until stopped.
+fn hold_open(addr: SocketAddr, n: usize, stop: Arc<AtomicBool>, first: &'static [u8]) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut open: Vec<TcpStream> = Vec::with_capacity(n);
         while !stop.load(Ordering::Relaxed) {
@@ -138,10 +143,13 @@ fn idle_connections(addr: SocketAddr, n: usize, stop: Arc<AtomicBool>) -> std::t
                 matches!(std::io::Read::read(&mut &*s, &mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
             });
             while open.len() < n {
-                match TcpStream::connect(addr) {
-                    Ok(s) => open.push(s),
-                    Err(_) => break,
+                let Ok(mut s) = TcpStream::connect(addr) else {
+                    break;
+                };
+                if !first.is_empty() {
+                    let _ = s.write_all(first);
                 }
+                open.push(s);
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -191,24 +199,12 @@ fn password_flood(addr: SocketAddr, threads: usize, stop: Arc<AtomicBool>) -> Ve
 /// Holds `n` connections that each sent a request head announcing a 100,000-byte body and two bytes of it, reopening
 /// those the server closes, until stopped.
 fn slow_bodies(addr: SocketAddr, n: usize, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut open: Vec<TcpStream> = Vec::with_capacity(n);
-        while !stop.load(Ordering::Relaxed) {
-            open.retain(|s| {
-                s.set_nonblocking(true).ok();
-                let mut b = [0u8; 1];
-                matches!(std::io::Read::read(&mut &*s, &mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-            });
-            while open.len() < n {
-                let Ok(mut s) = TcpStream::connect(addr) else {
-                    break;
-                };
-                let _ = s.write_all(b"POST /json-api/version HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nap");
-                open.push(s);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    })
+    hold_open(
+        addr,
+        n,
+        stop,
+        b"POST /json-api/version HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nap",
+    )
 }
 
 /// Sends `Basic` passwords for made-up users (a different one each time, so no per-user throttle applies) as fast as
