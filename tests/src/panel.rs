@@ -27,7 +27,8 @@ const PEER: &str = "127.0.0.1:40000";
 /// A panel on the cast's config in a fresh temporary directory.
 #[allow(missing_debug_implementations)] // holds a runtime
 pub struct TestPanel {
-    pub dir: tempfile::TempDir,
+    /// The panel's folder: its config, native files and `state/` (shared with a [`reopened`](Self::reopened) panel).
+    pub dir: Arc<tempfile::TempDir>,
     panel: Arc<Panel>,
     router: axum::Router,
     /// The loopback address when served on a socket.
@@ -46,6 +47,8 @@ pub enum Credential {
     Key,
     /// A browser session (a cookie and its `/cpsess…` prefix); `Some` limits it to these ACLs.
     Session(Option<Vec<String>>),
+    /// An `Authorization` value given as is (a wrong secret, a malformed header).
+    Presented,
 }
 
 /// Someone asking the panel: a user and what they present.
@@ -59,6 +62,8 @@ pub struct Client<'a> {
     secret: Secret,
     /// The address requests come from, in process (`None`: the panel's default peer).
     from: Option<SocketAddr>,
+    /// More headers sent with every request (`Host`, `Origin`, a cookie of a login form).
+    headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,7 +109,7 @@ impl TestPanel {
             .build()
             .expect("runtime");
         let mut p = TestPanel {
-            dir,
+            dir: Arc::new(dir),
             panel,
             router,
             addr: None,
@@ -155,8 +160,9 @@ impl TestPanel {
             panel: self,
             user: user.into(),
             credential: Credential::Token(None),
-            secret: Secret::Header(format!("whm {user}:{}", self.token(user, None))),
+            secret: Secret::Header(format!("whm {user}:{}", self.token(user, None, None))),
             from: None,
+            headers: Vec::new(),
         }
     }
 
@@ -168,6 +174,7 @@ impl TestPanel {
             credential: Credential::Token(None),
             secret: Secret::Header(crate::basic_auth(user, password)),
             from: None,
+            headers: Vec::new(),
         }
     }
 
@@ -179,12 +186,83 @@ impl TestPanel {
             credential: Credential::Anonymous,
             secret: Secret::None,
             from: None,
+            headers: Vec::new(),
         }
     }
 
-    fn token(&self, user: &str, acls: Option<&[String]>) -> String {
+    /// A client presenting this `Authorization` value as is (a wrong secret, another scheme).
+    pub fn presenting(&self, authorization: &str) -> Client<'_> {
+        Client {
+            panel: self,
+            user: String::new(),
+            credential: Credential::Presented,
+            secret: Secret::Header(authorization.into()),
+            from: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A user's session opened by redeeming a login link (`create_user_session`'s `url`, or a path of it), as a
+    /// browser following it does: the link answers 303 into `/cpsess…/` with the session cookie.
+    pub fn redeem(&self, url: &str) -> Client<'_> {
+        let path = url.find("/cpsess").map_or(url, |i| &url[i..]);
+        let reply = self.anonymous().get(path);
+        assert_eq!(reply.status, 303, "redeeming {url}: {}", reply.body);
+        let prefix = reply
+            .header("location")
+            .expect("a redirect into the session")
+            .trim_end_matches('/')
+            .to_owned();
+        let cookie = reply
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .filter_map(|(_, v)| v.split(';').next())
+            .find(|c| c.starts_with(::panel::store::sessions::COOKIE))
+            .expect("a session cookie")
+            .to_owned();
+        Client {
+            panel: self,
+            user: String::new(),
+            credential: Credential::Session(None),
+            secret: Secret::Session { prefix, cookie },
+            from: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The secret of a one-time login link for `user`, as `tweakgate session` makes it (redeemed at
+    /// `/cpsess…/login/?session=<secret>`).
+    pub fn login_secret(&self, user: &str) -> String {
+        let name = Username::new(user).expect("a username");
+        self.panel
+            .sessions
+            .create_one_time(&Grant::own(name, "command line"), None)
+    }
+
+    /// The same panel opened again from its files, as a restart would (sharing the folder).
+    pub fn reopened(&self) -> TestPanel {
+        let panel =
+            Panel::open(&self.config_path()).unwrap_or_else(|e| panic!("the config does not load again: {e:#}"));
+        let peer: SocketAddr = PEER.parse().expect("an address");
+        let router = ::panel::http::router(Arc::clone(&panel)).layer(MockConnectInfo(Peer(peer)));
+        TestPanel {
+            dir: Arc::clone(&self.dir),
+            panel,
+            router,
+            addr: None,
+            runtime: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime"),
+        }
+    }
+
+    fn token(&self, user: &str, acls: Option<&[String]>, name: Option<&str>) -> String {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = credentials::TokenName::new(&format!("test{n}")).expect("a token name");
+        let name = name.map_or_else(|| format!("test{n}"), str::to_owned);
+        let name = credentials::TokenName::new(&name).expect("a token name");
         let (_, token) = self
             .panel
             .tokens
@@ -275,6 +353,36 @@ impl TestPanel {
         f
     }
 
+    /// The plugins' WHM API 1 functions in force, each with the feature that gates it.
+    pub fn plugin_function_features(&self) -> Vec<(String, String)> {
+        let mut f: Vec<(String, String)> = self
+            .panel
+            .plugins()
+            .functions
+            .iter()
+            .map(|(f, feature)| (f.clone(), feature.clone()))
+            .collect();
+        f.sort();
+        f
+    }
+
+    /// The page path of every feature of the Home menu, the panel's and the plugins'.
+    pub fn menu_pages(&self) -> Vec<String> {
+        let snapshot = self.panel.snapshot();
+        let host = &self.panel.plugins().host;
+        snapshot
+            .features()
+            .iter()
+            .filter(|f| !f.group.is_empty())
+            .map(|f| {
+                host.feature_info(&f.id)
+                    .map(|i| i.path)
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| format!("/{}", f.id))
+            })
+            .collect()
+    }
+
     /// The page paths of the plugins in force.
     pub fn plugin_pages(&self) -> Vec<String> {
         let host = &self.panel.plugins().host;
@@ -307,13 +415,60 @@ impl<'a> Client<'a> {
         let secret = Secret::Header(format!(
             "whm {}:{}",
             self.user,
-            self.panel.token(&self.user, Some(&acls))
+            self.panel.token(&self.user, Some(&acls), None)
         ));
         Client {
             credential: Credential::Token(Some(acls)),
             secret,
             ..self.clone()
         }
+    }
+
+    /// The same credential as an API token of this name (the audit log and `api_token_list` name it).
+    pub fn named(&self, name: &str) -> Client<'a> {
+        let acls = match &self.credential {
+            Credential::Token(acls) => acls.clone(),
+            other => panic!("only a token has a name, not {other:?}"),
+        };
+        let secret = Secret::Header(format!(
+            "whm {}:{}",
+            self.user,
+            self.panel.token(&self.user, acls.as_deref(), Some(name))
+        ));
+        Client { secret, ..self.clone() }
+    }
+
+    /// The secret presented: the token or key of `whm user:secret`.
+    pub fn secret(&self) -> &str {
+        match &self.secret {
+            Secret::Header(h) => h.split_once(':').map_or("", |(_, s)| s),
+            _ => panic!("only a token or a key has a secret"),
+        }
+    }
+
+    /// The same client with one more header on every request (`Host`, `Origin`, a login form's cookie).
+    pub fn header(&self, name: &str, value: &str) -> Client<'a> {
+        let mut c = self.clone();
+        c.headers.push((name.into(), value.into()));
+        c
+    }
+
+    /// The same credential sent to another panel (e.g. a [`reopened`](TestPanel::reopened) one).
+    pub fn on<'b>(&self, panel: &'b TestPanel) -> Client<'b> {
+        Client {
+            panel,
+            user: self.user.clone(),
+            credential: self.credential.clone(),
+            secret: self.secret.clone(),
+            from: self.from,
+            headers: self.headers.clone(),
+        }
+    }
+
+    /// A form nonce of this session, as the panel puts one in each form it serves.
+    pub fn nonce(&self) -> String {
+        let (prefix, _) = self.session_parts().expect("a session client");
+        self.panel.panel.sessions.issue_nonce(prefix.trim_start_matches('/'))
     }
 
     /// The same user with their access key.
@@ -377,6 +532,9 @@ impl<'a> Client<'a> {
             Secret::Header(h) => b.uri(path).header(header::AUTHORIZATION, h),
             Secret::Session { prefix, cookie } => b.uri(format!("{prefix}{path}")).header(header::COOKIE, cookie),
         };
+        for (k, v) in &self.headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
         b
     }
 
@@ -406,11 +564,16 @@ impl<'a> Client<'a> {
 
     /// A POST with any content type.
     pub fn post_as(&self, path: &str, content_type: &str, body: &str) -> Reply {
-        let req = self
-            .build("POST", path)
-            .header(header::CONTENT_TYPE, content_type)
-            .body(Body::from(body.to_owned()))
-            .expect("a request");
+        self.post_bytes(path, Some(content_type), body.as_bytes().to_vec())
+    }
+
+    /// A POST of any bytes, with a `Content-Type` or none at all.
+    pub fn post_bytes(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Reply {
+        let mut req = self.build("POST", path);
+        if let Some(t) = content_type {
+            req = req.header(header::CONTENT_TYPE, t);
+        }
+        let req = req.body(Body::from(body)).expect("a request");
         self.panel.send_from(self.from, req)
     }
 }
@@ -429,5 +592,69 @@ impl TestPanel {
     /// Root's `/health` answer.
     pub fn health_as_root(&self) -> serde_json::Value {
         self.as_("root").get("/health").json()
+    }
+
+    /// A Tweak Setting's stored value in force (`None`: not set, its default applies).
+    pub fn setting(&self, key: &str) -> Option<String> {
+        self.panel
+            .snapshot()
+            .config()
+            .tweak_settings
+            .get(key)
+            .map(str::to_owned)
+    }
+
+    /// Whether a Tweak Setting in force is on.
+    pub fn is_on(&self, key: &str) -> bool {
+        self.panel.snapshot().config().tweak_settings.is_on(key)
+    }
+
+    /// The keys set explicitly (in the TOML or the native file), the native file's unmodelled ones too.
+    pub fn explicit_settings(&self) -> Vec<String> {
+        let snapshot = self.panel.snapshot();
+        snapshot
+            .config()
+            .tweak_settings
+            .explicit()
+            .map(|(k, _)| k.to_owned())
+            .collect()
+    }
+
+    /// The warnings of the native files in force, as (line, key).
+    pub fn warnings(&self) -> Vec<(usize, String)> {
+        let snapshot = self.panel.snapshot();
+        snapshot
+            .config()
+            .warnings
+            .iter()
+            .map(|w| (w.line, w.key.clone()))
+            .collect()
+    }
+
+    /// A reseller's privileges in force, in catalogue order (`None`: no such reseller).
+    pub fn privileges(&self, user: &str) -> Option<Vec<String>> {
+        let user = Username::new(user).expect("a username");
+        let snapshot = self.panel.snapshot();
+        let set = snapshot.config().users.privileges(&user)?;
+        Some(set.iter().map(|a| a.name().to_owned()).collect())
+    }
+
+    /// The names of a user's API tokens in the store.
+    pub fn token_names(&self, user: &str) -> Vec<String> {
+        self.panel
+            .tokens
+            .list(user)
+            .expect("the token store")
+            .iter()
+            .map(|r| r.name.to_string())
+            .collect()
+    }
+
+    /// The user's access key as the file on disk holds it (`None`: no key).
+    pub fn key_on_disk(&self, user: &str) -> Option<String> {
+        let user = Username::new(user).expect("a username");
+        credentials::read_key(&self.panel.home_of(&self.panel.snapshot(), &user))
+            .expect("reading the key file")
+            .map(|k| k.as_str().to_owned())
     }
 }

@@ -1,198 +1,48 @@
 //! A credential never yields more than it holds: the escalations found against the panel, each sent as the request
 //! that exploited it, and a walk of every operation and page with a token limited to one unrelated privilege.
 //!
-//! The router is driven in process (`tower::ServiceExt::oneshot`), request in, response out, with the real
-//! Remote Access Key plugin loaded from disk.
+//! Every test drives the cast's panel in process (`TestPanel::open`), with the real Remote Access Key and API Shell
+//! plugins loaded from disk.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use axum::Router;
-use axum::body::Body;
-use axum::extract::connect_info::MockConnectInfo;
-use axum::http::{Request, StatusCode, header};
-use panel::http::Peer;
-use panel::state::Panel;
-use panel::store::sessions::Grant;
 use serde_json::Value;
-use settings::{Acl, AclSet, Username};
-use tower::ServiceExt;
+use settings::{Acl, AclSet};
+use tests::{Cast, Client, TestPanel};
 
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-state_dir = "state"
-auth_failure_limit = 1000
-
-[tweak_settings]
-allow_deprecated_accesshash = true
-
-[resellers.bob]
-privileges = ["manage-api-tokens", "list-accts", "create-user-session"]
-
-[resellers.carol]
-privileges = ["all", "create-user-session"]
-
-[accounts.dave]
-owner = "bob"
-
-[[plugins]]
-path = "{plugin}"
-
-[[plugins]]
-path = "{api_shell}"
-"#;
-
-struct Harness {
-    _dir: tempfile::TempDir,
-    panel: Arc<Panel>,
-    router: Router,
+/// The cast with the Remote Access Key and API Shell plugins (not the `hello` fixture, whose function and page need
+/// nothing), the API Shell off (its own test turns it on).
+fn cast() -> Cast {
+    Cast::standard()
+        .without_plugins()
+        .plugin("remote-access-key", "")
+        .plugin("api-shell", "")
+        .setting("api_shell", "false")
 }
 
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
+fn start() -> TestPanel {
+    TestPanel::open(&cast())
 }
 
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    fn result(&self) -> i64 {
-        self.json()["metadata"]["result"].as_i64().unwrap_or(-1)
-    }
-
-    fn reason(&self) -> String {
-        self.json()["metadata"]["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
+/// The form nonce a page carries.
+fn form_nonce(page: &str) -> String {
+    page.split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the page's form carries a nonce")
+        .to_owned()
 }
 
-fn start() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let plugin = tests::build_cdylib("remote-access-key");
-    let api_shell = tests::build_cdylib("api-shell");
-    let path = dir.path().join("tweakgate.toml");
-    let text = CONFIG
-        .replace("{plugin}", &plugin.display().to_string())
-        .replace("{api_shell}", &api_shell.display().to_string());
-    std::fs::write(&path, text).unwrap();
-    let panel = Panel::open(&path).unwrap();
-    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let router = panel::http::router(Arc::clone(&panel)).layer(MockConnectInfo(Peer(peer)));
-    Harness {
-        _dir: dir,
-        panel,
-        router,
-    }
-}
-
-impl Harness {
-    fn send(&self, req: Request<Body>) -> Reply {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let resp = self.router.clone().oneshot(req).await.unwrap();
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-            Reply {
-                status,
-                headers,
-                body: String::from_utf8_lossy(&body).into_owned(),
-            }
-        })
-    }
-
-    /// `/json-api/<function>?api.version=1&<query>` with an `Authorization` header.
-    fn api(&self, auth: &str, function: &str, query: &str) -> Reply {
-        let req = Request::get(format!("/json-api/{function}?api.version=1&{query}"))
-            .header(header::AUTHORIZATION, auth)
-            .body(Body::empty())
-            .unwrap();
-        self.send(req)
-    }
-
-    fn key(&self, user: &str) -> String {
-        let user = Username::new(user).unwrap();
-        panel::whm::ops::keys::generate_key(&self.panel, &user, "root")
-            .unwrap()
-            .as_str()
-            .to_owned()
-    }
-
-    /// A token made directly in the store, optionally limited.
-    fn token(&self, user: &str, name: &str, acls: Option<&[&str]>) -> String {
-        let (_, token) = self
-            .panel
-            .tokens
-            .create(
-                user,
-                &credentials::TokenName::new(name).unwrap(),
-                acls.map(|a| a.iter().map(|s| s.to_string()).collect()),
-                None,
-                &[],
-            )
-            .unwrap();
-        token.expose().to_owned()
-    }
-
-    /// Redeems a one-time login URL; returns the session's prefix (`/cpsess…`) and its cookie header.
-    fn redeem(&self, url: &str) -> (String, String) {
-        let reply = self.send(Request::get(url).body(Body::empty()).unwrap());
-        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-        let location = reply.headers[header::LOCATION]
-            .to_str()
-            .unwrap()
-            .trim_end_matches('/')
-            .to_owned();
-        let cookie = reply.headers[header::SET_COOKIE].to_str().unwrap();
-        let cookie = cookie.split(';').next().unwrap().to_owned();
-        (location, cookie)
-    }
-
-    fn in_session(&self, prefix: &str, cookie: &str, method: &str, path: &str, form: &str) -> Reply {
-        let req = Request::builder()
-            .method(method)
-            .uri(format!("{prefix}{path}"))
-            .header(header::COOKIE, cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form.to_owned()))
-            .unwrap();
-        self.send(req)
-    }
-
-    fn audit(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.panel.audit.path())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn audit_events(&self, event: &str) -> Vec<Value> {
-        self.audit().into_iter().filter(|e| e["event"] == event).collect()
-    }
-}
-
-fn whm(user: &str, secret: &str) -> String {
-    format!("WHM {user}:{secret}")
+/// A login link's session: `create_user_session`'s answer redeemed.
+fn redeem<'a>(p: &'a TestPanel, made: &tests::Reply) -> Client<'a> {
+    p.redeem(made.json()["data"]["url"].as_str().expect("a login link"))
 }
 
 /// Escalation 1: a token limited to `manage-api-tokens` made a full-access token, which changed Tweak Settings.
 #[test]
 fn a_token_creates_no_token_beyond_itself() {
-    let h = start();
-    let limited = whm("root", &h.token("root", "tokens_only", Some(&["manage-api-tokens"])));
+    let p = start();
+    let limited = p.as_("root").narrowed(&["manage-api-tokens"]);
 
-    let made = h.api(&limited, "api_token_create", "token_name=x");
+    let made = limited.api("api_token_create", "token_name=x");
     assert_eq!(made.result(), 1, "{}", made.body);
     assert_eq!(
         made.json()["data"]["acls"],
@@ -200,46 +50,31 @@ fn a_token_creates_no_token_beyond_itself() {
         "no list means exactly the creator's effective set"
     );
     let x = made.json()["data"]["token"].as_str().unwrap().to_owned();
-    let set = h.api(
-        &whm("root", &x),
-        "set_tweaksetting",
-        "key=allow_deprecated_accesshash&value=0",
-    );
-    assert_eq!(set.status, StatusCode::FORBIDDEN, "{}", set.body);
-    assert!(
-        h.panel
-            .snapshot()
-            .config()
-            .tweak_settings
-            .is_on("allow_deprecated_accesshash"),
-        "the setting did not change"
-    );
+    let set = p
+        .presenting(&format!("whm root:{x}"))
+        .api("set_tweaksetting", "key=allow_deprecated_accesshash&value=0");
+    assert_eq!(set.status, 403, "{}", set.body);
+    assert!(p.is_on("allow_deprecated_accesshash"), "the setting did not change");
 
-    let beyond = h.api(&limited, "api_token_create", "token_name=y&acl=all");
+    let beyond = limited.api("api_token_create", "token_name=y&acl=all");
     assert_eq!(beyond.result(), 0);
     assert_eq!(
         beyond.reason(),
         "You cannot grant the \"all\" privilege because you do not have it."
     );
-    let beyond = h.api(
-        &limited,
+    let beyond = limited.api(
         "api_token_create",
         "token_name=z&acl-0=manage-api-tokens&acl-1=edit-ftp",
     );
     assert_eq!(beyond.result(), 0, "{}", beyond.body);
-    let names: Vec<String> = h
-        .panel
-        .tokens
-        .list("root")
-        .unwrap()
-        .iter()
-        .map(|r| r.name.to_string())
-        .collect();
-    assert_eq!(names.len(), 2, "only the limited token and x exist: {names:?}");
+    let names = p.token_names("root");
+    // `as_("root")` made one full-access token before it was narrowed: it, the limited token and x.
+    assert_eq!(names.len(), 3, "only the limited token and x are new: {names:?}");
+    assert!(!names.iter().any(|n| n == "y" || n == "z"), "{names:?}");
 
     // A full-access credential still makes full-access tokens.
-    let full = whm("root", &h.key("root"));
-    let made = h.api(&full, "api_token_create", "token_name=full");
+    let full = p.as_("root").with_key();
+    let made = full.api("api_token_create", "token_name=full");
     assert_eq!(made.result(), 1, "{}", made.body);
     assert_eq!(made.json()["data"]["acls"], Value::Null);
 }
@@ -248,13 +83,14 @@ fn a_token_creates_no_token_beyond_itself() {
 /// requires a full-access credential, so the gate hides it from the token (and the plugin still refuses).
 #[test]
 fn a_limited_token_reads_and_generates_no_key() {
-    let h = start();
-    let root_key = h.key("root");
-    let limited = whm("root", &h.token("root", "tokens_only", Some(&["manage-api-tokens"])));
+    let p = start();
+    let root = p.as_("root").with_key();
+    let root_key = root.secret().to_owned();
+    let limited = p.as_("root").narrowed(&["manage-api-tokens"]);
     for query in ["", "user=root", "user=bob", "generate=1", "user=bob&generate=1"] {
-        let r = h.api(&limited, "accesshash", query);
+        let r = limited.api("accesshash", query);
         assert_eq!(r.result(), 0, "accesshash {query}: {}", r.body);
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "accesshash {query}: {}", r.body);
+        assert_eq!(r.status, 403, "accesshash {query}: {}", r.body);
         assert!(
             r.body.contains("FULL_ACCESS_REQUIRED"),
             "accesshash {query}: {}",
@@ -262,14 +98,12 @@ fn a_limited_token_reads_and_generates_no_key() {
         );
         assert!(!r.body.contains(&root_key), "the key never leaks");
     }
-    let still = credentials::read_key(&h.panel.home_of(&h.panel.snapshot(), &Username::root()))
-        .unwrap()
-        .unwrap();
-    assert_eq!(still.as_str(), root_key, "root's key was not replaced");
+    let still = p.key_on_disk("root").expect("root's key");
+    assert_eq!(still, root_key, "root's key was not replaced");
     // A reseller holding `all` reads no one else's key: root's would make it root.
-    let carol = whm("carol", &h.key("carol"));
+    let carol = p.as_("carol").with_key();
     for query in ["user=root", "user=bob", "user=root&generate=1"] {
-        let r = h.api(&carol, "accesshash", query);
+        let r = carol.api("accesshash", query);
         assert_eq!(r.result(), 0, "carol: accesshash {query}: {}", r.body);
         let refusal = if query.contains("generate") {
             remote_access_key::key_service::NO_GENERATE_FOR_OTHERS
@@ -280,7 +114,7 @@ fn a_limited_token_reads_and_generates_no_key() {
         assert!(!r.body.contains(&root_key));
     }
     // Root's own key still reads root's key.
-    let r = h.api(&whm("root", &root_key), "accesshash", "");
+    let r = root.api("accesshash", "");
     assert_eq!(r.result(), 1, "{}", r.body);
     assert_eq!(r.json()["data"]["accesshash"], root_key.as_str());
 }
@@ -288,85 +122,63 @@ fn a_limited_token_reads_and_generates_no_key() {
 /// Escalation 3: a token limited to `create-user-session` opened a root session with every privilege.
 #[test]
 fn a_session_carries_no_more_than_the_token_that_opened_it() {
-    let h = start();
-    let limited = whm(
-        "root",
-        &h.token("root", "sessions_only", Some(&["create-user-session"])),
-    );
-    let made = h.api(&limited, "create_user_session", "user=root&service=whostmgrd");
+    let p = start();
+    let limited = p.as_("root").narrowed(&["create-user-session"]);
+    let made = limited.api("create_user_session", "user=root&service=whostmgrd");
     assert_eq!(made.result(), 1, "{}", made.body);
-    let (prefix, cookie) = h.redeem(made.json()["data"]["url"].as_str().unwrap());
+    let session = redeem(&p, &made);
 
-    let set = h.in_session(
-        &prefix,
-        &cookie,
-        "GET",
-        "/json-api/set_tweaksetting?api.version=1&key=allow_deprecated_accesshash&value=0",
-        "",
-    );
-    assert_eq!(set.status, StatusCode::FORBIDDEN, "{}", set.body);
-    let privs = h.in_session(&prefix, &cookie, "GET", "/json-api/myprivs?api.version=1", "");
-    let privs = privs.json();
-    let held: Vec<&str> = privs["data"]["privileges"][0]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(_, v)| **v == 1)
-        .map(|(k, _)| k.as_str())
-        .collect();
-    assert_eq!(held, ["create-user-session"]);
-    let page = h.in_session(&prefix, &cookie, "GET", "/tweak-settings", "");
-    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let set = session.api("set_tweaksetting", "key=allow_deprecated_accesshash&value=0");
+    assert_eq!(set.status, 403, "{}", set.body);
+    let held = |session: &Client<'_>| {
+        let privs = session.api("myprivs", "").json();
+        privs["data"]["privileges"][0]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, v)| **v == 1)
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(held(&session), ["create-user-session"]);
+    let page = session.page("/tweak-settings");
+    assert_eq!(page.status, 403);
     // The limit lives as long as the session: it survives the panel being opened again from disk.
-    let again = Panel::open(&h.panel.config_path).unwrap();
-    let token = prefix.trim_start_matches('/');
-    let session = again
-        .sessions
-        .check(token, cookie.split_once('=').map(|(_, v)| v))
-        .unwrap();
-    assert_eq!(
-        session.grant.limit(),
-        Some(AclSet::from_acls([Acl::from_name("create-user-session").unwrap()]))
-    );
+    let again = p.reopened();
+    assert_eq!(held(&session.on(&again)), ["create-user-session"]);
+    assert_eq!(session.on(&again).page("/tweak-settings").status, 403);
 }
 
 /// Escalation 4: a reseller holding `all` opened a root session, granted `all` to others, and the audit log named
 /// root as the actor.
 #[test]
 fn only_root_opens_a_session_as_root_and_the_audit_names_the_real_actor() {
-    let h = start();
-    let carol = whm("carol", &h.key("carol"));
-    let r = h.api(&carol, "create_user_session", "user=root&service=whostmgrd");
+    let p = start();
+    let carol = p.as_("carol").with_key();
+    let r = carol.api("create_user_session", "user=root&service=whostmgrd");
     assert_eq!(r.result(), 0, "{}", r.body);
     assert_eq!(r.reason(), panel::whm::ops::sessions::ONLY_ROOT_AS_ROOT);
-    let r = h.api(&carol, "create_user_session", "user=bob&service=whostmgrd");
+    let r = carol.api("create_user_session", "user=bob&service=whostmgrd");
     assert_eq!(r.result(), 0);
     assert_eq!(r.reason(), panel::whm::ops::sessions::NOT_FOR_OTHERS);
 
     // Root opens a session for bob with an API token; what happens in it names root and the token.
-    let root_token = whm("root", &h.token("root", "ops", None));
-    let made = h.api(&root_token, "create_user_session", "user=bob&service=whostmgrd");
+    let root_token = p.as_("root").named("ops");
+    let made = root_token.api("create_user_session", "user=bob&service=whostmgrd");
     assert_eq!(made.result(), 1, "{}", made.body);
-    let (prefix, cookie) = h.redeem(made.json()["data"]["url"].as_str().unwrap());
-    let created = h.in_session(
-        &prefix,
-        &cookie,
-        "GET",
-        "/json-api/api_token_create?api.version=1&token_name=made_in_session",
-        "",
-    );
+    let created = redeem(&p, &made).api("api_token_create", "token_name=made_in_session");
     assert_eq!(created.result(), 1, "{}", created.body);
 
-    let opened = h.audit_events("session_created");
+    let opened = p.audit_events("session_created");
     assert_eq!(opened.len(), 1, "{opened:?}");
     assert_eq!(opened[0]["actor"], "root");
     assert_eq!(opened[0]["auth"], "API token \"ops\"");
     assert_eq!(opened[0]["session_user"], "bob");
-    let redeemed = h.audit_events("session_redeemed");
+    let redeemed = p.audit_events("session_redeemed");
     assert_eq!(redeemed.len(), 1);
     assert_eq!(redeemed[0]["user"], "bob");
     assert_eq!(redeemed[0]["actor"], "root");
-    let token = h
+    let token = p
         .audit_events("token_created")
         .into_iter()
         .find(|e| e["token_name"] == "made_in_session")
@@ -386,38 +198,32 @@ fn only_root_opens_a_session_as_root_and_the_audit_names_the_real_actor() {
 /// the operations open to every WHM user reveal nothing beyond the limit.
 #[test]
 fn every_operation_refuses_a_token_limited_to_an_unrelated_privilege() {
-    let h = start();
-    let limited = whm("root", &h.token("root", "unrelated", Some(&["list-accts"])));
+    let p = start();
+    let limited = p.as_("root").narrowed(&["list-accts"]);
+    let tokens_before = p.token_names("root");
     let mut functions: Vec<(String, String)> = panel::whm::OPERATIONS
         .iter()
         .map(|o| (o.name.to_owned(), o.feature.to_owned()))
         .collect();
-    functions.extend(
-        h.panel
-            .plugins()
-            .functions
-            .iter()
-            .map(|(f, feature)| (f.clone(), feature.clone())),
-    );
+    functions.extend(p.plugin_function_features());
     assert!(
         functions.iter().any(|(f, _)| f == "accesshash"),
         "the plugin's function is walked too"
     );
     for (function, feature) in &functions {
-        let r = h.api(
-            &limited,
+        let r = limited.api(
             function,
             "user=root&key=allow_deprecated_accesshash&value=0&reseller=bob&token_name=t",
         );
         if feature == panel::features::WHM {
-            assert_eq!(r.status, StatusCode::OK, "{function} is open to every WHM user");
+            assert_eq!(r.status, 200, "{function} is open to every WHM user");
             continue;
         }
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{function}: {}", r.body);
+        assert_eq!(r.status, 403, "{function}: {}", r.body);
         assert_eq!(r.result(), 0, "{function}");
         assert!(r.json()["metadata"]["reasons"].is_array(), "{function} says why");
     }
-    let apps = h.api(&limited, "applist", "");
+    let apps = limited.api("applist", "");
     let apps = apps.json();
     let listed: Vec<&str> = apps["data"]["app"]
         .as_array()
@@ -430,159 +236,90 @@ fn every_operation_refuses_a_token_limited_to_an_unrelated_privilege() {
         ["applist", "myprivs", "version"],
         "applist shows only what the token may call"
     );
-    assert!(h.panel.tokens.list("root").unwrap().len() == 1, "no token was made");
+    assert_eq!(p.token_names("root"), tokens_before, "no token was made");
 }
 
 /// Every page of the menu, for a session limited to one unrelated privilege: each refuses, on GET and on a POST
 /// that carries a valid form nonce, and the Home menu is empty.
 #[test]
 fn every_page_refuses_a_session_limited_to_an_unrelated_privilege() {
-    let h = start();
-    let grant = Grant::new(
-        Username::root(),
-        Some(AclSet::from_acls([Acl::from_name("list-accts").unwrap()])),
-        Username::root(),
-        "API token \"unrelated\"".into(),
-    );
-    let (token, cookie) = h.panel.sessions.start(grant);
-    let (prefix, cookie) = (format!("/{token}"), format!("whostmgrsession={cookie}"));
-    let snapshot = h.panel.snapshot();
-    let pages: Vec<String> = snapshot
-        .features()
-        .iter()
-        .filter(|f| !f.group.is_empty())
-        .map(|f| {
-            h.panel
-                .plugins()
-                .host
-                .feature_info(&f.id)
-                .map(|i| i.path)
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| format!("/{}", f.id))
-        })
-        .collect();
+    let p = start();
+    let session = p.as_("root").in_limited_session(&["list-accts"]);
+    let tokens_before = p.token_names("root");
+    let pages = p.menu_pages();
     assert!(pages.len() >= 5, "{pages:?}");
     for page in &pages {
-        let get = h.in_session(&prefix, &cookie, "GET", page, "");
-        assert_eq!(get.status, StatusCode::FORBIDDEN, "GET {page}: {}", get.body);
+        let get = session.page(page);
+        assert_eq!(get.status, 403, "GET {page}: {}", get.body);
         assert!(get.body.contains("id=\"reasons\""), "GET {page} says why");
-        let nonce = h.panel.sessions.issue_nonce(&token);
-        let post = h.in_session(
-            &prefix,
-            &cookie,
-            "POST",
+        let nonce = session.nonce();
+        let post = session.post(
             page,
             &format!("csrf_token={nonce}&generate=1&set-allow_deprecated_accesshash=0&action=create&token_name=t&reseller=bob&acl-all=1"),
         );
         assert!(
-            [StatusCode::FORBIDDEN, StatusCode::METHOD_NOT_ALLOWED].contains(&post.status),
+            [403, 405].contains(&post.status),
             "POST {page}: {} {}",
             post.status,
             post.body
         );
     }
-    let home = h.in_session(&prefix, &cookie, "GET", "/", "");
-    assert_eq!(home.status, StatusCode::OK);
+    let home = session.page("/");
+    assert_eq!(home.status, 200);
     assert!(home.body.contains("id=\"empty-menu\""), "{}", home.body);
-    assert!(
-        h.panel
-            .snapshot()
-            .config()
-            .tweak_settings
-            .is_on("allow_deprecated_accesshash")
-    );
-    assert!(h.panel.tokens.list("root").unwrap().is_empty());
+    assert!(p.is_on("allow_deprecated_accesshash"));
+    assert_eq!(p.token_names("root"), tokens_before, "no token was made");
 }
 
 /// The nonce is an input of the page: `{{csrf_token}}` typed into a reflected parameter stays text.
 #[test]
 fn a_reflected_placeholder_is_not_expanded() {
-    let h = start();
-    let (token, cookie) = h.panel.sessions.start(Grant::own(Username::root(), "password"));
-    let (prefix, cookie) = (format!("/{token}"), format!("whostmgrsession={cookie}"));
-    let page = h.in_session(
-        &prefix,
-        &cookie,
-        "GET",
-        "/tweak-settings?find=%7B%7Bcsrf_token%7D%7D",
-        "",
-    );
-    assert_eq!(page.status, StatusCode::OK);
+    let p = start();
+    let root = p.as_("root").in_session();
+    let page = root.page("/tweak-settings?find=%7B%7Bcsrf_token%7D%7D");
+    assert_eq!(page.status, 200);
     assert!(
         page.body.contains("value=\"{{csrf_token}}\""),
         "the search box shows what was typed"
     );
-    let page = h.in_session(
-        &prefix,
-        &cookie,
-        "GET",
-        "/remote-access-key?user=%7B%7Bcsrf_token%7D%7D",
-        "",
-    );
+    let page = root.page("/remote-access-key?user=%7B%7Bcsrf_token%7D%7D");
     assert!(
         !page.body.contains("{{"),
         "nothing is substituted, and the plugin does not echo it either"
     );
     // A POST with the nonce the plugin's page carried is accepted once.
-    let page = h.in_session(&prefix, &cookie, "GET", "/remote-access-key", "");
-    let nonce = page
-        .body
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("the page's form carries a nonce")
-        .to_owned();
-    let post = h.in_session(
-        &prefix,
-        &cookie,
-        "POST",
+    let nonce = form_nonce(&root.page("/remote-access-key").body);
+    let post = root.post(
         "/remote-access-key",
         &format!("csrf_token={nonce}&generate=1&user=root"),
     );
-    assert_eq!(post.status, StatusCode::OK, "{}", post.body);
-    let replay = h.in_session(
-        &prefix,
-        &cookie,
-        "POST",
+    assert_eq!(post.status, 200, "{}", post.body);
+    let replay = root.post(
         "/remote-access-key",
         &format!("csrf_token={nonce}&generate=1&user=root"),
     );
-    assert_eq!(replay.status, StatusCode::FORBIDDEN, "a nonce works once");
+    assert_eq!(replay.status, 403, "a nonce works once");
 }
 
 /// Logins are audited with how the user proved who they are.
 #[test]
 fn a_password_login_is_audited() {
-    let h = start();
-    let hash = panel::auth::header::hash_password("a long password").unwrap();
-    let text = std::fs::read_to_string(&h.panel.config_path).unwrap();
-    std::fs::write(
-        &h.panel.config_path,
-        text.replace(
-            "[resellers.bob]",
-            &format!("[root]\npassword_hash = \"{hash}\"\n\n[resellers.bob]"),
-        ),
-    )
-    .unwrap();
-    h.panel.reload().unwrap();
-    let form = h.send(Request::get("/login/").body(Body::empty()).unwrap());
-    let cookie = form.headers[header::SET_COOKIE].to_str().unwrap();
+    let p = TestPanel::open(&cast().root_password("a long password"));
+    let form = p.anonymous().get("/login/");
+    let cookie = form.header("set-cookie").expect("the form's cookie");
     let cookie = cookie.split(';').next().unwrap().to_owned();
-    let nonce = form.body.split("name=\"csrf_token\" value=\"").nth(1).unwrap();
-    let nonce = nonce.split('"').next().unwrap();
-    let req = Request::post("/login/")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::COOKIE, cookie)
-        .body(Body::from(format!("csrf_token={nonce}&user=root&pass=a+long+password")))
-        .unwrap();
-    let r = h.send(req);
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let logins = h.audit_events("login");
+    let nonce = form_nonce(&form.body);
+    let r = p
+        .anonymous()
+        .header("cookie", &cookie)
+        .post("/login/", &format!("csrf_token={nonce}&user=root&pass=a+long+password"));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let logins = p.audit_events("login");
     assert_eq!(logins.len(), 1);
     assert_eq!(logins[0]["user"], "root");
     assert_eq!(logins[0]["auth"], "password");
     assert!(
-        !std::fs::read_to_string(h.panel.audit.path())
+        !std::fs::read_to_string(p.state_dir().join("audit.log"))
             .unwrap()
             .contains("a long password")
     );
@@ -592,72 +329,42 @@ fn a_password_login_is_audited() {
 /// privileges: it shows only while `api_shell` is on, and it cannot be used to climb.
 #[test]
 fn the_api_shell_calls_within_the_sessions_privileges() {
-    let h = start();
-    let (token, cookie) = h.panel.sessions.start(Grant::own(Username::root(), "password"));
-    let (root, root_cookie) = (format!("/{token}"), format!("whostmgrsession={cookie}"));
-    let off = h.in_session(&root, &root_cookie, "GET", "/api-shell", "");
-    assert_eq!(off.status, StatusCode::FORBIDDEN, "hidden while api_shell is Off");
+    let p = start();
+    let root = p.as_("root").in_session();
+    let off = root.page("/api-shell");
+    assert_eq!(off.status, 403, "hidden while api_shell is Off");
     assert!(off.body.contains("SETTING_DISABLED"), "{}", off.body);
 
-    let text = std::fs::read_to_string(&h.panel.config_path).unwrap();
     std::fs::write(
-        &h.panel.config_path,
-        text.replace(
-            "allow_deprecated_accesshash = true",
-            "allow_deprecated_accesshash = true\napi_shell = true",
-        ),
+        p.config_path(),
+        p.config_text().replace("api_shell = false", "api_shell = true"),
     )
     .unwrap();
-    h.panel.reload().unwrap();
-    let page = h.in_session(&root, &root_cookie, "GET", "/api-shell", "");
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    p.confirm_reload().unwrap();
+    let page = root.page("/api-shell");
+    assert_eq!(page.status, 200, "{}", page.body);
     assert!(
         page.body.contains("<option value=\"set_tweaksetting\""),
         "root's applist: {}",
         page.body
     );
-    let call = |prefix: &str, cookie: &str, body: &str| {
-        let page = h.in_session(prefix, cookie, "GET", "/api-shell", "");
-        let nonce = page
-            .body
-            .split("name=\"csrf_token\" value=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .expect("the shell's form carries a nonce")
-            .to_owned();
-        h.in_session(
-            prefix,
-            cookie,
-            "POST",
-            "/api-shell",
-            &format!("csrf_token={nonce}&{body}"),
-        )
+    let call = |session: &Client<'_>, body: &str| {
+        let nonce = form_nonce(&session.page("/api-shell").body);
+        session.post("/api-shell", &format!("csrf_token={nonce}&{body}"))
     };
     let set = call(
         &root,
-        &root_cookie,
         "function=set_tweaksetting&params=key%3Dallow_deprecated_accesshash%0Avalue%3D0",
     );
-    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.status, 200, "{}", set.body);
     assert!(set.body.contains("&quot;result&quot;: 1"), "{}", set.body);
-    assert!(
-        !h.panel
-            .snapshot()
-            .config()
-            .tweak_settings
-            .is_on("allow_deprecated_accesshash")
-    );
+    assert!(!p.is_on("allow_deprecated_accesshash"));
 
     // Carol holds `all` but is not root: through the shell she still cannot open a root session, and the shell
     // reaches no plugin's function.
-    let (token, cookie) = h
-        .panel
-        .sessions
-        .start(Grant::own(Username::new("carol").unwrap(), "password"));
-    let (carol, carol_cookie) = (format!("/{token}"), format!("whostmgrsession={cookie}"));
+    let carol = p.as_("carol").in_session();
     let r = call(
         &carol,
-        &carol_cookie,
         "function=create_user_session&params=user%3Droot%0Aservice%3Dwhostmgrd",
     );
     assert!(
@@ -665,7 +372,7 @@ fn the_api_shell_calls_within_the_sessions_privileges() {
         "{}",
         r.body
     );
-    let r = call(&carol, &carol_cookie, "function=accesshash&params=user%3Droot");
+    let r = call(&carol, "function=accesshash&params=user%3Droot");
     assert!(r.body.contains("id=\"error\""), "{}", r.body);
     assert!(
         r.body.contains("the host does not let plugins call accesshash"),
@@ -677,21 +384,15 @@ fn the_api_shell_calls_within_the_sessions_privileges() {
 /// A one-time link made for a cPanel account (or for a user removed since) does not open a WHM session.
 #[test]
 fn a_login_link_opens_no_session_for_a_cpanel_account() {
-    let h = start();
-    let secret = h
-        .panel
-        .sessions
-        .create_one_time(&Grant::own(Username::new("dave").unwrap(), "command line"), None);
-    let r = h.send(
-        Request::get(format!("/cpsess0123456789/login/?session={secret}"))
-            .body(Body::empty())
-            .unwrap(),
-    );
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    let p = start();
+    let secret = p.login_secret("dave");
+    let r = p.anonymous().get(&format!("/cpsess0123456789/login/?session={secret}"));
+    assert_eq!(r.status, 401, "{}", r.body);
     assert!(
         r.headers
-            .get(header::SET_COOKIE)
-            .is_none_or(|c| !c.to_str().unwrap().contains("whostmgrsession="))
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .all(|(_, c)| !c.contains("whostmgrsession="))
     );
 }
 
@@ -701,14 +402,15 @@ fn a_login_link_opens_no_session_for_a_cpanel_account() {
 /// token it makes carries at most its list. Checked again after bob is narrowed, widened, and set back.
 #[test]
 fn a_token_listing_exactly_the_users_acls_is_not_full_access() {
-    let h = start();
-    let bobs_key = h.key("bob");
-    let root = whm("root", &h.key("root"));
+    let p = start();
+    let bob = p.as_("bob").with_key();
+    let bobs_key = bob.secret().to_owned();
+    let root = p.as_("root").with_key();
     let bobs_acls = ["manage-api-tokens", "list-accts", "create-user-session"];
-    let listed = whm("bob", &h.token("bob", "exact", Some(&bobs_acls)));
+    let listed = p.as_("bob").narrowed(&bobs_acls);
     let setacls = |acls: &[&str]| {
         let query: Vec<String> = acls.iter().map(|a| format!("acl-{a}=1")).collect();
-        let r = h.api(&root, "setacls", &format!("reseller=bob&{}", query.join("&")));
+        let r = root.api("setacls", &format!("reseller=bob&{}", query.join("&")));
         assert_eq!(r.result(), 1, "setacls {acls:?}: {}", r.body);
     };
     // In catalogue order, as `api_token_create` lists them.
@@ -718,15 +420,10 @@ fn a_token_listing_exactly_the_users_acls_is_not_full_access() {
     };
     let no_key_no_unlimited_child = |stage: &str, n: usize| {
         for query in ["", "user=bob", "generate=1", "user=bob&generate=1"] {
-            let r = h.api(&listed, "accesshash", query);
+            let r = listed.api("accesshash", query);
             assert_eq!(r.result(), 0, "{stage}: accesshash {query}: {}", r.body);
             // The Remote Access Key requires a full-access credential: the gate hides it from a listed token.
-            assert_eq!(
-                r.status,
-                StatusCode::FORBIDDEN,
-                "{stage}: accesshash {query}: {}",
-                r.body
-            );
+            assert_eq!(r.status, 403, "{stage}: accesshash {query}: {}", r.body);
             assert!(
                 r.body.contains("FULL_ACCESS_REQUIRED"),
                 "{stage}: accesshash {query}: {}",
@@ -734,22 +431,22 @@ fn a_token_listing_exactly_the_users_acls_is_not_full_access() {
             );
             assert!(!r.body.contains(&bobs_key), "{stage}: bob's key never leaks");
         }
-        let made = h.api(&listed, "api_token_create", &format!("token_name=child{n}"));
+        let made = listed.api("api_token_create", &format!("token_name=child{n}"));
         assert_eq!(made.result(), 1, "{stage}: {}", made.body);
         assert_ne!(
             made.json()["data"]["acls"],
             Value::Null,
             "{stage}: the child is not unlimited"
         );
-        let child = whm("bob", made.json()["data"]["token"].as_str().unwrap());
-        let r = h.api(&child, "accesshash", "");
+        let child = p.presenting(&format!("whm bob:{}", made.json()["data"]["token"].as_str().unwrap()));
+        let r = child.api("accesshash", "");
         assert_eq!(r.result(), 0, "{stage}: the child reads no key either: {}", r.body);
         made.json()["data"]["acls"].clone()
     };
 
     let first = no_key_no_unlimited_child("exact", 0);
     assert_eq!(first, sorted(&bobs_acls), "the child carries at most the list");
-    let list = h.api(&whm("bob", &bobs_key), "api_token_list", "");
+    let list = bob.api("api_token_list", "");
     assert_eq!(
         list.json()["data"]["tokens"]["child0"]["has_full_access"],
         0,
@@ -766,9 +463,9 @@ fn a_token_listing_exactly_the_users_acls_is_not_full_access() {
     setacls(&["manage-api-tokens", "list-accts", "create-user-session", "create-acct"]);
     let widened = no_key_no_unlimited_child("widened", 2);
     assert_eq!(widened, sorted(&bobs_acls));
-    let beyond = h.api(&listed, "api_token_create", "token_name=beyond&acl=create-acct");
+    let beyond = listed.api("api_token_create", "token_name=beyond&acl=create-acct");
     assert_eq!(beyond.result(), 0, "{}", beyond.body);
-    let beyond = h.api(&listed, "api_token_create", "token_name=beyond&acl=all");
+    let beyond = listed.api("api_token_create", "token_name=beyond&acl=all");
     assert_eq!(beyond.result(), 0, "{}", beyond.body);
 
     // Set back to exactly the list: still not full access.
@@ -776,17 +473,17 @@ fn a_token_listing_exactly_the_users_acls_is_not_full_access() {
     no_key_no_unlimited_child("set back", 3);
 
     // A token without a list, and bob's own key, are full access.
-    let full = whm("bob", &h.token("bob", "full", None));
-    let r = h.api(&full, "accesshash", "");
+    let full = p.as_("bob");
+    let r = full.api("accesshash", "");
     assert_eq!(r.result(), 1, "{}", r.body);
     assert_eq!(r.json()["data"]["accesshash"], bobs_key.as_str());
-    let made = h.api(&full, "api_token_create", "token_name=unlimited");
+    let made = full.api("api_token_create", "token_name=unlimited");
     assert_eq!(made.result(), 1, "{}", made.body);
     assert_eq!(made.json()["data"]["acls"], Value::Null);
     // A list holding `all` is full access for a user who holds `all`.
-    let carols_key = h.key("carol");
-    let carols = whm("carol", &h.token("carol", "all", Some(&["all"])));
-    let r = h.api(&carols, "accesshash", "");
+    let carols_key = p.as_("carol").with_key().secret().to_owned();
+    let carols = p.as_("carol").narrowed(&["all"]);
+    let r = carols.api("accesshash", "");
     assert_eq!(r.result(), 1, "{}", r.body);
     assert_eq!(r.json()["data"]["accesshash"], carols_key.as_str());
 }
@@ -796,8 +493,8 @@ fn a_token_listing_exactly_the_users_acls_is_not_full_access() {
 /// error. One name rule, said in the error; a saved list is read only as a regular file, and no error quotes it.
 #[test]
 fn acl_list_names_follow_one_rule_and_setacls_follows_no_link() {
-    let h = start();
-    let root = whm("root", &h.key("root"));
+    let p = start();
+    let root = p.as_("root").with_key();
     for name in [
         "a%0Ab",
         "billing%20",
@@ -808,7 +505,7 @@ fn acl_list_names_follow_one_rule_and_setacls_follows_no_link() {
         "a%00b",
         "a%09b",
     ] {
-        let r = h.api(&root, "saveacllist", &format!("acllist={name}&acl-list-accts=1"));
+        let r = root.api("saveacllist", &format!("acllist={name}&acl-list-accts=1"));
         assert_eq!(r.result(), 0, "{name}: {}", r.body);
         assert!(
             r.reason().ends_with(settings::native::ACL_LIST_NAME_RULE),
@@ -816,45 +513,35 @@ fn acl_list_names_follow_one_rule_and_setacls_follows_no_link() {
             r.reason()
         );
     }
-    let dir = h.panel.state_dir.join("acllists");
+    let dir = p.state_dir().join("acllists");
     let saved: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();
     assert!(saved.is_empty(), "nothing was saved: {saved:?}");
-    let r = h.api(&root, "saveacllist", "acllist=billing&acl-list-accts=1");
+    let r = root.api("saveacllist", "acllist=billing&acl-list-accts=1");
     assert_eq!(r.result(), 1, "{}", r.body);
-    let listed = h.api(&root, "listacls", "");
+    let listed = root.api("listacls", "");
     assert_eq!(listed.json()["data"]["acl"][0]["name"], "billing", "{}", listed.body);
 
     // A link in the list directory to a file that is not a list.
-    let secret = h._dir.path().join("secret.txt");
+    let secret = p.dir.path().join("secret.txt");
     std::fs::write(&secret, "the first line of a private file\n").unwrap();
     std::os::unix::fs::symlink(&secret, dir.join("link")).unwrap();
-    let before = h
-        .panel
-        .snapshot()
-        .config()
-        .users
-        .privileges(&Username::new("bob").unwrap());
-    let r = h.api(&root, "setacls", "reseller=bob&acllist=link");
+    let before = p.privileges("bob");
+    let r = root.api("setacls", "reseller=bob&acllist=link");
     assert_eq!(r.result(), 0, "{}", r.body);
     assert_eq!(r.reason(), "The ACL list \"link\" is a symbolic link.");
     assert!(!r.body.contains("private file"), "{}", r.body);
     // A regular file that is not a list is named by its line, never quoted.
     std::fs::write(dir.join("notalist"), "list-accts=1\nthe first line of a private file\n").unwrap();
-    let r = h.api(&root, "setacls", "reseller=bob&acllist=notalist");
+    let r = root.api("setacls", "reseller=bob&acllist=notalist");
     assert_eq!(r.result(), 0, "{}", r.body);
     assert_eq!(
         r.reason(),
         "The ACL list \"notalist\" is not a saved list: line 2 is not \"acl=1\" or \"acl=0\"."
     );
     assert!(!r.body.contains("private file"), "{}", r.body);
-    let after = h
-        .panel
-        .snapshot()
-        .config()
-        .users
-        .privileges(&Username::new("bob").unwrap());
+    let after = p.privileges("bob");
     assert_eq!(before, after, "bob's privileges did not change");
 }
 
@@ -862,28 +549,18 @@ fn acl_list_names_follow_one_rule_and_setacls_follows_no_link() {
 /// `manage-api-tokens` is visible, then refused by the API. Evaluating for the caller uses the caller's effective set.
 #[test]
 fn ofrep_for_a_limited_token_answers_with_what_the_token_may_use() {
-    let h = start();
-    let limited = whm("bob", &h.token("bob", "accounts", Some(&["list-accts"])));
-    let full = whm("bob", &h.token("bob", "full", None));
-    let ofrep = |auth: &str, path: &str| {
-        let req = Request::post(path)
-            .header(header::AUTHORIZATION, auth)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(r#"{"context":{"targetingKey":"bob"}}"#))
-            .unwrap();
-        let r = h.send(req);
-        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+    let p = start();
+    let full = p.as_("bob");
+    let limited = full.narrowed(&["list-accts"]);
+    let ofrep = |client: &Client<'_>, path: &str| {
+        let r = client.post_as(path, "application/json", r#"{"context":{"targetingKey":"bob"}}"#);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
         r.json()
     };
     let single = ofrep(&limited, "/ofrep/v1/evaluate/flags/manage-api-tokens");
     assert_eq!(single["value"], false, "{single}");
-    let refused = h.api(&limited, "api_token_list", "");
-    assert_eq!(
-        refused.status,
-        StatusCode::FORBIDDEN,
-        "the API agrees: {}",
-        refused.body
-    );
+    let refused = limited.api("api_token_list", "");
+    assert_eq!(refused.status, 403, "the API agrees: {}", refused.body);
     let bulk = ofrep(&limited, "/ofrep/v1/evaluate/flags");
     let flag = |answer: &Value, key: &str| {
         answer["flags"]
@@ -908,27 +585,21 @@ fn ofrep_for_a_limited_token_answers_with_what_the_token_may_use() {
 /// caller could have the server hand out links to another site. The link names this server.
 #[test]
 fn a_login_link_names_this_server_whatever_host_the_request_names() {
-    let p = tests::TestPanel::open(&tests::Cast::standard());
+    let p = TestPanel::open(&Cast::standard());
     let root = p.as_("root");
+    let url = |host: &str| {
+        root.header("host", host)
+            .api("create_user_session", "user=bob&service=whostmgrd")
+            .json()["data"]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
     for host in ["evil.example", "evil.example:2087", "127.0.0.2"] {
-        let req = axum::http::Request::get("/json-api/create_user_session?api.version=1&user=bob&service=whostmgrd")
-            .header(header::HOST, host)
-            .header(header::AUTHORIZATION, root.authorization().unwrap())
-            .body(Body::empty())
-            .unwrap();
-        let reply = p.send(req);
-        let url = reply.json()["data"]["url"].as_str().unwrap_or_default().to_owned();
+        let url = url(host);
         assert!(url.starts_with("http://127.0.0.1:0/cpsess"), "Host {host}: {url}");
     }
-    let req = axum::http::Request::get("/json-api/create_user_session?api.version=1&user=bob&service=whostmgrd")
-        .header(header::HOST, "localhost:2086")
-        .header(header::AUTHORIZATION, root.authorization().unwrap())
-        .body(Body::empty())
-        .unwrap();
-    let url = p.send(req).json()["data"]["url"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let url = url("localhost:2086");
     assert!(url.starts_with("http://localhost:2086/cpsess"), "{url}");
 }
 
@@ -936,7 +607,7 @@ fn a_login_link_names_this_server_whatever_host_the_request_names() {
 /// next `setacls acllist=` then applied the reseller's list. Root-level lists are root's alone.
 #[test]
 fn only_root_saves_or_replaces_a_list_granting_all() {
-    let p = tests::TestPanel::open(&tests::Cast::standard());
+    let p = TestPanel::open(&Cast::standard());
     let root = p.as_("root");
     let carol = p.as_("carol");
     assert_eq!(root.api("saveacllist", "acllist=admins&acl-all=1").result(), 1);

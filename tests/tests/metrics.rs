@@ -13,13 +13,7 @@ fn metrics_count_requests_failures_and_decisions() {
     assert_eq!(erin.from(local).api("version", "").status, 200);
     assert_eq!(erin.from(local).api("set_tweaksetting", "key=a&value=1").status, 403);
     let wrong = p.anonymous().from(local);
-    let reply = p.send_from(
-        Some(local.parse().unwrap()),
-        axum::http::Request::get("/json-api/version")
-            .header("authorization", "WHM erin:wrong")
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    );
+    let reply = p.presenting("WHM erin:wrong").from(local).get("/json-api/version");
     assert_eq!(reply.status, 401);
     erin.from(local).get("/json-api/no_such_function_{}");
 
