@@ -49,7 +49,11 @@ impl Cast {
     /// The standard cast and server.
     pub fn standard() -> Cast {
         Cast {
-            server: vec!["auth_failure_limit = 1000".into()],
+            server: vec![
+                "listen = [\"127.0.0.1:0\"]".into(),
+                "state_dir = \"state\"".into(),
+                "auth_failure_limit = 1000".into(),
+            ],
             settings: vec![
                 ("allow_deprecated_accesshash".into(), "true".into()),
                 ("api_shell".into(), "true".into()),
@@ -142,7 +146,7 @@ impl Cast {
 
     /// The config file's text, with the plugins built and their paths filled in.
     pub fn toml(&self) -> String {
-        let mut t = String::from("[server]\nlisten = [\"127.0.0.1:0\"]\nstate_dir = \"state\"\n");
+        let mut t = String::from("[server]\n");
         for line in &self.server {
             let _ = writeln!(t, "{line}");
         }

@@ -108,6 +108,16 @@ impl Reply {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The `name=value` a `Set-Cookie` header of this answer sets for `name`.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .filter_map(|(_, v)| v.split(';').next())
+            .find(|c| c.split_once('=').is_some_and(|(n, _)| n.trim() == name))
+            .map(str::to_owned)
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }

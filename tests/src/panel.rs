@@ -166,6 +166,18 @@ impl TestPanel {
         }
     }
 
+    /// A user with a fresh full-access API token of this name (the audit log and `api_token_list` name it).
+    pub fn as_named(&self, user: &str, token_name: &str) -> Client<'_> {
+        Client {
+            panel: self,
+            user: user.into(),
+            credential: Credential::Token(None),
+            secret: Secret::Header(format!("whm {user}:{}", self.token(user, None, Some(token_name)))),
+            from: None,
+            headers: Vec::new(),
+        }
+    }
+
     /// A user presenting a password (`Basic`).
     pub fn with_password(&self, user: &str, password: &str) -> Client<'_> {
         Client {
@@ -214,13 +226,8 @@ impl TestPanel {
             .trim_end_matches('/')
             .to_owned();
         let cookie = reply
-            .headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-            .filter_map(|(_, v)| v.split(';').next())
-            .find(|c| c.starts_with(::panel::store::sessions::COOKIE))
-            .expect("a session cookie")
-            .to_owned();
+            .set_cookie(::panel::store::sessions::COOKIE)
+            .expect("a session cookie");
         Client {
             panel: self,
             user: String::new(),

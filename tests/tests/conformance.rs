@@ -1,178 +1,67 @@
 //! WHM API 1 as clients know it (spec §6): one row per behaviour, request in, exact status and JSON shape out.
 //!
-//! The router is driven in process (`tower::ServiceExt::oneshot`) with the real Remote Access Key plugin loaded from
-//! disk, as `authorization.rs` does. Rows run in order on one panel, so a row may rely on what an earlier one did.
+//! The cast's panel is driven in process (`TestPanel::open`) with the real Remote Access Key plugin loaded from disk.
+//! Rows run in order on one panel, so a row may rely on what an earlier one did.
 //! Every row failed before the panel answered as WHM does (checked against the code before that change), except those
 //! whose behaviour says “still”: they keep what already held beside the rows that changed it.
 //! A pattern is JSON compared exactly, except for the placeholders `"<absent>"` (the key must not be there),
 //! `"<string>"`, `"<number>"`, `"<array>"`, `"<any>"` and `"<prefix:…>"` (a string that starts with `…`).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use axum::Router;
-use axum::body::Body;
-use axum::extract::connect_info::MockConnectInfo;
-use axum::http::{Request, StatusCode, header};
-use panel::http::Peer;
-use panel::state::Panel;
 use serde_json::{Map, Value, json};
 use settings::Acl;
-use tower::ServiceExt;
+use tests::{Cast, Client, TestPanel};
 
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:2086"]
-state_dir = "state"
-auth_failure_limit = 1000
+/// The cast's server with the Remote Access Key plugin alone, on the port WHM's plain HTTP listens on.
+fn cast() -> Cast {
+    Cast::standard()
+        .without_plugins()
+        .plugin("remote-access-key", "")
+        .server("listen = [\"127.0.0.1:2086\"]")
+}
 
-[tweak_settings]
-allow_deprecated_accesshash = true
-
-[resellers.bob]
-privileges = ["manage-api-tokens", "list-accts", "create-user-session"]
-
-[resellers.carol]
-privileges = ["all", "create-user-session"]
-
-[accounts.dave]
-owner = "bob"
-
-[[plugins]]
-path = "{plugin}"
-"#;
-
-/// The same server, its Tweak Settings read from a native `cpanel.config` holding a key the schema does not model.
-const NATIVE_CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:2086"]
-state_dir = "state"
-
-[sources]
-cpanel_config = "cpanel.config"
-"#;
-
+/// A native `cpanel.config` holding a key the schema does not model.
 const CPANEL_CONFIG: &str = "allow_deprecated_accesshash=1\nsome_unmodelled_key=42\n";
-
-/// A native server with the Remote Access Key plugin, for a `cpanel.config` that holds odd values.
-const NATIVE_WITH_PLUGIN: &str = r#"
-[server]
-listen = ["127.0.0.1:2086"]
-state_dir = "state"
-
-[sources]
-cpanel_config = "cpanel.config"
-
-[[plugins]]
-path = "{plugin}"
-"#;
 
 /// Values WHM's own validation would refuse, as a hand-edited server file may hold them, among good ones.
 const ODD_CPANEL_CONFIG: &str = "# edited by hand\nallow_deprecated_accesshash=yes\nloadthreshold=high \n\
 maxcpsrvdconnections=lots\nsome_unmodelled_key=42\ncsp=0\ndormant_services=cpdavd,exim\n";
 
-struct Harness {
-    _dir: tempfile::TempDir,
-    panel: Arc<Panel>,
-    router: Router,
-    /// `Authorization` values by who: `root`, `bob`, `carol`.
-    credentials: Vec<(&'static str, String)>,
+/// The `Host` every row's request names.
+const HOST: &str = "panel.example:2087";
+
+/// Who asks in the rows: root, bob and carol each with a full-access API token named `conformance`, and an intruder
+/// presenting a token that does not exist; every request names [`HOST`].
+struct Askers<'a> {
+    clients: Vec<(&'static str, Client<'a>)>,
 }
 
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
+fn askers(p: &TestPanel) -> Askers<'_> {
+    let mut clients: Vec<(&'static str, Client<'_>)> = ["root", "bob", "carol"]
+        .into_iter()
+        .map(|user| (user, p.as_named(user, "conformance").header("host", HOST)))
+        .collect();
+    clients.push(("intruder", p.presenting("whm root:notarealtoken").header("host", HOST)));
+    Askers { clients }
 }
 
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-fn open(config: &str, files: &[(&str, &str)]) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    let plugin = tests::build_cdylib("remote-access-key");
-    let path = dir.path().join("tweakgate.toml");
-    std::fs::write(&path, config.replace("{plugin}", &plugin.display().to_string())).unwrap();
-    let panel = Panel::open(&path).unwrap();
-    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let router = panel::http::router(Arc::clone(&panel)).layer(MockConnectInfo(Peer(peer)));
-    let mut h = Harness {
-        _dir: dir,
-        panel,
-        router,
-        credentials: Vec::new(),
-    };
-    let users: &[&'static str] = if config.contains("[resellers.bob]") {
-        &["root", "bob", "carol"]
-    } else {
-        &["root"]
-    };
-    for user in users {
-        let (_, token) = h
-            .panel
-            .tokens
-            .create(
-                user,
-                &credentials::TokenName::new("conformance").unwrap(),
-                None,
-                None,
-                &[],
-            )
-            .unwrap();
-        h.credentials.push((user, format!("whm {user}:{}", token.expose())));
-    }
-    h
-}
-
-impl Harness {
-    fn send(&self, req: Request<Body>) -> Reply {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let resp = self.router.clone().oneshot(req).await.unwrap();
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-            Reply {
-                status,
-                headers,
-                body: String::from_utf8_lossy(&body).into_owned(),
-            }
-        })
+impl<'a> Askers<'a> {
+    fn who(&self, who: &str) -> &Client<'a> {
+        &self
+            .clients
+            .iter()
+            .find(|(u, _)| *u == who)
+            .expect("one of the askers")
+            .1
     }
 
-    fn auth(&self, who: &str) -> &str {
-        &self.credentials.iter().find(|(u, _)| *u == who).unwrap().1
+    /// A POST of `body` as `who`, as `content_type` when given.
+    fn post(&self, who: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> tests::Reply {
+        self.who(who).post_bytes(path, content_type, body)
     }
 
-    /// A POST of `body` with `who`'s API token in the `Authorization` header, as `content_type` when given.
-    fn post(&self, who: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Reply {
-        let mut req = Request::post(path)
-            .header(header::AUTHORIZATION, self.auth(who))
-            .header(header::HOST, "panel.example:2087");
-        if let Some(t) = content_type {
-            req = req.header(header::CONTENT_TYPE, t);
-        }
-        self.send(req.body(Body::from(body)).unwrap())
-    }
-
-    /// A GET with `who`'s API token in the `Authorization` header (no cookie) and a `Host` header.
-    fn get(&self, who: &str, path: &str) -> Reply {
-        let req = Request::get(path)
-            .header(header::AUTHORIZATION, self.auth(who))
-            .header(header::HOST, "panel.example:2087")
-            .body(Body::empty())
-            .unwrap();
-        self.send(req)
+    /// A GET as `who` (no cookie).
+    fn get(&self, who: &str, path: &str) -> tests::Reply {
+        self.who(who).get(path)
     }
 }
 
@@ -222,7 +111,7 @@ struct Row {
     path: String,
     /// A POST's `Content-Type` (if any) and body.
     body: Option<(Option<&'static str>, Vec<u8>)>,
-    status: StatusCode,
+    status: u16,
     shape: Value,
 }
 
@@ -232,7 +121,7 @@ fn row(behaviour: &'static str, who: &'static str, path: &str, status: u16, shap
         who,
         path: path.to_owned(),
         body: None,
-        status: StatusCode::from_u16(status).unwrap(),
+        status,
         shape,
     }
 }
@@ -278,7 +167,7 @@ fn acl_map(on: &[&str]) -> Value {
     Value::Object(m)
 }
 
-fn run(h: &Harness, rows: &[Row]) {
+fn run(h: &Askers<'_>, rows: &[Row]) {
     let mut failures = Vec::new();
     for r in rows {
         let reply = match &r.body {
@@ -308,8 +197,8 @@ fn run(h: &Harness, rows: &[Row]) {
 
 #[test]
 fn whm_api_1_as_clients_know_it() {
-    let mut h = open(CONFIG, &[]);
-    h.credentials.push(("intruder", "whm root:notarealtoken".to_owned()));
+    let p = TestPanel::open(&cast());
+    let h = askers(&p);
     let unknown1 = "Unknown app (\"no_such_function\") requested for this version (1) of the API.";
     let all_only = acl_map(&["all"]);
     let rows = vec![
@@ -755,7 +644,7 @@ fn whm_api_1_as_clients_know_it() {
             "/json-api/listresellers?api.version=1",
             200,
             json!({"metadata": {"version": 1, "command": "listresellers", "result": 1, "reason": "OK",
-                "chunk": "<absent>", "filter": "<absent>", "sort": "<absent>"}, "data": {"reseller": ["bob", "carol"]}}),
+                "chunk": "<absent>", "filter": "<absent>", "sort": "<absent>"}, "data": {"reseller": ["bob", "carol", "erin", "frank"]}}),
         ),
         row(
             "listresellers sorted: api.sort.a.field names the list's one return, api.sort.a.reverse=1 reverses",
@@ -763,7 +652,7 @@ fn whm_api_1_as_clients_know_it() {
             "/json-api/listresellers?api.version=1&api.sort.enable=1&api.sort.a.field=reseller&api.sort.a.reverse=1",
             200,
             json!({"metadata": {"version": 1, "command": "listresellers", "result": 1, "reason": "OK",
-                "chunk": "<absent>", "filter": "<absent>"}, "data": {"reseller": ["carol", "bob"]}}),
+                "chunk": "<absent>", "filter": "<absent>"}, "data": {"reseller": ["frank", "erin", "carol", "bob"]}}),
         ),
         row(
             "listresellers filtered with begins (any case): metadata.filter.filtered counts the records kept",
@@ -786,7 +675,7 @@ fn whm_api_1_as_clients_know_it() {
             "/json-api/listresellers?api.version=1&api.chunk.enable=1&api.chunk.size=1&api.chunk.start=2",
             200,
             json!({"metadata": {"version": 1, "command": "listresellers", "result": 1, "reason": "OK", "filter": "<absent>",
-                "chunk": {"start": 2, "size": 1, "records": 2, "chunks": 2, "current": 2}}, "data": {"reseller": ["carol"]}}),
+                "chunk": {"start": 2, "size": 1, "records": 4, "chunks": 4, "current": 2}}, "data": {"reseller": ["carol"]}}),
         ),
         row(
             "listresellers filtered, sorted and paged: the page is taken from the sorted, filtered records",
@@ -801,7 +690,7 @@ fn whm_api_1_as_clients_know_it() {
             "root",
             "/json-api/listresellers?api.version=1&api.chunk.enable=1&api.chunk.size=5&api.chunk.start=6",
             200,
-            json!({"metadata": {"result": 1, "chunk": {"start": 6, "size": 5, "records": 2, "chunks": 1, "current": 2}},
+            json!({"metadata": {"result": 1, "chunk": {"start": 6, "size": 5, "records": 4, "chunks": 1, "current": 2}},
                 "data": {"reseller": []}}),
         ),
         row(
@@ -809,7 +698,7 @@ fn whm_api_1_as_clients_know_it() {
             "root",
             "/json-api/listresellers?api.version=1&api.chunk.size=1&api.sort.a.field=reseller&api.sort.a.reverse=1",
             200,
-            json!({"metadata": {"result": 1, "chunk": "<absent>"}, "data": {"reseller": ["bob", "carol"]}}),
+            json!({"metadata": {"result": 1, "chunk": "<absent>"}, "data": {"reseller": ["bob", "carol", "erin", "frank"]}}),
         ),
         row(
             "listresellers: an unknown filter type is a failed call naming the parameter and the types",
@@ -1067,13 +956,12 @@ fn whm_api_1_as_clients_know_it() {
         ),
     ];
     run(&h, &rows);
-    let bob = h.panel.snapshot().config().users.resellers[&settings::Username::new("bob").unwrap()].privileges;
     assert_eq!(
-        bob.iter().map(|a| a.name()).collect::<Vec<_>>(),
+        p.privileges("bob").unwrap(),
         ["list-accts", "show-bandwidth"],
         "setacls acllist= gives the reseller exactly the saved list"
     );
-    let saved = std::fs::read_to_string(h.panel.state_dir.join("acllists/billing")).unwrap();
+    let saved = std::fs::read_to_string(p.state_dir().join("acllists/billing")).unwrap();
     assert_eq!(saved.lines().count(), 64, "one acl=0|1 line per built-in ACL: {saved}");
     assert!(saved.contains("list-accts=1\n") && saved.contains("all=0\n"), "{saved}");
 }
@@ -1082,12 +970,10 @@ fn whm_api_1_as_clients_know_it() {
 /// pages of one record, it answers at most one record and `metadata.chunk`, whatever the list holds.
 #[test]
 fn every_list_operation_pages_its_list() {
-    let h = open(CONFIG, &[]);
+    let p = TestPanel::open(&cast());
+    let h = askers(&p);
     // Two of each where it is cheap, so a page of one has something to leave out.
-    h.panel
-        .tokens
-        .create("root", &credentials::TokenName::new("second").unwrap(), None, None, &[])
-        .unwrap();
+    p.as_named("root", "second");
     let listing: Vec<_> = panel::whm::OPERATIONS
         .iter()
         .filter_map(|op| op.list.map(|l| (op.name, l)))
@@ -1109,7 +995,7 @@ fn every_list_operation_pages_its_list() {
             _ => None,
         });
         let chunk = &body["metadata"]["chunk"];
-        let ok = reply.status == StatusCode::OK
+        let ok = reply.status == 200
             && body["metadata"]["result"] == 1
             && items.is_some_and(|n| n <= 1)
             && chunk["size"] == 1
@@ -1127,17 +1013,14 @@ fn every_list_operation_pages_its_list() {
 /// A throttled caller's 429 is the same envelope as every failure: `result` 0 and no `data` key.
 #[test]
 fn a_throttled_caller_gets_a_failure_envelope_without_data() {
-    let mut h = open(
-        &CONFIG.replace("auth_failure_limit = 1000", "auth_failure_limit = 2"),
-        &[],
-    );
-    h.credentials.push(("intruder", "whm root:notarealtoken".to_owned()));
+    let p = TestPanel::open(&cast().server("auth_failure_limit = 2"));
+    let h = askers(&p);
     let mut last = None;
     for _ in 0..5 {
         last = Some(h.get("intruder", "/json-api/version?api.version=1"));
     }
     let reply = last.unwrap();
-    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.body);
+    assert_eq!(reply.status, 429, "{}", reply.body);
     let body = reply.json();
     assert_eq!(body["metadata"]["result"], 0, "{body}");
     assert!(body.get("data").is_none(), "no data key: {body}");
@@ -1160,12 +1043,7 @@ struct Login {
 /// `/cpsess…` prefix they are given; a browser's cross-site post without the nonce is login CSRF and is refused.
 #[test]
 fn clients_log_in_with_a_password_and_cross_site_posts_without_the_nonce_are_refused() {
-    let h = open(CONFIG, &[]);
-    let hash = panel::auth::header::hash_password("a long password").unwrap();
-    let text = std::fs::read_to_string(&h.panel.config_path).unwrap();
-    let root = format!("[root]\npassword_hash = \"{hash}\"\n\n[resellers.bob]");
-    std::fs::write(&h.panel.config_path, text.replace("[resellers.bob]", &root)).unwrap();
-    h.panel.reload().unwrap();
+    let p = TestPanel::open(&cast().root_password("a long password"));
     let form = "user=root&pass=a+long+password";
     let foreign = &[("origin", "https://evil.example")];
     let rows = [
@@ -1266,30 +1144,20 @@ fn clients_log_in_with_a_password_and_cross_site_posts_without_the_nonce_are_ref
     ];
     let mut failures = Vec::new();
     for r in &rows {
-        let mut req = Request::post(r.path).header(header::HOST, "panel.example:2087");
+        let mut client = p.anonymous().header("host", HOST);
         for (k, v) in r.headers {
-            req = req.header(*k, *v);
+            client = client.header(k, v);
         }
-        let reply = h.send(req.body(Body::from(r.body)).unwrap());
-        let cookie = reply
-            .headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap().to_owned())
-            .find(|v| v.starts_with("whostmgrsession="));
-        if reply.status.as_u16() != r.status {
+        let reply = client.post_bytes(r.path, None, r.body.into());
+        let cookie = reply.set_cookie("whostmgrsession");
+        if reply.status != r.status {
             failures.push(format!(
                 "{}: status {} (expected {}): {}",
                 r.behaviour, reply.status, r.status, reply.body
             ));
             continue;
         }
-        let mut prefix = reply
-            .headers
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(|l| l.trim_end_matches('/').to_owned());
+        let mut prefix = reply.header("location").map(|l| l.trim_end_matches('/').to_owned());
         if let Some(shape) = &r.shape {
             let body = serde_json::from_str::<Value>(&reply.body).unwrap_or(Value::Null);
             if let Err(e) = matches(shape, Some(&body), "$") {
@@ -1302,13 +1170,11 @@ fn clients_log_in_with_a_password_and_cross_site_posts_without_the_nonce_are_ref
             (false, None, _) => {}
             (false, Some(c), _) => failures.push(format!("{}: a session cookie was set: {c}", r.behaviour)),
             (true, Some(cookie), Some(prefix)) if prefix.starts_with("/cpsess") => {
-                let version = h.send(
-                    Request::get(format!("{prefix}/json-api/version?api.version=1"))
-                        .header(header::COOKIE, cookie)
-                        .body(Body::empty())
-                        .unwrap(),
-                );
-                let ok = version.status == StatusCode::OK
+                let version = p
+                    .anonymous()
+                    .header("cookie", &cookie)
+                    .get(&format!("{prefix}/json-api/version?api.version=1"));
+                let ok = version.status == 200
                     && serde_json::from_str::<Value>(&version.body).is_ok_and(|v| v["data"]["version"] == "11.134.0.0");
                 if !ok {
                     failures.push(format!(
@@ -1336,41 +1202,37 @@ fn clients_log_in_with_a_password_and_cross_site_posts_without_the_nonce_are_ref
 /// was redeemed reaches the same session.
 #[test]
 fn the_redeemed_session_keeps_the_security_token_it_was_created_with() {
-    let h = open(CONFIG, &[]);
+    let p = TestPanel::open(&cast());
+    let h = askers(&p);
     let made = h.get(
         "root",
         "/json-api/create_user_session?api.version=1&user=bob&service=whostmgrd",
     );
-    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    assert_eq!(made.status, 200, "{}", made.body);
     let data = made.json()["data"].clone();
     let url = data["url"].as_str().unwrap();
-    let redeemed = h.send(Request::get(url).body(Body::empty()).unwrap());
-    assert_eq!(redeemed.status, StatusCode::SEE_OTHER, "{}", redeemed.body);
-    let location = redeemed.headers[header::LOCATION].to_str().unwrap();
+    let redeemed = p.anonymous().get(&url[url.find("/cpsess").unwrap()..]);
+    assert_eq!(redeemed.status, 303, "{}", redeemed.body);
+    let location = redeemed.header("location").unwrap();
     assert_eq!(
         location,
         format!("{}/", data["cp_security_token"].as_str().unwrap()),
         "the session lives under the token create_user_session answered"
     );
-    let cookie = redeemed.headers[header::SET_COOKIE].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap();
-    let privs = h.send(
-        Request::get(format!(
-            "{}/json-api/myprivs?api.version=1",
-            data["cp_security_token"].as_str().unwrap()
-        ))
-        .header(header::COOKIE, cookie)
-        .body(Body::empty())
-        .unwrap(),
-    );
-    assert_eq!(privs.status, StatusCode::OK, "{}", privs.body);
+    let cookie = redeemed.set_cookie("whostmgrsession").unwrap();
+    let privs = p.anonymous().header("cookie", &cookie).get(&format!(
+        "{}/json-api/myprivs?api.version=1",
+        data["cp_security_token"].as_str().unwrap()
+    ));
+    assert_eq!(privs.status, 200, "{}", privs.body);
     assert_eq!(privs.json()["data"]["privileges"][0]["list-accts"], 1);
 }
 
 /// A key that a native `cpanel.config` holds but the schema does not model is a known key.
 #[test]
 fn an_unmodelled_native_key_is_a_known_tweak_setting() {
-    let h = open(NATIVE_CONFIG, &[("cpanel.config", CPANEL_CONFIG)]);
+    let p = TestPanel::open(&Cast::standard().without_plugins().native_cpanel_config(CPANEL_CONFIG));
+    let h = askers(&p);
     let rows = vec![
         row(
             "set_tweaksetting of a key cpanel.config holds but the schema does not model",
@@ -1395,7 +1257,7 @@ fn an_unmodelled_native_key_is_a_known_tweak_setting() {
         ),
     ];
     run(&h, &rows);
-    let text = std::fs::read_to_string(h.panel.config_path.parent().unwrap().join("cpanel.config")).unwrap();
+    let text = std::fs::read_to_string(p.dir.path().join("cpanel.config")).unwrap();
     assert!(text.contains("some_unmodelled_key=43\n"), "{text}");
 }
 
@@ -1403,14 +1265,15 @@ fn an_unmodelled_native_key_is_a_known_tweak_setting() {
 /// decides (an invalid `allow_deprecated_accesshash` is Off), and a write of another key keeps its line byte for byte.
 #[test]
 fn odd_native_values_are_kept_and_their_fallback_decides() {
-    let h = open(NATIVE_WITH_PLUGIN, &[("cpanel.config", ODD_CPANEL_CONFIG)]);
-    let snapshot = h.panel.snapshot();
-    let lines: Vec<(usize, &str)> = snapshot
-        .config()
-        .warnings
-        .iter()
-        .map(|w| (w.line, w.key.as_str()))
-        .collect();
+    let p = TestPanel::open(
+        &Cast::standard()
+            .without_plugins()
+            .plugin("remote-access-key", "")
+            .native_cpanel_config(ODD_CPANEL_CONFIG),
+    );
+    let h = askers(&p);
+    let lines: Vec<(usize, String)> = p.warnings();
+    let lines: Vec<(usize, &str)> = lines.iter().map(|(l, k)| (*l, k.as_str())).collect();
     assert_eq!(
         lines,
         [
@@ -1420,8 +1283,9 @@ fn odd_native_values_are_kept_and_their_fallback_decides() {
             (7, "dormant_services")
         ]
     );
-    let d = snapshot.decide("root", "remote-access-key");
-    assert!(!d.visible && d.codes() == ["SETTING_DISABLED"], "{:?}", d.codes());
+    let hidden = h.get("root", "/json-api/accesshash?api.version=1");
+    assert_eq!(hidden.status, 403, "{}", hidden.body);
+    assert_eq!(hidden.reason_codes(), ["SETTING_DISABLED"], "{}", hidden.body);
     let rows = vec![
         row(
             "get_tweaksetting answers an invalid value as stored",
@@ -1456,28 +1320,18 @@ fn odd_native_values_are_kept_and_their_fallback_decides() {
         ),
     ];
     run(&h, &rows);
-    let text = std::fs::read_to_string(h.panel.config_path.parent().unwrap().join("cpanel.config")).unwrap();
+    let text = std::fs::read_to_string(p.dir.path().join("cpanel.config")).unwrap();
     assert_eq!(
         text,
         ODD_CPANEL_CONFIG.replace("\ncsp=0\n", "\ncsp=1\n"),
         "only the changed line differs"
     );
-    assert!(h.panel.snapshot().config().tweak_settings.is_on("csp"));
-    assert_eq!(
-        h.panel.snapshot().config().warnings.len(),
-        4,
-        "the reload kept the warnings"
-    );
+    assert!(p.is_on("csp"));
+    assert_eq!(p.warnings().len(), 4, "the reload kept the warnings");
 
     // The page says so, shows the value as written, and saving it untouched keeps it.
-    let grant = panel::store::sessions::Grant::own(settings::Username::root(), "password");
-    let (token, cookie) = h.panel.sessions.start(grant);
-    let page = h.send(
-        Request::get(format!("/{token}/tweak-settings?find=loadthreshold"))
-            .header(header::COOKIE, format!("whostmgrsession={cookie}"))
-            .body(Body::empty())
-            .unwrap(),
-    );
+    let root = p.as_("root").in_session();
+    let page = root.page("/tweak-settings?find=loadthreshold");
     assert!(
         page.body
             .contains("cpanel.config holds a value this setting does not take; undefined is in force."),
@@ -1490,15 +1344,10 @@ fn odd_native_values_are_kept_and_their_fallback_decides() {
         "{}",
         page.body
     );
-    let nonce = h.panel.sessions.issue_nonce(&token);
-    let saved = h.send(
-        Request::post(format!("/{token}/tweak-settings"))
-            .header(header::COOKIE, format!("whostmgrsession={cookie}"))
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!(
-                "csrf_token={nonce}&set-loadthreshold=high+&set-maxcpsrvdconnections=lots&set-csp=0"
-            )))
-            .unwrap(),
+    let nonce = root.nonce();
+    let saved = root.post(
+        "/tweak-settings",
+        &format!("csrf_token={nonce}&set-loadthreshold=high+&set-maxcpsrvdconnections=lots&set-csp=0"),
     );
     assert!(
         saved
@@ -1507,19 +1356,25 @@ fn odd_native_values_are_kept_and_their_fallback_decides() {
         "{}",
         saved.body
     );
-    let text = std::fs::read_to_string(h.panel.config_path.parent().unwrap().join("cpanel.config")).unwrap();
+    let text = std::fs::read_to_string(p.dir.path().join("cpanel.config")).unwrap();
     assert_eq!(text, ODD_CPANEL_CONFIG, "the odd lines are as they were");
 
     // get_tweaksetting answers every catalogue key and every key of the native file, with the stored value.
-    let tweaks = h.panel.snapshot().config().tweak_settings.clone();
-    let mut keys: Vec<&str> = settings::schema::keys().collect();
-    keys.extend(tweaks.explicit().map(|(k, _)| k));
-    assert!(keys.contains(&"loadthreshold") && keys.contains(&"some_unmodelled_key"));
+    let mut keys: Vec<String> = settings::schema::keys().map(str::to_owned).collect();
+    keys.extend(p.explicit_settings());
+    assert!(keys.iter().any(|k| k == "loadthreshold") && keys.iter().any(|k| k == "some_unmodelled_key"));
+    let stored: Vec<(String, Option<String>)> = keys
+        .into_iter()
+        .map(|k| {
+            let v = p.setting(&k);
+            (k, v)
+        })
+        .collect();
     let mut wrong = Vec::new();
-    for key in keys {
+    for (key, value) in stored {
         let reply = h.get("root", &format!("/json-api/get_tweaksetting?api.version=1&key={key}"));
         let body = reply.json();
-        let want = json!({"key": key, "value": tweaks.get(key)});
+        let want = json!({"key": key, "value": value});
         let mut got = body["data"]["tweaksetting"].clone();
         if got.get("value").is_none() {
             got["value"] = Value::Null;
@@ -1593,28 +1448,17 @@ fn acl_titles_and_categories_are_whms() {
 /// `saveacllist` and `setacls`; applying a list that does not exist changes nothing.
 #[test]
 fn the_privileges_page_saves_and_applies_named_lists() {
-    let h = open(CONFIG, &[]);
-    let grant = panel::store::sessions::Grant::own(settings::Username::root(), "password");
-    let (token, cookie) = h.panel.sessions.start(grant);
+    let p = TestPanel::open(&cast());
+    let root = p.as_("root").in_session();
     let post = |form: &str| {
-        let nonce = h.panel.sessions.issue_nonce(&token);
-        h.send(
-            Request::post(format!("/{token}/edit-reseller-privileges"))
-                .header(header::COOKIE, format!("whostmgrsession={cookie}"))
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(format!("csrf_token={nonce}&{form}")))
-                .unwrap(),
-        )
+        let nonce = root.nonce();
+        root.post("/edit-reseller-privileges", &format!("csrf_token={nonce}&{form}"))
     };
-    let privileges_of = |user: &str| {
-        let snapshot = h.panel.snapshot();
-        let set = snapshot.config().users.resellers[&settings::Username::new(user).unwrap()].privileges;
-        set.iter().map(|a| a.name().to_owned()).collect::<Vec<_>>()
-    };
+    let privileges_of = |user: &str| p.privileges(user).expect("a reseller");
     let bob_before = privileges_of("bob");
 
     let saved = post("reseller=bob&acl-list-accts=1&acl-news=1&acllist=support&action=save-list");
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert_eq!(saved.status, 200, "{}", saved.body);
     assert!(saved.body.contains("saved as the list “support”"), "{}", saved.body);
     assert_eq!(
         privileges_of("bob"),
