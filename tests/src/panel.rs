@@ -390,6 +390,18 @@ impl TestPanel {
             .collect()
     }
 
+    /// The id of every feature the gate decides on (the panel's and the plugins').
+    pub fn feature_ids(&self) -> Vec<String> {
+        self.panel.snapshot().features().iter().map(|f| f.id.clone()).collect()
+    }
+
+    /// Rewrites the config atomically (write + rename), as an editor or deploy tool would.
+    pub fn rewrite_config(&self, text: &str) {
+        let tmp = self.dir.path().join(".tweakgate.toml.tmp");
+        std::fs::write(&tmp, text).expect("writing");
+        std::fs::rename(&tmp, self.config_path()).expect("renaming");
+    }
+
     /// The page paths of the plugins in force.
     pub fn plugin_pages(&self) -> Vec<String> {
         let host = &self.panel.plugins().host;

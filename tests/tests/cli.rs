@@ -308,15 +308,15 @@ fn plugins_list_shows_loaded_and_refused() {
 
 #[test]
 fn session_prints_a_one_time_login_url_from_the_running_server() {
-    let server = tests::TestServer::start("[server]\nstate_dir = \"state\"\n[resellers.bob]\nprivileges = []\n");
+    let server = tests::TestPanel::serve(&tests::Cast::standard());
     let out = run(&server.config_path(), &["session", "--user", "bob"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let url = out.stdout.trim();
     let path = &url[url.find("/cpsess").expect("a session URL")..];
     assert!(path.contains("/login/?session="), "{url}");
-    let landing = tests::request(server.addr, "GET", path, &[], "");
+    let landing = server.anonymous().get(path);
     assert_eq!(landing.status, 303, "the link logs bob in");
-    assert_eq!(tests::request(server.addr, "GET", path, &[], "").status, 401, "once");
+    assert_eq!(server.anonymous().get(path).status, 401, "once");
     let unknown = run(&server.config_path(), &["session", "--user", "nobody"]);
     assert_eq!(unknown.code, 2);
 }

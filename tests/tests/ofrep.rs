@@ -4,28 +4,12 @@
 use std::process::Command;
 
 use serde_json::Value;
-use tests::{TestServer, request};
+use tests::{Cast, TestPanel, request, wait_until};
 
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-state_dir = "state"
-
-[tweak_settings]
-allow_deprecated_accesshash = true
-
-[resellers.bob]
-privileges = ["manage-api-tokens"]
-
-[resellers.erin]
-privileges = ["list-accts"]
-
-[accounts.dave]
-owner = "erin"
-
-[[plugins]]
-path = "{plugin}"
-"#;
+/// The cast, with `emma`, an account of erin's (a reseller evaluates for its own accounts).
+fn cast() -> Cast {
+    Cast::standard().account("emma", "erin")
+}
 
 /// What the OpenFeature Python SDK resolves through `OFREPProvider`, as JSON.
 const CLIENT: &str = r#"
@@ -57,26 +41,17 @@ print(json.dumps({
 }))
 "#;
 
-fn token(server: &TestServer, user: &str) -> String {
-    let (_, token) = server
-        .panel
-        .tokens
-        .create(user, &credentials::TokenName::new("ofrep").unwrap(), None, None, &[])
-        .unwrap();
-    format!("WHM {user}:{}", token.expose())
-}
-
 #[test]
 fn an_openfeature_client_reads_the_gate() {
-    let server = TestServer::start(CONFIG);
-    let root = token(&server, "root");
-    let script = server.dir.path().join("client.py");
+    let p = TestPanel::serve(&cast());
+    let root = p.as_named("root", "ofrep").authorization().unwrap().to_owned();
+    let script = p.dir.path().join("client.py");
     std::fs::write(&script, CLIENT).unwrap();
     // scripts/test installs the client in a virtual environment of its own and names its Python here.
     let python = std::env::var("TWEAKGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(python)
         .arg(&script)
-        .arg(format!("http://{}", server.addr))
+        .arg(format!("http://{}", p.addr()))
         .arg(&root)
         .output()
         .expect("python3 runs (install openfeature-sdk and openfeature-provider-ofrep; .ci/run does)");
@@ -101,21 +76,20 @@ fn an_openfeature_client_reads_the_gate() {
     assert_eq!(v["no_key"]["error"], "TARGETING_KEY_MISSING", "{v}");
 
     // With the setting off the feature is off for everyone: DISABLED.
-    let text = std::fs::read_to_string(server.config_path()).unwrap();
-    server.rewrite_config(&text.replace(
+    p.rewrite_config(&p.config_text().replace(
         "allow_deprecated_accesshash = true",
         "allow_deprecated_accesshash = false",
     ));
     let single = |auth: &str, flag: &str, body: &str| {
         request(
-            server.addr,
+            p.addr(),
             "POST",
             &format!("/ofrep/v1/evaluate/flags/{flag}"),
             &[("Authorization", auth), ("Content-Type", "application/json")],
             body,
         )
     };
-    let off = server.wait_for(std::time::Duration::from_secs(5), || {
+    let off = wait_until(std::time::Duration::from_secs(5), || {
         single(&root, "remote-access-key", r#"{"context":{"targetingKey":"bob"}}"#).json()["reason"] == "DISABLED"
     });
     assert!(off.is_some(), "a live reload reaches OFREP answers");
@@ -123,28 +97,22 @@ fn an_openfeature_client_reads_the_gate() {
 
 #[test]
 fn ofrep_errors_permissions_and_etags() {
-    let server = TestServer::start(CONFIG);
-    let root = token(&server, "root");
-    let erin = token(&server, "erin");
-    let (_, limited) = server
-        .panel
-        .tokens
-        .create(
-            "root",
-            &credentials::TokenName::new("limited").unwrap(),
-            Some(vec!["list-accts".into()]),
-            None,
-            &[],
-        )
-        .unwrap();
-    let limited = format!("WHM root:{}", limited.expose());
+    let p = TestPanel::serve(&cast());
+    let root = p.as_("root").authorization().unwrap().to_owned();
+    let erin = p.as_("erin").authorization().unwrap().to_owned();
+    let limited = p
+        .as_("root")
+        .narrowed(&["list-accts"])
+        .authorization()
+        .unwrap()
+        .to_owned();
     let post = |path: &str, auth: Option<&str>, body: &str, extra: &[(&str, &str)]| {
         let mut headers: Vec<(&str, &str)> = vec![("Content-Type", "application/json")];
         if let Some(a) = auth {
             headers.push(("Authorization", a));
         }
         headers.extend_from_slice(extra);
-        request(server.addr, "POST", path, &headers, body)
+        request(p.addr(), "POST", path, &headers, body)
     };
     let one = "/ofrep/v1/evaluate/flags/remote-access-key";
     /// Path, credential, body, expected status and OFREP error code.
@@ -183,7 +151,7 @@ fn ofrep_errors_permissions_and_etags() {
         ),
         // A reseller evaluates for itself and its own accounts, not for root or other resellers.
         (one, Some(&erin), r#"{"context":{"targetingKey":"erin"}}"#, 200, None),
-        (one, Some(&erin), r#"{"context":{"targetingKey":"dave"}}"#, 200, None),
+        (one, Some(&erin), r#"{"context":{"targetingKey":"emma"}}"#, 200, None),
         (
             one,
             Some(&erin),
@@ -226,11 +194,10 @@ fn ofrep_errors_permissions_and_etags() {
     assert_eq!(bulk.status, 200, "{}", bulk.body);
     let flags = bulk.json()["flags"].as_array().unwrap().clone();
     let keys: Vec<&str> = flags.iter().map(|f| f["key"].as_str().unwrap()).collect();
-    for f in server.panel.snapshot().features() {
+    for id in p.feature_ids() {
         assert!(
-            keys.contains(&f.id.as_str()),
-            "every gate feature is a flag: {} in {keys:?}",
-            f.id
+            keys.contains(&id.as_str()),
+            "every gate feature is a flag: {id} in {keys:?}"
         );
     }
     let etag = bulk.header("etag").expect("bulk answers carry an ETag").to_owned();
@@ -256,7 +223,7 @@ fn ofrep_errors_permissions_and_etags() {
 /// A bulk evaluation with a 1 MB `targetingKey` answered 9 MB (the key echoed per flag): the key is capped.
 #[test]
 fn a_huge_targeting_key_is_refused_with_a_short_answer() {
-    let p = tests::TestPanel::open(&tests::Cast::standard());
+    let p = TestPanel::open(&Cast::standard());
     let key = "b".repeat(1_000_000);
     let reply = p.as_("root").post_as(
         "/ofrep/v1/evaluate/flags",
