@@ -42,6 +42,8 @@ pub struct Cast {
     native_cpanel_config: Option<String>,
     /// Root's password hash (`[root] password_hash`).
     root_password_hash: Option<String>,
+    /// Resellers' password hashes (`[resellers.<name>] password_hash`).
+    reseller_password_hashes: Vec<(String, String)>,
     extra: String,
 }
 
@@ -72,6 +74,7 @@ impl Cast {
                 .collect(),
             native_cpanel_config: None,
             root_password_hash: None,
+            reseller_password_hashes: Vec::new(),
             extra: String::new(),
         }
     }
@@ -94,6 +97,14 @@ impl Cast {
     /// Root's password, hashed as `tweakgate passwd` hashes it.
     pub fn root_password(mut self, password: &str) -> Cast {
         self.root_password_hash = Some(::panel::auth::header::hash_password(password).expect("hashing a password"));
+        self
+    }
+
+    /// A reseller's password, hashed as `tweakgate passwd` hashes it.
+    pub fn reseller_password(mut self, name: &str, password: &str) -> Cast {
+        let hash = ::panel::auth::header::hash_password(password).expect("hashing a password");
+        self.reseller_password_hashes.retain(|(n, _)| n != name);
+        self.reseller_password_hashes.push((name.into(), hash));
         self
     }
 
@@ -164,6 +175,9 @@ impl Cast {
         for (name, privileges) in &self.resellers {
             let list: Vec<String> = privileges.iter().map(|p| format!("{p:?}")).collect();
             let _ = write!(t, "\n[resellers.{name}]\nprivileges = [{}]\n", list.join(", "));
+            if let Some((_, hash)) = self.reseller_password_hashes.iter().find(|(n, _)| n == name) {
+                let _ = writeln!(t, "password_hash = {hash:?}");
+            }
         }
         for (name, owner) in &self.accounts {
             let _ = write!(t, "\n[accounts.{name}]\nowner = \"{owner}\"\n");

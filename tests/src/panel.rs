@@ -305,13 +305,30 @@ impl TestPanel {
 
     /// Sends one request in process as if it came from `from` (over a socket the address is loopback's).
     pub fn send_from(&self, from: Option<SocketAddr>, request: Request<Body>) -> Reply {
+        if self.addr.is_some() {
+            let (parts, body) = request.into_parts();
+            let body = self
+                .runtime
+                .block_on(axum::body::to_bytes(body, usize::MAX))
+                .expect("the request body");
+            return self.send_bytes(from, Request::from_parts(parts, body.to_vec()));
+        }
+        self.send_bytes(from, request.map(|_| Vec::new()))
+    }
+
+    /// Sends one request whose body is bytes: in process, or over the socket when served (without entering the
+    /// panel's runtime, so a served panel can be asked from inside another one's task).
+    fn send_bytes(&self, from: Option<SocketAddr>, request: Request<Vec<u8>>) -> Reply {
         match self.addr {
             None => self.runtime.block_on(async {
                 let router = match from {
                     Some(peer) => ::panel::http::router(Arc::clone(&self.panel)).layer(MockConnectInfo(Peer(peer))),
                     None => self.router.clone(),
                 };
-                let resp = router.oneshot(request).await.expect("the router answers");
+                let resp = router
+                    .oneshot(request.map(Body::from))
+                    .await
+                    .expect("the router answers");
                 let status = resp.status().as_u16();
                 let headers = resp
                     .headers()
@@ -329,14 +346,10 @@ impl TestPanel {
             }),
             Some(addr) => {
                 let (parts, body) = request.into_parts();
-                let body = self
-                    .runtime
-                    .block_on(axum::body::to_bytes(body, usize::MAX))
-                    .expect("the request body");
-                let mut raw = format!(
-                    "{} {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n",
-                    parts.method, parts.uri
-                );
+                let mut raw = format!("{} {} HTTP/1.1\r\nConnection: close\r\n", parts.method, parts.uri);
+                if !parts.headers.contains_key(header::HOST) {
+                    raw.push_str(&format!("Host: {addr}\r\n"));
+                }
                 for (k, v) in &parts.headers {
                     raw.push_str(&format!("{k}: {}\r\n", String::from_utf8_lossy(v.as_bytes())));
                 }
@@ -565,10 +578,8 @@ impl<'a> Client<'a> {
 
     /// A GET of `path` (inside the session for a session client).
     pub fn get(&self, path: &str) -> Reply {
-        self.panel.send_from(
-            self.from,
-            self.build("GET", path).body(Body::empty()).expect("a request"),
-        )
+        self.panel
+            .send_bytes(self.from, self.build("GET", path).body(Vec::new()).expect("a request"))
     }
 
     /// A page of the session (or any path for other clients).
@@ -592,8 +603,8 @@ impl<'a> Client<'a> {
         if let Some(t) = content_type {
             req = req.header(header::CONTENT_TYPE, t);
         }
-        let req = req.body(Body::from(body)).expect("a request");
-        self.panel.send_from(self.from, req)
+        let req = req.body(body).expect("a request");
+        self.panel.send_bytes(self.from, req)
     }
 }
 

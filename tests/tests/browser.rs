@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use tests::{Reply, TestServer, request};
+use tests::{Cast, Reply, TestPanel, request, wait_until};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -22,34 +22,16 @@ const RAK: &str = "a[data-feature=remote-access-key]";
 const CLUSTERS: &str = "section[data-group=Clusters]";
 const WAIT: Duration = Duration::from_secs(15);
 
-fn config(root_hash: &str, bob_hash: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-state_dir = "state"
-auth_failure_limit = 1000
-
-[tweak_settings]
-allow_deprecated_accesshash = false
-
-[root]
-password_hash = "{root_hash}"
-
-[resellers.bob]
-privileges = ["list-accts", "create-acct"]
-password_hash = "{bob_hash}"
-
-[resellers.carol]
-privileges = ["all"]
-
-[accounts.dave]
-owner = "bob"
-
-[[plugins]]
-path = "{{plugin}}"
-"#
-    )
+/// The cast with passwords for root and bob, bob holding `list-accts` and `create-acct`, the deprecated access keys Off,
+/// and the Remote Access Key plugin alone.
+fn cast() -> Cast {
+    Cast::standard()
+        .without_plugins()
+        .plugin("remote-access-key", "")
+        .setting(ACCESSHASH, "false")
+        .root_password(ROOT_PASSWORD)
+        .reseller("bob", &["list-accts", "create-acct"])
+        .reseller_password("bob", BOB_PASSWORD)
 }
 
 /// chromedriver on a free loopback port, killed (with the browsers it started) on drop.
@@ -391,17 +373,15 @@ fn signature_of(key: &str) -> String {
         .join(":")
 }
 
-fn authenticates(server: &TestServer, user: &str, key: &str) -> bool {
-    let r = server.api("applist", "", Some(&format!("WHM {user}:{key}")));
+fn authenticates(server: &TestPanel, user: &str, key: &str) -> bool {
+    let r = server.presenting(&format!("WHM {user}:{key}")).api("applist", "");
     r.status == 200 && r.json()["metadata"]["result"] == 1
 }
 
 #[test]
 fn the_pages_in_a_real_browser() {
     let started = Instant::now();
-    let root_hash = panel::auth::header::hash_password(ROOT_PASSWORD).expect("hashing");
-    let bob_hash = panel::auth::header::hash_password(BOB_PASSWORD).expect("hashing");
-    let server = Arc::new(TestServer::start(&config(&root_hash, &bob_hash)));
+    let server = Arc::new(TestPanel::serve(&cast()));
     let driver = Chromedriver::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -430,9 +410,9 @@ fn the_pages_in_a_real_browser() {
     eprintln!("browser walk took {:?}", started.elapsed());
 }
 
-async fn walk(server: Arc<TestServer>, root_browser: Client, bob_browser: Client) {
+async fn walk(server: Arc<TestPanel>, root_browser: Client, bob_browser: Client) {
     // 1. Root logs in with a password; the session cookie is HttpOnly and SameSite.
-    let root = Page::login(root_browser, server.addr, "root", ROOT_PASSWORD).await;
+    let root = Page::login(root_browser, server.addr(), "root", ROOT_PASSWORD).await;
     let cookie = root
         .c
         .get_named_cookie("whostmgrsession")
@@ -448,7 +428,7 @@ async fn walk(server: Arc<TestServer>, root_browser: Client, bob_browser: Client
     assert!(root.exists("a[data-feature=tweak-settings]").await);
 
     // A reseller without manage-api-tokens, logged in before anything changes: both reasons while the setting is Off.
-    let bob = Page::login(bob_browser, server.addr, "bob", BOB_PASSWORD).await;
+    let bob = Page::login(bob_browser, server.addr(), "bob", BOB_PASSWORD).await;
     bob.assert_menu(false, "without the privilege or the setting").await;
     assert!(
         !bob.exists("a[data-feature=tweak-settings]").await,
@@ -684,15 +664,13 @@ async fn walk(server: Arc<TestServer>, root_browser: Client, bob_browser: Client
         text.contains("allow_deprecated_accesshash = true"),
         "the page wrote the setting to the file:\n{text}"
     );
-    let generation = server.panel.status().generation;
+    let generation = server.generation();
     server.rewrite_config(&text.replace(
         "allow_deprecated_accesshash = true",
         "allow_deprecated_accesshash = false",
     ));
     assert!(
-        server
-            .wait_for(WAIT, || server.panel.status().generation > generation)
-            .is_some(),
+        wait_until(WAIT, || server.generation() > generation).is_some(),
         "the edited file is picked up"
     );
     bob.assert_menu(false, "after the file turned the setting Off").await;
