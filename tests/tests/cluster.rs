@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tests::{ServeProcess, TestServer, request, wait_until};
+use tests::{Cast, ServeProcess, TestPanel, request, wait_until};
 
 /// How long a change may take to arrive before a test gives up (a deadline, not a measurement).
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -281,43 +281,29 @@ fn a_refused_credential_waits_for_a_new_one_and_loses_nothing() {
     assert!(!list(&master).1.contains(&fresh));
 }
 
-const ROLES: &str = r#"
-[resellers.carol]
-privileges = ["all"]
-
-[resellers.bob]
-privileges = ["manage-api-tokens"]
-"#;
-
 /// Only root manages the cluster: not a reseller holding `all`, not root's own token narrowed by a list; a listing
 /// shows signatures, never a token or a key.
 #[test]
 fn only_root_manages_the_cluster_and_lists_never_show_credentials() {
-    let server = TestServer::start(&format!("[server]\nstate_dir = \"state\"\n{ROLES}"));
-    let token = |user: &str, name: &str, acls: Option<Vec<String>>| {
-        let name = credentials::TokenName::new(name).unwrap();
-        let (_, t) = server.panel.tokens.create(user, &name, acls, None, &[]).unwrap();
-        format!("whm {user}:{}", t.expose())
-    };
-    let root = token("root", "full", None);
-    let carol = token("carol", "carol", None);
-    let narrowed = token("root", "narrow", Some(vec!["list-accts".into()]));
-    let bob = token("bob", "bob", None);
+    let server = TestPanel::serve(&Cast::standard());
+    let root = server.as_("root");
+    let carol = server.as_("carol");
+    let narrowed = root.narrowed(&["list-accts"]);
+    let bob = server.as_("bob");
 
     let member_token = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
     let key = credentials::AccessKey::generate().unwrap();
-    let add = |auth: &str, name: &str, secret: &str| {
-        server.api(
+    let add = |client: &tests::Client<'_>, name: &str, secret: &str| {
+        client.api(
             "add_configclusterserver",
             &format!("name={}&key={}", encode(name), encode(secret)),
-            Some(auth),
         )
     };
     for (who, auth) in [("carol (all)", &carol), ("bob", &bob)] {
         let r = add(auth, "http://127.0.0.1:9", member_token);
         assert_eq!(r.status, 403, "{who}: {}", r.body);
         assert_eq!(r.json()["metadata"]["result"], 0);
-        let r = server.api("list_configclusterservers", "", Some(auth));
+        let r = auth.api("list_configclusterservers", "");
         assert_eq!(r.status, 403, "{who}: {}", r.body);
     }
     let r = add(&narrowed, "http://127.0.0.1:9", member_token);
@@ -334,7 +320,7 @@ fn only_root_manages_the_cluster_and_lists_never_show_credentials() {
     let r = add(&root, "http://127.0.0.1:9", member_token);
     assert_eq!(r.json()["metadata"]["result"], 0, "already a member: {}", r.body);
 
-    let r = server.api("list_configclusterservers", "", Some(&root));
+    let r = root.api("list_configclusterservers", "");
     let servers = r.json()["data"].as_object().cloned().unwrap();
     assert_eq!(servers.len(), 2, "{}", r.body);
     assert_eq!(
@@ -346,7 +332,7 @@ fn only_root_manages_the_cluster_and_lists_never_show_credentials() {
     assert_eq!(servers["http://127.0.0.1:10/"]["user"], "root", "{}", r.body);
     assert!(!r.body.contains(member_token), "{}", r.body);
     assert!(!r.body.contains(&key.as_str()[..32]), "{}", r.body);
-    let stored = std::fs::read_dir(server.dir.path().join("state/cluster")).unwrap();
+    let stored = std::fs::read_dir(server.state_dir().join("cluster")).unwrap();
     for entry in stored.flatten() {
         use std::os::unix::fs::PermissionsExt;
         if !entry.path().is_dir() {
@@ -359,15 +345,11 @@ fn only_root_manages_the_cluster_and_lists_never_show_credentials() {
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
-    let r = server.api("update_configclusterserver", "name=http://127.0.0.1:11", Some(&root));
+    let r = root.api("update_configclusterserver", "name=http://127.0.0.1:11");
     assert_eq!(r.json()["metadata"]["result"], 0, "not a member: {}", r.body);
-    let r = server.api(
-        "delete_configclusterserver",
-        "name=http%3A%2F%2F127.0.0.1%3A9",
-        Some(&root),
-    );
+    let r = root.api("delete_configclusterserver", "name=http%3A%2F%2F127.0.0.1%3A9");
     assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
-    let r = server.api("list_configclusterservers", "", Some(&root));
+    let r = root.api("list_configclusterservers", "");
     assert_eq!(r.json()["data"].as_object().unwrap().len(), 1);
 }
 
@@ -375,31 +357,18 @@ fn only_root_manages_the_cluster_and_lists_never_show_credentials() {
 /// POST carries a one-use nonce, and a reseller holding `all` is refused.
 #[test]
 fn the_page_adds_tests_updates_and_removes_a_member() {
-    use panel::store::sessions::Grant;
-    use settings::Username;
-    let master = TestServer::start(&format!("[server]\nstate_dir = \"state\"\n{ROLES}"));
-    let member = TestServer::start("[server]\nstate_dir = \"state\"\n");
-    let member_token = |name: &str| {
-        let name = credentials::TokenName::new(name).unwrap();
-        let (_, t) = member.panel.tokens.create("root", &name, None, None, &[]).unwrap();
-        t.expose().to_owned()
-    };
-    let (token, cookie) = master.panel.sessions.start(Grant::own(Username::root(), "test"));
-    let cookie = format!("whostmgrsession={cookie}");
-    let page = format!("/{token}/configuration-cluster");
+    let master = TestPanel::serve(&Cast::standard());
+    let member = TestPanel::serve(&Cast::standard());
+    let member_token = |name: &str| member.as_named("root", name).secret().to_owned();
+    let session = master.as_("root").in_session();
+    let page = "/configuration-cluster";
     let post = |form: &str| {
-        let nonce = master.panel.sessions.issue_nonce(&token);
-        let r = request(
-            master.addr,
-            "POST",
-            &page,
-            &[("Cookie", &cookie)],
-            &format!("csrf_token={nonce}&{form}"),
-        );
+        let nonce = session.nonce();
+        let r = session.post(page, &format!("csrf_token={nonce}&{form}"));
         assert_eq!(r.status, 200, "{form}: {}", r.body);
         r.body
     };
-    let url = format!("http://{}", member.addr);
+    let url = format!("http://{}", member.addr());
     let name = encode(&url);
 
     let body = post(&format!("action=fetch&name={name}"));
@@ -413,28 +382,15 @@ fn the_page_adds_tests_updates_and_removes_a_member() {
     let body = post(&format!("action=test&name={name}"));
     assert!(body.contains("Connected: the server runs version"), "{body}");
 
-    let r = master.api(
-        "set_tweaksetting",
-        &format!("key={KEY}&value=41"),
-        Some(&format!("whm root:{}", member_token("unused"))),
-    );
+    let r = master
+        .presenting(&format!("whm root:{}", member_token("unused")))
+        .api("set_tweaksetting", &format!("key={KEY}&value=41"));
     assert_eq!(r.status, 401, "a member's token is not the master's");
-    let (_, root) = master
-        .panel
-        .tokens
-        .create("root", &credentials::TokenName::new("root").unwrap(), None, None, &[])
-        .unwrap();
-    let r = master.api(
-        "set_tweaksetting",
-        &format!("key={KEY}&value=41"),
-        Some(&format!("whm root:{}", root.expose())),
-    );
+    let root = master.as_("root");
+    let r = root.api("set_tweaksetting", &format!("key={KEY}&value=41"));
     assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
     assert!(
-        wait_until(DEADLINE, || {
-            member.panel.snapshot().config().tweak_settings.get(KEY) == Some("41")
-        })
-        .is_some(),
+        wait_until(DEADLINE, || { member.setting(KEY).as_deref() == Some("41") }).is_some(),
         "the change reached the member"
     );
 
@@ -445,31 +401,16 @@ fn the_page_adds_tests_updates_and_removes_a_member() {
     assert!(body.contains("Connected"), "{body}");
 
     // Without a nonce the POST is refused and nothing changes.
-    let r = request(
-        master.addr,
-        "POST",
-        &page,
-        &[("Cookie", &cookie)],
-        &format!("action=remove&name={name}"),
-    );
+    let r = session.post(page, &format!("action=remove&name={name}"));
     assert_eq!(r.status, 403, "{}", r.body);
-    assert_eq!(master.panel.cluster.list().len(), 1);
+    let listed = root.api("list_configclusterservers", "");
+    assert_eq!(listed.json()["data"].as_object().unwrap().len(), 1, "{}", listed.body);
 
     let body = post(&format!("action=remove&name={name}"));
     assert!(body.contains("Server removed"), "{body}");
     assert!(body.contains("id=\"no-servers\""), "{body}");
 
-    let (carol_token, carol_cookie) = master
-        .panel
-        .sessions
-        .start(Grant::own(Username::new("carol").unwrap(), "test"));
-    let r = request(
-        master.addr,
-        "GET",
-        &format!("/{carol_token}/configuration-cluster"),
-        &[("Cookie", &format!("whostmgrsession={carol_cookie}"))],
-        "",
-    );
+    let r = master.as_("carol").in_session().page("/configuration-cluster");
     assert_eq!(r.status, 403, "{}", r.body);
 }
 
