@@ -36,6 +36,26 @@ pub struct TestPanel {
     runtime: tokio::runtime::Runtime,
 }
 
+/// What the panel says of its reloads (root's `/health` reports the same).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloads {
+    /// How many snapshots have been compiled since start.
+    pub generation: u64,
+    /// The error of the last attempt, when it failed (the last good config stays in force).
+    pub last_error: Option<String>,
+    /// What only a restart applies, when something waits for one.
+    pub restart_needed: Option<String>,
+}
+
+/// An API token as the store holds it, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    pub name: String,
+    /// `None`: every privilege the user holds.
+    pub acls: Option<Vec<String>>,
+    pub expires_at: Option<u64>,
+}
+
 /// What a client presents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
@@ -267,15 +287,49 @@ impl TestPanel {
     }
 
     fn token(&self, user: &str, acls: Option<&[String]>, name: Option<&str>) -> String {
+        self.mint(user, acls, name, None, &[])
+    }
+
+    /// A token in the panel's own store: limited to `acls`, expiring at `expires_at` (Unix time), usable only from
+    /// the addresses `from` (CIDR) when those are given.
+    fn mint(
+        &self,
+        user: &str,
+        acls: Option<&[String]>,
+        name: Option<&str>,
+        expires_at: Option<u64>,
+        from: &[String],
+    ) -> String {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let name = name.map_or_else(|| format!("test{n}"), str::to_owned);
         let name = credentials::TokenName::new(&name).expect("a token name");
         let (_, token) = self
             .panel
             .tokens
-            .create(user, &name, acls.map(<[String]>::to_vec), None, &[])
+            .create(user, &name, acls.map(<[String]>::to_vec), expires_at, from)
             .unwrap_or_else(|e| panic!("a token for {user}: {e}"));
         token.expose().to_owned()
+    }
+
+    /// A fresh access key of `user`'s, made by the panel's own key generation (audited as done by root).
+    pub fn access_key(&self, user: &str) -> String {
+        self.key(user)
+    }
+
+    /// Imports users' access keys as API tokens, as `tweakgate convert-accesshash` does; returns what it reports.
+    pub fn convert_keys_to_tokens(&self, users: &[&str], verbose: bool) -> Vec<String> {
+        let users: Vec<Username> = users.iter().map(|u| Username::new(u).expect("a username")).collect();
+        ::panel::whm::ops::keys::convert_accesshash_to_token(&self.panel, &users, verbose).expect("converting keys")
+    }
+
+    /// What the panel says of its reloads.
+    pub fn reloads(&self) -> Reloads {
+        let s = self.panel.status();
+        Reloads {
+            generation: s.generation,
+            last_error: s.last_error,
+            restart_needed: s.restart_needed,
+        }
     }
 
     /// The user's access key, made by the panel's own key generation (audited as done by root).
@@ -503,6 +557,22 @@ impl<'a> Client<'a> {
         self.panel.panel.sessions.issue_nonce(prefix.trim_start_matches('/'))
     }
 
+    /// The same credential as a token that expires at `unix` (seconds) and is usable only from `from` (CIDR; empty:
+    /// anywhere).
+    pub fn token_limited(&self, unix: Option<u64>, from: &[&str]) -> Client<'a> {
+        let acls = match &self.credential {
+            Credential::Token(acls) => acls.clone(),
+            other => panic!("only a token expires, not {other:?}"),
+        };
+        let from: Vec<String> = from.iter().map(|s| (*s).to_owned()).collect();
+        let secret = Secret::Header(format!(
+            "whm {}:{}",
+            self.user,
+            self.panel.mint(&self.user, acls.as_deref(), None, unix, &from)
+        ));
+        Client { secret, ..self.clone() }
+    }
+
     /// The same user with their access key.
     pub fn with_key(&self) -> Client<'a> {
         let secret = Secret::Header(format!("WHM {}:{}", self.user, self.panel.key(&self.user)));
@@ -678,6 +748,29 @@ impl TestPanel {
             .iter()
             .map(|r| r.name.to_string())
             .collect()
+    }
+
+    /// A user's API tokens as the store holds them.
+    pub fn tokens(&self, user: &str) -> Vec<StoredToken> {
+        self.panel
+            .tokens
+            .list(user)
+            .expect("the token store")
+            .into_iter()
+            .map(|r| StoredToken {
+                name: r.name.to_string(),
+                acls: r.acls,
+                expires_at: r.expires_at,
+            })
+            .collect()
+    }
+
+    /// Stores a token of `user`'s named `name` for `secret` (only its digest is kept, as an import does).
+    pub fn import_token(&self, user: &str, name: &str, secret: &str) {
+        self.panel
+            .tokens
+            .import_hash(user, name, &credentials::sha512_hex(secret))
+            .expect("importing a token");
     }
 
     /// The user's access key as the file on disk holds it (`None`: no key).

@@ -3,39 +3,16 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tests::{TestServer, raw_request, request};
+use tests::{Cast, TestPanel, raw_request, request, wait_until};
 
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-state_dir = "state"
-auth_failure_limit = 1000
+/// The cast with the Remote Access Key plugin alone.
+fn cast() -> Cast {
+    Cast::standard().without_plugins().plugin("remote-access-key", "")
+}
 
-[tweak_settings]
-allow_deprecated_accesshash = true
-
-[resellers.bob]
-privileges = ["manage-api-tokens", "list-accts", "create-user-session"]
-
-[resellers.carol]
-privileges = ["all"]
-
-[resellers.erin]
-privileges = ["list-accts"]
-
-[accounts.dave]
-owner = "bob"
-
-[[plugins]]
-path = "{plugin}"
-"#;
-
-fn key_for(server: &TestServer, user: &str) -> String {
-    let name = settings::Username::new(user).unwrap();
-    panel::whm::ops::keys::generate_key(&server.panel, &name, "root")
-        .unwrap()
-        .as_str()
-        .to_owned()
+/// A fresh access key of `user`'s.
+fn key_for(server: &TestPanel, user: &str) -> String {
+    server.access_key(user)
 }
 
 fn whm(user: &str, secret: &str) -> String {
@@ -52,49 +29,24 @@ fn apps(reply: &tests::Reply) -> Vec<String> {
 
 #[test]
 fn authentication_matrix() {
-    let server = TestServer::start(CONFIG);
+    let server = TestPanel::serve(&cast());
     let root_key = key_for(&server, "root");
     let bob_key = key_for(&server, "bob");
     let erin_key = key_for(&server, "erin");
     let now = panel::fsx::unix_now();
-    let (_, bob_token) = server
-        .panel
-        .tokens
-        .create("bob", &credentials::TokenName::new("full").unwrap(), None, None, &[])
-        .unwrap();
-    let (_, bob_limited) = server
-        .panel
-        .tokens
-        .create(
-            "bob",
-            &credentials::TokenName::new("listonly").unwrap(),
-            Some(vec!["list-accts".into()]),
-            None,
-            &[],
-        )
-        .unwrap();
-    let (_, bob_expiring) = server
-        .panel
-        .tokens
-        .create(
-            "bob",
-            &credentials::TokenName::new("soon").unwrap(),
-            None,
-            Some(now + 1),
-            &[],
-        )
-        .unwrap();
-    let (_, bob_elsewhere) = server
-        .panel
-        .tokens
-        .create(
-            "bob",
-            &credentials::TokenName::new("remote").unwrap(),
-            None,
-            None,
-            &["192.0.2.0/24".to_owned()],
-        )
-        .unwrap();
+    let bob = server.as_("bob");
+    let bob_token = bob.authorization().unwrap().to_owned();
+    let bob_limited = bob.narrowed(&["list-accts"]).authorization().unwrap().to_owned();
+    let bob_expiring = bob
+        .token_limited(Some(now + 1), &[])
+        .authorization()
+        .unwrap()
+        .to_owned();
+    let bob_elsewhere = bob
+        .token_limited(None, &["192.0.2.0/24"])
+        .authorization()
+        .unwrap()
+        .to_owned();
     std::thread::sleep(Duration::from_millis(2100));
 
     // (who, authorization, expected status of applist, whether accesshash is listed)
@@ -113,20 +65,10 @@ fn authentication_matrix() {
             200,
             false,
         ),
-        ("bob token", Some(whm("bob", bob_token.expose())), 200, true),
-        (
-            "bob token limited to list-accts",
-            Some(whm("bob", bob_limited.expose())),
-            200,
-            false,
-        ),
-        ("bob expired token", Some(whm("bob", bob_expiring.expose())), 401, false),
-        (
-            "bob token from outside its allow-list",
-            Some(whm("bob", bob_elsewhere.expose())),
-            401,
-            false,
-        ),
+        ("bob token", Some(bob_token), 200, true),
+        ("bob token limited to list-accts", Some(bob_limited.clone()), 200, false),
+        ("bob expired token", Some(bob_expiring), 401, false),
+        ("bob token from outside its allow-list", Some(bob_elsewhere), 401, false),
         ("wrong secret", Some(whm("bob", &root_key)), 401, false),
         ("unknown user", Some(whm("nobody", &root_key)), 401, false),
         ("cPanel account", Some(whm("dave", &bob_key)), 401, false),
@@ -134,7 +76,11 @@ fn authentication_matrix() {
     ];
     let mut denied_bodies = Vec::new();
     for (who, auth, status, listed) in &cases {
-        let reply = server.api("applist", "", auth.as_deref());
+        let client = match auth {
+            Some(a) => server.presenting(a),
+            None => server.anonymous(),
+        };
+        let reply = client.api("applist", "");
         assert_eq!(reply.status, *status, "{who}: {}", reply.body);
         if *status == 200 {
             let v = reply.json();
@@ -157,29 +103,33 @@ fn authentication_matrix() {
     );
 
     // accesshash itself: bob reads his own key; erin is refused with the gate's reasons; bob may not read root's.
-    let r = server.api("accesshash", "", Some(&whm("bob", &bob_key)));
+    let r = server.presenting(&whm("bob", &bob_key)).api("accesshash", "");
     assert_eq!(
         r.json()["data"]["accesshash"],
         Value::from(bob_key.clone()),
         "{}",
         r.body
     );
-    let r = server.api("accesshash", "", Some(&whm("erin", &erin_key)));
+    let r = server.presenting(&whm("erin", &erin_key)).api("accesshash", "");
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["metadata"]["reasons"][0]["code"], "PRIVILEGE_MISSING");
-    let r = server.api("accesshash", "user=root", Some(&whm("bob", &bob_key)));
+    let r = server.presenting(&whm("bob", &bob_key)).api("accesshash", "user=root");
     assert_eq!(
         r.json()["metadata"]["reason"],
         "You do not have access to load another user's accesshash"
     );
-    let r = server.api("accesshash", "user=dave", Some(&whm("root", &root_key)));
+    let r = server
+        .presenting(&whm("root", &root_key))
+        .api("accesshash", "user=dave");
     assert_eq!(r.json()["metadata"]["reason"], "User dave is not a reseller.");
-    let r = server.api("accesshash", "user=carol", Some(&whm("root", &root_key)));
+    let r = server
+        .presenting(&whm("root", &root_key))
+        .api("accesshash", "user=carol");
     assert_eq!(r.json()["metadata"]["reason"], "No accesshash exists for carol");
 
     // API 0: applist without api.version answers with a top-level list.
     let r = request(
-        server.addr,
+        server.addr(),
         "GET",
         "/json-api/applist",
         &[("Authorization", &whm("root", &root_key))],
@@ -188,7 +138,7 @@ fn authentication_matrix() {
     assert!(r.json()["app"].as_array().is_some_and(|a| !a.is_empty()), "{}", r.body);
 
     // myprivs reflects a token's limits.
-    let r = server.api("myprivs", "", Some(&whm("bob", bob_limited.expose())));
+    let r = server.presenting(&bob_limited).api("myprivs", "");
     let privs = &r.json()["data"]["privileges"][0];
     assert_eq!(privs["list-accts"], 1);
     assert_eq!(privs["manage-api-tokens"], 0);
@@ -196,14 +146,14 @@ fn authentication_matrix() {
 
 #[test]
 fn generating_replaces_the_key_and_the_old_one_stops_working() {
-    let server = TestServer::start(CONFIG);
+    let server = TestPanel::serve(&cast());
     let old = key_for(&server, "bob");
-    let r = server.api("accesshash", "generate=1", Some(&whm("bob", &old)));
+    let r = server.presenting(&whm("bob", &old)).api("accesshash", "generate=1");
     let new = r.json()["data"]["accesshash"].as_str().expect("a new key").to_owned();
     assert_ne!(new, old);
     assert_eq!(new.len(), 960);
-    assert_eq!(server.api("version", "", Some(&whm("bob", &old))).status, 401);
-    assert_eq!(server.api("version", "", Some(&whm("bob", &new))).status, 200);
+    assert_eq!(server.presenting(&whm("bob", &old)).api("version", "").status, 401);
+    assert_eq!(server.presenting(&whm("bob", &new)).api("version", "").status, 200);
     let log = std::fs::read_to_string(server.dir.path().join("state/audit.log")).unwrap();
     assert!(log.contains("\"event\":\"key_generated\""), "{log}");
     let sig = credentials::Signature::of(&new).unwrap().to_string();
@@ -216,18 +166,18 @@ fn generating_replaces_the_key_and_the_old_one_stops_working() {
 
 #[test]
 fn live_config_toggles_visibility_and_key_auth() {
-    let server = TestServer::start(CONFIG);
+    let server = TestPanel::serve(&cast());
     let key = key_for(&server, "bob");
     let auth = whm("bob", &key);
-    assert_eq!(server.api("accesshash", "", Some(&auth)).status, 200);
+    assert_eq!(server.presenting(&auth).api("accesshash", "").status, 200);
 
     let off = std::fs::read_to_string(server.config_path()).unwrap().replace(
         "allow_deprecated_accesshash = true",
         "allow_deprecated_accesshash = false",
     );
     server.rewrite_config(&off);
-    let took = server.wait_for(Duration::from_secs(2), || {
-        server.api("version", "", Some(&auth)).status == 401
+    let took = wait_until(Duration::from_secs(2), || {
+        server.presenting(&auth).api("version", "").status == 401
     });
     assert!(
         took.is_some_and(|t| t < Duration::from_millis(250)),
@@ -240,17 +190,17 @@ fn live_config_toggles_visibility_and_key_auth() {
         "[tweak_settings\nallow_deprecated_accesshash = true\n",
     )
     .unwrap();
-    let health = server.wait_for(Duration::from_secs(2), || {
-        request(server.addr, "GET", "/health", &[], "").json()["status"] == "degraded"
+    let health = wait_until(Duration::from_secs(2), || {
+        request(server.addr(), "GET", "/health", &[], "").json()["status"] == "degraded"
     });
     assert!(health.is_some(), "the error shows in /health");
-    let h = server.health_as_root().json();
+    let h = server.health_as_root();
     assert!(
         h["config"]["error"].as_str().unwrap().contains("tweakgate.toml:1:"),
         "{h}"
     );
     assert_eq!(
-        server.api("version", "", Some(&auth)).status,
+        server.presenting(&auth).api("version", "").status,
         401,
         "the last good config (setting off) stays in force"
     );
@@ -261,27 +211,27 @@ fn live_config_toggles_visibility_and_key_auth() {
         "allow_deprecated_accesshash = true",
     );
     server.rewrite_config(&on);
-    let back = server.wait_for(Duration::from_secs(2), || {
-        server.api("accesshash", "", Some(&auth)).status == 200
+    let back = wait_until(Duration::from_secs(2), || {
+        server.presenting(&auth).api("accesshash", "").status == 200
     });
     assert!(back.is_some_and(|t| t < Duration::from_millis(250)), "{back:?}");
-    assert_eq!(request(server.addr, "GET", "/health", &[], "").json()["status"], "ok");
+    assert_eq!(request(server.addr(), "GET", "/health", &[], "").json()["status"], "ok");
 }
 
 #[test]
 fn set_tweaksetting_and_setacls_write_the_file_and_apply() {
-    let server = TestServer::start(CONFIG);
+    let server = TestPanel::serve(&cast());
     let root = key_for(&server, "root");
     let erin = key_for(&server, "erin");
     let auth = whm("root", &root);
 
-    let r = server.api("get_tweaksetting", "key=allow_deprecated_accesshash", Some(&auth));
+    let r = server
+        .presenting(&auth)
+        .api("get_tweaksetting", "key=allow_deprecated_accesshash");
     assert_eq!(r.json()["data"]["tweaksetting"]["value"], "1", "{}", r.body);
-    let r = server.api(
-        "set_tweaksetting",
-        "key=allow_deprecated_accesshas&value=0",
-        Some(&auth),
-    );
+    let r = server
+        .presenting(&auth)
+        .api("set_tweaksetting", "key=allow_deprecated_accesshas&value=0");
     assert_eq!(r.json()["metadata"]["result"], 0);
     assert_eq!(
         r.json()["metadata"]["reason"],
@@ -290,14 +240,12 @@ fn set_tweaksetting_and_setacls_write_the_file_and_apply() {
     );
 
     // Erin gains manage-api-tokens through setacls: accesshash appears in her applist at once.
-    assert!(!apps(&server.api("applist", "", Some(&whm("erin", &erin)))).contains(&"accesshash".to_owned()));
-    let r = server.api(
-        "setacls",
-        "reseller=erin&acl-list-accts=1&acl-manage-api-tokens=1",
-        Some(&auth),
-    );
+    assert!(!apps(&server.presenting(&whm("erin", &erin)).api("applist", "")).contains(&"accesshash".to_owned()));
+    let r = server
+        .presenting(&auth)
+        .api("setacls", "reseller=erin&acl-list-accts=1&acl-manage-api-tokens=1");
     assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
-    assert!(apps(&server.api("applist", "", Some(&whm("erin", &erin)))).contains(&"accesshash".to_owned()));
+    assert!(apps(&server.presenting(&whm("erin", &erin)).api("applist", "")).contains(&"accesshash".to_owned()));
     let text = std::fs::read_to_string(server.config_path()).unwrap();
     assert!(
         text.contains("[resellers.erin]\nprivileges = [\"manage-api-tokens\", \"list-accts\"]")
@@ -306,11 +254,9 @@ fn set_tweaksetting_and_setacls_write_the_file_and_apply() {
     );
 
     // Turning the setting off through the API: the file keeps its comments and the feature disappears.
-    let r = server.api(
-        "set_tweaksetting",
-        "key=allow_deprecated_accesshash&value=0",
-        Some(&auth),
-    );
+    let r = server
+        .presenting(&auth)
+        .api("set_tweaksetting", "key=allow_deprecated_accesshash&value=0");
     assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
     let text = std::fs::read_to_string(server.config_path()).unwrap();
     assert!(text.contains("allow_deprecated_accesshash = false"), "{text}");
@@ -336,32 +282,17 @@ fn set_tweaksetting_and_setacls_write_the_file_and_apply() {
     );
 
     // Non-root callers may not touch Tweak Settings: 403 with the gate's reason.
-    let bob = key_for(&server, "bob");
-    let (_, bob_token) = server
-        .panel
-        .tokens
-        .create("bob", &credentials::TokenName::new("t").unwrap(), None, None, &[])
-        .unwrap();
-    let r = server.api(
-        "set_tweaksetting",
-        "key=csp&value=1",
-        Some(&whm("bob", bob_token.expose())),
-    );
+    let _key = key_for(&server, "bob");
+    let r = server.as_("bob").api("set_tweaksetting", "key=csp&value=1");
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["metadata"]["reasons"][0]["code"], "PRIVILEGE_MISSING");
-    let _ = bob;
 }
 
 #[test]
 fn converted_key_keeps_working_as_a_token() {
-    let server = TestServer::start(CONFIG);
+    let server = TestPanel::serve(&cast());
     let key = key_for(&server, "bob");
-    let lines = panel::whm::ops::keys::convert_accesshash_to_token(
-        &server.panel,
-        &[settings::Username::new("bob").unwrap()],
-        true,
-    )
-    .unwrap();
+    let lines = server.convert_keys_to_tokens(&["bob"], true);
     assert!(
         lines[0].starts_with("Imported accesshash for “bob” as “accesshash-"),
         "{lines:?}"
@@ -371,16 +302,9 @@ fn converted_key_keeps_working_as_a_token() {
         "allow_deprecated_accesshash = false",
     );
     server.rewrite_config(&off);
-    server.wait_for(Duration::from_secs(2), || {
-        !server
-            .panel
-            .snapshot()
-            .config()
-            .tweak_settings
-            .is_on("allow_deprecated_accesshash")
-    });
+    wait_until(Duration::from_secs(2), || !server.is_on("allow_deprecated_accesshash"));
     assert_eq!(
-        server.api("version", "", Some(&whm("bob", &key))).status,
+        server.presenting(&whm("bob", &key)).api("version", "").status,
         200,
         "the key now authenticates as an API token"
     );
@@ -388,17 +312,17 @@ fn converted_key_keeps_working_as_a_token() {
         server.dir.path().join("state/home/bob/.accesshash").is_file(),
         "the key file remains"
     );
-    let tokens = server.panel.tokens.list("bob").unwrap();
+    let tokens = server.tokens("bob");
     assert!(
         tokens
             .iter()
-            .any(|t| t.name.to_string().starts_with("accesshash-") && t.acls.is_none() && t.expires_at.is_none())
+            .any(|t| t.name.starts_with("accesshash-") && t.acls.is_none() && t.expires_at.is_none())
     );
 }
 
 #[test]
 fn bad_authorization_headers_never_break_the_server() {
-    let server = TestServer::start(CONFIG);
+    let server = TestPanel::serve(&cast());
     let huge = format!("WHM root:{}", "a".repeat(16 * 1024));
     let cases: Vec<Vec<u8>> = vec![
         b"Bearer abc".to_vec(),
@@ -418,7 +342,7 @@ fn bad_authorization_headers_never_break_the_server() {
             b"GET /json-api/version?api.version=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: ".to_vec();
         req.extend_from_slice(&header);
         req.extend_from_slice(b"\r\n\r\n");
-        let r = raw_request(server.addr, &req);
+        let r = raw_request(server.addr(), &req);
         assert!(
             matches!(r.status, 400 | 401 | 431),
             "{:?} -> {}",
@@ -430,10 +354,10 @@ fn bad_authorization_headers_never_break_the_server() {
         "GET /json-api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: WHM root:{}\r\n\r\n",
         "a".repeat(1 << 20)
     );
-    let r = raw_request(server.addr, megabyte.as_bytes());
+    let r = raw_request(server.addr(), megabyte.as_bytes());
     assert!(matches!(r.status, 0 | 400 | 401 | 431), "1 MiB header -> {}", r.status);
     assert_eq!(
-        request(server.addr, "GET", "/health", &[], "").status,
+        request(server.addr(), "GET", "/health", &[], "").status,
         200,
         "still serving"
     );
@@ -441,9 +365,9 @@ fn bad_authorization_headers_never_break_the_server() {
 
 #[test]
 fn repeated_failures_are_throttled() {
-    let server = TestServer::start(&CONFIG.replace("auth_failure_limit = 1000", "auth_failure_limit = 5"));
+    let server = TestPanel::serve(&cast().server("auth_failure_limit = 5"));
     let statuses: Vec<u16> = (0..8)
-        .map(|_| server.api("version", "", Some("WHM root:wrong")).status)
+        .map(|_| server.presenting("WHM root:wrong").api("version", "").status)
         .collect();
     assert_eq!(&statuses[..5], &[401; 5]);
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
@@ -451,13 +375,11 @@ fn repeated_failures_are_throttled() {
 
 #[test]
 fn sessions_log_in_once_and_carry_the_prefix() {
-    let server = TestServer::start(CONFIG);
+    let server = TestPanel::serve(&cast());
     let root = key_for(&server, "root");
-    let r = server.api(
-        "create_user_session",
-        "user=bob&service=whostmgrd",
-        Some(&whm("root", &root)),
-    );
+    let r = server
+        .presenting(&whm("root", &root))
+        .api("create_user_session", "user=bob&service=whostmgrd");
     let v = r.json();
     let url = v["data"]["url"]
         .as_str()
@@ -465,7 +387,7 @@ fn sessions_log_in_once_and_carry_the_prefix() {
         .to_owned();
     let token = v["data"]["cp_security_token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("/cpsess") && token.len() == 17, "{token}");
-    let landing = request(server.addr, "GET", &url, &[], "");
+    let landing = request(server.addr(), "GET", &url, &[], "");
     assert_eq!(landing.status, 303);
     let cookie = landing.header("set-cookie").expect("cookie").to_owned();
     assert!(
@@ -474,7 +396,7 @@ fn sessions_log_in_once_and_carry_the_prefix() {
     );
     let location = landing.header("location").unwrap().to_owned();
     let cookie_pair = cookie.split(';').next().unwrap().to_owned();
-    let home = request(server.addr, "GET", &location, &[("Cookie", &cookie_pair)], "");
+    let home = request(server.addr(), "GET", &location, &[("Cookie", &cookie_pair)], "");
     assert_eq!(home.status, 200);
     assert!(
         home.body.contains("Remote Access Key"),
@@ -482,7 +404,7 @@ fn sessions_log_in_once_and_carry_the_prefix() {
     );
     let prefix = location.trim_end_matches('/');
     let api = request(
-        server.addr,
+        server.addr(),
         "GET",
         &format!("{prefix}/json-api/version?api.version=1"),
         &[("Cookie", &cookie_pair)],
@@ -490,12 +412,12 @@ fn sessions_log_in_once_and_carry_the_prefix() {
     );
     assert_eq!(api.status, 200, "API calls under the session prefix work");
     assert_eq!(
-        request(server.addr, "GET", &url, &[], "").status,
+        request(server.addr(), "GET", &url, &[], "").status,
         401,
         "a one-time URL works once"
     );
     let forged = request(
-        server.addr,
+        server.addr(),
         "GET",
         &format!("{prefix}/json-api/version?api.version=1"),
         &[("Cookie", "whostmgrsession=forged")],
@@ -512,32 +434,16 @@ fn https_with_a_self_signed_pair_made_on_first_start() {
     use tokio_rustls::rustls;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
 
-    let server = TestServer::start(CONFIG);
-    let state = server.dir.path().join("state");
-    let config = panel::tls::server_config(None, None, &state).expect("a self-signed pair is made");
+    // A real server with an HTTPS listener and no certificate configured: it makes a pair on first start.
+    let server = tests::ServeProcess::start("", true);
+    let state = server.state_dir();
     let key_mode = std::fs::metadata(state.join("tls/key.pem"))
         .unwrap()
         .permissions()
         .mode()
         & 0o777;
     assert_eq!(key_mode, 0o600, "the private key is readable by its owner only");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let panel = Arc::clone(&server.panel);
-    let thread = std::thread::spawn(move || {
-        runtime.block_on(async move {
-            let tls = panel::tls::TlsListener::new(listener, config).unwrap();
-            let _ = tokio::time::timeout(
-                Duration::from_secs(10),
-                panel::http::serve_all(panel, Vec::new(), vec![tls]),
-            )
-            .await;
-        })
-    });
+    let addr = server.tls_addr.expect("an HTTPS listener");
 
     // A client that trusts exactly the certificate the panel made.
     let mut roots = rustls::RootCertStore::empty();
@@ -561,17 +467,16 @@ fn https_with_a_self_signed_pair_made_on_first_start() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"status\":\"ok\""), "{answer}");
-    drop(thread);
 }
 
 #[test]
 fn listacls_reads_saved_privilege_lists() {
-    let server = TestServer::start(CONFIG);
+    let server = TestPanel::serve(&cast());
     let root = key_for(&server, "root");
     let dir = server.dir.path().join("state/acllists");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("Basic"), "list-accts=1\nmanage-api-tokens=0\nvendor-acl=1\n").unwrap();
-    let r = server.api("listacls", "", Some(&whm("root", &root)));
+    let r = server.presenting(&whm("root", &root)).api("listacls", "");
     let v = r.json();
     assert_eq!(v["data"]["acl"][0]["name"], "Basic", "{v}");
     let basic = &v["data"]["acl"][0]["privileges"];
@@ -579,7 +484,7 @@ fn listacls_reads_saved_privilege_lists() {
     assert_eq!(basic["manage-api-tokens"], 0);
     assert_eq!(basic["vendor-acl"], 1, "third-party ACLs are listed too");
     std::fs::write(dir.join("Broken"), "list-accts=yes\n").unwrap();
-    let v = server.api("listacls", "", Some(&whm("root", &root))).json();
+    let v = server.presenting(&whm("root", &root)).api("listacls", "").json();
     assert_eq!(v["metadata"]["result"], 0);
     assert!(
         v["metadata"]["reason"]
@@ -592,18 +497,14 @@ fn listacls_reads_saved_privilege_lists() {
 
 #[test]
 fn a_reseller_without_a_home_yet_can_generate_a_key() {
-    let server = TestServer::start(CONFIG);
-    let (_, token) = server
-        .panel
-        .tokens
-        .create("bob", &credentials::TokenName::new("t").unwrap(), None, None, &[])
-        .unwrap();
+    let server = TestPanel::serve(&cast());
+    let bob = server.as_("bob");
     let home = server.dir.path().join("state/home/bob");
     assert!(!home.exists());
-    let r = server.api("accesshash", "", Some(&whm("bob", token.expose())));
+    let r = bob.api("accesshash", "");
     assert_eq!(r.json()["metadata"]["reason"], "No accesshash exists for bob");
     assert!(!home.exists(), "reading a key creates nothing");
-    let r = server.api("accesshash", "generate=1", Some(&whm("bob", token.expose())));
+    let r = bob.api("accesshash", "generate=1");
     let key = r.json()["data"]["accesshash"]
         .as_str()
         .unwrap_or_else(|| panic!("{}", r.body))
@@ -618,26 +519,19 @@ fn a_reseller_without_a_home_yet_can_generate_a_key() {
             & 0o777,
         0o600
     );
-    assert_eq!(server.api("version", "", Some(&whm("bob", &key))).status, 200);
+    assert_eq!(server.presenting(&whm("bob", &key)).api("version", "").status, 200);
 }
 
 #[test]
 fn converting_a_key_whose_name_is_taken_gets_a_suffixed_name() {
-    let server = TestServer::start(CONFIG);
-    let bob = settings::Username::new("bob").unwrap();
+    let server = TestPanel::serve(&cast());
     key_for(&server, "bob");
     // Occupy the names the conversion could pick in the next few seconds, with tokens of other secrets.
     let now = panel::fsx::unix_now();
     for (i, t) in (now..now + 3).enumerate() {
-        let other = credentials::sha512_hex(&format!("another secret {i}"));
-        server
-            .panel
-            .tokens
-            .import_hash("bob", &format!("accesshash-{t}"), &other)
-            .unwrap();
+        server.import_token("bob", &format!("accesshash-{t}"), &format!("another secret {i}"));
     }
-    let lines =
-        panel::whm::ops::keys::convert_accesshash_to_token(&server.panel, std::slice::from_ref(&bob), true).unwrap();
+    let lines = server.convert_keys_to_tokens(&["bob"], true);
     let name = lines[0].rsplit('“').next().unwrap().trim_end_matches('”').to_owned();
     let (base, suffix) = name.rsplit_once('-').unwrap_or_else(|| panic!("no suffix in {name}"));
     assert!(base.starts_with("accesshash-"), "{name}");
@@ -646,32 +540,28 @@ fn converting_a_key_whose_name_is_taken_gets_a_suffixed_name() {
         suffix.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
         "{name}"
     );
-    assert_eq!(
-        server.panel.tokens.list("bob").unwrap().len(),
-        4,
-        "the other tokens are kept"
-    );
+    assert_eq!(server.tokens("bob").len(), 4, "the other tokens are kept");
     // Converting the same key again replaces its token rather than adding one.
-    panel::whm::ops::keys::convert_accesshash_to_token(&server.panel, std::slice::from_ref(&bob), false).unwrap();
-    assert_eq!(server.panel.tokens.list("bob").unwrap().len(), 4);
+    server.convert_keys_to_tokens(&["bob"], false);
+    assert_eq!(server.tokens("bob").len(), 4);
 }
 
 /// A changed `listen` cannot apply live: the server keeps serving where it listens, and says a restart is needed,
 /// in the log and in `/health`.
 #[test]
 fn a_listen_change_is_reported_as_needing_a_restart() {
-    let server = TestServer::start(CONFIG);
+    let server = TestPanel::serve(&cast());
     let root = key_for(&server, "root");
     let text = std::fs::read_to_string(server.config_path()).unwrap();
-    let generation = server.panel.status().generation;
+    let generation = server.generation();
     server.rewrite_config(&text.replace("listen = [\"127.0.0.1:0\"]", "listen = [\"127.0.0.1:1\"]"));
-    let reloaded = server.wait_for(Duration::from_secs(5), || server.panel.status().generation > generation);
-    assert!(reloaded.is_some(), "{:?}", server.panel.status().last_error);
-    let anonymous = request(server.addr, "GET", "/health", &[], "").json();
+    let reloaded = wait_until(Duration::from_secs(5), || server.generation() > generation);
+    assert!(reloaded.is_some(), "{:?}", server.reloads().last_error);
+    let anonymous = request(server.addr(), "GET", "/health", &[], "").json();
     assert_eq!(anonymous["status"], "ok");
     assert_eq!(anonymous["restart_needed"], true);
     let detail = request(
-        server.addr,
+        server.addr(),
         "GET",
         "/health",
         &[("Authorization", &whm("root", &root))],
@@ -684,21 +574,21 @@ fn a_listen_change_is_reported_as_needing_a_restart() {
         .to_owned();
     assert!(why.contains("listen") && why.contains("restart"), "{detail}");
     // Putting it back clears the report.
-    let generation = server.panel.status().generation;
+    let generation = server.generation();
     server.rewrite_config(&text);
-    server.wait_for(Duration::from_secs(5), || server.panel.status().generation > generation);
-    assert!(server.panel.status().restart_needed.is_none());
+    wait_until(Duration::from_secs(5), || server.generation() > generation);
+    assert!(server.reloads().restart_needed.is_none());
 }
 
 #[test]
 fn plugins_follow_the_config_without_a_restart() {
-    let server = TestServer::start(CONFIG);
+    let server = TestPanel::serve(&cast());
     let root = whm("root", &key_for(&server, "root"));
     // A copy of the fixture in the server's directory, so the test can change the file under the running server.
     let hello = server.dir.path().join("hello.so");
     std::fs::copy(tests::build_cdylib("fixture-hello"), &hello).unwrap();
-    let says_hello = |server: &TestServer| server.api("hello", "", Some(&root)).json()["data"]["hello"] == "root";
-    let applist = |server: &TestServer| apps(&server.api("applist", "", Some(&root)));
+    let says_hello = |server: &TestPanel| server.presenting(&root).api("hello", "").json()["data"]["hello"] == "root";
+    let applist = |server: &TestPanel| apps(&server.presenting(&root).api("applist", ""));
     assert!(!says_hello(&server));
     assert!(!applist(&server).contains(&"hello".to_owned()));
 
@@ -707,28 +597,24 @@ fn plugins_follow_the_config_without_a_restart() {
     let with_hello = format!("{text}\n[[plugins]]\npath = \"{}\"\n", hello.display());
     server.rewrite_config(&with_hello);
     assert!(
-        server
-            .wait_for(Duration::from_secs(5), || says_hello(&server))
-            .is_some(),
+        wait_until(Duration::from_secs(5), || says_hello(&server)).is_some(),
         "the added plugin never answered: {:?}",
-        server.panel.status()
+        server.reloads()
     );
     assert!(applist(&server).contains(&"hello".to_owned()));
     // The plugin that was loaded before is the same one, still serving.
     assert_eq!(
-        server.api("accesshash", "user=root", Some(&root)).json()["metadata"]["result"],
+        server.presenting(&root).api("accesshash", "user=root").json()["metadata"]["result"],
         1
     );
 
     // Removed: its function is unknown again at once.
     server.rewrite_config(&text);
     assert!(
-        server
-            .wait_for(Duration::from_secs(5), || !says_hello(&server))
-            .is_some(),
+        wait_until(Duration::from_secs(5), || !says_hello(&server)).is_some(),
         "the removed plugin still answers"
     );
-    let gone = server.api("hello", "", Some(&root)).json();
+    let gone = server.presenting(&root).api("hello", "").json();
     assert_eq!(
         gone["metadata"]["reason"],
         "Unknown app (\"hello\") requested for this version (1) of the API."
@@ -737,29 +623,20 @@ fn plugins_follow_the_config_without_a_restart() {
 
     // Back again, then its file is replaced on disk: reported as needing a restart, and the loaded code serves on.
     server.rewrite_config(&with_hello);
-    assert!(
-        server
-            .wait_for(Duration::from_secs(5), || says_hello(&server))
-            .is_some()
-    );
-    assert!(
-        server.panel.status().restart_needed.is_none(),
-        "{:?}",
-        server.panel.status()
-    );
+    assert!(wait_until(Duration::from_secs(5), || says_hello(&server)).is_some());
+    assert!(server.reloads().restart_needed.is_none(), "{:?}", server.reloads());
     let replacement = server.dir.path().join("hello.so.new");
     std::fs::copy(&hello, &replacement).unwrap();
     std::fs::rename(&replacement, &hello).unwrap();
-    let reported = server.wait_for(Duration::from_secs(5), || {
+    let reported = wait_until(Duration::from_secs(5), || {
         server
-            .panel
-            .status()
+            .reloads()
             .restart_needed
             .is_some_and(|why| why.contains("hello.so") && why.contains("restart"))
     });
-    assert!(reported.is_some(), "{:?}", server.panel.status());
+    assert!(reported.is_some(), "{:?}", server.reloads());
     assert!(says_hello(&server), "the loaded code keeps serving");
-    let health = server.health_as_root().json();
+    let health = server.health_as_root();
     assert!(
         health["config"]["restart_needed"]
             .as_str()
@@ -768,7 +645,7 @@ fn plugins_follow_the_config_without_a_restart() {
         "{health}"
     );
     assert_eq!(
-        request(server.addr, "GET", "/health", &[], "").json()["restart_needed"],
+        request(server.addr(), "GET", "/health", &[], "").json()["restart_needed"],
         true
     );
     // `plugins list` in another process reads what the running server recorded.
