@@ -42,7 +42,7 @@ pub struct Cast {
     native_cpanel_config: Option<String>,
     /// Root's password hash (`[root] password_hash`).
     root_password_hash: Option<String>,
-    /// Resellers' password hashes (`[resellers.<name>] password_hash`).
+    /// Resellers' and accounts' password hashes (`password_hash` in their table).
     reseller_password_hashes: Vec<(String, String)>,
     extra: String,
 }
@@ -97,6 +97,14 @@ impl Cast {
     /// Root's password, hashed as `tweakgate passwd` hashes it.
     pub fn root_password(mut self, password: &str) -> Cast {
         self.root_password_hash = Some(::panel::auth::header::hash_password(password).expect("hashing a password"));
+        self
+    }
+
+    /// A cPanel account's password (WHM refuses it however right it is).
+    pub fn account_password(mut self, name: &str, password: &str) -> Cast {
+        let hash = ::panel::auth::header::hash_password(password).expect("hashing a password");
+        self.reseller_password_hashes.retain(|(n, _)| n != name);
+        self.reseller_password_hashes.push((name.into(), hash));
         self
     }
 
@@ -181,6 +189,9 @@ impl Cast {
         }
         for (name, owner) in &self.accounts {
             let _ = write!(t, "\n[accounts.{name}]\nowner = \"{owner}\"\n");
+            if let Some((_, hash)) = self.reseller_password_hashes.iter().find(|(n, _)| n == name) {
+                let _ = writeln!(t, "password_hash = {hash:?}");
+            }
         }
         for p in &self.plugins {
             let path = crate::build_cdylib(&p.package);

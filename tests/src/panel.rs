@@ -33,6 +33,8 @@ pub struct TestPanel {
     router: axum::Router,
     /// The loopback address when served on a socket.
     addr: Option<SocketAddr>,
+    /// The HTTPS listener's address, when served with one.
+    tls_addr: Option<SocketAddr>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -133,6 +135,7 @@ impl TestPanel {
             panel,
             router,
             addr: None,
+            tls_addr: None,
             runtime,
         };
         if serve {
@@ -141,7 +144,39 @@ impl TestPanel {
         p
     }
 
+    /// Served on loopback over HTTP and HTTPS (a self-signed pair made in the state directory, as on a first
+    /// start), with explicit connection limits when given.
+    pub fn serve_tls(cast: &Cast, limits: Option<::panel::conn::Limits>) -> TestPanel {
+        let mut p = TestPanel::start(cast, false);
+        let config = ::panel::tls::server_config(None, None, &p.state_dir()).expect("a self-signed pair");
+        let listener = p
+            .runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("binding loopback");
+        p.tls_addr = Some(listener.local_addr().expect("local addr"));
+        let tls = p
+            .runtime
+            .block_on(async { ::panel::tls::TlsListener::new(listener, config) })
+            .expect("a TLS listener");
+        p.listen_with(limits, vec![tls]);
+        p
+    }
+
+    /// The HTTPS listener's address.
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls_addr.expect("TestPanel::serve_tls gives an HTTPS address")
+    }
+
+    /// The certificate the HTTPS listener presents.
+    pub fn cert_path(&self) -> PathBuf {
+        self.state_dir().join("tls/cert.pem")
+    }
+
     fn listen(&mut self, limits: Option<::panel::conn::Limits>) {
+        self.listen_with(limits, Vec::new());
+    }
+
+    fn listen_with(&mut self, limits: Option<::panel::conn::Limits>, tls: Vec<::panel::tls::TlsListener>) {
         self.panel.spawn_watcher(Duration::from_millis(20));
         let listener = self
             .runtime
@@ -155,8 +190,8 @@ impl TestPanel {
         let p = Arc::clone(&self.panel);
         self.runtime.spawn(async move {
             match limits {
-                Some(limits) => ::panel::http::serve_with(p, vec![listener], Vec::new(), limits).await,
-                None => ::panel::http::serve(p, vec![listener]).await,
+                Some(limits) => ::panel::http::serve_with(p, vec![listener], tls, limits).await,
+                None => ::panel::http::serve_all(p, vec![listener], tls).await,
             }
         });
     }
@@ -278,6 +313,7 @@ impl TestPanel {
             panel,
             router,
             addr: None,
+            tls_addr: None,
             runtime: tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()

@@ -6,25 +6,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use panel::conn::Limits;
-use tests::{TestServer, request};
+use tests::{Cast, TestPanel, request, wait_until};
 
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-state_dir = "state"
-
-[tweak_settings]
-allow_deprecated_accesshash = true
-
-[resellers.bob]
-privileges = ["manage-api-tokens", "list-accts", "create-user-session"]
-
-[accounts.dave]
-owner = "bob"
-
-[[plugins]]
-path = "{plugin}"
-"#;
+/// The cast with the Remote Access Key plugin alone.
+fn cast() -> Cast {
+    Cast::standard().without_plugins().plugin("remote-access-key", "")
+}
 
 fn limits(header: u64, idle: u64, cap: usize) -> Limits {
     Limits {
@@ -64,14 +51,14 @@ fn is_open(mut stream: &TcpStream) -> bool {
 
 #[test]
 fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
-    let server = TestServer::start_with_limits(CONFIG, limits(10_000, 300, 200));
+    let server = TestPanel::serve_with(&cast(), limits(10_000, 300, 200));
     // A silent connection.
-    let mut silent = TcpStream::connect(server.addr).unwrap();
+    let mut silent = TcpStream::connect(server.addr()).unwrap();
     let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(5));
     let closed = closed.expect("the server closes a silent connection");
     assert!(closed >= Duration::from_millis(250), "closed too early: {closed:?}");
     // A keep-alive connection after its answer.
-    let mut kept = TcpStream::connect(server.addr).unwrap();
+    let mut kept = TcpStream::connect(server.addr()).unwrap();
     kept.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let (answer, closed) = read_until_closed(&mut kept, Duration::from_secs(5));
     assert!(
@@ -83,8 +70,8 @@ fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
 
 #[test]
 fn a_slow_request_head_is_cut() {
-    let server = TestServer::start_with_limits(CONFIG, limits(400, 10_000, 200));
-    let mut slow = TcpStream::connect(server.addr).unwrap();
+    let server = TestPanel::serve_with(&cast(), limits(400, 10_000, 200));
+    let mut slow = TcpStream::connect(server.addr()).unwrap();
     slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
     let start = Instant::now();
     let mut cut = None;
@@ -103,17 +90,17 @@ fn a_slow_request_head_is_cut() {
     }
     let cut = cut.expect("the slow head is cut");
     assert!(cut < Duration::from_secs(3), "cut after {cut:?}");
-    assert_eq!(request(server.addr, "GET", "/health", &[], "").status, 200);
+    assert_eq!(request(server.addr(), "GET", "/health", &[], "").status, 200);
 }
 
 #[test]
 fn the_connection_cap_holds_and_honest_requests_get_through() {
     const CAP: usize = 8;
-    let server = TestServer::start_with_limits(CONFIG, limits(30_000, 30_000, CAP));
-    let hostile: Vec<TcpStream> = (0..60).map(|_| TcpStream::connect(server.addr).unwrap()).collect();
+    let server = TestPanel::serve_with(&cast(), limits(30_000, 30_000, CAP));
+    let hostile: Vec<TcpStream> = (0..60).map(|_| TcpStream::connect(server.addr()).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(300));
     for i in 0..20 {
-        let r = request(server.addr, "GET", "/health", &[], "");
+        let r = request(server.addr(), "GET", "/health", &[], "");
         assert_eq!(
             r.status,
             200,
@@ -133,51 +120,37 @@ fn health_status(addr: SocketAddr) -> u16 {
 
 #[test]
 fn the_cap_follows_maxcpsrvdconnections_live_and_refuses_with_503_when_every_connection_is_busy() {
-    let config = CONFIG.replace(
-        "allow_deprecated_accesshash = true",
-        "allow_deprecated_accesshash = true\nmaxcpsrvdconnections = 200",
-    );
-    let server = TestServer::start(&config);
+    let server = TestPanel::serve(&cast().setting("maxcpsrvdconnections", "200"));
+    let config = server.config_text();
     // WHM's smallest cap, every connection serving an authenticated request whose body has arrived: 200 writers of
     // the config, each waiting for the config lock that this test holds as another process would. None can be closed
     // to make room, so a newcomer is told so.
     let lock = hold_config_lock(&server.dir.path().join("state"));
-    let token = server.root_token();
-    let busy: Vec<TcpStream> = (0..200).map(|_| busy_writer(server.addr, &token)).collect();
-    let refused = server.wait_for(Duration::from_secs(10), || health_status(server.addr) == 503);
+    let root = server.as_("root");
+    let token = root.secret();
+    let busy: Vec<TcpStream> = (0..200).map(|_| busy_writer(server.addr(), token)).collect();
+    let refused = wait_until(Duration::from_secs(10), || health_status(server.addr()) == 503);
     assert!(
         refused.is_some(),
         "a connection over a cap of 200 busy ones was not refused"
     );
-    let reply = request(server.addr, "GET", "/health", &[], "");
+    let reply = request(server.addr(), "GET", "/health", &[], "");
     assert_eq!(reply.status, 503);
     assert_eq!(reply.header("retry-after"), Some("1"));
     // Raising the cap in the config applies without a restart.
-    let generation = server.panel.status().generation;
+    let generation = server.generation();
     server.rewrite_config(&config.replace("maxcpsrvdconnections = 200", "maxcpsrvdconnections = 202"));
-    assert!(
-        server
-            .wait_for(Duration::from_secs(5), || server.panel.status().generation > generation)
-            .is_some()
-    );
-    assert_eq!(health_status(server.addr), 200, "the raised cap leaves room");
+    assert!(wait_until(Duration::from_secs(5), || server.generation() > generation).is_some());
+    assert_eq!(health_status(server.addr()), 200, "the raised cap leaves room");
     // Lowered again: with the busy connections still open, the next one is refused again.
-    let generation = server.panel.status().generation;
+    let generation = server.generation();
     server.rewrite_config(&config);
-    assert!(
-        server
-            .wait_for(Duration::from_secs(5), || server.panel.status().generation > generation)
-            .is_some()
-    );
-    assert_eq!(health_status(server.addr), 503, "the lowered cap applies at once");
+    assert!(wait_until(Duration::from_secs(5), || server.generation() > generation).is_some());
+    assert_eq!(health_status(server.addr()), 503, "the lowered cap applies at once");
     drop(lock);
     drop(busy);
     // Once the busy clients leave, honest requests get through.
-    assert!(
-        server
-            .wait_for(Duration::from_secs(10), || health_status(server.addr) == 200)
-            .is_some()
-    );
+    assert!(wait_until(Duration::from_secs(10), || health_status(server.addr()) == 200).is_some());
 }
 
 /// The config lock, held as another process holds it (its own open file description).
@@ -357,24 +330,9 @@ fn tls_get_path(addr: SocketAddr, cert: &std::path::Path, path: &str) -> String 
 #[test]
 fn the_tls_listener_has_the_same_timeouts_and_cap() {
     const CAP: usize = 4;
-    let server = TestServer::start(CONFIG);
-    let state = server.dir.path().join("state");
-    let config = panel::tls::server_config(None, None, &state).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let panel = std::sync::Arc::clone(&server.panel);
-    let tls = runtime.block_on(async { panel::tls::TlsListener::new(listener, config).unwrap() });
-    runtime.spawn(panel::http::serve_with(
-        panel,
-        Vec::new(),
-        vec![tls],
-        limits(400, 400, CAP),
-    ));
+    let server = TestPanel::serve_tls(&cast(), Some(limits(400, 400, CAP)));
+    let addr = server.tls_addr();
+    let state = server.state_dir();
 
     // A client that never starts its handshake is cut.
     let mut silent = TcpStream::connect(addr).unwrap();
@@ -390,34 +348,18 @@ fn the_tls_listener_has_the_same_timeouts_and_cap() {
     assert!(open <= CAP, "{open} silent TLS connections open over a cap of {CAP}");
 }
 
-const LIMITED: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-state_dir = "state"
-auth_failure_limit = 5
-
-[root]
-password_hash = "{root_hash}"
-
-[tweak_settings]
-allow_deprecated_accesshash = true
-
-[resellers.bob]
-privileges = ["manage-api-tokens", "list-accts", "create-user-session"]
-
-[accounts.dave]
-owner = "bob"
-password_hash = "{root_hash}"
-
-[[plugins]]
-path = "{plugin}"
-"#;
-
 const ROOT_PASSWORD: &str = "root's long password";
 
-fn limited_server() -> TestServer {
-    let hash = panel::auth::header::hash_password(ROOT_PASSWORD).unwrap();
-    TestServer::start(&LIMITED.replace("{root_hash}", &hash))
+/// The cast with a failure limit of 5, root's password, and dave (a cPanel account) holding the same password.
+fn limited() -> Cast {
+    cast()
+        .server("auth_failure_limit = 5")
+        .root_password(ROOT_PASSWORD)
+        .account_password("dave", ROOT_PASSWORD)
+}
+
+fn limited_server() -> TestPanel {
+    TestPanel::serve(&limited())
 }
 
 fn whm(user: &str, secret: &str) -> String {
@@ -427,59 +369,52 @@ fn whm(user: &str, secret: &str) -> String {
 #[test]
 fn a_made_up_users_failures_do_not_block_roots_key_token_or_password() {
     let server = limited_server();
-    let root = settings::Username::root();
-    let key = panel::whm::ops::keys::generate_key(&server.panel, &root, "root").unwrap();
-    let (_, token) = server
-        .panel
-        .tokens
-        .create("root", &credentials::TokenName::new("t").unwrap(), None, None, &[])
-        .unwrap();
+    let key = server.access_key("root");
+    let token = server.as_("root");
     let wrong: Vec<u16> = (0..10)
-        .map(|_| server.api("version", "", Some(&whm("madeup", "wrong"))).status)
+        .map(|_| server.presenting(&whm("madeup", "wrong")).api("version", "").status)
         .collect();
     assert_eq!(&wrong[..5], &[401; 5], "{wrong:?}");
     assert!(wrong[5..].iter().all(|s| *s == 429), "{wrong:?}");
     let passwords: Vec<u16> = (0..10)
         .map(|_| {
             server
-                .api("version", "", Some(&tests::basic_auth("madeup", "guess")))
+                .presenting(&tests::basic_auth("madeup", "guess"))
+                .api("version", "")
                 .status
         })
         .collect();
     assert_eq!(&passwords[..5], &[401; 5], "{passwords:?}");
     assert!(passwords[5..].iter().all(|s| *s == 429), "{passwords:?}");
     assert_eq!(
-        server.api("version", "", Some(&whm("root", key.as_str()))).status,
+        server.presenting(&whm("root", key.as_str())).api("version", "").status,
         200,
         "root's key"
     );
-    assert_eq!(
-        server.api("version", "", Some(&whm("root", token.expose()))).status,
-        200,
-        "root's token"
-    );
-    let r = server.api("version", "", Some(&tests::basic_auth("root", ROOT_PASSWORD)));
+    assert_eq!(token.api("version", "").status, 200, "root's token");
+    let r = server
+        .presenting(&tests::basic_auth("root", ROOT_PASSWORD))
+        .api("version", "");
     assert_eq!(r.status, 200, "root's password: {}", r.body);
 }
 
 #[test]
 fn a_correct_key_of_a_disabled_kind_is_refused_but_not_counted() {
     let server = limited_server();
-    let bob = settings::Username::new("bob").unwrap();
-    let key = panel::whm::ops::keys::generate_key(&server.panel, &bob, "root").unwrap();
+    let key = server.access_key("bob");
     let off = std::fs::read_to_string(server.config_path()).unwrap().replace(
         "allow_deprecated_accesshash = true",
         "allow_deprecated_accesshash = false",
     );
     server.rewrite_config(&off);
-    server.wait_for(Duration::from_secs(5), || {
-        server.api("version", "", Some(&whm("bob", key.as_str()))).status == 401
+    wait_until(Duration::from_secs(5), || {
+        server.presenting(&whm("bob", key.as_str())).api("version", "").status == 401
     });
     let statuses: Vec<u16> = (0..12)
-        .map(|_| server.api("version", "", Some(&whm("bob", key.as_str()))).status)
+        .map(|_| server.presenting(&whm("bob", key.as_str())).api("version", "").status)
         .collect();
     assert_eq!(statuses, vec![401; 12], "the same 401, never a 429");
-    let r = server.api("version", "", Some(&whm("bob", "wrong")));
+    let r = server.presenting(&whm("bob", "wrong")).api("version", "");
     assert_eq!(r.status, 401, "none of those counted as a guess");
     let log = std::fs::read_to_string(server.dir.path().join("state/audit.log")).unwrap();
     assert!(log.contains("allow_deprecated_accesshash is Off"), "still audited");
@@ -492,7 +427,8 @@ fn a_correct_key_of_a_disabled_kind_is_refused_but_not_counted() {
     let statuses: Vec<u16> = (0..7)
         .map(|_| {
             server
-                .api("version", "", Some(&tests::basic_auth("dave", ROOT_PASSWORD)))
+                .presenting(&tests::basic_auth("dave", ROOT_PASSWORD))
+                .api("version", "")
                 .status
         })
         .collect();
@@ -502,18 +438,18 @@ fn a_correct_key_of_a_disabled_kind_is_refused_but_not_counted() {
 #[test]
 fn wrong_root_passwords_from_200_loopback_addresses_get_throttled() {
     let server = limited_server();
-    let key = panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::root(), "root").unwrap();
+    let key = server.access_key("root");
     let path = "/json-api/version?api.version=1";
     let statuses: Vec<u16> = (0..200u8)
         .map(|i| {
             let from = std::net::IpAddr::from([127, 0, 1, i]);
-            tests::get_from(from, server.addr, path, &tests::basic_auth("root", "guess")).status
+            tests::get_from(from, server.addr(), path, &tests::basic_auth("root", "guess")).status
         })
         .collect();
     assert_eq!(&statuses[..5], &[401; 5], "loopback is one source");
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
     let from = std::net::IpAddr::from([127, 0, 2, 1]);
-    let r = tests::get_from(from, server.addr, path, &whm("root", key.as_str()));
+    let r = tests::get_from(from, server.addr(), path, &whm("root", key.as_str()));
     assert_eq!(r.status, 200, "root's key is not refused for the guesses");
 }
 
@@ -522,7 +458,7 @@ fn wrong_root_passwords_from_200_loopback_addresses_get_throttled() {
 #[test]
 fn a_flood_of_password_guesses_does_not_slow_key_requests() {
     let server = limited_server();
-    let key = panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::root(), "root").unwrap();
+    let key = server.access_key("root");
     let auth = whm("root", key.as_str());
     // One argon2 check here, as the yardstick.
     let start = Instant::now();
@@ -540,7 +476,7 @@ fn a_flood_of_password_guesses_does_not_slow_key_requests() {
                     (0..3)
                         .map(|i| {
                             let basic = tests::basic_auth(&format!("guess{t}x{i}"), "guess");
-                            server.api("version", "", Some(&basic)).status
+                            server.presenting(&basic).api("version", "").status
                         })
                         .collect::<Vec<u16>>()
                 })
@@ -550,7 +486,7 @@ fn a_flood_of_password_guesses_does_not_slow_key_requests() {
             let mut latencies = Vec::new();
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 let start = Instant::now();
-                assert_eq!(server.api("version", "", Some(&auth)).status, 200);
+                assert_eq!(server.presenting(&auth).api("version", "").status, 200);
                 latencies.push(start.elapsed());
             }
             latencies
@@ -613,7 +549,7 @@ fn the_login_form_refuses_cross_site_posts_without_its_nonce_and_cpanel_accounts
     );
     // A browser's cross-site post without the nonce is login CSRF; a script's post (no such marks) is served below.
     let r = request(
-        server.addr,
+        server.addr(),
         "POST",
         "/login/",
         &[("Origin", "https://elsewhere.example")],
@@ -621,20 +557,20 @@ fn the_login_form_refuses_cross_site_posts_without_its_nonce_and_cpanel_accounts
     );
     assert_eq!(r.status, 403, "a cross-site post without nonce, no login");
     assert!(cookie_pair(&r, "whostmgrsession").is_none());
-    let (cookie, nonce) = login_nonce(server.addr);
+    let (cookie, nonce) = login_nonce(server.addr());
     let r = request(
-        server.addr,
+        server.addr(),
         "POST",
         "/login/",
         &[("Cookie", &cookie)],
         &format!("csrf_token=forged&{body}"),
     );
     assert_eq!(r.status, 403, "a forged nonce");
-    let r = request(server.addr, "POST", "/login/", &[], &body);
+    let r = request(server.addr(), "POST", "/login/", &[], &body);
     assert_eq!(r.status, 303, "a script's post without nonce: {}", r.body);
     assert!(cookie_pair(&r, "whostmgrsession").is_some());
     let r = request(
-        server.addr,
+        server.addr(),
         "POST",
         "/login/",
         &[("Cookie", &cookie)],
@@ -651,10 +587,10 @@ fn the_login_form_refuses_cross_site_posts_without_its_nonce_and_cpanel_accounts
         .clone();
     assert!(!session_cookie.contains("Secure"), "plain HTTP: {session_cookie}");
     // dave is a cPanel account with the right password: refused at WHM, as any wrong login is.
-    let (cookie, nonce) = login_nonce(server.addr);
+    let (cookie, nonce) = login_nonce(server.addr());
     let dave = body.replace("user=root", "user=dave");
     let r = request(
-        server.addr,
+        server.addr(),
         "POST",
         "/login/",
         &[("Cookie", &cookie)],
@@ -667,17 +603,17 @@ fn the_login_form_refuses_cross_site_posts_without_its_nonce_and_cpanel_accounts
 #[test]
 fn logout_is_a_post_with_a_nonce_and_clears_the_cookie() {
     let server = limited_server();
-    let (cookie, nonce) = login_nonce(server.addr);
+    let (cookie, nonce) = login_nonce(server.addr());
     let body = format!(
         "csrf_token={nonce}&user=root&pass={}",
         ROOT_PASSWORD.replace(' ', "+").replace('\'', "%27")
     );
-    let r = request(server.addr, "POST", "/login/", &[("Cookie", &cookie)], &body);
+    let r = request(server.addr(), "POST", "/login/", &[("Cookie", &cookie)], &body);
     assert_eq!(r.status, 303, "{}", r.body);
     let session = cookie_pair(&r, "whostmgrsession").unwrap();
     let home = r.header("location").unwrap().to_owned();
     let prefix = home.trim_end_matches('/').to_owned();
-    let page = request(server.addr, "GET", &home, &[("Cookie", &session)], "");
+    let page = request(server.addr(), "GET", &home, &[("Cookie", &session)], "");
     assert_eq!(page.status, 200);
     let form = format!("form class=\"logout\" method=\"post\" action=\"{prefix}/logout\"");
     assert!(page.body.contains(&form), "{}", page.body);
@@ -692,17 +628,17 @@ fn logout_is_a_post_with_a_nonce_and_clears_the_cookie() {
         .to_owned();
     let logout = format!("{prefix}/logout");
     assert_eq!(
-        request(server.addr, "GET", &logout, &[("Cookie", &session)], "").status,
+        request(server.addr(), "GET", &logout, &[("Cookie", &session)], "").status,
         405,
         "a link cannot log anyone out"
     );
     assert_eq!(
-        request(server.addr, "POST", &logout, &[("Cookie", &session)], "").status,
+        request(server.addr(), "POST", &logout, &[("Cookie", &session)], "").status,
         403,
         "nor a form without the nonce"
     );
     let r = request(
-        server.addr,
+        server.addr(),
         "POST",
         &logout,
         &[("Cookie", &session)],
@@ -718,37 +654,23 @@ fn logout_is_a_post_with_a_nonce_and_clears_the_cookie() {
         .1
         .clone();
     assert!(cleared.contains("Max-Age=0") || cleared.contains("1970"), "{cleared}");
-    let after = request(server.addr, "GET", &home, &[("Cookie", &session)], "");
+    let after = request(server.addr(), "GET", &home, &[("Cookie", &session)], "");
     assert_eq!(after.status, 303, "the session is over");
 }
 
 #[test]
 fn cookies_are_secure_over_https() {
-    let server = limited_server();
-    let state = server.dir.path().join("state");
-    let config = panel::tls::server_config(None, None, &state).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let tls = runtime.block_on(async { panel::tls::TlsListener::new(listener, config).unwrap() });
-    runtime.spawn(panel::http::serve_all(
-        std::sync::Arc::clone(&server.panel),
-        Vec::new(),
-        vec![tls],
-    ));
-    let cert = state.join("tls/cert.pem");
+    let server = TestPanel::serve_tls(&limited(), None);
+    let addr = server.tls_addr();
+    let cert = server.cert_path();
+
     let form = tls_get_path(addr, &cert, "/login/");
     let login_cookie = form
         .lines()
         .find(|l| l.starts_with("set-cookie: whostmgrlogin="))
         .unwrap();
     assert!(login_cookie.contains("Secure"), "{login_cookie}");
-    let grant = panel::store::sessions::Grant::own(settings::Username::root(), "test");
-    let secret = server.panel.sessions.create_one_time(&grant, None);
+    let secret = server.login_secret("root");
     let landing = tls_get_path(addr, &cert, &format!("/cpsess0123456789/login/?session={secret}"));
     assert!(landing.starts_with("HTTP/1.1 303"), "{landing}");
     let session_cookie = landing
@@ -764,12 +686,11 @@ fn cookies_are_secure_over_https() {
 #[test]
 fn health_tells_anonymous_callers_only_ok_or_degraded() {
     let server = limited_server();
-    let anonymous = request(server.addr, "GET", "/health", &[], "").json();
+    let anonymous = request(server.addr(), "GET", "/health", &[], "").json();
     assert_eq!(anonymous, serde_json::json!({"status": "ok"}));
-    let bob =
-        panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::new("bob").unwrap(), "root").unwrap();
+    let bob = server.access_key("bob");
     let as_bob = request(
-        server.addr,
+        server.addr(),
         "GET",
         "/health",
         &[("Authorization", &whm("bob", bob.as_str()))],
@@ -777,7 +698,7 @@ fn health_tells_anonymous_callers_only_ok_or_degraded() {
     )
     .json();
     assert_eq!(as_bob, serde_json::json!({"status": "ok"}), "details are root's only");
-    let as_root = server.health_as_root().json();
+    let as_root = server.health_as_root();
     assert_eq!(as_root["status"], "ok");
     assert!(
         as_root["config"]["file"].as_str().unwrap().ends_with("tweakgate.toml"),
@@ -786,12 +707,12 @@ fn health_tells_anonymous_callers_only_ok_or_degraded() {
     assert!(as_root["plugins"].is_array(), "{as_root}");
     // Degraded says so, and nothing more.
     std::fs::write(server.config_path(), "[tweak_settings\n").unwrap();
-    let seen = server.wait_for(Duration::from_secs(3), || {
-        request(server.addr, "GET", "/health", &[], "").json()["status"] == "degraded"
+    let seen = wait_until(Duration::from_secs(3), || {
+        request(server.addr(), "GET", "/health", &[], "").json()["status"] == "degraded"
     });
     assert!(seen.is_some());
     assert_eq!(
-        request(server.addr, "GET", "/health", &[], "").json(),
+        request(server.addr(), "GET", "/health", &[], "").json(),
         serde_json::json!({"status": "degraded"})
     );
 }
@@ -846,16 +767,12 @@ fn the_start_banner_prints_no_login_link_when_stdout_is_not_a_terminal() {
 /// again, and every change is in the file at the end.
 #[test]
 fn concurrent_writers_of_the_config_lose_no_update() {
-    let mut config = LIMITED.replace(
-        "{root_hash}",
-        &panel::auth::header::hash_password(ROOT_PASSWORD).unwrap(),
-    );
     let users = ["bob", "r1", "r2", "r3", "r4", "r5"];
-    for u in &users[1..] {
-        config.push_str(&format!("\n[resellers.{u}]\nprivileges = [\"list-accts\"]\n"));
-    }
-    let server = TestServer::start(&config);
-    let root = panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::root(), "root").unwrap();
+    let cast = users[1..]
+        .iter()
+        .fold(limited(), |cast, u| cast.reseller(u, &["list-accts"]));
+    let server = TestPanel::serve(&cast);
+    let root = server.access_key("root");
     let auth = whm("root", root.as_str());
     let bin = tests::tweakgate_bin();
     let mut children: Vec<std::process::Child> = users
@@ -878,11 +795,9 @@ fn concurrent_writers_of_the_config_lose_no_update() {
     let mut last = 0;
     for i in 0..30 {
         last = 300 + i;
-        let r = server.api(
-            "set_tweaksetting",
-            &format!("key=maxcpsrvdconnections&value={last}"),
-            Some(&auth),
-        );
+        let r = server
+            .presenting(&auth)
+            .api("set_tweaksetting", &format!("key=maxcpsrvdconnections&value={last}"));
         assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
     }
     for child in &mut children {
@@ -911,38 +826,37 @@ fn concurrent_writers_of_the_config_lose_no_update() {
 #[test]
 fn removing_a_reseller_removes_its_key_tokens_and_sessions() {
     let server = limited_server();
-    let bob = settings::Username::new("bob").unwrap();
-    let key = panel::whm::ops::keys::generate_key(&server.panel, &bob, "root").unwrap();
-    let (_, token) = server
-        .panel
-        .tokens
-        .create("bob", &credentials::TokenName::new("t").unwrap(), None, None, &[])
-        .unwrap();
-    let (session, cookie) = server
-        .panel
-        .sessions
-        .start(panel::store::sessions::Grant::own(bob.clone(), "test"));
-    assert_eq!(server.api("version", "", Some(&whm("bob", key.as_str()))).status, 200);
+    let key = server.access_key("bob");
+    let token = server.as_("bob");
+    let session = server.as_("bob").in_session();
+    assert_eq!(
+        server.presenting(&whm("bob", key.as_str())).api("version", "").status,
+        200
+    );
+    assert_eq!(session.api("version", "").status, 200);
     let with_bob = std::fs::read_to_string(server.config_path()).unwrap();
-    // bob and his account dave go; everything else stays.
-    let (before, rest) = with_bob.split_once("[resellers.bob]").unwrap();
-    let plugins = rest.split_once("[[plugins]]").unwrap().1;
-    let without_bob = format!("{before}[[plugins]]{plugins}");
+    // bob and his account dave go (their tables, up to the next blank line); everything else stays.
+    let mut dropping = false;
+    let without_bob: String = with_bob
+        .split_inclusive('\n')
+        .filter(|line| {
+            if line.starts_with('[') {
+                dropping = line.trim() == "[resellers.bob]" || line.trim() == "[accounts.dave]";
+            } else if line.trim().is_empty() {
+                dropping = false;
+            }
+            !dropping
+        })
+        .collect();
     assert_ne!(with_bob, without_bob);
-    let generation = server.panel.status().generation;
+    let generation = server.generation();
     server.rewrite_config(&without_bob);
-    let reloaded = server.wait_for(Duration::from_secs(5), || server.panel.status().generation > generation);
-    assert!(reloaded.is_some(), "{:?}", server.panel.status().last_error);
+    let reloaded = wait_until(Duration::from_secs(5), || server.generation() > generation);
+    assert!(reloaded.is_some(), "{:?}", server.reloads().last_error);
     let home = server.dir.path().join("state/home/bob");
     assert!(!home.join(".accesshash").exists(), "the key file is gone");
-    assert!(
-        server.panel.tokens.list("bob").unwrap().is_empty(),
-        "the tokens are gone"
-    );
-    assert!(
-        server.panel.sessions.check(&session, Some(&cookie)).is_none(),
-        "the session is over"
-    );
+    assert!(server.tokens("bob").is_empty(), "the tokens are gone");
+    assert!(session.api("version", "").status == 401, "the session is over");
     let log = std::fs::read_to_string(server.dir.path().join("state/audit.log")).unwrap();
     assert!(log.contains("credentials_removed"), "{log}");
     let kept: Vec<std::path::PathBuf> = std::fs::read_dir(server.dir.path().join("state/removed"))
@@ -957,11 +871,14 @@ fn removing_a_reseller_removes_its_key_tokens_and_sessions() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&kept[0]).unwrap().permissions().mode() & 0o777, 0o700);
     // A new bob inherits nothing.
-    let generation = server.panel.status().generation;
+    let generation = server.generation();
     server.rewrite_config(&with_bob);
-    server.wait_for(Duration::from_secs(5), || server.panel.status().generation > generation);
-    assert_eq!(server.api("version", "", Some(&whm("bob", key.as_str()))).status, 401);
-    assert_eq!(server.api("version", "", Some(&whm("bob", token.expose()))).status, 401);
+    wait_until(Duration::from_secs(5), || server.generation() > generation);
+    assert_eq!(
+        server.presenting(&whm("bob", key.as_str())).api("version", "").status,
+        401
+    );
+    assert_eq!(token.api("version", "").status, 401);
 }
 
 /// An editor that truncates and then writes (`open(…, 'w')`, `cat >`, `rsync --inplace`) left an empty file for a few
@@ -1063,21 +980,6 @@ fn an_edit_that_removes_most_users_waits_for_confirmation() {
 }
 
 /// A server whose Tweak Settings are a native `cpanel.config`, with a reseller holding `all`.
-const NATIVE: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-state_dir = "state"
-
-[sources]
-cpanel_config = "cpanel.config"
-
-[resellers.carol]
-privileges = ["all"]
-
-[[plugins]]
-path = "{plugin}"
-"#;
-
 const NATIVE_CPANEL_CONFIG: &str = "# written by WHM\nallow_deprecated_accesshash=1\nallow_server_info_status_from=\n";
 
 /// `set_tweaksetting key=allow_server_info_status_from value="a\nallow_deprecated_accesshash=0"`
@@ -1085,20 +987,10 @@ const NATIVE_CPANEL_CONFIG: &str = "# written by WHM\nallow_deprecated_accesshas
 /// got 401, and any key name at all got in past the schema. Every key and value is one line, however it is sent.
 #[test]
 fn a_line_break_in_a_tweak_setting_writes_no_line_into_cpanel_config() {
-    let dir = tempfile::tempdir().unwrap();
-    let plugin = tests::build_cdylib("remote-access-key");
-    std::fs::write(dir.path().join("cpanel.config"), NATIVE_CPANEL_CONFIG).unwrap();
-    let path = dir.path().join("tweakgate.toml");
-    std::fs::write(&path, NATIVE.replace("{plugin}", &plugin.display().to_string())).unwrap();
-    let server = TestServer::start_at(dir, &path);
-    let root = panel::whm::ops::keys::generate_key(&server.panel, &settings::Username::root(), "root").unwrap();
+    let server = TestPanel::serve(&cast().native_cpanel_config(NATIVE_CPANEL_CONFIG));
+    let root = server.access_key("root");
     let root = whm("root", root.as_str());
-    let (_, token) = server
-        .panel
-        .tokens
-        .create("carol", &credentials::TokenName::new("all").unwrap(), None, None, &[])
-        .unwrap();
-    let carol = whm("carol", token.expose());
+    let carol = server.as_("carol").authorization().unwrap().to_owned();
     let file = server.dir.path().join("cpanel.config");
     let exploits = [
         (
@@ -1134,9 +1026,9 @@ fn a_line_break_in_a_tweak_setting_writes_no_line_into_cpanel_config() {
     ];
     for (method, params, what) in exploits {
         let r = match method {
-            "GET" => server.api("set_tweaksetting", params, Some(&carol)),
+            "GET" => server.presenting(&carol).api("set_tweaksetting", params),
             _ => request(
-                server.addr,
+                server.addr(),
                 "POST",
                 "/json-api/set_tweaksetting?api.version=1",
                 &[("Authorization", &carol)],
@@ -1162,28 +1054,30 @@ fn a_line_break_in_a_tweak_setting_writes_no_line_into_cpanel_config() {
         let text = std::fs::read_to_string(&file).unwrap();
         assert_eq!(text, NATIVE_CPANEL_CONFIG, "{method} {params}: the file is untouched");
         // Every access key still works.
-        assert_eq!(server.api("version", "", Some(&root)).status, 200, "{method} {params}");
+        assert_eq!(
+            server.presenting(&root).api("version", "").status,
+            200,
+            "{method} {params}"
+        );
     }
     // A line break in the key is no key at all.
-    let r = server.api(
+    let r = server.presenting(&carol).api(
         "set_tweaksetting",
         "key=allow_server_info_status_from%0Aallow_deprecated_accesshash&value=0",
-        Some(&carol),
     );
     assert_eq!(r.json()["metadata"]["result"], 0, "{}", r.body);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), NATIVE_CPANEL_CONFIG);
     // A one-line value is still written, in place, as one line.
-    let r = server.api(
+    let r = server.presenting(&carol).api(
         "set_tweaksetting",
         "key=allow_server_info_status_from&value=127.0.0.1%20localhost",
-        Some(&carol),
     );
     assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         "# written by WHM\nallow_deprecated_accesshash=1\nallow_server_info_status_from=127.0.0.1 localhost\n"
     );
-    assert_eq!(server.api("version", "", Some(&root)).status, 200);
+    assert_eq!(server.presenting(&root).api("version", "").status, 200);
 }
 
 /// `tweakgate passwd` wrote a password hash into a config left 0644, readable by every local
@@ -1191,7 +1085,7 @@ fn a_line_break_in_a_tweak_setting_writes_no_line_into_cpanel_config() {
 #[test]
 fn the_config_is_private_once_it_holds_a_password_hash() {
     use std::os::unix::fs::PermissionsExt;
-    let server = TestServer::start(CONFIG);
+    let server = TestPanel::serve(&cast());
     let path = server.config_path();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let mode = || std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -1210,16 +1104,9 @@ fn the_config_is_private_once_it_holds_a_password_hash() {
     assert!(std::fs::read_to_string(&path).unwrap().contains("password_hash"));
     assert_eq!(mode(), 0o600, "the hash is readable by the owner only");
     // The server's next write of the config keeps it private.
-    let (_, token) = server
-        .panel
-        .tokens
-        .create("root", &credentials::TokenName::new("t").unwrap(), None, None, &[])
-        .unwrap();
-    let r = server.api(
-        "set_tweaksetting",
-        "key=maxcpsrvdconnections&value=300",
-        Some(&whm("root", token.expose())),
-    );
+    let r = server
+        .as_("root")
+        .api("set_tweaksetting", "key=maxcpsrvdconnections&value=300");
     assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
     assert_eq!(mode(), 0o600);
 }
@@ -1230,22 +1117,13 @@ fn the_config_is_private_once_it_holds_a_password_hash() {
 #[test]
 fn one_time_links_are_capped_per_user() {
     use panel::store::sessions::MAX_ONE_TIME_PER_USER;
-    let server = TestServer::start(CONFIG);
-    let token = |user: &str| {
-        let (_, t) = server
-            .panel
-            .tokens
-            .create(user, &credentials::TokenName::new("s").unwrap(), None, None, &[])
-            .unwrap();
-        whm(user, t.expose())
-    };
+    let server = TestPanel::serve(&cast());
+    let token = |user: &str| server.as_(user).authorization().unwrap().to_owned();
     let (root, bob) = (token("root"), token("bob"));
     let link = |auth: &str, user: &str| {
-        let r = server.api(
-            "create_user_session",
-            &format!("user={user}&service=whostmgrd"),
-            Some(auth),
-        );
+        let r = server
+            .presenting(auth)
+            .api("create_user_session", &format!("user={user}&service=whostmgrd"));
         assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
         r.json()["data"]["url"].as_str().unwrap().to_owned()
     };
@@ -1261,7 +1139,7 @@ fn one_time_links_are_capped_per_user() {
     let redeem = |url: &str| {
         let path = url.split_once("://").unwrap().1;
         let path = &path[path.find('/').unwrap()..];
-        request(server.addr, "GET", path, &[], "").status
+        request(server.addr(), "GET", path, &[], "").status
     };
     assert_eq!(redeem(&bobs[0]), 401, "bob's oldest link ended");
     assert_eq!(redeem(bobs.last().unwrap()), 303, "bob's newest link works");
