@@ -42,6 +42,8 @@ pub struct Cast {
     native_cpanel_config: Option<String>,
     /// Root's password hash (`[root] password_hash`).
     root_password_hash: Option<String>,
+    /// Resellers' homes when not under the state directory (`home` in their table).
+    reseller_homes: Vec<(String, String)>,
     /// Resellers' and accounts' password hashes (`password_hash` in their table).
     reseller_password_hashes: Vec<(String, String)>,
     extra: String,
@@ -75,6 +77,7 @@ impl Cast {
             native_cpanel_config: None,
             root_password_hash: None,
             reseller_password_hashes: Vec::new(),
+            reseller_homes: Vec::new(),
             extra: String::new(),
         }
     }
@@ -97,6 +100,13 @@ impl Cast {
     /// Root's password, hashed as `tweakgate passwd` hashes it.
     pub fn root_password(mut self, password: &str) -> Cast {
         self.root_password_hash = Some(::panel::auth::header::hash_password(password).expect("hashing a password"));
+        self
+    }
+
+    /// A reseller's home folder (where its `.accesshash` lives), elsewhere than `<state>/home/<name>`.
+    pub fn reseller_home(mut self, name: &str, home: &std::path::Path) -> Cast {
+        self.reseller_homes.retain(|(n, _)| n != name);
+        self.reseller_homes.push((name.into(), home.display().to_string()));
         self
     }
 
@@ -183,6 +193,9 @@ impl Cast {
         for (name, privileges) in &self.resellers {
             let list: Vec<String> = privileges.iter().map(|p| format!("{p:?}")).collect();
             let _ = write!(t, "\n[resellers.{name}]\nprivileges = [{}]\n", list.join(", "));
+            if let Some((_, home)) = self.reseller_homes.iter().find(|(n, _)| n == name) {
+                let _ = writeln!(t, "home = {home:?}");
+            }
             if let Some((_, hash)) = self.reseller_password_hashes.iter().find(|(n, _)| n == name) {
                 let _ = writeln!(t, "password_hash = {hash:?}");
             }

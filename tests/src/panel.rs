@@ -108,6 +108,16 @@ impl TestPanel {
         TestPanel::start(cast, true)
     }
 
+    /// Served from a folder that `prepare` filled first (state a previous run or an administrator left: key files,
+    /// a broken audit log).
+    pub fn serve_prepared(cast: &Cast, prepare: impl FnOnce(&std::path::Path)) -> TestPanel {
+        let dir = tempfile::tempdir().expect("temp dir");
+        prepare(dir.path());
+        let mut p = TestPanel::start_in(cast, dir);
+        p.listen(None);
+        p
+    }
+
     /// Served with explicit connection limits (short timeouts, a small cap).
     pub fn serve_with(cast: &Cast, limits: ::panel::conn::Limits) -> TestPanel {
         let mut p = TestPanel::start(cast, false);
@@ -116,7 +126,14 @@ impl TestPanel {
     }
 
     fn start(cast: &Cast, serve: bool) -> TestPanel {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let mut p = TestPanel::start_in(cast, tempfile::tempdir().expect("temp dir"));
+        if serve {
+            p.listen(None);
+        }
+        p
+    }
+
+    fn start_in(cast: &Cast, dir: tempfile::TempDir) -> TestPanel {
         let path = dir.path().join("tweakgate.toml");
         std::fs::write(&path, cast.toml()).expect("writing the config");
         if let Some(text) = cast.native_text() {
@@ -130,18 +147,14 @@ impl TestPanel {
             .enable_all()
             .build()
             .expect("runtime");
-        let mut p = TestPanel {
+        TestPanel {
             dir: Arc::new(dir),
             panel,
             router,
             addr: None,
             tls_addr: None,
             runtime,
-        };
-        if serve {
-            p.listen(None);
         }
-        p
     }
 
     /// Served on loopback over HTTP and HTTPS (a self-signed pair made in the state directory, as on a first
@@ -350,6 +363,46 @@ impl TestPanel {
     /// A fresh access key of `user`'s, made by the panel's own key generation (audited as done by root).
     pub fn access_key(&self, user: &str) -> String {
         self.key(user)
+    }
+
+    /// The panel's own key generation (what the CLI uses), or its error in full.
+    pub fn try_access_key(&self, user: &str) -> Result<String, String> {
+        let user = Username::new(user).expect("a username");
+        ::panel::whm::ops::keys::generate_key(&self.panel, &user, "root")
+            .map(|k| k.as_str().to_owned())
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    /// What one snapshot in force says of `user` and `feature`: whether the Tweak Setting `setting` is on, whether
+    /// the user holds `acl`, and whether the feature is visible to them (all read from the same snapshot).
+    pub fn one_view(&self, user: &str, setting: &str, acl: &str, feature: &str) -> (bool, bool, bool) {
+        let snapshot = self.panel.snapshot();
+        let on = snapshot.config().tweak_settings.is_on(setting);
+        let id = snapshot.user_id(user).expect("a user of the cast");
+        let held = snapshot
+            .privileges(id)
+            .contains(settings::Acl::from_name(acl).expect("an ACL"));
+        let fid = snapshot.feature_id(feature).expect("a feature");
+        (on, held, snapshot.is_visible(id, fid))
+    }
+
+    /// Records `n` failed secrets from `ip` in the panel's failure limiter, as that many wrong keys would.
+    pub fn record_failures(&self, ip: std::net::IpAddr, n: usize) {
+        for _ in 0..n {
+            self.panel
+                .limiter
+                .record_failure(ip, None, ::panel::store::limiter::Kind::Secret);
+        }
+    }
+
+    /// How many sources the failure limiter tracks now.
+    pub fn tracked_sources(&self) -> usize {
+        self.panel.limiter.tracked()
+    }
+
+    /// Whether the failure limiter throttles secrets from `ip`.
+    pub fn throttled(&self, ip: std::net::IpAddr) -> bool {
+        self.panel.limiter.secrets_throttled(ip)
     }
 
     /// Imports users' access keys as API tokens, as `tweakgate convert-accesshash` does; returns what it reports.

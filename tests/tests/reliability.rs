@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use credentials::{AccessKey, FAULT_ENV};
 use serde_json::Value;
-use settings::Username;
-use tests::{Reply, TestServer, request};
+use tests::{Cast, Reply, TestPanel, request, wait_until};
 
 /// SIGABRT on Linux: what `std::process::abort` kills the process with.
 const SIGABRT: i32 = 6;
@@ -24,10 +23,6 @@ fn whm(user: &str, secret: &str) -> String {
     format!("WHM {user}:{secret}")
 }
 
-fn user(name: &str) -> Username {
-    Username::new(name).unwrap()
-}
-
 fn private_dir(path: &Path) {
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -36,8 +31,8 @@ fn private_dir(path: &Path) {
         .unwrap();
 }
 
-fn health(server: &TestServer) -> Value {
-    request(server.addr, "GET", "/health", &[], "").json()
+fn health(server: &TestPanel) -> Value {
+    request(server.addr(), "GET", "/health", &[], "").json()
 }
 
 fn entries(dir: &Path) -> Vec<String> {
@@ -49,38 +44,15 @@ fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
-/// The plugin-less config the CLI crash test runs against.
-const CLI_CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-state_dir = "state"
-
-[tweak_settings]
-allow_deprecated_accesshash = true
-
-[resellers.bob]
-privileges = ["manage-api-tokens", "list-accts"]
-"#;
-
-/// A server config with the Remote Access Key plugin and no throttling to speak of.
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-state_dir = "state"
-auth_failure_limit = 1000000
-
-[tweak_settings]
-allow_deprecated_accesshash = true
-
-[resellers.bob]
-privileges = ["manage-api-tokens", "list-accts"]
-
-[resellers.erin]
-privileges = ["list-accts"]
-
-[[plugins]]
-path = "{plugin}"
-"#;
+/// The cast with the Remote Access Key plugin, bob holding `manage-api-tokens` and `list-accts`, and no throttling to
+/// speak of.
+fn cast() -> Cast {
+    Cast::standard()
+        .without_plugins()
+        .plugin("remote-access-key", "")
+        .server("auth_failure_limit = 1000000")
+        .reseller("bob", &["manage-api-tokens", "list-accts"])
+}
 
 /// Checks `.accesshash` text as WHM writes it: 30 lines of 32 lowercase hex digits; returns the key on one line.
 fn whole_key_text(text: &str) -> String {
@@ -104,7 +76,8 @@ fn crash_during_key_write_leaves_a_whole_key() {
     for (point, new_expected) in [("after-temp-written", false), ("after-rename", true)] {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("tweakgate.toml");
-        std::fs::write(&config, CLI_CONFIG).unwrap();
+        // The cast without plugins: the CLI loads none.
+        std::fs::write(&config, cast().without_plugins().toml()).unwrap();
         let home = dir.path().join("state/home/bob");
         private_dir(&home);
         let old = AccessKey::generate().unwrap();
@@ -182,19 +155,16 @@ fn crash_during_key_write_leaves_a_whole_key() {
     }
 }
 
-/// Writes the config with the plugin path filled in, with `state/audit.log` a symlink to `/dev/full`, and serves it.
-fn server_with_full_audit_log(bob_key: &AccessKey) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    private_dir(&state);
-    std::os::unix::fs::symlink("/dev/full", state.join("audit.log")).unwrap();
-    let home = state.join("home/bob");
-    private_dir(&home);
-    credentials::write_key(&home, bob_key).unwrap();
-    let plugin = tests::build_cdylib("remote-access-key");
-    let path = dir.path().join("tweakgate.toml");
-    std::fs::write(&path, CONFIG.replace("{plugin}", &plugin.display().to_string())).unwrap();
-    TestServer::start_at(dir, &path)
+/// Serves the cast with `state/audit.log` a symlink to `/dev/full` and bob's key already on disk.
+fn server_with_full_audit_log(bob_key: &AccessKey) -> TestPanel {
+    TestPanel::serve_prepared(&cast(), |dir| {
+        let state = dir.join("state");
+        private_dir(&state);
+        std::os::unix::fs::symlink("/dev/full", state.join("audit.log")).unwrap();
+        let home = state.join("home/bob");
+        private_dir(&home);
+        credentials::write_key(&home, bob_key).unwrap();
+    })
 }
 
 /// Fault: the audit log cannot be written (every write fails with ENOSPC). A key generation is refused with a
@@ -206,7 +176,7 @@ fn audit_failure_blocks_key_generation() {
     let home = server.dir.path().join("state/home/bob");
     let auth = whm("bob", old.as_str());
 
-    let r = server.api("accesshash", "generate=1", Some(&auth));
+    let r = server.presenting(&auth).api("accesshash", "generate=1");
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
     assert_eq!(v["metadata"]["result"], 0, "{v}");
@@ -215,10 +185,10 @@ fn audit_failure_blocks_key_generation() {
     assert!(v["data"].is_null(), "no key is handed out: {v}");
 
     // The host-side generation (what the CLI uses) is refused too.
-    assert!(panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root").is_err());
+    assert!(server.try_access_key("bob").is_err());
 
     assert_eq!(
-        server.api("version", "", Some(&auth)).status,
+        server.presenting(&auth).api("version", "").status,
         200,
         "the old key still works"
     );
@@ -231,23 +201,22 @@ fn audit_failure_blocks_key_generation() {
 fn audit_failure_error_names_the_audit_log() {
     let old = AccessKey::generate().unwrap();
     let server = server_with_full_audit_log(&old);
-    let err = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root").unwrap_err();
-    assert!(format!("{err:#}").contains("audit"), "{err:#}");
+    let err = server.try_access_key("bob").unwrap_err();
+    assert!(err.contains("audit"), "{err}");
 }
 
 /// Bad input: key files that are symlinks, FIFOs, directories, huge, or group/world-readable are refused (401)
 /// even when they hold (or point at) the right key, and the server keeps serving others.
 #[test]
 fn unsafe_key_files_are_refused() {
-    let mut config = CONFIG.to_owned();
-    for u in ["sym", "fifo", "dirk", "huge", "open"] {
-        config.push_str(&format!("\n[resellers.{u}]\nprivileges = [\"manage-api-tokens\"]\n"));
-    }
-    let server = TestServer::start(&config);
+    let cast = ["sym", "fifo", "dirk", "huge", "open"]
+        .into_iter()
+        .fold(cast(), |cast, u| cast.reseller(u, &["manage-api-tokens"]));
+    let server = TestPanel::serve(&cast);
     let state = server.dir.path().join("state");
-    let bob = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root").unwrap();
+    let bob = server.access_key("bob");
     let bob_auth = whm("bob", bob.as_str());
-    assert_eq!(server.api("version", "", Some(&bob_auth)).status, 200);
+    assert_eq!(server.presenting(&bob_auth).api("version", "").status, 200);
 
     let home = |u: &str| {
         let h = state.join("home").join(u);
@@ -294,15 +263,15 @@ fn unsafe_key_files_are_refused() {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
     cases.push(("open", key));
 
-    let denied = server.api("version", "", Some("WHM bob:nope")).body;
+    let denied = server.presenting("WHM bob:nope").api("version", "").body;
     for (u, key) in &cases {
         let start = Instant::now();
-        let r = server.api("version", "", Some(&whm(u, key.as_str())));
+        let r = server.presenting(&whm(u, key.as_str())).api("version", "");
         assert_eq!(r.status, 401, "{u}: {}", r.body);
         assert_eq!(r.body, denied, "{u}: the same answer as any failure");
         assert!(start.elapsed() < Duration::from_secs(5), "{u}: answered promptly");
         assert_eq!(
-            server.api("version", "", Some(&bob_auth)).status,
+            server.presenting(&bob_auth).api("version", "").status,
             200,
             "after {u}: bob still works"
         );
@@ -319,27 +288,27 @@ fn unsafe_key_files_are_refused() {
 /// when the change (chmod, or moving the file and linking to it) leaves its size and mtime as they were.
 #[test]
 fn key_file_made_unsafe_after_caching_is_refused() {
-    let server = TestServer::start(CONFIG);
+    let server = TestPanel::serve(&cast());
     let home = server.dir.path().join("state/home/bob");
-    let key = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root").unwrap();
+    let key = server.access_key("bob");
     let auth = whm("bob", key.as_str());
     let file = home.join(".accesshash");
 
-    assert_eq!(server.api("version", "", Some(&auth)).status, 200, "cached now");
+    assert_eq!(server.presenting(&auth).api("version", "").status, 200, "cached now");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert_eq!(
-        server.api("version", "", Some(&auth)).status,
+        server.presenting(&auth).api("version", "").status,
         401,
         "chmod 0644 after caching"
     );
 
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(server.api("version", "", Some(&auth)).status, 200, "0600 again");
+    assert_eq!(server.presenting(&auth).api("version", "").status, 200, "0600 again");
     let moved = home.join("moved");
     std::fs::rename(&file, &moved).unwrap();
     std::os::unix::fs::symlink(&moved, &file).unwrap();
     assert_eq!(
-        server.api("version", "", Some(&auth)).status,
+        server.presenting(&auth).api("version", "").status,
         401,
         "a symlink to the same inode"
     );
@@ -349,13 +318,13 @@ fn key_file_made_unsafe_after_caching_is_refused() {
 /// config stays in force, `/health` says `degraded` naming the file, and the next good file is in force within 250 ms.
 #[test]
 fn broken_config_keeps_the_last_good_one() {
-    let server = TestServer::start(CONFIG);
-    let key = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root").unwrap();
+    let server = TestPanel::serve(&cast());
+    let key = server.access_key("bob");
     let auth = whm("bob", key.as_str());
     let good = std::fs::read_to_string(server.config_path()).unwrap();
     let file_name = server.config_path().display().to_string();
     let csp_on = |on: bool| good.replace("[tweak_settings]\n", &format!("[tweak_settings]\ncsp = {on}\n"));
-    let csp = || server.panel.snapshot().config().tweak_settings.is_on("csp");
+    let csp = || server.is_on("csp");
 
     // Each fault, then a good file that flips `csp`, so that "picked up" is observable.
     type Fault<'a> = (&'static str, Box<dyn Fn() + 'a>);
@@ -387,41 +356,37 @@ fn broken_config_keeps_the_last_good_one() {
     ];
     let mut expected_csp = false;
     for (what, fault) in &faults {
-        let generation = server.panel.status().generation;
+        let generation = server.generation();
         fault();
-        let seen = server.wait_for(Duration::from_secs(3), || health(&server)["status"] == "degraded");
+        let seen = wait_until(Duration::from_secs(3), || health(&server)["status"] == "degraded");
         assert!(seen.is_some(), "{what}: /health shows the problem");
-        let h = server.health_as_root().json();
+        let h = server.health_as_root();
         let error = h["config"]["error"].as_str().unwrap_or_default();
         assert!(error.contains(&file_name), "{what}: the error names the file: {h}");
-        assert_eq!(
-            server.panel.status().generation,
-            generation,
-            "{what}: nothing new in force"
-        );
-        assert!(server.panel.status().last_error.is_some(), "{what}");
+        assert_eq!(server.generation(), generation, "{what}: nothing new in force");
+        assert!(server.reloads().last_error.is_some(), "{what}");
         assert_eq!(csp(), expected_csp, "{what}: the last good settings stay");
         assert_eq!(
-            server.api("version", "", Some(&auth)).status,
+            server.presenting(&auth).api("version", "").status,
             200,
             "{what}: key auth still works"
         );
         assert_eq!(
-            server.api("accesshash", "", Some(&auth)).json()["data"]["accesshash"],
+            server.presenting(&auth).api("accesshash", "").json()["data"]["accesshash"],
             key.as_str(),
             "{what}: the plugin still serves"
         );
 
         expected_csp = !expected_csp;
         server.rewrite_config(&csp_on(expected_csp));
-        let took = server.wait_for(Duration::from_secs(3), || csp() == expected_csp);
+        let took = wait_until(Duration::from_secs(3), || csp() == expected_csp);
         assert!(
             took.is_some_and(|t| t < Duration::from_millis(250)),
             "{what}: the next good file is in force within 250 ms: {took:?}"
         );
-        let ok = server.wait_for(Duration::from_secs(1), || health(&server)["status"] == "ok");
+        let ok = wait_until(Duration::from_secs(1), || health(&server)["status"] == "ok");
         assert!(ok.is_some(), "{what}: healthy again: {}", health(&server));
-        assert_eq!(server.health_as_root().json()["config"]["error"], Value::Null);
+        assert_eq!(server.health_as_root()["config"]["error"], Value::Null);
     }
 }
 
@@ -430,9 +395,8 @@ fn broken_config_keeps_the_last_good_one() {
 /// fails and the new one works at once.
 #[test]
 fn authentication_during_regeneration() {
-    let server = TestServer::start(CONFIG);
-    let bob = user("bob");
-    let first = panel::whm::ops::keys::generate_key(&server.panel, &bob, "root").unwrap();
+    let server = TestPanel::serve(&cast());
+    let first = server.access_key("bob");
     // (generation, key) in force; `started` counts generations begun.
     let current = Arc::new(Mutex::new((0u64, first.as_str().to_owned())));
     let started = Arc::new(AtomicU64::new(0));
@@ -448,7 +412,7 @@ fn authentication_during_regeneration() {
                 let (mut ok, mut denied) = (0, 0);
                 while !stop.load(Ordering::Acquire) && Instant::now() < deadline {
                     let (generation, key) = current.lock().unwrap().clone();
-                    let r = server.api("version", "", Some(&whm("bob", &key)));
+                    let r = server.presenting(&whm("bob", &key)).api("version", "");
                     requests.fetch_add(1, Ordering::Relaxed);
                     assert!(r.status < 500, "never a 5xx: {} {}", r.status, r.body);
                     match r.status {
@@ -474,16 +438,16 @@ fn authentication_during_regeneration() {
             }
             std::thread::sleep(Duration::from_millis(50));
             started.store(i, Ordering::Release);
-            let new = panel::whm::ops::keys::generate_key(&server.panel, &bob, "root").unwrap();
+            let new = server.access_key("bob");
             let new = new.as_str().to_owned();
             let old = std::mem::replace(&mut *current.lock().unwrap(), (i, new.clone())).1;
             assert_eq!(
-                server.api("version", "", Some(&whm("bob", &old))).status,
+                server.presenting(&whm("bob", &old)).api("version", "").status,
                 401,
                 "generation {i}: old key"
             );
             assert_eq!(
-                server.api("version", "", Some(&whm("bob", &new))).status,
+                server.presenting(&whm("bob", &new)).api("version", "").status,
                 200,
                 "generation {i}: new key"
             );
@@ -508,8 +472,9 @@ fn authentication_during_regeneration() {
 /// snapshot sees both on or both off, never a mix, and nothing answers 5xx.
 #[test]
 fn settings_flipping_under_load_are_seen_whole() {
-    let on = CONFIG.to_owned();
-    let off = CONFIG
+    let server = TestPanel::serve(&cast());
+    let on = server.config_text();
+    let off = on
         .replace(
             "allow_deprecated_accesshash = true",
             "allow_deprecated_accesshash = false",
@@ -519,15 +484,7 @@ fn settings_flipping_under_load_are_seen_whole() {
             "privileges = [\"list-accts\"]",
         );
     assert_ne!(on, off);
-    let server = TestServer::start(&on);
-    let plugin = tests::build_cdylib("remote-access-key").display().to_string();
-    let (on, off) = (on.replace("{plugin}", &plugin), off.replace("{plugin}", &plugin));
-    let (_, token) = server
-        .panel
-        .tokens
-        .create("bob", &credentials::TokenName::new("load").unwrap(), None, None, &[])
-        .unwrap();
-    let auth = whm("bob", token.expose());
+    let auth = server.as_("bob").authorization().unwrap().to_owned();
     let stop = AtomicBool::new(false);
     let seen_on = AtomicUsize::new(0);
     let seen_off = AtomicUsize::new(0);
@@ -537,7 +494,7 @@ fn settings_flipping_under_load_are_seen_whole() {
         for _ in 0..4 {
             s.spawn(|| {
                 while !stop.load(Ordering::Acquire) {
-                    let r = server.api("applist", "", Some(&auth));
+                    let r = server.presenting(&auth).api("applist", "");
                     assert_eq!(r.status, 200, "{}", r.body);
                     let apps: Vec<String> = r.json()["data"]["app"]
                         .as_array()
@@ -559,15 +516,14 @@ fn settings_flipping_under_load_are_seen_whole() {
         }
         s.spawn(|| {
             while !stop.load(Ordering::Acquire) {
-                let snapshot = server.panel.snapshot();
-                let setting = snapshot.config().tweak_settings.is_on("allow_deprecated_accesshash");
-                let id = snapshot.user_id("bob").unwrap();
-                let privilege = snapshot
-                    .privileges(id)
-                    .contains(settings::Acl::from_name("manage-api-tokens").unwrap());
+                let (setting, privilege, visible) = server.one_view(
+                    "bob",
+                    "allow_deprecated_accesshash",
+                    "manage-api-tokens",
+                    "remote-access-key",
+                );
                 assert_eq!(setting, privilege, "a snapshot mixes two configs");
-                let fid = snapshot.feature_id("remote-access-key").unwrap();
-                assert_eq!(snapshot.is_visible(id, fid), setting);
+                assert_eq!(visible, setting);
                 snapshots.fetch_add(1, Ordering::Relaxed);
                 std::thread::yield_now();
             }
@@ -586,10 +542,7 @@ fn settings_flipping_under_load_are_seen_whole() {
         on_count > 0 && off_count > 0,
         "both states were served: {on_count} on, {off_count} off"
     );
-    assert!(
-        server.panel.status().generation > 4,
-        "the config was reloaded many times"
-    );
+    assert!(server.generation() > 4, "the config was reloaded many times");
     assert!(snapshots.load(Ordering::Relaxed) > 100);
 }
 
@@ -597,39 +550,38 @@ fn settings_flipping_under_load_are_seen_whole() {
 /// passes; the limiter tracks at most `MAX_TRACKED` sources whatever their number.
 #[test]
 fn brute_force_is_throttled_in_bounded_memory() {
-    use panel::store::limiter::Kind;
-    let server = TestServer::start(&CONFIG.replace("auth_failure_limit = 1000000", "auth_failure_limit = 7"));
-    let key = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root").unwrap();
+    let server = TestPanel::serve(&cast().server("auth_failure_limit = 7"));
+    let key = server.access_key("bob");
     let statuses: Vec<u16> = (0..12)
         .map(|_| {
             let wrong = AccessKey::generate().unwrap();
-            server.api("version", "", Some(&whm("bob", wrong.as_str()))).status
+            server.presenting(&whm("bob", wrong.as_str())).api("version", "").status
         })
         .collect();
     assert_eq!(&statuses[..7], &[401; 7], "{statuses:?}");
     assert!(statuses[7..].iter().all(|s| *s == 429), "{statuses:?}");
-    let r = server.api("version", "", Some(&whm("bob", key.as_str())));
+    let r = server.presenting(&whm("bob", key.as_str())).api("version", "");
     assert_eq!(r.status, 200, "a correct key is never refused for wrong ones");
     let wrong = AccessKey::generate().unwrap();
-    let r = server.api("version", "", Some(&whm("bob", wrong.as_str())));
+    let r = server.presenting(&whm("bob", wrong.as_str())).api("version", "");
     assert_eq!(r.status, 429);
     assert!(r.header("retry-after").is_some());
     assert!(!r.body.contains(key.as_str()));
 
-    let limiter = &server.panel.limiter;
     for i in 0..10_000u32 {
-        limiter.record_failure(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)), None, Kind::Secret);
-        assert!(limiter.tracked() <= panel::store::limiter::MAX_TRACKED, "after {i}");
+        server.record_failures(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)), 1);
+        assert!(
+            server.tracked_sources() <= panel::store::limiter::MAX_TRACKED,
+            "after {i}"
+        );
     }
-    assert!(limiter.tracked() <= panel::store::limiter::MAX_TRACKED);
+    assert!(server.tracked_sources() <= panel::store::limiter::MAX_TRACKED);
     // A recent attacker among many sources is still throttled after 7 failures.
     let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-    for _ in 0..7 {
-        limiter.record_failure(ip, None, Kind::Secret);
-    }
-    assert!(limiter.secrets_throttled(ip));
+    server.record_failures(ip, 7);
+    assert!(server.throttled(ip));
     assert_eq!(
-        request(server.addr, "GET", "/health", &[], "").status,
+        request(server.addr(), "GET", "/health", &[], "").status,
         200,
         "still serving"
     );
@@ -960,8 +912,8 @@ impl Drop for Undo {
 }
 
 /// Generating a key into a home that cannot be written fails with a clear error; the old key keeps working.
-fn generation_fails_cleanly(server: &TestServer, home: &Path, old: &str) {
-    let r = server.api("accesshash", "generate=1", Some(&whm("bob", old)));
+fn generation_fails_cleanly(server: &TestPanel, home: &Path, old: &str) {
+    let r = server.presenting(&whm("bob", old)).api("accesshash", "generate=1");
     let v = r.json();
     assert_eq!(v["metadata"]["result"], 0, "{v}");
     let reason = v["metadata"]["reason"].as_str().unwrap();
@@ -971,7 +923,7 @@ fn generation_fails_cleanly(server: &TestServer, home: &Path, old: &str) {
     );
     assert!(!reason.contains(old), "the error holds no key");
     assert_eq!(
-        server.api("version", "", Some(&whm("bob", old))).status,
+        server.presenting(&whm("bob", old)).api("version", "").status,
         200,
         "the old key still works"
     );
@@ -986,11 +938,8 @@ fn generation_fails_cleanly(server: &TestServer, home: &Path, old: &str) {
 
 #[test]
 fn read_only_home_refuses_a_new_key_and_keeps_the_old() {
-    let server = TestServer::start(CONFIG);
-    let old = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root")
-        .unwrap()
-        .as_str()
-        .to_owned();
+    let server = TestPanel::serve(&cast());
+    let old = server.access_key("bob");
     let home = server.dir.path().join("state/home/bob");
     // Root ignores file modes, but not the immutable attribute.
     sh("chattr", &["+i", home.to_str().unwrap()]);
@@ -1015,16 +964,12 @@ fn full_disk_refuses_a_new_key_and_keeps_the_old() {
     );
     let _undo = Undo(vec![("umount".into(), vec![mount.path().display().to_string()])]);
     std::fs::create_dir(&home).unwrap();
-    let config = CONFIG.replace(
-        "[resellers.bob]\n",
-        &format!("[resellers.bob]\nhome = \"{}\"\n", home.display()),
+    let server = TestPanel::serve(&cast().reseller_home("bob", &home));
+    assert!(
+        server.config_text().contains("home = "),
+        "the test config names bob's home"
     );
-    assert!(config.contains("home = "), "the test config names bob's home");
-    let server = TestServer::start(&config);
-    let old = panel::whm::ops::keys::generate_key(&server.panel, &user("bob"), "root")
-        .unwrap()
-        .as_str()
-        .to_owned();
+    let old = server.access_key("bob");
     // Fill the file system so the next key cannot be written whole.
     let mut filler = std::fs::File::create(home.join("filler")).unwrap();
     let _ = std::io::Write::write_all(&mut filler, &vec![0u8; 64 * 1024]);
