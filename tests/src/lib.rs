@@ -3,7 +3,7 @@
 //! - `cast`: the cast every test knows (root; bob; carol with `all`; erin; frank; dave, an account of bob) and the
 //!   config builder;
 //! - `panel`: `TestPanel::open` (in process) and `TestPanel::serve` (loopback), with one `Client` API;
-//! - here: `Reply`, the raw-socket helpers, `TestServer`, `ServeProcess` (a real `tweakgate serve`) and the builds.
+//! - here: `Reply`, the raw-socket helpers, `ServeProcess` (a real `tweakgate serve`) and the builds.
 
 pub mod cast;
 pub mod panel;
@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The workspace's target directory: `CARGO_TARGET_DIR` when set, else `target/` at the workspace root.
@@ -202,126 +202,6 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &st
     req.push_str("\r\n");
     req.push_str(body);
     raw_request(addr, req.as_bytes())
-}
-
-/// A panel serving on a loopback port from a config in a fresh temporary directory.
-#[allow(missing_debug_implementations)] // holds a runtime, which has nothing useful to print
-pub struct TestServer {
-    pub addr: SocketAddr,
-    pub dir: tempfile::TempDir,
-    pub panel: Arc<::panel::state::Panel>,
-    _runtime: tokio::runtime::Runtime,
-}
-
-impl TestServer {
-    /// Writes `config` (with `{plugin}` replaced by the Remote Access Key plugin's path) and serves it.
-    pub fn start(config: &str) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let plugin = build_cdylib("remote-access-key");
-        let text = config.replace("{plugin}", &plugin.display().to_string());
-        let path = dir.path().join("tweakgate.toml");
-        std::fs::write(&path, text).expect("writing the config");
-        TestServer::start_at(dir, &path)
-    }
-
-    pub fn start_at(dir: tempfile::TempDir, path: &Path) -> TestServer {
-        TestServer::start_at_with(dir, path, None)
-    }
-
-    /// Like [`start`](Self::start), with explicit connection limits (short timeouts, a small cap).
-    pub fn start_with_limits(config: &str, limits: ::panel::conn::Limits) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let plugin = build_cdylib("remote-access-key");
-        let text = config.replace("{plugin}", &plugin.display().to_string());
-        let path = dir.path().join("tweakgate.toml");
-        std::fs::write(&path, text).expect("writing the config");
-        TestServer::start_at_with(dir, &path, Some(limits))
-    }
-
-    fn start_at_with(dir: tempfile::TempDir, path: &Path, limits: Option<::panel::conn::Limits>) -> TestServer {
-        let panel = ::panel::state::Panel::open(path).unwrap_or_else(|e| panic!("config does not load: {e:#}"));
-        panel.spawn_watcher(Duration::from_millis(20));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("binding loopback");
-        let addr = listener.local_addr().expect("local addr");
-        panel
-            .cluster
-            .start(runtime.handle().clone(), &panel.snapshot().config().tweak_settings);
-        let p = Arc::clone(&panel);
-        runtime.spawn(async move {
-            match limits {
-                Some(limits) => ::panel::http::serve_with(p, vec![listener], Vec::new(), limits).await,
-                None => ::panel::http::serve(p, vec![listener]).await,
-            }
-        });
-        TestServer {
-            addr,
-            dir,
-            panel,
-            _runtime: runtime,
-        }
-    }
-
-    pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("tweakgate.toml")
-    }
-
-    /// A WHM API 1 call with an `Authorization` header value.
-    pub fn api(&self, function: &str, query: &str, authorization: Option<&str>) -> Reply {
-        let headers: Vec<(&str, &str)> = authorization.map(|a| vec![("Authorization", a)]).unwrap_or_default();
-        let sep = if query.is_empty() { "" } else { "&" };
-        request(
-            self.addr,
-            "GET",
-            &format!("/json-api/{function}?api.version=1{sep}{query}"),
-            &headers,
-            "",
-        )
-    }
-
-    /// A fresh full-access API token of root's.
-    pub fn root_token(&self) -> String {
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = credentials::TokenName::new(&format!("root{n}")).expect("a token name");
-        let (_, token) = self
-            .panel
-            .tokens
-            .create("root", &name, None, None, &[])
-            .expect("a token for root");
-        token.expose().to_owned()
-    }
-
-    /// `/health` with a fresh API token of root's, so the answer has its details.
-    pub fn health_as_root(&self) -> Reply {
-        let auth = format!("WHM root:{}", self.root_token());
-        request(self.addr, "GET", "/health", &[("Authorization", &auth)], "")
-    }
-
-    /// Rewrites the config atomically (write + rename), as an editor or deploy tool would.
-    pub fn rewrite_config(&self, text: &str) {
-        let tmp = self.dir.path().join(".tweakgate.toml.tmp");
-        std::fs::write(&tmp, text).expect("writing");
-        std::fs::rename(&tmp, self.config_path()).expect("renaming");
-    }
-
-    /// Waits up to `limit` for `cond` to hold; returns how long it took.
-    pub fn wait_for(&self, limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
-        let start = std::time::Instant::now();
-        while start.elapsed() < limit {
-            if cond() {
-                return Some(start.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        None
-    }
 }
 
 /// A loopback address with a port that was free a moment ago.
