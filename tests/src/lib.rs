@@ -204,6 +204,33 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &st
     raw_request(addr, req.as_bytes())
 }
 
+/// A GET of `path` over HTTPS from a client that trusts exactly the certificate in `cert` (as `localhost`); the whole
+/// answer as text, head and body.
+pub fn https_get(addr: SocketAddr, cert: &Path, path: &str) -> String {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(cert).expect("the certificate file") {
+        roots.add(c.expect("a certificate")).expect("a trusted root");
+    }
+    let client =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
+    let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(client), name).expect("a TLS client");
+    let mut sock = TcpStream::connect(addr).expect("connecting");
+    sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
+        .expect("sending");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// A loopback address with a port that was free a moment ago.
 pub fn free_loopback_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding loopback");

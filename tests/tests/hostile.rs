@@ -297,36 +297,6 @@ fn a_password_flood_is_answered_at_once_not_parked() {
     assert!(slowest < Duration::from_secs(5), "a guess was parked for {slowest:?}");
 }
 
-/// A TLS client that trusts whatever certificate the server shows (the test only cares about the connection).
-fn tls_get(addr: SocketAddr, cert: &std::path::Path) -> String {
-    tls_get_path(addr, cert, "/health")
-}
-
-fn tls_get_path(addr: SocketAddr, cert: &std::path::Path, path: &str) -> String {
-    use std::sync::Arc;
-    use tokio_rustls::rustls;
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_file_iter(cert).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
-    let mut sock = TcpStream::connect(addr).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut answer = Vec::new();
-    let _ = tls.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
 #[test]
 fn the_tls_listener_has_the_same_timeouts_and_cap() {
     const CAP: usize = 4;
@@ -342,7 +312,7 @@ fn the_tls_listener_has_the_same_timeouts_and_cap() {
     // More silent clients than the cap: an honest HTTPS request still gets through.
     let hostile: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(addr).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(100));
-    let answer = tls_get(addr, &state.join("tls/cert.pem"));
+    let answer = tests::https_get(addr, &state.join("tls/cert.pem"), "/health");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let open = hostile.iter().filter(|s| is_open(s)).count();
     assert!(open <= CAP, "{open} silent TLS connections open over a cap of {CAP}");
@@ -664,14 +634,14 @@ fn cookies_are_secure_over_https() {
     let addr = server.tls_addr();
     let cert = server.cert_path();
 
-    let form = tls_get_path(addr, &cert, "/login/");
+    let form = tests::https_get(addr, &cert, "/login/");
     let login_cookie = form
         .lines()
         .find(|l| l.starts_with("set-cookie: whostmgrlogin="))
         .unwrap();
     assert!(login_cookie.contains("Secure"), "{login_cookie}");
     let secret = server.login_secret("root");
-    let landing = tls_get_path(addr, &cert, &format!("/cpsess0123456789/login/?session={secret}"));
+    let landing = tests::https_get(addr, &cert, &format!("/cpsess0123456789/login/?session={secret}"));
     assert!(landing.starts_with("HTTP/1.1 303"), "{landing}");
     let session_cookie = landing
         .lines()

@@ -750,11 +750,7 @@ path = "{}"
     let wrong_token = "WRONGTOKENWRONGTOKENWRONGTOKEN42";
     secrets.push(("wrong token".into(), wrong_token.into()));
     assert_eq!(api("version", "", &whm("bob", wrong_token)).status, 401);
-    let basic = |user: &str, pw: &str| {
-        let mut out = String::new();
-        encode_base64(format!("{user}:{pw}").as_bytes(), &mut out);
-        out
-    };
+    let basic = |user: &str, pw: &str| tests::basic_auth(user, pw).trim_start_matches("Basic ").to_owned();
     let good_basic = basic("root", password);
     let wrong_password = "not the password at all, no";
     let bad_basic = basic("root", wrong_password);
@@ -858,22 +854,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-/// Standard base64 with padding, enough for a Basic header.
-fn encode_base64(input: &[u8], out: &mut String) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
 }
 
 /// Found by `fuzz/` (cpanel_config): writing a parsed `cpanel.config` back and reading it again must give the same

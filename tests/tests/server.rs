@@ -428,11 +428,7 @@ fn sessions_log_in_once_and_carry_the_prefix() {
 
 #[test]
 fn https_with_a_self_signed_pair_made_on_first_start() {
-    use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
-    use std::sync::Arc;
-    use tokio_rustls::rustls;
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
 
     // A real server with an HTTPS listener and no certificate configured: it makes a pair on first start.
     let server = tests::ServeProcess::start("", true);
@@ -446,25 +442,7 @@ fn https_with_a_self_signed_pair_made_on_first_start() {
     let addr = server.tls_addr.expect("an HTTPS listener");
 
     // A client that trusts exactly the certificate the panel made.
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_file_iter(state.join("tls/cert.pem")).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
-    let mut sock = std::net::TcpStream::connect(addr).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut answer = Vec::new();
-    let _ = tls.read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = tests::https_get(addr, &state.join("tls/cert.pem"), "/health");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"status\":\"ok\""), "{answer}");
 }
