@@ -933,6 +933,9 @@ fn removing_a_reseller_removes_its_key_tokens_and_sessions() {
     server.rewrite_config(&without_bob);
     let reloaded = server.wait_for(Duration::from_secs(5), || server.panel.status().generation > generation);
     assert!(reloaded.is_some(), "{:?}", server.panel.status().last_error);
+    // The edit alone starts bob's grace (`lockout::a_user_dropped_by_an_edit_and_restored_in_time_keeps_key_and_tokens`);
+    // the administrator's `systemctl reload` confirms the removal.
+    server.panel.reload().unwrap();
     let home = server.dir.path().join("state/home/bob");
     assert!(!home.join(".accesshash").exists(), "the key file is gone");
     assert!(

@@ -1,0 +1,107 @@
+//! Nobody locked out, nothing lost: a user dropped by an edit keeps their credentials through a grace period, guessing
+//! slows a user's password down rather than shutting it out, and passwords and sessions travel only over TLS.
+
+use std::time::Duration;
+
+use tests::{Cast, TestPanel, wait_until};
+
+/// The config text without the named sections (e.g. `[resellers.bob]`).
+fn without(text: &str, sections: &[&str]) -> String {
+    let mut kept = String::new();
+    let mut skip = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            skip = sections.contains(&line);
+        }
+        if !skip {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    kept
+}
+
+/// Saves the config as an editor that writes a new file and renames it does, and waits for the watcher to apply it.
+fn save(p: &TestPanel, text: &str) {
+    let generation = p.generation();
+    let tmp = p.config_path().with_extension("new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, p.config_path()).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || p.generation() > generation).is_some(),
+        "the edit was applied: {}",
+        p.health_as_root()
+    );
+}
+
+const BOB: &[&str] = &["[resellers.bob]", "[accounts.dave]"];
+
+/// An edit dropped bob (a mistake, a save of the wrong file) and was undone a moment later: his key and tokens were
+/// already moved to `removed/` and every client of his had to be given new ones. Now they wait out a grace period.
+#[test]
+fn a_user_dropped_by_an_edit_and_restored_in_time_keeps_key_and_tokens() {
+    let p = TestPanel::serve(&Cast::standard());
+    let key = p.as_("bob").with_key();
+    let token = p.as_("bob").narrowed(&["list-accts"]);
+    let session = p.as_("bob").in_session();
+    assert_eq!(key.api("version", "").status, 200);
+    let text = p.config_text();
+    save(&p, &without(&text, BOB));
+    assert_eq!(key.api("version", "").status, 401, "bob is not a user while he is out");
+    assert_eq!(token.api("version", "").status, 401);
+    save(&p, &text);
+    assert_eq!(key.api("version", "").status, 200, "his key is his again");
+    assert_eq!(token.api("version", "").status, 200, "and so is his token");
+    assert_ne!(session.page("/").status, 200, "sessions may end with the edit");
+    assert!(p.audit_events("credentials_removed").is_empty(), "nothing was retired");
+    let kept = p.audit_events("credentials_kept");
+    assert!(kept.iter().any(|e| e["user"] == "bob"), "{kept:?}");
+    assert!(!p.state_dir().join("removed").exists());
+}
+
+/// Past the grace, the credentials end with their user, so a user of the same name added later inherits nothing.
+#[test]
+fn a_user_absent_past_the_grace_is_retired() {
+    let p = TestPanel::serve(&Cast::standard().server("removed_user_grace_secs = 1"));
+    let key = p.as_("bob").with_key();
+    let token = p.as_("bob").narrowed(&["list-accts"]);
+    let text = p.config_text();
+    save(&p, &without(&text, BOB));
+    assert!(
+        wait_until(Duration::from_secs(5), || p
+            .audit_events("credentials_removed")
+            .iter()
+            .any(|e| e["user"] == "bob"))
+        .is_some(),
+        "bob is retired once his grace is over"
+    );
+    let retired = p.audit_events("credentials_removed");
+    let retired = retired.iter().find(|e| e["user"] == "bob").expect("bob is retired");
+    assert_eq!(retired["why"], "absent past the grace");
+    assert_eq!(retired["access_key"], true);
+    save(&p, &text);
+    assert_eq!(key.api("version", "").status, 401, "a new bob inherits no key");
+    assert_eq!(token.api("version", "").status, 401, "nor a token");
+}
+
+/// The administrator's `systemctl reload` (SIGHUP) confirms the files as they are: a user they leave out is retired at
+/// once, without waiting out the grace. The list of users waiting is durable, so a restart keeps it too.
+#[test]
+fn a_confirmed_reload_retires_a_dropped_user_at_once() {
+    let p = TestPanel::serve(&Cast::standard());
+    let key = p.as_("bob").with_key();
+    let text = p.config_text();
+    save(&p, &without(&text, BOB));
+    let waiting = std::fs::read_to_string(p.state_dir().join("retiring.json")).expect("the wait is on disk");
+    assert!(waiting.contains("\"bob\""), "{waiting}");
+    assert!(p.audit_events("credentials_removed").is_empty());
+    p.confirm_reload().unwrap();
+    let retired = p.audit_events("credentials_removed");
+    let bob: Vec<_> = retired.iter().filter(|e| e["user"] == "bob").collect();
+    assert_eq!(bob.len(), 1, "{retired:?}");
+    assert_eq!(bob[0]["why"], "confirmed by a reload");
+    save(&p, &text);
+    assert_eq!(key.api("version", "").status, 401);
+    let waiting = std::fs::read_to_string(p.state_dir().join("retiring.json")).unwrap();
+    assert!(!waiting.contains("\"bob\""), "{waiting}");
+}
