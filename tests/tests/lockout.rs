@@ -105,3 +105,72 @@ fn a_confirmed_reload_retires_a_dropped_user_at_once() {
     let waiting = std::fs::read_to_string(p.state_dir().join("retiring.json")).unwrap();
     assert!(!waiting.contains("\"bob\""), "{waiting}");
 }
+
+/// Ten wrong `Basic root:` passwords from anywhere refused root's correct password, from any place he had not logged
+/// in from, for the rest of the 300 s window, renewable for ever. Now a full bucket delays the next check by the time
+/// one failure takes to drain (`window / (limit × 5)` for the user's bucket), said in `Retry-After`; the guessing bound
+/// is the one the window gave.
+#[test]
+fn guesses_delay_the_honest_user_by_seconds_not_the_window() {
+    const PASSWORD: &str = "root's long password";
+    // A user's bucket holds 2 × 5 failures and drains one every 10 s (the checks of debug builds take a while).
+    let p = TestPanel::open(
+        &Cast::standard()
+            .server("auth_failure_limit = 2")
+            .server("auth_failure_window_secs = 100")
+            .root_password(PASSWORD),
+    );
+    for i in 0..10 {
+        let guess = p
+            .with_password("root", "wrong guess")
+            .from(&format!("10.1.0.{}:40000", i + 1));
+        assert_eq!(guess.api("version", "").status, 401, "guess {i} is checked");
+    }
+    let root = p.with_password("root", PASSWORD).from("10.2.0.1:40000");
+    let refused = root.api("version", "");
+    assert_eq!(refused.status, 429, "the guessing bound holds: a full bucket waits");
+    let wait: u64 = refused
+        .header("retry-after")
+        .expect("the delay is said")
+        .parse()
+        .expect("in seconds");
+    assert!(wait <= 10, "one failure drains in 10 s, not the 100 s window: {wait}");
+    std::thread::sleep(Duration::from_millis(wait * 1000 + 100));
+    assert_eq!(root.api("version", "").status, 200, "root is in after the delay");
+}
+
+/// The bound while someone keeps guessing: the full bucket, then one check per drain, however fast the guesses come
+/// and from however many addresses; every other guess is answered at once, unchecked.
+#[test]
+fn continuous_guessing_gets_one_check_per_drain() {
+    let p = TestPanel::open(
+        &Cast::standard()
+            .server("auth_failure_limit = 2")
+            .server("auth_failure_window_secs = 30")
+            .root_password("root's long password"),
+    );
+    let start = std::time::Instant::now();
+    let mut checked = 0;
+    let mut refused = 0;
+    let mut i = 0u32;
+    while refused < 5 && start.elapsed() < Duration::from_secs(30) {
+        i += 1;
+        let guess = p.with_password("root", "wrong guess").from(&format!(
+            "10.{}.{}.{}:40000",
+            3 + i / 65536,
+            (i / 256) % 256,
+            i % 256
+        ));
+        match guess.api("version", "").status {
+            401 => checked += 1,
+            429 => refused += 1,
+            other => panic!("{other}"),
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    assert!(refused > 0);
+    assert!(
+        f64::from(checked) <= 10.0 + elapsed / 3.0 + 1.0,
+        "{checked} guesses checked in {elapsed:.1} s"
+    );
+}

@@ -416,7 +416,7 @@ pub fn denied() -> Response {
 fn auth_refused(e: AuthError) -> Response {
     match e {
         AuthError::Denied => denied(),
-        AuthError::Throttled => throttled(),
+        AuthError::Throttled(wait) => throttled(wait),
         AuthError::Busy => busy(),
     }
 }
@@ -436,14 +436,15 @@ fn busy() -> Response {
     r
 }
 
-fn throttled() -> Response {
+/// Refused unchecked for now: `Retry-After` says when the next attempt is checked.
+fn throttled(wait: std::time::Duration) -> Response {
     let mut r = Answer::of(
         "",
         Err(WhmError::new("Too many failed logins; try again later").with_status(StatusCode::TOO_MANY_REQUESTS)),
     )
     .into_response();
     r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        .insert(header::RETRY_AFTER, crate::auth::header::retry_after(wait));
     r
 }
 
