@@ -10,6 +10,7 @@
 //! torn last line of an outbox is cut off before anything is appended, and a failed append fails the change.
 
 pub mod client;
+pub mod outbox;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::OpenOptions;
