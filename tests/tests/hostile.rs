@@ -1279,6 +1279,8 @@ fn guesses_from_elsewhere_do_not_lock_a_user_out_of_where_they_log_in() {
     let p = tests::TestPanel::open(
         &tests::Cast::standard()
             .server("auth_failure_limit = 3")
+            // Passwords from other hosts over plain HTTP (`lockout::passwords_and_sessions_travel_only_over_tls`).
+            .setting("requiressl", "false")
             .root_password(PASSWORD),
     );
     let home = p.with_password("root", PASSWORD).from("10.0.0.1:40000");

@@ -117,6 +117,7 @@ fn guesses_delay_the_honest_user_by_seconds_not_the_window() {
     let p = TestPanel::open(
         &Cast::standard()
             .server("auth_failure_limit = 2")
+            .setting("requiressl", "false")
             .server("auth_failure_window_secs = 100")
             .root_password(PASSWORD),
     );
@@ -146,6 +147,7 @@ fn continuous_guessing_gets_one_check_per_drain() {
     let p = TestPanel::open(
         &Cast::standard()
             .server("auth_failure_limit = 2")
+            .setting("requiressl", "false")
             .server("auth_failure_window_secs = 30")
             .root_password("root's long password"),
     );
@@ -172,5 +174,72 @@ fn continuous_guessing_gets_one_check_per_drain() {
     assert!(
         f64::from(checked) <= 10.0 + elapsed / 3.0 + 1.0,
         "{checked} guesses checked in {elapsed:.1} s"
+    );
+}
+
+/// `requiressl` (WHM's default On) was not enforced: `Basic` over plain HTTP answered 200, and a session's cookie and
+/// the login form worked over plain HTTP from anywhere. From another host over plain HTTP, a password or a session
+/// now gets nowhere: pages are redirected to the HTTPS listener, the rest refused with its address; tokens and keys
+/// stay accepted, as WHM accepts them; loopback, whose traffic crosses no network, is exempt.
+#[test]
+fn passwords_and_sessions_travel_only_over_tls() {
+    const PASSWORD: &str = "root's long password";
+    const AWAY: &str = "203.0.113.9:40000";
+    let cast = Cast::standard()
+        .server("tls_listen = [\"127.0.0.1:2087\"]")
+        .root_password(PASSWORD);
+    let p = TestPanel::open(&cast);
+    let basic = p.with_password("root", PASSWORD).from(AWAY).api("version", "");
+    assert_eq!(basic.status, 403, "{}", basic.body);
+    assert!(basic.reason().contains("requiressl"), "{}", basic.reason());
+    assert_eq!(
+        basic.header("location"),
+        Some("https://127.0.0.1:2087/json-api/version?api.version=1")
+    );
+    assert_eq!(
+        p.as_("root").from(AWAY).api("version", "").status,
+        200,
+        "a token is accepted"
+    );
+    assert_eq!(
+        p.as_("bob").with_key().from(AWAY).api("version", "").status,
+        200,
+        "so is a key"
+    );
+    let login_page = p.anonymous().from(AWAY).get("/login/");
+    assert!((300..400).contains(&login_page.status), "{}", login_page.status);
+    assert_eq!(login_page.header("location"), Some("https://127.0.0.1:2087/login/"));
+    let login = p
+        .anonymous()
+        .from(AWAY)
+        .post("/login/?login_only=1", &format!("user=root&pass={PASSWORD}"));
+    assert_eq!(login.status, 403, "no session is started over plain HTTP");
+    assert!(login.header("set-cookie").is_none());
+    let session = p.as_("bob").in_session().from(AWAY);
+    let home = session.page("/");
+    assert!((300..400).contains(&home.status), "{}", home.status);
+    assert!(
+        home.header("location")
+            .unwrap_or_default()
+            .starts_with("https://127.0.0.1:2087/cpsess")
+    );
+    assert_eq!(
+        session.api("version", "").status,
+        403,
+        "a session's API call is refused"
+    );
+    // Loopback is exempt: the README's http://127.0.0.1:2086/ keeps working.
+    assert_eq!(p.with_password("root", PASSWORD).api("version", "").status, 200);
+    assert_eq!(p.as_("bob").in_session().page("/").status, 200);
+    // Without an HTTPS listener the refusal says how to proceed.
+    let p = TestPanel::open(&Cast::standard().root_password(PASSWORD));
+    let refused = p.with_password("root", PASSWORD).from(AWAY).api("version", "");
+    assert_eq!(refused.status, 403);
+    assert!(refused.reason().contains("tls_listen"), "{}", refused.reason());
+    // requiressl Off: passwords over plain HTTP, as WHM then allows.
+    let p = TestPanel::open(&Cast::standard().setting("requiressl", "false").root_password(PASSWORD));
+    assert_eq!(
+        p.with_password("root", PASSWORD).from(AWAY).api("version", "").status,
+        200
     );
 }
