@@ -228,6 +228,18 @@ fn passwords_and_sessions_travel_only_over_tls() {
         403,
         "a session's API call is refused"
     );
+    let link = p
+        .as_("root")
+        .from(AWAY)
+        .api("create_user_session", "user=bob&service=whostmgrd");
+    assert!(
+        link.json()["data"]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("https://127.0.0.1:2087/cpsess"),
+        "a login link made over plain HTTP points at the HTTPS listener: {}",
+        link.body
+    );
     // Loopback is exempt: the README's http://127.0.0.1:2086/ keeps working.
     assert_eq!(p.with_password("root", PASSWORD).api("version", "").status, 200);
     assert_eq!(p.as_("bob").in_session().page("/").status, 200);

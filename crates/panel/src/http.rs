@@ -204,7 +204,11 @@ async fn run_api(
 
 fn api(panel: &Panel, snapshot: &Snapshot, caller: &Caller, function: &str, params: &Params, call: &Call) -> Answer {
     let method = &call.method;
-    let origin = call.origin(snapshot);
+    // A login link made over plain HTTP points at the HTTPS listener while `requiressl` keeps sessions off plain HTTP.
+    let origin = (!call.tls && snapshot.config().tweak_settings.is_on(REQUIRESSL))
+        .then(|| call.tls_origin(snapshot))
+        .flatten()
+        .unwrap_or_else(|| call.origin(snapshot));
     let ctx = Ctx {
         panel,
         snapshot,
