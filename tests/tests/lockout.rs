@@ -255,3 +255,44 @@ fn passwords_and_sessions_travel_only_over_tls() {
         200
     );
 }
+
+/// `tweakgate session` printed `http://<first listen address>/…`: from another host that link is now refused by
+/// `requiressl`, so it points at the HTTPS listener unless the plain listener is loopback (exempt), and says so when
+/// there is no HTTPS listener.
+#[test]
+fn command_line_login_links_point_where_sessions_are_accepted() {
+    let link = |server: &str, settings: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("tweakgate.toml");
+        std::fs::write(
+            &config,
+            format!("[server]\n{server}\nstate_dir = \"state\"\n\n[tweak_settings]\n{settings}\n"),
+        )
+        .unwrap();
+        let out = std::process::Command::new(tests::tweakgate_bin())
+            .args(["session", "--user", "root", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (url, _) = link("listen = [\"192.0.2.1:2086\"]\ntls_listen = [\"192.0.2.1:2087\"]", "");
+    assert!(url.starts_with("https://192.0.2.1:2087/cpsess"), "{url}");
+    let (url, _) = link("listen = [\"127.0.0.1:2086\"]\ntls_listen = [\"127.0.0.1:2087\"]", "");
+    assert!(
+        url.starts_with("http://127.0.0.1:2086/cpsess"),
+        "loopback is exempt: {url}"
+    );
+    let (url, _) = link(
+        "listen = [\"192.0.2.1:2086\"]\ntls_listen = [\"192.0.2.1:2087\"]",
+        "requiressl = false",
+    );
+    assert!(url.starts_with("http://192.0.2.1:2086/cpsess"), "{url}");
+    let (url, note) = link("listen = [\"192.0.2.1:2086\"]", "");
+    assert!(url.starts_with("http://192.0.2.1:2086/cpsess"), "{url}");
+    assert!(note.contains("no HTTPS listener"), "{note}");
+}
