@@ -1,11 +1,13 @@
-//! The parsers of untrusted bytes, fuzzed on the stable toolchain as ordinary tests: each target's seeds (committed
-//! below) are replayed, then mutated a bounded number of times with a fixed seed (byte flips, insertions of the bytes
-//! parsers care about, cuts, splices of two seeds), and every input must keep the target's promises. A failing input
-//! is printed in full; add it to the target's seeds so it stays a regression input.
+//! The parsers of untrusted bytes, fuzzed on the stable toolchain as ordinary tests: each target's corpus
+//! (`fuzz/corpus/<target>/`: seeds and every crash found, kept as regression inputs) is replayed, then mutated a
+//! bounded number of times with a fixed seed (byte flips, insertions of the bytes parsers care about, cuts, splices
+//! of two inputs), and every input must keep the target's promises. A failing input is printed in full; add it to
+//! the target's corpus so it stays a regression input.
 //!
-//! The same properties are the libFuzzer targets of `fuzz/` (nightly, coverage-guided, unbounded).
+//! The promises are `fuzz/props.rs`, the very file the cargo-fuzz targets of `fuzz/` call (coverage-guided; `.ci/run`
+//! runs each for a few seconds).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -49,6 +51,37 @@ fn mutate(rng: &mut StdRng, seeds: &[&[u8]]) -> Vec<u8> {
     data
 }
 
+#[path = "../../fuzz/props.rs"]
+mod props;
+
+/// `fuzz/`, the cargo-fuzz workspace.
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+/// A target's corpus: its seeds and regression inputs.
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = fuzz_dir().join("corpus").join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a corpus entry").path())
+        .collect();
+    files.sort();
+    files.iter().map(|f| std::fs::read(f).expect("a corpus file")).collect()
+}
+
+/// Replays a target's corpus and mutations of it through its promises in `fuzz/props.rs`.
+fn run(target: &str) {
+    let check = props::TARGETS
+        .iter()
+        .find(|(name, _)| *name == target)
+        .unwrap_or_else(|| panic!("{target} is not in props::TARGETS"))
+        .1;
+    let inputs = corpus(target);
+    let seeds: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+    fuzz(target, &seeds, check);
+}
+
 /// Replays the seeds, then `ROUNDS` mutations of them, through `check`; a panic names the input.
 fn fuzz(name: &str, seeds: &[&[u8]], check: impl Fn(&[u8])) {
     let mut rng = StdRng::seed_from_u64(0x7765_616b_6761_7465);
@@ -72,140 +105,78 @@ fn fuzz(name: &str, seeds: &[&[u8]], check: impl Fn(&[u8])) {
     }
 }
 
+/// Every target has its promises, a corpus, a cargo-fuzz binary and a run in `.ci/run`, and nothing else is there.
 #[test]
-fn cpanel_config_parses_renders_and_writes_back_every_input() {
-    use settings::native::CpanelConfig;
-    let seeds: &[&[u8]] = &[
-        b"allow_deprecated_accesshash=1\nmaxcpsrvdconnections=200\n",
-        b"# comment\r\nskipboxtrapper=0\r\nsome_unmodelled_key=42",
-        b"dormant_services=cpdavd,exim\ncsp=0\nloadthreshold=high \n=empty\n\n",
-    ];
-    fuzz("cpanel.config", seeds, |data| {
-        let Ok(text) = std::str::from_utf8(data) else { return };
-        let doc = CpanelConfig::parse(text);
-        let rendered = doc.render();
-        assert_eq!(CpanelConfig::parse(&rendered), doc, "parse(render(doc)) != doc");
-        let (settings, warnings) = doc.to_tweak_settings("cpanel.config");
-        for w in &warnings {
-            assert!(w.line >= 1 && w.line <= text.lines().count(), "{w}");
-        }
-        if let Ok(written) = CpanelConfig::from_settings(&settings) {
-            let (back, _) = CpanelConfig::parse(&written.render()).to_tweak_settings("cpanel.config");
-            assert_eq!(back, settings, "settings changed through a write");
-        }
-    });
-}
-
-#[test]
-fn resellers_files_round_trip_or_name_their_line() {
-    use settings::native::ResellersFile;
-    let seeds: &[&[u8]] = &[
-        b"bob:list-accts,manage-api-tokens\ncarol:all\n",
-        b"erin:\r\nfrank:create-acct,vendor-acl\n",
-    ];
-    fuzz("resellers", seeds, |data| {
-        let Ok(text) = std::str::from_utf8(data) else { return };
-        match ResellersFile::parse(text, "resellers") {
-            Ok(file) => {
-                let again = ResellersFile::parse(&file.render(), "resellers").expect("rendered text parses");
-                assert_eq!(again, file);
-            }
-            Err(e) => assert!(e.line >= 1 && e.line <= text.lines().count().max(1), "{e}"),
-        }
-    });
-}
-
-#[test]
-fn acl_lists_round_trip_or_name_their_line() {
-    use settings::native::AclList;
-    let seeds: &[&[u8]] = &[b"list-accts=1\nmanage-api-tokens=0\nvendor-acl=1\n", b"all=1"];
-    fuzz("acllist", seeds, |data| {
-        let Ok(text) = std::str::from_utf8(data) else { return };
-        match AclList::parse(text, "acllists/test") {
-            Ok(list) => {
-                let again = AclList::parse(&list.render(), "acllists/test").expect("rendered text parses");
-                assert_eq!(again, list);
-            }
-            Err(e) => assert!(e.line >= 1 && e.line <= text.lines().count().max(1), "{e}"),
-        }
-    });
-}
-
-#[test]
-fn authorization_headers_never_leak_or_admit_control_characters() {
-    use credentials::{Credential, MAX_HEADER_LEN, parse_authorization};
-    let seeds: &[&[u8]] = &[
-        b"WHM root:0123456789abcdef0123456789abcdef",
-        b"whm bob:ABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
-        b"Basic cm9vdDpwYXNzd29yZA==",
-        b"WHM root:0123\n4567",
-    ];
-    fuzz("Authorization", seeds, |data| match parse_authorization(data) {
-        Ok(credential) => {
-            assert!(data.len() <= MAX_HEADER_LEN);
-            let (user, secret) = (credential.user(), credential.secret().expose());
-            assert!(!user.is_empty() && !secret.is_empty() && !user.contains(':'));
-            assert!(![user, secret].iter().any(|t| t.bytes().any(|b| b < 0x20 || b == 0x7f)));
-            // Debug shows the user and the kind, and the secret only as a placeholder.
-            let expected = match &credential {
-                Credential::Whm { .. } => format!("Whm {{ user: {user:?}, secret: [REDACTED] }}"),
-                Credential::Basic { .. } => format!("Basic {{ user: {user:?}, password: [REDACTED] }}"),
-            };
-            assert_eq!(format!("{credential:?}"), expected);
-            if let Credential::Whm { .. } = credential {
-                assert!(std::str::from_utf8(data).is_ok());
-            }
-        }
-        Err(e) => assert!(!e.to_string().is_empty()),
-    });
-}
-
-#[test]
-fn config_toml_errors_locate_themselves() {
-    use settings::{Config, ConfigError};
-    const FILE: &str = "/nonexistent-tweakgate-fuzz/tweakgate.toml";
-    let seeds: &[&[u8]] = &[
-        b"[server]\nlisten = [\"127.0.0.1:2086\"]\nstate_dir = \"state\"\n\n[resellers.bob]\nprivileges = [\"list-accts\"]\n",
-        b"[tweak_settings]\nallow_deprecated_accesshash = true\nmaxcpsrvdconnections = 300\n[[plugins]]\npath = \"x.so\"\n",
-    ];
-    fuzz("tweakgate.toml", seeds, |data| {
-        let Ok(text) = std::str::from_utf8(data) else { return };
-        match Config::parse(text, Path::new(FILE)) {
-            Ok(config) => assert!(config.server.state_dir.is_absolute()),
-            Err(ConfigError::Invalid { line, column, .. }) => {
-                assert!(line >= 1 && line <= text.split('\n').count() && column >= 1);
-            }
-            Err(_) => {}
-        }
-    });
-}
-
-/// Request bodies of every content type the WHM API reads: never a panic, and a refusal is a clear `result` 0.
-#[test]
-fn request_bodies_of_every_content_type_are_read_or_refused_clearly() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let seeds: &[&[u8]] = &[
-        b"api.version=1&key=skipboxtrapper&value=1",
-        b"{\"api.version\":1,\"acl\":[\"list-accts\",\"all\"],\"flag\":true}",
-        b"--b\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nbob\r\n--b--\r\n",
-    ];
-    for content_type in [
-        None,
-        Some("application/octet-stream"),
-        Some("application/json"),
-        Some("multipart/form-data; boundary=b"),
-    ] {
-        fuzz(&format!("body as {content_type:?}"), seeds, |data| {
-            let read = runtime.block_on(panel::api_params::from_body(
-                content_type,
-                axum::body::Bytes::copy_from_slice(data),
-            ));
-            if let Err(e) = read {
-                assert!(!e.reason.is_empty());
-            }
-        });
+fn every_fuzz_target_has_a_corpus_a_binary_and_a_ci_run() {
+    let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
+    let ci = std::fs::read_to_string(fuzz_dir().join("../.ci/run")).unwrap();
+    let mut corpora: Vec<String> = std::fs::read_dir(fuzz_dir().join("corpus"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    corpora.sort();
+    let mut names: Vec<String> = props::TARGETS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    names.sort();
+    assert_eq!(corpora, names, "fuzz/corpus/ has one directory per target");
+    for (name, _) in props::TARGETS {
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "{name} is a [[bin]] of fuzz/Cargo.toml"
+        );
+        let target = std::fs::read_to_string(fuzz_dir().join(format!("fuzz_targets/{name}.rs"))).unwrap();
+        assert!(
+            target.contains(&format!("props::{name}(")),
+            "fuzz_targets/{name}.rs calls props::{name}"
+        );
+        assert!(!corpus(name).is_empty(), "{name} has seeds");
     }
+    assert!(
+        ci.contains("for target in $(cargo fuzz list)"),
+        ".ci/run runs every target"
+    );
+}
+
+#[test]
+fn authorization_header_keeps_its_promises() {
+    run("authorization_header");
+}
+
+#[test]
+fn cpanel_config_keeps_its_promises() {
+    run("cpanel_config");
+}
+
+#[test]
+fn resellers_file_keeps_its_promises() {
+    run("resellers_file");
+}
+
+#[test]
+fn acl_list_keeps_its_promises() {
+    run("acl_list");
+}
+
+#[test]
+fn config_toml_keeps_its_promises() {
+    run("config_toml");
+}
+
+#[test]
+fn request_body_keeps_its_promises() {
+    run("request_body");
+}
+
+#[test]
+fn plugin_description_keeps_its_promises() {
+    run("plugin_description");
+}
+
+#[test]
+fn cluster_outbox_keeps_its_promises() {
+    run("cluster_outbox");
+}
+
+#[test]
+fn member_answer_keeps_its_promises() {
+    run("member_answer");
 }

@@ -823,6 +823,9 @@ fn removing_a_reseller_removes_its_key_tokens_and_sessions() {
     server.rewrite_config(&without_bob);
     let reloaded = wait_until(Duration::from_secs(5), || server.generation() > generation);
     assert!(reloaded.is_some(), "{:?}", server.reloads().last_error);
+    // The edit alone starts bob's grace (`lockout::a_user_dropped_by_an_edit_and_restored_in_time_keeps_key_and_tokens`);
+    // the administrator's `systemctl reload` confirms the removal.
+    server.confirm_reload().unwrap();
     let home = server.dir.path().join("state/home/bob");
     assert!(!home.join(".accesshash").exists(), "the key file is gone");
     assert!(server.tokens("bob").is_empty(), "the tokens are gone");
@@ -1124,6 +1127,8 @@ fn guesses_from_elsewhere_do_not_lock_a_user_out_of_where_they_log_in() {
     let p = tests::TestPanel::open(
         &tests::Cast::standard()
             .server("auth_failure_limit = 3")
+            // Passwords from other hosts over plain HTTP (`lockout::passwords_and_sessions_travel_only_over_tls`).
+            .setting("requiressl", "false")
             .root_password(PASSWORD),
     );
     let home = p.with_password("root", PASSWORD).from("10.0.0.1:40000");

@@ -137,6 +137,33 @@ impl Call {
             .or_else(|| addrs.first().map(ToString::to_string));
         format!("{scheme}://{}", host.as_deref().unwrap_or("localhost"))
     }
+    /// `https://host:port` of this server's first HTTPS listener, named as the request named this server (when it
+    /// named it: [`origin`](Self::origin)'s rule), else by the listener's address or the machine's host name; `None`
+    /// when the server has no HTTPS listener. Where a plain-HTTP request for a password or session is sent.
+    pub fn tls_origin(&self, snapshot: &Snapshot) -> Option<String> {
+        let tls = snapshot.config().server.tls_listen.first()?;
+        let here = Call {
+            tls: false,
+            ..self.clone()
+        }
+        .origin(snapshot);
+        let host = here.trim_start_matches("http://");
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(']') => name,
+            _ => host,
+        };
+        let name = if name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified())
+        {
+            this_host_name().unwrap_or_else(|| "localhost".to_owned())
+        } else {
+            name.to_owned()
+        };
+        Some(format!("https://{name}:{}", tls.port()))
+    }
 }
 
 /// The machine's host name, as the kernel has it.

@@ -72,6 +72,7 @@ pub fn router(panel: Arc<Panel>) -> Router {
         .route_layer(middleware::from_fn_with_state(Arc::clone(&panel), track))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(Arc::clone(&panel), require_tls))
         .layer(middleware::from_fn_with_state(Arc::clone(&panel), security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(panel)
@@ -203,7 +204,11 @@ async fn run_api(
 
 fn api(panel: &Panel, snapshot: &Snapshot, caller: &Caller, function: &str, params: &Params, call: &Call) -> Answer {
     let method = &call.method;
-    let origin = call.origin(snapshot);
+    // A login link made over plain HTTP points at the HTTPS listener while `requiressl` keeps sessions off plain HTTP.
+    let origin = (!call.tls && snapshot.config().tweak_settings.is_on(REQUIRESSL))
+        .then(|| call.tls_origin(snapshot))
+        .flatten()
+        .unwrap_or_else(|| call.origin(snapshot));
     let ctx = Ctx {
         panel,
         snapshot,
@@ -416,7 +421,7 @@ pub fn denied() -> Response {
 fn auth_refused(e: AuthError) -> Response {
     match e {
         AuthError::Denied => denied(),
-        AuthError::Throttled => throttled(),
+        AuthError::Throttled(wait) => throttled(wait),
         AuthError::Busy => busy(),
     }
 }
@@ -436,14 +441,15 @@ fn busy() -> Response {
     r
 }
 
-fn throttled() -> Response {
+/// Refused unchecked for now: `Retry-After` says when the next attempt is checked.
+fn throttled(wait: std::time::Duration) -> Response {
     let mut r = Answer::of(
         "",
         Err(WhmError::new("Too many failed logins; try again later").with_status(StatusCode::TOO_MANY_REQUESTS)),
     )
     .into_response();
     r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        .insert(header::RETRY_AFTER, crate::auth::header::retry_after(wait));
     r
 }
 
@@ -502,6 +508,82 @@ async fn health(
 }
 
 /// `X-Frame-Options`/`X-Content-Type-Options` follow `xframecpsrvd`; a Content-Security-Policy follows `csp`.
+/// The Tweak Setting that keeps passwords and sessions off plain HTTP.
+pub const REQUIRESSL: &str = "requiressl";
+
+/// `requiressl` (On by default), as WHM enforces it: over plain HTTP from another host, a password (the login page
+/// and its form, `Basic` authentication) or a session (its cookie, a one-time login link) never gets in. A page asked
+/// for with `GET` is redirected to the same path on the HTTPS listener; anything else is refused (403) with the
+/// HTTPS address to use. API tokens and access keys over plain HTTP stay accepted, as WHM accepts them. Loopback is
+/// exempt: its traffic never crosses a network, which is what TLS protects, so `http://127.0.0.1:2086/` (the README's
+/// login link) keeps working.
+async fn require_tls(
+    State(panel): State<Arc<Panel>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    call: Call,
+    req: Request,
+    next: Next,
+) -> Response {
+    let local = match peer.ip() {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    };
+    if call.tls || local {
+        return next.run(req).await;
+    }
+    let snapshot = panel.snapshot();
+    if !snapshot.config().tweak_settings.is_on(REQUIRESSL) {
+        return next.run(req).await;
+    }
+    let path = req.uri().path();
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    let in_session = is_security_token(first);
+    let login = first == "login";
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes().trim_ascii_start().to_ascii_lowercase());
+    let basic = authorization.as_ref().is_some_and(|a| a.starts_with(b"basic"));
+    // In a session, a key or token header authenticates instead of the cookie (see `api_in_session`).
+    let by_key_or_token = authorization.as_ref().is_some_and(|a| a.starts_with(b"whm"));
+    if !(basic || login || (in_session && !by_key_or_token)) {
+        return next.run(req).await;
+    }
+    let target = call.tls_origin(&snapshot).map(|origin| {
+        let rest = req.uri().path_and_query().map_or(path, |p| p.as_str());
+        format!("{origin}{rest}")
+    });
+    let api = path.contains("/json-api/") || basic;
+    if let Some(target) = target
+        .as_deref()
+        .filter(|_| !api && req.method() == axum::http::Method::GET)
+    {
+        return web::redirect(target);
+    }
+    let why = match &target {
+        Some(target) => format!(
+            "Passwords and sessions are accepted only over HTTPS on this server (Tweak Setting requiressl): use {target}"
+        ),
+        None => {
+            "Passwords and sessions are accepted only over HTTPS on this server (Tweak Setting requiressl), and it \
+                 has no HTTPS listener ([server] tls_listen); API tokens work over HTTP"
+                .to_owned()
+        }
+    };
+    tracing::debug!("refused over plain HTTP: {why}");
+    if api {
+        let mut r = Answer::of("", Err(WhmError::new(why).with_status(StatusCode::FORBIDDEN))).into_response();
+        if let Some(target) = target.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+            r.headers_mut().insert(header::LOCATION, target);
+        }
+        return r;
+    }
+    web::page(
+        StatusCode::FORBIDDEN,
+        web::layout("HTTPS required", None, maud::html! { p { (why) } }),
+    )
+}
+
 async fn security_headers(State(panel): State<Arc<Panel>>, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let snapshot = panel.snapshot();

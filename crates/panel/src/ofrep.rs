@@ -182,10 +182,10 @@ async fn authenticated(
 fn refused(e: AuthError) -> Response {
     match e {
         AuthError::Denied => Failure::new(StatusCode::UNAUTHORIZED, "GENERAL", "Access denied").response(None),
-        AuthError::Throttled => {
+        AuthError::Throttled(wait) => {
             let mut r = Failure::new(StatusCode::TOO_MANY_REQUESTS, "GENERAL", "Too many failed logins").response(None);
             r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+                .insert(header::RETRY_AFTER, crate::auth::header::retry_after(wait));
             r
         }
         AuthError::Busy => {

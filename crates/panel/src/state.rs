@@ -18,6 +18,7 @@ use crate::fsx::{FileStamp, create_private_dir};
 use crate::plugin_set::PluginSet;
 use crate::store::keys::KeyCache;
 use crate::store::limiter::Limiter;
+use crate::store::retiring::{Pending, Retiring};
 use crate::store::sessions::Sessions;
 
 /// What `/health` and `config check` report about the configuration in force.
@@ -66,11 +67,17 @@ impl From<ConfigError> for ReloadError {
 /// copy in place, leaves a torn file for a moment, which is never a new configuration.
 pub const SETTLE: Duration = Duration::from_millis(50);
 
-/// Whether a reload is confirmed by an administrator (SIGHUP, `systemctl reload`, a write of the panel's own) or just
-/// noticed by the watcher.
+/// What prompted a reload: a change the watcher noticed, a write of the panel's own, or an administrator's
+/// confirmation of the files as they are (SIGHUP, `systemctl reload`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {
+    /// The watcher saw the files change: a destructive-looking change is held back, and a dropped user's credentials
+    /// wait out `removed_user_grace_secs`.
     Noticed,
+    /// The panel wrote the change itself (an API call, a page, the CLI): applied at once; users it drops wait their
+    /// grace like any other.
+    Written,
+    /// An administrator confirmed the files: applied at once, and every user they leave out is retired now.
     Confirmed,
 }
 
@@ -88,6 +95,10 @@ pub struct Panel {
     pub tokens: TokenStore,
     pub sessions: Sessions,
     pub limiter: Limiter,
+    /// Users dropped from the configuration whose key and tokens wait out their grace before they are retired.
+    pub retiring: Retiring,
+    /// When the watcher last looked for users whose grace is over.
+    retire_checked: Mutex<std::time::Instant>,
     /// Slots for password checks (argon2), which run on blocking threads: at most this many at once.
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// Where plugin calls run: off the async workers, bounded per plugin, within a time budget.
@@ -145,6 +156,13 @@ impl Panel {
             config.server.auth_failure_limit,
             Duration::from_secs(config.server.auth_failure_window_secs),
         );
+        let retiring = Retiring::open(&state_dir.join("retiring.json"));
+        for (user, _) in retiring.all() {
+            if Username::new(&user).is_ok_and(|u| config.users.kind(&u).is_some()) {
+                // Back in the configuration since: they keep what they had.
+                retiring.take(&user);
+            }
+        }
         let config_path = config.file.clone();
         let stamps = watched_files(&config, &plugins).into_iter().map(|p| {
             let s = FileStamp::of(&p);
@@ -160,6 +178,8 @@ impl Panel {
             tokens,
             sessions,
             limiter,
+            retiring,
+            retire_checked: Mutex::new(std::time::Instant::now()),
             password_checks: Arc::new(tokio::sync::Semaphore::new(crate::store::PASSWORD_CHECKS)),
             plugin_calls: crate::plugin_set::CallPools::default(),
             audit,
@@ -265,6 +285,16 @@ impl Panel {
                     .filter(|(u, _)| new.config().users.kind(u).is_none())
                     .map(|(u, _)| u.clone())
                     .collect();
+                // Settled before the snapshot is in force, so whoever sees it sees its users' credentials settled.
+                let now = crate::fsx::unix_now();
+                for user in &removed {
+                    // Their sessions end now; their key and tokens wait out the grace (see `settle_retiring`).
+                    self.sessions.end_user(user);
+                    let home = self.home_of(&old, user);
+                    self.keys.invalidate(&home);
+                    self.retiring.add(user.as_str(), Pending { since: now, home });
+                }
+                self.settle_retiring(&new_config, confirmation);
                 // The status changes with the snapshot, so no reader sees the new configuration with the old status.
                 {
                     let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
@@ -284,9 +314,6 @@ impl Panel {
                 }
                 // Queued (durably) for every Configuration Cluster member before anyone is told the change is made.
                 let queued = self.cluster.enqueue(&settings_changed, &new_config.tweak_settings);
-                for user in &removed {
-                    self.remove_credentials(&old, user);
-                }
                 *self.stamps.lock().unwrap_or_else(|e| e.into_inner()) = watched
                     .into_iter()
                     .map(|p| {
@@ -402,10 +429,62 @@ impl Panel {
         }
     }
 
-    /// A user left the config: their API tokens, access key and sessions end with them, so a user of the same name
-    /// added later inherits nothing. Nothing is deleted: the token digests and the key move to
+    /// Ends the wait of every user dropped from the configuration: one who is back keeps their key and tokens; one
+    /// absent for `removed_user_grace_secs`, or left out of files an administrator confirmed, is retired now.
+    fn settle_retiring(&self, config: &Config, confirmation: Confirmation) {
+        let now = crate::fsx::unix_now();
+        let grace = config.server.removed_user_grace_secs;
+        for (user, pending) in self.retiring.all() {
+            let Ok(name) = Username::new(&user) else {
+                self.retiring.take(&user);
+                continue;
+            };
+            if config.users.kind(&name).is_some() {
+                self.retiring.take(&user);
+                tracing::info!(
+                    "{user} is back in the configuration within {grace} s of leaving it and keeps their access key \
+                     and API tokens"
+                );
+                if let Err(e) = self.audit.record(
+                    "credentials_kept",
+                    json!({"user": user, "actor": "config", "auth": "configuration file",
+                        "absent_secs": now.saturating_sub(pending.since)}),
+                ) {
+                    tracing::error!("cannot write the audit log: {e}");
+                }
+            } else if confirmation == Confirmation::Confirmed || now.saturating_sub(pending.since) >= grace {
+                self.retiring.take(&user);
+                let why = if confirmation == Confirmation::Confirmed {
+                    "confirmed by a reload"
+                } else {
+                    "absent past the grace"
+                };
+                self.remove_credentials(&name, &pending.home, why);
+            }
+        }
+    }
+
+    /// Retires the users whose grace is over; the watcher calls it every tick, and it looks at most once a second.
+    fn retire_due(&self) {
+        if self.retiring.is_empty() {
+            return;
+        }
+        {
+            let mut checked = self.retire_checked.lock().unwrap_or_else(|e| e.into_inner());
+            if checked.elapsed() < Duration::from_secs(1) {
+                return;
+            }
+            *checked = std::time::Instant::now();
+        }
+        let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let config = Arc::clone(self.gate.load().config());
+        self.settle_retiring(&config, Confirmation::Noticed);
+    }
+
+    /// A user left the config for good: their API tokens, access key and sessions end with them, so a user of the
+    /// same name added later inherits nothing. Nothing is deleted: the token digests and the key move to
     /// `<state>/removed/<user>-<unix time>/` (0700), where an administrator can restore them after a mistaken edit.
-    fn remove_credentials(&self, old: &Snapshot, user: &Username) {
+    fn remove_credentials(&self, user: &Username, home: &Path, why: &str) {
         let attic = self
             .state_dir
             .join("removed")
@@ -421,7 +500,7 @@ impl Panel {
                 tracing::error!("cannot set aside the API tokens of the removed user {user}: {e}");
                 0
             });
-        let key_path = credentials::key_file_path(&self.home_of(old, user));
+        let key_path = credentials::key_file_path(home);
         let key = match std::fs::symlink_metadata(&key_path) {
             Ok(_) => match move_file(&key_path, &attic.join(".accesshash")) {
                 Ok(()) => true,
@@ -432,21 +511,21 @@ impl Panel {
             },
             Err(_) => false,
         };
-        self.keys.invalidate(&self.home_of(old, user));
+        self.keys.invalidate(home);
         self.sessions.end_user(user);
         if tokens == 0 && !key {
             // Nothing was set aside (a user who never had credentials): leave no empty directory behind.
             let _ = std::fs::remove_dir(&attic);
         }
         tracing::info!(
-            "{user} was removed: {tokens} API token(s){} set aside in {}",
+            "{user} was removed ({why}): {tokens} API token(s){} set aside in {}",
             if key { " and the access key" } else { "" },
             attic.display()
         );
         if let Err(e) = self.audit.record(
             "credentials_removed",
             json!({"user": user, "actor": "config", "auth": "configuration file", "tokens": tokens, "access_key": key,
-                "kept_in": attic.is_dir().then(|| attic.display().to_string())}),
+                "why": why, "kept_in": attic.is_dir().then(|| attic.display().to_string())}),
         ) {
             tracing::error!("cannot write the audit log: {e}");
         }
@@ -523,6 +602,7 @@ impl Panel {
                         panel.settle();
                         let _ = panel.reload_as(Confirmation::Noticed);
                     }
+                    panel.retire_due();
                 }
             })
             .expect("spawning a thread at start-up");
@@ -556,7 +636,7 @@ impl Panel {
     fn apply_write(&self, before: &Snapshot, event: &str, mut fields: serde_json::Value) -> Result<(), ReloadError> {
         let old = before;
         // A change in force that the cluster could not queue is still audited, then fails.
-        let reloaded = self.reload();
+        let reloaded = self.reload_as(Confirmation::Written);
         if let Err(e @ (ReloadError::Config(_) | ReloadError::HeldBack(_))) = reloaded {
             return Err(e);
         }

@@ -127,6 +127,19 @@ pub(crate) fn describe(entry: &PluginEntry, abi_version: u32) -> Result<Descript
     copied.unwrap_or_else(|_| Err(invalid("the description could not be read")))
 }
 
+/// Checks a plugin's description on its own, as the host does when it loads a plugin (with no other plugin loaded),
+/// without a library: the requirements of each feature when it is accepted. The fuzz targets call it with arbitrary
+/// descriptions, since a description is whatever a plugin's author wrote.
+pub fn check_description(info: &plugin_abi::PluginInfo) -> Result<Vec<Requirements>, LoadError> {
+    Descriptor {
+        name: info.name.clone(),
+        version: info.version.clone(),
+        features: info.features.clone(),
+        requirements: Vec::new(),
+    }
+    .check(&[])
+}
+
 /// A feature id or function name: what WHM would accept in a URL without escaping.
 pub(crate) fn valid_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use plugin_abi::{ABI_VERSION, ENTRY_SYMBOL, Feature, HostCallbacks, PluginEntry, Request, Response, Target};
 use settings::{FeatureSpec, Reason};
 
+pub use descriptor::check_description;
 pub use error::{LoadError, PluginCallError};
 
 use descriptor::Descriptor;

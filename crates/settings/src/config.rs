@@ -38,6 +38,9 @@ pub enum ConfigError {
     Native(#[from] NativeError),
 }
 
+/// How long a user dropped by an edit keeps their credentials by default: a quarter of an hour.
+pub const DEFAULT_REMOVED_USER_GRACE_SECS: u64 = 15 * 60;
+
 /// The `[server]` section: where and how the panel serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -53,6 +56,10 @@ pub struct ServerConfig {
     pub auth_failure_limit: u32,
     /// The window, in seconds, over which failures are counted.
     pub auth_failure_window_secs: u64,
+    /// How long, in seconds, a user dropped by an edit of the files keeps their access key and API tokens before they
+    /// are retired (`removed_user_grace_secs`), so a save in progress or a mistaken edit undone in time loses nothing;
+    /// an administrator's `systemctl reload` retires them at once.
+    pub removed_user_grace_secs: u64,
     /// Addresses besides loopback that may read `/metrics`.
     pub metrics_allow: Vec<std::net::IpAddr>,
 }
@@ -118,6 +125,7 @@ struct RawServer {
     state_dir: Option<PathBuf>,
     auth_failure_limit: Option<u32>,
     auth_failure_window_secs: Option<u64>,
+    removed_user_grace_secs: Option<u64>,
     metrics_allow: Option<Vec<std::net::IpAddr>>,
 }
 
@@ -284,6 +292,10 @@ impl Config {
             state_dir: resolve(raw.server.state_dir.unwrap_or_else(|| PathBuf::from("var"))),
             auth_failure_limit: raw.server.auth_failure_limit.unwrap_or(10),
             auth_failure_window_secs: raw.server.auth_failure_window_secs.unwrap_or(300),
+            removed_user_grace_secs: raw
+                .server
+                .removed_user_grace_secs
+                .unwrap_or(DEFAULT_REMOVED_USER_GRACE_SECS),
             metrics_allow: raw.server.metrics_allow.unwrap_or_default(),
         };
         let sources = Sources {

@@ -22,8 +22,9 @@ use crate::store::limiter::Kind;
 pub enum AuthError {
     /// 401 "Access denied", whatever the cause.
     Denied,
-    /// 429: a wrong key or token from a source that sent too many, or a password of a throttled user.
-    Throttled,
+    /// 429 with `Retry-After`: a wrong key or token from a source that sent too many, or a password that must wait
+    /// for its user's failures to drain (refused unchecked; the wait is what the client is told).
+    Throttled(Duration),
     /// 503 with `Retry-After`: every password-check slot is taken and none freed up at once, so the password was not
     /// checked (answered now rather than parked, so a flood of guesses holds no connection).
     Busy,
@@ -62,9 +63,9 @@ pub async fn authenticate(
             Err(r) => (Some(user), Kind::Secret, r),
         },
         Ok(Credential::Basic { user, password }) => {
-            if !panel.limiter.password_allowed(peer, &user) {
+            if let Some(wait) = panel.limiter.password_wait(peer, &user) {
                 refused(panel, Some(&user), peer, "password throttled; not checked");
-                return Err(AuthError::Throttled);
+                return Err(AuthError::Throttled(wait));
             }
             match basic(panel, snapshot, &user, password, peer).await {
                 Ok(caller) => {
@@ -89,12 +90,18 @@ pub async fn authenticate(
             let throttled = kind == Kind::Secret && panel.limiter.secrets_throttled(peer);
             fail(panel, user.as_deref(), peer, &why, kind);
             Err(if throttled {
-                AuthError::Throttled
+                AuthError::Throttled(panel.limiter.window())
             } else {
                 AuthError::Denied
             })
         }
     }
+}
+
+/// The `Retry-After` value for a wait: whole seconds, rounded up, at least one.
+pub fn retry_after(wait: Duration) -> axum::http::HeaderValue {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    axum::http::HeaderValue::from(secs.max(1))
 }
 
 /// Records a failed guess: counted towards throttling and audited without the secret.

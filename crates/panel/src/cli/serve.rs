@@ -46,13 +46,17 @@ pub(crate) fn serve(config_path: &Path, log_format: LogFormat) -> Result<ExitCod
     runtime.block_on(async move {
         let mut listeners = Vec::new();
         for addr in &addrs {
-            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
             listeners.push(l);
         }
         let mut tls = Vec::new();
         if let Some(config) = tls_config {
             for addr in &server.tls_listen {
-                let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?;
                 tls.push(crate::tls::TlsListener::new(l, config.clone())?);
                 println!("Tweakgate is serving HTTPS on https://{addr}/");
             }
@@ -65,17 +69,30 @@ pub(crate) fn serve(config_path: &Path, log_format: LogFormat) -> Result<ExitCod
             if std::io::stdout().is_terminal() {
                 let grant = crate::store::sessions::Grant::own(Username::root(), "command line");
                 let (token, secret) = crate::whm::ops::sessions::start_one_time(&panel, &grant);
-                println!("Log in as root with this one-time link (valid 5 minutes): http://{addr}/{token}/login/?session={secret}");
-                println!("For another link later: tweakgate session --user root --config {}", config_path.display());
+                let origin =
+                    super::users::login_origin(panel.snapshot().config()).unwrap_or_else(|_| format!("http://{addr}"));
+                println!(
+                    "Log in as root with this one-time link (valid 5 minutes): {origin}/{token}/login/?session={secret}"
+                );
+                println!(
+                    "For another link later: tweakgate session --user root --config {}",
+                    config_path.display()
+                );
             } else {
-                println!("For a login link: tweakgate session --user root --config {}", config_path.display());
+                println!(
+                    "For a login link: tweakgate session --user root --config {}",
+                    config_path.display()
+                );
             }
         }
         for r in panel.plugins().host.reports() {
             println!("plugin {r}");
         }
         tokio::spawn(crate::service::reload_on_sighup(Arc::clone(&panel)));
-        panel.cluster.start(tokio::runtime::Handle::current(), &panel.snapshot().config().tweak_settings);
+        panel.cluster.start(
+            tokio::runtime::Handle::current(),
+            &panel.snapshot().config().tweak_settings,
+        );
         crate::service::notify("READY=1");
         crate::http::serve_until(panel, listeners, tls, crate::service::shutdown_signal()).await?;
         tracing::info!("stopped");

@@ -43,14 +43,44 @@ pub(crate) fn session(config_path: &Path, u: &str) -> Result<ExitCode> {
 
 /// A one-time login URL, written into the state directory where the server (running with this config) redeems it.
 fn request_session(config: &Config, user: &Username) -> Result<String> {
-    let addr = config
-        .server
-        .listen
-        .first()
-        .ok_or_else(|| anyhow!("the config has no [server] listen address"))?;
+    let origin = login_origin(config)?;
     let grant = crate::store::sessions::Grant::own(user.clone(), "command line");
     let token = crate::store::sessions::new_security_token();
     let secret =
         crate::store::sessions::create_one_time_in(&config.server.state_dir.join("sessions"), &grant, Some(&token))?;
-    Ok(format!("http://{addr}/{token}/login/?session={secret}"))
+    Ok(format!("{origin}/{token}/login/?session={secret}"))
+}
+
+/// Where a login link made on the command line points: the first plain listener when it is loopback (exempt from
+/// `requiressl`: a browser on this machine, or through an SSH tunnel, uses it without a certificate warning); else,
+/// while `requiressl` is On, the first HTTPS listener, since a session is refused over plain HTTP from elsewhere (said
+/// on standard error when there is none).
+pub(super) fn login_origin(config: &Config) -> Result<String> {
+    let server = &config.server;
+    let plain = server.listen.first();
+    if let Some(addr) = plain.filter(|a| a.ip().is_loopback()) {
+        return Ok(format!("http://{addr}"));
+    }
+    if config.tweak_settings.is_on(crate::http::REQUIRESSL) {
+        if let Some(tls) = server.tls_listen.first() {
+            let host = if tls.ip().is_unspecified() {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "localhost".to_owned())
+            } else if tls.is_ipv6() {
+                format!("[{}]", tls.ip())
+            } else {
+                tls.ip().to_string()
+            };
+            return Ok(format!("https://{host}:{}", tls.port()));
+        }
+        eprintln!(
+            "note: requiressl is On and the server has no HTTPS listener ([server] tls_listen): this link works only \
+             from this machine"
+        );
+    }
+    let addr = plain.ok_or_else(|| anyhow!("the config has no [server] listen address"))?;
+    Ok(format!("http://{addr}"))
 }

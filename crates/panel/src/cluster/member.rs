@@ -162,23 +162,9 @@ pub(super) fn load_member(dir: &Path) -> Result<Member> {
     };
     let mut journal = std::fs::read(&path).unwrap_or_default();
     journal.truncate(usize::try_from(good).unwrap_or(usize::MAX));
-    let mut pending: BTreeMap<u64, Change> = BTreeMap::new();
-    let mut last = 0;
-    for line in journal.split(|b| *b == b'\n') {
-        // A line cut short by a crash was never acknowledged to anyone: skipped.
-        match serde_json::from_slice::<Entry>(line) {
-            Ok(Entry::Change(c)) => {
-                last = last.max(c.seq);
-                pending.insert(c.seq, c);
-            }
-            Ok(Entry::Done { done, .. }) => {
-                last = last.max(done);
-                pending.remove(&done);
-            }
-            Err(_) => {}
-        }
-    }
-    let queue: VecDeque<Change> = pending.into_values().collect();
+    // A line cut short by a crash was never acknowledged to anyone: skipped.
+    let replay = outbox::replay(&journal);
+    let queue: VecDeque<Change> = replay.pending.into_iter().collect();
     Ok(Member {
         file,
         endpoint,
@@ -186,7 +172,7 @@ pub(super) fn load_member(dir: &Path) -> Result<Member> {
         dir: dir.to_path_buf(),
         queue_bytes: queue.iter().map(|c| change_bytes(&c.key, c.value.as_deref())).sum(),
         queue,
-        next_seq: last + 1,
+        next_seq: replay.next_seq,
         journal_len: good,
         torn: false,
         status,

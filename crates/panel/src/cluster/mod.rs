@@ -12,7 +12,7 @@
 pub mod client;
 mod credential;
 mod member;
-mod outbox;
+pub mod outbox;
 mod push;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

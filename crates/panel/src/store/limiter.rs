@@ -1,12 +1,17 @@
 //! Throttling of authentication failures, in bounded memory, so that guessing is bounded and honest users are not.
 //!
-//! - Passwords (low entropy) are refused *before* they are checked once their user has failed `limit` times from one
-//!   source, or `limit × USER_FACTOR` times from all sources together (guessing from rotating addresses is bounded).
-//!   Failures for one user never refuse another user's password.
+//! - Passwords (low entropy) are counted in leaky buckets, per (source, user) holding `limit` failures and per user
+//!   (all sources together) holding `limit × USER_FACTOR`, each emptying over the window. While a bucket has room the
+//!   password is checked; once it is full, the password is refused unchecked with a delay, `Retry-After` the time
+//!   until a failure has drained out (at most `window / limit`), instead of a refusal for the rest of the window. The
+//!   guessing bound is the one a window gave (a full bucket, then `limit` per window), and an honest user who typed
+//!   wrong, or whose name others are guessing, waits seconds, not the whole window. Failures for one user never
+//!   refuse another user's password.
 //! - A source from which a user logged in with their password recently (within [`TRUSTED_FOR`]) is held only to its own
-//!   failures for that user: other sources' failures cannot lock the user out of a place they log in from.
+//!   failures for that user: other sources' failures cannot slow the user down where they log in.
 //! - Keys and tokens (high entropy) are always checked: a correct one passes whatever anybody else did. Only wrong ones
 //!   are answered 429 instead of 401 once their source has sent `limit` wrong ones.
+//! - Nothing here sleeps: a delay is an answer given at once (429 with `Retry-After`), never a request held open.
 //!
 //! A source is an IPv4 address, all of loopback (`127.0.0.0/8`) together, or an IPv6 `/64` (an IPv4-mapped IPv6 address
 //! counts as its IPv4 address).
@@ -109,14 +114,71 @@ impl<K: Eq + Hash + Clone> Table<K> {
     }
 }
 
+/// Failures in leaky buckets: each failure adds one, a bucket empties at `capacity / window`, and a password is
+/// checked only while its bucket has room for one more. In bounded memory.
+#[derive(Debug)]
+struct Buckets<K> {
+    map: Mutex<HashMap<K, (f64, Instant)>>,
+    capacity: f64,
+    /// Failures drained per second.
+    rate: f64,
+}
+
+impl<K: Eq + Hash + Clone> Buckets<K> {
+    fn new(capacity: u32, window: Duration) -> Buckets<K> {
+        let capacity = f64::from(capacity.max(1));
+        Buckets {
+            map: Mutex::new(HashMap::new()),
+            capacity,
+            rate: capacity / window.as_secs_f64().max(1.0),
+        }
+    }
+
+    fn level(&self, (level, at): (f64, Instant), now: Instant) -> f64 {
+        (level - self.rate * now.saturating_duration_since(at).as_secs_f64()).max(0.0)
+    }
+
+    /// How long until the bucket has room for one more failure (zero: now).
+    fn wait(&self, key: &K, now: Instant) -> Duration {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = map.get(key) else {
+            return Duration::ZERO;
+        };
+        let over = self.level(*entry, now) - (self.capacity - 1.0);
+        if over > 0.0 {
+            Duration::from_secs_f64(over / self.rate)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    fn add(&self, key: K, now: Instant) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_TRACKED && !map.contains_key(&key) {
+            map.retain(|_, entry| self.level(*entry, now) > 0.0);
+            if map.len() >= MAX_TRACKED
+                && let Some(oldest) = map.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+            }
+        }
+        let level = map.get(&key).map_or(0.0, |entry| self.level(*entry, now));
+        map.insert(key, (level + 1.0, now));
+    }
+
+    fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
 #[derive(Debug)]
 pub struct Limiter {
     limit: u32,
     window: Duration,
     /// Password failures per (source, user).
-    passwords: Table<(Source, String)>,
+    passwords: Buckets<(Source, String)>,
     /// Password failures per user, all sources together.
-    users: Table<String>,
+    users: Buckets<String>,
     /// Wrong keys and tokens per source.
     secrets: Table<Source>,
     /// Successful password logins per (source, user), within [`TRUSTED_FOR`].
@@ -139,22 +201,29 @@ impl Limiter {
         Limiter {
             limit,
             window,
-            passwords: Table::new(),
-            users: Table::new(),
+            passwords: Buckets::new(limit, window),
+            users: Buckets::new(limit.saturating_mul(USER_FACTOR), window),
             secrets: Table::new(),
             trusted: Table::new(),
         }
     }
 
-    /// Whether a password for `user` may be checked now; when not, it is refused unchecked.
-    pub fn password_allowed(&self, ip: IpAddr, user: &str) -> bool {
+    /// How long a password for `user` from `ip` must wait before it is checked; `None`: check it now. A password that
+    /// must wait is refused unchecked, and the client is told how long (`Retry-After`).
+    pub fn password_wait(&self, ip: IpAddr, user: &str) -> Option<Duration> {
+        self.password_wait_at(ip, user, Instant::now())
+    }
+
+    fn password_wait_at(&self, ip: IpAddr, user: &str, now: Instant) -> Option<Duration> {
         let key = (Source::of(ip), name_key(user));
-        let own = self.passwords.count(&key, self.window) < self.limit;
+        let own = self.passwords.wait(&key, now);
         // A place the user logged in from recently answers only for its own failures.
-        if self.trusted.count(&key, TRUSTED_FOR) > 0 {
-            return own;
-        }
-        own && self.users.count(&key.1, self.window) < self.limit.saturating_mul(USER_FACTOR)
+        let wait = if self.trusted.count(&key, TRUSTED_FOR) > 0 {
+            own
+        } else {
+            own.max(self.users.wait(&key.1, now))
+        };
+        (!wait.is_zero()).then_some(wait)
     }
 
     /// A password login of `user` from `ip` succeeded: that source is trusted for the user for [`TRUSTED_FOR`].
@@ -167,13 +236,22 @@ impl Limiter {
         self.secrets.count(&Source::of(ip), self.window) >= self.limit
     }
 
+    /// How long a source answered 429 for wrong keys or tokens waits at most: the window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
     pub fn record_failure(&self, ip: IpAddr, user: Option<&str>, kind: Kind) {
+        self.record_failure_at(ip, user, kind, Instant::now());
+    }
+
+    fn record_failure_at(&self, ip: IpAddr, user: Option<&str>, kind: Kind, now: Instant) {
         let source = Source::of(ip);
         match (kind, user) {
             (Kind::Password, Some(user)) => {
                 let user = name_key(user);
-                self.users.add(user.clone(), self.window);
-                self.passwords.add((source, user), self.window);
+                self.users.add(user.clone(), now);
+                self.passwords.add((source, user), now);
             }
             _ => self.secrets.add(source, self.window),
         }
@@ -223,8 +301,8 @@ mod tests {
         for _ in 0..10 {
             l.record_failure(ip, Some("madeup"), Kind::Password);
         }
-        assert!(!l.password_allowed(ip, "madeup"));
-        assert!(l.password_allowed(ip, "root"));
+        assert!(l.password_wait(ip, "madeup").is_some());
+        assert!(l.password_wait(ip, "root").is_none());
         assert!(!l.secrets_throttled(ip), "password failures do not make keys 429");
     }
 
@@ -234,7 +312,7 @@ mod tests {
         let mut refused_at = None;
         for i in 0..200u32 {
             let ip = IpAddr::V4(Ipv4Addr::from(0xc000_0200 + i));
-            if !l.password_allowed(ip, "root") {
+            if l.password_wait(ip, "root").is_some() {
                 refused_at = Some(i);
                 break;
             }
@@ -245,7 +323,7 @@ mod tests {
             Some(3 * USER_FACTOR),
             "200 addresses get limit × {USER_FACTOR} guesses"
         );
-        assert!(l.password_allowed("192.0.2.250".parse().unwrap(), "bob"));
+        assert!(l.password_wait("192.0.2.250".parse().unwrap(), "bob").is_none());
     }
 
     #[test]
@@ -257,5 +335,59 @@ mod tests {
             l.record_failure(ip, Some(&format!("u{i}")), Kind::Password);
         }
         assert!(l.tracked() <= MAX_TRACKED);
+    }
+
+    #[test]
+    fn a_full_bucket_delays_by_what_drains_and_keeps_the_bound() {
+        // 10 failures over 300 s: one drains every 30 s.
+        let l = Limiter::new(10, Duration::from_secs(300));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            assert_eq!(l.password_wait_at(ip, "bob", t0), None, "the first ten are checked");
+            l.record_failure_at(ip, Some("bob"), Kind::Password, t0);
+        }
+        let wait = l.password_wait_at(ip, "bob", t0).expect("a full bucket waits");
+        assert!(
+            wait <= Duration::from_secs(30),
+            "{wait:?}: at most one drain, never the window"
+        );
+        assert!(wait >= Duration::from_secs(29), "{wait:?}");
+        let t1 = t0 + Duration::from_secs(10);
+        assert!(
+            l.password_wait_at(ip, "bob", t1)
+                .is_some_and(|w| w <= Duration::from_secs(20))
+        );
+        let t2 = t0 + Duration::from_secs(30);
+        assert_eq!(l.password_wait_at(ip, "bob", t2), None, "one drained: one more check");
+        // Guessing at every chance for an hour: the full bucket, then one per drain (what a window allowed).
+        let mut guesses = 10;
+        let mut t = t0;
+        while t < t0 + Duration::from_secs(3600) {
+            match l.password_wait_at(ip, "bob", t) {
+                None => {
+                    guesses += 1;
+                    l.record_failure_at(ip, Some("bob"), Kind::Password, t);
+                }
+                Some(wait) => t += wait.max(Duration::from_millis(1)),
+            }
+        }
+        assert!(guesses <= 10 + 3600 / 30 + 1, "{guesses}");
+    }
+
+    #[test]
+    fn a_trusted_source_waits_only_for_its_own_failures() {
+        let l = Limiter::new(2, Duration::from_secs(60));
+        let home: IpAddr = "192.0.2.1".parse().unwrap();
+        l.record_success(home, "root");
+        for i in 0..20u32 {
+            l.record_failure(
+                IpAddr::V4(Ipv4Addr::from(0xc633_6400 + i)),
+                Some("root"),
+                Kind::Password,
+            );
+        }
+        assert!(l.password_wait("198.51.100.200".parse().unwrap(), "root").is_some());
+        assert_eq!(l.password_wait(home, "root"), None);
     }
 }

@@ -1,8 +1,9 @@
 //! What the panel keeps between requests, below any notion of a request: the access-key cache, browser sessions and
-//! one-time logins, and the failure counter behind throttling.
+//! one-time logins, the failure counter behind throttling, and the users waiting to have their credentials retired.
 
 pub mod keys;
 pub mod limiter;
+pub mod retiring;
 pub mod sessions;
 
 /// How many password checks (argon2) run at once, each on a blocking thread so request workers never run argon2.

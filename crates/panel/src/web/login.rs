@@ -148,18 +148,25 @@ pub async fn submit(
             "The login form expired or did not come from this server; try again.",
         );
     }
-    if !panel.limiter.password_allowed(peer, &user) {
+    if let Some(wait) = panel.limiter.password_wait(peer, &user) {
         refused(
             &panel,
             Some(&user),
             peer,
             "password throttled at the login page; not checked",
         );
-        return reply.refuse(
+        let mut answer = reply.refuse(
             StatusCode::TOO_MANY_REQUESTS,
             jar,
-            "Too many failed logins; try again later.",
+            &format!(
+                "Too many failed logins; try again in {} seconds.",
+                crate::auth::header::retry_after(wait).to_str().unwrap_or("a few")
+            ),
         );
+        answer
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, crate::auth::header::retry_after(wait));
+        return answer;
     }
     let snapshot = panel.snapshot();
     let known = Username::new(&user)

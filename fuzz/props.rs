@@ -1,0 +1,312 @@
+//! What every parser of untrusted bytes promises, written once: the cargo-fuzz targets of `fuzz/` and the stable
+//! replay of `tests/tests/fuzz.rs` both include this file by path and call the same function for each target.
+//!
+//! Each function takes arbitrary bytes and panics when a promise is broken. Seeds and regression inputs (every crash
+//! found is added there) are the files of `fuzz/corpus/<target>/`, replayed by both.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+/// A target's promises: panics when an input breaks one.
+pub type Promises = fn(&[u8]);
+
+/// The targets, as named by `fuzz/Cargo.toml`, `fuzz/corpus/` and `.ci/run`, with their properties.
+pub const TARGETS: &[(&str, Promises)] = &[
+    ("authorization_header", authorization_header),
+    ("cpanel_config", cpanel_config),
+    ("resellers_file", resellers_file),
+    ("acl_list", acl_list),
+    ("config_toml", config_toml),
+    ("request_body", request_body),
+    ("plugin_description", plugin_description),
+    ("cluster_outbox", cluster_outbox),
+    ("member_answer", member_answer),
+];
+
+/// `Authorization` headers: a credential parsed has a user and a secret without control characters, its `Debug`
+/// never shows the secret, and an error has a message.
+pub fn authorization_header(data: &[u8]) {
+    use credentials::{Credential, MAX_HEADER_LEN, parse_authorization};
+    match parse_authorization(data) {
+        Ok(credential) => {
+            assert!(data.len() <= MAX_HEADER_LEN);
+            let (user, secret) = (credential.user(), credential.secret().expose());
+            assert!(!user.is_empty() && !secret.is_empty() && !user.contains(':'));
+            assert!(![user, secret].iter().any(|t| t.bytes().any(|b| b < 0x20 || b == 0x7f)));
+            let expected = match &credential {
+                Credential::Whm { .. } => format!("Whm {{ user: {user:?}, secret: [REDACTED] }}"),
+                Credential::Basic { .. } => format!("Basic {{ user: {user:?}, password: [REDACTED] }}"),
+            };
+            assert_eq!(format!("{credential:?}"), expected);
+            if let Credential::Whm { .. } = credential {
+                assert!(std::str::from_utf8(data).is_ok());
+            }
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// `cpanel.config`: parsing never panics, rendering and parsing again gives the same document, warnings name a real
+/// line, and the settings (rejected values included) survive a write in WHM's format; a key or value that is not one
+/// clean line is refused, never written.
+pub fn cpanel_config(data: &[u8]) {
+    use settings::native::CpanelConfig;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let doc = CpanelConfig::parse(text);
+    let rendered = doc.render();
+    let again = CpanelConfig::parse(&rendered);
+    assert_eq!(again, doc, "parse(render(doc)) != doc");
+    assert_eq!(again.render(), rendered);
+    let (settings, warnings) = doc.to_tweak_settings("cpanel.config");
+    for w in &warnings {
+        assert!(w.line >= 1 && w.line <= text.lines().count(), "{w}");
+        assert_eq!(w.file, "cpanel.config");
+    }
+    let written = match CpanelConfig::from_settings(&settings) {
+        Ok(doc) => doc.render(),
+        Err(e) => {
+            assert!(
+                settings.explicit().any(|(k, v)| k.is_empty()
+                    || settings::native::line_break_in(k).is_some()
+                    || v.and_then(settings::native::line_break_in).is_some()),
+                "refused a clean document: {e}"
+            );
+            return;
+        }
+    };
+    let (back, _) = CpanelConfig::parse(&written).to_tweak_settings("cpanel.config");
+    assert_eq!(back, settings, "settings changed through a write:\n{written}");
+}
+
+/// `/var/cpanel/resellers`: a parsed file renders to text that parses back the same; an error names a real line.
+pub fn resellers_file(data: &[u8]) {
+    use settings::native::ResellersFile;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match ResellersFile::parse(text, "resellers") {
+        Ok(file) => {
+            let again = ResellersFile::parse(&file.render(), "resellers").expect("rendered text parses");
+            assert_eq!(again, file);
+        }
+        Err(e) => assert!(e.line >= 1 && e.line <= text.lines().count().max(1), "{e}"),
+    }
+}
+
+/// `acllists/<name>`: a parsed list renders to text that parses back to the same granted and third-party ACLs; an
+/// error names a real line of the file.
+pub fn acl_list(data: &[u8]) {
+    use settings::native::AclList;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match AclList::parse(text, "acllists/test") {
+        Ok(list) => {
+            let again = AclList::parse(&list.render(), "acllists/test").expect("rendered text parses");
+            assert_eq!(again, list);
+        }
+        Err(e) => {
+            assert!(e.line >= 1 && e.line <= text.lines().count().max(1), "{e}");
+            assert_eq!(e.file, "acllists/test");
+        }
+    }
+}
+
+/// The TOML config: an error locates itself (line and column inside the text); a config loads with absolute paths.
+pub fn config_toml(data: &[u8]) {
+    use settings::{Config, ConfigError};
+    const FILE: &str = "/nonexistent-tweakgate-fuzz/tweakgate.toml";
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Config::parse(text, Path::new(FILE)) {
+        Ok(config) => assert!(config.server.state_dir.is_absolute()),
+        Err(ConfigError::Invalid { line, column, .. }) => {
+            assert!(line >= 1 && line <= text.split('\n').count() && column >= 1);
+        }
+        Err(_) => {}
+    }
+}
+
+/// The content types a WHM API request body is read as; the first byte of an input picks one.
+const CONTENT_TYPES: &[Option<&str>] = &[
+    None,
+    Some("application/x-www-form-urlencoded"),
+    Some("application/octet-stream"),
+    Some("application/json"),
+    Some("multipart/form-data; boundary=b"),
+];
+
+thread_local! {
+    static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+}
+
+/// Request bodies of every content type the WHM API reads: never a panic, and a refusal is a clear reason.
+pub fn request_body(data: &[u8]) {
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    let content_type = CONTENT_TYPES[usize::from(pick) % CONTENT_TYPES.len()];
+    let read = RUNTIME.with(|rt| {
+        rt.block_on(panel::api_params::from_body(
+            content_type,
+            axum::body::Bytes::copy_from_slice(body),
+        ))
+    });
+    match read {
+        Ok(params) => assert!(!body.is_empty() || params.is_empty()),
+        Err(e) => assert!(!e.reason.is_empty()),
+    }
+}
+
+/// Splits on `sep`, as text.
+fn fields(bytes: &[u8], sep: u8) -> Vec<String> {
+    bytes
+        .split(|b| *b == sep)
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect()
+}
+
+/// A plugin's description (whatever its author wrote), made from the input: the first line is the name, the second
+/// the version, each further line a feature, `id|title|group|path|acls|settings|functions|flags` with lists split on
+/// commas. A description accepted has a valid name, unique valid ids and function names, page paths that stay under
+/// `/`, and one set of requirements per feature; a refusal is one line of text, whatever the description held.
+pub fn plugin_description(data: &[u8]) {
+    let lines: Vec<&[u8]> = data.split(|b| *b == b'\n').collect();
+    let text = |i: usize| {
+        lines
+            .get(i)
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .unwrap_or_default()
+    };
+    let list = |f: &str| -> Vec<String> {
+        if f.is_empty() {
+            Vec::new()
+        } else {
+            f.split(',').map(str::to_owned).collect()
+        }
+    };
+    let mut info = plugin_abi::PluginInfo::new(text(0), text(1));
+    for line in lines.iter().skip(2) {
+        let f = fields(line, b'|');
+        let at = |i: usize| f.get(i).cloned().unwrap_or_default();
+        let flags = at(7);
+        info.features.push(plugin_abi::Feature {
+            id: at(0),
+            title: at(1),
+            group: at(2),
+            path: at(3),
+            any_of_acls: list(&at(4)),
+            all_settings_on: list(&at(5)),
+            deprecation: flags.contains('d').then(|| plugin_abi::Deprecation {
+                since: 64,
+                replacement: at(8),
+            }),
+            api_functions: list(&at(6)),
+            root_only: flags.contains('r'),
+            full_access: flags.contains('f'),
+        });
+    }
+    let id_ok =
+        |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    match plugin_host::check_description(&info) {
+        Ok(requirements) => {
+            assert!(id_ok(&info.name), "accepted the name {:?}", info.name);
+            assert_eq!(requirements.len(), info.features.len());
+            let mut ids = std::collections::HashSet::new();
+            let mut functions = std::collections::HashSet::new();
+            for f in &info.features {
+                assert!(id_ok(&f.id) && ids.insert(f.id.clone()), "accepted the id {:?}", f.id);
+                assert!(!f.title.trim().is_empty());
+                if !f.path.is_empty() {
+                    assert!(
+                        f.path.starts_with('/') && f.path != "/",
+                        "accepted the path {:?}",
+                        f.path
+                    );
+                    assert!(!f.path.split('/').any(|s| s == ".." || s == "."), "{:?}", f.path);
+                    assert!(!f.group.trim().is_empty());
+                }
+                for function in &f.api_functions {
+                    assert!(id_ok(function) && functions.insert(function.clone()), "{function:?}");
+                }
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            assert!(!message.is_empty());
+            assert!(
+                !message.chars().any(char::is_control),
+                "a refusal is one line of text: {message:?}"
+            );
+        }
+    }
+}
+
+/// A Configuration Cluster member's outbox as a crash or a full disk may leave it: the repair keeps a prefix that
+/// ends on a line break, repairing that prefix keeps it whole, the changes still waiting come out in order of
+/// sequence, and a change appended after the repair is read back as the last one waiting.
+pub fn cluster_outbox(data: &[u8]) {
+    use panel::cluster::outbox;
+    let good = outbox::complete_len(data);
+    assert!(good <= data.len());
+    let kept = &data[..good];
+    assert!(
+        kept.is_empty() || kept.ends_with(b"\n"),
+        "the repair ends on a line break"
+    );
+    assert_eq!(outbox::complete_len(kept), good, "a repaired outbox needs no repair");
+    let replay = outbox::replay(kept);
+    assert!(replay.pending.windows(2).all(|w| w[0].seq < w[1].seq), "in order");
+    if replay.next_seq == u64::MAX {
+        // The sequence is spent (a line claims the last number): nothing more is appended to this outbox.
+        return;
+    }
+    assert!(replay.pending.iter().all(|c| c.seq < replay.next_seq));
+    let change = panel::cluster::Change {
+        seq: replay.next_seq,
+        key: "skipboxtrapper".into(),
+        value: Some("1".into()),
+        at_ms: 1,
+    };
+    let mut appended = kept.to_vec();
+    appended.extend_from_slice(&outbox::line(&change));
+    assert_eq!(
+        outbox::complete_len(&appended),
+        appended.len(),
+        "an appended change is whole"
+    );
+    let again = outbox::replay(&appended);
+    assert_eq!(again.pending.last(), Some(&change), "the appended change waits last");
+    assert_eq!(again.pending.len(), replay.pending.len() + 1);
+}
+
+/// A member's answer to `set_tweaksetting` (the first two bytes are the HTTP status): 401 and 403 are a refused
+/// credential, a 2xx with `result` 1 is a delivery, and whatever text of the member's reaches a log, a file or a page
+/// is cut short and has no control characters.
+pub fn member_answer(data: &[u8]) {
+    use panel::cluster::{MAX_REASON, Outcome, classify};
+    let (status, body) = match data {
+        [a, b, body @ ..] => (100 + u16::from_be_bytes([*a, *b]) % 500, body),
+        _ => return,
+    };
+    let outcome = classify(status, body);
+    let text = match &outcome {
+        Outcome::Delivered => {
+            assert!((200..300).contains(&status));
+            return;
+        }
+        Outcome::CredentialRefused(t) | Outcome::Rejected(t) | Outcome::Retry(t) => t,
+    };
+    if status == 401 || status == 403 {
+        assert!(matches!(outcome, Outcome::CredentialRefused(_)));
+    }
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+    assert!(text.len() <= MAX_REASON + 80, "{} bytes", text.len());
+}
