@@ -34,6 +34,7 @@
 //! The fixtures in `tests/fixtures` declare `#![forbid(unsafe_code)]`, so a compiler that changes this fails the build loudly.
 //! The attribute is sound here because the symbol name is Tweakgate's own and a plugin library exports it once.
 
+pub mod drive;
 mod export;
 mod safe;
 mod types;
