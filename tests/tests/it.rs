@@ -10,6 +10,7 @@ mod fuzz;
 mod hostile;
 mod metrics;
 mod ofrep;
+mod plugin_authors;
 mod plugins;
 mod reliability;
 mod rules;

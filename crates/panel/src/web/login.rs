@@ -125,7 +125,7 @@ pub async fn submit(
     params: Result<WhmParams, Response>,
 ) -> Response {
     let params = match params {
-        Ok(WhmParams(params)) => params,
+        Ok(WhmParams(params, _)) => params,
         Err(refused) => return refused,
     };
     let reply = Reply {
