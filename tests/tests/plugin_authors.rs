@@ -187,3 +187,35 @@ fn the_outside_authors_guide_works_from_scratch() {
     let page = sam.in_session().page("/example-uptime");
     assert!(page.body.contains("Server Uptime"), "{}", page.body);
 }
+
+/// A one-time login link lands on `goto_uri` (what `tweakgate session --goto PATH` adds) when it is a path inside the
+/// session, and on the Home menu for anything else: never another site or a path out of the session.
+#[test]
+fn a_login_link_lands_on_the_page_it_names_and_nowhere_else() {
+    let p = TestPanel::open(&cast());
+    let root = p.as_("root");
+    for (goto, lands) in [
+        ("%2Fserver-information", "/server-information"),
+        (
+            "%2Fserver-information%3Fformat%3Dfull",
+            "/server-information?format=full",
+        ),
+        ("%2F%2Fevil.example%2Fx", "/"),
+        ("https%3A%2F%2Fevil.example%2F", "/"),
+        ("%2F..%2F..%2Fjson-api%2Fversion", "/"),
+        ("%2Fx%22%3E%3Cscript%3E", "/"),
+        ("server-information", "/"),
+    ] {
+        let created = root.api("create_user_session", "user=root&service=whostmgrd");
+        let url = created.json()["data"]["url"].as_str().unwrap().to_owned();
+        let path = &url[url.find("/cpsess").unwrap()..];
+        let token = &path[..path.find("/login").unwrap()];
+        let landed = p.anonymous().get(&format!("{path}&goto_uri={goto}"));
+        assert!(landed.status / 100 == 3, "{goto}: {} {}", landed.status, landed.body);
+        assert_eq!(
+            landed.header("location"),
+            Some(format!("{token}{lands}").as_str()),
+            "{goto}"
+        );
+    }
+}
