@@ -219,3 +219,55 @@ fn a_login_link_lands_on_the_page_it_names_and_nowhere_else() {
         );
     }
 }
+
+/// The kit reads a library as the panel does: the version before anything else (a library of an unknown version is
+/// refused and never called), nothing newer than the plugin's version, and a panic comes back as a failure.
+#[test]
+fn the_kit_reads_and_calls_libraries_as_the_panel_does() {
+    use plugin_abi::drive::Failure;
+    use plugin_abi::testing::{self, LoadFailure, TestHost};
+
+    // fixture-wrong-abi is an ABI-1 build whose functions abort the process if anyone calls them.
+    match testing::load(tests::build_cdylib("fixture-wrong-abi")) {
+        Err(LoadFailure::Refused(Failure::Version { found: 1 })) => {}
+        other => panic!("expected the version refused, got {other:?}"),
+    }
+    assert!(matches!(
+        testing::load(tests::build_cdylib("fixture-no-symbol")),
+        Err(LoadFailure::MissingSymbol)
+    ));
+    let missing = testing::load("target/debug/libno_such_plugin.so").unwrap_err();
+    assert!(missing.to_string().contains("build the plugin first"), "{missing}");
+
+    let v3 = testing::load(tests::build_cdylib("fixture-abi-v3")).unwrap();
+    assert_eq!(v3.abi_version, 3);
+    assert!(
+        v3.info.features[0].api0_functions.is_empty(),
+        "not read from a version 3 plugin"
+    );
+    assert!(v3.info.features[0].full_access, "what version 3 had is read");
+
+    let host = TestHost::default();
+    let panics = testing::load(tests::build_cdylib("fixture-panics")).unwrap();
+    let feature = panics.info.features[0].clone();
+    let request = match feature.api_functions.first() {
+        Some(f) => testing::request(&feature.id).api(f).build(),
+        None => testing::request(&feature.id).page(&feature.path).build(),
+    };
+    assert!(matches!(panics.call(&request, &host), Err(Failure::Panicked(_))));
+
+    let hello = testing::load(tests::build_cdylib("fixture-hello")).unwrap();
+    let answer = hello
+        .call(
+            &testing::request("hello")
+                .api("hello")
+                .json_body(&json!({"echo": 1, "tag": ["a", "b"]}))
+                .build(),
+            &host,
+        )
+        .unwrap();
+    let data = &serde_json::from_slice::<Value>(&answer.body).unwrap()["data"];
+    assert_eq!(data["params"], json!([["echo", "1"], ["tag", "a"], ["tag", "b"]]));
+    assert_eq!(data["body"], r#"{"echo":1,"tag":["a","b"]}"#);
+    assert_eq!(host.log_lines(), ["saying hello"]);
+}
