@@ -271,3 +271,39 @@ fn the_kit_reads_and_calls_libraries_as_the_panel_does() {
     assert_eq!(data["body"], r#"{"echo":1,"tag":["a","b"]}"#);
     assert_eq!(host.log_lines(), ["saying hello"]);
 }
+
+/// `tweakgate session --goto PATH` prints a link that opens the session on that page (for screenshots of a plugin's
+/// page), and refuses a path that is not inside the session.
+#[test]
+fn tweakgate_session_goto_opens_the_session_on_the_page() {
+    let p = TestPanel::serve(&cast());
+    let session = |goto: &str| {
+        Command::new(tests::tweakgate_bin())
+            .arg("--config")
+            .arg(p.config_path())
+            .args(["session", "--user", "root", "--goto", goto])
+            .output()
+            .unwrap()
+    };
+    let out = session("/server-information");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let url = String::from_utf8(out.stdout).unwrap();
+    assert!(url.trim_end().ends_with("&goto_uri=%2Fserver-information"), "{url}");
+    let path = &url[url.find("/cpsess").unwrap()..].trim_end();
+    let token = &path[..path.find("/login").unwrap()];
+    let landed = p.anonymous().get(path);
+    assert_eq!(
+        landed.header("location"),
+        Some(format!("{token}/server-information").as_str()),
+        "{}",
+        landed.body
+    );
+
+    let refused = session("//evil.example/");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is not a path inside the session"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
