@@ -1,6 +1,7 @@
 //! The host's side of the boundary, written once: reading an entry's version before anything else, copying a plugin's
 //! description out of it, and serving one request through it. `plugin-host` drives every plugin it loads with these
-//! functions, and so does the authors' kit ([`crate::testing`]), so a plugin's own tests call it exactly as the panel does.
+//! functions, and so does the authors' kit (`plugin_abi::testing`, feature `testing`), so a plugin's own tests call
+//! it exactly as the panel does.
 //!
 //! Loading the library (and the checks the panel makes on the file first) stays in `plugin-host`.
 
