@@ -53,19 +53,19 @@ impl Plugin for ServerInfo {
 
 plugin_abi::export_plugin!(ServerInfo);
 
-/// The three load averages, as WHM answers them: text with two decimals.
+/// The three load averages, as WHM answers them: numbers (`"one": 0.17`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Load {
-    pub one: String,
-    pub five: String,
-    pub fifteen: String,
+    pub one: f64,
+    pub five: f64,
+    pub fifteen: f64,
 }
 
 impl Load {
     /// The first three fields of `/proc/loadavg`.
     pub fn parse(text: &str) -> Option<Load> {
         let mut numbers = text.split_whitespace().map(|n| n.parse::<f64>().ok());
-        let mut next = || numbers.next().flatten().map(|n| format!("{n:.2}"));
+        let mut next = || numbers.next().flatten().filter(|n| n.is_finite() && *n >= 0.0);
         Some(Load {
             one: next()?,
             five: next()?,
@@ -157,7 +157,7 @@ fn page(request: &Request, facts: &Facts) -> String {
                 th { "Load Averages" }
                 td #loadavg {
                     @match &facts.load {
-                        Some(l) => { (l.one) " " (l.five) " " (l.fifteen) }
+                        Some(l) => { (format!("{:.2} {:.2} {:.2}", l.one, l.five, l.fifteen)) }
                         None => { (unknown) }
                     }
                 }
@@ -182,11 +182,10 @@ mod tests {
     #[test]
     fn load_averages_read_as_whm_writes_them() {
         let load = Load::parse("0.5 1.25 10.00 2/345 6789\n").unwrap();
-        assert_eq!(
-            (load.one.as_str(), load.five.as_str(), load.fifteen.as_str()),
-            ("0.50", "1.25", "10.00")
-        );
+        assert_eq!((load.one, load.five, load.fifteen), (0.5, 1.25, 10.0));
+        assert_eq!(load.to_json(), json!({"one": 0.5, "five": 1.25, "fifteen": 10.0}));
         assert_eq!(Load::parse("0.5 x 1"), None);
+        assert_eq!(Load::parse("NaN 1 1"), None);
         assert_eq!(Load::parse(""), None);
     }
 

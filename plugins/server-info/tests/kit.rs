@@ -47,11 +47,7 @@ fn gethostname_and_systemloadavg_answer_whms_shapes() {
     let load = call("systemloadavg");
     assert_eq!(load["metadata"]["result"], 1);
     for key in ["one", "five", "fifteen"] {
-        let text = load["data"][key].as_str().unwrap();
-        assert!(
-            text.parse::<f64>().is_ok() && text.split('.').nth(1).map(str::len) == Some(2),
-            "{key}: {text}"
-        );
+        assert!(load["data"][key].as_f64().is_some_and(|n| n >= 0.0), "{key}: {load}");
     }
     let unknown = plugin.call(&testing::request(FEATURE_ID).api("version").build(), &host);
     assert!(
