@@ -8,7 +8,8 @@
 //! - `dave`, a cPanel account owned by `bob`.
 //!
 //! The standard server allows deprecated access keys and the API Shell, and loads the Remote Access Key plugin, the
-//! API Shell plugin and the `hello` fixture plugin (a function and a page that need nothing).
+//! API Shell plugin, the Server Information plugin (`status`) and the `hello` fixture plugin (a function and a page
+//! that need nothing).
 
 use std::fmt::Write as _;
 
@@ -67,7 +68,7 @@ impl Cast {
                 .map(|(n, p)| ((*n).to_owned(), p.iter().map(|s| (*s).to_owned()).collect()))
                 .collect(),
             accounts: vec![("dave".into(), "bob".into())],
-            plugins: ["remote-access-key", "api-shell", "fixture-hello"]
+            plugins: ["remote-access-key", "api-shell", "server-info", "fixture-hello"]
                 .iter()
                 .map(|p| PluginLine {
                     package: (*p).to_owned(),

@@ -510,7 +510,7 @@ fn reports_come_as_json_on_request() {
     assert_eq!(plugins.len(), 1);
     assert_eq!(plugins[0]["name"], "remote-access-key");
     assert_eq!(plugins[0]["loaded"], true);
-    assert_eq!(plugins[0]["abi_version"], 3);
+    assert_eq!(plugins[0]["abi_version"], plugin_abi::ABI_VERSION);
     assert_eq!(plugins[0]["features"], serde_json::json!(["remote-access-key"]));
 }
 

@@ -11,6 +11,7 @@ mod hostile;
 mod lockout;
 mod metrics;
 mod ofrep;
+mod plugin_authors;
 mod plugins;
 mod reliability;
 mod rules;

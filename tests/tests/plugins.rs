@@ -294,17 +294,17 @@ fn broken_libraries_are_refused_with_typed_errors() {
     );
     assert_eq!(
         failure(&host, &wrong_abi),
-        LoadError::AbiMismatch { expected: 3, found: 1 }
+        LoadError::AbiMismatch { expected: 4, found: 1 }
     );
     assert_eq!(report_for(&reports, &wrong_abi).abi_version, Some(1));
     assert_eq!(
         failure(&host, &wrong_abi).to_string(),
-        "plugin ABI version 1 does not match the host's ABI version 3 (it loads versions 2 to 3); rebuild the plugin against plugin-abi with ABI version 3"
+        "plugin ABI version 1 does not match the host's ABI version 4 (it loads versions 2 to 4); rebuild the plugin against plugin-abi with ABI version 4"
     );
     assert!(
         report_for(&reports, &wrong_abi)
             .to_string()
-            .contains("failed [ABI_MISMATCH]: plugin ABI version 1 does not match the host's ABI version 3")
+            .contains("failed [ABI_MISMATCH]: plugin ABI version 1 does not match the host's ABI version 4")
     );
     assert_eq!(
         report_for(&reports, &wrong_abi).features,
@@ -1120,7 +1120,7 @@ fn a_plugin_taking_the_panels_names_is_refused_with_the_reason() {
     assert!(out.contains(why), "{out}");
 }
 
-/// A plugin built for the previous ABI version (2) loads on this host (3), which appended a field where version 2
+/// A plugin built for ABI version 2 loads on this host (4); version 3 appended a field where version 2
 /// had padding, and the host reads nothing of it from the older plugin.
 #[test]
 fn a_plugin_built_for_the_previous_abi_version_loads() {

@@ -22,8 +22,9 @@ pub const MAX_BODY: usize = 1 << 20;
 /// A WHM API call's parameters, read the same on every API path: the query string, then the body as its content type
 /// says (see [`crate::api_params`]). A body that cannot be read is answered with WHM's envelope, `result` 0: 413 when
 /// it is too large, 408 when it did not arrive (the connection's body deadline), 400 when it is not what its type says.
+/// The raw body comes along for plugins (`Request::body`).
 #[derive(Debug, Clone)]
-pub struct WhmParams(pub Params);
+pub struct WhmParams(pub Params, pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for WhmParams {
     type Rejection = Response;
@@ -57,11 +58,11 @@ impl<S: Send + Sync> FromRequest<S> for WhmParams {
             }
         };
         params.extend(
-            crate::api_params::from_body(content_type.as_deref(), body)
+            crate::api_params::from_body(content_type.as_deref(), body.clone())
                 .await
                 .map_err(refuse)?,
         );
-        Ok(WhmParams(Params(params)))
+        Ok(WhmParams(Params(params), body))
     }
 }
 

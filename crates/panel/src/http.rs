@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -158,24 +159,34 @@ async fn run_api(
     snapshot: &Arc<Snapshot>,
     caller: &Caller,
     function: &str,
-    params: &Params,
+    (params, body): (&Params, &Bytes),
     call: &Call,
 ) -> Answer {
     let op = whm::operation(function);
     let plugins = panel.plugins();
     let plugin_feature = op.is_none().then(|| plugins.functions.get(function)).flatten();
     if plugin_feature.is_none() && !op.is_some_and(|o| o.writes) {
-        return api(panel, snapshot, caller, function, params, call);
+        return api(panel, snapshot, caller, function, (params, body), call);
     }
-    let (owned_panel, owned_snapshot, caller, owned_function, params, call) = (
+    let (owned_panel, owned_snapshot, caller, owned_function, params, body, call) = (
         Arc::clone(panel),
         Arc::clone(snapshot),
         caller.clone(),
         function.to_owned(),
         params.clone(),
+        body.clone(),
         call.clone(),
     );
-    let run = move || api(&owned_panel, &owned_snapshot, &caller, &owned_function, &params, &call);
+    let run = move || {
+        api(
+            &owned_panel,
+            &owned_snapshot,
+            &caller,
+            &owned_function,
+            (&params, &body),
+            &call,
+        )
+    };
     if let Some(feature) = plugin_feature {
         return panel
             .plugin_calls
@@ -202,7 +213,14 @@ async fn run_api(
     })
 }
 
-fn api(panel: &Panel, snapshot: &Snapshot, caller: &Caller, function: &str, params: &Params, call: &Call) -> Answer {
+fn api(
+    panel: &Panel,
+    snapshot: &Snapshot,
+    caller: &Caller,
+    function: &str,
+    (params, body): (&Params, &[u8]),
+    call: &Call,
+) -> Answer {
     let method = &call.method;
     // A login link made over plain HTTP points at the HTTPS listener while `requiressl` keeps sessions off plain HTTP.
     let origin = (!call.tls && snapshot.config().tweak_settings.is_on(REQUIRESSL))
@@ -213,6 +231,7 @@ fn api(panel: &Panel, snapshot: &Snapshot, caller: &Caller, function: &str, para
         panel,
         snapshot,
         origin: Some(&origin),
+        body,
     };
     let api1 = params.get("api.version") == Some("1");
     whm::dispatch(ctx, caller, function, params, method.as_str(), api1)
@@ -232,7 +251,7 @@ async fn api_with_header(
     // The credential is checked before a body's reading is answered: a caller without one learns nothing else.
     match authenticate(&panel, &snapshot, header, peer.ip()).await {
         Ok(caller) => match params {
-            Ok(WhmParams(params)) => run_api(&panel, &snapshot, &caller, &function, &params, &call)
+            Ok(WhmParams(params, body)) => run_api(&panel, &snapshot, &caller, &function, (&params, &body), &call)
                 .await
                 .into_response(),
             Err(refused) => refused,
@@ -247,12 +266,19 @@ async fn api_in_session(
     visit: Visit,
     Path(path): Path<HashMap<String, String>>,
     call: Call,
-    WhmParams(params): WhmParams,
+    WhmParams(params, body): WhmParams,
 ) -> Response {
     let function = path.get("function").map_or("", String::as_str);
-    run_api(&visit.panel, &visit.snapshot, &visit.caller, function, &params, &call)
-        .await
-        .into_response()
+    run_api(
+        &visit.panel,
+        &visit.snapshot,
+        &visit.caller,
+        function,
+        (&params, &body),
+        &call,
+    )
+    .await
+    .into_response()
 }
 
 /// Lets a request into `/cpsess…` only with the session's cookie; the caller carries the session's grant.

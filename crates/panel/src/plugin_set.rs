@@ -5,7 +5,7 @@
 //! A plugin is checked here against the names the panel owns (its pages and host paths, its WHM API 1 functions, its
 //! features) and refused at load with the reason when it takes one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use plugin_host::PluginHost;
@@ -92,6 +92,8 @@ pub struct PluginSet {
     pub host: PluginHost,
     /// Each plugin API function and the feature that guards it.
     pub functions: HashMap<String, String>,
+    /// The plugin API functions that also answer legacy WHM API 0 ([`plugin_abi::Feature::api0_function`]).
+    pub api0: HashSet<String>,
     /// Each plugin page path (no trailing `/`) and its feature.
     pages: HashMap<String, String>,
 }
@@ -107,10 +109,12 @@ impl PluginSet {
     pub fn new(host: PluginHost) -> PluginSet {
         let functions = host.api_functions().into_iter().collect();
         let mut pages = HashMap::new();
+        let mut api0 = HashSet::new();
         for spec in host.features() {
             let Some(info) = host.feature_info(&spec.id) else {
                 continue;
             };
+            api0.extend(info.api0_functions.iter().cloned());
             if info.path.is_empty() {
                 continue;
             }
@@ -126,7 +130,12 @@ impl PluginSet {
                 Err(why) => tracing::warn!("feature {} cannot be served ({why}); it is left out", spec.id),
             }
         }
-        PluginSet { host, functions, pages }
+        PluginSet {
+            host,
+            functions,
+            api0,
+            pages,
+        }
     }
 
     /// The next generation for a new `[[plugins]]` list: loaded plugins are kept as they are, new entries load,

@@ -43,6 +43,8 @@ struct OwnedInfo {
     error: String,
     features: Vec<AbiFeature>,
     lists: Vec<Vec<AbiStr>>,
+    /// Every feature's API 0 functions, in one list as the ABI carries them.
+    api0: Vec<String>,
 }
 
 fn strs(list: &[String], lists: &mut Vec<Vec<AbiStr>>) -> AbiSlice<AbiStr> {
@@ -58,6 +60,7 @@ fn owned_info(info: PluginInfo, error: String) -> (AbiPluginInfo, Box<OwnedInfo>
         error,
         features: Vec::new(),
         lists: Vec::new(),
+        api0: Vec::new(),
     });
     let mut lists = Vec::new();
     let features: Vec<AbiFeature> = owned
@@ -83,6 +86,14 @@ fn owned_info(info: PluginInfo, error: String) -> (AbiPluginInfo, Box<OwnedInfo>
             api_functions: strs(&f.api_functions, &mut lists),
         })
         .collect();
+    let api0: Vec<String> = owned
+        .info
+        .features
+        .iter()
+        .flat_map(|f| f.api0_functions.iter().cloned())
+        .collect();
+    owned.api0 = api0;
+    let api0_functions = strs(&owned.api0, &mut lists);
     owned.features = features;
     owned.lists = lists;
     let view = AbiPluginInfo {
@@ -91,6 +102,7 @@ fn owned_info(info: PluginInfo, error: String) -> (AbiPluginInfo, Box<OwnedInfo>
         features: AbiSlice::new(&owned.features),
         error: AbiStr::new(&owned.error),
         private: std::ptr::null_mut(),
+        api0_functions,
     };
     (view, owned)
 }

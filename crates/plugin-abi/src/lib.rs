@@ -34,8 +34,11 @@
 //! The fixtures in `tests/fixtures` declare `#![forbid(unsafe_code)]`, so a compiler that changes this fails the build loudly.
 //! The attribute is sound here because the symbol name is Tweakgate's own and a plugin library exports it once.
 
+pub mod drive;
 mod export;
 mod safe;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod types;
 pub mod whm;
 
@@ -52,6 +55,20 @@ pub use types::{
 #[doc(hidden)]
 pub mod __private {
     pub use crate::export::{describe, entry, free_info, free_response, handle, panic_message};
+}
+
+/// In a plugin package's integration test (kit feature `testing`): the path of the package's own plugin library as
+/// cargo built it ([`testing::library_in`]).
+#[cfg(feature = "testing")]
+#[macro_export]
+macro_rules! this_plugin_library {
+    () => {
+        $crate::testing::library_in(
+            env!("CARGO_TARGET_TMPDIR"),
+            if cfg!(debug_assertions) { "debug" } else { "release" },
+            env!("CARGO_PKG_NAME"),
+        )
+    };
 }
 
 /// Exports a [`Plugin`] implementation as the library's `TWEAKGATE_PLUGIN` entry. Use it once per library.

@@ -68,6 +68,9 @@ pub struct Feature {
     pub deprecation: Option<Deprecation>,
     /// WHM API 1 functions, e.g. `accesshash`.
     pub api_functions: Vec<String>,
+    /// Those of `api_functions` that also answer legacy WHM API 0 (a call without `api.version=1`), see
+    /// [`Feature::api0_function`].
+    pub api0_functions: Vec<String>,
     /// Only root uses it (resellers with `all` do not see it).
     pub root_only: bool,
     /// Only a full-access credential uses it: an API token narrowed by a list or a limited session does not see it.
@@ -135,6 +138,18 @@ impl Feature {
     /// Answers this WHM API 1 function.
     pub fn api_function(mut self, name: impl Into<String>) -> Feature {
         self.api_functions.push(name.into());
+        self
+    }
+
+    /// Answers this WHM API 1 function and its legacy API 0 form: the same call without `api.version=1`.
+    ///
+    /// The handler answers WHM API 1's envelope either way ([`Response::whm_ok`], [`Response::whm_error`]); for an
+    /// API 0 call the host answers what `data` holds at the top level, as WHM's API 0 does, and a failure as API 0's
+    /// `{"status": 0, "statusmsg": reason}`. API 0's `applist` lists the function too.
+    pub fn api0_function(mut self, name: impl Into<String>) -> Feature {
+        let name = name.into();
+        self.api0_functions.push(name.clone());
+        self.api_functions.push(name);
         self
     }
 }

@@ -14,7 +14,11 @@ use std::marker::PhantomData;
 /// - 3: [`AbiFeature`] gained `requires` ([`Requires`]: root only, a full-access credential) in what was padding
 ///   after `deprecated_since`; no size or offset changed, so a host of version 3 still loads version 2 plugins (their
 ///   features require neither).
-pub const ABI_VERSION: u32 = 3;
+/// - 4: [`AbiPluginInfo`] gained `api0_functions` at its end (the functions that also answer legacy WHM API 0); the
+///   host hands `describe` a zeroed [`AbiPluginInfo`] and reads the new field only from plugins of version 4 or later,
+///   so plugins of versions 2 and 3 (which write the shorter struct) still load. Since version 4 the host also fills
+///   [`AbiRequest::body`] (it was always empty before) and no longer passes `api.version` among the parameters.
+pub const ABI_VERSION: u32 = 4;
 
 /// The oldest plugin version a host of [`ABI_VERSION`] loads: every type it reads has the same layout since then.
 pub const MIN_ABI_VERSION: u32 = 2;
@@ -288,6 +292,11 @@ pub struct AbiPluginInfo {
     pub error: AbiStr,
     /// The plugin's own bookkeeping for `free_info`; the host never looks at it.
     pub private: *mut c_void,
+    /// Since version 4 (a plugin of an earlier version writes the struct without it, and the host reads it only from
+    /// version 4 on): the API functions, among those the features declare, that also answer legacy WHM API 0 calls
+    /// (a call without `api.version=1`). The plugin answers WHM API 1's envelope either way; for an API 0 call the host
+    /// answers `data` at the top level, or API 0's `status`/`statusmsg` pair when `result` is 0.
+    pub api0_functions: AbiSlice<AbiStr>,
 }
 
 impl AbiPluginInfo {
@@ -298,6 +307,7 @@ impl AbiPluginInfo {
         features: AbiSlice::EMPTY,
         error: AbiStr::EMPTY,
         private: std::ptr::null_mut(),
+        api0_functions: AbiSlice::EMPTY,
     };
 }
 
@@ -373,7 +383,11 @@ pub struct AbiRequest {
     pub method: AbiStr,
     /// The path without the session prefix, e.g. `/remote-access-key`.
     pub path: AbiStr,
+    /// Query and body parameters in arrival order: for an API function the body's form fields, JSON object members
+    /// or multipart fields (as WHM reads them); for a page the query and, on a POST, the form. Never `api.version`
+    /// (since version 4: the host reads it to choose between API 1 and API 0 and keeps it).
     pub params: AbiSlice<AbiParam>,
+    /// The raw request body as the client sent it (since version 4; always empty before), whatever its content type.
     pub body: AbiBytes,
     /// The session prefix (`/cpsess…`) the page must put before its own links and form actions; empty for API calls.
     pub security_token: AbiStr,
@@ -449,7 +463,7 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn layouts_are_pinned() {
         assert_eq!(
-            ABI_VERSION, 3,
+            ABI_VERSION, 4,
             "a layout change needs a version bump and new numbers below"
         );
         let cases: &[(&str, usize, usize, usize, usize)] = &[
@@ -490,7 +504,7 @@ mod tests {
                 "AbiPluginInfo",
                 size_of::<AbiPluginInfo>(),
                 align_of::<AbiPluginInfo>(),
-                72,
+                88,
                 8,
             ),
             ("AbiFeature", size_of::<AbiFeature>(), align_of::<AbiFeature>(), 136, 8),
@@ -537,6 +551,9 @@ mod tests {
         // Version 3's field sits in version 2's padding: the next field did not move.
         assert_eq!(std::mem::offset_of!(AbiFeature, requires), 100);
         assert_eq!(std::mem::offset_of!(AbiFeature, replacement), 104);
+        // Version 4's field comes after everything a version 2 or 3 plugin writes.
+        assert_eq!(std::mem::offset_of!(AbiPluginInfo, private), 64);
+        assert_eq!(std::mem::offset_of!(AbiPluginInfo, api0_functions), 72);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! ACL catalogue before any of its features reach the gate.
 
 use std::collections::HashSet;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use plugin_abi::{AbiPluginInfo, AbiSlice, AbiStr, Deprecation, Feature, PluginEntry, Requires, Status};
+use plugin_abi::drive::Failure;
+use plugin_abi::{Feature, PluginEntry};
 use settings::Requirements;
 
 use crate::error::LoadError;
@@ -24,107 +24,23 @@ fn invalid(why: impl Into<String>) -> LoadError {
     LoadError::InvalidDescriptor { why: why.into() }
 }
 
-/// # Safety
-/// As for [`AbiStr::as_bytes`].
-unsafe fn text(s: AbiStr, what: &str) -> Result<String, LoadError> {
-    // SAFETY: forwarded to our caller.
-    let bytes = unsafe { s.as_bytes() }.ok_or_else(|| invalid(format!("{what} has a null pointer")))?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| invalid(format!("{what} is not UTF-8")))
-}
-
-/// # Safety
-/// `list` and every string in it must be valid as the ABI documents.
-unsafe fn texts(list: AbiSlice<AbiStr>, what: &str) -> Result<Vec<String>, LoadError> {
-    // SAFETY: forwarded to our caller.
-    let items = unsafe { list.as_slice() }.ok_or_else(|| invalid(format!("{what} has a null pointer")))?;
-    // SAFETY: forwarded to our caller.
-    items.iter().map(|s| unsafe { text(*s, what) }).collect()
-}
-
-/// # Safety
-/// `info` must be what the plugin's `describe` wrote and has not yet freed.
-/// `abi_version` is the plugin's: fields added since its version are not read (they were padding then).
-unsafe fn copy(info: &AbiPluginInfo, abi_version: u32) -> Result<Descriptor, LoadError> {
-    // SAFETY: forwarded to our caller, for every field.
-    unsafe {
-        let name = text(info.name, "the plugin name")?;
-        let features = info
-            .features
-            .as_slice()
-            .ok_or_else(|| invalid("the feature list has a null pointer"))?
-            .iter()
-            .map(|f| {
-                let deprecated_since = f.deprecated_since;
-                let requires = if abi_version >= 3 {
-                    f.requires
-                } else {
-                    Requires::NOTHING
-                };
-                if requires.0 & !Requires::KNOWN.0 != 0 {
-                    return Err(invalid(format!(
-                        "feature requirement bits {:#x} are unknown to this host",
-                        requires.0 & !Requires::KNOWN.0
-                    )));
-                }
-                Ok(Feature {
-                    id: text(f.id, "a feature id")?,
-                    title: text(f.title, "a feature title")?,
-                    group: text(f.group, "a feature group")?,
-                    path: text(f.path, "a feature path")?,
-                    any_of_acls: texts(f.any_of_acls, "an ACL name")?,
-                    all_settings_on: texts(f.all_settings_on, "a setting name")?,
-                    deprecation: match deprecated_since {
-                        0 => None,
-                        since => Some(Deprecation {
-                            since,
-                            replacement: text(f.replacement, "a replacement title")?,
-                        }),
-                    },
-                    api_functions: texts(f.api_functions, "an API function name")?,
-                    root_only: requires.has(Requires::ROOT),
-                    full_access: requires.has(Requires::FULL_ACCESS),
-                })
-            })
-            .collect::<Result<Vec<_>, LoadError>>()?;
-        Ok(Descriptor {
-            version: text(info.version, "the plugin version")?,
-            name,
-            features,
-            requirements: Vec::new(),
-        })
-    }
-}
-
-/// Asks the plugin to describe itself and copies the answer, freeing the plugin's memory through the plugin.
+/// Asks the plugin to describe itself through the one driver of the boundary ([`plugin_abi::drive::describe`]) and
+/// keeps the answer.
 pub(crate) fn describe(entry: &PluginEntry, abi_version: u32) -> Result<Descriptor, LoadError> {
-    let describe = entry
-        .describe
-        .ok_or_else(|| invalid("the entry has no describe function"))?;
-    let free_info = entry
-        .free_info
-        .ok_or_else(|| invalid("the entry has no free_info function"))?;
-    if entry.handle.is_none() || entry.free_response.is_none() {
-        return Err(invalid("the entry has no handle or free_response function"));
+    // SAFETY: `entry` was read by `plugin_abi::drive::read_entry` with this version, from a library kept mapped.
+    match unsafe { plugin_abi::drive::describe(entry, abi_version) } {
+        Ok(info) => Ok(Descriptor {
+            name: info.name,
+            version: info.version,
+            features: info.features,
+            requirements: Vec::new(),
+        }),
+        Err(Failure::Panicked(message)) => Err(LoadError::PanickedDuringRegistration { message }),
+        Err(other) => Err(invalid(match other {
+            Failure::Contract(why) => why,
+            other => other.to_string(),
+        })),
     }
-    let mut info = AbiPluginInfo::EMPTY;
-    // SAFETY: the entry matches our ABI version, so `describe` takes a writable `AbiPluginInfo`. A panic cannot unwind
-    // out of it (plugins catch their own); this guard only keeps a panic on our side of the copy from skipping the free.
-    let status = unsafe { describe(&mut info) };
-    let copied = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: `describe` filled `info` and the plugin owns it until `free_info` below.
-        let error = unsafe { text(info.error, "the describe error") }.unwrap_or_default();
-        match status {
-            Status::OK => {
-                // SAFETY: as above.
-                unsafe { copy(&info, abi_version) }
-            }
-            Status::PANICKED => Err(LoadError::PanickedDuringRegistration { message: error }),
-            other => Err(invalid(format!("describe answered {other}: {error}"))),
-        }
-    }));
-    // SAFETY: `info` was written by this library's `describe` and is freed exactly once.
-    unsafe { free_info(&mut info) };
-    copied.unwrap_or_else(|_| Err(invalid("the description could not be read")))
 }
 
 /// Checks a plugin's description on its own, as the host does when it loads a plugin (with no other plugin loaded),
@@ -310,6 +226,7 @@ mod tests {
             all_settings_on: vec!["allow_deprecated_accesshash".into()],
             deprecation: None,
             api_functions: vec![],
+            api0_functions: vec![],
             root_only: false,
             full_access: false,
         }

@@ -690,22 +690,18 @@ fn read_entry(library: &libloading::Library) -> Result<(PluginEntry, u32), (Load
     if address.is_null() {
         return Err((LoadError::MissingSymbol, None));
     }
-    // SAFETY: every ABI version promises a `u32` version as the first field of the entry, so these 4 bytes are the
-    // version whatever follows; read unaligned so a hand-made symbol cannot make this read undefined.
-    let found = unsafe { address.cast::<u32>().read_unaligned() };
-    if !(plugin_abi::MIN_ABI_VERSION..=ABI_VERSION).contains(&found) {
-        return Err((
+    // SAFETY: the address of the library's `TWEAKGATE_PLUGIN`, non-null; the library is never unmapped.
+    match unsafe { plugin_abi::drive::read_entry(address) } {
+        Ok(read) => Ok(read),
+        Err(plugin_abi::drive::Failure::Version { found }) => Err((
             LoadError::AbiMismatch {
                 expected: ABI_VERSION,
                 found,
             },
             Some(found),
-        ));
+        )),
+        Err(other) => Err((LoadError::InvalidDescriptor { why: other.to_string() }, None)),
     }
-    // SAFETY: the version is one whose `PluginEntry` has this layout, so the symbol is a `PluginEntry` of this ABI: a u32 and four optional function
-    // pointers, for which any non-null or null value is valid. It is copied out; the library stays mapped.
-    let entry = unsafe { address.cast::<PluginEntry>().read_unaligned() };
-    Ok((entry, found))
 }
 
 /// The panel shares one host between request threads.

@@ -136,6 +136,10 @@ enum Command {
         /// Root or a reseller.
         #[arg(long)]
         user: String,
+        /// The page the session opens on, a path inside the session such as `/tweak-settings` (the Home menu when
+        /// left out).
+        #[arg(long, value_name = "PATH")]
+        goto: Option<String>,
     },
     /// Configuration Cluster: the member servers this one sends its Tweak Settings changes to.
     Cluster {
@@ -265,7 +269,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => plugins::list(&config_path, json),
         Command::Accesshash { action } => keys::accesshash(&config_path, action),
         Command::Passwd { user } => users::passwd(&config_path, &user),
-        Command::Session { user } => users::session(&config_path, &user),
+        Command::Session { user, goto } => users::session(&config_path, &user, goto.as_deref()),
         Command::Cluster {
             action: ClusterAction::Status { json },
         } => cluster::status(&config_path, json),

@@ -29,14 +29,25 @@ pub(crate) fn passwd(config_path: &Path, u: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `session`: a one-time login URL for the user.
-pub(crate) fn session(config_path: &Path, u: &str) -> Result<ExitCode> {
+/// `session`: a one-time login URL for the user, landing on `goto` when given.
+pub(crate) fn session(config_path: &Path, u: &str, goto: Option<&str>) -> Result<ExitCode> {
     let config = load(config_path)?;
     let name = user(u)?;
     if config.users.kind(&name).is_none() {
         bail!("\"{name}\" is not a user in {}", config.file.display());
     }
-    let url = request_session(&config, &name)?;
+    if let Some(path) = goto
+        && crate::web::login::session_path(path).is_none()
+    {
+        bail!(
+            "--goto {path:?} is not a path inside the session: give one starting with '/', such as /tweak-settings, of letters, digits, '-', '_', '.' and '/'"
+        );
+    }
+    let mut url = request_session(&config, &name)?;
+    if let Some(path) = goto {
+        url.push_str("&goto_uri=");
+        url.extend(form_urlencoded::byte_serialize(path.as_bytes()));
+    }
     println!("{url}");
     Ok(ExitCode::SUCCESS)
 }

@@ -18,8 +18,11 @@ const MAX_FORM: usize = 1 << 20;
 /// A page request's parameters and the nonce for the forms it renders.
 #[derive(Debug, Clone)]
 pub struct Csrf {
-    /// Query parameters, then (for a POST) the form's.
+    /// Query parameters, then (for a POST) the body's, read as the API reads them (a form, a JSON object's members,
+    /// multipart fields: [`crate::api_params::from_body`]).
     pub params: Params,
+    /// A POST's raw body, as the client sent it.
+    pub body: Bytes,
     /// A POST that carried a valid nonce (consumed now).
     pub posted: bool,
     /// A fresh nonce for the forms of the page about to be rendered.
@@ -52,6 +55,12 @@ impl<S: Send + Sync> FromRequest<S> for Csrf {
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
         let posted = req.method() == Method::POST;
+        let content_type = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut raw = Bytes::new();
         if posted {
             let body = Bytes::from_request(req, state)
                 .await
@@ -59,7 +68,10 @@ impl<S: Send + Sync> FromRequest<S> for Csrf {
             if body.len() > MAX_FORM {
                 return Err((StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response());
             }
-            let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+            let form = crate::api_params::from_body(content_type.as_deref(), body.clone())
+                .await
+                .map_err(|e| (e.status, e.reason).into_response())?;
+            raw = body;
             let nonce = form
                 .iter()
                 .rev()
@@ -72,6 +84,7 @@ impl<S: Send + Sync> FromRequest<S> for Csrf {
         }
         Ok(Csrf {
             params: Params(params),
+            body: raw,
             posted,
             next: visit.panel.sessions.issue_nonce(visit.token()),
         })

@@ -125,7 +125,7 @@ pub async fn submit(
     params: Result<WhmParams, Response>,
 ) -> Response {
     let params = match params {
-        Ok(WhmParams(params)) => params,
+        Ok(WhmParams(params, _)) => params,
         Err(refused) => return refused,
     };
     let reply = Reply {
@@ -220,9 +220,29 @@ pub async fn submit(
 #[derive(Debug, Deserialize)]
 pub struct Landing {
     session: Option<String>,
+    /// Where the session starts (WHM's `goto_uri`): a path inside the session, e.g. `/server-information`.
+    goto_uri: Option<String>,
 }
 
-/// `/cpsess…/login/?session=…`: redeems a one-time login link once and starts its session.
+/// A `goto_uri` the landing follows: a path inside the session (`/` then letters, digits, `-`, `_`, `.`, `/`, and a
+/// query of the same plus `=` and `&`), never another site, another session or a path with `..`.
+pub fn session_path(goto: &str) -> Option<&str> {
+    let (path, query) = goto.split_once('?').unwrap_or((goto, ""));
+    let plain = |s: &str, extra: &[u8]| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b) || extra.contains(&b))
+    };
+    let fine = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.split('/').any(|seg| seg == "..")
+        && goto.len() <= 512
+        && plain(path, b"")
+        && plain(query, b"=&%");
+    fine.then_some(goto)
+}
+
+/// `/cpsess…/login/?session=…[&goto_uri=/path]`: redeems a one-time login link once and starts its session, on the
+/// Home menu or at `goto_uri`.
 pub async fn landing(
     State(panel): State<Arc<Panel>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
@@ -257,19 +277,9 @@ pub async fn landing(
             "limited_to": grant.limit().map(|s| s.iter().map(|a| a.name()).collect::<Vec<_>>())}),
     );
     // The session keeps the security token its link was made with: the one `create_user_session` answered.
-    start_session(&panel, jar, https, grant, redeemed.security_token)
-}
-
-/// Starts a session and redirects into it; its cookie is `Secure` when the request came over HTTPS.
-fn start_session(
-    panel: &Panel,
-    jar: CookieJar,
-    https: Https,
-    grant: Grant,
-    security_token: Option<String>,
-) -> Response {
-    let (jar, token) = start(panel, jar, https, grant, security_token);
-    (jar, redirect(&format!("/{token}/"))).into_response()
+    let goto = q.goto_uri.as_deref().and_then(session_path);
+    let (jar, token) = start(&panel, jar, https, grant, redeemed.security_token);
+    (jar, redirect(&format!("/{token}{}", goto.unwrap_or("/")))).into_response()
 }
 
 /// Starts a session: the jar with its cookie, and its security token (`cpsess…`).

@@ -110,6 +110,7 @@ impl Visit {
             panel: &self.panel,
             snapshot: &self.snapshot,
             origin: None,
+            body: &[],
         }
     }
 

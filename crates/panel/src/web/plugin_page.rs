@@ -1,15 +1,17 @@
 //! A plugin's page: found by the path the plugin declared among the plugins in force, authorized for its feature,
-//! given the session prefix and a fresh form nonce, and shown inside the panel's layout.
+//! given the session prefix, a fresh form nonce and the posted body, and shown inside the panel's layout when it is
+//! HTML, or served as its own document (JSON, a download) when it is not.
 
 use std::collections::HashMap;
 
 use axum::extract::Path;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use maud::{PreEscaped, html};
 
 use super::csrf::Csrf;
 use super::{Visit, feature_title};
+use crate::whm::plugin::PageAnswer;
 
 /// Serves the plugin page at the session path `/{page}`, or the panel's "no such page".
 pub async fn show(Path(params): Path<HashMap<String, String>>, visit: Visit, form: Csrf) -> Response {
@@ -25,14 +27,18 @@ pub async fn show(Path(params): Path<HashMap<String, String>>, visit: Visit, for
     let plugins = visit.panel.plugins();
     let call = {
         let (visit, feature) = (visit.clone(), feature.clone());
-        let (params, next) = (form.params.clone(), form.next.clone());
+        let (params, next, body) = (form.params.clone(), form.next.clone(), form.body.clone());
         move || {
             // The same caller and snapshot decided above; not counted twice.
             let auth = visit
                 .caller
                 .authorize(&visit.snapshot, &feature)
                 .map_err(|_| "access was refused".to_owned())?;
-            crate::whm::plugin::page(visit.ctx(), auth, &path, &params, method, visit.token(), &next)
+            let ctx = crate::whm::Ctx {
+                body: &body,
+                ..visit.ctx()
+            };
+            crate::whm::plugin::page(ctx, auth, &path, &params, method, visit.token(), &next)
         }
     };
     let answer = visit
@@ -48,7 +54,13 @@ pub async fn show(Path(params): Path<HashMap<String, String>>, visit: Visit, for
         Err(refused.to_string())
     }) {
         // The fragment is the plugin's own markup, from code the administrator chose to load.
-        Ok((status, fragment)) => visit.render(status, &title, html! { (PreEscaped(fragment)) }),
+        Ok(PageAnswer::Fragment(status, fragment)) => visit.render(status, &title, html! { (PreEscaped(fragment)) }),
+        Ok(PageAnswer::Document(status, content_type, body)) => {
+            // A type that is not a valid header value is served as bytes, never guessed at.
+            let content_type = HeaderValue::from_str(&content_type)
+                .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+            (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
         Err(e) => visit.render(
             StatusCode::SERVICE_UNAVAILABLE,
             "Plugin Error",

@@ -26,6 +26,9 @@ pub struct Ctx<'a> {
     pub snapshot: &'a Snapshot,
     /// `http(s)://host[:port]` the request came to, for answers that carry absolute URLs; `None` outside HTTP.
     pub origin: Option<&'a str>,
+    /// The request's body as the client sent it, handed to plugins as `Request::body`; empty outside HTTP and for
+    /// calls a plugin makes through `call_api`.
+    pub body: &'a [u8],
 }
 
 /// Query and form parameters in arrival order, as WHM reads them (repeated and numbered keys included).
@@ -140,6 +143,8 @@ pub enum Api0 {
     Data,
     /// API 0 answers its own older form of the data (e.g. `myprivs` → `{"privs":{…}}`).
     Shape(fn(Value) -> Value),
+    /// As `Shape`, for a form that depends on what is in force (`applist`: the plugins' API 0 functions).
+    ShapeIn(fn(Ctx<'_>, Value) -> Value),
 }
 
 /// One WHM API 1 function.
@@ -190,10 +195,13 @@ impl Api0 {
     }
 }
 
-/// Whether API 0 serves `function`: a built-in operation whose [`Api0`] is not `Unknown` (plugin functions answer
-/// API 1 only).
-pub fn api0_serves(function: &str) -> bool {
-    operation(function).is_some_and(|o| o.api0.serves())
+/// Whether API 0 serves `function`: a built-in operation whose [`Api0`] is not `Unknown`, or a plugin function
+/// declared with its API 0 form ([`plugin_abi::Feature::api0_function`]).
+pub fn api0_serves(ctx: Ctx<'_>, function: &str) -> bool {
+    match operation(function) {
+        Some(o) => o.api0.serves(),
+        None => ctx.panel.plugins().api0.contains(function),
+    }
 }
 
 /// One row of the table.
@@ -385,11 +393,14 @@ pub fn dispatch(ctx: Ctx<'_>, caller: &Caller, function: &str, params: &Params, 
                 Err(e) => Answer::of(function, Err(e)),
             };
         }
-        let shape: fn(Value) -> Value = match op.api0 {
-            Api0::Unknown => return unknown(function, false),
-            Api0::Data => |v| v,
-            Api0::Shape(f) => f,
+        let shape = |data: Value| match op.api0 {
+            Api0::Unknown | Api0::Data => data,
+            Api0::Shape(f) => f(data),
+            Api0::ShapeIn(f) => f(ctx, data),
         };
+        if !op.api0.serves() {
+            return unknown(function, false);
+        }
         return match (op.run)(ctx, caller, params) {
             Ok(data) => Answer::Json(StatusCode::OK, shape(data)),
             Err(e) => {
@@ -402,13 +413,22 @@ pub fn dispatch(ctx: Ctx<'_>, caller: &Caller, function: &str, params: &Params, 
         };
     }
     if let Some(feature) = ctx.panel.plugins().functions.get(function) {
-        // Plugin functions answer WHM API 1 only.
-        if !api1 {
+        // A plugin function answers API 0 only when it declared that form.
+        if !api1 && !api0_serves(ctx, function) {
             return unknown(function, false);
         }
-        return match authorize(ctx, caller, feature) {
-            Ok(auth) => plugin::api(ctx, auth, function, params, method),
-            Err(d) => Answer::of(function, Err(WhmError::forbidden(d))),
+        return match (authorize(ctx, caller, feature), api1) {
+            (Ok(auth), true) => plugin::api(ctx, auth, function, params, method),
+            (Ok(auth), false) => plugin::api0(ctx, auth, function, params, method),
+            (Err(d), true) => Answer::of(function, Err(WhmError::forbidden(d))),
+            (Err(d), false) => {
+                let e = WhmError::forbidden(d);
+                let mut body = api0_error(&e.reason);
+                if let Some(d) = &e.refusal {
+                    body["reasons"] = json!(d.reasons);
+                }
+                Answer::Json(e.status, body)
+            }
         };
     }
     unknown(function, api1)

@@ -1,8 +1,11 @@
 //! Calls into plugins on behalf of one authorized caller: the request the plugin sees (who, with which privileges,
-//! the form nonce of the page) and what the host offers it during the call (user lookup, the audit log, the log).
+//! the form nonce of the page, the parameters and the raw body), what the host offers it during the call (user
+//! lookup, the audit log, the log), and how its answer is served: an API function's JSON as written, or in API 0's
+//! form; a page's HTML inside the panel's layout, anything else as its own document.
 
 use axum::http::StatusCode;
 use plugin_abi::{HostCallbacks, LogLevel, Request, Response, Target, UserInfo};
+use serde_json::{Value, json};
 use settings::{Snapshot, UserKind, Username};
 
 use super::{Answer, Ctx, Params, WhmError};
@@ -71,6 +74,7 @@ impl HostCallbacks for Services<'_> {
             panel: self.panel,
             snapshot: self.snapshot,
             origin: None,
+            body: &[],
         };
         match super::dispatch(ctx, self.caller, function, &Params(params.to_vec()), "GET", true) {
             Answer::Json(_, body) => Ok(body.to_string()),
@@ -107,8 +111,9 @@ fn request(
         source: caller.source.to_string(),
         method: method.to_owned(),
         path,
-        params: params.0.clone(),
-        body: Vec::new(),
+        // `api.version` chose between API 1 and API 0; the plugin is not asked to read it.
+        params: params.0.iter().filter(|(k, _)| k != "api.version").cloned().collect(),
+        body: ctx.body.to_vec(),
         security_token,
         csrf_token,
         full_access: caller.full_access,
@@ -128,31 +133,88 @@ fn call(ctx: Ctx<'_>, auth: Authorized<'_>, request: &Request) -> Result<Respons
     answer.map_err(|e| e.to_string())
 }
 
-/// A plugin's API function; its JSON is passed through as the plugin wrote it.
-pub fn api(ctx: Ctx<'_>, auth: Authorized<'_>, function: &str, params: &Params, method: &str) -> Answer {
+/// A plugin's API function: its answer, checked to be JSON; `Err` is the envelope of why there is none.
+fn api_answer(
+    ctx: Ctx<'_>,
+    auth: Authorized<'_>,
+    function: &str,
+    params: &Params,
+    method: &str,
+) -> Result<Response, Answer> {
     let target = Target::Api {
         function: function.to_owned(),
     };
     let req = request(ctx, auth, target, format!("/json-api/{function}"), params, method, None);
     match call(ctx, auth, &req) {
-        Ok(resp) => {
-            let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            if serde_json::from_slice::<serde::de::IgnoredAny>(&resp.body).is_err() {
-                return Answer::of(
-                    function,
-                    Err(WhmError::new("the plugin answered with invalid JSON").with_status(StatusCode::BAD_GATEWAY)),
-                );
-            }
-            Answer::Raw(status, "application/json; charset=utf-8".into(), resp.body)
-        }
-        Err(e) => Answer::of(
+        Ok(resp) if serde_json::from_slice::<serde::de::IgnoredAny>(&resp.body).is_ok() => Ok(resp),
+        Ok(_) => Err(Answer::of(
+            function,
+            Err(WhmError::new("the plugin answered with invalid JSON").with_status(StatusCode::BAD_GATEWAY)),
+        )),
+        Err(e) => Err(Answer::of(
             function,
             Err(WhmError::new(format!("the plugin could not answer: {e}")).with_status(StatusCode::SERVICE_UNAVAILABLE)),
-        ),
+        )),
     }
 }
 
-/// A plugin's page: its status and HTML fragment (to go inside the panel's layout), or why it could not answer.
+/// A plugin's API function; its JSON is passed through as the plugin wrote it.
+pub fn api(ctx: Ctx<'_>, auth: Authorized<'_>, function: &str, params: &Params, method: &str) -> Answer {
+    match api_answer(ctx, auth, function, params, method) {
+        Ok(resp) => {
+            let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Answer::Raw(status, "application/json; charset=utf-8".into(), resp.body)
+        }
+        Err(answer) => answer,
+    }
+}
+
+/// A plugin's API function called as legacy API 0 (declared with `Feature::api0_function`): the plugin answers WHM
+/// API 1's envelope, and API 0 gets `data` at the top level (an empty object when there is none), or its
+/// `{"status": 0, "statusmsg": reason}` when `result` is 0. A plugin answer that is not an envelope is passed through.
+pub fn api0(ctx: Ctx<'_>, auth: Authorized<'_>, function: &str, params: &Params, method: &str) -> Answer {
+    let resp = match api_answer(ctx, auth, function, params, method) {
+        Ok(resp) => resp,
+        Err(Answer::Json(status, body)) => {
+            let reason = body["metadata"]["reason"].as_str().unwrap_or_default();
+            return Answer::Json(status, super::api0_error(reason));
+        }
+        Err(raw) => return raw,
+    };
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let Ok(mut answer) = serde_json::from_slice::<Value>(&resp.body) else {
+        return Answer::Raw(status, "application/json; charset=utf-8".into(), resp.body);
+    };
+    let Some(result) = answer["metadata"]["result"].as_u64() else {
+        return Answer::Json(status, answer);
+    };
+    if result == 1 {
+        let data = answer.get_mut("data").map_or_else(|| json!({}), Value::take);
+        Answer::Json(status, data)
+    } else {
+        let reason = answer["metadata"]["reason"].as_str().unwrap_or_default();
+        Answer::Json(status, super::api0_error(reason))
+    }
+}
+
+/// What a plugin page answered.
+#[derive(Debug)]
+pub enum PageAnswer {
+    /// `text/html`: a fragment to go inside the panel's layout.
+    Fragment(StatusCode, String),
+    /// Any other type (JSON, CSV, a file to download): served as the plugin wrote it, with its own content type.
+    Document(StatusCode, String, Vec<u8>),
+}
+
+/// Whether a content type is HTML, which a page puts inside the layout.
+fn is_html(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/html"))
+}
+
+/// A plugin's page: its answer, or why it could not answer.
 pub fn page(
     ctx: Ctx<'_>,
     auth: Authorized<'_>,
@@ -161,7 +223,7 @@ pub fn page(
     method: &str,
     security_token: &str,
     csrf_token: &str,
-) -> Result<(StatusCode, String), String> {
+) -> Result<PageAnswer, String> {
     let req = request(
         ctx,
         auth,
@@ -173,5 +235,16 @@ pub fn page(
     );
     let resp = call(ctx, auth, &req)?;
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Ok((status, String::from_utf8_lossy(&resp.body).into_owned()))
+    if is_html(&resp.content_type) {
+        return Ok(PageAnswer::Fragment(
+            status,
+            String::from_utf8_lossy(&resp.body).into_owned(),
+        ));
+    }
+    let content_type = if resp.content_type.trim().is_empty() {
+        "application/octet-stream".to_owned()
+    } else {
+        resp.content_type
+    };
+    Ok(PageAnswer::Document(status, content_type, resp.body))
 }

@@ -24,10 +24,11 @@ impl Operation for Applist {
     const FEATURE: &'static str = WHM;
     /// A list of names: each record's one return is `app`.
     const LIST: Option<List> = Some(List::Under("app"));
-    /// API 0: only the functions API 0 serves (API-1-only functions and plugins' functions are left out).
-    const API0: Api0 = Api0::Shape(|mut data| {
+    /// API 0: only the functions API 0 serves (API-1-only functions, and plugins' functions without an API 0 form,
+    /// are left out).
+    const API0: Api0 = Api0::ShapeIn(|ctx, mut data| {
         if let Some(apps) = data["app"].as_array_mut() {
-            apps.retain(|f| f.as_str().is_some_and(crate::whm::api0_serves));
+            apps.retain(|f| f.as_str().is_some_and(|f| crate::whm::api0_serves(ctx, f)));
         }
         data
     });
