@@ -10,6 +10,7 @@ mod fuzz;
 mod hostile;
 mod metrics;
 mod ofrep;
+mod ofrep_answers;
 mod plugins;
 mod reliability;
 mod rules;
