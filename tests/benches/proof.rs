@@ -6,6 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 mod cluster;
+mod edge;
 mod load;
 
 mod measure {
@@ -701,6 +702,7 @@ fn main() {
         ("matrix", scaling),
         ("wrk", load::http_load),
         ("cluster", cluster::run),
+        ("peer", edge::run_all),
     ];
     for (name, run) in groups {
         if filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())) {
