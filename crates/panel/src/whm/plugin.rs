@@ -74,7 +74,7 @@ impl HostCallbacks for Services<'_> {
         };
         match super::dispatch(ctx, self.caller, function, &Params(params.to_vec()), "GET", true) {
             Answer::Json(_, body) => Ok(body.to_string()),
-            Answer::Raw(_, _, body) => String::from_utf8(body).map_err(|e| e.to_string()),
+            Answer::Raw(_, _, body) | Answer::Written(_, body) => String::from_utf8(body).map_err(|e| e.to_string()),
         }
     }
 
