@@ -5,6 +5,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+mod allocs;
 mod cluster;
 mod edge;
 mod load;
@@ -703,6 +704,7 @@ fn main() {
         ("wrk", load::http_load),
         ("cluster", cluster::run),
         ("peer", edge::run_all),
+        ("alloc", allocs::allocations_per_request),
     ];
     for (name, run) in groups {
         if filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())) {
