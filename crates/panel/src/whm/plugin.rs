@@ -143,7 +143,7 @@ pub fn api(ctx: Ctx<'_>, auth: Authorized<'_>, function: &str, params: &Params, 
                     Err(WhmError::new("the plugin answered with invalid JSON").with_status(StatusCode::BAD_GATEWAY)),
                 );
             }
-            Answer::Raw(status, "application/json; charset=utf-8".into(), resp.body)
+            Answer::Written(status, resp.body)
         }
         Err(e) => Answer::of(
             function,
