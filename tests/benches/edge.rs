@@ -7,7 +7,8 @@
 //! installed; skipped with a note otherwise. Edge's bootstrap file is generated from Tweakgate's own bulk answers for
 //! every user, and both servers are checked to answer alike for sample users before anything is timed.
 //! `TWEAKGATE_BENCH_BEFORE=<tweakgate binary>` adds a third server, another build of Tweakgate on a copy of the same
-//! configuration and state, so a change is measured against the build before it in the same run.
+//! configuration and state, so a change is measured against the build before it in the same run; without Edge, the
+//! ratios are then to that build.
 //!
 //! Writes `peer.md` (the table) and `peer-throughput.svg` to `target/bench/` (or `TWEAKGATE_BENCH_OUT`).
 
@@ -297,12 +298,21 @@ pub fn run_all() {
         println!("peer: wrk is not installed (apt-get install wrk); skipped");
         return;
     }
-    if Command::new("unleash-edge").arg("--version").output().is_err() {
+    let has_edge = Command::new("unleash-edge").arg("--version").output().is_ok();
+    let before_bin = std::env::var_os("TWEAKGATE_BENCH_BEFORE");
+    if !has_edge {
         println!(
             "peer: no unleash-edge on PATH (build it with ../shared/tools/build-unleash-edge.sh ROOT and add ROOT/bin \
-             to PATH); skipped"
+             to PATH); {}",
+            if before_bin.is_some() {
+                "measuring against the build before only"
+            } else {
+                "skipped"
+            }
         );
-        return;
+        if before_bin.is_none() {
+            return;
+        }
     }
     let tweakgate = ServeProcess::start_with(&config(), false, true);
     let authorization = format!("whm root:{}", tweakgate.root_token);
@@ -313,44 +323,47 @@ pub fn run_all() {
     let work = tempfile::tempdir().expect("a work directory");
     let features = work.path().join("features.json");
     std::fs::write(&features, bootstrap(&answers).to_string()).expect("writing the bootstrap file");
-    let edge_addr = tests::free_loopback_addr();
-    let edge = Spawned(
-        Command::new("unleash-edge")
-            .args([
-                "--port",
-                &edge_addr.port().to_string(),
-                "--interface",
-                "127.0.0.1",
-                "--workers",
-                "2",
-            ])
-            .arg("offline")
-            .arg("--bootstrap-file")
-            .arg(&features)
-            .args(["--tokens", CLIENT_TOKEN, "--frontend-tokens", FRONTEND_TOKEN])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting unleash-edge"),
-    );
-    wait_for_port(edge_addr, "unleash-edge");
-    // Both answer alike, for a sample of users from every privilege set, before anything is timed.
-    for i in (0..USERS).step_by(97).chain([0, 1, 2, 3, USERS - 1]) {
-        let mut ours = answers[i].clone();
-        ours.sort();
-        assert_eq!(
-            ours,
-            edge_flags(edge_addr, &user(i)),
-            "Tweakgate and Edge differ for {}",
-            user(i)
+    let edge = has_edge.then(|| {
+        let addr = tests::free_loopback_addr();
+        let child = Spawned(
+            Command::new("unleash-edge")
+                .args([
+                    "--port",
+                    &addr.port().to_string(),
+                    "--interface",
+                    "127.0.0.1",
+                    "--workers",
+                    "2",
+                ])
+                .arg("offline")
+                .arg("--bootstrap-file")
+                .arg(&features)
+                .args(["--tokens", CLIENT_TOKEN, "--frontend-tokens", FRONTEND_TOKEN])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting unleash-edge"),
         );
-    }
-    println!("peer: Tweakgate and Unleash Edge agree on every flag for the sampled users");
+        wait_for_port(addr, "unleash-edge");
+        // Both answer alike, for a sample of users from every privilege set, before anything is timed.
+        for i in (0..USERS).step_by(97).chain([0, 1, 2, 3, USERS - 1]) {
+            let mut ours = answers[i].clone();
+            ours.sort();
+            assert_eq!(
+                ours,
+                edge_flags(addr, &user(i)),
+                "Tweakgate and Edge differ for {}",
+                user(i)
+            );
+        }
+        println!("peer: Tweakgate and Unleash Edge agree on every flag for the sampled users");
+        (child, addr)
+    });
 
     // The build before, on a copy of the same configuration and state.
     let before_dir = tempfile::tempdir().expect("a directory for the build before");
-    let before = std::env::var_os("TWEAKGATE_BENCH_BEFORE").map(|bin| {
+    let before = before_bin.map(|bin| {
         let copied = Command::new("cp")
             .arg("-a")
             .arg(format!("{}/.", tweakgate.dir.path().display()))
@@ -375,20 +388,16 @@ pub fn run_all() {
         (Spawned(child), addr)
     });
 
-    let mut servers = vec![
-        Server {
+    // The first server is the one every ratio is to: Edge, or without it the build before.
+    let mut servers = Vec::new();
+    if let Some((child, addr)) = &edge {
+        servers.push(Server {
             name: "Unleash Edge".into(),
-            addr: edge_addr,
-            pid: edge.0.id(),
+            addr: *addr,
+            pid: child.0.id(),
             api: Api::Edge,
-        },
-        Server {
-            name: "Tweakgate".into(),
-            addr: tweakgate.addr,
-            pid: tweakgate.pid().expect("the server runs"),
-            api: Api::Tweakgate,
-        },
-    ];
+        });
+    }
     if let Some((child, addr)) = &before {
         servers.push(Server {
             name: "Tweakgate, build before".into(),
@@ -397,6 +406,13 @@ pub fn run_all() {
             api: Api::Tweakgate,
         });
     }
+    servers.push(Server {
+        name: "Tweakgate".into(),
+        addr: tweakgate.addr,
+        pid: tweakgate.pid().expect("the server runs"),
+        api: Api::Tweakgate,
+    });
+    let baseline = servers[0].name.clone();
 
     let mut rows = Vec::new();
     for case in Case::ALL {
@@ -432,9 +448,9 @@ pub fn run_all() {
                         );
                     }
                     runs[i].push(*f);
-                    if let Some(edge) = figures[0] {
-                        rps_ratios[i].push(f.rps / edge.rps);
-                        cpu_ratios[i].push(f.cpu_us / edge.cpu_us);
+                    if let Some(base) = figures[0] {
+                        rps_ratios[i].push(f.rps / base.rps);
+                        cpu_ratios[i].push(f.cpu_us / base.cpu_us);
                     }
                 }
             }
@@ -469,7 +485,8 @@ pub fn run_all() {
                 };
                 println!(
                     "peer {} at {c} connection(s), {}: {:.0} req/s (rounds {}), p50 {:.2} ms, p99 {:.2} ms, server CPU \
-                     {:.1} us/request; ÷ Edge: {:.2}x requests/s (target >= 1.3), {:.2}x CPU per request (target <= 0.7)",
+                     {:.1} us/request; ÷ {baseline}: {:.2}x requests/s (target against Edge >= 1.3), {:.2}x CPU per \
+                     request (target against Edge <= 0.7)",
                     case.label(),
                     s.name,
                     row.figures.rps,
@@ -487,9 +504,9 @@ pub fn run_all() {
     drop(before);
     drop(edge);
 
-    let mut table = String::from(
-        "| case | connections | server | requests/s | p50 ms | p99 ms | server CPU µs/request | requests/s ÷ Edge | CPU ÷ Edge |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+    let mut table = format!(
+        "| case | connections | server | requests/s | p50 ms | p99 ms | server CPU µs/request | requests/s ÷ {baseline} | \
+         CPU ÷ {baseline} |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         let f = r.figures;
