@@ -172,9 +172,28 @@ fn cpu_seconds(pid: u32) -> f64 {
     }
 }
 
-/// One `wrk` run of a script against a server, with the server's CPU per request.
-fn run(server: &Server, script: &Path, connections: usize) -> Option<Figures> {
+/// Times a process's threads gave up the CPU to wait (voluntary context switches, summed over `/proc/<pid>/task/*`):
+/// each is a sleep that a wake-up ended, so per request it counts the wake-ups a request costs.
+fn voluntary_switches(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return f64::NAN;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .sum()
+}
+
+/// One `wrk` run of a script against a server, with the server's CPU per request and its wake-ups per request.
+fn run(server: &Server, script: &Path, connections: usize) -> Option<(Figures, f64)> {
     let before = cpu_seconds(server.pid);
+    let switches = voluntary_switches(server.pid);
     let out = Command::new("wrk")
         .args([
             "--latency",
@@ -190,9 +209,10 @@ fn run(server: &Server, script: &Path, connections: usize) -> Option<Figures> {
         .output()
         .ok()?;
     let cpu = cpu_seconds(server.pid) - before;
+    let switches = voluntary_switches(server.pid) - switches;
     let (mut figures, requests) = parse_wrk(&String::from_utf8_lossy(&out.stdout))?;
     figures.cpu_us = cpu * 1e6 / requests.max(1) as f64;
-    Some(figures)
+    Some((figures, switches / requests.max(1) as f64))
 }
 
 /// A process this run started (Edge, or the build before), stopped by its id when the run ends.
@@ -289,6 +309,8 @@ struct Row {
     connections: usize,
     server: String,
     figures: Figures,
+    /// Wake-ups (voluntary context switches) per request.
+    wakeups: f64,
     rps_ratio: f64,
     cpu_ratio: f64,
 }
@@ -429,13 +451,17 @@ pub fn run_all() {
             .collect();
         for &c in &CONNECTIONS {
             let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); servers.len()];
+            let mut wakeups: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
             let mut rps_ratios: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
             let mut cpu_ratios: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
             for round in 0..ROUNDS {
                 let mut figures: Vec<Option<Figures>> = vec![None; servers.len()];
                 for k in 0..servers.len() {
                     let i = (k + round) % servers.len();
-                    figures[i] = run(&servers[i], &scripts[i], c);
+                    if let Some((f, w)) = run(&servers[i], &scripts[i], c) {
+                        figures[i] = Some(f);
+                        wakeups[i].push(w);
+                    }
                 }
                 for (i, f) in figures.iter().enumerate() {
                     let Some(f) = f else { continue };
@@ -475,6 +501,7 @@ pub fn run_all() {
                         errors: runs[i].iter().map(|f| f.errors).sum(),
                         cpu_us: pick(|f| f.cpu_us),
                     },
+                    wakeups: median(std::mem::take(&mut wakeups[i])),
                     rps_ratio: median(std::mem::take(&mut rps_ratios[i])),
                     cpu_ratio: median(std::mem::take(&mut cpu_ratios[i])),
                 };
@@ -485,7 +512,7 @@ pub fn run_all() {
                 };
                 println!(
                     "peer {} at {c} connection(s), {}: {:.0} req/s (rounds {}), p50 {:.2} ms, p99 {:.2} ms, server CPU \
-                     {:.1} us/request; ÷ {baseline}: {:.2}x requests/s (target against Edge >= 1.3), {:.2}x CPU per \
+                     {:.1} us/request, {:.2} wake-ups/request; ÷ {baseline}: {:.2}x requests/s (target against Edge >= 1.3), {:.2}x CPU per \
                      request (target against Edge <= 0.7)",
                     case.label(),
                     s.name,
@@ -494,6 +521,7 @@ pub fn run_all() {
                     row.figures.p50_ms,
                     row.figures.p99_ms,
                     row.figures.cpu_us,
+                    row.wakeups,
                     row.rps_ratio,
                     row.cpu_ratio,
                 );
@@ -505,8 +533,8 @@ pub fn run_all() {
     drop(edge);
 
     let mut table = format!(
-        "| case | connections | server | requests/s | p50 ms | p99 ms | server CPU µs/request | requests/s ÷ {baseline} | \
-         CPU ÷ {baseline} |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| case | connections | server | requests/s | p50 ms | p99 ms | server CPU µs/request | wake-ups/request | \
+         requests/s ÷ {baseline} | CPU ÷ {baseline} |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         let f = r.figures;
@@ -517,7 +545,7 @@ pub fn run_all() {
         };
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {:.0}{errors} | {:.2} | {:.2} | {:.1} | {:.2}× | {:.2}× |",
+            "| {} | {} | {} | {:.0}{errors} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2}× | {:.2}× |",
             r.case.label(),
             r.connections,
             r.server,
@@ -525,6 +553,7 @@ pub fn run_all() {
             f.p50_ms,
             f.p99_ms,
             f.cpu_us,
+            r.wakeups,
             r.rps_ratio,
             r.cpu_ratio
         );
