@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -452,13 +452,31 @@ fn etag(snapshot: &Snapshot, caller: &Caller, user: &str) -> HeaderValue {
     HeaderValue::from_bytes(&text).expect("hex in quotes is a valid header value")
 }
 
+/// The two request headers an evaluation reads, taken without copying the whole header map.
+#[derive(Debug)]
+pub struct EvaluationHeaders {
+    authorization: Option<HeaderValue>,
+    if_none_match: Option<HeaderValue>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for EvaluationHeaders {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(EvaluationHeaders {
+            authorization: parts.headers.get(header::AUTHORIZATION).cloned(),
+            if_none_match: parts.headers.get(header::IF_NONE_MATCH).cloned(),
+        })
+    }
+}
+
 async fn authenticated(
     panel: &Panel,
     snapshot: &Snapshot,
-    headers: &HeaderMap,
+    headers: &EvaluationHeaders,
     peer: Peer,
 ) -> Result<Caller, AuthError> {
-    let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let header = headers.authorization.as_ref().map(HeaderValue::as_bytes);
     authenticate(panel, snapshot, header, peer.0.ip()).await
 }
 
@@ -490,7 +508,7 @@ fn refused(e: AuthError) -> Response {
 /// The caller, the snapshot and the user an evaluation request is for, or the answer that refuses it.
 async fn evaluation_request<'b>(
     panel: &Panel,
-    headers: &HeaderMap,
+    headers: &EvaluationHeaders,
     peer: Peer,
     body: &'b Bytes,
     key: Option<&str>,
@@ -504,8 +522,8 @@ async fn evaluation_request<'b>(
 pub async fn single(
     State(panel): State<Arc<Panel>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
-    Path(key): Path<String>,
-    headers: HeaderMap,
+    Path(key): Path<compact_str::CompactString>,
+    headers: EvaluationHeaders,
     body: Bytes,
 ) -> Response {
     let (snapshot, caller, user) = match evaluation_request(&panel, &headers, peer, &body, Some(&key)).await {
@@ -552,7 +570,7 @@ fn serialize_flags<S: serde::Serializer>(
 pub async fn bulk(
     State(panel): State<Arc<Panel>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
+    headers: EvaluationHeaders,
     body: Bytes,
 ) -> Response {
     let (snapshot, caller, user) = match evaluation_request(&panel, &headers, peer, &body, None).await {
@@ -561,7 +579,8 @@ pub async fn bulk(
     };
     let etag = etag(&snapshot, &caller, &user);
     let unchanged = headers
-        .get(header::IF_NONE_MATCH)
+        .if_none_match
+        .as_ref()
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.split(',')
