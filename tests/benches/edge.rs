@@ -76,23 +76,39 @@ enum Case {
     Health,
     OneFlag,
     EveryFlag,
+    /// WHM API 1 `version` with root's API token (Tweakgate only: the builds compared with each other).
+    Version,
+    /// WHM API 1 `accesshash` with a reseller's access key (Tweakgate only).
+    KeyCall,
 }
 
 impl Case {
-    const ALL: [Case; 3] = [Case::Health, Case::OneFlag, Case::EveryFlag];
+    const ALL: [Case; 5] = [
+        Case::Health,
+        Case::OneFlag,
+        Case::EveryFlag,
+        Case::Version,
+        Case::KeyCall,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Case::Health => "cheapest endpoint",
             Case::OneFlag => "one flag",
             Case::EveryFlag => "every flag",
+            Case::Version => "version, API token",
+            Case::KeyCall => "accesshash, key",
         }
     }
 }
 
-/// Method, path and the body for user `u{i}` (`%s` marks where the user goes) of a case on a server.
-fn request_of(api: Api, case: Case) -> (&'static str, String, Option<&'static str>) {
-    match (api, case) {
+/// Method, path and the body for user `u{i}` (`%s` marks where the user goes) of a case on a server; `None` when
+/// the server has no such endpoint.
+fn request_of(api: Api, case: Case) -> Option<(&'static str, String, Option<&'static str>)> {
+    Some(match (api, case) {
+        (Api::Edge, Case::Version | Case::KeyCall) => return None,
+        (Api::Tweakgate, Case::Version) => ("GET", "/json-api/version?api.version=1".into(), None),
+        (Api::Tweakgate, Case::KeyCall) => ("GET", "/json-api/accesshash?api.version=1".into(), None),
         (Api::Tweakgate, Case::Health) => ("GET", "/health".into(), None),
         (Api::Edge, Case::Health) => ("GET", "/internal-backstage/health".into(), None),
         (Api::Tweakgate, Case::OneFlag) => (
@@ -111,20 +127,19 @@ fn request_of(api: Api, case: Case) -> (&'static str, String, Option<&'static st
             Some(r#"{"userId":"%s"}"#),
         ),
         (Api::Edge, Case::EveryFlag) => ("POST", "/api/frontend/all".into(), Some(r#"{"userId":"%s"}"#)),
-    }
+    })
 }
 
 /// A `wrk` script that cycles through every user, one request each in turn.
-fn script(dir: &Path, api: Api, case: Case, authorization: &str) -> PathBuf {
-    let (method, path, body) = request_of(api, case);
+fn script(dir: &Path, api: Api, case: Case, authorization: Option<&str>) -> Option<PathBuf> {
+    let (method, path, body) = request_of(api, case)?;
     let mut lua = format!("wrk.method = \"{method}\"\nlocal bodies = {{}}\n");
+    if let Some(authorization) = authorization {
+        let _ = writeln!(lua, "wrk.headers[\"Authorization\"] = \"{authorization}\"");
+    }
     match body {
         Some(body) => {
-            let _ = write!(
-                lua,
-                "wrk.headers[\"Authorization\"] = \"{authorization}\"\n\
-                 wrk.headers[\"Content-Type\"] = \"application/json\"\n"
-            );
+            let _ = writeln!(lua, "wrk.headers[\"Content-Type\"] = \"application/json\"");
             let _ = write!(
                 lua,
                 "for i = 0, {} do bodies[i + 1] = string.format('{}', string.format('u%04d', i)) end\n\
@@ -146,7 +161,7 @@ fn script(dir: &Path, api: Api, case: Case, authorization: &str) -> PathBuf {
         if api == Api::Edge { "edge" } else { "tweakgate" }
     ));
     std::fs::write(&file, lua).expect("writing the wrk script");
-    file
+    Some(file)
 }
 
 /// CPU time (user + system, every thread) a process has used so far, in seconds, from `/proc/<pid>/stat`.
@@ -311,6 +326,8 @@ struct Row {
     figures: Figures,
     /// Wake-ups (voluntary context switches) per request.
     wakeups: f64,
+    /// The server the ratios are to.
+    base: String,
     rps_ratio: f64,
     cpu_ratio: f64,
 }
@@ -338,6 +355,13 @@ pub fn run_all() {
     }
     let tweakgate = ServeProcess::start_with(&config(), false, true);
     let authorization = format!("whm root:{}", tweakgate.root_token);
+    // A reseller's access key for the gated call, written into the state before anything is copied.
+    let key_authorization = {
+        let panel = panel::state::Panel::open(&tweakgate.config_path()).expect("panel");
+        let name = settings::Username::new(&user(1)).expect("a user name");
+        let key = panel::whm::ops::keys::generate_key(&panel, &name, "bench").expect("a key");
+        format!("WHM {}:{}", user(1), key.as_str())
+    };
     // Tweakgate's answers for every user make Edge's flags.
     let answers: Vec<Vec<(String, bool)>> = (0..USERS)
         .map(|i| tweakgate_flags(tweakgate.addr, &authorization, &user(i)))
@@ -438,17 +462,22 @@ pub fn run_all() {
 
     let mut rows = Vec::new();
     for case in Case::ALL {
-        let scripts: Vec<PathBuf> = servers
+        let scripts: Vec<Option<PathBuf>> = servers
             .iter()
             .map(|s| {
-                let auth = if s.api == Api::Edge {
-                    FRONTEND_TOKEN
-                } else {
-                    &authorization
+                let auth = match (s.api, case) {
+                    (_, Case::Health) => None,
+                    (Api::Edge, _) => Some(FRONTEND_TOKEN),
+                    (Api::Tweakgate, Case::KeyCall) => Some(key_authorization.as_str()),
+                    (Api::Tweakgate, _) => Some(authorization.as_str()),
                 };
                 script(work.path(), s.api, case, auth)
             })
             .collect();
+        // Ratios are to the first server that has the endpoint: Edge, or the build before for the WHM calls.
+        let Some(base) = scripts.iter().position(Option::is_some) else {
+            continue;
+        };
         for &c in &CONNECTIONS {
             let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); servers.len()];
             let mut wakeups: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
@@ -458,7 +487,8 @@ pub fn run_all() {
                 let mut figures: Vec<Option<Figures>> = vec![None; servers.len()];
                 for k in 0..servers.len() {
                     let i = (k + round) % servers.len();
-                    if let Some((f, w)) = run(&servers[i], &scripts[i], c) {
+                    let Some(script) = &scripts[i] else { continue };
+                    if let Some((f, w)) = run(&servers[i], script, c) {
                         figures[i] = Some(f);
                         wakeups[i].push(w);
                     }
@@ -474,13 +504,16 @@ pub fn run_all() {
                         );
                     }
                     runs[i].push(*f);
-                    if let Some(base) = figures[0] {
+                    if let Some(base) = figures[base] {
                         rps_ratios[i].push(f.rps / base.rps);
                         cpu_ratios[i].push(f.cpu_us / base.cpu_us);
                     }
                 }
             }
             for (i, s) in servers.iter().enumerate() {
+                if scripts[i].is_none() {
+                    continue;
+                }
                 if runs[i].is_empty() {
                     println!(
                         "peer: wrk gave no figures for {} ({}, {c} connections)",
@@ -502,6 +535,7 @@ pub fn run_all() {
                         cpu_us: pick(|f| f.cpu_us),
                     },
                     wakeups: median(std::mem::take(&mut wakeups[i])),
+                    base: servers[base].name.clone(),
                     rps_ratio: median(std::mem::take(&mut rps_ratios[i])),
                     cpu_ratio: median(std::mem::take(&mut cpu_ratios[i])),
                 };
@@ -512,7 +546,7 @@ pub fn run_all() {
                 };
                 println!(
                     "peer {} at {c} connection(s), {}: {:.0} req/s (rounds {}), p50 {:.2} ms, p99 {:.2} ms, server CPU \
-                     {:.1} us/request, {:.2} wake-ups/request; ÷ {baseline}: {:.2}x requests/s (target against Edge >= 1.3), {:.2}x CPU per \
+                     {:.1} us/request, {:.2} wake-ups/request; ÷ {}: {:.2}x requests/s (target against Edge >= 1.3), {:.2}x CPU per \
                      request (target against Edge <= 0.7)",
                     case.label(),
                     s.name,
@@ -522,6 +556,7 @@ pub fn run_all() {
                     row.figures.p99_ms,
                     row.figures.cpu_us,
                     row.wakeups,
+                    row.base,
                     row.rps_ratio,
                     row.cpu_ratio,
                 );
@@ -532,9 +567,9 @@ pub fn run_all() {
     drop(before);
     drop(edge);
 
-    let mut table = format!(
+    let mut table = String::from(
         "| case | connections | server | requests/s | p50 ms | p99 ms | server CPU µs/request | wake-ups/request | \
-         requests/s ÷ {baseline} | CPU ÷ {baseline} |\n|---|---|---|---|---|---|---|---|---|---|\n",
+         compared with | requests/s ratio | CPU ratio |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         let f = r.figures;
@@ -545,7 +580,7 @@ pub fn run_all() {
         };
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {:.0}{errors} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2}× | {:.2}× |",
+            "| {} | {} | {} | {:.0}{errors} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {:.2}× | {:.2}× |",
             r.case.label(),
             r.connections,
             r.server,
@@ -554,13 +589,14 @@ pub fn run_all() {
             f.p99_ms,
             f.cpu_us,
             r.wakeups,
+            r.base,
             r.rps_ratio,
             r.cpu_ratio
         );
     }
     let series: Vec<(String, Vec<Option<f64>>)> = Case::ALL
         .iter()
-        .filter(|c| **c != Case::Health)
+        .filter(|c| matches!(c, Case::OneFlag | Case::EveryFlag))
         .flat_map(|&case| {
             let rows = &rows;
             servers.iter().map(move |s| {
@@ -575,13 +611,14 @@ pub fn run_all() {
                 (format!("{}, {}", s.name, case.label()), points)
             })
         })
+        .filter(|(_, points): &(String, Vec<Option<f64>>)| points.iter().any(Option::is_some))
         .collect();
     let out = out_dir();
     std::fs::write(out.join("peer.md"), &table).expect("writing the table");
     std::fs::write(
         out.join("peer-throughput.svg"),
         plot_series(
-            "OFREP vs Unleash Edge on loopback, wrk: requests/s by connections",
+            &format!("Tweakgate vs {baseline} on loopback, wrk: requests/s by connections"),
             &series,
         ),
     )
