@@ -18,7 +18,7 @@ use std::time::Duration;
 use tests::ServeProcess;
 
 /// Connections per run.
-const CONNECTIONS: [usize; 3] = [1, 16, 64];
+pub(crate) const CONNECTIONS: [usize; 3] = [1, 16, 64];
 /// Seconds per `wrk` run.
 const SECONDS: u32 = 1;
 /// Rounds per connection count; in each round every endpoint runs once, floor first, so each ratio compares runs
@@ -27,14 +27,14 @@ const ROUNDS: usize = 5;
 
 /// What `wrk` measured.
 #[derive(Debug, Clone, Copy)]
-struct Figures {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub(crate) struct Figures {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
     /// Answers other than 2xx/3xx.
-    errors: u64,
+    pub(crate) errors: u64,
     /// The server's CPU time per request answered, in microseconds (NaN when `/proc` cannot tell).
-    cpu_us: f64,
+    pub(crate) cpu_us: f64,
 }
 
 /// One endpoint under load.
@@ -88,7 +88,7 @@ fn wrk(server: &ServeProcess, endpoint: &Endpoint, connections: usize) -> Option
 
 /// Reads requests/s, the 50th and 99th percentiles, the error count and the number of requests from `wrk --latency`
 /// output.
-fn parse_wrk(text: &str) -> Option<(Figures, u64)> {
+pub(crate) fn parse_wrk(text: &str) -> Option<(Figures, u64)> {
     let ms = |v: &str| -> Option<f64> {
         let v = v.trim();
         let (n, scale) = if let Some(n) = v.strip_suffix("us") {
@@ -225,7 +225,7 @@ struct Row {
     cpu_ratio: f64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
@@ -274,7 +274,7 @@ fn sweep(server: &ServeProcess, endpoints: &[Endpoint]) -> Vec<Row> {
     rows
 }
 
-fn out_dir() -> PathBuf {
+pub(crate) fn out_dir() -> PathBuf {
     let dir = std::env::var_os("TWEAKGATE_BENCH_OUT")
         .map(|d| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(d))
         .unwrap_or_else(|| tests::target_dir().join("bench"));
@@ -284,20 +284,47 @@ fn out_dir() -> PathBuf {
 
 /// `http-throughput.svg`: requests/s against connections, one line per endpoint, quiet runs.
 fn plot(rows: &[Row], names: &[&'static str]) -> String {
+    let series: Vec<(String, Vec<Option<f64>>)> = names
+        .iter()
+        .map(|name| {
+            let points = CONNECTIONS
+                .iter()
+                .map(|c| {
+                    rows.iter()
+                        .find(|r| r.name == *name && r.connections == *c)
+                        .map(|r| r.figures.rps)
+                })
+                .collect();
+            ((*name).to_owned(), points)
+        })
+        .collect();
+    plot_series("Release server on loopback, wrk: requests/s by connections", &series)
+}
+
+/// A plot of requests/s against [`CONNECTIONS`]: one line per series, a point per connection count (`None`: not
+/// measured).
+pub(crate) fn plot_series(title: &str, series: &[(String, Vec<Option<f64>>)]) -> String {
     const W: f64 = 640.0;
     const H: f64 = 360.0;
     const L: f64 = 70.0;
     const R: f64 = 170.0;
     const T: f64 = 30.0;
     const B: f64 = 50.0;
-    let max = rows.iter().map(|r| r.figures.rps).fold(1.0, f64::max) * 1.1;
+    let max = series
+        .iter()
+        .flat_map(|(_, points)| points.iter().flatten())
+        .copied()
+        .fold(1.0, f64::max)
+        * 1.1;
     let x = |i: usize| L + (W - L - R) * i as f64 / (CONNECTIONS.len() - 1) as f64;
     let y = |v: f64| H - B - (H - T - B) * v / max;
-    let colours = ["#1b6ac9", "#c0392b", "#27ae60", "#8e44ad", "#d35400"];
+    let colours = [
+        "#1b6ac9", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#2c3e50", "#f39c12",
+    ];
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" \
          font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{L}\" y=\"18\" font-size=\"14\">Release server on loopback, wrk: requests/s by connections</text>\n"
+         <text x=\"{L}\" y=\"18\" font-size=\"14\">{title}</text>\n"
     );
     for k in 0..=4 {
         let v = max * f64::from(k) / 4.0;
@@ -325,16 +352,12 @@ fn plot(rows: &[Row], names: &[&'static str]) -> String {
         (L + W - R) / 2.0,
         H - 10.0
     );
-    for (n, name) in names.iter().enumerate() {
+    for (n, (name, values)) in series.iter().enumerate() {
         let colour = colours[n % colours.len()];
-        let points: Vec<String> = CONNECTIONS
+        let points: Vec<String> = values
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| {
-                rows.iter()
-                    .find(|r| r.name == *name && r.connections == *c)
-                    .map(|r| format!("{:.1},{:.1}", x(i), y(r.figures.rps)))
-            })
+            .filter_map(|(i, v)| v.map(|v| format!("{:.1},{:.1}", x(i), y(v))))
             .collect();
         let _ = writeln!(
             svg,

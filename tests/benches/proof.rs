@@ -5,7 +5,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+mod allocs;
 mod cluster;
+mod edge;
 mod load;
 
 mod measure {
@@ -701,6 +703,8 @@ fn main() {
         ("matrix", scaling),
         ("wrk", load::http_load),
         ("cluster", cluster::run),
+        ("peer", edge::run_all),
+        ("alloc", allocs::allocations_per_request),
     ];
     for (name, run) in groups {
         if filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())) {

@@ -300,6 +300,11 @@ impl ServeProcess {
         p
     }
 
+    /// The running server's process id (`None` while stopped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// Resident memory (KiB) and open descriptors of the running server, from `/proc`.
     pub fn footprint(&self) -> Result<(u64, usize), String> {
         let pid = self.child.as_ref().ok_or("the server is stopped")?.id();

@@ -11,6 +11,7 @@ mod hostile;
 mod lockout;
 mod metrics;
 mod ofrep;
+mod ofrep_answers;
 mod plugin_authors;
 mod plugins;
 mod reliability;

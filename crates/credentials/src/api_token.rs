@@ -331,6 +331,29 @@ pub struct TokenStore {
     cache: RwLock<HashMap<String, Arc<CachedUser>>>,
 }
 
+/// The record a secret matched, shared with the store's cache rather than copied (a request reads its name and list
+/// and lets it go).
+pub struct TokenMatch {
+    cached: Arc<CachedUser>,
+    index: usize,
+}
+
+impl std::fmt::Debug for TokenMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenMatch")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for TokenMatch {
+    type Target = TokenRecord;
+
+    fn deref(&self) -> &TokenRecord {
+        &self.cached.tokens[self.index]
+    }
+}
+
 /// A user's file as last read, and which version of the file it was.
 #[derive(Debug)]
 struct CachedUser {
@@ -487,6 +510,7 @@ impl TokenStore {
     /// [`TokenRejection::NoMatch`], like a wrong token.
     pub fn verify(&self, user: &str, secret: &str, now: u64, peer: IpAddr) -> Result<TokenRecord, TokenRejection> {
         self.verify_digest(user, &crate::secret_digest(secret), now, peer)
+            .map(|m| (*m).clone())
     }
 
     /// [`TokenStore::verify`] for a secret already hashed with [`crate::secret_digest`].
@@ -496,13 +520,13 @@ impl TokenStore {
         digest: &[u8; 64],
         now: u64,
         peer: IpAddr,
-    ) -> Result<TokenRecord, TokenRejection> {
+    ) -> Result<TokenMatch, TokenRejection> {
         let Ok(path) = self.user_file(user) else {
             return Err(TokenRejection::NoMatch);
         };
         let cached = self.cached(user, &path)?;
-        let mut found: Option<&TokenRecord> = None;
-        for (t, d) in cached.tokens.iter().zip(&cached.digests) {
+        let mut found: Option<usize> = None;
+        for (i, (_, d)) in cached.tokens.iter().zip(&cached.digests).enumerate() {
             // A malformed stored digest is still compared (with zeros), so every record costs the same; it never
             // matches.
             let (valid, d) = match d {
@@ -511,17 +535,18 @@ impl TokenStore {
             };
             let matched = bool::from(d.ct_eq(digest)) && valid;
             if matched && found.is_none() {
-                found = Some(t);
+                found = Some(i);
             }
         }
-        let record = found.ok_or(TokenRejection::NoMatch)?;
+        let index = found.ok_or(TokenRejection::NoMatch)?;
+        let record = &cached.tokens[index];
         if record.is_expired(now) {
             return Err(TokenRejection::Expired);
         }
         if !record.allows(peer) {
             return Err(TokenRejection::AddressNotAllowed);
         }
-        Ok(record.clone())
+        Ok(TokenMatch { cached, index })
     }
 
     /// The user's records as of the file on disk now: from the cache when the file has not changed since.

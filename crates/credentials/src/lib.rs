@@ -13,7 +13,8 @@ pub mod secret;
 
 pub use access_key::{AccessKey, KeyError, Signature};
 pub use api_token::{
-    ApiToken, IpAllow, TokenError, TokenName, TokenNameError, TokenRecord, TokenRejection, TokenStore, sha512_hex,
+    ApiToken, IpAllow, TokenError, TokenMatch, TokenName, TokenNameError, TokenRecord, TokenRejection, TokenStore,
+    sha512_hex,
 };
 pub use authorization::{AuthHeaderError, Credential, MAX_HEADER_LEN, parse_authorization, parse_authorization_header};
 pub use fsutil::{FaultPoint, FsError, Owner, ReadError, WriteHooks, read_regular, write_atomic, write_atomic_with};

@@ -18,6 +18,7 @@ use settings::Snapshot;
 use crate::auth::header::{AuthError, authenticate};
 use crate::auth::{AuthMethod, Caller};
 pub use crate::conn::Peer;
+use crate::metrics::Label;
 use crate::state::Panel;
 use crate::store::sessions::{COOKIE, is_security_token};
 use crate::web::{self, Visit};
@@ -341,16 +342,21 @@ async fn session_layer(
 /// Counts each routed request under the router's pattern (a WHM function by its name when it is a known one).
 async fn track(State(panel): State<Arc<Panel>>, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
     let start = std::time::Instant::now();
-    let mut route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    if let Some(prefix) = route.strip_suffix("{function}") {
-        let function = req.uri().path().rsplit('/').next().unwrap_or_default();
-        let known = whm::feature_of(&panel, function).is_some();
-        route = format!("{prefix}{}", if known { function } else { "{unknown}" });
-    }
+    let route = match matched.as_ref().map(MatchedPath::as_str) {
+        None => Label::from("unmatched"),
+        Some(pattern) => match pattern.strip_suffix("{function}") {
+            Some(prefix) => {
+                let function = req.uri().path().rsplit('/').next().unwrap_or_default();
+                let known = whm::operation(function).is_some() || panel.plugins().functions.contains_key(function);
+                Label::joined(prefix, if known { function } else { "{unknown}" })
+            }
+            None => Label::from(pattern),
+        },
+    };
     let response = next.run(req).await;
     panel
         .metrics
-        .request(&route, response.status().as_u16(), start.elapsed().as_secs_f64());
+        .request(route, response.status().as_u16(), start.elapsed().as_secs_f64());
     response
 }
 

@@ -255,6 +255,9 @@ struct FeatureRule {
     full_access: bool,
 }
 
+/// The serial of the next snapshot compiled.
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// An immutable, precomputed view: the config in force, the features, and one visibility bit per (user, feature).
 pub struct Snapshot {
     config: Arc<Config>,
@@ -265,6 +268,8 @@ pub struct Snapshot {
     feature_index: NameMap<String, FeatureId>,
     words_per_user: usize,
     visible: Vec<u64>,
+    /// Which compiled snapshot this is, unique in the process (see [`Snapshot::serial`]).
+    serial: u64,
 }
 
 impl fmt::Debug for Snapshot {
@@ -362,7 +367,14 @@ impl Snapshot {
             feature_index,
             words_per_user,
             visible,
+            serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// A number no other snapshot compiled in this process has: what an answer derived from this snapshot alone
+    /// depends on, so a cache (an OFREP `ETag`, answers prepared once per snapshot) can be keyed by it.
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     pub fn config(&self) -> &Arc<Config> {

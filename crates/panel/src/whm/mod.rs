@@ -216,6 +216,9 @@ pub struct OpEntry {
     /// [`Operation::LIST`].
     pub list: Option<List>,
     run: fn(Ctx<'_>, &Caller, &Params) -> Result<Value, WhmError>,
+    /// The API 1 answer written straight from the operation's typed output, for an operation that answers no list
+    /// (no tree is built, and nothing of the answer is copied).
+    write: fn(Ctx<'_>, &Caller, &Params) -> Result<Vec<u8>, WhmError>,
 }
 
 fn run_erased<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> Result<Value, WhmError> {
@@ -224,6 +227,40 @@ fn run_erased<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> R
     let params = O::Params::from_params(params)?;
     let out = O::run(ctx, auth, params)?;
     serde_json::to_value(out).map_err(|e| WhmError::new(format!("cannot encode the answer: {e}")))
+}
+
+fn write_erased<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> Result<Vec<u8>, WhmError> {
+    let auth = authorize(ctx, caller, O::FEATURE)?;
+    let params = O::Params::from_params(params)?;
+    let out = O::run(ctx, auth, params)?;
+    write_envelope(O::NAME, O::REASON, &out).map_err(|e| WhmError::new(format!("cannot encode the answer: {e}")))
+}
+
+/// WHM API 1's success envelope written from typed data: the same bytes [`envelope_with`] gives for the data's JSON
+/// (`data` first, then `metadata`; data that is `null`, an operation answering nothing, leaves `data` out).
+pub fn write_envelope(command: &str, ok_reason: &str, data: &impl Serialize) -> serde_json::Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(160);
+    body.extend_from_slice(b"{\"data\":");
+    let start = body.len();
+    serde_json::to_writer(&mut body, data)?;
+    if &body[start..] == b"null" {
+        body.truncate(1);
+    } else {
+        body.push(b',');
+    }
+    body.extend_from_slice(b"\"metadata\":");
+    serde_json::to_writer(
+        &mut body,
+        &plugin_abi::whm::Metadata::<()> {
+            command,
+            reason: ok_reason,
+            reasons: None,
+            result: 1,
+            version: 1,
+        },
+    )?;
+    body.push(b'}');
+    Ok(body)
 }
 
 impl OpEntry {
@@ -236,6 +273,7 @@ impl OpEntry {
             writes: O::WRITES,
             list: O::LIST,
             run: run_erased::<O>,
+            write: write_erased::<O>,
         }
     }
 }
@@ -298,6 +336,8 @@ pub fn applist(ctx: Ctx<'_>, caller: &Caller) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     Json(StatusCode, Value),
+    /// The envelope, already written (JSON).
+    Written(StatusCode, Vec<u8>),
     /// A plugin's answer, passed through as it wrote it.
     Raw(StatusCode, String, Vec<u8>),
 }
@@ -344,6 +384,12 @@ impl IntoResponse for Answer {
                 body.to_string(),
             )
                 .into_response(),
+            Answer::Written(status, body) => (
+                status,
+                [(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                body,
+            )
+                .into_response(),
             Answer::Raw(status, content_type, body) => {
                 (status, [(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
             }
@@ -378,6 +424,12 @@ pub fn api0_error(reason: &str) -> Value {
 /// `api1` is whether the call asked for `api.version=1`; without it the call is API 0.
 pub fn dispatch(ctx: Ctx<'_>, caller: &Caller, function: &str, params: &Params, method: &str, api1: bool) -> Answer {
     if let Some(op) = operation(function) {
+        if api1 && op.list.is_none() {
+            return match (op.write)(ctx, caller, params) {
+                Ok(body) => Answer::Written(StatusCode::OK, body),
+                Err(e) => Answer::of(function, Err(e)),
+            };
+        }
         if api1 {
             // The generic list parameters apply to what the operation answered, after it ran (so a refused caller
             // learns nothing from their errors either).

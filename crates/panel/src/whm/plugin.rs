@@ -78,7 +78,7 @@ impl HostCallbacks for Services<'_> {
         };
         match super::dispatch(ctx, self.caller, function, &Params(params.to_vec()), "GET", true) {
             Answer::Json(_, body) => Ok(body.to_string()),
-            Answer::Raw(_, _, body) => String::from_utf8(body).map_err(|e| e.to_string()),
+            Answer::Raw(_, _, body) | Answer::Written(_, body) => String::from_utf8(body).map_err(|e| e.to_string()),
         }
     }
 
@@ -163,7 +163,7 @@ pub fn api(ctx: Ctx<'_>, auth: Authorized<'_>, function: &str, params: &Params, 
     match api_answer(ctx, auth, function, params, method) {
         Ok(resp) => {
             let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            Answer::Raw(status, "application/json; charset=utf-8".into(), resp.body)
+            Answer::Written(status, resp.body)
         }
         Err(answer) => answer,
     }

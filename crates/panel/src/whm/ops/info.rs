@@ -50,11 +50,17 @@ impl Operation for Version {
     const FEATURE: &'static str = WHM;
     const API0: Api0 = Api0::Data;
     type Params = ();
-    type Output = Value;
+    type Output = VersionData;
 
-    fn run(_: Ctx<'_>, _: Authorized<'_>, (): ()) -> Result<Value, WhmError> {
-        Ok(json!({"version": WHM_VERSION}))
+    fn run(_: Ctx<'_>, _: Authorized<'_>, (): ()) -> Result<VersionData, WhmError> {
+        Ok(VersionData { version: WHM_VERSION })
     }
+}
+
+/// `version`'s data.
+#[derive(Debug, Serialize)]
+pub struct VersionData {
+    pub version: &'static str,
 }
 
 #[derive(Debug)]
