@@ -325,6 +325,8 @@ fn plugin_load() {
         path: plugin.clone(),
         sha256: None,
         call_timeout_ms: None,
+        isolation: settings::Isolation::InProcess,
+        user: None,
     }];
     // Keep one handle to each library open so neither side pays for mapping it from disk each round.
     let _plugin_host = plugin_host::PluginHost::load(&entries);

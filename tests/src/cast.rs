@@ -164,6 +164,9 @@ impl Cast {
         for (name, owner) in &self.accounts {
             let _ = write!(t, "\n[accounts.{name}]\nowner = \"{owner}\"\n");
         }
+        if self.plugins.iter().any(|p| p.extra.contains("isolation")) {
+            crate::isolated_workers();
+        }
         for p in &self.plugins {
             let path = crate::build_cdylib(&p.package);
             let _ = write!(

@@ -8,6 +8,7 @@ mod cluster;
 mod conformance;
 mod fuzz;
 mod hostile;
+mod isolation;
 mod metrics;
 mod ofrep;
 mod plugins;

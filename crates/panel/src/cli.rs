@@ -14,6 +14,8 @@ use settings::{Config, Snapshot, Username};
 
 use crate::state::{Panel, compile};
 
+mod plugin_worker;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "tweakgate",
@@ -143,6 +145,9 @@ enum Command {
         /// Users whose keys to convert; root when none is named.
         users: Vec<String>,
     },
+    /// The process a plugin with `isolation = "process"` runs in; the server starts it, with the library and a socket.
+    #[command(hide = true)]
+    PluginWorker,
 }
 
 #[derive(Subcommand, Debug)]
@@ -247,6 +252,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 .context("cannot write the manual page")?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::PluginWorker => return Ok(plugin_worker::run()),
         _ => {}
     }
     if let Command::Init { force } = cli.command {
@@ -260,7 +266,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let config_path = cli.config_path(matches!(cli.command, Command::Serve))?;
     match cli.command {
-        Command::Init { .. } | Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+        Command::Init { .. } | Command::Completions { .. } | Command::Man | Command::PluginWorker => {
+            unreachable!("handled above")
+        }
         Command::Serve => serve(&config_path, cli.log_format),
         Command::Config {
             action: ConfigAction::Check { json },

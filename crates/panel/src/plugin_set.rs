@@ -206,7 +206,11 @@ fn normalise(path: &str) -> &str {
 }
 
 /// How long a plugin call may take when its `[[plugins]]` entry sets no `call_timeout_ms`.
-pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = plugin_host::DEFAULT_CALL_TIMEOUT;
+/// How much longer than its budget the panel waits for a call into an isolated plugin: the host keeps that call's
+/// deadline itself and, past it, stops the worker and faults the plugin before answering, so the client's 503 comes
+/// with the fault already in force.
+pub const ISOLATED_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 /// Calls of one plugin running at once; more wait for a slot (within the call's budget), then are answered 503. A
 /// call past its deadline keeps its slot until it really returns, so a plugin that hangs uses up its own slots and no
 /// one else's.
@@ -303,13 +307,18 @@ impl CallPools {
             let _slot = slot;
             call()
         });
+        let wait = if plugins.host.is_isolated(feature) {
+            budget + ISOLATED_GRACE
+        } else {
+            budget
+        };
         let missed = |count: &dyn Fn(u32) -> u32| {
             let mut missed = self.missed.lock().unwrap_or_else(|e| e.into_inner());
             let n = missed.entry(plugin.clone()).or_insert(0);
             *n = count(*n);
             *n
         };
-        match tokio::time::timeout(budget, task).await {
+        match tokio::time::timeout(wait, task).await {
             Ok(Ok(answer)) => {
                 missed(&|_| 0);
                 Ok(answer)

@@ -51,6 +51,7 @@ impl PluginInfo {
 }
 
 /// One feature: a WHM menu entry, the page behind it, the WHM API 1 functions it answers, and what it needs.
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Feature {
     /// Stable identifier, e.g. `remote-access-key`.
@@ -75,6 +76,7 @@ pub struct Feature {
 }
 
 /// When a feature was deprecated and what replaces it.
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deprecation {
     /// The WHM major version, e.g. 64; never 0.
@@ -140,6 +142,7 @@ impl Feature {
 }
 
 /// A WHM user as the host describes them.
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
     pub name: String,
@@ -162,6 +165,7 @@ impl UserInfo {
 }
 
 /// What a request asks for.
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// The feature's web page.
@@ -171,6 +175,7 @@ pub enum Target {
 }
 
 /// One request, copied out of the host's memory so the handler can keep what it likes.
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// The feature the host routed the request to.
@@ -247,6 +252,7 @@ impl Request {
 }
 
 /// A plugin's answer.
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
