@@ -325,6 +325,8 @@ impl Panel {
         self.gate.store(compile(config, &plugins.host));
         self.status.lock().unwrap_or_else(|e| e.into_inner()).generation += 1;
         plugins.record(&self.state_dir);
+        drop(_one_at_a_time);
+        self.restart_workers_later();
     }
 
     /// What the host does when a call into the plugin providing `feature` failed in the plugin: a panic or a broken
@@ -352,7 +354,11 @@ impl Panel {
                 self.metrics.plugin_call_error(feature, "error");
                 return;
             }
-            E::UnknownFeature { .. } | E::UnknownFunction { .. } | E::NotLoaded { .. } | E::Faulted { .. } => return,
+            E::UnknownFeature { .. }
+            | E::UnknownFunction { .. }
+            | E::NotLoaded { .. }
+            | E::Faulted { .. }
+            | E::Busy { .. } => return,
         };
         tracing::error!(
             plugin = %plugin,
@@ -363,7 +369,6 @@ impl Panel {
         );
         self.metrics.plugin_call_error(feature, kind);
         self.recompile_after_fault();
-        self.restart_workers_later();
     }
 
     /// Starts, unless it runs, the thread that brings isolated plugins back: it sleeps until the first faulted worker's

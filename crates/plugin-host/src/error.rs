@@ -88,4 +88,8 @@ pub enum PluginCallError {
     /// broke the wire protocol. The plugin is faulted and its worker started again after a back-off.
     #[error("the plugin \"{plugin}\" {why}")]
     WorkerFailed { plugin: String, why: String },
+    /// `isolation = "process"`: the call waited for the calls before it (a worker serves one at a time) past its
+    /// whole budget, so it was not started. Not the plugin's fault.
+    #[error("the plugin \"{plugin}\" was busy with earlier calls for longer than the call's budget; it was not called")]
+    Busy { plugin: String },
 }

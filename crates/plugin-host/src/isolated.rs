@@ -268,16 +268,22 @@ impl Worker {
         request: &Request,
         services: &dyn HostCallbacks,
     ) -> Result<Response, PluginCallError> {
+        let budget = self.budget();
+        let queued = Instant::now();
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if queued.elapsed() >= budget {
+            return Err(PluginCallError::Busy {
+                plugin: plugin.to_owned(),
+            });
+        }
         let Some(running) = conn.as_mut() else {
             return Err(PluginCallError::WorkerFailed {
                 plugin: plugin.to_owned(),
                 why: "has no worker process running".into(),
             });
         };
-        let budget = self.budget();
         let deadline = Instant::now() + budget;
-        match exchange(running, feature, request, services, deadline) {
+        match exchange(running, plugin, feature, request, services, deadline) {
             Ok(Ok(response)) => {
                 self.faults.store(0, Ordering::Relaxed);
                 Ok(response)
@@ -405,6 +411,7 @@ fn wait_for_end(mut conn: Conn) -> String {
 /// One call over the socket: the request, then callbacks answered until the plugin's answer.
 fn exchange(
     conn: &mut Conn,
+    plugin: &str,
     feature: &str,
     request: &Request,
     services: &dyn HostCallbacks,
@@ -420,6 +427,12 @@ fn exchange(
     loop {
         stream.set_read_timeout(Some(left()?)).map_err(broken)?;
         let answer = match wire::receive::<FromWorker>(stream).map_err(broken)? {
+            FromWorker::Done(Ok(response)) if !(100..=599).contains(&response.status) => {
+                return Ok(Err(PluginCallError::ContractViolation {
+                    plugin: plugin.to_owned(),
+                    why: format!("the response has HTTP status {}", response.status),
+                }));
+            }
             FromWorker::Done(result) => return Ok(result),
             FromWorker::Callback(Callback::Log { level, message }) => {
                 services.log(level, &message);
