@@ -273,3 +273,33 @@ fn a_worker_runs_as_the_user_its_entry_names() {
         .expect("a nobody user");
     assert_eq!(uid, nobody);
 }
+
+/// A worker serves one call at a time: calls queued behind slow ones past their budget are answered 503 without being
+/// started, and that is no fault of the plugin's, which keeps serving.
+#[test]
+fn calls_queued_past_their_budget_are_refused_and_fault_nothing() {
+    let p =
+        TestPanel::serve(&Cast::standard().plugin("fixture-hello", "isolation = \"process\"\ncall_timeout_ms = 400"));
+    let root = p.as_("root");
+    let replies: Vec<tests::Reply> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let root = root.clone();
+                s.spawn(move || root.api("hello", "sleep_ms=150"))
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let answered = replies.iter().filter(|r| r.status == 200).count();
+    assert!(answered >= 2, "{replies:?}");
+    for r in replies.iter().filter(|r| r.status != 200) {
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(
+            r.body.contains("busy") || r.body.contains("call_timeout_ms"),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(root.api("hello", "").result(), 1, "the plugin is not faulted");
+    assert_eq!(p.health_as_root()["status"], "ok");
+}
