@@ -327,6 +327,8 @@ fn plugin_load() {
         path: plugin.clone(),
         sha256: None,
         call_timeout_ms: None,
+        isolation: settings::Isolation::InProcess,
+        user: None,
     }];
     // Keep one handle to each library open so neither side pays for mapping it from disk each round.
     let _plugin_host = plugin_host::PluginHost::load(&entries);
@@ -383,6 +385,98 @@ fn plugin_load() {
         s,
         f,
         "<= 1.5",
+    );
+}
+
+/// Host services that answer a plugin's log lines by dropping them.
+struct QuietHost;
+
+impl plugin_abi::HostCallbacks for QuietHost {
+    fn lookup_user(&self, _: &str) -> Option<plugin_abi::UserInfo> {
+        None
+    }
+    fn audit(&self, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn log(&self, _: plugin_abi::LogLevel, message: &str) {
+        black_box(message);
+    }
+}
+
+/// One plugin call (fixture-hello's API function: a log callback and a JSON envelope) in process and in a worker
+/// process of its own, and a host operation (the panel's own WHM API 1 `version`, authenticated, through the router in
+/// process) measured in the same run.
+fn plugin_call_isolated() {
+    plugin_host::set_worker_program(tests::tweakgate_bin_in(true));
+    let hello = tests::build_cdylib_in("fixture-hello", true);
+    let host = |isolation| {
+        let host = plugin_host::PluginHost::load(&[settings::PluginEntry {
+            path: hello.clone(),
+            sha256: None,
+            call_timeout_ms: None,
+            isolation,
+            user: None,
+        }]);
+        assert!(host.reports()[0].is_loaded(), "{}", host.reports()[0]);
+        host
+    };
+    let (in_process, isolated) = (host(settings::Isolation::InProcess), host(settings::Isolation::Process));
+    let request = plugin_abi::Request {
+        feature: String::new(),
+        target: plugin_abi::Target::Api {
+            function: "hello".into(),
+        },
+        user: plugin_abi::UserInfo {
+            name: "root".into(),
+            kind: plugin_abi::UserKind::ROOT,
+            has_all: true,
+            home: "/root".into(),
+        },
+        source: "127.0.0.1".into(),
+        method: "GET".into(),
+        path: "/json-api/hello".into(),
+        params: vec![("api.version".into(), "1".into())],
+        body: Vec::new(),
+        security_token: String::new(),
+        csrf_token: String::new(),
+        full_access: true,
+    };
+    let call = |host: &plugin_host::PluginHost| {
+        let answer = host
+            .call("hello", black_box(&request), &QuietHost)
+            .expect("hello answers");
+        black_box(answer.body.len());
+    };
+    let panel = tests::TestPanel::open(&tests::Cast::standard().without_plugins());
+    let root = panel.as_("root");
+    let operation = || {
+        let reply = root.api("version", "");
+        assert_eq!(reply.status, 200);
+        black_box(reply.body.len());
+    };
+    let (r, s, f) = measure::ratio(15, Duration::from_millis(50), || call(&isolated), || call(&in_process));
+    measure::report(
+        "plugin call in a worker process / the same call in process",
+        r,
+        s,
+        f,
+        "isolated call < 1 ms",
+    );
+    let (r, s, f) = measure::ratio(15, Duration::from_millis(50), || call(&in_process), operation);
+    measure::report(
+        "plugin call in process / host operation (WHM API 1 version through the router, in process)",
+        r,
+        s,
+        f,
+        "reported",
+    );
+    let (r, s, f) = measure::ratio(15, Duration::from_millis(50), || call(&isolated), operation);
+    measure::report(
+        "plugin call in a worker process / host operation (WHM API 1 version through the router, in process)",
+        r,
+        s,
+        f,
+        "reported",
     );
 }
 
@@ -698,6 +792,7 @@ fn main() {
         ("keygen", key_generation),
         ("auth", header_authentication),
         ("plugin", plugin_load),
+        ("plugin", plugin_call_isolated),
         ("http", gated_api_over_http),
         ("reload", hot_reload),
         ("matrix", scaling),

@@ -207,6 +207,9 @@ impl Cast {
                 let _ = writeln!(t, "password_hash = {hash:?}");
             }
         }
+        if self.plugins.iter().any(|p| p.extra.contains("isolation")) {
+            crate::isolated_workers();
+        }
         for p in &self.plugins {
             let path = crate::build_cdylib(&p.package);
             let _ = write!(

@@ -92,6 +92,13 @@ pub fn tweakgate_bin_in(release: bool) -> PathBuf {
         .clone()
 }
 
+/// Plugins configured with `isolation = "process"` run as `tweakgate plugin-worker`; a host in a test process (whose own
+/// executable is the test binary) is told to run the built `tweakgate` instead. Safe to call from any test, any time.
+pub fn isolated_workers() {
+    static SET: OnceLock<()> = OnceLock::new();
+    SET.get_or_init(|| plugin_host::set_worker_program(tweakgate_bin()));
+}
+
 /// An HTTP response as the tests see it.
 #[derive(Debug, Clone)]
 pub struct Reply {

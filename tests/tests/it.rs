@@ -8,6 +8,7 @@ mod cluster;
 mod conformance;
 mod fuzz;
 mod hostile;
+mod isolation;
 mod lockout;
 mod metrics;
 mod ofrep;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use plugin_abi::{HostCallbacks, LogLevel, Request, Response, Target, UserInfo, UserKind};
 use plugin_host::{LoadError, PluginCallError, PluginHost, PluginReport, PluginState};
 use serde_json::{Value, json};
-use settings::{Config, PluginEntry, Snapshot};
+use settings::{Config, Isolation, PluginEntry, Snapshot};
 use tests::build_cdylib;
 
 fn fixture(name: &str) -> PathBuf {
@@ -21,11 +21,22 @@ fn entry(path: &Path) -> PluginEntry {
         path: path.to_owned(),
         sha256: None,
         call_timeout_ms: None,
+        isolation: Isolation::InProcess,
+        user: None,
     }
 }
 
 fn load(paths: &[&Path]) -> PluginHost {
-    let entries: Vec<PluginEntry> = paths.iter().map(|p| entry(p)).collect();
+    load_in(Isolation::InProcess, paths)
+}
+
+/// Loads the libraries in their own worker processes, or in this one: the tests that take an `Isolation` pass alike in
+/// both (`isolation.rs` runs them isolated).
+pub(crate) fn load_in(isolation: Isolation, paths: &[&Path]) -> PluginHost {
+    if isolation == Isolation::Process {
+        tests::isolated_workers();
+    }
+    let entries: Vec<PluginEntry> = paths.iter().map(|p| PluginEntry { isolation, ..entry(p) }).collect();
     PluginHost::load(&entries)
 }
 
@@ -132,8 +143,12 @@ fn snapshot(host: &PluginHost) -> Snapshot {
 
 #[test]
 fn hello_describes_itself_and_answers() {
+    hello_describes_itself_and_answers_in(Isolation::InProcess);
+}
+
+pub(crate) fn hello_describes_itself_and_answers_in(isolation: Isolation) {
     let hello = fixture("hello");
-    let host = load(&[&hello]);
+    let host = load_in(isolation, &[&hello]);
     let report = report_for(&host.reports(), &hello).clone();
     assert_eq!(report.state, PluginState::Loaded);
     assert_eq!(
@@ -152,9 +167,14 @@ fn hello_describes_itself_and_answers() {
     assert_eq!(
         report.to_string(),
         format!(
-            "{}: loaded hello 0.1.0 (ABI {}; features: hello)",
+            "{}: loaded hello 0.1.0 (ABI {}; features: hello{})",
             hello.display(),
-            plugin_abi::ABI_VERSION
+            plugin_abi::ABI_VERSION,
+            if isolation == Isolation::Process {
+                "; in a worker process"
+            } else {
+                ""
+            }
         )
     );
 
@@ -354,9 +374,13 @@ fn broken_libraries_are_refused_with_typed_errors() {
 /// A panic in `handle` is caught in the plugin, faults that plugin alone, and hides its features with a reason.
 #[test]
 fn a_panicking_plugin_is_isolated() {
+    a_panicking_plugin_is_isolated_in(Isolation::InProcess);
+}
+
+pub(crate) fn a_panicking_plugin_is_isolated_in(isolation: Isolation) {
     let panics = fixture("panics");
     let hello = fixture("hello");
-    let host = load(&[&panics, &hello]);
+    let host = load_in(isolation, &[&panics, &hello]);
     assert!(host.reports().iter().all(PluginReport::is_loaded));
     assert!(
         snapshot(&host).decide("root", "panics").visible,
@@ -444,6 +468,7 @@ fn a_sha256_pin_must_match() {
         path: hello.clone(),
         sha256: Some(wrong.clone()),
         call_timeout_ms: None,
+        ..entry(&hello)
     }]);
     assert_eq!(
         failure(&host, &hello),
@@ -458,6 +483,7 @@ fn a_sha256_pin_must_match() {
         path: hello.clone(),
         sha256: Some(found.to_uppercase()),
         call_timeout_ms: None,
+        ..entry(&hello)
     }]);
     assert!(
         report_for(&host.reports(), &hello).is_loaded(),
@@ -591,9 +617,9 @@ impl HostCallbacks for Homes {
 const KEY_FEATURE: &str = remote_access_key::FEATURE_ID;
 
 /// The real Remote Access Key library, loaded through the host.
-fn key_host() -> PluginHost {
+fn key_host(isolation: Isolation) -> PluginHost {
     let plugin = build_cdylib("remote-access-key");
-    let host = load(&[&plugin]);
+    let host = load_in(isolation, &[&plugin]);
     assert_eq!(report_for(&host.reports(), &plugin).state, PluginState::Loaded);
     host
 }
@@ -657,7 +683,11 @@ fn key_page(
 
 #[test]
 fn the_key_page_carries_the_hosts_nonce() {
-    let host = key_host();
+    the_key_page_carries_the_hosts_nonce_in(Isolation::InProcess);
+}
+
+pub(crate) fn the_key_page_carries_the_hosts_nonce_in(isolation: Isolation) {
+    let host = key_host(isolation);
     let homes = Homes::new();
     let nonce = "n0nce-5f2a9c41e7";
     let page = key_page(&host, &homes, "root", "GET", &[], nonce, true);
@@ -699,8 +729,12 @@ fn the_key_page_carries_the_hosts_nonce() {
 
 #[test]
 fn a_limited_credential_reads_and_generates_no_key() {
+    a_limited_credential_reads_and_generates_no_key_in(Isolation::InProcess);
+}
+
+pub(crate) fn a_limited_credential_reads_and_generates_no_key_in(isolation: Isolation) {
     use remote_access_key::key_service::NEEDS_FULL_ACCESS;
-    let host = key_host();
+    let host = key_host(isolation);
     let homes = Homes::new();
     let refused = (0, NEEDS_FULL_ACCESS.to_owned(), None);
 
@@ -1124,8 +1158,12 @@ fn a_plugin_taking_the_panels_names_is_refused_with_the_reason() {
 /// had padding, and the host reads nothing of it from the older plugin.
 #[test]
 fn a_plugin_built_for_the_previous_abi_version_loads() {
+    a_plugin_built_for_the_previous_abi_version_loads_in(Isolation::InProcess);
+}
+
+pub(crate) fn a_plugin_built_for_the_previous_abi_version_loads_in(isolation: Isolation) {
     let old = fixture("abi-v2");
-    let host = load(&[&old]);
+    let host = load_in(isolation, &[&old]);
     let reports = host.reports();
     let report = report_for(&reports, &old);
     assert!(report.is_loaded(), "{report}");

@@ -146,8 +146,9 @@ impl Default for Metrics {
         let plugin_call_errors = Family::<PluginErrorLabels, Counter>::default();
         registry.register(
             "plugin_call_errors",
-            "Plugin calls that failed in the plugin, by feature and kind: error (handle returned Err), panic or \
-             contract (both fault the plugin)",
+            "Plugin calls that failed in the plugin, by feature and kind: error (handle returned Err), panic, \
+             contract or worker (an isolated plugin's worker process crashed, aborted or missed its deadline; all \
+             three fault the plugin)",
             plugin_call_errors.clone(),
         );
         let generation = Gauge::default();

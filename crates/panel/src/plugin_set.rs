@@ -215,7 +215,11 @@ fn normalise(path: &str) -> &str {
 }
 
 /// How long a plugin call may take when its `[[plugins]]` entry sets no `call_timeout_ms`.
-pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = plugin_host::DEFAULT_CALL_TIMEOUT;
+/// How much longer than its budget the panel waits for a call into an isolated plugin: the host keeps that call's
+/// deadline itself and, past it, stops the worker and faults the plugin before answering, so the client's 503 comes
+/// with the fault already in force.
+pub const ISOLATED_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 /// Calls of one plugin running at once; more wait for a slot (within the call's budget), then are answered 503. A
 /// call past its deadline keeps its slot until it really returns, so a plugin that hangs uses up its own slots and no
 /// one else's.
@@ -312,13 +316,15 @@ impl CallPools {
             let _slot = slot;
             call()
         });
+        let isolated = plugins.host.is_isolated(feature);
+        let wait = if isolated { budget + ISOLATED_GRACE } else { budget };
         let missed = |count: &dyn Fn(u32) -> u32| {
             let mut missed = self.missed.lock().unwrap_or_else(|e| e.into_inner());
             let n = missed.entry(plugin.clone()).or_insert(0);
             *n = count(*n);
             *n
         };
-        match tokio::time::timeout(budget, task).await {
+        match tokio::time::timeout(wait, task).await {
             Ok(Ok(answer)) => {
                 missed(&|_| 0);
                 Ok(answer)
@@ -327,6 +333,9 @@ impl CallPools {
                 tracing::error!("a call into the plugin {plugin} failed on its thread: {e}");
                 Err(CallRefused::Failed)
             }
+            // An isolated plugin's own deadline stops and faults its worker; a call that waited here for the calls
+            // before it is no miss of the plugin's.
+            Err(_) if isolated => Err(CallRefused::TimedOut { plugin, budget }),
             Err(_) => {
                 if missed(&|n| n.saturating_add(1)) >= FAULT_AFTER_MISSES
                     && let Some(path) = &path_of(plugins, feature)

@@ -113,6 +113,10 @@ pub struct Panel {
     reload_lock: Mutex<()>,
     /// This process serves (its watcher runs): each reload records its plugins for `tweakgate plugins list`.
     records_plugins: std::sync::atomic::AtomicBool,
+    /// The panel itself, for the thread that restarts faulted plugin workers ([`Panel::restart_workers_later`]).
+    me: std::sync::Weak<Panel>,
+    /// That thread runs.
+    restarting: std::sync::atomic::AtomicBool,
     /// The `[server]` section the process started with: what a restart would change is measured against it.
     started: settings::ServerConfig,
     /// Serialises writers of the config and native files.
@@ -169,7 +173,9 @@ impl Panel {
             (p, s)
         });
         let snapshot = compile(Arc::new(config), &plugins.host);
-        let panel = Panel {
+        Ok(Arc::new_cyclic(|me| Panel {
+            me: me.clone(),
+            restarting: std::sync::atomic::AtomicBool::new(false),
             config_path,
             gate: Gate::new(snapshot),
             plugins: ArcSwap::from_pointee(plugins),
@@ -196,8 +202,7 @@ impl Panel {
             started: started_server,
             write_lock: Mutex::new(()),
             stamps: Mutex::new(stamps.collect()),
-        };
-        Ok(Arc::new(panel))
+        }))
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -347,6 +352,8 @@ impl Panel {
         self.gate.store(compile(config, &plugins.host));
         self.status.lock().unwrap_or_else(|e| e.into_inner()).generation += 1;
         plugins.record(&self.state_dir);
+        drop(_one_at_a_time);
+        self.restart_workers_later();
     }
 
     /// What the host does when a call into the plugin providing `feature` failed in the plugin: a panic or a broken
@@ -358,6 +365,7 @@ impl Panel {
         let (plugin, kind, detail) = match error {
             E::Panicked { plugin, message } => (plugin, "panic", format!("panicked: {message}")),
             E::ContractViolation { plugin, why } => (plugin, "contract", format!("broke the ABI contract: {why}")),
+            E::WorkerFailed { plugin, why } => (plugin, "worker", why.clone()),
             E::Failed {
                 plugin,
                 status,
@@ -373,7 +381,11 @@ impl Panel {
                 self.metrics.plugin_call_error(feature, "error");
                 return;
             }
-            E::UnknownFeature { .. } | E::UnknownFunction { .. } | E::NotLoaded { .. } | E::Faulted { .. } => return,
+            E::UnknownFeature { .. }
+            | E::UnknownFunction { .. }
+            | E::NotLoaded { .. }
+            | E::Faulted { .. }
+            | E::Busy { .. } => return,
         };
         tracing::error!(
             plugin = %plugin,
@@ -384,6 +396,47 @@ impl Panel {
         );
         self.metrics.plugin_call_error(feature, kind);
         self.recompile_after_fault();
+    }
+
+    /// Starts, unless it runs, the thread that brings isolated plugins back: it sleeps until the first faulted worker's
+    /// back-off has passed (`PluginHost::restart_due`), starts it again (`PluginHost::restart_workers`) and compiles the
+    /// snapshot anew so its features are served again, until no worker waits. It holds the panel weakly.
+    pub fn restart_workers_later(&self) {
+        use std::sync::atomic::Ordering;
+        if self.plugins().host.restart_due().is_none() || self.restarting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = self.me.clone();
+        let spawned = std::thread::Builder::new()
+            .name("plugin-restarts".into())
+            .spawn(move || {
+                loop {
+                    let Some(panel) = weak.upgrade() else { return };
+                    let Some(due) = panel.plugins().host.restart_due() else {
+                        panel.restarting.store(false, Ordering::Release);
+                        // A fault between the look and the store found the flag still set: look once more.
+                        if panel.plugins().host.restart_due().is_some() && !panel.restarting.swap(true, Ordering::AcqRel)
+                        {
+                            continue;
+                        }
+                        return;
+                    };
+                    drop(panel);
+                    std::thread::sleep(due);
+                    let Some(panel) = weak.upgrade() else { return };
+                    let restarted = panel.plugins().host.restart_workers();
+                    for plugin in &restarted {
+                        tracing::info!(plugin = %plugin, "the plugin {plugin}'s worker process was started again; its features are served again");
+                    }
+                    if !restarted.is_empty() {
+                        panel.recompile_after_fault();
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the thread that restarts plugin workers: {e}");
+            self.restarting.store(false, Ordering::Release);
+        }
     }
 
     /// Refuses to act on a noticed config that looks like a save in progress or a mass removal: an empty file, or one

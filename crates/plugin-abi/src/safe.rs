@@ -51,6 +51,7 @@ impl PluginInfo {
 }
 
 /// One feature: a WHM menu entry, the page behind it, the WHM API 1 functions it answers, and what it needs.
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Feature {
     /// Stable identifier, e.g. `remote-access-key`.
@@ -78,6 +79,7 @@ pub struct Feature {
 }
 
 /// When a feature was deprecated and what replaces it.
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deprecation {
     /// The WHM major version, e.g. 64; never 0.
@@ -155,6 +157,7 @@ impl Feature {
 }
 
 /// A WHM user as the host describes them.
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
     pub name: String,
@@ -177,6 +180,7 @@ impl UserInfo {
 }
 
 /// What a request asks for.
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// The feature's web page.
@@ -186,6 +190,7 @@ pub enum Target {
 }
 
 /// One request, copied out of the host's memory so the handler can keep what it likes.
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// The feature the host routed the request to.
@@ -262,6 +267,7 @@ impl Request {
 }
 
 /// A plugin's answer.
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,

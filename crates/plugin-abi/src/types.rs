@@ -172,6 +172,7 @@ macro_rules! abi_enum {
         $(#[$meta])*
         #[repr(transparent)]
         #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
         pub struct $name(pub u32);
 
         impl $name {

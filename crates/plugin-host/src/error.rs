@@ -1,7 +1,7 @@
 //! Why a plugin did not load, or why a call into one failed: one enum each, every variant with a message an administrator can act on.
 
 /// Why a plugin library was refused. The host keeps running; the plugin's report carries this.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum LoadError {
     #[error("the file does not exist{detail}")]
     FileMissing {
@@ -37,6 +37,10 @@ pub enum LoadError {
     /// a feature id): the application's check said why.
     #[error("feature \"{feature}\" is refused by the panel: {why}")]
     TakenByHost { feature: String, why: String },
+    /// `isolation = "process"`: the worker process the plugin runs in could not be started, or ended before the plugin
+    /// described itself.
+    #[error("the plugin's worker process failed: {why}")]
+    WorkerFailed { why: String },
 }
 
 impl LoadError {
@@ -54,12 +58,13 @@ impl LoadError {
             LoadError::UnknownRequirement { .. } => "UNKNOWN_REQUIREMENT",
             LoadError::PanickedDuringRegistration { .. } => "PANICKED_DURING_REGISTRATION",
             LoadError::TakenByHost { .. } => "TAKEN_BY_HOST",
+            LoadError::WorkerFailed { .. } => "WORKER_FAILED",
         }
     }
 }
 
 /// Why a call into a plugin produced no response.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum PluginCallError {
     #[error("no plugin provides the feature \"{feature}\"")]
     UnknownFeature { feature: String },
@@ -79,4 +84,12 @@ pub enum PluginCallError {
     },
     #[error("the plugin \"{plugin}\" broke the ABI contract: {why}")]
     ContractViolation { plugin: String, why: String },
+    /// `isolation = "process"`: the worker process crashed, aborted, missed the call's deadline (and was stopped) or
+    /// broke the wire protocol. The plugin is faulted and its worker started again after a back-off.
+    #[error("the plugin \"{plugin}\" {why}")]
+    WorkerFailed { plugin: String, why: String },
+    /// `isolation = "process"`: the call waited for the calls before it (a worker serves one at a time) past its
+    /// whole budget, so it was not started. Not the plugin's fault.
+    #[error("the plugin \"{plugin}\" was busy with earlier calls for longer than the call's budget; it was not called")]
+    Busy { plugin: String },
 }

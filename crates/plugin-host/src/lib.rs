@@ -11,23 +11,31 @@
 //! The host has no plugin vocabulary of its own: [`PluginHost::call`] takes a [`plugin_abi::Request`] and
 //! [`plugin_abi::HostCallbacks`] and answers a [`plugin_abi::Response`]; [`PluginHost::feature_info`] answers a
 //! [`plugin_abi::Feature`]. Import those from `plugin_abi`.
+//!
+//! A plugin configured with `isolation = "process"` runs in a worker process of its own ([`isolated`], [`worker`]):
+//! the same checks, the same ABI, the same calls, and a crash, an abort or a hang there faults that plugin alone; the
+//! application starts it again with [`PluginHost::restart_workers`] once [`PluginHost::restart_due`] says so.
 
 mod call;
 mod descriptor;
 mod error;
+mod isolated;
 mod verify;
+mod wire;
+pub mod worker;
 
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use plugin_abi::{ABI_VERSION, ENTRY_SYMBOL, Feature, HostCallbacks, PluginEntry, Request, Response, Target};
 use settings::{FeatureSpec, Reason};
 
 pub use descriptor::check_description;
 pub use error::{LoadError, PluginCallError};
+pub use isolated::{DEFAULT_CALL_TIMEOUT, FIRST_BACKOFF, MAX_BACKOFF, set_worker_program};
 
 use descriptor::Descriptor;
 
@@ -42,6 +50,9 @@ struct Slot {
     path: PathBuf,
     /// The pin the configuration gave.
     pin: Option<String>,
+    /// Where the configuration runs it, and as whom.
+    isolation: settings::Isolation,
+    user: Option<String>,
     sha256: Option<String>,
     state: SlotState,
 }
@@ -58,45 +69,68 @@ enum SlotState {
     },
 }
 
-/// A plugin whose library is mapped and whose description passed validation.
+/// A plugin whose description passed validation, with its code mapped here or running in its worker.
 struct Loaded {
     descriptor: Descriptor,
-    entry: PluginEntry,
     /// The ABI version the plugin was built for (from `MIN_ABI_VERSION` to `ABI_VERSION`).
     abi_version: u32,
-    faulted: AtomicBool,
-    fault_detail: OnceLock<String>,
+    /// Why it faulted, while it is faulted. Only an isolated plugin comes back from a fault in place (its worker
+    /// restarted); an in-process one stays faulted until it is loaded again.
+    fault: Mutex<Option<String>>,
     /// The version of the file that was loaded.
     stamp: verify::Stamp,
     /// Declared last so that, were it ever dropped, everything that may point into the library goes first.
-    /// It is never dropped: a plugin may leave code running after a call returns (threads it spawned, thread-local
-    /// destructors, a panic hook), and unmapping a Rust `cdylib` under such code crashes the process.
-    /// So each library stays mapped until the process exits; loading the same file again reuses the mapping.
-    library: ManuallyDrop<libloading::Library>,
+    code: Code,
+}
+
+/// Where a plugin's code runs.
+enum Code {
+    /// Mapped into this process.
+    InProcess {
+        entry: PluginEntry,
+        /// Never dropped: a plugin may leave code running after a call returns (threads it spawned, thread-local
+        /// destructors, a panic hook), and unmapping a Rust `cdylib` under such code crashes the process.
+        /// So each library stays mapped until the process exits; loading the same file again reuses the mapping.
+        library: ManuallyDrop<libloading::Library>,
+    },
+    /// In a worker process of its own, stopped when the plugin leaves the host.
+    Process(isolated::Worker),
 }
 
 impl fmt::Debug for Loaded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Loaded")
-            .field("plugin", &self.descriptor.name)
-            .field("faulted", &self.faulted.load(Ordering::Relaxed))
-            .field("library", &self.library)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Loaded");
+        d.field("plugin", &self.descriptor.name).field("fault", &self.fault());
+        match &self.code {
+            Code::InProcess { library, .. } => d.field("library", library),
+            Code::Process(worker) => d.field("worker", worker),
+        };
+        d.finish_non_exhaustive()
     }
 }
 
 impl Loaded {
-    fn fault(&self) -> Option<&str> {
-        if self.faulted.load(Ordering::Acquire) {
-            Some(self.fault_detail.get().map_or("faulted", String::as_str))
-        } else {
-            None
+    fn fault(&self) -> Option<String> {
+        self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Marks it faulted (the first detail stays); an isolated plugin's worker is stopped, to start again after the
+    /// back-off.
+    fn mark_faulted(&self, detail: String) {
+        self.fault
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(detail);
+        if let Code::Process(worker) = &self.code {
+            worker.stop();
         }
     }
 
-    fn mark_faulted(&self, detail: String) {
-        let _ = self.fault_detail.set(detail);
-        self.faulted.store(true, Ordering::Release);
+    fn worker(&self) -> Option<&isolated::Worker> {
+        match &self.code {
+            Code::Process(w) => Some(w),
+            Code::InProcess { .. } => None,
+        }
     }
 }
 
@@ -128,6 +162,8 @@ pub struct PluginReport {
     pub sha256: Option<String>,
     /// Loaded, and the file on disk is no longer the one loaded: the old code serves until a restart.
     pub changed_on_disk: bool,
+    /// Loaded into a worker process of its own (`isolation = "process"`).
+    pub isolated: bool,
 }
 
 impl PluginReport {
@@ -178,6 +214,9 @@ impl fmt::Display for PluginReport {
             write!(f, " (ABI {v}")?;
             if !self.features.is_empty() {
                 write!(f, "; features: {}", self.features.join(", "))?;
+            }
+            if self.isolated {
+                write!(f, "; in a worker process")?;
             }
             write!(f, ")")?;
         }
@@ -233,7 +272,12 @@ impl PluginHost {
         for entry in entries {
             let kept = self.slots.iter().find_map(|s| match &s.state {
                 // `bin/x.so` and `./bin/x.so` are one path: a faulted plugin stays isolated across such an edit.
-                SlotState::Loaded(l) if s.path.components().eq(entry.path.components()) && s.pin == entry.sha256 => {
+                SlotState::Loaded(l)
+                    if s.path.components().eq(entry.path.components())
+                        && s.pin == entry.sha256
+                        && s.isolation == entry.isolation
+                        && s.user == entry.user =>
+                {
                     Some((s, l))
                 }
                 _ => None,
@@ -244,6 +288,9 @@ impl PluginHost {
                     .descriptor
                     .check(&others)
                     .and_then(|_| host_check(&loaded.descriptor, check));
+                if let Some(worker) = loaded.worker() {
+                    worker.set_budget(budget_of(entry));
+                }
                 let state = match checked {
                     Ok(()) => SlotState::Loaded(Arc::clone(loaded)),
                     Err(error) => SlotState::Failed {
@@ -255,17 +302,19 @@ impl PluginHost {
                 host.slots.push(Slot {
                     path: slot.path.clone(),
                     pin: slot.pin.clone(),
+                    isolation: slot.isolation,
+                    user: slot.user.clone(),
                     sha256: slot.sha256.clone(),
                     state,
                 });
                 continue;
             }
-            let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                host.load_one(&entry.path, entry.sha256.as_deref(), check)
-            }));
+            let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| host.load_one(entry, check)));
             let slot = loaded.unwrap_or_else(|payload| Slot {
                 path: entry.path.clone(),
                 pin: entry.sha256.clone(),
+                isolation: entry.isolation,
+                user: entry.user.clone(),
                 sha256: None,
                 state: SlotState::Failed {
                     error: LoadError::InvalidDescriptor {
@@ -288,10 +337,21 @@ impl PluginHost {
         PluginHost { slots: Vec::new() }
     }
 
-    fn load_one(&self, path: &Path, pin: Option<&str>, check: HostCheck<'_>) -> Slot {
+    fn load_one(&self, config: &settings::PluginEntry, check: HostCheck<'_>) -> Slot {
+        let (path, pin) = (config.path.as_path(), config.sha256.as_deref());
+        let slot = |sha256, state| Slot {
+            path: path.to_owned(),
+            pin: pin.map(str::to_owned),
+            isolation: config.isolation,
+            user: config.user.clone(),
+            sha256,
+            state,
+        };
         let fail = |error, sha256| Slot {
             path: path.to_owned(),
             pin: pin.map(str::to_owned),
+            isolation: config.isolation,
+            user: config.user.clone(),
             sha256,
             state: SlotState::Failed {
                 error,
@@ -305,6 +365,56 @@ impl PluginHost {
         };
         let sha256 = Some(checked.sha256.clone());
         let stamp = checked.stamp;
+        if config.isolation == settings::Isolation::Process {
+            let started = sealed_copy(&checked.bytes)
+                .map_err(|e| {
+                    (
+                        LoadError::WorkerFailed {
+                            why: format!("cannot make the sealed copy of the library for the worker: {e}"),
+                        },
+                        None,
+                    )
+                })
+                .and_then(|copy| {
+                    isolated::Worker::start(path, copy, &checked.sha256, config.user.as_deref(), budget_of(config))
+                });
+            let (worker, d) = match started {
+                Ok(started) => started,
+                Err((error, abi_version)) => {
+                    let mut failed = fail(error, sha256);
+                    if let SlotState::Failed { abi_version: found, .. } = &mut failed.state {
+                        *found = abi_version;
+                    }
+                    return failed;
+                }
+            };
+            let mut descriptor = Descriptor {
+                name: d.name,
+                version: d.version,
+                features: d.features,
+                requirements: Vec::new(),
+            };
+            let others: Vec<&Descriptor> = self.loaded_descriptors().collect();
+            let state = match descriptor
+                .validate(&others)
+                .and_then(|()| host_check(&descriptor, check))
+            {
+                Ok(()) => SlotState::Loaded(Arc::new(Loaded {
+                    descriptor,
+                    abi_version: d.abi_version,
+                    fault: Mutex::new(None),
+                    stamp,
+                    code: Code::Process(worker),
+                })),
+                // Refused: the worker is stopped as it drops here.
+                Err(error) => SlotState::Failed {
+                    error,
+                    abi_version: Some(d.abi_version),
+                    descriptor: Some(descriptor),
+                },
+            };
+            return slot(sha256, state);
+        }
         let library = match open_library(path, checked) {
             Ok(l) => l,
             Err(e) => return fail(e, sha256),
@@ -312,7 +422,7 @@ impl PluginHost {
         let (entry, abi_version) = match read_entry(&library) {
             Ok(e) => e,
             Err((e, found)) => {
-                // The library is mapped and its initialisers have run; it is kept mapped for the reason given on `Loaded`.
+                // The library is mapped and its initialisers have run; it is kept mapped for the reason given on `Code`.
                 std::mem::forget(library);
                 let mut slot = fail(e, sha256);
                 if let SlotState::Failed { abi_version, .. } = &mut slot.state {
@@ -328,37 +438,34 @@ impl PluginHost {
                 .and_then(|()| host_check(&descriptor, check))
             {
                 Ok(()) => {
-                    return Slot {
-                        path: path.to_owned(),
-                        pin: pin.map(str::to_owned),
+                    return slot(
                         sha256,
-                        state: SlotState::Loaded(Arc::new(Loaded {
+                        SlotState::Loaded(Arc::new(Loaded {
                             descriptor,
-                            entry,
                             abi_version,
-                            faulted: AtomicBool::new(false),
-                            fault_detail: OnceLock::new(),
+                            fault: Mutex::new(None),
                             stamp,
-                            library: ManuallyDrop::new(library),
+                            code: Code::InProcess {
+                                entry,
+                                library: ManuallyDrop::new(library),
+                            },
                         })),
-                    };
+                    );
                 }
                 Err(e) => (e, Some(descriptor)),
             },
             Err(e) => (e, None),
         };
-        // Refused after its initialisers ran: kept mapped for the reason given on `Loaded::library`.
+        // Refused after its initialisers ran: kept mapped for the reason given on `Code::InProcess`.
         std::mem::forget(library);
-        Slot {
-            path: path.to_owned(),
-            pin: pin.map(str::to_owned),
+        slot(
             sha256,
-            state: SlotState::Failed {
+            SlotState::Failed {
                 error,
                 abi_version: Some(abi_version),
                 descriptor,
             },
-        }
+        )
     }
 
     fn loaded(&self) -> impl Iterator<Item = &Loaded> {
@@ -384,9 +491,7 @@ impl PluginHost {
                 let (descriptor, state, abi_version) = match &s.state {
                     SlotState::Loaded(l) => {
                         let state = match l.fault() {
-                            Some(detail) => PluginState::Faulted {
-                                detail: detail.to_owned(),
-                            },
+                            Some(detail) => PluginState::Faulted { detail },
                             None => PluginState::Loaded,
                         };
                         (Some(&l.descriptor), state, Some(l.abi_version))
@@ -406,6 +511,7 @@ impl PluginHost {
                     features: descriptor.map_or_else(Vec::new, |d| d.features.iter().map(|f| f.id.clone()).collect()),
                     sha256: s.sha256.clone(),
                     changed_on_disk,
+                    isolated: s.isolation == settings::Isolation::Process,
                 }
             })
             .collect()
@@ -558,7 +664,7 @@ impl PluginHost {
         if let Some(detail) = loaded.fault() {
             return Err(PluginCallError::Faulted {
                 plugin: plugin.clone(),
-                detail: detail.to_owned(),
+                detail,
             });
         }
         if let Target::Api { function } = &request.target {
@@ -570,13 +676,65 @@ impl PluginHost {
                 });
             }
         }
-        let result = call::invoke(&loaded.entry, plugin, feature_id, request, host);
+        let result = match &loaded.code {
+            Code::InProcess { entry, .. } => call::invoke(entry, plugin, feature_id, request, host),
+            Code::Process(worker) => worker.call(plugin, feature_id, request, host),
+        };
         match &result {
             Err(PluginCallError::Panicked { message, .. }) => loaded.mark_faulted(format!("panicked: {message}")),
             Err(PluginCallError::ContractViolation { why, .. }) => loaded.mark_faulted(why.clone()),
+            Err(PluginCallError::WorkerFailed { why, .. }) => loaded.mark_faulted(why.clone()),
             _ => {}
         }
         result
+    }
+
+    /// Whether the plugin providing `feature_id` runs in a worker process of its own; its calls then keep their own
+    /// deadline (`call_timeout_ms`) and fail with [`PluginCallError::WorkerFailed`] past it.
+    pub fn is_isolated(&self, feature_id: &str) -> bool {
+        self.loaded()
+            .find(|l| l.descriptor.features.iter().any(|f| f.id == feature_id))
+            .is_some_and(|l| l.worker().is_some())
+    }
+
+    /// How long until the first faulted isolated plugin may have its worker started again ([`FIRST_BACKOFF`], doubled
+    /// for each fault in a row, at most [`MAX_BACKOFF`]); `None` when no worker waits for a restart.
+    pub fn restart_due(&self) -> Option<Duration> {
+        self.loaded()
+            .filter(|l| l.fault().is_some())
+            .filter_map(|l| l.worker()?.restart_in())
+            .min()
+    }
+
+    /// Starts again the worker of each faulted isolated plugin whose back-off has passed. A worker that describes the
+    /// plugin as before serves again (its fault is cleared); one that does not start, or describes something else,
+    /// stays faulted with why, and waits for the next, longer back-off. Answers the names of the plugins restarted:
+    /// their features are served again once the gate is compiled anew.
+    pub fn restart_workers(&self) -> Vec<String> {
+        let mut restarted = Vec::new();
+        for l in self.loaded() {
+            let Some(worker) = l.worker() else { continue };
+            if l.fault().is_none() || worker.restart_in() != Some(Duration::ZERO) {
+                continue;
+            }
+            let mut fault = l.fault.lock().unwrap_or_else(|e| e.into_inner());
+            match worker.restart() {
+                Ok(d)
+                    if d.name == l.descriptor.name
+                        && d.version == l.descriptor.version
+                        && d.features == l.descriptor.features =>
+                {
+                    *fault = None;
+                    restarted.push(l.descriptor.name.clone());
+                }
+                Ok(_) => {
+                    worker.stop();
+                    *fault = Some("its restarted worker described the plugin differently; load it again".into());
+                }
+                Err(why) => *fault = Some(format!("its worker could not be started again: {why}")),
+            }
+        }
+        restarted
     }
 }
 
@@ -677,6 +835,13 @@ fn open_library(path: &Path, checked: verify::CheckedFile) -> Result<libloading:
             })
         }
     }
+}
+
+/// The deadline of one call into an isolated plugin: its `call_timeout_ms`, or [`DEFAULT_CALL_TIMEOUT`].
+fn budget_of(entry: &settings::PluginEntry) -> Duration {
+    entry
+        .call_timeout_ms
+        .map_or(DEFAULT_CALL_TIMEOUT, Duration::from_millis)
 }
 
 /// Finds the entry, reads the version and only then the rest. The error carries the version when it was read.

@@ -33,6 +33,11 @@ impl Stamp {
         }
     }
 
+    /// The stamp of an open file.
+    pub(crate) fn of_file(file: &std::fs::File) -> std::io::Result<Stamp> {
+        file.metadata().map(|m| Stamp::of_meta(&m))
+    }
+
     /// The stamp of the file at `path` now (following symlinks, as loading does), if it can be read.
     pub(crate) fn of(path: &Path) -> Option<Stamp> {
         std::fs::metadata(path).ok().map(|m| Stamp::of_meta(&m))

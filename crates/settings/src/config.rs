@@ -80,9 +80,25 @@ pub struct PluginEntry {
     /// How long one call (a page or an API function) may take before the client is answered 503 (`call_timeout_ms`;
     /// `None`: the panel's default).
     pub call_timeout_ms: Option<u64>,
+    /// Where the plugin's code runs (`isolation`): in the server's process (the default) or in a worker process of
+    /// its own.
+    pub isolation: Isolation,
+    /// The user the worker process runs as (`user`; only with `isolation = "process"`, and only a server running as
+    /// root can switch user). `None`: the server's own user.
+    pub user: Option<String>,
 }
 
-/// A validated configuration.
+/// Where a plugin's code runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// Loaded into the server's process: the fastest call, for trusted plugins. A crash there is the server's crash.
+    #[default]
+    InProcess,
+    /// Loaded into a worker process of its own (`tweakgate plugin-worker`), called over a socket: a crash, an abort or
+    /// a hang there faults the plugin, which is restarted after a back-off, and never takes the server down.
+    Process,
+}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// The file it came from (for messages and for resolving relative paths).
@@ -166,6 +182,9 @@ struct RawPlugin {
     path: PathBuf,
     sha256: Option<Sha256Pin>,
     call_timeout_ms: Option<std::num::NonZeroU64>,
+    #[serde(default)]
+    isolation: Isolation,
+    user: Option<Spanned<Username>>,
 }
 
 struct Sha256Pin(String);
@@ -396,15 +415,26 @@ impl Config {
             resellers,
             accounts,
         };
-        let plugins = raw
-            .plugins
-            .into_iter()
-            .map(|p| PluginEntry {
+        let mut plugins = Vec::with_capacity(raw.plugins.len());
+        for (i, p) in raw.plugins.into_iter().enumerate() {
+            if let Some(user) = &p.user
+                && p.isolation != Isolation::Process
+            {
+                return Err(invalid(
+                    user.span(),
+                    &format!("plugins[{i}].user"),
+                    "a plugin runs as another user only in a worker process of its own; add isolation = \"process\""
+                        .to_owned(),
+                ));
+            }
+            plugins.push(PluginEntry {
                 path: resolve(p.path),
                 sha256: p.sha256.map(|s| s.0),
                 call_timeout_ms: p.call_timeout_ms.map(std::num::NonZeroU64::get),
-            })
-            .collect();
+                isolation: p.isolation,
+                user: p.user.map(|u| u.into_inner().to_string()),
+            });
+        }
         Ok(Config {
             file: file.to_path_buf(),
             server,

@@ -16,7 +16,7 @@ pub mod username;
 pub mod users;
 
 pub use acl::{Acl, AclSet};
-pub use config::{Config, ConfigError, MAX_FILE_BYTES, PluginEntry, ServerConfig, Sources};
+pub use config::{Config, ConfigError, Isolation, MAX_FILE_BYTES, PluginEntry, ServerConfig, Sources};
 pub use gate::{
     Decision, Explanation, FeatureId, FeatureSpec, Gate, Reason, ReasonRef, Requirements, Snapshot, UserId,
 };

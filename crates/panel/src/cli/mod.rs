@@ -16,6 +16,7 @@ mod cluster;
 mod explain;
 mod init;
 mod keys;
+mod plugin_worker;
 mod plugins;
 mod serve;
 mod users;
@@ -157,6 +158,9 @@ enum Command {
         /// Users whose keys to convert; root when none is named.
         users: Vec<String>,
     },
+    /// The process a plugin with `isolation = "process"` runs in; the server starts it, with the library and a socket.
+    #[command(hide = true)]
+    PluginWorker,
 }
 
 #[derive(Subcommand, Debug)]
@@ -253,10 +257,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => return init::completions(*shell),
         Command::Man => return init::man(),
         Command::Init { force } => return init::init(cli.config.as_deref(), *force),
+        Command::PluginWorker => return Ok(plugin_worker::run()),
         _ => cli.config_path(matches!(cli.command, Command::Serve))?,
     };
     match cli.command {
-        Command::Init { .. } | Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+        Command::Init { .. } | Command::Completions { .. } | Command::Man | Command::PluginWorker => {
+            unreachable!("handled above")
+        }
         Command::Serve => serve::serve(&config_path, cli.log_format),
         Command::Config {
             action: ConfigAction::Check { json },

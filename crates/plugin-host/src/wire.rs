@@ -1,0 +1,169 @@
+//! What the host and a plugin's worker process say to each other over their socket: frames of a 4-byte big-endian
+//! length and one JSON message, each at most [`MAX_FRAME`] bytes. The messages carry `plugin_abi`'s own types
+//! (serde derives behind its `wire` feature), so a field added to a `Request` or `Response` crosses without a change
+//! here.
+
+use std::io::{self, Read, Write};
+
+use plugin_abi::{Feature, LogLevel, Request, Response, UserInfo};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{LoadError, PluginCallError};
+
+/// The largest frame either side sends or accepts: a request or an answer past it is refused, never read into memory.
+pub(crate) const MAX_FRAME: usize = 16 << 20;
+
+/// From the host to the worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ToWorker {
+    /// The first message: load the library the worker was handed (its SHA-256 as the host checked it; `path` only
+    /// names it in messages) and describe it.
+    Load { path: String, sha256: String },
+    /// Serve one request for `feature` (sent as [`CallRef::Call`]).
+    Call { feature: String, request: Box<Request> },
+    /// The answer to the worker's last [`Callback`].
+    Answer(Answer),
+}
+
+/// [`ToWorker::Call`] as the host writes it, borrowing the request rather than copying it.
+#[derive(Debug, Serialize)]
+pub(crate) enum CallRef<'a> {
+    Call { feature: &'a str, request: &'a Request },
+}
+
+/// The host's answer to a callback.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Answer {
+    User(Option<UserInfo>),
+    Audit(Result<(), String>),
+    Api(Result<String, String>),
+}
+
+/// From the worker to the host.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum FromWorker {
+    /// The answer to [`ToWorker::Load`]: the plugin's description, or why it was refused (with the ABI version when it
+    /// was read).
+    Described(Result<Description, (LoadError, Option<u32>)>),
+    /// A call into the host during a request ([`plugin_abi::HostCallbacks`]); every kind but `Log` waits for an
+    /// [`Answer`].
+    Callback(Callback),
+    /// The end of a request.
+    Done(Result<Response, PluginCallError>),
+}
+
+/// What the plugin said about itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Description {
+    pub name: String,
+    pub version: String,
+    pub features: Vec<Feature>,
+    pub abi_version: u32,
+}
+
+/// One of [`plugin_abi::HostCallbacks`], as a message.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Callback {
+    LookupUser {
+        name: String,
+    },
+    Audit {
+        event: String,
+    },
+    Log {
+        level: LogLevel,
+        message: String,
+    },
+    CallApi {
+        function: String,
+        params: Vec<(String, String)>,
+    },
+}
+
+/// Writes one frame.
+pub(crate) fn send<T: Serialize>(to: &mut impl Write, message: &T) -> io::Result<()> {
+    let body = serde_json::to_vec(message).map_err(io::Error::other)?;
+    if body.len() > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "a message of {} bytes is more than the {MAX_FRAME} a frame may hold",
+                body.len()
+            ),
+        ));
+    }
+    let len = u32::try_from(body.len()).map_err(io::Error::other)?;
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    to.write_all(&frame)?;
+    to.flush()
+}
+
+/// Reads one frame; a length past [`MAX_FRAME`] or a body that is not the expected message is an error.
+pub(crate) fn receive<T: for<'de> Deserialize<'de>>(from: &mut impl Read) -> io::Result<T> {
+    let mut len = [0u8; 4];
+    from.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a frame of {len} bytes is more than the {MAX_FRAME} allowed"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    from.read_exact(&mut body)?;
+    serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every message survives a frame, and a frame that claims more than the bound is refused before it is read.
+    #[test]
+    fn frames_round_trip_and_are_bounded() {
+        let request = Request {
+            feature: "hello".into(),
+            target: plugin_abi::Target::Api {
+                function: "hello".into(),
+            },
+            user: UserInfo {
+                name: "root".into(),
+                kind: plugin_abi::UserKind::ROOT,
+                has_all: true,
+                home: "/root".into(),
+            },
+            source: "127.0.0.1".into(),
+            method: "POST".into(),
+            path: "/json-api/hello".into(),
+            params: vec![("a".into(), "b\u{0}c".into())],
+            body: vec![0, 255, 10],
+            security_token: "/cpsess1".into(),
+            csrf_token: "n".into(),
+            full_access: false,
+        };
+        let mut buf = Vec::new();
+        send(
+            &mut buf,
+            &CallRef::Call {
+                feature: "hello",
+                request: &request,
+            },
+        )
+        .unwrap();
+        match receive::<ToWorker>(&mut buf.as_slice()).unwrap() {
+            ToWorker::Call { feature, request: r } => assert_eq!((feature.as_str(), *r), ("hello", request.clone())),
+            other => panic!("{other:?}"),
+        }
+        let mut huge = ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
+        huge.extend_from_slice(b"{}");
+        let err = receive::<ToWorker>(&mut huge.as_slice()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("more than"), "{err}");
+        let err = receive::<ToWorker>(&mut &[0, 0, 0, 2, b'{', b'}'][..]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        let err = receive::<ToWorker>(&mut &[0, 0, 0, 9, b'{'][..]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
+    }
+}
