@@ -174,8 +174,8 @@ fn fields(bytes: &[u8], sep: u8) -> Vec<String> {
 }
 
 /// A plugin's description (whatever its author wrote), made from the input: the first line is the name, the second
-/// the version, each further line a feature, `id|title|group|path|acls|settings|functions|flags` with lists split on
-/// commas. A description accepted has a valid name, unique valid ids and function names, page paths that stay under
+/// the version, each further line a feature, `id|title|group|path|acls|settings|functions|flags|replacement|api0`
+/// with lists split on commas. A description accepted has a valid name, unique valid ids and function names, page paths that stay under
 /// `/`, and one set of requirements per feature; a refusal is one line of text, whatever the description held.
 pub fn plugin_description(data: &[u8]) {
     let lines: Vec<&[u8]> = data.split(|b| *b == b'\n').collect();
@@ -209,6 +209,7 @@ pub fn plugin_description(data: &[u8]) {
                 replacement: at(8),
             }),
             api_functions: list(&at(6)),
+            api0_functions: list(&at(9)),
             root_only: flags.contains('r'),
             full_access: flags.contains('f'),
         });
