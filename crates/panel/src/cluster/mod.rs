@@ -55,19 +55,6 @@ pub use self::member::*;
 pub use self::outbox::*;
 pub use self::push::*;
 
-/// Every Tweak Setting whose value differs between two configurations, with its new value (`None`: undefined).
-pub fn changed_settings(old: &TweakSettings, new: &TweakSettings) -> Vec<(String, Option<String>)> {
-    let keys: BTreeSet<&str> = settings::schema::keys()
-        .map(|k| -> &str { k })
-        .chain(old.explicit().map(|(k, _)| k))
-        .chain(new.explicit().map(|(k, _)| k))
-        .collect();
-    keys.into_iter()
-        .filter(|k| old.get(k) != new.get(k))
-        .map(|k| (k.to_owned(), new.get(k).map(str::to_owned)))
-        .collect()
-}
-
 /// The master's Tweak Settings as last queued for the members, kept in `<state>/cluster/settings.json`: a change
 /// made while the master was stopped (an edit of its config file) is found against it at the next start, and a new
 /// member is sent the settings the master holds explicitly.
@@ -529,29 +516,6 @@ mod tests {
         for bad in ["", "   ", "short", "has-dashes-inside-so-not-a-token", "zz-zz"] {
             assert!(MemberCredential::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn changed_settings_name_each_key_once() {
-        let old = TweakSettings::defaults();
-        let mut new = TweakSettings::defaults();
-        new.set_stored("allow_deprecated_accesshash", Some("1".into())).unwrap();
-        new.set_stored("some_unmodelled_key", Some("x".into())).unwrap();
-        assert_eq!(
-            changed_settings(&old, &new),
-            vec![
-                ("allow_deprecated_accesshash".to_owned(), Some("1".to_owned())),
-                ("some_unmodelled_key".to_owned(), Some("x".to_owned())),
-            ]
-        );
-        assert!(changed_settings(&new, &new).is_empty());
-        assert_eq!(
-            changed_settings(&new, &old)
-                .iter()
-                .map(|(k, _)| k.as_str())
-                .collect::<Vec<_>>(),
-            ["allow_deprecated_accesshash", "some_unmodelled_key"]
-        );
     }
 
     #[test]
