@@ -134,7 +134,7 @@ pub(super) fn view(m: &Member) -> MemberView {
             lag_seconds: m
                 .queue
                 .front()
-                .map_or(0.0, |c| now_ms().saturating_sub(c.at_ms) as f64 / 1000.0),
+                .map_or(0.0, |c| unix_now_ms().saturating_sub(c.at_ms) as f64 / 1000.0),
             last_success: m.status.last_success,
             last_error: m.status.last_error.clone(),
             last_error_at: m.status.last_error_at,

@@ -21,7 +21,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use self::client::Endpoint;
 use crate::audit::AuditLog;
-use crate::fsx::{create_private_dir, unix_now};
+use crate::fsx::{create_private_dir, unix_now, unix_now_ms};
 
 /// How many members are pushed to at the same time.
 pub const MAX_CONCURRENT_PUSHES: usize = 32;

@@ -20,12 +20,6 @@ pub(super) enum Entry {
     Done { done: u64, error: Option<String> },
 }
 
-pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 pub(super) fn change_bytes(key: &str, value: Option<&str>) -> usize {
     key.len() + value.map_or(0, str::len)
 }
@@ -49,7 +43,7 @@ pub(super) fn queue_on(slot: &Slot, changes: &[(String, Option<String>)]) -> Res
     if changes.is_empty() {
         return Ok(());
     }
-    let at_ms = now_ms();
+    let at_ms = unix_now_ms();
     let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
     if m.removed {
         return Ok(());
