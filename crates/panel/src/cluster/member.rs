@@ -1,6 +1,24 @@
 //! A member: its files (`member.json`, `status.json`), its state in memory and how lists show it.
 
-use super::*;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+use anyhow::{Context, Result, anyhow};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use super::BACKOFF_START;
+use super::client::Endpoint;
+use super::credential::{CredentialKind, MemberCredential};
+use super::outbox::{Change, Entry, change_bytes, repair_outbox};
+use crate::fsx::unix_now_ms;
 
 /// `member.json`: what the master knows about a member. Root-only, 0600.
 #[derive(Clone, Serialize, Deserialize)]

@@ -16,23 +16,19 @@ mod outbox;
 mod push;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use settings::TweakSettings;
-use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, Semaphore};
 
 use self::client::Endpoint;
 use crate::audit::AuditLog;
-use crate::fsx::{create_private_dir, unix_now, unix_now_ms};
+use crate::fsx::{create_private_dir, unix_now};
 
 /// How many members are pushed to at the same time.
 pub const MAX_CONCURRENT_PUSHES: usize = 32;
@@ -50,10 +46,13 @@ pub const MAX_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 /// The most of a member's `reason` kept (control characters escaped first), for logs, files and pages.
 pub const MAX_REASON: usize = 300;
 
-pub use self::credential::*;
-pub use self::member::*;
-pub use self::outbox::*;
-pub use self::push::*;
+pub use self::credential::{CredentialKind, MemberCredential};
+use self::member::{Member, MemberFile, Slot, check_user, load_member, member_id, save_status, view, write_private};
+pub use self::member::{MemberState, MemberStatus, MemberView};
+pub use self::outbox::Change;
+use self::outbox::queue_on;
+use self::push::push_loop;
+pub use self::push::{Outcome, classify, clean_reason};
 
 /// The master's Tweak Settings as last queued for the members, kept in `<state>/cluster/settings.json`: a change
 /// made while the master was stopped (an edit of its config file) is found against it at the next start, and a new
@@ -312,7 +311,7 @@ impl Cluster {
             name: name.trim().to_owned(),
             url: url.clone(),
             user: user.to_owned(),
-            credential: credential.secret.clone(),
+            credential: credential.secret.expose().to_owned(),
             fingerprint: pin,
             added_at: unix_now(),
         };
@@ -385,7 +384,7 @@ impl Cluster {
             file.user = u.to_owned();
         }
         if let Some(c) = &credential {
-            file.credential = c.secret.clone();
+            file.credential = c.secret.expose().to_owned();
         }
         write_private(&m.dir.join("member.json"), &file).map_err(|e| format!("{e:#}"))?;
         m.file = file;
@@ -479,6 +478,12 @@ impl Drop for Reservation<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+    use std::io::Write;
+
+    use serde_json::json;
+
+    use super::push::{record, resync};
     use super::*;
 
     #[test]

@@ -1,6 +1,18 @@
 //! A member's outbox: the append-only journal of its changes, queued within the caps, repaired and compacted.
 
-use super::*;
+use std::collections::BTreeSet;
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::member::{Member, Slot, save_status, write_private};
+use super::{COMPACT_AFTER, MAX_QUEUE_BYTES, MAX_QUEUE_LEN, MAX_QUEUED_VALUE};
+use crate::fsx::unix_now_ms;
 
 /// One change in a member's outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
