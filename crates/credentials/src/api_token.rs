@@ -12,7 +12,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::TryRngCore;
 use serde::{Deserialize, Serialize};
@@ -20,8 +19,8 @@ use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::fsutil::{FileVersion, FsError, write_atomic};
 use crate::secret::Secret;
+use fsx::{FileStamp, FsError, unix_now, write_atomic};
 
 /// Characters in a token.
 pub const TOKEN_LEN: usize = 32;
@@ -357,7 +356,7 @@ impl std::ops::Deref for TokenMatch {
 /// A user's file as last read, and which version of the file it was.
 #[derive(Debug)]
 struct CachedUser {
-    stamp: Option<FileVersion>,
+    stamp: Option<FileStamp>,
     tokens: Vec<TokenRecord>,
     /// Each record's digest as bytes; `None` for a record whose stored digest is not 128 hex digits (never matches).
     digests: Vec<Option<[u8; 64]>>,
@@ -551,7 +550,7 @@ impl TokenStore {
 
     /// The user's records as of the file on disk now: from the cache when the file has not changed since.
     fn cached(&self, user: &str, path: &Path) -> Result<Arc<CachedUser>, TokenRejection> {
-        let stamp = FileVersion::of(path);
+        let stamp = FileStamp::of_link(path);
         if let Some(c) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(user)
             && c.stamp == stamp
         {
@@ -656,13 +655,6 @@ fn read_store(path: &Path) -> Result<StoreFile, TokenError> {
         )));
     }
     Ok(store)
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use crate::access_key::AccessKey;
-use crate::fsutil::FileVersion;
 use crate::key_file::{KeyFileError, key_file_path, read_key};
+use fsx::FileStamp;
 
 /// Keys by home directory, each with the stamp of the file it was read from. A file that fails its checks is not
 /// cached: the error is answered again on the next read.
@@ -18,7 +18,7 @@ pub struct KeyFileCache {
 }
 
 /// A key as last read (`None`: there was none), with the stamp of its file then.
-type CachedKey = (Option<FileVersion>, Option<AccessKey>);
+type CachedKey = (Option<FileStamp>, Option<AccessKey>);
 
 impl std::fmt::Debug for KeyFileCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,7 +35,7 @@ impl KeyFileCache {
 
     /// Runs `f` on the key of `home` without copying it.
     pub fn with<T>(&self, home: &Path, f: impl FnOnce(Option<&AccessKey>) -> T) -> Result<T, KeyFileError> {
-        let stamp = FileVersion::of(&key_file_path(home));
+        let stamp = FileStamp::of_link(&key_file_path(home));
         {
             let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
             if let Some((cached, key)) = entries.get(home)

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::access_key::{AccessKey, KeyError, MAX_KEY_TEXT};
-use crate::fsutil::{self, FaultPoint, FsError, Owner, WriteHooks};
+use fsx::{FaultPoint, FsError, Owner, WriteHooks};
 
 /// The file name of a user's access key in their home directory.
 pub const KEY_FILE_NAME: &str = ".accesshash";
@@ -156,9 +156,9 @@ fn write_key_inner(home: &Path, key: &AccessKey, owner: Option<Owner>, hooks: &W
     // A user's first key may come before their home exists; it is made readable by its owner only.
     std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
         .create(home)
-        .map_err(|e| fsutil::FsError::new("create directory", home, e))?;
+        .map_err(|e| FsError::new("create directory", home, e))?;
     let text = key.to_file_text_zeroizing();
-    fsutil::write_atomic_hooked(&key_file_path(home), text.as_bytes(), 0o600, owner, &hook)?;
+    fsx::write_atomic_hooked(&key_file_path(home), text.as_bytes(), 0o600, owner, &hook)?;
     Ok(())
 }
 

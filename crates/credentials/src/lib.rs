@@ -6,7 +6,6 @@
 pub mod access_key;
 pub mod api_token;
 pub mod authorization;
-pub mod fsutil;
 pub mod key_cache;
 pub mod key_file;
 pub mod secret;
@@ -17,7 +16,7 @@ pub use api_token::{
     sha512_hex,
 };
 pub use authorization::{AuthHeaderError, Credential, MAX_HEADER_LEN, parse_authorization, parse_authorization_header};
-pub use fsutil::{FaultPoint, FsError, Owner, ReadError, WriteHooks, read_regular, write_atomic, write_atomic_with};
+pub use fsx::{FaultPoint, FsError, Owner, ReadError, WriteHooks, read_regular, write_atomic, write_atomic_with};
 pub use key_cache::KeyFileCache;
 pub use key_file::{
     FAULT_ENV, KeyFileError, effective_uid, key_file_path, read_key, read_key_owned_by, write_key, write_key_as,

@@ -234,8 +234,14 @@ impl Panel {
 
     /// Reloads, holding back a noticed change that would be destructive to act on if it were a transient state.
     pub fn reload_as(&self, confirmation: Confirmation) -> Result<(), ReloadError> {
+        self.reload_diffed(confirmation).1
+    }
+
+    /// Reloads, and gives what the reload installed with its diff, if it installed a snapshot (even when the cluster
+    /// could not queue the change: it is in force).
+    fn reload_diffed(&self, confirmation: Confirmation) -> (Option<Installed>, Result<(), ReloadError>) {
         let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let outcome = self.reload_locked(confirmation);
+        let (installed, outcome) = self.reload_locked(confirmation);
         if let Err(e) = &outcome {
             let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
             if status.last_error.as_deref() != Some(&e.to_string()) {
@@ -243,10 +249,10 @@ impl Panel {
             }
             status.last_error = Some(e.to_string());
         }
-        outcome
+        (installed, outcome)
     }
 
-    fn reload_locked(&self, confirmation: Confirmation) -> Result<(), ReloadError> {
+    fn reload_locked(&self, confirmation: Confirmation) -> (Option<Installed>, Result<(), ReloadError>) {
         // Stamps are taken before reading, so a write that lands while we read is seen as a change next time.
         let before: Vec<(PathBuf, Option<FileStamp>)> = watched_files(self.gate.load().config(), &self.plugins())
             .into_iter()
@@ -279,9 +285,10 @@ impl Panel {
                 let old = self.gate.load();
                 let new = compile(Arc::new(config), &plugins.host);
                 self.plugins.store(plugins);
+                // The one diff of this reload: the settings for the cluster, who gained or lost what for the log
+                // and for the audit of a write (`apply_write`).
                 let changes = visibility_changes(&old, &new);
-                let settings_changed =
-                    crate::cluster::changed_settings(&old.config().tweak_settings, &new.config().tweak_settings);
+                let settings_changed = new.config().tweak_settings.changes_since(&old.config().tweak_settings);
                 let new_config = Arc::clone(new.config());
                 let removed: Vec<Username> = old
                     .config()
@@ -335,9 +342,13 @@ impl Panel {
                         changes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; ")
                     );
                 }
-                queued.map_err(ReloadError::Cluster)
+                let installed = Installed {
+                    replaced: old,
+                    visibility: changes,
+                };
+                (Some(installed), queued.map_err(ReloadError::Cluster))
             }
-            Err(e) => Err(e),
+            Err(e) => (None, Err(e)),
         }
     }
 
@@ -686,15 +697,23 @@ impl Panel {
     ///
     /// `before` is the snapshot the write was made against (read under the write lock): the file watcher may have
     /// reloaded the written file already, so the snapshot in force now can be the new one.
-    fn apply_write(&self, before: &Snapshot, event: &str, mut fields: serde_json::Value) -> Result<(), ReloadError> {
-        let old = before;
+    fn apply_write(
+        &self,
+        before: &Arc<Snapshot>,
+        event: &str,
+        mut fields: serde_json::Value,
+    ) -> Result<(), ReloadError> {
         // A change in force that the cluster could not queue is still audited, then fails.
-        let reloaded = self.reload_as(Confirmation::Written);
+        let (installed, reloaded) = self.reload_diffed(Confirmation::Written);
         if let Err(e @ (ReloadError::Config(_) | ReloadError::HeldBack(_))) = reloaded {
             return Err(e);
         }
-        let new = self.gate.load();
-        let changes = visibility_changes(old, &new);
+        // The reload's own diff when it replaced the snapshot the write was made against; when the file watcher
+        // reloaded the written file first, the diff from that snapshot to the one in force.
+        let changes = match installed {
+            Some(i) if Arc::ptr_eq(&i.replaced, before) => i.visibility,
+            _ => visibility_changes(before, &self.gate.load()),
+        };
         if let serde_json::Value::Object(map) = &mut fields {
             map.insert(
                 "gained".into(),
@@ -832,6 +851,12 @@ pub fn all_features(plugins: &PluginHost) -> Vec<FeatureSpec> {
 
 pub fn compile(config: Arc<Config>, plugins: &PluginHost) -> Snapshot {
     Snapshot::compile(config, all_features(plugins))
+}
+
+/// What a reload installed: the snapshot it replaced and who gained or lost which feature, computed once.
+struct Installed {
+    replaced: Arc<Snapshot>,
+    visibility: Vec<VisibilityChange>,
 }
 
 /// A user who gained or lost a feature between two snapshots.

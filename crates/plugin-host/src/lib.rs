@@ -485,7 +485,7 @@ impl PluginHost {
             .iter()
             .map(|s| {
                 let changed_on_disk = match &s.state {
-                    SlotState::Loaded(l) => verify::Stamp::of(&s.path) != Some(l.stamp),
+                    SlotState::Loaded(l) => verify::Stamp::of_target(&s.path) != Some(l.stamp),
                     SlotState::Failed { .. } => false,
                 };
                 let (descriptor, state, abi_version) = match &s.state {

@@ -15,34 +15,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::LoadError;
 
-/// Which file sits at a path and which version of it: device, inode, length and modification time. A library whose
-/// stamp changed after it was loaded has new code on disk that only a restart runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stamp {
-    id: (u64, u64),
-    len: u64,
-    modified: (i64, i64),
-}
-
-impl Stamp {
-    fn of_meta(meta: &Metadata) -> Stamp {
-        Stamp {
-            id: (meta.dev(), meta.ino()),
-            len: meta.len(),
-            modified: (meta.mtime(), meta.mtime_nsec()),
-        }
-    }
-
-    /// The stamp of an open file.
-    pub(crate) fn of_file(file: &std::fs::File) -> std::io::Result<Stamp> {
-        file.metadata().map(|m| Stamp::of_meta(&m))
-    }
-
-    /// The stamp of the file at `path` now (following symlinks, as loading does), if it can be read.
-    pub(crate) fn of(path: &Path) -> Option<Stamp> {
-        std::fs::metadata(path).ok().map(|m| Stamp::of_meta(&m))
-    }
-}
+/// Which file sits at a path and which version of it ([`fsx::FileStamp`] of the file a path leads to). A library
+/// whose stamp changed after it was loaded has new code on disk that only a restart runs.
+pub(crate) type Stamp = fsx::FileStamp;
 
 /// A checked plugin file: its bytes as checked, and their hash.
 #[derive(Debug)]
@@ -235,7 +210,7 @@ pub(crate) fn check_file(path: &Path, pin: Option<&str>) -> Result<CheckedFile, 
     // The bytes read are what is loaded: their ELF tables must lie inside them.
     check_elf_bounds(&bytes, bytes.len() as u64)?;
     Ok(CheckedFile {
-        stamp: Stamp::of_meta(&opened),
+        stamp: fsx::FileStamp::of_metadata(&opened),
         bytes,
         sha256: found,
     })

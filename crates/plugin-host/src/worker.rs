@@ -121,7 +121,7 @@ fn load(path: &Path, sha256: &str) -> Result<(plugin_abi::PluginEntry, Descripti
     }
     crate::verify::check_elf_bounds(&bytes, len).map_err(|e| (e, None))?;
     let checked = crate::verify::CheckedFile {
-        stamp: crate::verify::Stamp::of_file(&file).map_err(unreadable)?,
+        stamp: fsx::FileStamp::of_metadata(&file.metadata().map_err(unreadable)?),
         bytes,
         sha256: found,
     };

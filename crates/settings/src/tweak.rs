@@ -85,6 +85,22 @@ impl TweakSettings {
         self.explicit.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
     }
 
+    /// The one diff of two configurations' Tweak Settings: every key whose stored value here differs from `old`'s,
+    /// with its value here (`None`: undefined), each once, in key order. A key set explicitly in neither takes its
+    /// default in both, so only the explicit keys of either are compared.
+    pub fn changes_since(&self, old: &TweakSettings) -> Vec<(String, Option<String>)> {
+        let keys: BTreeSet<&str> = old
+            .explicit
+            .keys()
+            .chain(self.explicit.keys())
+            .map(String::as_str)
+            .collect();
+        keys.into_iter()
+            .filter(|k| old.get(k) != self.get(k))
+            .map(|k| (k.to_owned(), self.get(k).map(str::to_owned)))
+            .collect()
+    }
+
     /// Every schema key with the value in force.
     pub fn effective(&self) -> impl Iterator<Item = (&'static SettingDef, Option<&str>)> {
         schema::SETTINGS.iter().map(|d| (d, self.in_force(d.key)))
@@ -94,6 +110,40 @@ impl TweakSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_since_names_each_changed_key_once() {
+        let old = TweakSettings::defaults();
+        let mut new = TweakSettings::defaults();
+        new.set_stored("allow_deprecated_accesshash", Some("1".into())).unwrap();
+        new.set_stored("some_unmodelled_key", Some("x".into())).unwrap();
+        // Set explicitly to its default: no change.
+        let default = schema::SETTINGS
+            .iter()
+            .find(|d| d.default.is_some())
+            .expect("a default");
+        new.set_stored(default.key, default.default.map(str::to_owned)).unwrap();
+        assert_eq!(
+            new.changes_since(&old),
+            vec![
+                ("allow_deprecated_accesshash".to_owned(), Some("1".to_owned())),
+                ("some_unmodelled_key".to_owned(), Some("x".to_owned())),
+            ]
+        );
+        assert!(new.changes_since(&new).is_empty());
+        assert_eq!(
+            old.changes_since(&new)
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>(),
+            ["allow_deprecated_accesshash", "some_unmodelled_key"]
+        );
+        assert_eq!(
+            old.changes_since(&new)[1].1,
+            None,
+            "an unknown key removed is undefined"
+        );
+    }
 
     #[test]
     fn defaults_apply_and_explicit_wins() {

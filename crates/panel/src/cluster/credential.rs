@@ -1,6 +1,8 @@
 //! A member's credential: an API token or an access key, checked and normalised, never printed.
 
-use super::*;
+use credentials::Secret;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 /// What kind of credential the master presents to a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -12,12 +14,20 @@ pub enum CredentialKind {
     Accesshash,
 }
 
-/// A member's credential, checked and normalised; never printed.
-#[derive(Clone, PartialEq, Eq)]
+/// A member's credential, checked and normalised; never printed, and wiped from memory when dropped.
+#[derive(Clone)]
 pub struct MemberCredential {
     pub(super) kind: CredentialKind,
-    pub(super) secret: String,
+    pub(super) secret: Secret,
 }
+
+impl PartialEq for MemberCredential {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.secret.ct_eq(other.secret.expose())
+    }
+}
+
+impl Eq for MemberCredential {}
 
 impl std::fmt::Debug for MemberCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -29,19 +39,20 @@ impl MemberCredential {
     /// An API token (up to 64 letters and digits) or a remote access key (hex, line breaks and WHM's BEGIN/END lines
     /// allowed), told apart by their form as WHM tells them apart by their length.
     pub fn parse(text: &str) -> Result<MemberCredential, String> {
-        let compact: String = text.split_whitespace().collect();
+        // Wiped when dropped, whichever way the parse ends.
+        let compact = Secret::new(text.split_whitespace().collect());
         if compact.is_empty() {
             return Err("The API token or remote access key is empty.".into());
         }
-        if compact.len() > 64 || text.contains("-----") {
+        if compact.expose().len() > 64 || text.contains("-----") {
             return credentials::AccessKey::normalise(text)
                 .map(|k| MemberCredential {
                     kind: CredentialKind::Accesshash,
-                    secret: k.as_str().to_owned(),
+                    secret: Secret::from(k.as_str()),
                 })
                 .map_err(|e| format!("The remote access key is not valid: {e}."));
         }
-        if compact.len() >= 16 && compact.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if compact.expose().len() >= 16 && compact.expose().bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Ok(MemberCredential {
                 kind: CredentialKind::ApiToken,
                 secret: compact,
@@ -58,10 +69,10 @@ impl MemberCredential {
     /// bytes of its SHA-256 digest in the same colon-separated form (a token is too short to show any of it).
     pub fn signature(&self) -> String {
         match self.kind {
-            CredentialKind::Accesshash => credentials::Signature::of(&self.secret)
+            CredentialKind::Accesshash => credentials::Signature::of(self.secret.expose())
                 .map(|s| s.to_string())
                 .unwrap_or_default(),
-            CredentialKind::ApiToken => Sha256::digest(self.secret.as_bytes())[..16]
+            CredentialKind::ApiToken => Sha256::digest(self.secret.expose().as_bytes())[..16]
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect::<Vec<_>>()
@@ -72,8 +83,8 @@ impl MemberCredential {
     /// The `Authorization` header value for `user`.
     pub(super) fn header(&self, user: &str) -> String {
         match self.kind {
-            CredentialKind::ApiToken => format!("whm {user}:{}", self.secret),
-            CredentialKind::Accesshash => format!("WHM {user}:{}", self.secret),
+            CredentialKind::ApiToken => format!("whm {user}:{}", self.secret.expose()),
+            CredentialKind::Accesshash => format!("WHM {user}:{}", self.secret.expose()),
         }
     }
 }

@@ -1,6 +1,24 @@
 //! A member: its files (`member.json`, `status.json`), its state in memory and how lists show it.
 
-use super::*;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+use anyhow::{Context, Result, anyhow};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use super::BACKOFF_START;
+use super::client::Endpoint;
+use super::credential::{CredentialKind, MemberCredential};
+use super::outbox::{Change, Entry, change_bytes, repair_outbox};
+use crate::fsx::unix_now_ms;
 
 /// `member.json`: what the master knows about a member. Root-only, 0600.
 #[derive(Clone, Serialize, Deserialize)]
@@ -134,7 +152,7 @@ pub(super) fn view(m: &Member) -> MemberView {
             lag_seconds: m
                 .queue
                 .front()
-                .map_or(0.0, |c| now_ms().saturating_sub(c.at_ms) as f64 / 1000.0),
+                .map_or(0.0, |c| unix_now_ms().saturating_sub(c.at_ms) as f64 / 1000.0),
             last_success: m.status.last_success,
             last_error: m.status.last_error.clone(),
             last_error_at: m.status.last_error_at,

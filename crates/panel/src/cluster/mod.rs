@@ -16,18 +16,14 @@ pub mod outbox;
 mod push;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use settings::TweakSettings;
-use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, Semaphore};
 
 use self::client::Endpoint;
@@ -50,23 +46,13 @@ pub const MAX_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 /// The most of a member's `reason` kept (control characters escaped first), for logs, files and pages.
 pub const MAX_REASON: usize = 300;
 
-pub use self::credential::*;
-pub use self::member::*;
-pub use self::outbox::*;
-pub use self::push::*;
-
-/// Every Tweak Setting whose value differs between two configurations, with its new value (`None`: undefined).
-pub fn changed_settings(old: &TweakSettings, new: &TweakSettings) -> Vec<(String, Option<String>)> {
-    let keys: BTreeSet<&str> = settings::schema::keys()
-        .map(|k| -> &str { k })
-        .chain(old.explicit().map(|(k, _)| k))
-        .chain(new.explicit().map(|(k, _)| k))
-        .collect();
-    keys.into_iter()
-        .filter(|k| old.get(k) != new.get(k))
-        .map(|k| (k.to_owned(), new.get(k).map(str::to_owned)))
-        .collect()
-}
+pub use self::credential::{CredentialKind, MemberCredential};
+use self::member::{Member, MemberFile, Slot, check_user, load_member, member_id, save_status, view, write_private};
+pub use self::member::{MemberState, MemberStatus, MemberView};
+pub use self::outbox::Change;
+use self::outbox::queue_on;
+use self::push::push_loop;
+pub use self::push::{Outcome, classify, clean_reason};
 
 /// The master's Tweak Settings as last queued for the members, kept in `<state>/cluster/settings.json`: a change
 /// made while the master was stopped (an edit of its config file) is found against it at the next start, and a new
@@ -325,7 +311,7 @@ impl Cluster {
             name: name.trim().to_owned(),
             url: url.clone(),
             user: user.to_owned(),
-            credential: credential.secret.clone(),
+            credential: credential.secret.expose().to_owned(),
             fingerprint: pin,
             added_at: unix_now(),
         };
@@ -398,7 +384,7 @@ impl Cluster {
             file.user = u.to_owned();
         }
         if let Some(c) = &credential {
-            file.credential = c.secret.clone();
+            file.credential = c.secret.expose().to_owned();
         }
         write_private(&m.dir.join("member.json"), &file).map_err(|e| format!("{e:#}"))?;
         m.file = file;
@@ -492,6 +478,12 @@ impl Drop for Reservation<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+    use std::io::Write;
+
+    use serde_json::json;
+
+    use super::push::{record, resync};
     use super::*;
 
     #[test]
@@ -529,29 +521,6 @@ mod tests {
         for bad in ["", "   ", "short", "has-dashes-inside-so-not-a-token", "zz-zz"] {
             assert!(MemberCredential::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn changed_settings_name_each_key_once() {
-        let old = TweakSettings::defaults();
-        let mut new = TweakSettings::defaults();
-        new.set_stored("allow_deprecated_accesshash", Some("1".into())).unwrap();
-        new.set_stored("some_unmodelled_key", Some("x".into())).unwrap();
-        assert_eq!(
-            changed_settings(&old, &new),
-            vec![
-                ("allow_deprecated_accesshash".to_owned(), Some("1".to_owned())),
-                ("some_unmodelled_key".to_owned(), Some("x".to_owned())),
-            ]
-        );
-        assert!(changed_settings(&new, &new).is_empty());
-        assert_eq!(
-            changed_settings(&new, &old)
-                .iter()
-                .map(|(k, _)| k.as_str())
-                .collect::<Vec<_>>(),
-            ["allow_deprecated_accesshash", "some_unmodelled_key"]
-        );
     }
 
     #[test]

@@ -1,7 +1,19 @@
 //! A member's outbox: the append-only journal of its changes, queued within the caps, repaired and compacted. Reading
 //! its bytes (where the complete lines end, which changes wait) is pure functions, which the fuzz targets reach.
 
-use super::*;
+use std::collections::BTreeSet;
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::member::{Member, Slot, save_status, write_private};
+use super::{COMPACT_AFTER, MAX_QUEUE_BYTES, MAX_QUEUE_LEN, MAX_QUEUED_VALUE};
+use crate::fsx::unix_now_ms;
 
 /// One change in a member's outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,12 +31,6 @@ pub struct Change {
 pub(super) enum Entry {
     Change(Change),
     Done { done: u64, error: Option<String> },
-}
-
-pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 pub(super) fn change_bytes(key: &str, value: Option<&str>) -> usize {
@@ -50,7 +56,7 @@ pub(super) fn queue_on(slot: &Slot, changes: &[(String, Option<String>)]) -> Res
     if changes.is_empty() {
         return Ok(());
     }
-    let at_ms = now_ms();
+    let at_ms = unix_now_ms();
     let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
     if m.removed {
         return Ok(());

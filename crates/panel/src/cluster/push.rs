@@ -1,6 +1,18 @@
 //! The push tasks: each member's queue sent in order as `set_tweaksetting` calls, answers classified and recorded.
 
-use super::*;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use super::client::{self, Endpoint};
+use super::member::{Member, Slot, save_status};
+use super::outbox::{Change, Entry, append, change_bytes, compact, queue_on};
+use super::{BACKOFF_CAP, BACKOFF_START, MAX_QUEUED_VALUE, MAX_REASON, Sent};
+use crate::audit::AuditLog;
+use crate::fsx::unix_now;
 
 /// What one attempt to deliver a change came to.
 #[derive(Debug, Clone, PartialEq, Eq)]

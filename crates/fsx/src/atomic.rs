@@ -29,7 +29,8 @@ impl FaultPoint {
 }
 
 type Hook = dyn Fn(FaultPoint) -> io::Result<()> + Send + Sync;
-type HookRef<'a> = dyn Fn(FaultPoint) -> io::Result<()> + 'a;
+/// A fault hook borrowed for one write.
+pub type HookRef<'a> = dyn Fn(FaultPoint) -> io::Result<()> + 'a;
 
 /// Callbacks run at each [`FaultPoint`]; an `Err` from the callback fails the write there,
 /// as a full disk or an I/O error would. A callback may also panic or abort the process.
@@ -49,7 +50,7 @@ impl WriteHooks {
         WriteHooks { at: Some(Box::new(f)) }
     }
 
-    pub(crate) fn run(&self, point: FaultPoint) -> io::Result<()> {
+    pub fn run(&self, point: FaultPoint) -> io::Result<()> {
         match &self.at {
             Some(f) => f(point),
             None => Ok(()),
@@ -86,7 +87,8 @@ pub struct FsError {
 }
 
 impl FsError {
-    pub(crate) fn new(action: &'static str, path: &Path, source: io::Error) -> FsError {
+    /// A failed step: what was being done, to which path, and the OS error.
+    pub fn new(action: &'static str, path: &Path, source: io::Error) -> FsError {
         FsError {
             action,
             path: path.to_owned(),
@@ -98,48 +100,6 @@ impl FsError {
     pub fn kind(&self) -> io::ErrorKind {
         self.source.kind()
     }
-}
-
-/// Why [`read_regular`] read nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("is a symbolic link")]
-    Symlink,
-    #[error("is not a regular file")]
-    NotRegular,
-    #[error("is larger than {max} bytes")]
-    TooLarge { max: u64 },
-    #[error("cannot be read: {0}")]
-    Io(#[source] io::Error),
-}
-
-/// Reads a regular file of at most `max` bytes without following a symbolic link (`O_NOFOLLOW|O_NONBLOCK`, so a
-/// FIFO does not block either; the open descriptor is checked). `Ok(None)` when there is no such file.
-pub fn read_regular(path: &Path, max: u64) -> Result<Option<Vec<u8>>, ReadError> {
-    use std::io::Read;
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(ReadError::Symlink),
-        Err(e) => return Err(ReadError::Io(e)),
-    };
-    let meta = file.metadata().map_err(ReadError::Io)?;
-    if !meta.file_type().is_file() {
-        return Err(ReadError::NotRegular);
-    }
-    if meta.len() > max {
-        return Err(ReadError::TooLarge { max });
-    }
-    let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
-    if bytes.len() as u64 > max {
-        return Err(ReadError::TooLarge { max });
-    }
-    Ok(Some(bytes))
 }
 
 /// Replaces `path` with `bytes`, atomically and durably, with permission bits exactly `mode`.
@@ -164,7 +124,8 @@ pub fn write_atomic_with(
     write_atomic_hooked(path, bytes, mode, owner, &|p| hooks.run(p))
 }
 
-pub(crate) fn write_atomic_hooked(
+/// [`write_atomic`] with an optional owner and a borrowed fault hook.
+pub fn write_atomic_hooked(
     path: &Path,
     bytes: &[u8],
     mode: u32,
@@ -324,32 +285,5 @@ mod tests {
         fs::create_dir(dir.path().join("d")).unwrap();
         assert!(write_atomic(&dir.path().join("d"), b"x", 0o600).is_err());
         assert_eq!(entries(dir.path()), vec!["d", "file"]);
-    }
-}
-
-/// Which file is at a path and which version of it, not following a symlink: any write, replacement, `chmod` or
-/// `chown` changes it (the change time moves). The credential caches read a file again only when it changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileVersion {
-    id: (u64, u64),
-    len: u64,
-    modified: (i64, i64),
-    changed: (i64, i64),
-    mode: u32,
-    uid: u32,
-}
-
-impl FileVersion {
-    pub(crate) fn of(path: &Path) -> Option<FileVersion> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::symlink_metadata(path).ok()?;
-        Some(FileVersion {
-            id: (m.dev(), m.ino()),
-            len: m.len(),
-            modified: (m.mtime(), m.mtime_nsec()),
-            changed: (m.ctime(), m.ctime_nsec()),
-            mode: m.mode(),
-            uid: m.uid(),
-        })
     }
 }

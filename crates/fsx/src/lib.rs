@@ -1,0 +1,17 @@
+//! Files and time as the whole workspace needs them, in one leaf crate that knows nothing of the rest: atomic
+//! replacement of a file (with its fault hooks), trusted-file reading, file stamps, private directories and the clock.
+#![forbid(unsafe_code)]
+
+pub mod atomic;
+pub mod clock;
+pub mod dir;
+pub mod read;
+pub mod stamp;
+
+pub use atomic::{
+    FaultPoint, FsError, HookRef, Owner, WriteHooks, sync_dir, write_atomic, write_atomic_hooked, write_atomic_with,
+};
+pub use clock::{unix_now, unix_now_ms};
+pub use dir::create_private_dir;
+pub use read::{ReadError, read_regular};
+pub use stamp::FileStamp;
