@@ -46,6 +46,11 @@ impl HostCallbacks for Services<'_> {
     }
 
     fn audit(&self, event: &str) -> Result<(), String> {
+        // Plugins audit a change before making it (a key is written only once its event is recorded), so refusing
+        // the record on a real server's files keeps every plugin from writing there.
+        if self.snapshot.config().is_read_only() {
+            return Err(settings::config::READ_ONLY.to_owned());
+        }
         let fields: serde_json::Value =
             serde_json::from_str(event).map_err(|e| format!("audit event is not JSON: {e}"))?;
         let name = fields
