@@ -11,6 +11,7 @@ mod hostile;
 mod metrics;
 mod ofrep;
 mod plugins;
+mod real_server;
 mod reliability;
 mod rules;
 mod server;

@@ -60,6 +60,8 @@ impl Cli {
     }
 }
 
+mod server;
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve WHM API 1 and the panel's pages; config changes apply without a restart.
@@ -103,7 +105,15 @@ enum Command {
     /// Check a privilege test file (user, feature, expected visibility and reasons); exit 1 on any mismatch.
     Check {
         /// A TOML file of `[[expect]]` tables: `user`, `feature`, `visible`, and optionally `reasons`.
-        expectations: PathBuf,
+        #[arg(required_unless_present = "server")]
+        expectations: Option<PathBuf>,
+        /// Report what WHM reads differently in the server files of `[sources] whm_root` (stale caches, odd reseller
+        /// lines, keys and tokens of non-resellers, expired tokens, unsafe modes, …); exit 1 on a warning or error.
+        #[arg(long)]
+        server: bool,
+        /// The findings of `--server` as JSON.
+        #[arg(long, requires = "server")]
+        json: bool,
     },
     /// Loaded plugins: state, ABI version, features, why one failed, and each file's SHA-256 (to pin it).
     Plugins {
@@ -318,17 +328,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             for f in features {
-                let d = snapshot.decide(&user, &f);
+                let d = server::decide(&snapshot, &user, &f);
                 let deprecation = plugins.feature_info(&f).and_then(|i| i.deprecation);
+                let sources = snapshot
+                    .config()
+                    .whm
+                    .as_deref()
+                    .map(|tree| server::sources(&snapshot, tree, &user, &f));
                 if json {
                     let deprecated = deprecation
                         .as_ref()
                         .map(|d| serde_json::json!({"since": d.since, "replacement": d.replacement}));
-                    println!(
-                        "{}",
-                        serde_json::json!({"user": user, "feature": f, "visible": d.visible, "reasons": d.reasons, "deprecated": deprecated})
-                    );
-                } else if d.visible {
+                    let mut row = serde_json::json!({"user": user, "feature": f, "visible": d.visible, "reasons": d.reasons, "deprecated": deprecated});
+                    if let Some(sources) = &sources {
+                        row["sources"] = serde_json::json!(sources);
+                    }
+                    println!("{row}");
+                    continue;
+                }
+                if d.visible {
                     println!("{f}: visible to {user}");
                 } else {
                     println!("{f}: hidden from {user}");
@@ -336,7 +354,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         println!("  {}: {r}", r.code());
                     }
                 }
-                if let (Some(dep), false) = (&deprecation, json) {
+                for line in sources.iter().flatten() {
+                    println!("  from {line}");
+                }
+                if let Some(dep) = &deprecation {
                     let instead = if dep.replacement.is_empty() {
                         String::new()
                     } else {
@@ -352,8 +373,29 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", matrix(&snapshot, json)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { expectations } => {
+        Command::Check {
+            expectations,
+            server: with_server,
+            json,
+        } => {
             let (snapshot, _plugins) = offline_snapshot(&config_path)?;
+            let mut code = ExitCode::SUCCESS;
+            if with_server {
+                let Some(tree) = snapshot.config().whm.as_deref() else {
+                    bail!(
+                        "{} names no server (`[sources] whm_root = \"/\"`); check --server reads one",
+                        config_path.display()
+                    );
+                };
+                let (out, failing) = server::findings(tree, json)?;
+                print!("{out}");
+                if failing {
+                    code = ExitCode::from(1);
+                }
+            }
+            let Some(expectations) = expectations else {
+                return Ok(code);
+            };
             let text = std::fs::read_to_string(&expectations)
                 .with_context(|| format!("cannot read {}", expectations.display()))?;
             let failures = check(&snapshot, &text, &expectations)?;
@@ -363,7 +405,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let total = toml::from_str::<Expectations>(&text).map_or(0, |e| e.expectations.len());
             if failures.is_empty() {
                 println!("all {total} expectation(s) hold");
-                Ok(ExitCode::SUCCESS)
+                Ok(code)
             } else {
                 println!("{} expectation(s) failed", failures.len());
                 Ok(ExitCode::from(1))
@@ -556,6 +598,18 @@ pub fn matrix(snapshot: &Snapshot, json: bool) -> Result<String> {
                 out.push(b'}');
             }
         }
+        // A real server's API tokens follow as principals `<user>/<token name>`.
+        let now = server::now();
+        for token in server::token_principals(snapshot) {
+            let principal = token.principal();
+            for f in &features {
+                let d = server::decide_token(snapshot, token, &f.id, now);
+                out.extend_from_slice(b",\n");
+                let row =
+                    serde_json::json!({"user": principal, "feature": f.id, "visible": d.visible, "reasons": d.reasons});
+                serde_json::to_writer(&mut out, &row)?;
+            }
+        }
         out.extend_from_slice(b"]\n");
         return Ok(String::from_utf8(out)?);
     }
@@ -578,6 +632,19 @@ pub fn matrix(snapshot: &Snapshot, json: bool) -> Result<String> {
                     .map(|r| r.code())
                     .collect();
                 format!("no: {}", codes.join(","))
+            });
+        }
+        cells.push(row);
+    }
+    let now = server::now();
+    for token in server::token_principals(snapshot) {
+        let mut row = vec![token.principal(), "token".to_owned()];
+        for f in &features {
+            let d = server::decide_token(snapshot, token, &f.id, now);
+            row.push(if d.visible {
+                "yes".to_owned()
+            } else {
+                format!("no: {}", d.codes().join(","))
             });
         }
         cells.push(row);
@@ -623,7 +690,7 @@ pub fn check(snapshot: &Snapshot, text: &str, file: &Path) -> Result<Vec<String>
         .collect();
     for (i, e) in parsed.expectations.iter().enumerate() {
         let line = headers.get(i).copied().unwrap_or(0);
-        let d = snapshot.decide(&e.user, &e.feature);
+        let d = server::decide(snapshot, &e.user, &e.feature);
         let codes: Vec<String> = d.codes().into_iter().map(str::to_owned).collect();
         let mut problems = Vec::new();
         if d.visible != e.visible {

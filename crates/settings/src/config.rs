@@ -158,6 +158,18 @@ struct RawAccount {
     owner: Spanned<Username>,
     home: Option<PathBuf>,
     password_hash: Option<String>,
+    domain: Option<String>,
+    plan: Option<String>,
+    contact_email: Option<String>,
+    /// `true`, or the reason WHM shows.
+    suspended: Option<RawSuspended>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSuspended {
+    Flag(bool),
+    Reason(String),
 }
 
 #[derive(Deserialize)]
@@ -281,6 +293,7 @@ impl Config {
             }
         };
 
+        let listen_given = raw.server.listen.is_some();
         let server = ServerConfig {
             listen: raw
                 .server
@@ -321,6 +334,11 @@ impl Config {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let tree = crate::server::ServerTree::read(root, now)?;
+            let mut server = server;
+            if !listen_given {
+                // Never WHM's own ports on a WHM server.
+                server.listen = vec![SocketAddr::from(([127, 0, 0, 1], 2089))];
+            }
             let plugins = raw
                 .plugins
                 .into_iter()
@@ -423,6 +441,16 @@ impl Config {
                     owner,
                     home: a.home.map(&resolve),
                     password_hash: a.password_hash,
+                    details: crate::users::AccountDetails {
+                        domain: a.domain.map(|d| d.to_ascii_lowercase()),
+                        plan: a.plan,
+                        contact_email: a.contact_email,
+                        suspended: match a.suspended {
+                            Some(RawSuspended::Flag(true)) => Some("Unknown".to_owned()),
+                            Some(RawSuspended::Reason(r)) => Some(r),
+                            Some(RawSuspended::Flag(false)) | None => None,
+                        },
+                    },
                 },
             );
         }

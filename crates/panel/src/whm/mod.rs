@@ -255,6 +255,8 @@ pub static OPERATIONS: &[OpEntry] = &[
     OpEntry::of::<ops::cluster::UpdateConfigClusterServer>(),
     OpEntry::of::<ops::cluster::DeleteConfigClusterServer>(),
     OpEntry::of::<ops::cluster::ListConfigClusterServers>(),
+    OpEntry::of::<ops::accounts::ListAccts>(),
+    OpEntry::of::<ops::accounts::AccountSummary>(),
 ];
 
 /// A built-in operation by name.

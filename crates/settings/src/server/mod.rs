@@ -838,6 +838,12 @@ impl ServerTree {
                     owner,
                     home: home(a.name.as_str()),
                     password_hash: None,
+                    details: crate::users::AccountDetails {
+                        domain: a.cpuser.domain().map(str::to_owned),
+                        plan: a.cpuser.get("PLAN").map(str::to_owned),
+                        contact_email: a.cpuser.get("CONTACTEMAIL").map(str::to_owned),
+                        suspended: a.suspension.suspended.then(|| a.suspension.reason.clone()),
+                    },
                 };
                 (a.name.clone(), account)
             })
