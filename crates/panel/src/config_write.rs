@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use settings::native::{CpanelConfig, ResellersFile};
-use settings::schema::{SettingDef, SettingKind};
+use settings::schema::SettingDef;
 use settings::{AclSet, Config, Username};
 use toml_edit::{DocumentMut, Item, Table, value};
 
@@ -149,36 +149,12 @@ fn set_tweak_setting(config: &Config, def: &SettingDef, stored: Option<&str>) ->
     }
     edit_toml(&config.file, |doc| {
         let t = table(doc, "tweak_settings")?;
-        let item = match (def.kind, stored) {
-            (SettingKind::Binary | SettingKind::InverseBinary, Some(v)) => value(v == "1"),
-            (SettingKind::Number { .. }, Some(v)) => {
-                value(v.parse::<i64>().map_err(|_| anyhow!("{v} is not a number"))?)
-            }
-            // A whole decimal is written as a TOML integer, any other as a float; both read back to the same value.
-            (SettingKind::Decimal { .. }, Some(v)) => match v.parse::<i64>() {
-                Ok(i) => value(i),
-                Err(_) => value(v.parse::<f64>().map_err(|_| anyhow!("{v} is not a number"))?),
-            },
-            (
-                SettingKind::Number {
-                    undefined_means: Some(word),
-                    ..
-                }
-                | SettingKind::Decimal {
-                    undefined_means: Some(word),
-                    ..
-                },
-                None,
-            ) => value(word),
-            (_, Some(v)) => value(v),
-            // TOML has no undefined; an absent key takes the default, which is undefined here.
-            (_, None) if def.default.is_none() => {
+        match def.toml_from_stored(stored).map_err(|e| anyhow!(e))? {
+            Some(v) => t[def.key] = value(v),
+            None => {
                 t.remove(def.key);
-                return Ok(());
             }
-            (_, None) => bail!("{} may not be undefined", def.key),
-        };
-        t[def.key] = item;
+        }
         Ok(())
     })
 }
