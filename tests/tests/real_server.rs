@@ -530,3 +530,48 @@ fn the_tree_is_untouched_by_every_command_and_a_served_session() {
         .collect();
     assert!(changed.is_empty(), "changed in the tree: {changed:?}");
 }
+
+#[test]
+fn import_writes_a_toml_config_with_the_same_matrix_and_no_credentials() {
+    let tree = WhmTree::standard();
+    let state = tempfile::tempdir().unwrap();
+    let from_tree = matrix(&config_for(&tree, state.path()));
+    let imported = state.path().join("imported.toml");
+    let out = Command::new(tests::tweakgate_bin())
+        .args(["import", "--from-whm"])
+        .arg(tree.root())
+        .arg("--output")
+        .arg(&imported)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("imported 3 reseller(s), 4 account(s) and 2 Tweak Setting(s); left behind 6 API token(s), 3 access key(s) and 1 cluster member credential(s)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("alpha: third-party ACLs left out (the TOML config holds WHM's own): acme-backup"),
+        "{stderr}"
+    );
+    let text = std::fs::read_to_string(&imported).unwrap();
+    for secret in [whm_tree::ROOT_TOKEN, &tree.root_key, &tree.alpha_key, "NODE2TOKEN"] {
+        assert!(!text.contains(secret), "a credential was copied:\n{text}");
+    }
+    assert!(text.contains("[accounts.andy]\nowner = \"alpha\"\ndomain = \"andy.example\"\nplan = \"alpha_pro\"\nsuspended = \"Nonpayment\"\n"), "{text}");
+    // The same principals see the same features (tokens aside: they are not copied).
+    let plugin = tests::build_cdylib("remote-access-key");
+    let config = state.path().join("roundtrip.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nstate_dir = \"{}\"\n{text}\n[[plugins]]\npath = \"{}\"\n",
+            state.path().join("var2").display(),
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    let from_toml = matrix(&config);
+    let users_only: BTreeMap<_, _> = from_tree.into_iter().filter(|((u, _), _)| !u.contains('/')).collect();
+    assert_eq!(from_toml, users_only);
+}

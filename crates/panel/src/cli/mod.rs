@@ -14,6 +14,7 @@ use crate::state::compile;
 mod check;
 mod cluster;
 mod explain;
+mod import;
 mod init;
 mod keys;
 mod plugins;
@@ -110,6 +111,16 @@ enum Command {
         /// JSON instead of a text table.
         #[arg(long)]
         json: bool,
+    },
+    /// Write a real server's resellers, accounts and changed Tweak Settings as a TOML config (tokens and keys are
+    /// never copied), to keep its privileges in git and test them with `check`.
+    Import {
+        /// The server's root directory (`/` on the server itself).
+        #[arg(long = "from-whm", value_name = "ROOT")]
+        from_whm: PathBuf,
+        /// Write the config here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Check a privilege test file (user, feature, expected visibility and reasons); exit 1 on any mismatch.
     Check {
@@ -257,11 +268,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let config_path = match &cli.command {
         Command::Completions { shell } => return init::completions(*shell),
         Command::Man => return init::man(),
+        Command::Import { from_whm, output } => return import::import(from_whm, output.as_deref()),
         Command::Init { force } => return init::init(cli.config.as_deref(), *force),
         _ => cli.config_path(matches!(cli.command, Command::Serve))?,
     };
     match cli.command {
-        Command::Init { .. } | Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+        Command::Init { .. } | Command::Completions { .. } | Command::Man | Command::Import { .. } => {
+            unreachable!("handled above")
+        }
         Command::Serve => serve::serve(&config_path, cli.log_format),
         Command::Config {
             action: ConfigAction::Check { json },
