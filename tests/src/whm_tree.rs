@@ -283,8 +283,7 @@ fn set_mtime(path: &Path, t: SystemTime) {
         .expect("setting an mtime");
 }
 
-/// A large tree for the benchmark: `resellers` resellers owning `accounts` accounts between them, one full token
-/// per reseller.
+/// A large tree for the benchmark: `resellers` resellers owning `accounts` accounts between them.
 pub fn synthetic(root: &Path, resellers: usize, accounts: usize) {
     let mut passwd = String::from("root:x:0:0:root:/root:/bin/bash\n");
     let mut resellers_file = String::new();
