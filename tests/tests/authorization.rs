@@ -387,7 +387,7 @@ fn only_root_opens_a_session_as_root_and_the_audit_names_the_real_actor() {
 #[test]
 fn every_operation_refuses_a_token_limited_to_an_unrelated_privilege() {
     let h = start();
-    let limited = whm("root", &h.token("root", "unrelated", Some(&["list-accts"])));
+    let limited = whm("root", &h.token("root", "unrelated", Some(&["add-pkg"])));
     let mut functions: Vec<(String, String)> = panel::whm::OPERATIONS
         .iter()
         .map(|o| (o.name.to_owned(), o.feature.to_owned()))

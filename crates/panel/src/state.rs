@@ -406,6 +406,11 @@ impl Panel {
     /// added later inherits nothing. Nothing is deleted: the token digests and the key move to
     /// `<state>/removed/<user>-<unix time>/` (0700), where an administrator can restore them after a mistaken edit.
     fn remove_credentials(&self, old: &Snapshot, user: &Username) {
+        // A real server's files are never moved: there the user's key and tokens are WHM's, not ours.
+        if old.config().is_read_only() {
+            self.sessions.end_user(user);
+            return;
+        }
         let attic = self
             .state_dir
             .join("removed")
