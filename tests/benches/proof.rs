@@ -778,6 +778,37 @@ fn scaling() {
     }
 }
 
+/// `matrix` on a real server's files (500 resellers, 10,000 accounts: cpuser files, passwd, resellers) against reading
+/// and parsing the same files.
+fn whm_tree_matrix() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("temp dir");
+    tests::whm_tree::synthetic(dir.path(), 500, 10_000);
+    let config = dir.path().join("tweakgate.toml");
+    std::fs::write(&config, format!("[sources]\nwhm_root = \"{}\"\n", dir.path().display())).expect("config");
+    let features = panel::features::builtin_features();
+    let now = 1_800_000_000;
+    let (r, s, f) = measure::ratio(
+        5,
+        Duration::from_millis(200),
+        || {
+            let parsed = settings::Config::load(&config).expect("the tree loads");
+            let snapshot = settings::Snapshot::compile(Arc::new(parsed), features.clone());
+            black_box(panel::cli::matrix(&snapshot, true).expect("matrix").len());
+        },
+        || {
+            black_box(settings::server::ServerTree::read(dir.path(), now).expect("the tree reads"));
+        },
+    );
+    measure::report(
+        "matrix on a server tree of 500 resellers and 10,000 accounts (read + compile + every decision, JSON) / reading the same files",
+        r,
+        s,
+        f,
+        "<= 2",
+    );
+}
+
 fn main() {
     // `cargo test --benches` runs this with `--bench` absent: keep that quick.
     if !std::env::args().any(|a| a == "--bench") {
@@ -796,6 +827,7 @@ fn main() {
         ("http", gated_api_over_http),
         ("reload", hot_reload),
         ("matrix", scaling),
+        ("whm", whm_tree_matrix),
         ("wrk", load::http_load),
         ("cluster", cluster::run),
         ("peer", edge::run_all),

@@ -7,6 +7,7 @@
 
 pub mod cast;
 pub mod panel;
+pub mod whm_tree;
 
 pub use cast::Cast;
 pub use panel::{Client, Credential, TestPanel};

@@ -199,7 +199,7 @@ fn only_root_opens_a_session_as_root_and_the_audit_names_the_real_actor() {
 #[test]
 fn every_operation_refuses_a_token_limited_to_an_unrelated_privilege() {
     let p = start();
-    let limited = p.as_("root").narrowed(&["list-accts"]);
+    let limited = p.as_("root").narrowed(&["add-pkg"]);
     let tokens_before = p.token_names("root");
     let mut functions: Vec<(String, String)> = panel::whm::OPERATIONS
         .iter()
@@ -244,7 +244,7 @@ fn every_operation_refuses_a_token_limited_to_an_unrelated_privilege() {
 #[test]
 fn every_page_refuses_a_session_limited_to_an_unrelated_privilege() {
     let p = start();
-    let session = p.as_("root").in_limited_session(&["list-accts"]);
+    let session = p.as_("root").in_limited_session(&["add-pkg"]);
     let tokens_before = p.token_names("root");
     let pages = p.menu_pages();
     assert!(pages.len() >= 5, "{pages:?}");

@@ -417,10 +417,10 @@ fn whm_api_1_as_clients_know_it() {
             "/json-api/applist?api.version=1",
             200,
             json!({"metadata": ok("applist"), "data": {"app": [
-                "accesshash", "add_configclusterserver", "api_token_create", "api_token_list", "api_token_revoke",
-                "applist", "create_user_session", "delete_configclusterserver", "get_tweaksetting",
-                "list_configclusterservers", "listacls", "listresellers", "myprivs", "saveacllist", "set_tweaksetting",
-                "setacls", "update_configclusterserver", "version"]}}),
+                "accesshash", "accountsummary", "add_configclusterserver", "api_token_create", "api_token_list",
+                "api_token_revoke", "applist", "create_user_session", "delete_configclusterserver", "get_tweaksetting",
+                "list_configclusterservers", "listaccts", "listacls", "listresellers", "myprivs", "saveacllist",
+                "set_tweaksetting", "setacls", "update_configclusterserver", "version"]}}),
         ),
         // Failures carry no data, whoever refuses.
         row(

@@ -15,6 +15,7 @@ mod ofrep;
 mod ofrep_answers;
 mod plugin_authors;
 mod plugins;
+mod real_server;
 mod reliability;
 mod rules;
 mod server;

@@ -95,6 +95,10 @@ impl<'a> Writer<'a> {
         in_process: &'a std::sync::Mutex<()>,
         current: impl Fn() -> std::sync::Arc<Config>,
     ) -> Result<Writer<'a>> {
+        // A configuration read from a real server's files is never written, by anyone: no writer exists for it.
+        if current().is_read_only() {
+            bail!(settings::config::READ_ONLY);
+        }
         let guard = in_process.lock().unwrap_or_else(|e| e.into_inner());
         let flock = lock(&current())?;
         Ok(Writer {

@@ -26,6 +26,11 @@ pub const CREATE_USER_SESSION: &str = "create-user-session";
 /// out), so a reseller with `all` or a narrowed token never sees it, rather than seeing it and being refused.
 pub const CONFIGURATION_CLUSTER: &str = "configuration-cluster";
 
+/// List Accounts (`listaccts`): `list-accts` or `all`; which accounts, the operation decides by ownership.
+pub const LIST_ACCOUNTS: &str = "list-accounts";
+/// `accountsummary`: `acct-summary` or `all`.
+pub const ACCOUNT_SUMMARY: &str = "account-summary";
+
 /// The pages and API areas the panel itself provides. An empty group keeps a feature out of the menu.
 pub fn builtin_features() -> Vec<FeatureSpec> {
     vec![
@@ -45,6 +50,8 @@ pub fn builtin_features() -> Vec<FeatureSpec> {
             &["manage-api-tokens"],
         ),
         builtin(CREATE_USER_SESSION, "Create User Session", "", &["create-user-session"]),
+        builtin(LIST_ACCOUNTS, "List Accounts", "", &["list-accts"]),
+        builtin(ACCOUNT_SUMMARY, "Account Summary", "", &["acct-summary"]),
         FeatureSpec {
             requirements: builtin(CONFIGURATION_CLUSTER, "", "", &["all"])
                 .requirements

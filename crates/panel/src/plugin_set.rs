@@ -49,6 +49,8 @@ pub const HOST_FUNCTIONS: &[&str] = &[
     "update_configclusterserver",
     "delete_configclusterserver",
     "list_configclusterservers",
+    "listaccts",
+    "accountsummary",
 ];
 
 /// The panel's check of one plugin feature against what the panel owns (see [`plugin_host::HostCheck`]): its page

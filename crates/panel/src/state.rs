@@ -518,6 +518,10 @@ impl Panel {
                 }
             } else if confirmation == Confirmation::Confirmed || now.saturating_sub(pending.since) >= grace {
                 self.retiring.take(&user);
+                // A real server's files are never moved: there the user's key and tokens are WHM's, not ours.
+                if config.is_read_only() {
+                    continue;
+                }
                 let why = if confirmation == Confirmation::Confirmed {
                     "confirmed by a reload"
                 } else {

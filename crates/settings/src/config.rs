@@ -69,6 +69,8 @@ pub struct ServerConfig {
 pub struct Sources {
     pub cpanel_config: Option<PathBuf>,
     pub resellers: Option<PathBuf>,
+    /// The root of a real cPanel & WHM server's files (`/` on the server): read-only, every fact from there.
+    pub whm_root: Option<PathBuf>,
 }
 
 /// One `[[plugins]]` entry.
@@ -111,7 +113,12 @@ pub struct Config {
     pub warnings: Vec<NativeWarning>,
     pub users: Users,
     pub plugins: Vec<PluginEntry>,
+    /// The server tree `sources.whm_root` names, as read when this config was loaded; the config is then read-only.
+    pub whm: Option<std::sync::Arc<crate::server::ServerTree>>,
 }
+
+/// What every writing operation answers on a configuration read from a real server's files.
+pub const READ_ONLY: &str = "The server's files are read-only here: Tweakgate reads this cPanel & WHM server (sources.whm_root) and never changes it; make the change in WHM itself.";
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -150,6 +157,7 @@ struct RawServer {
 struct RawSources {
     cpanel_config: Option<PathBuf>,
     resellers: Option<PathBuf>,
+    whm_root: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -174,6 +182,18 @@ struct RawAccount {
     owner: Spanned<Username>,
     home: Option<PathBuf>,
     password_hash: Option<String>,
+    domain: Option<String>,
+    plan: Option<String>,
+    contact_email: Option<String>,
+    /// `true`, or the reason WHM shows.
+    suspended: Option<RawSuspended>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSuspended {
+    Flag(bool),
+    Reason(String),
 }
 
 #[derive(Deserialize)]
@@ -300,6 +320,7 @@ impl Config {
             }
         };
 
+        let listen_given = raw.server.listen.is_some();
         let server = ServerConfig {
             listen: raw
                 .server
@@ -317,10 +338,58 @@ impl Config {
                 .unwrap_or(DEFAULT_REMOVED_USER_GRACE_SECS),
             metrics_allow: raw.server.metrics_allow.unwrap_or_default(),
         };
+        let whm_span = raw.sources.whm_root.as_ref().map(Spanned::span);
         let sources = Sources {
             cpanel_config: raw.sources.cpanel_config.map(resolve),
             resellers: raw.sources.resellers.map(resolve),
+            whm_root: raw.sources.whm_root.map(|p| resolve(p.into_inner())),
         };
+        if let (Some(root), Some(span)) = (&sources.whm_root, whm_span) {
+            let inline = raw.tweak_settings.is_some()
+                || raw.resellers.as_ref().is_some_and(|r| !r.get_ref().is_empty())
+                || !raw.accounts.is_empty()
+                || raw.root.password_hash.is_some()
+                || raw.root.home.is_some()
+                || sources.cpanel_config.is_some()
+                || sources.resellers.is_some();
+            if inline {
+                return Err(invalid(
+                    span,
+                    "sources.whm_root",
+                    "cannot be combined with other sources, [tweak_settings], [root], [resellers] or [accounts]: \
+                     every setting, user and credential comes from the server's own files"
+                        .into(),
+                ));
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let tree = crate::server::ServerTree::read(root, now)?;
+            let mut server = server;
+            if !listen_given {
+                // Never WHM's own ports on a WHM server.
+                server.listen = vec![SocketAddr::from(([127, 0, 0, 1], 2089))];
+            }
+            let plugins = raw
+                .plugins
+                .into_iter()
+                .map(|p| PluginEntry {
+                    path: resolve(p.path),
+                    sha256: p.sha256.map(|s| s.0),
+                    call_timeout_ms: p.call_timeout_ms.map(std::num::NonZeroU64::get),
+                })
+                .collect();
+            return Ok(Config {
+                file: file.to_path_buf(),
+                server,
+                sources,
+                tweak_settings: tree.settings.clone(),
+                warnings: Vec::new(),
+                users: tree.users(),
+                plugins,
+                whm: Some(std::sync::Arc::new(tree)),
+            });
+        }
 
         let mut warnings = Vec::new();
         let tweak_settings = match (&sources.cpanel_config, raw.tweak_settings) {
@@ -403,6 +472,16 @@ impl Config {
                     owner,
                     home: a.home.map(&resolve),
                     password_hash: a.password_hash,
+                    details: crate::users::AccountDetails {
+                        domain: a.domain.map(|d| d.to_ascii_lowercase()),
+                        plan: a.plan,
+                        contact_email: a.contact_email,
+                        suspended: match a.suspended {
+                            Some(RawSuspended::Flag(true)) => Some("Unknown".to_owned()),
+                            Some(RawSuspended::Reason(r)) => Some(r),
+                            Some(RawSuspended::Flag(false)) | None => None,
+                        },
+                    },
                 },
             );
         }
@@ -443,7 +522,13 @@ impl Config {
             warnings,
             users,
             plugins,
+            whm: None,
         })
+    }
+
+    /// Whether this configuration is read from a real server's files and may not be written.
+    pub fn is_read_only(&self) -> bool {
+        self.whm.is_some()
     }
 
     /// The embedded default, as if read from `config/tweakgate.toml`.
@@ -456,6 +541,16 @@ impl Config {
         let mut files = vec![self.file.clone()];
         files.extend(self.sources.cpanel_config.iter().cloned());
         files.extend(self.sources.resellers.iter().cloned());
+        if let Some(root) = &self.sources.whm_root {
+            for rel in [
+                "var/cpanel/cpanel.config",
+                "var/cpanel/resellers",
+                "etc/passwd",
+                "etc/trueuserowners",
+            ] {
+                files.push(root.join(rel));
+            }
+        }
         files
     }
 }

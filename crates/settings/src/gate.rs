@@ -170,6 +170,12 @@ pub enum Reason {
         plugin: CompactString,
         detail: CompactString,
     },
+    /// A WHM API token of a real server that expired: it stays listed and authenticates nothing.
+    TokenExpired {
+        token: CompactString,
+        /// Unix time.
+        expired_at: u64,
+    },
 }
 
 impl Reason {
@@ -185,6 +191,7 @@ impl Reason {
             Reason::SettingDisabled { .. } => "SETTING_DISABLED",
             Reason::PluginFaulted { .. } => "PLUGIN_FAULTED",
             Reason::PluginIncompatible { .. } => "PLUGIN_INCOMPATIBLE",
+            Reason::TokenExpired { .. } => "TOKEN_EXPIRED",
         }
     }
 }
@@ -208,6 +215,12 @@ impl fmt::Display for Reason {
             }
             Reason::PluginFaulted { plugin, detail } => text::plugin_faulted(f, plugin, detail),
             Reason::PluginIncompatible { plugin, detail } => text::plugin_incompatible(f, plugin, detail),
+            Reason::TokenExpired { token, expired_at } => {
+                write!(
+                    f,
+                    "the API token {token} expired at {expired_at} (Unix time) and authenticates nothing"
+                )
+            }
         }
     }
 }

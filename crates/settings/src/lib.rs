@@ -10,6 +10,7 @@ pub mod config;
 pub mod gate;
 pub mod native;
 pub mod schema;
+pub mod server;
 pub mod suggest;
 pub mod tweak;
 pub mod username;

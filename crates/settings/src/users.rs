@@ -37,6 +37,18 @@ pub struct Account {
     pub owner: Username,
     pub home: Option<PathBuf>,
     pub password_hash: Option<String>,
+    /// What `listaccts` and `accountsummary` show of it.
+    pub details: AccountDetails,
+}
+
+/// An account's main domain, package, contact and suspension, as the TOML config may give them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountDetails {
+    pub domain: Option<String>,
+    pub plan: Option<String>,
+    pub contact_email: Option<String>,
+    /// `Some(reason)` when suspended.
+    pub suspended: Option<String>,
 }
 
 /// Root's own settings.

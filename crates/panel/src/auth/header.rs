@@ -139,6 +139,29 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
             .verify_digest(&root, &panel.home_of(snapshot, &root), &digest);
         return Err(wrong("unknown user or not a reseller"));
     };
+    if let Some(tree) = snapshot.config().whm.as_deref() {
+        use super::whm_tree::Outcome;
+        let keys_on = snapshot.config().tweak_settings.is_on(ALLOW_DEPRECATED_ACCESSHASH);
+        return match super::whm_tree::verify(tree, &name, &digest, unix_now(), peer, keys_on) {
+            Outcome::Token(token) => {
+                let method = AuthMethod::ApiToken {
+                    name: token.name.clone(),
+                };
+                Caller::new(snapshot, &name, token.limit(), method, peer).ok_or_else(|| wrong("unknown user"))
+            }
+            Outcome::Key => {
+                Caller::new(snapshot, &name, None, AuthMethod::AccessKey, peer).ok_or_else(|| wrong("unknown user"))
+            }
+            Outcome::Expired => Err(Refusal::NotHere("API token expired".into())),
+            Outcome::AddressNotAllowed => Err(Refusal::NotHere(
+                "API token used from an address outside its allow-list".into(),
+            )),
+            Outcome::KeyDisabled => Err(Refusal::NotHere(
+                "access key presented while allow_deprecated_accesshash is Off".into(),
+            )),
+            Outcome::Wrong => Err(wrong("wrong secret")),
+        };
+    }
     match panel.tokens.verify_digest(name.as_str(), &digest, unix_now(), peer) {
         Ok(record) => {
             let token_acls = record

@@ -6,6 +6,7 @@
 //! operations it runs, the tokens it creates, the sessions it opens, the keys it reads or generates.
 
 pub mod header;
+pub mod whm_tree;
 
 use std::fmt;
 use std::net::IpAddr;

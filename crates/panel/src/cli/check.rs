@@ -50,8 +50,31 @@ pub(crate) fn config_check(config_path: &Path, json: bool) -> Result<ExitCode> {
 }
 
 /// `check FILE`: every expectation in the file; exit 1 on any mismatch.
-pub(crate) fn check_file(config_path: &Path, expectations: &Path) -> Result<ExitCode> {
+/// With `--server`, first the findings of the server tree the config reads (exit 1 on a warning or an error).
+pub(crate) fn check_file(
+    config_path: &Path,
+    expectations: Option<&Path>,
+    with_server: bool,
+    json: bool,
+) -> Result<ExitCode> {
     let (snapshot, _plugins) = offline_snapshot(config_path)?;
+    let mut code = ExitCode::SUCCESS;
+    if with_server {
+        let Some(tree) = snapshot.config().whm.as_deref() else {
+            anyhow::bail!(
+                "{} names no server (`[sources] whm_root = \"/\"`); check --server reads one",
+                config_path.display()
+            );
+        };
+        let (out, failing) = super::server::findings(tree, json)?;
+        print!("{out}");
+        if failing {
+            code = ExitCode::from(1);
+        }
+    }
+    let Some(expectations) = expectations else {
+        return Ok(code);
+    };
     let text =
         std::fs::read_to_string(expectations).with_context(|| format!("cannot read {}", expectations.display()))?;
     let failures = check(&snapshot, &text, expectations)?;
@@ -61,7 +84,7 @@ pub(crate) fn check_file(config_path: &Path, expectations: &Path) -> Result<Exit
     let total = toml::from_str::<Expectations>(&text).map_or(0, |e| e.expectations.len());
     if failures.is_empty() {
         println!("all {total} expectation(s) hold");
-        Ok(ExitCode::SUCCESS)
+        Ok(code)
     } else {
         println!("{} expectation(s) failed", failures.len());
         Ok(ExitCode::from(1))
@@ -97,7 +120,7 @@ pub fn check(snapshot: &Snapshot, text: &str, file: &Path) -> Result<Vec<String>
         .collect();
     for (i, e) in parsed.expectations.iter().enumerate() {
         let line = headers.get(i).copied().unwrap_or(0);
-        let d = snapshot.decide(&e.user, &e.feature);
+        let d = super::server::decide(snapshot, &e.user, &e.feature);
         let codes: Vec<String> = d.codes().into_iter().map(str::to_owned).collect();
         let mut problems = Vec::new();
         if d.visible != e.visible {

@@ -25,17 +25,26 @@ pub(crate) fn explain(config_path: &Path, user: &str, feature: Option<String>, j
         );
     }
     for f in features {
-        let d = snapshot.decide(user, &f);
+        let d = super::server::decide(&snapshot, user, &f);
         let deprecation = plugins.feature_info(&f).and_then(|i| i.deprecation);
+        // On a real server's files: where each fact came from.
+        let sources = snapshot
+            .config()
+            .whm
+            .as_deref()
+            .map(|tree| super::server::sources(&snapshot, tree, user, &f));
         if json {
             let deprecated = deprecation
                 .as_ref()
                 .map(|d| serde_json::json!({"since": d.since, "replacement": d.replacement}));
-            println!(
-                "{}",
-                serde_json::json!({"user": user, "feature": f, "visible": d.visible, "reasons": d.reasons, "deprecated": deprecated})
-            );
-        } else if d.visible {
+            let mut row = serde_json::json!({"user": user, "feature": f, "visible": d.visible, "reasons": d.reasons, "deprecated": deprecated});
+            if let Some(sources) = &sources {
+                row["sources"] = serde_json::json!(sources);
+            }
+            println!("{row}");
+            continue;
+        }
+        if d.visible {
             println!("{f}: visible to {user}");
         } else {
             println!("{f}: hidden from {user}");
@@ -43,7 +52,10 @@ pub(crate) fn explain(config_path: &Path, user: &str, feature: Option<String>, j
                 println!("  {}: {r}", r.code());
             }
         }
-        if let (Some(dep), false) = (&deprecation, json) {
+        for line in sources.iter().flatten() {
+            println!("  from {line}");
+        }
+        if let Some(dep) = &deprecation {
             let instead = if dep.replacement.is_empty() {
                 String::new()
             } else {
@@ -109,6 +121,18 @@ pub fn matrix(snapshot: &Snapshot, json: bool) -> Result<String> {
                 out.push(b'}');
             }
         }
+        // A real server's API tokens follow as principals `<user>/<token name>`.
+        let now = super::server::now();
+        for token in super::server::token_principals(snapshot) {
+            let principal = token.principal();
+            for f in &features {
+                let d = super::server::decide_token(snapshot, token, &f.id, now);
+                out.extend_from_slice(b",\n");
+                let row =
+                    serde_json::json!({"user": principal, "feature": f.id, "visible": d.visible, "reasons": d.reasons});
+                serde_json::to_writer(&mut out, &row)?;
+            }
+        }
         out.extend_from_slice(b"]\n");
         return Ok(String::from_utf8(out)?);
     }
@@ -131,6 +155,19 @@ pub fn matrix(snapshot: &Snapshot, json: bool) -> Result<String> {
                     .map(|r| r.code())
                     .collect();
                 format!("no: {}", codes.join(","))
+            });
+        }
+        cells.push(row);
+    }
+    let now = super::server::now();
+    for token in super::server::token_principals(snapshot) {
+        let mut row = vec![token.principal(), "token".to_owned()];
+        for f in &features {
+            let d = super::server::decide_token(snapshot, token, &f.id, now);
+            row.push(if d.visible {
+                "yes".to_owned()
+            } else {
+                format!("no: {}", d.codes().join(","))
             });
         }
         cells.push(row);

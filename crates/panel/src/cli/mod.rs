@@ -14,11 +14,13 @@ use crate::state::compile;
 mod check;
 mod cluster;
 mod explain;
+mod import;
 mod init;
 mod keys;
 mod plugin_worker;
 mod plugins;
 mod serve;
+mod server;
 mod users;
 
 pub use check::check;
@@ -111,10 +113,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a real server's resellers, accounts and changed Tweak Settings as a TOML config (tokens and keys are
+    /// never copied), to keep its privileges in git and test them with `check`.
+    Import {
+        /// The server's root directory (`/` on the server itself).
+        #[arg(long = "from-whm", value_name = "ROOT")]
+        from_whm: PathBuf,
+        /// Write the config here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Check a privilege test file (user, feature, expected visibility and reasons); exit 1 on any mismatch.
     Check {
         /// A TOML file of `[[expect]]` tables: `user`, `feature`, `visible`, and optionally `reasons`.
-        expectations: PathBuf,
+        #[arg(required_unless_present = "server")]
+        expectations: Option<PathBuf>,
+        /// Report what WHM reads differently in the server files of `[sources] whm_root` (stale caches, odd reseller
+        /// lines, keys and tokens of non-resellers, expired tokens, unsafe modes, …); exit 1 on a warning or error.
+        #[arg(long)]
+        server: bool,
+        /// The findings of `--server` as JSON.
+        #[arg(long, requires = "server")]
+        json: bool,
     },
     /// Loaded plugins: state, ABI version, features, why one failed, and each file's SHA-256 (to pin it).
     Plugins {
@@ -256,12 +276,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let config_path = match &cli.command {
         Command::Completions { shell } => return init::completions(*shell),
         Command::Man => return init::man(),
+        Command::Import { from_whm, output } => return import::import(from_whm, output.as_deref()),
         Command::Init { force } => return init::init(cli.config.as_deref(), *force),
         Command::PluginWorker => return Ok(plugin_worker::run()),
         _ => cli.config_path(matches!(cli.command, Command::Serve))?,
     };
     match cli.command {
-        Command::Init { .. } | Command::Completions { .. } | Command::Man | Command::PluginWorker => {
+        Command::Init { .. } | Command::Completions { .. } | Command::Man | Command::PluginWorker | Command::Import { .. } => {
             unreachable!("handled above")
         }
         Command::Serve => serve::serve(&config_path, cli.log_format),
@@ -270,7 +291,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => check::config_check(&config_path, json),
         Command::Explain { user, feature, json } => explain::explain(&config_path, &user, feature, json),
         Command::Matrix { json } => explain::print_matrix(&config_path, json),
-        Command::Check { expectations } => check::check_file(&config_path, &expectations),
+        Command::Check {
+            expectations,
+            server,
+            json,
+        } => check::check_file(&config_path, expectations.as_deref(), server, json),
         Command::Plugins {
             action: PluginsAction::List { json },
         } => plugins::list(&config_path, json),

@@ -224,6 +224,10 @@ pub struct OpEntry {
 fn run_erased<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> Result<Value, WhmError> {
     // Authorization comes before parsing, so a refused caller learns nothing from parameter errors.
     let auth = authorize(ctx, caller, O::FEATURE)?;
+    // A writing operation on a real server's files answers that they are read-only, and runs nothing.
+    if O::WRITES && ctx.snapshot.config().is_read_only() {
+        return Err(WhmError::new(settings::config::READ_ONLY));
+    }
     let params = O::Params::from_params(params)?;
     let out = O::run(ctx, auth, params)?;
     serde_json::to_value(out).map_err(|e| WhmError::new(format!("cannot encode the answer: {e}")))
@@ -297,6 +301,8 @@ pub static OPERATIONS: &[OpEntry] = &[
     OpEntry::of::<ops::cluster::UpdateConfigClusterServer>(),
     OpEntry::of::<ops::cluster::DeleteConfigClusterServer>(),
     OpEntry::of::<ops::cluster::ListConfigClusterServers>(),
+    OpEntry::of::<ops::accounts::ListAccts>(),
+    OpEntry::of::<ops::accounts::AccountSummary>(),
 ];
 
 /// A built-in operation by name.

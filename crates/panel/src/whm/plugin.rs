@@ -18,6 +18,8 @@ pub struct Services<'a> {
     pub panel: &'a Panel,
     pub snapshot: &'a Snapshot,
     pub caller: &'a Caller,
+    /// Set when the plugin tried to record a change on a read-only configuration (and so made none).
+    pub refused_read_only: std::sync::atomic::AtomicBool,
 }
 
 fn abi_kind(kind: UserKind) -> plugin_abi::UserKind {
@@ -49,6 +51,12 @@ impl HostCallbacks for Services<'_> {
     }
 
     fn audit(&self, event: &str) -> Result<(), String> {
+        // Plugins audit a change before making it (a key is written only once its event is recorded), so refusing
+        // the record on a real server's files keeps every plugin from writing there.
+        if self.snapshot.config().is_read_only() {
+            self.refused_read_only.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(settings::config::READ_ONLY.to_owned());
+        }
         let fields: serde_json::Value =
             serde_json::from_str(event).map_err(|e| format!("audit event is not JSON: {e}"))?;
         let name = fields
@@ -125,10 +133,15 @@ fn call(ctx: Ctx<'_>, auth: Authorized<'_>, request: &Request) -> Result<Respons
         panel: ctx.panel,
         snapshot: ctx.snapshot,
         caller: auth.caller(),
+        refused_read_only: std::sync::atomic::AtomicBool::new(false),
     };
     let answer = ctx.panel.plugins().host.call(auth.feature(), request, &services);
     if let Err(e) = &answer {
         ctx.panel.plugin_call_failed(auth.feature(), e);
+    }
+    // A change refused because the server's files are read-only is answered as that, whatever the plugin said.
+    if services.refused_read_only.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(settings::config::READ_ONLY.to_owned());
     }
     answer.map_err(|e| e.to_string())
 }
@@ -151,6 +164,7 @@ fn api_answer(
             function,
             Err(WhmError::new("the plugin answered with invalid JSON").with_status(StatusCode::BAD_GATEWAY)),
         )),
+        Err(e) if e == settings::config::READ_ONLY => Err(Answer::of(function, Err(WhmError::new(e)))),
         Err(e) => Err(Answer::of(
             function,
             Err(WhmError::new(format!("the plugin could not answer: {e}")).with_status(StatusCode::SERVICE_UNAVAILABLE)),

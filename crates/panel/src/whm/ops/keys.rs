@@ -11,6 +11,9 @@ use crate::state::Panel;
 /// Converts users' access keys into full-access API tokens, as `convert_accesshash_to_token` does.
 pub fn convert_accesshash_to_token(panel: &Panel, users: &[Username], verbose: bool) -> anyhow::Result<Vec<String>> {
     let snapshot = panel.snapshot();
+    if snapshot.config().is_read_only() {
+        anyhow::bail!(settings::config::READ_ONLY);
+    }
     let mut out = Vec::new();
     for user in users {
         let home = panel.home_of(&snapshot, user);
@@ -49,6 +52,9 @@ fn import_converted_key(panel: &Panel, user: &Username, hash: &str) -> anyhow::R
 /// Generates a new key for `user` outside any request (CLI), audited first so a key never changes unrecorded.
 pub fn generate_key(panel: &Panel, user: &Username, actor: &str) -> anyhow::Result<AccessKey> {
     let snapshot = panel.snapshot();
+    if snapshot.config().is_read_only() {
+        anyhow::bail!(settings::config::READ_ONLY);
+    }
     match snapshot.config().users.kind(user) {
         Some(UserKind::Root | UserKind::Reseller) => {}
         Some(UserKind::Account) => anyhow::bail!("User {user} is not a reseller."),

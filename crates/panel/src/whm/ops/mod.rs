@@ -1,5 +1,6 @@
 //! The built-in WHM operations, one file per area; each is registered once in [`crate::whm::OPERATIONS`].
 
+pub mod accounts;
 pub mod cluster;
 pub mod info;
 pub mod keys;

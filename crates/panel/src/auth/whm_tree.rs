@@ -1,0 +1,63 @@
+//! The credentials of a real server's files (`[sources] whm_root`): WHM API tokens looked up by the SHA-512 of the
+//! secret in that user's `api_tokens_v2/whostmgr/<user>.json`, with expiry and address rules, then the user's
+//! `.accesshash` (owned by that user, as WHM writes it), which only counts while `allow_deprecated_accesshash` is on.
+
+use std::net::IpAddr;
+
+use settings::Username;
+use settings::server::{ServerTree, TreeToken};
+
+/// What a presented secret is on a server tree.
+#[derive(Debug)]
+pub enum Outcome<'a> {
+    Token(&'a TreeToken),
+    Expired,
+    AddressNotAllowed,
+    Key,
+    /// The user's key, while keys are off.
+    KeyDisabled,
+    Wrong,
+}
+
+/// Checks a secret's SHA-512 against the user's tokens, then (only when no token matched) the user's key.
+pub fn verify<'a>(
+    tree: &'a ServerTree,
+    user: &Username,
+    digest: &[u8; 64],
+    now: u64,
+    peer: IpAddr,
+    keys_on: bool,
+) -> Outcome<'a> {
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(token) = tree.tokens.iter().find(|t| &t.user == user && t.hash == hex) {
+        if token.is_expired(now) {
+            return Outcome::Expired;
+        }
+        let admitted = token.whitelist_ips.as_ref().is_none_or(|list| {
+            list.iter()
+                .filter_map(|entry| credentials::IpAllow::parse(entry).ok())
+                .any(|range| range.contains(peer))
+        });
+        return if admitted {
+            Outcome::Token(token)
+        } else {
+            Outcome::AddressNotAllowed
+        };
+    }
+    let Some(key) = tree.keys.get(user) else {
+        return Outcome::Wrong;
+    };
+    let Some(home) = key.path.parent() else {
+        return Outcome::Wrong;
+    };
+    match credentials::read_key_owned_by(home, key.uid) {
+        Ok(Some(k)) if k.matches_digest(digest) => {
+            if keys_on {
+                Outcome::Key
+            } else {
+                Outcome::KeyDisabled
+            }
+        }
+        _ => Outcome::Wrong,
+    }
+}

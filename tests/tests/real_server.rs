@@ -1,0 +1,577 @@
+//! A real cPanel & WHM server's files as the source (`[sources] whm_root`): synthetic trees built as WHM writes them,
+//! checked from the outside through the `tweakgate` binary and WHM API 1 over loopback.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use tests::whm_tree::{self, WhmTree};
+
+/// A config that reads the tree (and loads the Remote Access Key plugin), beside a state directory of its own.
+fn config_for(tree: &WhmTree, state: &Path) -> PathBuf {
+    let plugin = tests::build_cdylib("remote-access-key");
+    let path = state.join("tweakgate.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nstate_dir = \"{}\"\n[sources]\nwhm_root = \"{}\"\n[[plugins]]\npath = \"{}\"\n",
+            state.join("var").display(),
+            tree.root().display(),
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(config: &Path, args: &[&str]) -> Run {
+    let out = Command::new(tests::tweakgate_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("running tweakgate");
+    Run {
+        code: out.status.code().expect("exited"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A matrix cell: visible, and the reason codes when hidden.
+type Cell = (bool, Vec<String>);
+
+/// `matrix --json` as (principal, feature) → (visible, reason codes).
+fn matrix(config: &Path) -> BTreeMap<(String, String), Cell> {
+    let r = run(config, &["matrix", "--json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let rows: Vec<Value> = serde_json::from_str(&r.stdout).expect("matrix JSON");
+    rows.iter()
+        .map(|row| {
+            let codes = row["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["code"].as_str().unwrap().to_owned())
+                .collect();
+            (
+                (
+                    row["user"].as_str().unwrap().to_owned(),
+                    row["feature"].as_str().unwrap().to_owned(),
+                ),
+                (row["visible"].as_bool().unwrap(), codes),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_matrix_has_every_principal_of_the_server_by_whms_rules() {
+    let tree = WhmTree::standard();
+    let state = tempfile::tempdir().unwrap();
+    let config = config_for(&tree, state.path());
+    let m = matrix(&config);
+    let cell = |user: &str, feature: &str| {
+        m.get(&(user.to_owned(), feature.to_owned()))
+            .unwrap_or_else(|| panic!("no cell for {user} / {feature}"))
+            .clone()
+    };
+    let yes = (true, Vec::<String>::new());
+    let no = |codes: &[&str]| (false, codes.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>());
+    let rows: &[(&str, &str, Cell)] = &[
+        // The file says allow_deprecated_accesshash=1 (the cache's 0 is not used for a key the file sets).
+        ("root", "remote-access-key", yes.clone()),
+        ("alpha", "remote-access-key", yes.clone()),
+        ("alpha", "tweak-settings", no(&["PRIVILEGE_MISSING"])),
+        // The first line for alpha wins; the later "alpha:all" is not read by WHM's login.
+        ("bravo", "tweak-settings", yes.clone()),
+        ("charlie", "manage-api-tokens", yes.clone()),
+        // " delta:list-accts" never matches WHM's login reader: delta is an account, not a reseller.
+        ("delta", "manage-api-tokens", no(&["NOT_A_RESELLER"])),
+        ("amy", "remote-access-key", no(&["NOT_A_RESELLER"])),
+        ("root/rootfull", "tweak-settings", yes.clone()),
+        // bravo holds all; its token limited to acct-summary and list-accts holds exactly those.
+        ("bravo/bravo-list", "tweak-settings", no(&["PRIVILEGE_MISSING"])),
+        ("bravo/bravo-list", "manage-api-tokens", no(&["PRIVILEGE_MISSING"])),
+        ("alpha/alpha-old", "manage-api-tokens", no(&["TOKEN_EXPIRED"])),
+        // A token listing ACLs alpha lacks holds only what both hold: list-accts, not manage-api-tokens.
+        ("alpha/alpha-lost", "manage-api-tokens", no(&["PRIVILEGE_MISSING"])),
+        ("charlie/charlie-nowhere", "manage-api-tokens", yes.clone()),
+        ("amy/amy-token", "manage-api-tokens", no(&["NOT_A_RESELLER"])),
+    ];
+    let mut wrong = Vec::new();
+    for (user, feature, want) in rows {
+        let got = cell(user, feature);
+        if &got != want {
+            wrong.push(format!("{user} / {feature}: want {want:?}, got {got:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(
+        !m.keys()
+            .any(|(u, _)| u == "ghost" || u == "nodns" || u == "alpha/alpha-bad"),
+        "a reseller without a system user, a cpuser file without DNS= and a badly keyed token are no principals"
+    );
+}
+
+#[test]
+fn explain_says_where_each_fact_came_from() {
+    let tree = WhmTree::standard();
+    let state = tempfile::tempdir().unwrap();
+    let config = config_for(&tree, state.path());
+    let root = tree.root().display().to_string();
+    let r = run(
+        &config,
+        &["explain", "--user", "alpha", "--feature", "remote-access-key"],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for want in [
+        "remote-access-key: visible to alpha".to_owned(),
+        format!(
+            "from alpha: reseller, ACLs [acct-summary,basic-whm-functions,create-user-session,list-accts,manage-api-tokens,acme-backup] from {root}/var/cpanel/resellers:1"
+        ),
+        format!("from alpha: cPanel account, owner root from {root}/var/cpanel/users/alpha"),
+        format!("from alpha: home /home/alpha from {root}/etc/passwd:3"),
+        format!(
+            "from alpha: access key {root}/home/alpha/.accesshash (authenticates while allow_deprecated_accesshash is on)"
+        ),
+        format!("from allow_deprecated_accesshash = 1: {root}/var/cpanel/cpanel.config:2"),
+    ] {
+        assert!(r.stdout.contains(&want), "missing {want:?} in:\n{}", r.stdout);
+    }
+    let r = run(
+        &config,
+        &[
+            "explain",
+            "--user",
+            "bravo/bravo-list",
+            "--feature",
+            "manage-api-tokens",
+            "--json",
+        ],
+    );
+    let row: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(row["visible"], false);
+    let sources: Vec<&str> = row["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(
+        sources[0].starts_with("token bravo/bravo-list: ")
+            && sources[0].ends_with(
+                "bravo.json: limited to [acct-summary, list-accts], expires at 4102444800 (Unix time), only from 127.0.0.1, 192.0.2.0/24"
+            ),
+        "{sources:?}"
+    );
+    let r = run(
+        &config,
+        &["explain", "--user", "alpha/alpha-old", "--feature", "manage-api-tokens"],
+    );
+    assert!(
+        r.stdout.contains(
+            "TOKEN_EXPIRED: the API token alpha/alpha-old expired at 1000000000 (Unix time) and authenticates nothing"
+        ),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn privilege_test_files_name_tokens_as_user_slash_name() {
+    let tree = WhmTree::standard();
+    let state = tempfile::tempdir().unwrap();
+    let config = config_for(&tree, state.path());
+    let file = state.path().join("expect.toml");
+    std::fs::write(
+        &file,
+        "[[expect]]\nuser = \"bravo/bravo-list\"\nfeature = \"tweak-settings\"\nvisible = false\nreasons = [\"PRIVILEGE_MISSING\"]\n\n[[expect]]\nuser = \"alpha\"\nfeature = \"remote-access-key\"\nvisible = true\n",
+    )
+    .unwrap();
+    let r = run(&config, &["check", file.to_str().unwrap()]);
+    assert_eq!(
+        (r.code, r.stdout.trim()),
+        (0, "all 2 expectation(s) hold"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(
+        &file,
+        "[[expect]]\nuser = \"alpha/alpha-old\"\nfeature = \"manage-api-tokens\"\nvisible = true\n",
+    )
+    .unwrap();
+    let r = run(&config, &["check", file.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("alpha/alpha-old / manage-api-tokens: expected visible, but it is hidden (TOKEN_EXPIRED"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn check_server_reports_each_finding_with_code_path_and_line() {
+    let tree = WhmTree::standard();
+    let state = tempfile::tempdir().unwrap();
+    let config = config_for(&tree, state.path());
+    let r = run(&config, &["check", "--server", "--json"]);
+    assert_eq!(
+        r.code, 1,
+        "warnings and errors fail the check: {}{}",
+        r.stdout, r.stderr
+    );
+    let findings: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let root = tree.root().display().to_string();
+    let has = |code: &str, rel: &str, line: Option<u64>| {
+        findings
+            .iter()
+            .any(|f| f["code"] == code && f["path"] == format!("{root}/{rel}") && f["line"].as_u64() == line)
+    };
+    let tokens = "var/cpanel/authn/api_tokens_v2/whostmgr";
+    let want: &[(&str, String, Option<u64>)] = &[
+        ("MALFORMED_RESELLER_LINE", "var/cpanel/resellers".into(), Some(4)),
+        ("DUPLICATE_RESELLER", "var/cpanel/resellers".into(), Some(5)),
+        ("RESELLER_WITHOUT_SYSTEM_USER", "var/cpanel/resellers".into(), Some(6)),
+        ("UNKNOWN_ACL", "var/cpanel/resellers".into(), Some(1)),
+        ("STALE_CACHE", "etc/trueuserowners".into(), Some(4)),
+        ("USER_FIELD_MISMATCH", "var/cpanel/users/bob".into(), Some(6)),
+        ("NOT_AN_ACCOUNT", "var/cpanel/users/nodns".into(), None),
+        ("KEY_OF_NON_RESELLER", "home/amy/.accesshash".into(), None),
+        ("KEY_PERMISSIONS", "home/charlie/.accesshash".into(), None),
+        ("TOKENS_OF_NON_RESELLER", format!("{tokens}/amy.json"), None),
+        ("TOKEN_EXPIRED", format!("{tokens}/alpha.json"), None),
+        ("TOKEN_ACL_NOT_HELD", format!("{tokens}/alpha.json"), None),
+        ("BAD_TOKEN_HASH", format!("{tokens}/alpha.json"), None),
+        ("TOKEN_EMPTY_WHITELIST", format!("{tokens}/charlie.json"), None),
+        ("FROM_CACHE", "var/cpanel/cpanel.config.cache".into(), None),
+    ];
+    let missing: Vec<String> = want
+        .iter()
+        .filter(|(code, rel, line)| !has(code, rel, *line))
+        .map(|(code, rel, line)| format!("{code} {rel}:{line:?}"))
+        .collect();
+    assert!(missing.is_empty(), "missing {missing:?} in {}", r.stdout);
+    let stale = findings.iter().find(|f| f["code"] == "STALE_CACHE").unwrap();
+    assert!(
+        stale["message"]
+            .as_str()
+            .unwrap()
+            .contains("bob's owner is \"root\", the cpuser file says \"bravo\""),
+        "{stale}"
+    );
+    let text = run(&config, &["check", "--server"]);
+    assert!(
+        text.stdout.contains(&format!("{root}/var/cpanel/resellers:5: DUPLICATE_RESELLER: a second line for \"alpha\"; WHM's login uses the first, line 1")),
+        "{}",
+        text.stdout
+    );
+}
+
+/// A served panel on the tree, with the Remote Access Key plugin.
+fn serve(tree: &WhmTree) -> tests::TestServer {
+    tests::TestServer::start(&format!(
+        "[sources]\nwhm_root = \"{}\"\n[[plugins]]\npath = \"{{plugin}}\"\n",
+        tree.root().display()
+    ))
+}
+
+fn users_of(reply: &tests::Reply) -> Vec<String> {
+    reply.json()["data"]["acct"]
+        .as_array()
+        .map(|a| a.iter().map(|r| r["user"].as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn listaccts_shows_each_caller_exactly_what_whm_does_with_the_trees_own_credentials() {
+    let tree = WhmTree::standard();
+    let server = serve(&tree);
+    let whm = |user: &str, secret: &str| format!("whm {user}:{secret}");
+    // The spec's literal answer: alpha (a root-owned reseller) through its token, narrowed to list-accts.
+    let alpha = whm("alpha", whm_tree::ALPHA_LOST_TOKEN);
+    let r = server.api(
+        "listaccts",
+        "want=user,owner,plan,suspended,suspendreason,unix_startdate",
+        Some(&alpha),
+    );
+    assert_eq!(
+        r.body,
+        r#"{"data":{"acct":[{"owner":"alpha","plan":"alpha_basic","suspended":0,"suspendreason":"not suspended","unix_startdate":1690000000,"user":"amy"},{"owner":"alpha","plan":"alpha_pro","suspended":1,"suspendreason":"Nonpayment","unix_startdate":1700000000,"user":"andy"}]},"metadata":{"command":"listaccts","reason":"OK","result":1,"version":1}}"#
+    );
+    // The same with alpha's access key (allow_deprecated_accesshash=1 in cpanel.config).
+    let key = format!("WHM alpha:{}", tree.alpha_key);
+    let by_key = server.api("listaccts", "", Some(&key));
+    assert_eq!(by_key.status, 200, "{}", by_key.body);
+    assert_eq!(users_of(&by_key), ["amy", "andy"]);
+    // bravo holds all, but its token limited to list-accts sees only what bravo owns: itself and bob.
+    let bravo = whm("bravo", whm_tree::BRAVO_LIST_TOKEN);
+    assert_eq!(users_of(&server.api("listaccts", "", Some(&bravo))), ["bob", "bravo"]);
+    let root = whm("root", whm_tree::ROOT_TOKEN);
+    assert_eq!(
+        users_of(&server.api("listaccts", "", Some(&root))),
+        ["alpha", "amy", "andy", "bob", "bravo", "charlie", "delta"]
+    );
+    // Searching: a case-blind regex, WHM's exact user path, and an unknown type.
+    assert_eq!(
+        users_of(&server.api("listaccts", "searchtype=user&search=^AN", Some(&root))),
+        ["andy"]
+    );
+    assert_eq!(
+        users_of(&server.api(
+            "listaccts",
+            "searchtype=owner&search=bravo&searchmethod=exact",
+            Some(&root)
+        )),
+        ["bob", "bravo"]
+    );
+    let none = server.api(
+        "listaccts",
+        "searchtype=user&search=bob&searchmethod=exact",
+        Some(&alpha),
+    );
+    assert_eq!((none.result(), none.reason()), (0, "No accounts found.".to_owned()));
+    let nothing = server.api("listaccts", "searchtype=domain&search=nowhere", Some(&alpha));
+    assert_eq!(
+        (nothing.result(), nothing.json().get("data").is_none()),
+        (1, true),
+        "{}",
+        nothing.body
+    );
+    let bad = server.api("listaccts", "searchtype=colour&search=x", Some(&root));
+    assert_eq!((bad.result(), bad.reason()), (0, "Unknown search type.".to_owned()));
+    // Tokens WHM would not accept are refused: expired, an empty allow-list, a non-reseller's.
+    for (user, secret) in [
+        ("alpha", whm_tree::ALPHA_OLD_TOKEN),
+        ("charlie", whm_tree::CHARLIE_NONE_TOKEN),
+        ("amy", whm_tree::AMY_TOKEN),
+        ("alpha", whm_tree::ROOT_TOKEN),
+    ] {
+        let r = server.api("listaccts", "", Some(&whm(user, secret)));
+        assert_eq!(r.status, 401, "{user}: {}", r.body);
+    }
+}
+
+#[test]
+fn accountsummary_has_whms_fields_and_placeholders() {
+    let tree = WhmTree::standard();
+    let server = serve(&tree);
+    let root = format!("whm root:{}", whm_tree::ROOT_TOKEN);
+    let r = server.api("accountsummary", "user=amy", Some(&root));
+    let amy = &r.json()["data"]["acct"][0];
+    for (field, want) in [
+        ("domain", serde_json::json!("amy.example")),
+        ("email", serde_json::json!("amy@mail.example")),
+        ("ip", serde_json::json!("192.0.2.10")),
+        ("ipv6", serde_json::json!(["2001:db8::10"])),
+        ("startdate", serde_json::json!("23 Jul 22 04:26")),
+        ("partition", serde_json::json!("home")),
+        ("shell", serde_json::json!("/bin/bash")),
+        ("uid", serde_json::json!(1004)),
+        ("theme", serde_json::json!("jupiter")),
+        ("maxpop", serde_json::json!(10)),
+        ("maxsql", serde_json::json!("*unknown*")),
+        ("diskused", serde_json::json!("none")),
+        ("suspended", serde_json::json!(0)),
+        ("mailbox_format", serde_json::json!("maildir")),
+    ] {
+        assert_eq!(amy[field], want, "{field} in {amy}");
+    }
+    assert!(amy.get("has_backup").is_none(), "accountsummary has no has_backup");
+    let andy = server.api("accountsummary", "domain=ANDY.example", Some(&root));
+    assert_eq!(andy.json()["data"]["acct"][0]["suspendreason"], "Nonpayment");
+    assert_eq!(andy.json()["data"]["acct"][0]["partition"], "home3");
+    // bravo's token holds acct-summary but amy is not bravo's.
+    let bravo = format!("whm bravo:{}", whm_tree::BRAVO_LIST_TOKEN);
+    let r = server.api("accountsummary", "user=amy", Some(&bravo));
+    assert_eq!((r.result(), r.reason()), (0, "Account does not exist.".to_owned()));
+    let r = server.api("accountsummary", "", Some(&root));
+    assert_eq!(r.reason(), "You must specify a user or domain to get a summary of.");
+    // alpha's token narrowed to list-accts lacks acct-summary.
+    let r = server.api(
+        "accountsummary",
+        "user=amy",
+        Some(&format!("whm alpha:{}", whm_tree::ALPHA_LOST_TOKEN)),
+    );
+    assert_eq!(
+        (r.status, r.reason_codes()),
+        (403, vec!["PRIVILEGE_MISSING".to_owned()])
+    );
+}
+
+#[test]
+fn listaccts_reads_the_toml_accounts_too() {
+    let server = tests::TestServer::start(
+        "[resellers.bob]\nprivileges = [\"list-accts\"]\n[accounts.dave]\nowner = \"bob\"\ndomain = \"Dave.example\"\nplan = \"bob_basic\"\ncontact_email = \"dave@mail.example\"\nsuspended = \"Nonpayment\"\n[accounts.erin]\nowner = \"root\"\n",
+    );
+    let root = format!("WHM root:{}", server.root_token());
+    let r = server.api(
+        "listaccts",
+        "want=user,owner,domain,plan,email,suspended,suspendreason,uid",
+        Some(&root),
+    );
+    assert_eq!(
+        r.json()["data"]["acct"],
+        serde_json::json!([
+            {"user": "dave", "owner": "bob", "domain": "dave.example", "plan": "bob_basic", "email": "dave@mail.example", "suspended": 1, "suspendreason": "Nonpayment", "uid": "*unknown*"},
+            {"user": "erin", "owner": "root", "domain": "*unknown*", "plan": "undefined", "email": "*unknown*", "suspended": 0, "suspendreason": "not suspended", "uid": "*unknown*"}
+        ])
+    );
+}
+
+/// Every file and directory of the tree: bytes, mode and mtime.
+fn fingerprint(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32, i64, i64)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let bytes = if meta.is_file() {
+                std::fs::read(&path).unwrap()
+            } else {
+                Vec::new()
+            };
+            if meta.is_dir() {
+                stack.push(path.clone());
+            }
+            out.insert(path, (bytes, meta.mode(), meta.mtime(), meta.mtime_nsec()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_tree_is_untouched_by_every_command_and_a_served_session() {
+    let tree = WhmTree::standard();
+    let before = fingerprint(tree.root());
+    let state = tempfile::tempdir().unwrap();
+    let config = config_for(&tree, state.path());
+    let expect = state.path().join("expect.toml");
+    std::fs::write(
+        &expect,
+        "[[expect]]\nuser = \"alpha\"\nfeature = \"remote-access-key\"\nvisible = true\n",
+    )
+    .unwrap();
+    let expect = expect.to_str().unwrap();
+    for args in [
+        &["matrix"][..],
+        &["matrix", "--json"],
+        &["explain", "--user", "bravo/bravo-list"],
+        &["explain", "--user", "alpha", "--json"],
+        &["check", expect],
+        &["check", "--server"],
+        &["check", "--server", "--json"],
+        &["config", "check"],
+        &["plugins", "list"],
+        &["accesshash", "show", "--user", "alpha"],
+    ] {
+        run(&config, args);
+    }
+    // Every writing command refuses, saying why.
+    for args in [
+        &["accesshash", "generate", "--user", "alpha"][..],
+        &["convert-accesshash-to-token", "alpha"],
+    ] {
+        let r = run(&config, args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("read-only"), "{args:?}: {}", r.stderr);
+    }
+    {
+        let server = serve(&tree);
+        let root = format!("whm root:{}", whm_tree::ROOT_TOKEN);
+        for (function, query) in [
+            ("set_tweaksetting", "key=allow_deprecated_accesshash&value=0"),
+            ("setacls", "reseller=alpha&acl-all=1"),
+            ("saveacllist", "acllist=new&acl-list-accts=1"),
+            ("api_token_create", "token_name=new"),
+            ("api_token_revoke", "token_name=rootfull"),
+            ("create_user_session", "user=alpha&service=whostmgrd"),
+            ("delete_configclusterserver", "name=node2.example"),
+            ("accesshash", "user=alpha&generate=1"),
+        ] {
+            let r = server.api(function, query, Some(&root));
+            assert_eq!(r.result(), 0, "{function}: {}", r.body);
+            assert!(r.reason().contains("read-only"), "{function}: {}", r.body);
+        }
+        for function in [
+            "listaccts",
+            "accountsummary",
+            "get_tweaksetting",
+            "listresellers",
+            "myprivs",
+            "api_token_list",
+        ] {
+            server.api(function, "user=amy&key=allow_deprecated_accesshash", Some(&root));
+        }
+        let key = format!("WHM root:{}", tree.root_key);
+        assert_eq!(server.api("myprivs", "", Some(&key)).result(), 1);
+    }
+    let after = fingerprint(tree.root());
+    let changed: Vec<String> = before
+        .iter()
+        .filter(|(p, v)| after.get(*p) != Some(v))
+        .map(|(p, _)| p.display().to_string())
+        .chain(
+            after
+                .keys()
+                .filter(|p| !before.contains_key(*p))
+                .map(|p| format!("new: {}", p.display())),
+        )
+        .collect();
+    assert!(changed.is_empty(), "changed in the tree: {changed:?}");
+}
+
+#[test]
+fn import_writes_a_toml_config_with_the_same_matrix_and_no_credentials() {
+    let tree = WhmTree::standard();
+    let state = tempfile::tempdir().unwrap();
+    let from_tree = matrix(&config_for(&tree, state.path()));
+    let imported = state.path().join("imported.toml");
+    let out = Command::new(tests::tweakgate_bin())
+        .args(["import", "--from-whm"])
+        .arg(tree.root())
+        .arg("--output")
+        .arg(&imported)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("imported 3 reseller(s), 4 account(s) and 2 Tweak Setting(s); left behind 6 API token(s), 3 access key(s) and 1 cluster member credential(s)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("alpha: third-party ACLs left out (the TOML config holds WHM's own): acme-backup"),
+        "{stderr}"
+    );
+    let text = std::fs::read_to_string(&imported).unwrap();
+    for secret in [whm_tree::ROOT_TOKEN, &tree.root_key, &tree.alpha_key, "NODE2TOKEN"] {
+        assert!(!text.contains(secret), "a credential was copied:\n{text}");
+    }
+    assert!(text.contains("[accounts.andy]\nowner = \"alpha\"\ndomain = \"andy.example\"\nplan = \"alpha_pro\"\nsuspended = \"Nonpayment\"\n"), "{text}");
+    // The same principals see the same features (tokens aside: they are not copied).
+    let plugin = tests::build_cdylib("remote-access-key");
+    let config = state.path().join("roundtrip.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nstate_dir = \"{}\"\n{text}\n[[plugins]]\npath = \"{}\"\n",
+            state.path().join("var2").display(),
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    let from_toml = matrix(&config);
+    let users_only: BTreeMap<_, _> = from_tree.into_iter().filter(|((u, _), _)| !u.contains('/')).collect();
+    assert_eq!(from_toml, users_only);
+}
