@@ -344,6 +344,26 @@ impl Config {
             resellers: raw.sources.resellers.map(resolve),
             whm_root: raw.sources.whm_root.map(|p| resolve(p.into_inner())),
         };
+        let mut plugins = Vec::with_capacity(raw.plugins.len());
+        for (i, p) in raw.plugins.into_iter().enumerate() {
+            if let Some(user) = &p.user
+                && p.isolation != Isolation::Process
+            {
+                return Err(invalid(
+                    user.span(),
+                    &format!("plugins[{i}].user"),
+                    "a plugin runs as another user only in a worker process of its own; add isolation = \"process\""
+                        .to_owned(),
+                ));
+            }
+            plugins.push(PluginEntry {
+                path: resolve(p.path),
+                sha256: p.sha256.map(|s| s.0),
+                call_timeout_ms: p.call_timeout_ms.map(std::num::NonZeroU64::get),
+                isolation: p.isolation,
+                user: p.user.map(|u| u.into_inner().to_string()),
+            });
+        }
         if let (Some(root), Some(span)) = (&sources.whm_root, whm_span) {
             let inline = raw.tweak_settings.is_some()
                 || raw.resellers.as_ref().is_some_and(|r| !r.get_ref().is_empty())
@@ -370,15 +390,6 @@ impl Config {
                 // Never WHM's own ports on a WHM server.
                 server.listen = vec![SocketAddr::from(([127, 0, 0, 1], 2089))];
             }
-            let plugins = raw
-                .plugins
-                .into_iter()
-                .map(|p| PluginEntry {
-                    path: resolve(p.path),
-                    sha256: p.sha256.map(|s| s.0),
-                    call_timeout_ms: p.call_timeout_ms.map(std::num::NonZeroU64::get),
-                })
-                .collect();
             return Ok(Config {
                 file: file.to_path_buf(),
                 server,
@@ -494,26 +505,6 @@ impl Config {
             resellers,
             accounts,
         };
-        let mut plugins = Vec::with_capacity(raw.plugins.len());
-        for (i, p) in raw.plugins.into_iter().enumerate() {
-            if let Some(user) = &p.user
-                && p.isolation != Isolation::Process
-            {
-                return Err(invalid(
-                    user.span(),
-                    &format!("plugins[{i}].user"),
-                    "a plugin runs as another user only in a worker process of its own; add isolation = \"process\""
-                        .to_owned(),
-                ));
-            }
-            plugins.push(PluginEntry {
-                path: resolve(p.path),
-                sha256: p.sha256.map(|s| s.0),
-                call_timeout_ms: p.call_timeout_ms.map(std::num::NonZeroU64::get),
-                isolation: p.isolation,
-                user: p.user.map(|u| u.into_inner().to_string()),
-            });
-        }
         Ok(Config {
             file: file.to_path_buf(),
             server,
