@@ -47,6 +47,10 @@ pub struct Cast {
     reseller_homes: Vec<(String, String)>,
     /// Resellers' and accounts' password hashes (`password_hash` in their table).
     reseller_password_hashes: Vec<(String, String)>,
+    /// More lines of an account's table (`domain`, `plan`, `contact_email`, `suspended`).
+    account_details: Vec<(String, String)>,
+    /// A real server's tree (`[sources] whm_root`): users, settings and credentials then come from its files.
+    whm_root: Option<String>,
     extra: String,
 }
 
@@ -79,8 +83,23 @@ impl Cast {
             root_password_hash: None,
             reseller_password_hashes: Vec::new(),
             reseller_homes: Vec::new(),
+            account_details: Vec::new(),
+            whm_root: None,
             extra: String::new(),
         }
+    }
+
+    /// A real WHM server's files as the only source (`[sources] whm_root`): the cast's settings, users and
+    /// passwords are left out of the config, since the tree has its own.
+    pub fn whm_root(mut self, root: &std::path::Path) -> Cast {
+        self.whm_root = Some(root.display().to_string());
+        self
+    }
+
+    /// More lines of an account's table, e.g. `domain = "dave.example"`.
+    pub fn account_detail(mut self, name: &str, lines: &str) -> Cast {
+        self.account_details.push((name.into(), lines.into()));
+        self
     }
 
     /// A Tweak Setting in the TOML config, as TOML (`"true"`, `"42"`, `"\"text\""`).
@@ -180,13 +199,19 @@ impl Cast {
         for line in &self.server {
             let _ = writeln!(t, "{line}");
         }
-        if self.native_cpanel_config.is_some() {
+        if let Some(root) = &self.whm_root {
+            let _ = write!(t, "\n[sources]\nwhm_root = {root:?}\n");
+        } else if self.native_cpanel_config.is_some() {
             t.push_str("\n[sources]\ncpanel_config = \"cpanel.config\"\n");
         } else {
             t.push_str("\n[tweak_settings]\n");
             for (k, v) in &self.settings {
                 let _ = writeln!(t, "{k} = {v}");
             }
+        }
+        if self.whm_root.is_some() {
+            self.plugins_toml(&mut t);
+            return t;
         }
         if let Some(hash) = &self.root_password_hash {
             let _ = write!(t, "\n[root]\npassword_hash = {hash:?}\n");
@@ -203,10 +228,19 @@ impl Cast {
         }
         for (name, owner) in &self.accounts {
             let _ = write!(t, "\n[accounts.{name}]\nowner = \"{owner}\"\n");
+            for (_, lines) in self.account_details.iter().filter(|(n, _)| n == name) {
+                let _ = writeln!(t, "{lines}");
+            }
             if let Some((_, hash)) = self.reseller_password_hashes.iter().find(|(n, _)| n == name) {
                 let _ = writeln!(t, "password_hash = {hash:?}");
             }
         }
+        self.plugins_toml(&mut t);
+        t
+    }
+
+    /// The `[[plugins]]` tables (the plugins built) and the raw TOML added at the end.
+    fn plugins_toml(&self, t: &mut String) {
         if self.plugins.iter().any(|p| p.extra.contains("isolation")) {
             crate::isolated_workers();
         }
@@ -220,6 +254,5 @@ impl Cast {
             );
         }
         t.push_str(&self.extra);
-        t
     }
 }

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use tests::whm_tree::{self, WhmTree};
+use tests::{Cast, TestPanel};
 
 /// A config that reads the tree (and loads the Remote Access Key plugin), beside a state directory of its own.
 fn config_for(tree: &WhmTree, state: &Path) -> PathBuf {
@@ -278,11 +279,13 @@ fn check_server_reports_each_finding_with_code_path_and_line() {
 }
 
 /// A served panel on the tree, with the Remote Access Key plugin.
-fn serve(tree: &WhmTree) -> tests::TestServer {
-    tests::TestServer::start(&format!(
-        "[sources]\nwhm_root = \"{}\"\n[[plugins]]\npath = \"{{plugin}}\"\n",
-        tree.root().display()
-    ))
+fn serve(tree: &WhmTree) -> TestPanel {
+    TestPanel::serve(
+        &Cast::standard()
+            .whm_root(tree.root())
+            .without_plugins()
+            .plugin("remote-access-key", ""),
+    )
 }
 
 fn users_of(reply: &tests::Reply) -> Vec<String> {
@@ -299,10 +302,9 @@ fn listaccts_shows_each_caller_exactly_what_whm_does_with_the_trees_own_credenti
     let whm = |user: &str, secret: &str| format!("whm {user}:{secret}");
     // The spec's literal answer: alpha (a root-owned reseller) through its token, narrowed to list-accts.
     let alpha = whm("alpha", whm_tree::ALPHA_LOST_TOKEN);
-    let r = server.api(
+    let r = server.presenting(&alpha).api(
         "listaccts",
         "want=user,owner,plan,suspended,suspendreason,unix_startdate",
-        Some(&alpha),
     );
     assert_eq!(
         r.body,
@@ -310,44 +312,47 @@ fn listaccts_shows_each_caller_exactly_what_whm_does_with_the_trees_own_credenti
     );
     // The same with alpha's access key (allow_deprecated_accesshash=1 in cpanel.config).
     let key = format!("WHM alpha:{}", tree.alpha_key);
-    let by_key = server.api("listaccts", "", Some(&key));
+    let by_key = server.presenting(&key).api("listaccts", "");
     assert_eq!(by_key.status, 200, "{}", by_key.body);
     assert_eq!(users_of(&by_key), ["amy", "andy"]);
     // bravo holds all, but its token limited to list-accts sees only what bravo owns: itself and bob.
     let bravo = whm("bravo", whm_tree::BRAVO_LIST_TOKEN);
-    assert_eq!(users_of(&server.api("listaccts", "", Some(&bravo))), ["bob", "bravo"]);
+    assert_eq!(
+        users_of(&server.presenting(&bravo).api("listaccts", "")),
+        ["bob", "bravo"]
+    );
     let root = whm("root", whm_tree::ROOT_TOKEN);
     assert_eq!(
-        users_of(&server.api("listaccts", "", Some(&root))),
+        users_of(&server.presenting(&root).api("listaccts", "")),
         ["alpha", "amy", "andy", "bob", "bravo", "charlie", "delta"]
     );
     // Searching: a case-blind regex, WHM's exact user path, and an unknown type.
     assert_eq!(
-        users_of(&server.api("listaccts", "searchtype=user&search=^AN", Some(&root))),
+        users_of(&server.presenting(&root).api("listaccts", "searchtype=user&search=^AN")),
         ["andy"]
     );
     assert_eq!(
-        users_of(&server.api(
-            "listaccts",
-            "searchtype=owner&search=bravo&searchmethod=exact",
-            Some(&root)
-        )),
+        users_of(
+            &server
+                .presenting(&root)
+                .api("listaccts", "searchtype=owner&search=bravo&searchmethod=exact")
+        ),
         ["bob", "bravo"]
     );
-    let none = server.api(
-        "listaccts",
-        "searchtype=user&search=bob&searchmethod=exact",
-        Some(&alpha),
-    );
+    let none = server
+        .presenting(&alpha)
+        .api("listaccts", "searchtype=user&search=bob&searchmethod=exact");
     assert_eq!((none.result(), none.reason()), (0, "No accounts found.".to_owned()));
-    let nothing = server.api("listaccts", "searchtype=domain&search=nowhere", Some(&alpha));
+    let nothing = server
+        .presenting(&alpha)
+        .api("listaccts", "searchtype=domain&search=nowhere");
     assert_eq!(
         (nothing.result(), nothing.json().get("data").is_none()),
         (1, true),
         "{}",
         nothing.body
     );
-    let bad = server.api("listaccts", "searchtype=colour&search=x", Some(&root));
+    let bad = server.presenting(&root).api("listaccts", "searchtype=colour&search=x");
     assert_eq!((bad.result(), bad.reason()), (0, "Unknown search type.".to_owned()));
     // Tokens WHM would not accept are refused: expired, an empty allow-list, a non-reseller's.
     for (user, secret) in [
@@ -356,7 +361,7 @@ fn listaccts_shows_each_caller_exactly_what_whm_does_with_the_trees_own_credenti
         ("amy", whm_tree::AMY_TOKEN),
         ("alpha", whm_tree::ROOT_TOKEN),
     ] {
-        let r = server.api("listaccts", "", Some(&whm(user, secret)));
+        let r = server.presenting(&whm(user, secret)).api("listaccts", "");
         assert_eq!(r.status, 401, "{user}: {}", r.body);
     }
 }
@@ -366,7 +371,7 @@ fn accountsummary_has_whms_fields_and_placeholders() {
     let tree = WhmTree::standard();
     let server = serve(&tree);
     let root = format!("whm root:{}", whm_tree::ROOT_TOKEN);
-    let r = server.api("accountsummary", "user=amy", Some(&root));
+    let r = server.presenting(&root).api("accountsummary", "user=amy");
     let amy = &r.json()["data"]["acct"][0];
     for (field, want) in [
         ("domain", serde_json::json!("amy.example")),
@@ -387,21 +392,19 @@ fn accountsummary_has_whms_fields_and_placeholders() {
         assert_eq!(amy[field], want, "{field} in {amy}");
     }
     assert!(amy.get("has_backup").is_none(), "accountsummary has no has_backup");
-    let andy = server.api("accountsummary", "domain=ANDY.example", Some(&root));
+    let andy = server.presenting(&root).api("accountsummary", "domain=ANDY.example");
     assert_eq!(andy.json()["data"]["acct"][0]["suspendreason"], "Nonpayment");
     assert_eq!(andy.json()["data"]["acct"][0]["partition"], "home3");
     // bravo's token holds acct-summary but amy is not bravo's.
     let bravo = format!("whm bravo:{}", whm_tree::BRAVO_LIST_TOKEN);
-    let r = server.api("accountsummary", "user=amy", Some(&bravo));
+    let r = server.presenting(&bravo).api("accountsummary", "user=amy");
     assert_eq!((r.result(), r.reason()), (0, "Account does not exist.".to_owned()));
-    let r = server.api("accountsummary", "", Some(&root));
+    let r = server.presenting(&root).api("accountsummary", "");
     assert_eq!(r.reason(), "You must specify a user or domain to get a summary of.");
     // alpha's token narrowed to list-accts lacks acct-summary.
-    let r = server.api(
-        "accountsummary",
-        "user=amy",
-        Some(&format!("whm alpha:{}", whm_tree::ALPHA_LOST_TOKEN)),
-    );
+    let r = server
+        .presenting(&format!("whm alpha:{}", whm_tree::ALPHA_LOST_TOKEN))
+        .api("accountsummary", "user=amy");
     assert_eq!(
         (r.status, r.reason_codes()),
         (403, vec!["PRIVILEGE_MISSING".to_owned()])
@@ -410,20 +413,24 @@ fn accountsummary_has_whms_fields_and_placeholders() {
 
 #[test]
 fn listaccts_reads_the_toml_accounts_too() {
-    let server = tests::TestServer::start(
-        "[resellers.bob]\nprivileges = [\"list-accts\"]\n[accounts.dave]\nowner = \"bob\"\ndomain = \"Dave.example\"\nplan = \"bob_basic\"\ncontact_email = \"dave@mail.example\"\nsuspended = \"Nonpayment\"\n[accounts.erin]\nowner = \"root\"\n",
+    let server = TestPanel::open(
+        &Cast::standard()
+            .account_detail(
+                "dave",
+                "domain = \"Dave.example\"\nplan = \"bob_basic\"\ncontact_email = \"dave@mail.example\"\nsuspended = \"Nonpayment\"",
+            )
+            .account("gina", "root"),
     );
-    let root = format!("WHM root:{}", server.root_token());
-    let r = server.api(
+    let root = server.as_("root");
+    let r = root.api(
         "listaccts",
         "want=user,owner,domain,plan,email,suspended,suspendreason,uid",
-        Some(&root),
     );
     assert_eq!(
         r.json()["data"]["acct"],
         serde_json::json!([
             {"user": "dave", "owner": "bob", "domain": "dave.example", "plan": "bob_basic", "email": "dave@mail.example", "suspended": 1, "suspendreason": "Nonpayment", "uid": "*unknown*"},
-            {"user": "erin", "owner": "root", "domain": "*unknown*", "plan": "undefined", "email": "*unknown*", "suspended": 0, "suspendreason": "not suspended", "uid": "*unknown*"}
+            {"user": "gina", "owner": "root", "domain": "*unknown*", "plan": "undefined", "email": "*unknown*", "suspended": 0, "suspendreason": "not suspended", "uid": "*unknown*"}
         ])
     );
 }
@@ -499,7 +506,7 @@ fn the_tree_is_untouched_by_every_command_and_a_served_session() {
             ("delete_configclusterserver", "name=node2.example"),
             ("accesshash", "user=alpha&generate=1"),
         ] {
-            let r = server.api(function, query, Some(&root));
+            let r = server.presenting(&root).api(function, query);
             assert_eq!(r.result(), 0, "{function}: {}", r.body);
             assert!(r.reason().contains("read-only"), "{function}: {}", r.body);
         }
@@ -511,10 +518,12 @@ fn the_tree_is_untouched_by_every_command_and_a_served_session() {
             "myprivs",
             "api_token_list",
         ] {
-            server.api(function, "user=amy&key=allow_deprecated_accesshash", Some(&root));
+            server
+                .presenting(&root)
+                .api(function, "user=amy&key=allow_deprecated_accesshash");
         }
         let key = format!("WHM root:{}", tree.root_key);
-        assert_eq!(server.api("myprivs", "", Some(&key)).result(), 1);
+        assert_eq!(server.presenting(&key).api("myprivs", "").result(), 1);
     }
     let after = fingerprint(tree.root());
     let changed: Vec<String> = before

@@ -282,7 +282,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         _ => cli.config_path(matches!(cli.command, Command::Serve))?,
     };
     match cli.command {
-        Command::Init { .. } | Command::Completions { .. } | Command::Man | Command::PluginWorker | Command::Import { .. } => {
+        Command::Init { .. }
+        | Command::Completions { .. }
+        | Command::Man
+        | Command::PluginWorker
+        | Command::Import { .. } => {
             unreachable!("handled above")
         }
         Command::Serve => serve::serve(&config_path, cli.log_format),

@@ -1,6 +1,6 @@
 //! A member: its files (`member.json`, `status.json`), its state in memory and how lists show it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use super::BACKOFF_START;
 use super::client::Endpoint;
 use super::credential::{CredentialKind, MemberCredential};
-use super::outbox::{Change, Entry, change_bytes, repair_outbox};
+use super::outbox::{Change, change_bytes, repair_outbox};
 use crate::fsx::unix_now_ms;
 
 /// `member.json`: what the master knows about a member. Root-only, 0600.
@@ -181,7 +181,7 @@ pub(super) fn load_member(dir: &Path) -> Result<Member> {
     let mut journal = std::fs::read(&path).unwrap_or_default();
     journal.truncate(usize::try_from(good).unwrap_or(usize::MAX));
     // A line cut short by a crash was never acknowledged to anyone: skipped.
-    let replay = outbox::replay(&journal);
+    let replay = super::outbox::replay(&journal);
     let queue: VecDeque<Change> = replay.pending.into_iter().collect();
     Ok(Member {
         file,

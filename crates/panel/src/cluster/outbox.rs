@@ -1,7 +1,7 @@
 //! A member's outbox: the append-only journal of its changes, queued within the caps, repaired and compacted. Reading
 //! its bytes (where the complete lines end, which changes wait) is pure functions, which the fuzz targets reach.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
