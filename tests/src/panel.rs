@@ -448,15 +448,12 @@ impl TestPanel {
 
     /// Sends one request in process as if it came from `from` (over a socket the address is loopback's).
     pub fn send_from(&self, from: Option<SocketAddr>, request: Request<Body>) -> Reply {
-        if self.addr.is_some() {
-            let (parts, body) = request.into_parts();
-            let body = self
-                .runtime
-                .block_on(axum::body::to_bytes(body, usize::MAX))
-                .expect("the request body");
-            return self.send_bytes(from, Request::from_parts(parts, body.to_vec()));
-        }
-        self.send_bytes(from, request.map(|_| Vec::new()))
+        let (parts, body) = request.into_parts();
+        let body = self
+            .runtime
+            .block_on(axum::body::to_bytes(body, usize::MAX))
+            .expect("the request body");
+        self.send_bytes(from, Request::from_parts(parts, body.to_vec()))
     }
 
     /// Sends one request whose body is bytes: in process, or over the socket when served (without entering the

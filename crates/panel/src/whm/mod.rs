@@ -221,7 +221,8 @@ pub struct OpEntry {
     write: fn(Ctx<'_>, &Caller, &Params) -> Result<Vec<u8>, WhmError>,
 }
 
-fn run_erased<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> Result<Value, WhmError> {
+/// Runs an operation for a caller: the one path of every operation, whichever way its answer is written.
+fn run_checked<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> Result<O::Output, WhmError> {
     // Authorization comes before parsing, so a refused caller learns nothing from parameter errors.
     let auth = authorize(ctx, caller, O::FEATURE)?;
     // A writing operation on a real server's files answers that they are read-only, and runs nothing.
@@ -229,14 +230,16 @@ fn run_erased<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> R
         return Err(WhmError::new(settings::config::READ_ONLY));
     }
     let params = O::Params::from_params(params)?;
-    let out = O::run(ctx, auth, params)?;
+    O::run(ctx, auth, params)
+}
+
+fn run_erased<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> Result<Value, WhmError> {
+    let out = run_checked::<O>(ctx, caller, params)?;
     serde_json::to_value(out).map_err(|e| WhmError::new(format!("cannot encode the answer: {e}")))
 }
 
 fn write_erased<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> Result<Vec<u8>, WhmError> {
-    let auth = authorize(ctx, caller, O::FEATURE)?;
-    let params = O::Params::from_params(params)?;
-    let out = O::run(ctx, auth, params)?;
+    let out = run_checked::<O>(ctx, caller, params)?;
     write_envelope(O::NAME, O::REASON, &out).map_err(|e| WhmError::new(format!("cannot encode the answer: {e}")))
 }
 
