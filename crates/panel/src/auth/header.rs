@@ -159,6 +159,7 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
             Outcome::KeyDisabled => Err(Refusal::NotHere(
                 "access key presented while allow_deprecated_accesshash is Off".into(),
             )),
+            Outcome::Suspended => Err(Refusal::NotHere(format!("{name} is suspended"))),
             Outcome::Wrong => Err(wrong("wrong secret")),
         };
     }

@@ -14,13 +14,36 @@ pub enum Outcome<'a> {
     Expired,
     AddressNotAllowed,
     Key,
+    /// A right token or key of a suspended user (§9.3: `!`-locked shadow hash, `SUSPENDED=1` when shadow is not
+    /// readable, or a `bwlimited` file): WHM does not let a suspended reseller in.
+    Suspended,
     /// The user's key, while keys are off.
     KeyDisabled,
     Wrong,
 }
 
-/// Checks a secret's SHA-512 against the user's tokens, then (only when no token matched) the user's key.
+/// Checks a secret's SHA-512 against the user's tokens, then (only when no token matched) the user's key; a right
+/// secret of a suspended user is [`Outcome::Suspended`], whatever else holds.
 pub fn verify<'a>(
+    tree: &'a ServerTree,
+    user: &Username,
+    digest: &[u8; 64],
+    now: u64,
+    peer: IpAddr,
+    keys_on: bool,
+) -> Outcome<'a> {
+    let suspended = tree.accounts.get(user).is_some_and(|a| a.suspension.suspended);
+    match check_secret(tree, user, digest, now, peer, keys_on) {
+        Outcome::Token(_) | Outcome::Key | Outcome::Expired | Outcome::AddressNotAllowed | Outcome::KeyDisabled
+            if suspended =>
+        {
+            Outcome::Suspended
+        }
+        other => other,
+    }
+}
+
+fn check_secret<'a>(
     tree: &'a ServerTree,
     user: &Username,
     digest: &[u8; 64],
