@@ -620,3 +620,45 @@ fn a_suspended_resellers_token_and_key_are_refused() {
         r.body
     );
 }
+
+#[test]
+fn listaccts_takes_whms_generic_list_parameters() {
+    let tree = WhmTree::standard();
+    let server = serve(&tree);
+    let root = format!("whm root:{}", whm_tree::ROOT_TOKEN);
+    // Paged: the second page of two, with the metadata cPanel's own client reads.
+    let r = server
+        .presenting(&root)
+        .api("listaccts", "api.chunk.enable=1&api.chunk.size=2&api.chunk.start=3");
+    assert_eq!(users_of(&r), ["andy", "bob"], "{}", r.body);
+    assert_eq!(
+        r.json()["metadata"]["chunk"],
+        serde_json::json!({"start": 3, "size": 2, "records": 7, "chunks": 4, "current": 2}),
+        "{}",
+        r.body
+    );
+    // Filtered, sorted and narrowed to columns, after the caller's own view: alpha sees only its two accounts.
+    let alpha = format!("whm alpha:{}", whm_tree::ALPHA_LOST_TOKEN);
+    let r = server.presenting(&alpha).api(
+        "listaccts",
+        "api.filter.enable=1&api.filter.a.field=user&api.filter.a.type=begins&api.filter.a.arg0=A\
+         &api.sort.enable=1&api.sort.a.field=user&api.sort.a.reverse=1&api.columns.enable=1&api.columns.a=user",
+    );
+    assert_eq!(
+        r.json()["data"]["acct"],
+        serde_json::json!([{"user": "andy"}, {"user": "amy"}]),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        r.json()["metadata"]["filter"],
+        serde_json::json!({"filtered": 2}),
+        "{}",
+        r.body
+    );
+    // A field no record has is a failed call naming the parameter.
+    let bad = server
+        .presenting(&root)
+        .api("listaccts", "api.sort.enable=1&api.sort.a.field=colour");
+    assert_eq!(bad.result(), 0, "{}", bad.body);
+}
