@@ -1,10 +1,13 @@
 //! The credentials of a real server's files (`[sources] whm_root`): WHM API tokens looked up by the SHA-512 of the
 //! secret in that user's `api_tokens_v2/whostmgr/<user>.json`, with expiry and address rules, then the user's
 //! `.accesshash` (owned by that user, as WHM writes it), which only counts while `allow_deprecated_accesshash` is on.
+//! Keys come from the panel's own [`KeyCache`], read again only when their file changes.
 
 use std::net::IpAddr;
 
 use settings::Username;
+
+use crate::store::keys::KeyCache;
 use settings::server::{ServerTree, TreeToken};
 
 /// What a presented secret is on a server tree.
@@ -26,6 +29,7 @@ pub enum Outcome<'a> {
 /// secret of a suspended user is [`Outcome::Suspended`], whatever else holds.
 pub fn verify<'a>(
     tree: &'a ServerTree,
+    keys: &KeyCache,
     user: &Username,
     digest: &[u8; 64],
     now: u64,
@@ -33,7 +37,7 @@ pub fn verify<'a>(
     keys_on: bool,
 ) -> Outcome<'a> {
     let suspended = tree.accounts.get(user).is_some_and(|a| a.suspension.suspended);
-    match check_secret(tree, user, digest, now, peer, keys_on) {
+    match check_secret(tree, keys, user, digest, now, peer, keys_on) {
         Outcome::Token(_) | Outcome::Key | Outcome::Expired | Outcome::AddressNotAllowed | Outcome::KeyDisabled
             if suspended =>
         {
@@ -45,6 +49,7 @@ pub fn verify<'a>(
 
 fn check_secret<'a>(
     tree: &'a ServerTree,
+    keys: &KeyCache,
     user: &Username,
     digest: &[u8; 64],
     now: u64,
@@ -73,14 +78,11 @@ fn check_secret<'a>(
     let Some(home) = key.path.parent() else {
         return Outcome::Wrong;
     };
-    match credentials::read_key_owned_by(home, key.uid) {
-        Ok(Some(k)) if k.matches_digest(digest) => {
-            if keys_on {
-                Outcome::Key
-            } else {
-                Outcome::KeyDisabled
-            }
-        }
-        _ => Outcome::Wrong,
+    if !keys.verify_owned_digest(home, key.uid, digest) {
+        Outcome::Wrong
+    } else if keys_on {
+        Outcome::Key
+    } else {
+        Outcome::KeyDisabled
     }
 }
