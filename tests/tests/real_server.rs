@@ -587,3 +587,81 @@ fn import_writes_a_toml_config_with_the_same_matrix_and_no_credentials() {
     let users_only: BTreeMap<_, _> = from_tree.into_iter().filter(|((u, _), _)| !u.contains('/')).collect();
     assert_eq!(from_toml, users_only);
 }
+
+#[test]
+fn a_suspended_resellers_token_and_key_are_refused() {
+    // alpha suspended as WHM does it (`!!` before its shadow hash, the reason in var/cpanel/suspended/alpha), bravo
+    // over its bandwidth limit: both still hold working tokens and alpha its key, which WHM would not let in.
+    let tree = WhmTree::standard();
+    whm_tree::put(
+        tree.root(),
+        "etc/shadow",
+        "root:$6$x:19000::::::\nalpha:!!$6$a:19000::::::\namy:$6$b:19000::::::\nandy:!!$6$c:19000::::::\n",
+        0o600,
+        0,
+    );
+    whm_tree::put(tree.root(), "var/cpanel/suspended/alpha", "Abuse\n", 0o644, 0);
+    whm_tree::put(tree.root(), "var/cpanel/bwlimited/bravo", "", 0o644, 0);
+    let server = serve(&tree);
+    for (user, secret) in [
+        ("alpha", whm_tree::ALPHA_LOST_TOKEN),
+        ("alpha", tree.alpha_key.as_str()),
+        ("bravo", whm_tree::BRAVO_LIST_TOKEN),
+    ] {
+        let r = server.presenting(&format!("whm {user}:{secret}")).api("listaccts", "");
+        assert_eq!(r.status, 401, "{user}: {}", r.body);
+    }
+    // Root's token on the same server still works, and sees alpha as suspended with its reason.
+    let r = server.presenting(&format!("whm root:{}", whm_tree::ROOT_TOKEN)).api(
+        "listaccts",
+        "searchtype=user&search=alpha&searchmethod=exact&want=user,suspended,suspendreason",
+    );
+    assert_eq!(
+        r.json()["data"]["acct"],
+        serde_json::json!([{"user": "alpha", "suspended": 1, "suspendreason": "Abuse"}]),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn listaccts_takes_whms_generic_list_parameters() {
+    let tree = WhmTree::standard();
+    let server = serve(&tree);
+    let root = format!("whm root:{}", whm_tree::ROOT_TOKEN);
+    // Paged: the second page of two, with the metadata cPanel's own client reads.
+    let r = server
+        .presenting(&root)
+        .api("listaccts", "api.chunk.enable=1&api.chunk.size=2&api.chunk.start=3");
+    assert_eq!(users_of(&r), ["andy", "bob"], "{}", r.body);
+    assert_eq!(
+        r.json()["metadata"]["chunk"],
+        serde_json::json!({"start": 3, "size": 2, "records": 7, "chunks": 4, "current": 2}),
+        "{}",
+        r.body
+    );
+    // Filtered, sorted and narrowed to columns, after the caller's own view: alpha sees only its two accounts.
+    let alpha = format!("whm alpha:{}", whm_tree::ALPHA_LOST_TOKEN);
+    let r = server.presenting(&alpha).api(
+        "listaccts",
+        "api.filter.enable=1&api.filter.a.field=user&api.filter.a.type=begins&api.filter.a.arg0=A\
+         &api.sort.enable=1&api.sort.a.field=user&api.sort.a.reverse=1&api.columns.enable=1&api.columns.a=user",
+    );
+    assert_eq!(
+        r.json()["data"]["acct"],
+        serde_json::json!([{"user": "andy"}, {"user": "amy"}]),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        r.json()["metadata"]["filter"],
+        serde_json::json!({"filtered": 2}),
+        "{}",
+        r.body
+    );
+    // A field no record has is a failed call naming the parameter.
+    let bad = server
+        .presenting(&root)
+        .api("listaccts", "api.sort.enable=1&api.sort.a.field=colour");
+    assert_eq!(bad.result(), 0, "{}", bad.body);
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use crate::access_key::AccessKey;
-use crate::key_file::{KeyFileError, key_file_path, read_key};
+use crate::key_file::{KeyFileError, key_file_path, read_key, read_key_owned_by};
 use fsx::FileStamp;
 
 /// Keys by home directory, each with the stamp of the file it was read from. A file that fails its checks is not
@@ -17,8 +17,9 @@ pub struct KeyFileCache {
     entries: RwLock<HashMap<PathBuf, CachedKey>>,
 }
 
-/// A key as last read (`None`: there was none), with the stamp of its file then.
-type CachedKey = (Option<FileStamp>, Option<AccessKey>);
+/// A key as last read (`None`: there was none), with the stamp of its file then and the owner it was required to
+/// have (`None`: the current user, as [`read_key`] requires).
+type CachedKey = (Option<FileStamp>, Option<u32>, Option<AccessKey>);
 
 impl std::fmt::Debug for KeyFileCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,16 +36,41 @@ impl KeyFileCache {
 
     /// Runs `f` on the key of `home` without copying it.
     pub fn with<T>(&self, home: &Path, f: impl FnOnce(Option<&AccessKey>) -> T) -> Result<T, KeyFileError> {
+        self.lookup(home, None, f)
+    }
+
+    /// [`KeyFileCache::with`] for a key that must be owned by `owner`, as [`read_key_owned_by`] reads it (a real
+    /// server's `.accesshash`, owned by its user). An entry read for another owner is read again.
+    pub fn with_owned_by<T>(
+        &self,
+        home: &Path,
+        owner: u32,
+        f: impl FnOnce(Option<&AccessKey>) -> T,
+    ) -> Result<T, KeyFileError> {
+        self.lookup(home, Some(owner), f)
+    }
+
+    fn lookup<T>(
+        &self,
+        home: &Path,
+        owner: Option<u32>,
+        f: impl FnOnce(Option<&AccessKey>) -> T,
+    ) -> Result<T, KeyFileError> {
         let stamp = FileStamp::of_link(&key_file_path(home));
         {
             let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-            if let Some((cached, key)) = entries.get(home)
+            if let Some((cached, cached_owner, key)) = entries.get(home)
                 && *cached == stamp
+                && *cached_owner == owner
             {
                 return Ok(f(key.as_ref()));
             }
         }
-        let key = match read_key(home) {
+        let read = match owner {
+            Some(uid) => read_key_owned_by(home, uid),
+            None => read_key(home),
+        };
+        let key = match read {
             Ok(key) => key,
             Err(e) => {
                 self.forget(home);
@@ -55,7 +81,7 @@ impl KeyFileCache {
         self.entries
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(home.to_owned(), (stamp, key));
+            .insert(home.to_owned(), (stamp, owner, key));
         Ok(out)
     }
 
@@ -94,5 +120,32 @@ mod tests {
         // Removed: no key.
         std::fs::remove_file(&path).unwrap();
         assert!(cache.read(home.path()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_key_required_of_an_owner_is_not_taken_from_an_entry_read_for_another() {
+        let home = tempfile::tempdir().unwrap();
+        let cache = KeyFileCache::default();
+        let key = AccessKey::generate().unwrap();
+        crate::write_key(home.path(), &key).unwrap();
+        // A reseller's key on a real server: owned by its user (only root can give a file away).
+        let reseller = 4242;
+        if std::os::unix::fs::chown(key_file_path(home.path()), Some(reseller), None).is_err() {
+            return;
+        }
+        assert!(cache.with_owned_by(home.path(), reseller, |k| k.is_some()).unwrap());
+        assert!(
+            cache.read(home.path()).is_err(),
+            "a key owned by another user is refused to the current one, not served from the reseller's entry"
+        );
+        assert!(cache.with_owned_by(home.path(), reseller, |k| k.is_some()).unwrap());
+        // Replaced: read again for that owner too.
+        let second = AccessKey::generate().unwrap();
+        crate::write_key(home.path(), &second).unwrap();
+        std::os::unix::fs::chown(key_file_path(home.path()), Some(reseller), None).unwrap();
+        let now = cache
+            .with_owned_by(home.path(), reseller, |k| k.map(|k| k.as_str().to_owned()))
+            .unwrap();
+        assert_eq!(now.as_deref(), Some(second.as_str()));
     }
 }

@@ -142,7 +142,7 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
     if let Some(tree) = snapshot.config().whm.as_deref() {
         use super::whm_tree::Outcome;
         let keys_on = snapshot.config().tweak_settings.is_on(ALLOW_DEPRECATED_ACCESSHASH);
-        return match super::whm_tree::verify(tree, &name, &digest, unix_now(), peer, keys_on) {
+        return match super::whm_tree::verify(tree, &panel.keys, &name, &digest, unix_now(), peer, keys_on) {
             Outcome::Token(token) => {
                 let method = AuthMethod::ApiToken {
                     name: token.name.clone(),
@@ -159,6 +159,7 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
             Outcome::KeyDisabled => Err(Refusal::NotHere(
                 "access key presented while allow_deprecated_accesshash is Off".into(),
             )),
+            Outcome::Suspended => Err(Refusal::NotHere(format!("{name} is suspended"))),
             Outcome::Wrong => Err(wrong("wrong secret")),
         };
     }

@@ -34,6 +34,14 @@ impl KeyCache {
         }
     }
 
+    /// Whether `candidate` is the key of a real server's user, in `home` and owned by `uid` (read again only when
+    /// the file changes). A key that fails its checks never matches.
+    pub fn verify_owned_digest(&self, home: &Path, uid: u32, candidate: &[u8; 64]) -> bool {
+        self.files
+            .with_owned_by(home, uid, |key| compare(key, candidate))
+            .unwrap_or_else(|_| compare(None, candidate))
+    }
+
     /// Forgets the key of `home` (after the panel wrote a new one, or when its user is removed).
     pub fn invalidate(&self, home: &Path) {
         self.files.forget(home);

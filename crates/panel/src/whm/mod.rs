@@ -224,11 +224,7 @@ pub struct OpEntry {
 /// Runs an operation for a caller: the one path of every operation, whichever way its answer is written.
 fn run_checked<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> Result<O::Output, WhmError> {
     // Authorization comes before parsing, so a refused caller learns nothing from parameter errors.
-    let auth = authorize(ctx, caller, O::FEATURE)?;
-    // A writing operation on a real server's files answers that they are read-only, and runs nothing.
-    if O::WRITES && ctx.snapshot.config().is_read_only() {
-        return Err(WhmError::new(settings::config::READ_ONLY));
-    }
+    let auth = authorize_writable::<O>(ctx, caller)?;
     let params = O::Params::from_params(params)?;
     O::run(ctx, auth, params)
 }
@@ -236,6 +232,16 @@ fn run_checked<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> 
 fn run_erased<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> Result<Value, WhmError> {
     let out = run_checked::<O>(ctx, caller, params)?;
     serde_json::to_value(out).map_err(|e| WhmError::new(format!("cannot encode the answer: {e}")))
+}
+
+/// Authorization, then (both ways an operation runs go through here) the read-only guard: a writing operation on a
+/// real server's files answers that they are read-only, and runs nothing.
+fn authorize_writable<'a, O: Operation>(ctx: Ctx<'_>, caller: &'a Caller) -> Result<Authorized<'a>, WhmError> {
+    let auth = authorize(ctx, caller, O::FEATURE)?;
+    if O::WRITES && ctx.snapshot.config().is_read_only() {
+        return Err(WhmError::new(settings::config::READ_ONLY));
+    }
+    Ok(auth)
 }
 
 fn write_erased<O: Operation>(ctx: Ctx<'_>, caller: &Caller, params: &Params) -> Result<Vec<u8>, WhmError> {

@@ -10,6 +10,7 @@ use settings::server::TreeAccount;
 
 use crate::auth::Authorized;
 use crate::features::{ACCOUNT_SUMMARY, LIST_ACCOUNTS};
+use crate::whm::lists::List;
 use crate::whm::{Ctx, FromParams, Operation, Params, WhmError};
 
 const UNKNOWN: &str = "*unknown*";
@@ -283,6 +284,7 @@ pub struct ListAccts;
 impl Operation for ListAccts {
     const NAME: &'static str = "listaccts";
     const FEATURE: &'static str = LIST_ACCOUNTS;
+    const LIST: Option<List> = Some(List::Under("acct"));
     type Params = ListAcctsParams;
     type Output = Value;
 
