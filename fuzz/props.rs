@@ -22,6 +22,7 @@ pub const TARGETS: &[(&str, Promises)] = &[
     ("plugin_description", plugin_description),
     ("cluster_outbox", cluster_outbox),
     ("member_answer", member_answer),
+    ("whm_files", whm_files),
 ];
 
 /// `Authorization` headers: a credential parsed has a user and a secret without control characters, its `Debug`
@@ -310,4 +311,127 @@ pub fn member_answer(data: &[u8]) {
     }
     assert!(!text.chars().any(char::is_control), "{text:?}");
     assert!(text.len() <= MAX_REASON + 80, "{} bytes", text.len());
+}
+
+/// The files of a WHM server tree the reader knows, by the number an input picks them with.
+const WHM_FILES: &[&str] = &[
+    "etc/passwd",
+    "etc/shadow",
+    "etc/login.defs",
+    "etc/userdatadomains",
+    "etc/trueuserowners",
+    "etc/domainusers",
+    "etc/userplans",
+    "var/cpanel/resellers",
+    "var/cpanel/acllists/test",
+    "var/cpanel/users/amy",
+    "var/cpanel/users/bob",
+    "var/cpanel/authn/api_tokens_v2/whostmgr/root.json",
+    "var/cpanel/authn/api_tokens_v2/whostmgr/amy.json",
+    "var/cpanel/clusterserver/servers.db",
+    "var/cpanel/cpanel.config",
+    "var/cpanel/cpanel.config.cache",
+];
+
+/// `/etc/passwd` when an input brings none: root and two accounts.
+const WHM_PASSWD: &str =
+    "root:x:0:0:root:/root:/bin/bash\namy:x:1001:1001::/home/amy:/bin/bash\nbob:x:1002:1002::/home/bob:/bin/bash\n";
+
+/// A WHM server tree made of the input, read by `ServerTree::read`. The input is records split at NUL bytes, each a
+/// byte picking a file of `WHM_FILES` (its value modulo their number) then that file's bytes (records for one file are
+/// joined). Reading never panics; every finding is about a file of the tree and a line it names exists in that file;
+/// what is read back is in the bytes (a passwd user or reseller on the line it is said to come from, an account for a
+/// cpuser file written, a token of a store written); and the findings stay bounded by the input.
+pub fn whm_files(data: &[u8]) {
+    use settings::server::{ServerTree, SettingOrigin, text::numbered};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+    let mut files: std::collections::BTreeMap<&str, Vec<u8>> = std::collections::BTreeMap::new();
+    for record in data.split(|b| *b == 0) {
+        let Some((&pick, bytes)) = record.split_first() else {
+            continue;
+        };
+        let rel = WHM_FILES[usize::from(pick) % WHM_FILES.len()];
+        files.entry(rel).or_default().extend_from_slice(bytes);
+    }
+    files
+        .entry("etc/passwd")
+        .or_insert_with(|| WHM_PASSWD.as_bytes().to_vec());
+    let root = std::env::temp_dir().join(format!(
+        "tweakgate-fuzz-whm-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    for (rel, bytes) in &files {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("a directory of the tree");
+        std::fs::write(&path, bytes).expect("a file of the tree");
+    }
+    let read = ServerTree::read(&root, 1_700_000_000);
+    let _ = std::fs::remove_dir_all(&root);
+    let tree = match read {
+        Ok(tree) => tree,
+        Err(e) => panic!("etc/passwd was written, yet the tree was refused: {e}"),
+    };
+    let text = |rel: &str| String::from_utf8_lossy(files.get(rel).map_or(&[][..], Vec::as_slice)).into_owned();
+    let line_at = |rel: &str, n: usize| numbered(&text(rel)).nth(n.wrapping_sub(1)).map(|(_, l)| l.to_owned());
+    let shown = root.display().to_string();
+    let total: usize = files.values().map(Vec::len).sum();
+    assert!(tree.findings.len() <= total + 32, "{} findings", tree.findings.len());
+    for f in &tree.findings {
+        let rel = f
+            .path
+            .strip_prefix(&shown)
+            .and_then(|p| p.strip_prefix('/'))
+            .unwrap_or_else(|| panic!("a finding outside the tree: {f}"));
+        assert!(!f.message.is_empty() && f.message.len() <= 1024 + total, "{f}");
+        if let Some(n) = f.line {
+            assert!(files.contains_key(rel), "a line of a file not written: {f}");
+            assert!(line_at(rel, n).is_some(), "no line {n} in {rel}: {f}");
+        }
+    }
+    for (name, p) in &tree.passwd {
+        let line = line_at("etc/passwd", p.line).expect("a passwd entry's line exists");
+        assert!(line.starts_with(&format!("{name}:")), "{name} from {line:?}");
+    }
+    for (name, r) in &tree.resellers {
+        assert_eq!(r.source.path, format!("{shown}/var/cpanel/resellers"));
+        let line = line_at("var/cpanel/resellers", r.source.line.expect("a line")).expect("a reseller's line exists");
+        assert!(line.starts_with(&format!("{name}:")), "{name} from {line:?}");
+        assert!(tree.passwd.contains_key(name.as_str()), "{name} has a system user");
+    }
+    for name in tree.accounts.keys() {
+        assert!(
+            files.contains_key(format!("var/cpanel/users/{name}").as_str()),
+            "{name}"
+        );
+        assert!(tree.passwd.contains_key(name.as_str()), "{name} has a system user");
+    }
+    for t in &tree.tokens {
+        assert!(
+            files.contains_key(format!("var/cpanel/authn/api_tokens_v2/whostmgr/{}.json", t.user).as_str()),
+            "{}",
+            t.principal()
+        );
+        assert!(
+            t.hash.len() == 128 && t.hash.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{}",
+            t.hash
+        );
+    }
+    for m in &tree.cluster {
+        assert!(
+            line_at("var/cpanel/clusterserver/servers.db", m.line).is_some(),
+            "{}",
+            m.name
+        );
+        assert!(!m.key.expose().bytes().any(|b| !b.is_ascii_alphanumeric()));
+    }
+    for (key, origin) in &tree.setting_origins {
+        if let SettingOrigin::File(source) = origin {
+            let line = line_at("var/cpanel/cpanel.config", source.line.expect("a line")).expect("its line exists");
+            assert!(line.contains(key.as_str()), "{key} from {line:?}");
+        }
+    }
 }

@@ -15,6 +15,13 @@ use rand::{Rng, SeedableRng};
 /// Mutated inputs per target: about a second in all.
 const ROUNDS: usize = 20_000;
 
+/// Mutated inputs for the targets whose every input is a tree of files written to disk and read back (a few
+/// milliseconds each): a few seconds in all. cargo-fuzz runs them unbounded.
+const ROUNDS_ON_DISK: usize = 1_000;
+
+/// The targets that write each input to disk.
+const ON_DISK: &[&str] = &["whm_files"];
+
 /// Bytes worth inserting: line structure, separators, quotes, NUL, control characters, a UTF-8 lead byte.
 const INTERESTING: &[u8] = b"\n\r\0=:#;[]\"'\\ \t,-.\x7f\xc3\x01\x1f";
 
@@ -79,16 +86,21 @@ fn run(target: &str) {
         .1;
     let inputs = corpus(target);
     let seeds: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
-    fuzz(target, &seeds, check);
+    let rounds = if ON_DISK.contains(&target) {
+        ROUNDS_ON_DISK
+    } else {
+        ROUNDS
+    };
+    fuzz(target, &seeds, rounds, check);
 }
 
-/// Replays the seeds, then `ROUNDS` mutations of them, through `check`; a panic names the input.
-fn fuzz(name: &str, seeds: &[&[u8]], check: impl Fn(&[u8])) {
+/// Replays the seeds, then `rounds` mutations of them, through `check`; a panic names the input.
+fn fuzz(name: &str, seeds: &[&[u8]], rounds: usize, check: impl Fn(&[u8])) {
     let mut rng = StdRng::seed_from_u64(0x7765_616b_6761_7465);
     let inputs = seeds
         .iter()
         .map(|s| s.to_vec())
-        .chain((0..ROUNDS).map(|_| mutate(&mut rng, seeds)));
+        .chain((0..rounds).map(|_| mutate(&mut rng, seeds)));
     for input in inputs {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&input)));
         if let Err(e) = outcome {
@@ -179,4 +191,9 @@ fn cluster_outbox_keeps_its_promises() {
 #[test]
 fn member_answer_keeps_its_promises() {
     run("member_answer");
+}
+
+#[test]
+fn whm_files_keeps_its_promises() {
+    run("whm_files");
 }

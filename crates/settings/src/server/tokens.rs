@@ -111,9 +111,10 @@ pub(super) fn read(tree: &mut ServerTree, now: u64) {
                 _ => None,
             });
         let Some(entries) = parsed else {
-            let line = numbered(&text).count().min(1);
+            // The first line, when the file has one: an empty file has no line to name.
+            let line = numbered(&text).next().map(|(n, _)| n);
             let m = "not WHM's token store ({\"tokens\":{…}}); no token of this file authenticates";
-            tree.note("UNREADABLE", Severity::Error, &rel, Some(line), m);
+            tree.note("UNREADABLE", Severity::Error, &rel, line, m);
             continue;
         };
         if user_acls.is_none() && !entries.is_empty() {
