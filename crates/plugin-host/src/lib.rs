@@ -12,7 +12,7 @@
 //! [`plugin_abi::HostCallbacks`] and answers a [`plugin_abi::Response`]; [`PluginHost::feature_info`] answers a
 //! [`plugin_abi::Feature`]. Import those from `plugin_abi`.
 //!
-//! A plugin configured with `isolation = "process"` runs in a worker process of its own ([`isolated`], [`worker`]):
+//! A plugin configured with `isolation = "process"` runs in a worker process of its own (`isolated`, [`worker`]):
 //! the same checks, the same ABI, the same calls, and a crash, an abort or a hang there faults that plugin alone; the
 //! application starts it again with [`PluginHost::restart_workers`] once [`PluginHost::restart_due`] says so.
 

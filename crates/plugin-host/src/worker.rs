@@ -4,7 +4,7 @@
 //!
 //! Descriptor 3 is the socket, descriptor 4 the sealed copy of the library the host checked. The worker checks those
 //! bytes against the SHA-256 the host sends, loads them as the host loads an in-process plugin (ELF bounds, the ABI
-//! version first, then the description) and answers [`crate::wire::FromWorker::Described`]; then it serves one call at
+//! version first, then the description) and answers `FromWorker::Described`; then it serves one call at
 //! a time, forwarding the plugin's [`HostCallbacks`] to the host over the same socket. It exits when the socket closes
 //! or the host process ends.
 

@@ -79,7 +79,7 @@ pub struct MemberState {
     pub last_error_at: Option<u64>,
     pub delivered: u64,
     pub rejected: u64,
-    /// Whether the member is marked for a full resync (see [`MAX_QUEUED_VALUE`], [`MAX_QUEUE_LEN`]).
+    /// Whether the member is marked for a full resync (see [`super::MAX_QUEUED_VALUE`], [`super::MAX_QUEUE_LEN`]).
     pub resync: bool,
 }
 
