@@ -19,6 +19,29 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+/// Exit code, standard output and standard error of one run of the `tweakgate` binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `tweakgate --config CONFIG ARGS…` to its end.
+pub fn run_cli(config: &Path, args: &[&str]) -> Run {
+    let out = Command::new(tweakgate_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("running tweakgate");
+    Run {
+        code: out.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// The workspace's target directory: `CARGO_TARGET_DIR` when set, else `target/` at the workspace root.
 pub fn target_dir() -> PathBuf {
     target_dir_from(std::env::var_os("CARGO_TARGET_DIR"))

@@ -5,28 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use tests::tweakgate_bin;
-
-/// Exit code, standard output and standard error of one run.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(config: &Path, args: &[&str]) -> Run {
-    let out = Command::new(tweakgate_bin())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .expect("running tweakgate");
-    Run {
-        code: out.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use tests::{run_cli as run, tweakgate_bin};
 
 /// The shipped default config, copied beside a state directory of its own with the plugin path made absolute.
 fn default_config(dir: &Path) -> PathBuf {

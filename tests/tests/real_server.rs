@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use tests::whm_tree::{self, WhmTree};
-use tests::{Cast, TestPanel};
+use tests::{Cast, TestPanel, run_cli as run};
 
 /// A config that reads the tree (and loads the Remote Access Key plugin), beside a state directory of its own.
 fn config_for(tree: &WhmTree, state: &Path) -> PathBuf {
@@ -25,26 +25,6 @@ fn config_for(tree: &WhmTree, state: &Path) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(config: &Path, args: &[&str]) -> Run {
-    let out = Command::new(tests::tweakgate_bin())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .expect("running tweakgate");
-    Run {
-        code: out.status.code().expect("exited"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 /// A matrix cell: visible, and the reason codes when hidden.
