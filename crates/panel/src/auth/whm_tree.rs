@@ -3,6 +3,7 @@
 //! `.accesshash` (owned by that user, as WHM writes it), which only counts while `allow_deprecated_accesshash` is on.
 //! Keys come from the panel's own [`KeyCache`], read again only when their file changes.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use settings::Username;
@@ -56,7 +57,10 @@ fn check_secret<'a>(
     peer: IpAddr,
     keys_on: bool,
 ) -> Outcome<'a> {
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let mut hex = String::with_capacity(128);
+    for b in digest {
+        let _ = write!(hex, "{b:02x}");
+    }
     if let Some(token) = tree.tokens.iter().find(|t| &t.user == user && t.hash == hex) {
         if token.is_expired(now) {
             return Outcome::Expired;

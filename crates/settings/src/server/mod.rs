@@ -46,11 +46,31 @@ pub struct Finding {
 }
 
 impl fmt::Display for Finding {
+    /// One line: the path and message quote the server's files, so their control characters are escaped (a line
+    /// break or a terminal escape in a file never reaches the administrator's terminal as itself).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = Escaped(&self.path);
+        let message = Escaped(&self.message);
         match self.line {
-            Some(line) => write!(f, "{}:{line}: {}: {}", self.path, self.code, self.message),
-            None => write!(f, "{}: {}: {}", self.path, self.code, self.message),
+            Some(line) => write!(f, "{path}:{line}: {}: {message}", self.code),
+            None => write!(f, "{path}: {}: {message}", self.code),
         }
+    }
+}
+
+/// Text shown with its control characters escaped (`\n`, `\u{1b}`), everything else as it is.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for ch in self.0.chars() {
+            if ch.is_control() {
+                write!(f, "{}", ch.escape_default())?;
+            } else {
+                fmt::Write::write_char(f, ch)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -912,6 +932,24 @@ pub fn parse_cpuser(text: &str, path: String) -> CpUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finding_quoting_a_file_escapes_its_control_characters() {
+        let finding = Finding {
+            code: "DUPLICATE_RESELLER",
+            severity: Severity::Warning,
+            path: "var/cpanel/resel\x1b[2Jlers".into(),
+            line: Some(5),
+            message: "a second line for \"al\npha\"; WHM's login uses the first".into(),
+        };
+        let shown = finding.to_string();
+        assert_eq!(
+            shown,
+            "var/cpanel/resel\\u{1b}[2Jlers:5: DUPLICATE_RESELLER: a second line for \"al\\npha\"; WHM's login uses \
+             the first"
+        );
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    }
 
     #[test]
     fn cpuser_is_read_as_whm_reads_it() {
