@@ -256,6 +256,23 @@ fn check_server_reports_each_finding_with_code_path_and_line() {
         "{}",
         text.stdout
     );
+    // `config check` shows the same findings, and leaves failing on them to `check --server`.
+    let config_check = run(&config, &["config", "check"]);
+    assert_eq!(config_check.code, 0, "{}{}", config_check.stdout, config_check.stderr);
+    assert!(
+        config_check
+            .stdout
+            .contains(&format!("{root}/var/cpanel/resellers:5: DUPLICATE_RESELLER"))
+            && config_check.stdout.contains("error(s),"),
+        "{}",
+        config_check.stdout
+    );
+    let config_json: Value = serde_json::from_str(&run(&config, &["config", "check", "--json"]).stdout).unwrap();
+    assert_eq!(
+        config_json["findings"].as_array().map(Vec::len),
+        Some(findings.len()),
+        "{config_json}"
+    );
 }
 
 /// A served panel on the tree, with the Remote Access Key plugin.

@@ -9,11 +9,13 @@ use settings::Snapshot;
 
 use super::offline_snapshot;
 
-/// `config check`: parse and validate, print the warnings and the plugins that failed; exit 1 on a failed plugin.
+/// `config check`: parse and validate, print the warnings, the findings of the server tree the config reads (if
+/// any: `check --server` is the command that fails on them) and the plugins that failed; exit 1 on a failed plugin.
 pub(crate) fn config_check(config_path: &Path, json: bool) -> Result<ExitCode> {
     let (snapshot, plugins) = offline_snapshot(config_path)?;
     let c = snapshot.config();
     let failed: Vec<_> = plugins.reports().into_iter().filter(|r| !r.is_loaded()).collect();
+    let findings = c.whm.as_deref().map_or(&[][..], |tree| &tree.findings[..]);
     if json {
         println!(
             "{}",
@@ -21,6 +23,7 @@ pub(crate) fn config_check(config_path: &Path, json: bool) -> Result<ExitCode> {
                 "file": c.file.display().to_string(),
                 "ok": failed.is_empty(),
                 "warnings": c.warnings,
+                "findings": findings,
                 "resellers": c.users.resellers.len(),
                 "accounts": c.users.accounts.len(),
                 "plugins": c.plugins.len(),
@@ -37,6 +40,9 @@ pub(crate) fn config_check(config_path: &Path, json: bool) -> Result<ExitCode> {
         );
         for w in &c.warnings {
             println!("warning: {w}");
+        }
+        if let Some(tree) = c.whm.as_deref() {
+            print!("{}", super::server::findings(tree, false)?.0);
         }
         for r in &failed {
             println!("plugin {r}");
