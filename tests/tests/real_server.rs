@@ -599,6 +599,43 @@ fn a_suspended_resellers_token_and_key_are_refused() {
     );
     whm_tree::put(tree.root(), "var/cpanel/suspended/alpha", "Abuse\n", 0o644, 0);
     whm_tree::put(tree.root(), "var/cpanel/bwlimited/bravo", "", 0o644, 0);
+    // Shown means allowed: the matrix, `explain` and privilege test files hide every feature from them and their
+    // tokens with USER_SUSPENDED, and root still sees what it saw.
+    let state = tempfile::tempdir().unwrap();
+    let config = config_for(&tree, state.path());
+    let cells = matrix(&config);
+    let suspended = |p: &str| {
+        ["alpha", "bravo"]
+            .iter()
+            .any(|u| p == *u || p.starts_with(&format!("{u}/")))
+    };
+    let of_suspended: Vec<_> = cells.iter().filter(|((p, _), _)| suspended(p)).collect();
+    assert!(
+        of_suspended.len() >= 2 * 4,
+        "alpha, bravo and their tokens: {of_suspended:?}"
+    );
+    for ((principal, feature), (visible, codes)) in &of_suspended {
+        // An expired token authenticates nothing, suspended or not: it says so alone.
+        let first = codes.first().map(String::as_str);
+        assert!(
+            !visible && (first == Some("USER_SUSPENDED") || codes == &["TOKEN_EXPIRED"]),
+            "{principal} {feature}: {codes:?}"
+        );
+    }
+    assert_eq!(
+        cells[&("root".to_owned(), "remote-access-key".to_owned())],
+        (true, vec![])
+    );
+    let explained = run(
+        &config,
+        &["explain", "--user", "alpha", "--feature", "remote-access-key"],
+    );
+    assert!(
+        explained.stdout.contains("alpha is suspended on this server"),
+        "{}{}",
+        explained.stdout,
+        explained.stderr
+    );
     let server = serve(&tree);
     for (user, secret) in [
         ("alpha", whm_tree::ALPHA_LOST_TOKEN),

@@ -445,6 +445,7 @@ impl Config {
                         additional: Default::default(),
                         home: r.home.map(&resolve),
                         password_hash: r.password_hash,
+                        suspended: None,
                     };
                     (name, reseller)
                 })

@@ -151,6 +151,10 @@ pub enum Reason {
     FullAccessRequired {
         user: CompactString,
     },
+    /// The user is suspended on a real server: WHM refuses its credentials.
+    UserSuspended {
+        user: CompactString,
+    },
     PrivilegeMissing {
         user: CompactString,
         /// Shared with the snapshot's rule: a decision copies no list.
@@ -187,6 +191,7 @@ impl Reason {
             Reason::NotAReseller { .. } => "NOT_A_RESELLER",
             Reason::RootOnly { .. } => "ROOT_ONLY",
             Reason::FullAccessRequired { .. } => "FULL_ACCESS_REQUIRED",
+            Reason::UserSuspended { .. } => "USER_SUSPENDED",
             Reason::PrivilegeMissing { .. } => "PRIVILEGE_MISSING",
             Reason::SettingDisabled { .. } => "SETTING_DISABLED",
             Reason::PluginFaulted { .. } => "PLUGIN_FAULTED",
@@ -204,6 +209,7 @@ impl fmt::Display for Reason {
             Reason::NotAReseller { user } => text::not_a_reseller(f, user),
             Reason::RootOnly { user } => text::root_only(f, user),
             Reason::FullAccessRequired { user } => text::full_access_required(f, user),
+            Reason::UserSuspended { user } => text::user_suspended(f, user),
             Reason::PrivilegeMissing {
                 user,
                 any_of,
@@ -256,6 +262,27 @@ struct UserEntry {
     name: Username,
     kind: UserKind,
     privileges: AclSet,
+    /// Suspended on a real server: every feature hidden with `USER_SUSPENDED`.
+    suspended: bool,
+}
+
+impl UserEntry {
+    fn who(&self, privileges: AclSet) -> Who {
+        Who {
+            kind: self.kind,
+            privileges,
+            suspended: self.suspended,
+        }
+    }
+}
+
+/// Who asks, as the rule reads it: the user's kind, the privileges the credential carries, and whether the user is
+/// suspended.
+#[derive(Debug, Clone, Copy)]
+struct Who {
+    kind: UserKind,
+    privileges: AclSet,
+    suspended: bool,
 }
 
 /// What the gate works out once per feature: the ACLs it asks for, and its switches that are Off.
@@ -312,6 +339,7 @@ impl Snapshot {
             name: Username::root(),
             kind: UserKind::Root,
             privileges: AclSet::EVERYTHING,
+            suspended: false,
         });
         users.extend(all.resellers.iter().map(|(name, r)| UserEntry {
             name: name.clone(),
@@ -321,11 +349,13 @@ impl Snapshot {
             } else {
                 r.privileges
             },
+            suspended: r.suspended.is_some(),
         }));
         users.extend(all.accounts.keys().map(|name| UserEntry {
             name: name.clone(),
             kind: UserKind::Account,
             privileges: privileges_of(name),
+            suspended: false,
         }));
         let mut user_index = NameMap::with_capacity_and_hasher(users.len(), Default::default());
         for (i, u) in users.iter().enumerate() {
@@ -366,7 +396,7 @@ impl Snapshot {
         for (u, entry) in users.iter().enumerate() {
             for (fi, (feature, rule)) in features.iter().zip(&rules).enumerate() {
                 let open = feature.fault.is_none() && rule.settings_off.is_empty();
-                if open && user_failure(Some((entry.kind, entry.privileges)), rule, true).is_none() {
+                if open && user_failure(Some(entry.who(entry.privileges)), rule, true).is_none() {
                     visible[u * words_per_user + fi / 64] |= 1 << (fi % 64);
                 }
             }
@@ -468,7 +498,7 @@ impl Snapshot {
         let id = self.user_id(user);
         let who = id.map(|id| {
             let entry = &self.users[id.0 as usize];
-            (entry.kind, entry.privileges)
+            entry.who(entry.privileges)
         });
         let fid = self.feature_id(feature);
         let visible = match (id, fid) {
@@ -516,7 +546,7 @@ impl Snapshot {
         let mut explanation = Explanation {
             snapshot: self,
             user: entry.name.as_str(),
-            who: Some((entry.kind, privileges)),
+            who: Some(entry.who(privileges)),
             feature: self.feature_id(feature).ok_or(feature),
             token_restricted: privileges != entry.privileges,
             full_access,
@@ -535,7 +565,7 @@ impl Snapshot {
 pub struct Explanation<'a> {
     snapshot: &'a Snapshot,
     user: &'a str,
-    who: Option<(UserKind, AclSet)>,
+    who: Option<Who>,
     /// The feature's position, or its name when no feature has it.
     feature: Result<FeatureId, &'a str>,
     token_restricted: bool,
@@ -564,6 +594,7 @@ impl<'a> Explanation<'a> {
                 let rule = &self.snapshot.rules[id.0 as usize];
                 let head = user_failure(self.who, rule, self.full_access).map(|failure| match failure {
                     UserFailure::Unknown => ReasonRef::UnknownUser { user },
+                    UserFailure::Suspended => ReasonRef::UserSuspended { user },
                     UserFailure::NotAReseller => ReasonRef::NotAReseller { user },
                     UserFailure::RootOnly => ReasonRef::RootOnly { user },
                     UserFailure::FullAccessRequired => ReasonRef::FullAccessRequired { user },
@@ -617,6 +648,9 @@ pub enum ReasonRef<'a> {
     FullAccessRequired {
         user: &'a str,
     },
+    UserSuspended {
+        user: &'a str,
+    },
     PrivilegeMissing {
         user: &'a str,
         /// ACL names, in the rule's order.
@@ -639,6 +673,7 @@ impl ReasonRef<'_> {
             ReasonRef::NotAReseller { .. } => "NOT_A_RESELLER",
             ReasonRef::RootOnly { .. } => "ROOT_ONLY",
             ReasonRef::FullAccessRequired { .. } => "FULL_ACCESS_REQUIRED",
+            ReasonRef::UserSuspended { .. } => "USER_SUSPENDED",
             ReasonRef::PrivilegeMissing { .. } => "PRIVILEGE_MISSING",
             ReasonRef::SettingDisabled { .. } => "SETTING_DISABLED",
             ReasonRef::Plugin(reason) => reason.code(),
@@ -657,6 +692,7 @@ impl ReasonRef<'_> {
             ReasonRef::NotAReseller { user } => Reason::NotAReseller { user: user.into() },
             ReasonRef::RootOnly { user } => Reason::RootOnly { user: user.into() },
             ReasonRef::FullAccessRequired { user } => Reason::FullAccessRequired { user: user.into() },
+            ReasonRef::UserSuspended { user } => Reason::UserSuspended { user: user.into() },
             ReasonRef::PrivilegeMissing {
                 user,
                 any_of,
@@ -684,7 +720,8 @@ impl serde::Serialize for ReasonRef<'_> {
             ReasonRef::UnknownFeature { feature } => ("feature", feature),
             ReasonRef::NotAReseller { user }
             | ReasonRef::RootOnly { user }
-            | ReasonRef::FullAccessRequired { user } => ("user", user),
+            | ReasonRef::FullAccessRequired { user }
+            | ReasonRef::UserSuspended { user } => ("user", user),
             ReasonRef::SettingDisabled { setting } => ("setting", setting.key),
             ReasonRef::PrivilegeMissing {
                 user,
@@ -716,6 +753,7 @@ impl fmt::Display for ReasonRef<'_> {
             ReasonRef::NotAReseller { user } => text::not_a_reseller(f, user),
             ReasonRef::RootOnly { user } => text::root_only(f, user),
             ReasonRef::FullAccessRequired { user } => text::full_access_required(f, user),
+            ReasonRef::UserSuspended { user } => text::user_suspended(f, user),
             ReasonRef::PrivilegeMissing {
                 user,
                 any_of,
@@ -754,6 +792,13 @@ mod text {
         write!(
             f,
             "only a credential with all of {user}'s privileges uses this feature; this API token or session is limited to a list"
+        )
+    }
+
+    pub fn user_suspended(f: &mut Formatter<'_>, user: &str) -> Result {
+        write!(
+            f,
+            "{user} is suspended on this server: WHM refuses its logins, API tokens and access keys until it is unsuspended"
         )
     }
 
@@ -800,6 +845,7 @@ mod text {
 /// What, about the user alone, keeps a feature hidden.
 enum UserFailure {
     Unknown,
+    Suspended,
     NotAReseller,
     RootOnly,
     PrivilegeMissing,
@@ -809,12 +855,15 @@ enum UserFailure {
 /// The user's and credential's part of the rule: root or a reseller (root alone for a root-only feature), holding
 /// `all` or one of the ACLs, with a full-access credential where the feature needs one. Shared by the fast path and
 /// the explanation, so they cannot disagree.
-fn user_failure(who: Option<(UserKind, AclSet)>, rule: &FeatureRule, full_access: bool) -> Option<UserFailure> {
-    match who {
-        None => Some(UserFailure::Unknown),
-        Some((UserKind::Account, _)) => Some(UserFailure::NotAReseller),
-        Some((UserKind::Reseller, _)) if rule.root_only => Some(UserFailure::RootOnly),
-        Some((UserKind::Root | UserKind::Reseller, privileges)) => {
+fn user_failure(who: Option<Who>, rule: &FeatureRule, full_access: bool) -> Option<UserFailure> {
+    let Some(who) = who else {
+        return Some(UserFailure::Unknown);
+    };
+    match (who.kind, who.privileges) {
+        _ if who.suspended => Some(UserFailure::Suspended),
+        (UserKind::Account, _) => Some(UserFailure::NotAReseller),
+        (UserKind::Reseller, _) if rule.root_only => Some(UserFailure::RootOnly),
+        (UserKind::Root | UserKind::Reseller, privileges) => {
             if !rule.needed.is_empty() && !privileges.check_any(rule.needed) {
                 Some(UserFailure::PrivilegeMissing)
             } else if rule.full_access && !full_access {
@@ -884,11 +933,16 @@ privileges = ["manage-api-tokens", "list-accts"]
 privileges = ["list-accts"]
 [resellers.empty]
 privileges = []
+[resellers.sam]
+privileges = ["all"]
 [accounts.dave]
 owner = "bob"
 "#
         );
-        let config = Config::parse(&text, Path::new("t.toml")).unwrap();
+        let mut config = Config::parse(&text, Path::new("t.toml")).unwrap();
+        // sam is suspended, as a real server's files say it (a TOML config cannot).
+        let sam = Username::new("sam").unwrap();
+        config.users.resellers.get_mut(&sam).unwrap().suspended = Some("Abuse".into());
         Snapshot::compile(Arc::new(config), vec![remote_access_key()])
     }
 
@@ -903,6 +957,7 @@ owner = "bob"
             (true, "empty", &["PRIVILEGE_MISSING"]),
             (true, "dave", &["NOT_A_RESELLER"]),
             (true, "nobody", &["UNKNOWN_USER"]),
+            (true, "sam", &["USER_SUSPENDED"]),
             (false, "root", &["SETTING_DISABLED"]),
             (false, "carol", &["SETTING_DISABLED"]),
             (false, "bob", &["SETTING_DISABLED"]),
@@ -910,6 +965,7 @@ owner = "bob"
             (false, "empty", &["PRIVILEGE_MISSING", "SETTING_DISABLED"]),
             (false, "dave", &["NOT_A_RESELLER", "SETTING_DISABLED"]),
             (false, "nobody", &["UNKNOWN_USER", "SETTING_DISABLED"]),
+            (false, "sam", &["USER_SUSPENDED", "SETTING_DISABLED"]),
         ];
         let on = snapshot(true);
         let off = snapshot(false);
@@ -943,7 +999,7 @@ owner = "bob"
         let limited =
             AclSet::EVERYTHING.limit_by_token(Some(AclSet::from_acls([Acl::from_name("list-accts").unwrap()])));
         let mut seen = std::collections::BTreeSet::new();
-        for user in ["root", "bob", "erin", "dave", "nobody"] {
+        for user in ["root", "bob", "erin", "dave", "nobody", "sam"] {
             for feature in ["remote-access-key", "nope"] {
                 let explanations = [
                     s.explain(user, feature),
@@ -983,7 +1039,8 @@ owner = "bob"
                 "PRIVILEGE_MISSING",
                 "SETTING_DISABLED",
                 "UNKNOWN_FEATURE",
-                "UNKNOWN_USER"
+                "UNKNOWN_USER",
+                "USER_SUSPENDED"
             ]
         );
         let faulty = Snapshot::compile(s.config().clone(), vec![s.features()[1].clone()]);

@@ -296,6 +296,7 @@ impl ResellersFile {
                         additional,
                         home: None,
                         password_hash: None,
+                        suspended: None,
                     },
                 )
             })

@@ -28,6 +28,9 @@ pub struct Reseller {
     pub additional: BTreeSet<String>,
     pub home: Option<PathBuf>,
     pub password_hash: Option<String>,
+    /// `Some(reason)` when the reseller's own account is suspended on a real server (`[sources] whm_root`): WHM
+    /// refuses its logins, tokens and keys, so the gate shows it nothing (`USER_SUSPENDED`).
+    pub suspended: Option<String>,
 }
 
 /// An ordinary cPanel account.

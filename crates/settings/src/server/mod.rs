@@ -843,6 +843,11 @@ impl ServerTree {
                     additional: r.additional.clone(),
                     home: home(r.name.as_str()),
                     password_hash: None,
+                    suspended: self
+                        .accounts
+                        .get(&r.name)
+                        .filter(|a| a.suspension.suspended)
+                        .map(|a| a.suspension.reason.clone()),
                 };
                 (r.name.clone(), reseller)
             })
