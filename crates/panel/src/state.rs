@@ -233,11 +233,17 @@ impl Panel {
         if let Some(home) = snapshot.config().users.home(user) {
             return home.clone();
         }
+        // Built in one buffer of the right size: a request asks for a home more than once.
+        let state = self.state_dir.as_os_str().len();
+        let mut home = PathBuf::with_capacity(state + "/home/".len() + user.as_str().len() + 1);
+        home.push(&self.state_dir);
         if user.is_root() {
-            self.state_dir.join("root")
+            home.push("root");
         } else {
-            self.state_dir.join("home").join(user.as_str())
+            home.push("home");
+            home.push(user.as_str());
         }
+        home
     }
 
     /// Re-reads the config now. On failure the last good snapshot stays in force and the error is recorded.

@@ -154,7 +154,8 @@ fn request(
     let (security_token, csrf_token) =
         page.map_or((String::new(), String::new()), |(s, c)| (format!("/{s}"), c.to_owned()));
     Request {
-        feature: auth.feature().to_owned(),
+        // The call names the feature itself (`PluginHost::call`, which sets it for the plugin).
+        feature: String::new(),
         target,
         user: user_info(ctx.panel, ctx.snapshot, &caller.user, caller.privileges.has_all()),
         source: caller.source.to_string(),
