@@ -859,6 +859,17 @@ impl TestPanel {
             .expect("importing a token");
     }
 
+    /// Where the user's `.accesshash` is: the file an administrator or another program may change behind the panel.
+    pub fn key_file(&self, user: &str) -> PathBuf {
+        let user = Username::new(user).expect("a username");
+        credentials::key_file_path(&self.panel.home_of(&self.panel.snapshot(), &user))
+    }
+
+    /// Where the user's API tokens are stored (the store another process may change behind the panel).
+    pub fn token_store_dir(&self) -> PathBuf {
+        self.panel.tokens.dir().to_owned()
+    }
+
     /// The user's access key as the file on disk holds it (`None`: no key).
     pub fn key_on_disk(&self, user: &str) -> Option<String> {
         let user = Username::new(user).expect("a username");

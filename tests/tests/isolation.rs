@@ -32,6 +32,11 @@ fn a_limited_credential_reads_and_generates_no_key_in_a_worker_process() {
 }
 
 #[test]
+fn the_callers_key_comes_from_the_hosts_service_over_the_workers_socket() {
+    plugins::the_callers_key_comes_from_the_hosts_service_and_no_file_is_read_in(Isolation::Process);
+}
+
+#[test]
 fn a_plugin_built_for_the_previous_abi_version_loads_in_a_worker_process() {
     plugins::a_plugin_built_for_the_previous_abi_version_loads_in(Isolation::Process);
 }
@@ -272,6 +277,38 @@ fn a_worker_runs_as_the_user_its_entry_names() {
         })
         .expect("a nobody user");
     assert_eq!(uid, nobody);
+}
+
+/// A worker running as an unprivileged user cannot read the server's key files, yet the Remote Access Key function in
+/// it answers the caller's own key: the host hands it over the socket (`HostCallbacks::caller_key`). Another user's
+/// key, which the plugin reads itself, is refused to it by the system.
+#[test]
+fn a_worker_that_cannot_read_key_files_answers_the_callers_key_from_the_host() {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !root {
+        eprintln!("not root: a worker cannot be started as another user here");
+        return;
+    }
+    let p = TestPanel::open(
+        &Cast::standard()
+            .without_plugins()
+            .plugin("remote-access-key", "isolation = \"process\"\nuser = \"nobody\""),
+    );
+    let key = p.access_key("root");
+    let r = p.as_("root").api("accesshash", "");
+    assert_eq!(r.result(), 1, "{}", r.body);
+    assert_eq!(r.json()["data"]["accesshash"], key.as_str());
+    p.access_key("bob");
+    let r = p.as_("root").api("accesshash", "user=bob");
+    assert_eq!(r.result(), 0, "{}", r.body);
+    assert!(
+        r.reason().contains("ermission denied"),
+        "the worker reads no key file: {}",
+        r.body
+    );
 }
 
 /// A worker serves one call at a time: calls queued behind slow ones past their budget are answered 503 without being

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod conformance;
+mod credential_files;
 mod fuzz;
 mod hostile;
 mod isolation;

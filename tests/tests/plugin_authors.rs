@@ -140,6 +140,20 @@ fn a_plugin_built_for_the_previous_abi_minor_loads() {
     assert!(api0["error"].as_str().unwrap().contains("version (0)"), "{api0}");
 }
 
+/// A plugin built for ABI version 4 loads on this host (5) and serves as it did, API 0 form and host callbacks
+/// included: the host's callback table is longer since version 5 (the caller's key service), and a version 4 plugin
+/// reads only what it knows of it.
+#[test]
+fn a_plugin_built_for_the_previous_abi_version_serves_as_it_did() {
+    let p = TestPanel::open(&cast().plugin("fixture-abi-v4", ""));
+    let root = p.as_("root");
+    let r = root.api("v4_hello", "");
+    assert_eq!(r.result(), 1, "{}", r.body);
+    assert_eq!(r.json()["data"], serde_json::json!({"hello": "root", "known": true}));
+    let api0 = root.get("/json-api/v4_hello").json();
+    assert_eq!(api0, serde_json::json!({"hello": "root", "known": true}));
+}
+
 /// The outside author's guide (docs/plugins.md), followed from scratch: a crate outside the workspace with its own
 /// manifest, depending on `plugin-abi` by path, built with `cargo build`, its own kit tests run with `cargo test`,
 /// then loaded by a served panel where the gate, the menu and the API treat it as any plugin.
@@ -246,6 +260,13 @@ fn the_kit_reads_and_calls_libraries_as_the_panel_does() {
         "not read from a version 3 plugin"
     );
     assert!(v3.info.features[0].full_access, "what version 3 had is read");
+    let v4 = testing::load(tests::build_cdylib("fixture-abi-v4")).unwrap();
+    assert_eq!(v4.abi_version, 4);
+    assert_eq!(
+        v4.info.features[0].api0_functions,
+        ["v4_hello"],
+        "read from a version 4 plugin"
+    );
 
     let host = TestHost::default();
     let panics = testing::load(tests::build_cdylib("fixture-panics")).unwrap();

@@ -312,19 +312,20 @@ fn broken_libraries_are_refused_with_typed_errors() {
         2,
         "the fixture stands for a version older than the oldest the host loads"
     );
+    assert_eq!(plugin_abi::ABI_VERSION, 5, "the messages below name the host's version");
     assert_eq!(
         failure(&host, &wrong_abi),
-        LoadError::AbiMismatch { expected: 4, found: 1 }
+        LoadError::AbiMismatch { expected: 5, found: 1 }
     );
     assert_eq!(report_for(&reports, &wrong_abi).abi_version, Some(1));
     assert_eq!(
         failure(&host, &wrong_abi).to_string(),
-        "plugin ABI version 1 does not match the host's ABI version 4 (it loads versions 2 to 4); rebuild the plugin against plugin-abi with ABI version 4"
+        "plugin ABI version 1 does not match the host's ABI version 5 (it loads versions 2 to 5); rebuild the plugin against plugin-abi with ABI version 5"
     );
     assert!(
         report_for(&reports, &wrong_abi)
             .to_string()
-            .contains("failed [ABI_MISMATCH]: plugin ABI version 1 does not match the host's ABI version 4")
+            .contains("failed [ABI_MISMATCH]: plugin ABI version 1 does not match the host's ABI version 5")
     );
     assert_eq!(
         report_for(&reports, &wrong_abi).features,
@@ -842,6 +843,119 @@ pub(crate) fn a_limited_credential_reads_and_generates_no_key_in(isolation: Isol
     );
     assert!(page.contains(r#"id="notice""#), "{page}");
     assert_ne!(homes.key_file("bob"), files.1, "bob's key was replaced");
+}
+
+/// The caller's key is a full-access credential: the panel hands it only to a feature that requires one, for a
+/// request that carries one. A plugin serving any other feature (hello needs nothing) that asks for root's key while
+/// root uses it gets a refusal, never the key.
+#[test]
+fn a_plugin_whose_feature_needs_no_full_access_never_gets_the_callers_key() {
+    let p = tests::TestPanel::open(&tests::Cast::standard().plugin("fixture-hello", ""));
+    p.access_key("root");
+    for client in [p.as_("root"), p.as_("root").with_key(), p.as_("root").in_session()] {
+        let r = client.api("hello", "caller_key=1");
+        assert_eq!(r.result(), 1, "{}", r.body);
+        let answer = r.json()["data"]["caller_key"].as_str().unwrap().to_owned();
+        assert!(
+            answer.starts_with("Refused(") && answer.contains("full-access"),
+            "{answer}"
+        );
+    }
+}
+
+/// A host that offers the caller's key through its service (ABI 5), and counts the requests for it, beside real homes.
+struct KeyService {
+    homes: Homes,
+    /// What the service answers: `None` offers nothing (a host of an earlier version); `Some(Ok(Some(key)))` a key.
+    offered: Mutex<Option<Result<Option<String>, String>>>,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl HostCallbacks for KeyService {
+    fn lookup_user(&self, name: &str) -> Option<UserInfo> {
+        self.homes.lookup_user(name)
+    }
+
+    fn audit(&self, event: &str) -> Result<(), String> {
+        self.homes.audit(event)
+    }
+
+    fn log(&self, _: LogLevel, _: &str) {}
+
+    fn caller_key(&self, answer: &mut dyn FnMut(plugin_abi::CallerKey<'_>)) {
+        use plugin_abi::CallerKey;
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match &*self.offered.lock().unwrap() {
+            None => answer(CallerKey::NotOffered),
+            Some(Ok(Some(key))) => answer(CallerKey::Key(key)),
+            Some(Ok(None)) => answer(CallerKey::NoKey),
+            Some(Err(why)) => answer(CallerKey::Refused(why)),
+        }
+    }
+}
+
+#[test]
+fn the_callers_key_comes_from_the_hosts_service_and_no_file_is_read() {
+    the_callers_key_comes_from_the_hosts_service_and_no_file_is_read_in(Isolation::InProcess);
+}
+
+/// The plugin answers the caller's own key as the host's service hands it, without reading a file: root has no key
+/// file at all here, yet the function and the page show the key the host offered; what the host says instead (no key,
+/// a refusal) is what the plugin answers. Another user's key, and any key on a host that offers no service, is read
+/// from its file as before.
+pub(crate) fn the_callers_key_comes_from_the_hosts_service_and_no_file_is_read_in(isolation: Isolation) {
+    use std::sync::atomic::Ordering;
+    let host = key_host(isolation);
+    let offered = credentials::AccessKey::generate().unwrap();
+    let service = KeyService {
+        homes: Homes::new(),
+        offered: Mutex::new(Some(Ok(Some(offered.as_str().to_owned())))),
+        asked: std::sync::atomic::AtomicUsize::new(0),
+    };
+    let homes = &service.homes;
+    let call = |caller: &str, params: &[(&str, &str)]| {
+        let request = Request {
+            user: homes.user(caller),
+            ..api_request("accesshash", params)
+        };
+        let v: Value = serde_json::from_slice(&host.call(KEY_FEATURE, &request, &service).unwrap().body).unwrap();
+        (
+            v["metadata"]["reason"].as_str().unwrap().to_owned(),
+            v["data"]["accesshash"].as_str().map(str::to_owned),
+        )
+    };
+    assert_eq!(homes.key_file("root"), None, "root has no key file");
+    assert_eq!(call("root", &[]), ("OK".to_owned(), Some(offered.as_str().to_owned())));
+    assert_eq!(service.asked.load(Ordering::Relaxed), 1);
+    let page = Request {
+        target: Target::Page,
+        path: "/remote-access-key".into(),
+        security_token: "/cpsess0123456789".into(),
+        csrf_token: "nonce".into(),
+        user: homes.user("root"),
+        ..api_request("", &[])
+    };
+    let page = host.call(KEY_FEATURE, &page, &service).unwrap().body_text();
+    assert!(page.contains(&offered.to_file_text()[..32]), "{page}");
+    assert!(page.contains(&offered.signature().to_string()), "{page}");
+    assert_eq!(service.asked.load(Ordering::Relaxed), 2);
+    // Another user's key is not the caller's: read from its file, the service not asked.
+    assert_eq!(
+        call("root", &[("user", "bob")]),
+        ("No accesshash exists for bob".to_owned(), None)
+    );
+    assert_eq!(service.asked.load(Ordering::Relaxed), 2);
+    // The host's word stands, whatever the file says: a key on disk the host says is not there is not shown.
+    let on_disk = credentials::AccessKey::generate().unwrap();
+    credentials::write_key(&homes.user("root").home, &on_disk).unwrap();
+    *service.offered.lock().unwrap() = Some(Ok(None));
+    assert_eq!(call("root", &[]), ("No accesshash exists for root".to_owned(), None));
+    *service.offered.lock().unwrap() = Some(Err("the key file is too open".into()));
+    assert_eq!(call("root", &[]), ("the key file is too open".to_owned(), None));
+    // A host offering no service: the file, as before.
+    *service.offered.lock().unwrap() = None;
+    assert_eq!(call("root", &[]), ("OK".to_owned(), Some(on_disk.as_str().to_owned())));
+    assert_eq!(service.asked.load(Ordering::Relaxed), 5);
 }
 
 /// `cp` over a loaded plugin (same inode) changed the pages under running code: the next call crashed the server.

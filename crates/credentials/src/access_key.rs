@@ -245,10 +245,21 @@ impl AccessKey {
     /// [`AccessKey::matches`] for a candidate already hashed with [`crate::secret_digest`]: a request hashes its
     /// secret once and checks it against tokens and key alike.
     pub fn matches_digest(&self, candidate: &[u8; 64]) -> bool {
-        let own = self
-            .digest
-            .get_or_init(|| Zeroizing::new(<[u8; 64]>::from(Sha512::digest(self.key.as_bytes()))));
-        bool::from(candidate.ct_eq(&**own))
+        bool::from(candidate.ct_eq(self.digest()))
+    }
+
+    /// Whether `candidate` is this key, compared byte for byte in constant time (the time depends only on whether
+    /// the lengths differ): for a secret presented where the key is at hand, which then needs no hashing. The
+    /// comparison is exact, as [`AccessKey::matches`] is.
+    pub fn is(&self, candidate: &str) -> bool {
+        equal_in_constant_time(candidate.as_bytes(), self.key.as_bytes())
+    }
+
+    /// The key's SHA-512, computed on first use and kept: what a presented secret equal to this key hashes to, so a
+    /// request that matched the key with [`AccessKey::is`] compares token digests without hashing the secret.
+    pub fn digest(&self) -> &[u8; 64] {
+        self.digest
+            .get_or_init(|| Zeroizing::new(<[u8; 64]>::from(Sha512::digest(self.key.as_bytes()))))
     }
 
     /// The number of hex digits in the key (960 for a key WHM generates today, 928 for older ones).
@@ -260,6 +271,25 @@ impl AccessKey {
     pub fn is_empty(&self) -> bool {
         self.key.is_empty()
     }
+}
+
+/// `a == b` in a time that depends only on the lengths: every byte is looked at, eight at a time, and the differences
+/// are folded together without a branch (`subtle`'s slice comparison hides each byte from the optimiser, which costs
+/// more than hashing a 960-character key).
+fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a_words, a_rest) = a.as_chunks::<8>();
+    let (b_words, b_rest) = b.as_chunks::<8>();
+    let mut diff = 0u64;
+    for (x, y) in a_words.iter().zip(b_words) {
+        diff |= u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y);
+    }
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        diff |= u64::from(x ^ y);
+    }
+    bool::from(std::hint::black_box(diff).ct_eq(&0))
 }
 
 impl fmt::Debug for AccessKey {
@@ -482,21 +512,27 @@ mod tests {
         ));
     }
 
+    /// `matches` (through the digest) and `is` (byte for byte) give the same answer for every candidate, and the
+    /// digest `is` stands for is the candidate's own.
     #[test]
     fn matches_is_exact() {
         let key = AccessKey::generate().unwrap();
-        assert!(key.matches(key.as_str()));
-        assert!(
-            !key.matches(&key.to_file_text()),
-            "line breaks must be removed by the caller"
-        );
-        assert!(!key.matches(&key.as_str().to_uppercase()));
-        assert!(!key.matches(&key.as_str()[..959]));
-        assert!(!key.matches(""));
         let mut changed = key.as_str().to_owned();
         let last = if changed.ends_with('0') { "1" } else { "0" };
         changed.replace_range(959.., last);
-        assert!(!key.matches(&changed));
+        let cases: &[(&str, String, bool)] = &[
+            ("the key", key.as_str().to_owned(), true),
+            ("with line breaks (the caller removes them)", key.to_file_text(), false),
+            ("uppercase", key.as_str().to_uppercase(), false),
+            ("one digit short", key.as_str()[..959].to_owned(), false),
+            ("empty", String::new(), false),
+            ("the last digit changed", changed, false),
+        ];
+        for (what, candidate, want) in cases {
+            assert_eq!(key.matches(candidate), *want, "{what}");
+            assert_eq!(key.is(candidate), *want, "{what}");
+        }
+        assert_eq!(key.digest(), &*crate::secret_digest(key.as_str()));
     }
 
     #[test]
@@ -513,6 +549,25 @@ mod tests {
     }
 
     proptest! {
+        /// The word-wise comparison says what `==` says, for any lengths and a difference at any place.
+        #[test]
+        fn equal_in_constant_time_is_equality(
+            a in proptest::collection::vec(any::<u8>(), 0..40),
+            flip in any::<proptest::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            prop_assert!(equal_in_constant_time(&a, &a));
+            let mut b = a.clone();
+            if !b.is_empty() {
+                let i = flip.index(b.len());
+                b[i] ^= 1 << bit;
+                prop_assert!(!equal_in_constant_time(&a, &b));
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            prop_assert!(!equal_in_constant_time(&a, &longer));
+        }
+
         #[test]
         fn signature_is_first_32_digits_in_pairs(key in hex_key()) {
             let k = AccessKey::normalise(&key).unwrap();

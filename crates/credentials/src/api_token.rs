@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::secret::Secret;
-use fsx::{FileStamp, FsError, unix_now, write_atomic};
+use fsx::{DirNotices, FileStamp, FsError, Seen, unix_now, write_atomic};
 
 /// Characters in a token.
 pub const TOKEN_LEN: usize = 32;
@@ -321,13 +321,24 @@ pub enum TokenRejection {
 ///
 /// Changes within one process are serialised by a lock; each change is a read, modify and
 /// atomic replace of the user's file.
-/// Verification reads a user's file once and keeps its records and decoded digests until the file changes
-/// (checked by one `stat` per request), so a request never parses JSON to check a token.
+/// Verification reads a user's file once and keeps its records and decoded digests until the file changes, so a
+/// request never parses JSON to check a token. A store watched by change notifications ([`TokenStore::watched_by`])
+/// answers from memory, with no file-system call, while no notification came for the directory since the records
+/// were read; otherwise it compares the file's stamp (one `stat`).
 #[derive(Debug)]
 pub struct TokenStore {
     dir: PathBuf,
     lock: Mutex<()>,
-    cache: RwLock<HashMap<String, Arc<CachedUser>>>,
+    cache: RwLock<HashMap<String, CacheEntry>>,
+    notices: Arc<DirNotices>,
+}
+
+/// A user's records as last read, and the directory's watch as registered before they were read (or their stamp
+/// last compared): while that is unchanged, the records are answered as they are.
+#[derive(Debug)]
+struct CacheEntry {
+    seen: Option<Seen>,
+    cached: Arc<CachedUser>,
 }
 
 /// The record a secret matched, shared with the store's cache rather than copied (a request reads its name and list
@@ -386,7 +397,16 @@ impl TokenStore {
             dir: dir.to_owned(),
             lock: Mutex::new(()),
             cache: RwLock::new(HashMap::new()),
+            notices: Arc::new(DirNotices::default()),
         })
+    }
+
+    /// The store, its verification trusting what it read while `notices` reports no change of the store's directory
+    /// (see [`fsx::notice`]); a store without it compares the file's stamp at every verification.
+    pub fn watched_by(mut self, notices: Arc<DirNotices>) -> TokenStore {
+        self.notices = notices;
+        self.cache.get_mut().unwrap_or_else(|e| e.into_inner()).clear();
+        self
     }
 
     /// The store directory.
@@ -520,10 +540,10 @@ impl TokenStore {
         now: u64,
         peer: IpAddr,
     ) -> Result<TokenMatch, TokenRejection> {
-        let Ok(path) = self.user_file(user) else {
+        if check_user(user).is_err() {
             return Err(TokenRejection::NoMatch);
-        };
-        let cached = self.cached(user, &path)?;
+        }
+        let cached = self.cached(user)?;
         let mut found: Option<usize> = None;
         for (i, (_, d)) in cached.tokens.iter().zip(&cached.digests).enumerate() {
             // A malformed stored digest is still compared (with zeros), so every record costs the same; it never
@@ -548,15 +568,34 @@ impl TokenStore {
         Ok(TokenMatch { cached, index })
     }
 
-    /// The user's records as of the file on disk now: from the cache when the file has not changed since.
-    fn cached(&self, user: &str, path: &Path) -> Result<Arc<CachedUser>, TokenRejection> {
-        let stamp = FileStamp::of_link(path);
-        if let Some(c) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(user)
-            && c.stamp == stamp
+    /// The user's records as of the file on disk now: from memory while no notification came for the directory since
+    /// they were read, else when the file's stamp has not changed since; read again otherwise.
+    fn cached(&self, user: &str) -> Result<Arc<CachedUser>, TokenRejection> {
+        if let Some(e) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(user)
+            && e.seen.as_ref().is_some_and(Seen::unchanged)
         {
-            return Ok(Arc::clone(c));
+            return Ok(Arc::clone(&e.cached));
         }
-        let store = read_store(path).map_err(|e| TokenRejection::Unavailable(e.to_string()))?;
+        let path = self
+            .user_file(user)
+            .map_err(|e| TokenRejection::Unavailable(e.to_string()))?;
+        // The watch first, then the stamp and the read, so a change after this point is never missed.
+        let seen = self.notices.before_read(&self.dir);
+        let stamp = FileStamp::of_link(&path);
+        if seen.is_none() {
+            if let Some(e) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(user)
+                && e.cached.stamp == stamp
+            {
+                return Ok(Arc::clone(&e.cached));
+            }
+        } else if let Some(e) = self.cache.write().unwrap_or_else(|e| e.into_inner()).get_mut(user)
+            && e.cached.stamp == stamp
+        {
+            // The same file as read: trusted on notifications again from this registration on.
+            e.seen = seen;
+            return Ok(Arc::clone(&e.cached));
+        }
+        let store = read_store(&path).map_err(|e| TokenRejection::Unavailable(e.to_string()))?;
         let digests = store
             .tokens
             .iter()
@@ -570,10 +609,13 @@ impl TokenStore {
             tokens: store.tokens,
             digests,
         });
-        self.cache
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(user.to_owned(), Arc::clone(&cached));
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(
+            user.to_owned(),
+            CacheEntry {
+                seen,
+                cached: Arc::clone(&cached),
+            },
+        );
         Ok(cached)
     }
 
@@ -599,17 +641,23 @@ impl TokenStore {
     }
 
     fn user_file(&self, user: &str) -> Result<PathBuf, TokenError> {
-        if user.is_empty()
-            || user.len() > 255
-            || user.contains(['/', '.', '\0', '\\'])
-            || user.chars().any(char::is_control)
-        {
-            return Err(TokenError::BadUser {
-                user: user.chars().take(64).collect(),
-            });
-        }
+        check_user(user)?;
         Ok(self.dir.join(format!("{user}.json")))
     }
+}
+
+/// Refuses a user name the store cannot name a file after (defence in depth: callers validate first).
+fn check_user(user: &str) -> Result<(), TokenError> {
+    if user.is_empty()
+        || user.len() > 255
+        || user.contains(['/', '.', '\0', '\\'])
+        || user.chars().any(char::is_control)
+    {
+        return Err(TokenError::BadUser {
+            user: user.chars().take(64).collect(),
+        });
+    }
+    Ok(())
 }
 
 fn read_store(path: &Path) -> Result<StoreFile, TokenError> {
@@ -825,6 +873,51 @@ mod tests {
         fs::write(&f, text.replace(&third_hash, &format!("zz{}", &third_hash[2..]))).unwrap();
         assert_eq!(s.verify("bob", third.expose(), 0, HERE), Err(TokenRejection::NoMatch));
         assert!(s.verify("bob", fourth.expose(), 0, HERE).is_ok());
+    }
+
+    /// A watcher that says yes; the tests deliver its notifications by hand.
+    struct Accepting;
+
+    impl fsx::DirWatcher for Accepting {
+        fn watch(&self, _: &Path) -> io::Result<()> {
+            Ok(())
+        }
+        fn unwatch(&self, _: &Path) {}
+    }
+
+    /// Watched, the records are answered from memory until a notification for the store's directory: a revocation
+    /// by another process is seen once its notification arrives; another user's change re-reads nothing of bob's
+    /// (his file's stamp is unchanged).
+    #[test]
+    fn a_watched_store_trusts_its_records_until_a_notification() {
+        let (dir, plain) = store();
+        let d = dir.path().join("api_tokens");
+        let notices = Arc::new(DirNotices::default());
+        notices.start(Arc::new(Accepting));
+        let s = TokenStore::open(&d).unwrap().watched_by(Arc::clone(&notices));
+        let (_, bob) = plain.create("bob", &name("one"), None, None, NONE).unwrap();
+        assert!(s.verify("bob", bob.expose(), 0, HERE).is_ok());
+        assert!(plain.revoke("bob", "one").unwrap());
+        assert!(
+            s.verify("bob", bob.expose(), 0, HERE).is_ok(),
+            "no notification delivered yet: answered from memory"
+        );
+        notices.notice(&d.join("bob.json"), true);
+        assert_eq!(s.verify("bob", bob.expose(), 0, HERE), Err(TokenRejection::NoMatch));
+        let (_, again) = plain.create("bob", &name("two"), None, None, NONE).unwrap();
+        notices.notice(&d.join("bob.json"), true);
+        let first = s
+            .verify_digest("bob", &crate::secret_digest(again.expose()), 0, HERE)
+            .unwrap();
+        plain.create("alice", &name("a"), None, None, NONE).unwrap();
+        notices.notice(&d.join("alice.json"), true);
+        let second = s
+            .verify_digest("bob", &crate::secret_digest(again.expose()), 0, HERE)
+            .unwrap();
+        assert!(
+            Arc::ptr_eq(&first.cached, &second.cached),
+            "bob's records were not read again for alice's change"
+        );
     }
 
     #[test]

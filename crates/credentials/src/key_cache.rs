@@ -1,25 +1,35 @@
-//! Access keys as last read from their `.accesshash` files, read again only when a file changes: checking or showing
-//! a key costs one `stat` per request instead of an open, a read and a parse. The host and the Remote Access Key
-//! plugin both keep one.
+//! Access keys as last read from their `.accesshash` files. A cache watched by change notifications
+//! ([`fsx::DirNotices`]) answers a key from memory, without any file-system call, while no notification came for its
+//! home since it was read; otherwise (no watcher, a home that cannot be watched, a notification since) it compares
+//! the file's stamp, one `stat`, and reads the file again only when that changed. The host and the Remote Access Key
+//! plugin (as a fallback, on a host that does not hand it the key) both keep one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use crate::access_key::AccessKey;
 use crate::key_file::{KeyFileError, key_file_path, read_key, read_key_owned_by};
-use fsx::FileStamp;
+use fsx::{DirNotices, FileStamp, Seen};
 
-/// Keys by home directory, each with the stamp of the file it was read from. A file that fails its checks is not
-/// cached: the error is answered again on the next read.
+/// Keys by home directory, each with what it was read under. A file that fails its checks is not cached: the error is
+/// answered again on the next read.
 #[derive(Default)]
 pub struct KeyFileCache {
     entries: RwLock<HashMap<PathBuf, CachedKey>>,
+    notices: Arc<DirNotices>,
 }
 
-/// A key as last read (`None`: there was none), with the stamp of its file then and the owner it was required to
-/// have (`None`: the current user, as [`read_key`] requires).
-type CachedKey = (Option<FileStamp>, Option<u32>, Option<AccessKey>);
+/// A key as last read (`None`: there was none).
+struct CachedKey {
+    /// The home's watch as registered before the read: while unchanged, the entry is answered as it is.
+    seen: Option<Seen>,
+    /// The file's stamp when it was read, compared when `seen` does not vouch for the entry.
+    stamp: Option<FileStamp>,
+    /// The owner the file was required to have (`None`: the current user, as [`read_key`] requires).
+    owner: Option<u32>,
+    key: Option<AccessKey>,
+}
 
 impl std::fmt::Debug for KeyFileCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,6 +38,15 @@ impl std::fmt::Debug for KeyFileCache {
 }
 
 impl KeyFileCache {
+    /// A cache whose entries are trusted while `notices` reports no change of their home (see the module
+    /// documentation); [`KeyFileCache::default`] checks stamps on every read.
+    pub fn watched_by(notices: Arc<DirNotices>) -> KeyFileCache {
+        KeyFileCache {
+            entries: RwLock::default(),
+            notices,
+        }
+    }
+
     /// The key in `<home>/.accesshash` as [`read_key`] reads it (`None` when there is none), from the cache while
     /// the file is unchanged.
     pub fn read(&self, home: &Path) -> Result<Option<AccessKey>, KeyFileError> {
@@ -56,14 +75,36 @@ impl KeyFileCache {
         owner: Option<u32>,
         f: impl FnOnce(Option<&AccessKey>) -> T,
     ) -> Result<T, KeyFileError> {
-        let stamp = FileStamp::of_link(&key_file_path(home));
         {
             let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-            if let Some((cached, cached_owner, key)) = entries.get(home)
-                && *cached == stamp
-                && *cached_owner == owner
+            if let Some(c) = entries.get(home)
+                && c.owner == owner
+                && c.seen.as_ref().is_some_and(Seen::unchanged)
             {
-                return Ok(f(key.as_ref()));
+                return Ok(f(c.key.as_ref()));
+            }
+        }
+        // The watch first, then the stamp and the read: a change after this point is a notification that moves
+        // what `seen` holds, so it is never missed.
+        let seen = self.notices.before_read(home);
+        let stamp = FileStamp::of_link(&key_file_path(home));
+        if seen.is_none() {
+            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = entries.get(home)
+                && c.owner == owner
+                && c.stamp == stamp
+            {
+                return Ok(f(c.key.as_ref()));
+            }
+        } else {
+            let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = entries.get_mut(home)
+                && c.owner == owner
+                && c.stamp == stamp
+            {
+                // The same file as read: trusted on notifications again from this registration on.
+                c.seen = seen;
+                return Ok(f(c.key.as_ref()));
             }
         }
         let read = match owner {
@@ -78,10 +119,15 @@ impl KeyFileCache {
             }
         };
         let out = f(key.as_ref());
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(home.to_owned(), (stamp, owner, key));
+        self.entries.write().unwrap_or_else(|e| e.into_inner()).insert(
+            home.to_owned(),
+            CachedKey {
+                seen,
+                stamp,
+                owner,
+                key,
+            },
+        );
         Ok(out)
     }
 
@@ -120,6 +166,71 @@ mod tests {
         // Removed: no key.
         std::fs::remove_file(&path).unwrap();
         assert!(cache.read(home.path()).unwrap().is_none());
+    }
+
+    /// A watcher that says yes and remembers nothing: what it would report, the tests report by hand.
+    struct Accepting;
+
+    impl fsx::DirWatcher for Accepting {
+        fn watch(&self, _: &Path) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn unwatch(&self, _: &Path) {}
+    }
+
+    /// Watched, an entry is answered as read until a notification for its home: a key replaced behind the cache's
+    /// back (no notification delivered) is not looked at; once the notification comes, it is read anew. The stamp
+    /// check still guards every re-read: a notification for another file of the home re-reads nothing.
+    #[test]
+    fn a_watched_entry_is_trusted_until_its_homes_notification() {
+        let home = tempfile::tempdir().unwrap();
+        let notices = std::sync::Arc::new(DirNotices::default());
+        notices.start(std::sync::Arc::new(Accepting));
+        let cache = KeyFileCache::watched_by(std::sync::Arc::clone(&notices));
+        let first = AccessKey::generate().unwrap();
+        crate::write_key(home.path(), &first).unwrap();
+        let read = |cache: &KeyFileCache| cache.read(home.path()).unwrap().map(|k| k.as_str().to_owned());
+        assert_eq!(read(&cache).as_deref(), Some(first.as_str()));
+        let second = AccessKey::generate().unwrap();
+        crate::write_key(home.path(), &second).unwrap();
+        assert_eq!(
+            read(&cache).as_deref(),
+            Some(first.as_str()),
+            "no notification delivered yet: the entry is answered without looking at the file"
+        );
+        notices.notice(&key_file_path(home.path()), true);
+        assert_eq!(
+            read(&cache).as_deref(),
+            Some(second.as_str()),
+            "read anew after the notification"
+        );
+        // A chmod, then its notification: the checks of a read run again and refuse the file.
+        let path = key_file_path(home.path());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        notices.notice(&path, false);
+        assert!(cache.read(home.path()).is_err(), "a group-readable key is refused");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        notices.notice(&path, false);
+        assert_eq!(read(&cache).as_deref(), Some(second.as_str()));
+        // Deleted, then its notification: no key.
+        std::fs::remove_file(&path).unwrap();
+        notices.notice(&path, true);
+        assert_eq!(read(&cache), None);
+    }
+
+    /// Without a watcher (or for a home that cannot be watched) every read compares the stamp: a change is seen at
+    /// the next read, with no notification at all.
+    #[test]
+    fn unwatched_every_read_compares_the_stamp() {
+        let home = tempfile::tempdir().unwrap();
+        for cache in [KeyFileCache::default(), KeyFileCache::watched_by(DirNotices::new())] {
+            let first = AccessKey::generate().unwrap();
+            crate::write_key(home.path(), &first).unwrap();
+            assert_eq!(cache.read(home.path()).unwrap().unwrap().as_str(), first.as_str());
+            let second = AccessKey::generate().unwrap();
+            crate::write_key(home.path(), &second).unwrap();
+            assert_eq!(cache.read(home.path()).unwrap().unwrap().as_str(), second.as_str());
+        }
     }
 
     #[test]

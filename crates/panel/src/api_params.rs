@@ -127,16 +127,20 @@ impl Call {
                 .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(']'))
                 .map_or(host, |(name, _)| name);
             let name = name.trim_start_matches('[').trim_end_matches(']');
+            // Cheapest first: most clients name a listen address; the host name is asked of the kernel last.
             name.eq_ignore_ascii_case("localhost")
-                || this_host_name().is_some_and(|h| name.eq_ignore_ascii_case(&h))
-                || addrs.iter().any(|a| a.ip().to_string() == name)
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| addrs.iter().any(|a| a.ip() == ip))
+                || crate::fsx::is_host_name(name)
         };
-        let host = self
-            .host
-            .clone()
-            .filter(|h| ours(h))
-            .or_else(|| addrs.first().map(ToString::to_string));
-        format!("{scheme}://{}", host.as_deref().unwrap_or("localhost"))
+        match self.host.as_deref().filter(|h| ours(h)) {
+            Some(host) => format!("{scheme}://{host}"),
+            None => match addrs.first() {
+                Some(addr) => format!("{scheme}://{addr}"),
+                None => format!("{scheme}://localhost"),
+            },
+        }
     }
     /// `https://host:port` of this server's first HTTPS listener, named as the request named this server (when it
     /// named it: [`origin`](Self::origin)'s rule), else by the listener's address or the machine's host name; `None`
@@ -159,20 +163,12 @@ impl Call {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_unspecified())
         {
-            this_host_name().unwrap_or_else(|| "localhost".to_owned())
+            crate::fsx::host_name().unwrap_or_else(|| "localhost".to_owned())
         } else {
             name.to_owned()
         };
         Some(format!("https://{name}:{}", tls.port()))
     }
-}
-
-/// The machine's host name, as the kernel has it.
-fn this_host_name() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
 }
 
 /// How a body is read, from the request's `Content-Type`.

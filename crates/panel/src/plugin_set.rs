@@ -274,9 +274,14 @@ impl std::fmt::Display for CallRefused {
 /// per plugin, each within its time budget. Kept by the `Panel` across reloads, so a hung call still counts.
 #[derive(Debug, Default)]
 pub struct CallPools {
-    pools: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
-    /// Calls past their budget in a row, per plugin (an answer in time sets it back to 0).
-    missed: std::sync::Mutex<HashMap<String, u32>>,
+    pools: std::sync::RwLock<HashMap<String, std::sync::Arc<Pool>>>,
+}
+
+/// One plugin's slots, and its calls past their budget in a row (an answer in time sets it back to 0).
+#[derive(Debug)]
+struct Pool {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    missed: std::sync::atomic::AtomicU32,
 }
 
 /// A plugin that misses its budget this many times in a row is faulted: it is hidden with `PLUGIN_FAULTED` like one
@@ -284,13 +289,18 @@ pub struct CallPools {
 pub const FAULT_AFTER_MISSES: u32 = 3;
 
 impl CallPools {
-    fn pool(&self, plugin: &str) -> std::sync::Arc<tokio::sync::Semaphore> {
-        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        std::sync::Arc::clone(
-            pools
-                .entry(plugin.to_owned())
-                .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(CALLS_PER_PLUGIN))),
-        )
+    /// The plugin's pool, looked up without a copy of its name once it exists.
+    fn pool(&self, plugin: &str) -> std::sync::Arc<Pool> {
+        if let Some(pool) = self.pools.read().unwrap_or_else(|e| e.into_inner()).get(plugin) {
+            return std::sync::Arc::clone(pool);
+        }
+        let mut pools = self.pools.write().unwrap_or_else(|e| e.into_inner());
+        std::sync::Arc::clone(pools.entry(plugin.to_owned()).or_insert_with(|| {
+            std::sync::Arc::new(Pool {
+                slots: std::sync::Arc::new(tokio::sync::Semaphore::new(CALLS_PER_PLUGIN)),
+                missed: std::sync::atomic::AtomicU32::new(0),
+            })
+        }))
     }
 
     /// Runs `call` (which calls into the plugin providing `feature`) on a blocking thread of that plugin's pool: waits
@@ -303,16 +313,27 @@ impl CallPools {
         feature: &str,
         call: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, CallRefused> {
+        use std::sync::atomic::Ordering;
         let (plugin, path) = plugins
             .host
             .plugin_of(feature)
-            .map_or((feature.to_owned(), None), |(n, p)| (n.to_owned(), Some(p.to_owned())));
+            .map_or((feature, None), |(n, p)| (n, Some(p)));
         let budget = path
             .and_then(|p| config.plugins.iter().find(|e| e.path == p))
             .and_then(|e| e.call_timeout_ms)
             .map_or(DEFAULT_CALL_TIMEOUT, std::time::Duration::from_millis);
-        let Ok(Ok(slot)) = tokio::time::timeout(budget, self.pool(&plugin).acquire_owned()).await else {
-            return Err(CallRefused::Busy { plugin });
+        let pool = self.pool(plugin);
+        // A free slot is taken at once; only a call that has to wait for one sets a timer.
+        let slot = match std::sync::Arc::clone(&pool.slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => match tokio::time::timeout(budget, std::sync::Arc::clone(&pool.slots).acquire_owned()).await {
+                Ok(Ok(slot)) => slot,
+                _ => {
+                    return Err(CallRefused::Busy {
+                        plugin: plugin.to_owned(),
+                    });
+                }
+            },
         };
         let task = tokio::task::spawn_blocking(move || {
             let _slot = slot;
@@ -320,15 +341,9 @@ impl CallPools {
         });
         let isolated = plugins.host.is_isolated(feature);
         let wait = if isolated { budget + ISOLATED_GRACE } else { budget };
-        let missed = |count: &dyn Fn(u32) -> u32| {
-            let mut missed = self.missed.lock().unwrap_or_else(|e| e.into_inner());
-            let n = missed.entry(plugin.clone()).or_insert(0);
-            *n = count(*n);
-            *n
-        };
         match tokio::time::timeout(wait, task).await {
             Ok(Ok(answer)) => {
-                missed(&|_| 0);
+                pool.missed.store(0, Ordering::Relaxed);
                 Ok(answer)
             }
             Ok(Err(e)) => {
@@ -337,12 +352,16 @@ impl CallPools {
             }
             // An isolated plugin's own deadline stops and faults its worker; a call that waited here for the calls
             // before it is no miss of the plugin's.
-            Err(_) if isolated => Err(CallRefused::TimedOut { plugin, budget }),
+            Err(_) if isolated => Err(CallRefused::TimedOut {
+                plugin: plugin.to_owned(),
+                budget,
+            }),
             Err(_) => {
-                if missed(&|n| n.saturating_add(1)) >= FAULT_AFTER_MISSES
-                    && let Some(path) = &path_of(plugins, feature)
+                let plugin = plugin.to_owned();
+                if pool.missed.fetch_add(1, Ordering::Relaxed).saturating_add(1) >= FAULT_AFTER_MISSES
+                    && let Some(path) = path
                 {
-                    missed(&|_| 0);
+                    pool.missed.store(0, Ordering::Relaxed);
                     let detail = format!(
                         "missed its call_timeout_ms budget ({} ms) {FAULT_AFTER_MISSES} times in a row",
                         budget.as_millis()
@@ -355,10 +374,6 @@ impl CallPools {
             }
         }
     }
-}
-
-fn path_of(plugins: &PluginSet, feature: &str) -> Option<PathBuf> {
-    plugins.host.plugin_of(feature).map(|(_, p)| p.to_owned())
 }
 
 impl CallRefused {

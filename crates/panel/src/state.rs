@@ -93,6 +93,9 @@ pub struct Panel {
     pub state_dir: PathBuf,
     pub keys: KeyCache,
     pub tokens: TokenStore,
+    /// The change notifications `keys` and `tokens` trust; watching starts with [`Panel::spawn_watcher`], so only a
+    /// serving process answers credentials without a `stat`.
+    credential_notices: Arc<crate::fsx::DirNotices>,
     pub sessions: Sessions,
     pub limiter: Limiter,
     /// Users dropped from the configuration whose key and tokens wait out their grace before they are retired.
@@ -149,7 +152,10 @@ impl Panel {
             tracing::info!("plugin {}", report);
         }
         let sessions = Sessions::open(&state_dir.join("sessions")).context("cannot open the session store")?;
-        let tokens = TokenStore::open(&state_dir.join("api_tokens")).context("cannot open the API token store")?;
+        let credential_notices = crate::fsx::DirNotices::new();
+        let tokens = TokenStore::open(&state_dir.join("api_tokens"))
+            .context("cannot open the API token store")?
+            .watched_by(Arc::clone(&credential_notices));
         let audit = AuditLog::open(&state_dir.join("audit.log"))
             .with_context(|| format!("cannot open the audit log in {}", state_dir.display()))?;
         let cluster_audit = AuditLog::open(&state_dir.join("audit.log"))
@@ -180,8 +186,9 @@ impl Panel {
             gate: Gate::new(snapshot),
             plugins: ArcSwap::from_pointee(plugins),
             state_dir,
-            keys: KeyCache::default(),
+            keys: KeyCache::watched_by(Arc::clone(&credential_notices)),
             tokens,
+            credential_notices,
             sessions,
             limiter,
             retiring,
@@ -205,6 +212,12 @@ impl Panel {
         }))
     }
 
+    /// Something this process did may have changed credential files (a plugin wrote a key): every cached key and
+    /// token list is compared with its file's stamp at its next use, instead of waiting for the change's notification.
+    pub fn credential_files_changed(&self) {
+        self.credential_notices.all_changed();
+    }
+
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.gate.load()
     }
@@ -220,11 +233,17 @@ impl Panel {
         if let Some(home) = snapshot.config().users.home(user) {
             return home.clone();
         }
+        // Built in one buffer of the right size: a request asks for a home more than once.
+        let state = self.state_dir.as_os_str().len();
+        let mut home = PathBuf::with_capacity(state + "/home/".len() + user.as_str().len() + 1);
+        home.push(&self.state_dir);
         if user.is_root() {
-            self.state_dir.join("root")
+            home.push("root");
         } else {
-            self.state_dir.join("home").join(user.as_str())
+            home.push("home");
+            home.push(user.as_str());
         }
+        home
     }
 
     /// Re-reads the config now. On failure the last good snapshot stays in force and the error is recorded.
@@ -620,9 +639,11 @@ impl Panel {
     /// stamps, which catches what notifications miss (file systems without them, a watch that could not be set).
     /// A notification only prompts a comparison of stamps: nothing reloads unless a watched file really changed.
     /// From then on this process records its plugins for `tweakgate plugins list` and `explain` at every reload and
-    /// fault (see [`PluginSet::record`]).
+    /// fault (see [`PluginSet::record`]), and the credential caches watch the directories they read from
+    /// (`store::watch`), answering keys and tokens without a `stat` while nothing changed there.
     pub fn spawn_watcher(self: &Arc<Self>, interval: Duration) {
         self.records_plugins.store(true, std::sync::atomic::Ordering::Relaxed);
+        crate::store::watch::start(&self.credential_notices);
         self.plugins().record(&self.state_dir);
         let (wake, woken) = std::sync::mpsc::channel::<()>();
         let notifier = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {

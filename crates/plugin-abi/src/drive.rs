@@ -9,7 +9,7 @@ use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 
-use crate::safe::{Deprecation, Feature, HostCallbacks, PluginInfo, Request, Response, Target, UserInfo};
+use crate::safe::{CallerKey, Deprecation, Feature, HostCallbacks, PluginInfo, Request, Response, Target, UserInfo};
 use crate::types::{
     ABI_VERSION, AbiParam, AbiPluginInfo, AbiRequest, AbiResponse, AbiSlice, AbiStr, AbiUserInfo, HostApi, LogLevel,
     MIN_ABI_VERSION, PluginEntry, RequestKind, Requires, Status,
@@ -268,6 +268,45 @@ unsafe extern "C" fn host_call_api(
     .unwrap_or(Status::PANICKED)
 }
 
+unsafe extern "C" fn host_caller_key(ctx_ptr: *mut c_void, buf: *mut u8, cap: usize, len: *mut usize) -> Status {
+    if len.is_null() || (buf.is_null() && cap > 0) {
+        return Status::INVALID_ARGUMENT;
+    }
+    catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: we gave the plugin this ctx for the call in progress.
+        let Some(ctx) = (unsafe { ctx(ctx_ptr) }) else {
+            return Status::INVALID_ARGUMENT;
+        };
+        let mut status = Status::UNSUPPORTED;
+        ctx.services.caller_key(&mut |answer| {
+            let (answered, bytes) = match answer {
+                CallerKey::NotOffered => (Status::UNSUPPORTED, &[][..]),
+                CallerKey::NoKey => (Status::NOT_FOUND, &[][..]),
+                CallerKey::Key(key) => (Status::OK, key.as_bytes()),
+                CallerKey::Refused(why) => (Status::ERROR, why.as_bytes()),
+            };
+            if answered == Status::OK && bytes.len() > cap {
+                // SAFETY: `len` is non-null and the plugin passes it for writing one `usize`.
+                unsafe { len.write(bytes.len()) };
+                status = Status::INVALID_ARGUMENT;
+                return;
+            }
+            // A reason longer than the buffer is cut; a key is whole or not given.
+            let n = bytes.len().min(cap);
+            if n > 0 {
+                // SAFETY: `buf` is non-null (cap > 0) and the plugin passes it writable for `cap` bytes; `n <= cap`,
+                // and the bytes are ours, so the two do not overlap.
+                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, n) };
+            }
+            // SAFETY: as above.
+            unsafe { len.write(n) };
+            status = answered;
+        });
+        status
+    }))
+    .unwrap_or(Status::PANICKED)
+}
+
 unsafe extern "C" fn host_lookup_user(ctx_ptr: *mut c_void, name: AbiStr, out: *mut AbiUserInfo) -> Status {
     if out.is_null() {
         return Status::INVALID_ARGUMENT;
@@ -383,6 +422,7 @@ pub unsafe fn invoke(
         audit: Some(host_audit),
         log: Some(host_log),
         call_api: Some(host_call_api),
+        caller_key: Some(host_caller_key),
     };
     let mut out = AbiResponse::EMPTY;
     // SAFETY: the entry is of a version this crate drives; the request, host API and everything they point at live

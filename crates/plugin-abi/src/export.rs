@@ -8,7 +8,7 @@ use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
-use crate::safe::{Host, HostCallbacks, Plugin, PluginInfo, Request, Response, Target, UserInfo};
+use crate::safe::{CallerKey, Host, HostCallbacks, Plugin, PluginInfo, Request, Response, Target, UserInfo};
 use crate::types::{
     ABI_VERSION, AbiFeature, AbiParam, AbiPluginInfo, AbiRequest, AbiResponse, AbiSlice, AbiStr, AbiUserInfo, HostApi,
     LogLevel, PluginEntry, RequestKind, Requires, Status,
@@ -319,7 +319,45 @@ impl HostCallbacks for AbiHost {
             unsafe { f(api.ctx, level, AbiStr::new(message)) }
         }
     }
+
+    fn caller_key(&self, answer: &mut dyn FnMut(CallerKey<'_>)) {
+        use zeroize::Zeroize as _;
+        // A version 5 plugin is only ever called by a host of version 5 or later (earlier hosts refuse it), whose
+        // `HostApi` has this field.
+        let Some((api, f)) = self.api.and_then(|api| Some((api, api.caller_key?))) else {
+            return answer(CallerKey::NotOffered);
+        };
+        // A key as WHM writes it (960 digits) fits on the stack; a longer one gets a buffer of its size.
+        let mut small = [0u8; 1024];
+        let mut large: Vec<u8> = Vec::new();
+        let mut len = 0usize;
+        // SAFETY: the host gave us `f` and `ctx` together for this call; the buffer is writable for its length and
+        // `len` for one `usize`.
+        let mut status = unsafe { f(api.ctx, small.as_mut_ptr(), small.len(), &mut len) };
+        if status == Status::INVALID_ARGUMENT && len > small.len() && len <= MAX_KEY_ANSWER {
+            large = vec![0u8; len];
+            // SAFETY: as above, with the larger buffer.
+            status = unsafe { f(api.ctx, large.as_mut_ptr(), large.len(), &mut len) };
+        }
+        let buf: &[u8] = if large.is_empty() { &small } else { &large };
+        let got = &buf[..len.min(buf.len())];
+        match status {
+            Status::OK => match std::str::from_utf8(got) {
+                Ok(key) => answer(CallerKey::Key(key)),
+                Err(_) => answer(CallerKey::Refused("the host's answer is not text")),
+            },
+            Status::NOT_FOUND => answer(CallerKey::NoKey),
+            Status::ERROR => answer(CallerKey::Refused(&String::from_utf8_lossy(got))),
+            Status::UNSUPPORTED => answer(CallerKey::NotOffered),
+            other => answer(CallerKey::Refused(&format!("the host answered {other}"))),
+        }
+        small.zeroize();
+        large.zeroize();
+    }
 }
+
+/// The longest key a plugin takes from the host: as long as a key file may be.
+const MAX_KEY_ANSWER: usize = 64 * 1024;
 
 /// `handle` for plugin `P`.
 ///

@@ -43,8 +43,8 @@ mod types;
 pub mod whm;
 
 pub use safe::{
-    AuditFailed, Deprecation, Error, Feature, Host, HostCallbacks, Plugin, PluginInfo, Request, Response, Target,
-    UserInfo, parse_bool,
+    AuditFailed, CallerKey, Deprecation, Error, Feature, Host, HostCallbacks, Plugin, PluginInfo, Request, Response,
+    Target, UserInfo, parse_bool,
 };
 pub use types::{
     ABI_VERSION, AbiBytes, AbiFeature, AbiParam, AbiPluginInfo, AbiRequest, AbiResponse, AbiSlice, AbiStr, AbiUserInfo,
@@ -114,6 +114,13 @@ mod tests {
                     host.audit(&serde_json::json!({"event": "echo"}))?;
                     Ok(Response::text(200, "audited"))
                 }
+                Some("key") => Ok(Response::text(
+                    200,
+                    host.caller_key(|key| match key {
+                        CallerKey::Key(k) => format!("key of {} bytes ending {}", k.len(), &k[k.len() - 4..]),
+                        other => format!("{other:?}"),
+                    }),
+                )),
                 _ => {
                     host.info("echoing");
                     Ok(Response::json(
@@ -221,6 +228,7 @@ mod tests {
             audit: Some(audit),
             log: Some(log),
             call_api: None,
+            caller_key: None,
         };
         let mut out = AbiResponse::EMPTY;
         // SAFETY: every pointer is live for the call, as the contract asks.
@@ -308,6 +316,83 @@ mod tests {
         assert_eq!(body, format!("{:?}", Some(bob)));
         let (_, _, _, body) = call(&ctx, &[("mode", "lookup"), ("user", "ghost")]);
         assert_eq!(body, "None");
+    }
+
+    /// What a host answers for the caller's key: `None` nothing; else a key, no key, or a refusal.
+    type Offered = Option<Result<Option<String>, String>>;
+
+    /// A host answering `caller_key` as told, through the host's glue of the boundary (`drive`).
+    struct KeyHost(Offered);
+
+    impl HostCallbacks for KeyHost {
+        fn lookup_user(&self, _: &str) -> Option<UserInfo> {
+            None
+        }
+        fn audit(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn log(&self, _: LogLevel, _: &str) {}
+        fn caller_key(&self, answer: &mut dyn FnMut(CallerKey<'_>)) {
+            match &self.0 {
+                None => {}
+                Some(Ok(Some(key))) => answer(CallerKey::Key(key)),
+                Some(Ok(None)) => answer(CallerKey::NoKey),
+                Some(Err(why)) => answer(CallerKey::Refused(why)),
+            }
+        }
+    }
+
+    /// The caller's key crosses the boundary whole, whatever its length up to a key file's, or as what the host said
+    /// instead; a host that answers nothing offers nothing, and a longer reason than the buffer is cut, not refused.
+    #[test]
+    fn the_callers_key_crosses_the_boundary_as_the_host_answered() {
+        let entry = export::entry::<Echo>();
+        let request = Request {
+            feature: "echo".into(),
+            target: Target::Api {
+                function: "echo".into(),
+            },
+            user: UserInfo {
+                name: "root".into(),
+                kind: UserKind::ROOT,
+                has_all: true,
+                home: PathBuf::from("/root"),
+            },
+            source: "127.0.0.1".into(),
+            method: "GET".into(),
+            path: "/json-api/echo".into(),
+            params: vec![("mode".into(), "key".into())],
+            body: Vec::new(),
+            security_token: String::new(),
+            csrf_token: String::new(),
+            full_access: true,
+        };
+        let key = |n: usize| "0123456789abcdef".repeat(n / 16 + 1)[..n].to_owned();
+        let long_reason = "why ".repeat(400);
+        let cases: Vec<(Offered, String)> = vec![
+            (None, "NotOffered".into()),
+            (Some(Ok(None)), "NoKey".into()),
+            (Some(Ok(Some(key(960)))), "key of 960 bytes ending cdef".into()),
+            (Some(Ok(Some(key(2000)))), "key of 2000 bytes ending cdef".into()),
+            (
+                Some(Ok(Some(key(65 * 1024)))),
+                "Refused(\"the host answered invalid argument\")".into(),
+            ),
+            (Some(Err("too open".into())), "Refused(\"too open\")".into()),
+            (
+                Some(Err(long_reason.clone())),
+                format!("Refused({:?})", &long_reason[..1024]),
+            ),
+        ];
+        for (answer, want) in cases {
+            let what = format!(
+                "{:?}",
+                answer.as_ref().map(|a| a.as_ref().map(|k| k.as_ref().map(String::len)))
+            );
+            // SAFETY: the entry was generated in this process and lives as long as the program.
+            let response = unsafe { drive::invoke(&entry, "echo", &request, &KeyHost(answer)) }.unwrap();
+            assert_eq!(response.body_text(), want, "{what}");
+        }
     }
 
     #[test]

@@ -348,6 +348,37 @@ pub trait HostCallbacks {
         let _ = (function, params);
         Err("this host offers no WHM API to plugins".into())
     }
+    /// Since ABI 5: the access key of the request's user as the host holds it (for a request authenticated by that
+    /// key, the very key the host has just checked), passed to `answer` once, borrowed for the call. A host that does
+    /// not offer it answers [`CallerKey::NotOffered`], as this default does, and the plugin reads the key file itself.
+    fn caller_key(&self, answer: &mut dyn FnMut(CallerKey<'_>)) {
+        answer(CallerKey::NotOffered);
+    }
+}
+
+/// The access key of the request's user, as the host answered [`HostCallbacks::caller_key`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CallerKey<'a> {
+    /// The host does not answer this (a host of an earlier version or a test host, or a request it leaves to the
+    /// plugin): read the key file yourself.
+    NotOffered,
+    /// The user has no key.
+    NoKey,
+    /// The key on one line, borrowed for the call: copy only what the answer needs.
+    Key(&'a str),
+    /// The host refuses (the key file fails its checks, or the request may not see a key): why, without any key.
+    Refused(&'a str),
+}
+
+impl fmt::Debug for CallerKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallerKey::NotOffered => f.write_str("NotOffered"),
+            CallerKey::NoKey => f.write_str("NoKey"),
+            CallerKey::Key(_) => f.write_str("Key(..)"),
+            CallerKey::Refused(why) => f.debug_tuple("Refused").field(why).finish(),
+        }
+    }
 }
 
 /// The host, as a handler sees it during one request.
@@ -387,6 +418,24 @@ impl<'a> Host<'a> {
     pub fn call_api(&self, function: &str, params: &[(String, String)]) -> Result<serde_json::Value, String> {
         let text = self.callbacks.call_api(function, params)?;
         serde_json::from_str(&text).map_err(|e| format!("the host answered with invalid JSON: {e}"))
+    }
+
+    /// The access key of the request's user as the host holds it ([`HostCallbacks::caller_key`]), given to `f` for
+    /// the time of the call; [`CallerKey::NotOffered`] when the host does not offer it (read the key file then).
+    pub fn caller_key<T>(&self, f: impl FnOnce(CallerKey<'_>) -> T) -> T {
+        let mut f = Some(f);
+        let mut out = None;
+        self.callbacks.caller_key(&mut |key| {
+            if let Some(f) = f.take() {
+                out = Some(f(key));
+            }
+        });
+        match (out, f) {
+            (Some(out), _) => out,
+            // A host that never answered offers nothing.
+            (None, Some(f)) => f(CallerKey::NotOffered),
+            (None, None) => unreachable!("the answer is taken only when it is given"),
+        }
     }
 
     pub fn info(&self, message: &str) {

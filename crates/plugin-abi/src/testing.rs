@@ -160,7 +160,8 @@ impl RequestBuilder {
 }
 
 /// A host for tests: knows the users it is given, records log lines and audit events, refuses audits when told to,
-/// and answers `call_api` from canned answers.
+/// answers `call_api` from canned answers and `caller_key` with the answer it is given (by default it offers none,
+/// as a host of an earlier ABI version).
 #[derive(Debug, Default)]
 pub struct TestHost {
     pub users: Vec<UserInfo>,
@@ -172,6 +173,11 @@ pub struct TestHost {
     pub audit_failure: Option<String>,
     /// `call_api` answers: function name and the JSON envelope to answer.
     pub api_answers: Vec<(String, String)>,
+    /// The `caller_key` answer: `None` offers no key service; `Some(Ok(Some(key)))` the caller's key, `Some(Ok(None))`
+    /// no key, `Some(Err(why))` a refusal.
+    pub caller_key: Option<Result<Option<String>, String>>,
+    /// How many times the plugin asked for the caller's key.
+    pub caller_key_asked: std::sync::atomic::AtomicUsize,
 }
 
 impl TestHost {
@@ -212,6 +218,17 @@ impl HostCallbacks for TestHost {
             .find(|(f, _)| f == function)
             .map(|(_, answer)| answer.clone())
             .ok_or_else(|| format!("the test host has no answer for {function}"))
+    }
+
+    fn caller_key(&self, answer: &mut dyn FnMut(crate::CallerKey<'_>)) {
+        use crate::CallerKey;
+        self.caller_key_asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        answer(match &self.caller_key {
+            None => CallerKey::NotOffered,
+            Some(Ok(Some(key))) => CallerKey::Key(key),
+            Some(Ok(None)) => CallerKey::NoKey,
+            Some(Err(why)) => CallerKey::Refused(why),
+        });
     }
 }
 

@@ -18,7 +18,12 @@ use std::marker::PhantomData;
 ///   host hands `describe` a zeroed [`AbiPluginInfo`] and reads the new field only from plugins of version 4 or later,
 ///   so plugins of versions 2 and 3 (which write the shorter struct) still load. Since version 4 the host also fills
 ///   [`AbiRequest::body`] (it was always empty before) and no longer passes `api.version` among the parameters.
-pub const ABI_VERSION: u32 = 4;
+/// - 5: [`HostApi`] gained `caller_key` at its end (the access key of the request's user as the host holds it). The
+///   host writes [`HostApi`] and the plugin reads it: a plugin of an earlier version reads the struct without the new
+///   field, and a host of an earlier version refuses a version 5 plugin before calling it, so a plugin never reads the
+///   field from a host that did not write it. A host that does not answer for a request leaves it null, or answers
+///   [`Status::UNSUPPORTED`], and the plugin reads the key file itself.
+pub const ABI_VERSION: u32 = 5;
 
 /// The oldest plugin version a host of [`ABI_VERSION`] loads: every type it reads has the same layout since then.
 pub const MIN_ABI_VERSION: u32 = 2;
@@ -452,6 +457,19 @@ pub struct HostApi {
             out: *mut AbiStr,
         ) -> Status,
     >,
+    /// Since version 5. Copies the access key of the request's user, as the host holds it (for a request
+    /// authenticated by that key, the key the host has just checked), on one line into the plugin's buffer `buf` of
+    /// `cap` bytes, and its length to `len`:
+    /// - [`Status::OK`]: the key is `buf[..len]`;
+    /// - [`Status::NOT_FOUND`]: the user has no key;
+    /// - [`Status::ERROR`]: the host refuses (the key file fails its checks, or the request may not see a key: a
+    ///   credential limited to some ACLs, a feature that does not require a full-access one); `buf[..len]` says why,
+    ///   cut to `cap` bytes, and never holds a key;
+    /// - [`Status::INVALID_ARGUMENT`]: the key does not fit; `len` is the size it needs (nothing else written);
+    /// - [`Status::UNSUPPORTED`]: the host does not answer this for the request; the plugin reads the key file.
+    ///
+    /// Null when the host offers no such service. The plugin owns the buffer and wipes it.
+    pub caller_key: Option<unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, cap: usize, len: *mut usize) -> Status>,
 }
 
 #[cfg(test)]
@@ -464,7 +482,7 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn layouts_are_pinned() {
         assert_eq!(
-            ABI_VERSION, 4,
+            ABI_VERSION, 5,
             "a layout change needs a version bump and new numbers below"
         );
         let cases: &[(&str, usize, usize, usize, usize)] = &[
@@ -525,7 +543,7 @@ mod tests {
                 48,
                 8,
             ),
-            ("HostApi", size_of::<HostApi>(), align_of::<HostApi>(), 40, 8),
+            ("HostApi", size_of::<HostApi>(), align_of::<HostApi>(), 48, 8),
         ];
         for (name, size, align, want_size, want_align) in cases {
             assert_eq!((size, align), (want_size, want_align), "layout of {name} changed");
@@ -555,6 +573,9 @@ mod tests {
         // Version 4's field comes after everything a version 2 or 3 plugin writes.
         assert_eq!(std::mem::offset_of!(AbiPluginInfo, private), 64);
         assert_eq!(std::mem::offset_of!(AbiPluginInfo, api0_functions), 72);
+        // Version 5's service comes after everything a host of version 2 to 4 writes.
+        assert_eq!(std::mem::offset_of!(HostApi, call_api), 32);
+        assert_eq!(std::mem::offset_of!(HostApi, caller_key), 40);
     }
 
     #[test]

@@ -443,6 +443,11 @@ fn exchange(
             FromWorker::Callback(Callback::CallApi { function, params }) => {
                 Answer::Api(services.call_api(&function, &params))
             }
+            FromWorker::Callback(Callback::CallerKey) => {
+                let mut key = wire::WireKey::NotOffered;
+                services.caller_key(&mut |answer| key = wire::WireKey::from_answer(answer));
+                Answer::Key(key)
+            }
             FromWorker::Described(_) => {
                 return Err(Broken::Protocol(io::Error::new(
                     io::ErrorKind::InvalidData,

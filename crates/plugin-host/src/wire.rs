@@ -1,12 +1,13 @@
 //! What the host and a plugin's worker process say to each other over their socket: frames of a 4-byte big-endian
 //! length and one JSON message, each at most [`MAX_FRAME`] bytes. The messages carry `plugin_abi`'s own types
 //! (serde derives behind its `wire` feature), so a field added to a `Request` or `Response` crosses without a change
-//! here.
+//! here. Every frame is wiped from memory once sent or read, since a caller's key or a plugin's answer may be in it.
 
 use std::io::{self, Read, Write};
 
-use plugin_abi::{Feature, LogLevel, Request, Response, UserInfo};
+use plugin_abi::{CallerKey, Feature, LogLevel, Request, Response, UserInfo};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize as _;
 
 use crate::error::{LoadError, PluginCallError};
 
@@ -37,6 +38,55 @@ pub(crate) enum Answer {
     User(Option<UserInfo>),
     Audit(Result<(), String>),
     Api(Result<String, String>),
+    Key(WireKey),
+}
+
+/// [`CallerKey`] as a message; the key's text is wiped when the message is dropped.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum WireKey {
+    NotOffered,
+    NoKey,
+    Key(KeyText),
+    Refused(String),
+}
+
+/// A key's text on the wire: wiped on drop, never shown by `Debug`.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct KeyText(String);
+
+impl std::fmt::Debug for KeyText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyText(..)")
+    }
+}
+
+impl Drop for KeyText {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl WireKey {
+    /// What the host's services answered, as a message.
+    pub(crate) fn from_answer(answer: CallerKey<'_>) -> WireKey {
+        match answer {
+            CallerKey::NotOffered => WireKey::NotOffered,
+            CallerKey::NoKey => WireKey::NoKey,
+            CallerKey::Key(key) => WireKey::Key(KeyText(key.to_owned())),
+            CallerKey::Refused(why) => WireKey::Refused(why.to_owned()),
+        }
+    }
+
+    /// The answer to hand the plugin.
+    pub(crate) fn as_answer(&self) -> CallerKey<'_> {
+        match self {
+            WireKey::NotOffered => CallerKey::NotOffered,
+            WireKey::NoKey => CallerKey::NoKey,
+            WireKey::Key(key) => CallerKey::Key(&key.0),
+            WireKey::Refused(why) => CallerKey::Refused(why),
+        }
+    }
 }
 
 /// From the worker to the host.
@@ -78,26 +128,29 @@ pub(crate) enum Callback {
         function: String,
         params: Vec<(String, String)>,
     },
+    /// [`plugin_abi::HostCallbacks::caller_key`], answered with [`Answer::Key`].
+    CallerKey,
 }
 
 /// Writes one frame.
 pub(crate) fn send<T: Serialize>(to: &mut impl Write, message: &T) -> io::Result<()> {
-    let body = serde_json::to_vec(message).map_err(io::Error::other)?;
+    let mut body = serde_json::to_vec(message).map_err(io::Error::other)?;
     if body.len() > MAX_FRAME {
+        let size = body.len();
+        body.zeroize();
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!(
-                "a message of {} bytes is more than the {MAX_FRAME} a frame may hold",
-                body.len()
-            ),
+            format!("a message of {size} bytes is more than the {MAX_FRAME} a frame may hold"),
         ));
     }
     let len = u32::try_from(body.len()).map_err(io::Error::other)?;
     let mut frame = Vec::with_capacity(4 + body.len());
     frame.extend_from_slice(&len.to_be_bytes());
     frame.extend_from_slice(&body);
-    to.write_all(&frame)?;
-    to.flush()
+    body.zeroize();
+    let sent = to.write_all(&frame).and_then(|()| to.flush());
+    frame.zeroize();
+    sent
 }
 
 /// Reads one frame; a length past [`MAX_FRAME`] or a body that is not the expected message is an error.
@@ -112,15 +165,19 @@ pub(crate) fn receive<T: for<'de> Deserialize<'de>>(from: &mut impl Read) -> io:
         ));
     }
     let mut body = vec![0u8; len];
-    from.read_exact(&mut body)?;
-    serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    let read = from
+        .read_exact(&mut body)
+        .and_then(|()| serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)));
+    body.zeroize();
+    read
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every message survives a frame, and a frame that claims more than the bound is refused before it is read.
+    /// Every message survives a frame (the caller's key service among them), and a frame that claims more than the
+    /// bound is refused before it is read.
     #[test]
     fn frames_round_trip_and_are_bounded() {
         let request = Request {
@@ -155,6 +212,29 @@ mod tests {
         match receive::<ToWorker>(&mut buf.as_slice()).unwrap() {
             ToWorker::Call { feature, request: r } => assert_eq!((feature.as_str(), *r), ("hello", request.clone())),
             other => panic!("{other:?}"),
+        }
+        // The caller's key service: the question, and each answer, as the plugin is handed it.
+        let mut buf = Vec::new();
+        send(&mut buf, &FromWorker::Callback(Callback::CallerKey)).unwrap();
+        assert!(matches!(
+            receive::<FromWorker>(&mut buf.as_slice()).unwrap(),
+            FromWorker::Callback(Callback::CallerKey)
+        ));
+        for answer in [
+            CallerKey::NotOffered,
+            CallerKey::NoKey,
+            CallerKey::Key("0123abcd"),
+            CallerKey::Refused("too open"),
+        ] {
+            let mut buf = Vec::new();
+            send(&mut buf, &ToWorker::Answer(Answer::Key(WireKey::from_answer(answer)))).unwrap();
+            match receive::<ToWorker>(&mut buf.as_slice()).unwrap() {
+                ToWorker::Answer(Answer::Key(key)) => {
+                    assert_eq!(key.as_answer(), answer);
+                    assert!(!format!("{key:?}").contains("0123abcd"), "Debug never shows a key");
+                }
+                other => panic!("{other:?}"),
+            }
         }
         let mut huge = ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
         huge.extend_from_slice(b"{}");

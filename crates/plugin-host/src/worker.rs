@@ -13,7 +13,7 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use plugin_abi::{HostCallbacks, LogLevel, UserInfo};
+use plugin_abi::{CallerKey, HostCallbacks, LogLevel, UserInfo};
 use sha2::Digest;
 
 use crate::error::LoadError;
@@ -201,6 +201,13 @@ impl HostCallbacks for Remote<'_> {
         }) {
             Answer::Api(answer) => answer,
             _ => Err("the host answered something else".into()),
+        }
+    }
+
+    fn caller_key(&self, answer: &mut dyn FnMut(CallerKey<'_>)) {
+        match self.ask(Callback::CallerKey) {
+            Answer::Key(key) => answer(key.as_answer()),
+            _ => answer(CallerKey::Refused("the host answered something else")),
         }
     }
 }

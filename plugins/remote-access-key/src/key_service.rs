@@ -5,13 +5,18 @@ use once_cell::sync::OnceCell;
 use serde_json::json;
 
 pub use plugin_abi::UserInfo as User;
-use plugin_abi::UserKind;
+use plugin_abi::{CallerKey, UserKind};
 
 /// The host services the feature needs; the real host and tests both provide them.
 pub trait Directory {
     fn lookup(&self, name: &str) -> Option<User>;
     /// Records an event; generation must not happen when this fails.
     fn audit(&self, event: &serde_json::Value) -> Result<(), String>;
+    /// The caller's own key as the host holds it, given to `answer`; [`CallerKey::NotOffered`] (the default) when the
+    /// host does not offer it, and the key file is read here.
+    fn caller_key(&self, answer: &mut dyn FnMut(CallerKey<'_>)) {
+        answer(CallerKey::NotOffered);
+    }
 }
 
 impl Directory for plugin_abi::Host<'_> {
@@ -21,6 +26,10 @@ impl Directory for plugin_abi::Host<'_> {
 
     fn audit(&self, event: &serde_json::Value) -> Result<(), String> {
         plugin_abi::Host::audit(self, event).map_err(|e| e.to_string())
+    }
+
+    fn caller_key(&self, answer: &mut dyn FnMut(CallerKey<'_>)) {
+        plugin_abi::Host::caller_key(self, answer);
     }
 }
 
@@ -90,18 +99,46 @@ pub fn target(caller: &User, requested: Option<&str>, generate: bool, dir: &dyn 
     }
 }
 
-/// Keys as last read, read again only when their file changes (one `stat` per request).
+/// Keys as last read, read again only when their file changes (one `stat` per request): for a host that does not hand
+/// over the caller's key, and for another user's key (which only root loads).
 static KEYS: once_cell::sync::Lazy<KeyFileCache> = once_cell::sync::Lazy::new(KeyFileCache::default);
 
-/// Reads the target's key: `Ok(None)` when there is none.
-pub fn read(user: &User, _: FullAccess) -> Result<Option<AccessKey>, String> {
-    KEYS.read(&user.home).map_err(|e| e.to_string())
+/// Runs `f` on the target's key on one line (`None` when there is none), without copying it: the caller's own key as
+/// the host holds it when the host offers it (no file is touched here then), else the key file as read here.
+pub fn with_key<T>(
+    caller: &User,
+    target: &User,
+    dir: &dyn Directory,
+    _: FullAccess,
+    f: impl FnOnce(Option<&str>) -> T,
+) -> Result<T, String> {
+    let mut f = Some(f);
+    let mut answered = None;
+    if target.name == caller.name {
+        dir.caller_key(&mut |key| {
+            answered = match key {
+                CallerKey::NotOffered => None,
+                CallerKey::NoKey => f.take().map(|f| Ok(f(None))),
+                CallerKey::Key(key) => f.take().map(|f| Ok(f(Some(key)))),
+                CallerKey::Refused(why) => Some(Err(why.to_owned())),
+            };
+        });
+    }
+    match (answered, f) {
+        (Some(answered), _) => answered,
+        (None, Some(f)) => KEYS
+            .with(&target.home, |key| f(key.map(AccessKey::as_str)))
+            .map_err(|e| e.to_string()),
+        (None, None) => Err("the host answered the key request twice".into()),
+    }
 }
 
-/// The target's key on one line, copied once out of the cache: `Ok(None)` when there is none.
-pub fn read_text(user: &User, _: FullAccess) -> Result<Option<String>, String> {
-    KEYS.with(&user.home, |key| key.map(|k| k.as_str().to_owned()))
-        .map_err(|e| e.to_string())
+/// The target's key: `Ok(None)` when there is none (see [`with_key`]).
+pub fn read(caller: &User, target: &User, dir: &dyn Directory, full: FullAccess) -> Result<Option<AccessKey>, String> {
+    with_key(caller, target, dir, full, |key| {
+        key.map(AccessKey::normalise).transpose()
+    })?
+    .map_err(|e| e.to_string())
 }
 
 /// Checked once per process, retried while it fails: the OS random source answers.

@@ -57,27 +57,43 @@ fn envelope<T: serde::Serialize>(command: &str, result: Result<T, String>) -> Re
 }
 
 /// `accesshash`: `user` (defaults to the caller) and `generate` (a true word — `1`, `true`, `yes`, `on` — makes a new
-/// key; a false one, or none, reads).
+/// key; a false one, or none, reads). The caller's own key is written into the answer as the host holds it, without a
+/// copy here.
 pub fn api(request: &Request, dir: &dyn Directory) -> Response {
-    let result = match request.flag("generate") {
-        Some(Err(v)) => Err(format!(
-            "Invalid value for generate: \"{}\" is not a boolean (1/0, true/false, yes/no, on/off).",
-            v.escape_debug()
-        )),
-        generate => accesshash(
-            &request.user,
-            request.param("user"),
-            generate == Some(Ok(true)),
-            &request.source,
-            request.full_access,
-            dir,
-        ),
-    };
     #[derive(serde::Serialize)]
-    struct Data {
-        accesshash: String,
+    struct Data<'a> {
+        accesshash: &'a str,
     }
-    envelope("accesshash", result.map(|accesshash| Data { accesshash }))
+    let generate = match request.flag("generate") {
+        Some(Err(v)) => {
+            return Response::whm_error(
+                "accesshash",
+                &format!(
+                    "Invalid value for generate: \"{}\" is not a boolean (1/0, true/false, yes/no, on/off).",
+                    v.escape_debug()
+                ),
+            );
+        }
+        generate => generate == Some(Ok(true)),
+    };
+    let answered = (|| {
+        let full = FullAccess::check(request.full_access)?;
+        let target = key_service::target(&request.user, request.param("user"), generate, dir)?;
+        if generate {
+            let key = key_service::generate(&target, &request.user.name, &request.source, dir, full)?;
+            return Ok(Response::whm_ok(
+                "accesshash",
+                &Data {
+                    accesshash: key.as_str(),
+                },
+            ));
+        }
+        key_service::with_key(&request.user, &target, dir, full, |key| {
+            key.map(|accesshash| Response::whm_ok("accesshash", &Data { accesshash }))
+                .ok_or_else(|| key_service::no_accesshash(&target.name))
+        })?
+    })();
+    answered.unwrap_or_else(|reason: String| Response::whm_error("accesshash", &reason))
 }
 
 /// The `accesshash` logic: the key without line breaks, or WHM's error string.
@@ -92,12 +108,11 @@ pub fn accesshash(
 ) -> Result<String, String> {
     let full = FullAccess::check(full_access)?;
     let target = key_service::target(caller, user, generate, dir)?;
-    let key = if generate {
-        key_service::generate(&target, &caller.name, source, dir, full)?
-    } else {
-        return key_service::read_text(&target, full)?.ok_or_else(|| key_service::no_accesshash(&target.name));
-    };
-    Ok(key.as_str().to_owned())
+    if generate {
+        return key_service::generate(&target, &caller.name, source, dir, full).map(|k| k.as_str().to_owned());
+    }
+    key_service::with_key(caller, &target, dir, full, |key| key.map(str::to_owned))?
+        .ok_or_else(|| key_service::no_accesshash(&target.name))
 }
 
 fn page_response(request: &Request, dir: &dyn Directory) -> Response {
@@ -134,11 +149,11 @@ fn page_response(request: &Request, dir: &dyn Directory) -> Response {
             }
             Err(e) => {
                 view.error = Some(e);
-                key_service::read(&target, full).ok().flatten()
+                key_service::read(caller, &target, dir, full).ok().flatten()
             }
         }
     } else {
-        match key_service::read(&target, full) {
+        match key_service::read(caller, &target, dir, full) {
             Ok(None) => {
                 view.first_key = true;
                 None

@@ -127,20 +127,29 @@ fn known_user(snapshot: &Snapshot, user: &str) -> Option<(Username, UserKind)> {
 
 fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAddr) -> Result<Caller, Refusal> {
     let wrong = |why: &str| Refusal::Wrong(why.to_owned());
-    // Hashed once: the token digests and the key are compared against the same digest.
-    let digest = credentials::secret_digest(secret);
+    // A secret longer than any API token may be an access key: it is compared with the user's cached key byte for
+    // byte first, and when it is the key, the key's own digest (kept with it) is the secret's, so the secret is not
+    // hashed. Otherwise it is hashed once, and the token digests (and, for a short secret, the key) are compared
+    // against that digest. Which way is taken depends only on the secret's length, never on the user.
+    let maybe_key = secret.len() > credentials::api_token::TOKEN_LEN;
     let Some((name, _)) = known_user(snapshot, user).filter(|(_, k)| *k != UserKind::Account) else {
         // Spend the same effort as a real user's token and key checks before refusing, so the answer's timing does
         // not tell which names exist. Root's key and tokens are the stand-in: every server has root.
         let root = Username::root();
+        let home = panel.home_of(snapshot, &root);
+        let key_digest = maybe_key
+            .then(|| panel.keys.key_digest_if_presented(&root, &home, secret))
+            .flatten();
+        let digest = key_digest.unwrap_or_else(|| credentials::secret_digest(secret));
         let _ = panel.tokens.verify_digest(root.as_str(), &digest, unix_now(), peer);
-        let _ = panel
-            .keys
-            .verify_digest(&root, &panel.home_of(snapshot, &root), &digest);
+        if !maybe_key {
+            let _ = panel.keys.verify_digest(&root, &home, &digest);
+        }
         return Err(wrong("unknown user or not a reseller"));
     };
     if let Some(tree) = snapshot.config().whm.as_deref() {
         use super::whm_tree::Outcome;
+        let digest = credentials::secret_digest(secret);
         let keys_on = snapshot.config().tweak_settings.is_on(ALLOW_DEPRECATED_ACCESSHASH);
         return match super::whm_tree::verify(tree, &panel.keys, &name, &digest, unix_now(), peer, keys_on) {
             Outcome::Token(token) => {
@@ -163,6 +172,14 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
             Outcome::Wrong => Err(wrong("wrong secret")),
         };
     }
+    let home = maybe_key.then(|| panel.home_of(snapshot, &name));
+    let key_digest = home
+        .as_deref()
+        .and_then(|home| panel.keys.key_digest_if_presented(&name, home, secret));
+    let presented_the_key = key_digest.is_some();
+    let digest = key_digest.unwrap_or_else(|| credentials::secret_digest(secret));
+    // Tokens first, as WHM checks them: a key converted to a token (`convert_accesshash_to_token`) authenticates as
+    // that token.
     match panel.tokens.verify_digest(name.as_str(), &digest, unix_now(), peer) {
         Ok(record) => {
             let token_acls = record
@@ -182,8 +199,12 @@ fn whm(panel: &Panel, snapshot: &Snapshot, user: &str, secret: &str, peer: IpAdd
         }
         Err(_) => {}
     }
-    let home = panel.home_of(snapshot, &name);
-    let key_ok = panel.keys.verify_digest(&name, &home, &digest);
+    let key_ok = match home {
+        Some(_) => presented_the_key,
+        None => panel
+            .keys
+            .verify_digest(&name, &panel.home_of(snapshot, &name), &digest),
+    };
     if !snapshot.config().tweak_settings.is_on(ALLOW_DEPRECATED_ACCESSHASH) {
         return Err(if key_ok {
             Refusal::NotHere("access key presented while allow_deprecated_accesshash is Off".into())

@@ -75,11 +75,7 @@ pub(super) fn login_origin(config: &Config) -> Result<String> {
     if config.tweak_settings.is_on(crate::http::REQUIRESSL) {
         if let Some(tls) = server.tls_listen.first() {
             let host = if tls.ip().is_unspecified() {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .ok()
-                    .map(|h| h.trim().to_owned())
-                    .filter(|h| !h.is_empty())
-                    .unwrap_or_else(|| "localhost".to_owned())
+                crate::fsx::host_name().unwrap_or_else(|| "localhost".to_owned())
             } else if tls.is_ipv6() {
                 format!("[{}]", tls.ip())
             } else {

@@ -1,10 +1,10 @@
 //! Calls into plugins on behalf of one authorized caller: the request the plugin sees (who, with which privileges,
 //! the form nonce of the page, the parameters and the raw body), what the host offers it during the call (user
-//! lookup, the audit log, the log), and how its answer is served: an API function's JSON as written, or in API 0's
+//! lookup, the audit log, the log, the panel's own API, the caller's access key), and how its answer is served: an API function's JSON as written, or in API 0's
 //! form; a page's HTML inside the panel's layout, anything else as its own document.
 
 use axum::http::StatusCode;
-use plugin_abi::{HostCallbacks, LogLevel, Request, Response, Target, UserInfo};
+use plugin_abi::{CallerKey, HostCallbacks, LogLevel, Request, Response, Target, UserInfo};
 use serde_json::{Value, json};
 use settings::{Snapshot, UserKind, Username};
 
@@ -18,8 +18,12 @@ pub struct Services<'a> {
     pub panel: &'a Panel,
     pub snapshot: &'a Snapshot,
     pub caller: &'a Caller,
+    /// The feature the call is for.
+    pub feature: &'a str,
     /// Set when the plugin tried to record a change on a read-only configuration (and so made none).
     pub refused_read_only: std::sync::atomic::AtomicBool,
+    /// Set when the plugin recorded an event, which it does before every change it makes (a key it writes, say).
+    pub audited: std::sync::atomic::AtomicBool,
 }
 
 fn abi_kind(kind: UserKind) -> plugin_abi::UserKind {
@@ -64,6 +68,7 @@ impl HostCallbacks for Services<'_> {
             .and_then(|v| v.as_str())
             .unwrap_or("plugin_event")
             .to_owned();
+        self.audited.store(true, std::sync::atomic::Ordering::Relaxed);
         self.panel
             .audit
             .record(&name, self.caller.audit_with(fields))
@@ -90,6 +95,42 @@ impl HostCallbacks for Services<'_> {
         }
     }
 
+    /// The caller's own access key as the panel's key cache holds it (the key this request was authenticated with,
+    /// when it was): only for a request carrying a full-access credential, to a feature that requires one, since the
+    /// key is a full-access credential itself. A real server's key is read as its user's (owned by them); a user of a
+    /// real server the tree knows no key of is left to the plugin.
+    fn caller_key(&self, answer: &mut dyn FnMut(CallerKey<'_>)) {
+        let requires_full_access = self
+            .snapshot
+            .feature_id(self.feature)
+            .is_some_and(|id| self.snapshot.feature(id).requirements.full_access);
+        if !self.caller.full_access || !requires_full_access {
+            return answer(CallerKey::Refused(
+                "the panel hands the caller's access key only to a feature that requires a full-access credential, \
+                 for a request that carries one",
+            ));
+        }
+        let user = &self.caller.user;
+        let (home, owner) = match self.snapshot.config().whm.as_deref() {
+            Some(tree) => match tree
+                .keys
+                .get(user)
+                .and_then(|k| Some((k.path.parent()?.to_owned(), k.uid)))
+            {
+                Some((home, uid)) => (home, Some(uid)),
+                None => return answer(CallerKey::NotOffered),
+            },
+            None => (self.panel.home_of(self.snapshot, user), None),
+        };
+        let read = self.panel.keys.with(&home, owner, |key| match key {
+            Some(key) => answer(CallerKey::Key(key.as_str())),
+            None => answer(CallerKey::NoKey),
+        });
+        if let Err(e) = read {
+            answer(CallerKey::Refused(&e.to_string()));
+        }
+    }
+
     fn log(&self, level: LogLevel, message: &str) {
         match level {
             LogLevel::ERROR => tracing::error!(target: "plugin", "{message}"),
@@ -113,7 +154,8 @@ fn request(
     let (security_token, csrf_token) =
         page.map_or((String::new(), String::new()), |(s, c)| (format!("/{s}"), c.to_owned()));
     Request {
-        feature: auth.feature().to_owned(),
+        // The call names the feature itself (`PluginHost::call`, which sets it for the plugin).
+        feature: String::new(),
         target,
         user: user_info(ctx.panel, ctx.snapshot, &caller.user, caller.privileges.has_all()),
         source: caller.source.to_string(),
@@ -133,9 +175,17 @@ fn call(ctx: Ctx<'_>, auth: Authorized<'_>, request: &Request) -> Result<Respons
         panel: ctx.panel,
         snapshot: ctx.snapshot,
         caller: auth.caller(),
+        feature: auth.feature(),
         refused_read_only: std::sync::atomic::AtomicBool::new(false),
+        audited: std::sync::atomic::AtomicBool::new(false),
     };
     let answer = ctx.panel.plugins().host.call(auth.feature(), request, &services);
+    // A plugin that recorded an event may have changed a credential file (a key it generated): the credential caches
+    // look at their files again before the client can present the new credential, without waiting for the change's
+    // notification.
+    if services.audited.load(std::sync::atomic::Ordering::Relaxed) {
+        ctx.panel.credential_files_changed();
+    }
     if let Err(e) = &answer {
         ctx.panel.plugin_call_failed(auth.feature(), e);
     }
