@@ -130,31 +130,28 @@ fn request_of(api: Api, case: Case) -> Option<(&'static str, String, Option<&'st
     })
 }
 
-/// A `wrk` script that cycles through every user, one request each in turn.
+/// A `wrk` script that cycles through every user, one request each in turn. Every request is formatted once per
+/// `wrk` thread before the run (`init`), so the load generator's per-request work is handing out the next string,
+/// not building it in Lua: on two shared cores `wrk`'s own CPU is taken from the servers'.
 fn script(dir: &Path, api: Api, case: Case, authorization: Option<&str>) -> Option<PathBuf> {
     let (method, path, body) = request_of(api, case)?;
-    let mut lua = format!("wrk.method = \"{method}\"\nlocal bodies = {{}}\n");
+    let mut lua = format!("wrk.method = \"{method}\"\nwrk.path = \"{path}\"\n");
     if let Some(authorization) = authorization {
         let _ = writeln!(lua, "wrk.headers[\"Authorization\"] = \"{authorization}\"");
     }
-    match body {
-        Some(body) => {
-            let _ = writeln!(lua, "wrk.headers[\"Content-Type\"] = \"application/json\"");
-            let _ = write!(
-                lua,
-                "for i = 0, {} do bodies[i + 1] = string.format('{}', string.format('u%04d', i)) end\n\
-                 local n = 0\nrequest = function()\n  n = n % {USERS} + 1\n  \
-                 return wrk.format(nil, \"{path}\", nil, bodies[n])\nend\n",
-                USERS - 1,
-                body
-            );
-        }
-        None => {
-            let _ = write!(
-                lua,
-                "request = function()\n  return wrk.format(\"GET\", \"{path}\", nil, nil)\nend\n"
-            );
-        }
+    // Without a body the request never changes: no `request` function, so `wrk` formats it once.
+    if let Some(body) = body {
+        let _ = writeln!(lua, "wrk.headers[\"Content-Type\"] = \"application/json\"");
+        let _ = write!(
+            lua,
+            "local requests = {{}}\nlocal n = 0\n\
+             function init(args)\n  \
+             for i = 0, {last} do\n    \
+             requests[i + 1] = wrk.format(nil, nil, nil, string.format('{body}', string.format('u%04d', i)))\n  \
+             end\nend\n\
+             function request()\n  n = n % {USERS} + 1\n  return requests[n]\nend\n",
+            last = USERS - 1,
+        );
     }
     let file = dir.join(format!(
         "{}-{case:?}.lua",
@@ -164,27 +161,34 @@ fn script(dir: &Path, api: Api, case: Case, authorization: Option<&str>) -> Opti
     Some(file)
 }
 
-/// CPU time (user + system, every thread) a process has used so far, in seconds, from `/proc/<pid>/stat`.
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+/// CPU time each thread of a process has run so far, in nanoseconds, by thread id: the scheduler's own count
+/// (`/proc/<pid>/task/<tid>/schedstat`, first field), exact where `/proc/<pid>/stat` counts 10 ms ticks.
+fn cpu_by_thread(pid: u32) -> std::collections::HashMap<u32, u64> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return std::collections::HashMap::new();
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| {
+            let tid = t.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+            Some((tid, stat.split_whitespace().next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// CPU seconds a process's threads ran between two [`cpu_by_thread`] readings: a thread started in between counts
+/// whole, one that ended in between loses its part (the servers' worker threads live as long as the process).
+/// NaN when `/proc` could not tell.
+fn cpu_between(before: &std::collections::HashMap<u32, u64>, after: &std::collections::HashMap<u32, u64>) -> f64 {
+    if after.is_empty() {
         return f64::NAN;
-    };
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i - 3)
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(|t| t as f64 / 100.0)
-    };
-    match (ticks(14), ticks(15)) {
-        (Some(u), Some(s)) => u + s,
-        _ => f64::NAN,
     }
+    let ns: u64 = after
+        .iter()
+        .map(|(tid, &t)| t.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    ns as f64 / 1e9
 }
 
 /// Times a process's threads gave up the CPU to wait (voluntary context switches, summed over `/proc/<pid>/task/*`):
@@ -207,7 +211,7 @@ fn voluntary_switches(pid: u32) -> f64 {
 
 /// One `wrk` run of a script against a server, with the server's CPU per request and its wake-ups per request.
 fn run(server: &Server, script: &Path, connections: usize) -> Option<(Figures, f64)> {
-    let before = cpu_seconds(server.pid);
+    let before = cpu_by_thread(server.pid);
     let switches = voluntary_switches(server.pid);
     let out = Command::new("wrk")
         .args([
@@ -223,7 +227,7 @@ fn run(server: &Server, script: &Path, connections: usize) -> Option<(Figures, f
         .stderr(Stdio::null())
         .output()
         .ok()?;
-    let cpu = cpu_seconds(server.pid) - before;
+    let cpu = cpu_between(&before, &cpu_by_thread(server.pid));
     let switches = voluntary_switches(server.pid) - switches;
     let (mut figures, requests) = parse_wrk(&String::from_utf8_lossy(&out.stdout))?;
     figures.cpu_us = cpu * 1e6 / requests.max(1) as f64;
@@ -267,6 +271,33 @@ fn tweakgate_flags(addr: SocketAddr, authorization: &str, user: &str) -> Vec<(St
         .iter()
         .map(|f| (f["key"].as_str().expect("key").to_owned(), f["value"] == true))
         .collect()
+}
+
+/// Tweakgate's answer for [`FLAG`] alone and one user.
+fn tweakgate_flag(addr: SocketAddr, authorization: &str, user: &str) -> bool {
+    let r = tests::request(
+        addr,
+        "POST",
+        &format!("/ofrep/v1/evaluate/flags/{FLAG}"),
+        &[("Authorization", authorization), ("Content-Type", "application/json")],
+        &format!(r#"{{"context":{{"targetingKey":"{user}"}}}}"#),
+    );
+    assert_eq!(r.status, 200, "OFREP {FLAG} for {user}: {}", r.body);
+    r.json()["value"] == true
+}
+
+/// Edge's answer for [`FLAG`] alone and one user (its frontend API answers a toggle that is off for the user with
+/// `enabled: false`).
+fn edge_flag(addr: SocketAddr, user: &str) -> bool {
+    let r = tests::request(
+        addr,
+        "POST",
+        &format!("/api/frontend/features/{FLAG}"),
+        &[("Authorization", FRONTEND_TOKEN), ("Content-Type", "application/json")],
+        &format!(r#"{{"userId":"{user}"}}"#),
+    );
+    assert_eq!(r.status, 200, "Edge's {FLAG} for {user}: {}", r.body);
+    r.json()["enabled"] == true
 }
 
 /// Edge's answer for every flag and one user, sorted by name.
@@ -330,6 +361,17 @@ struct Row {
     base: String,
     rps_ratio: f64,
     cpu_ratio: f64,
+    /// The lowest and highest per-round ratios.
+    rps_range: (f64, f64),
+    cpu_range: (f64, f64),
+}
+
+/// The lowest and highest of some figures.
+fn range(v: &[f64]) -> (f64, f64) {
+    (
+        v.iter().copied().fold(f64::INFINITY, f64::min),
+        v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    )
 }
 
 pub fn run_all() {
@@ -337,7 +379,13 @@ pub fn run_all() {
         println!("peer: wrk is not installed (apt-get install wrk); skipped");
         return;
     }
-    let has_edge = Command::new("unleash-edge").arg("--version").output().is_ok();
+    // Edge has no `--version`; `--help` answers 0 from a binary that runs.
+    let has_edge = Command::new("unleash-edge")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     let before_bin = std::env::var_os("TWEAKGATE_BENCH_BEFORE");
     if !has_edge {
         println!(
@@ -402,8 +450,16 @@ pub fn run_all() {
                 "Tweakgate and Edge differ for {}",
                 user(i)
             );
+            assert_eq!(
+                tweakgate_flag(tweakgate.addr, &authorization, &user(i)),
+                edge_flag(addr, &user(i)),
+                "Tweakgate and Edge answer {FLAG} differently for {}",
+                user(i)
+            );
         }
-        println!("peer: Tweakgate and Unleash Edge agree on every flag for the sampled users");
+        println!(
+            "peer: Tweakgate and Unleash Edge agree on every flag, and on {FLAG} asked alone, for the sampled users"
+        );
         (child, addr)
     });
 
@@ -478,6 +534,13 @@ pub fn run_all() {
         let Some(base) = scripts.iter().position(Option::is_some) else {
             continue;
         };
+        if scripts.iter().flatten().count() < 2 {
+            println!(
+                "peer: {} has one server here, nothing to compare with (`-- wrk` measures it against /health); skipped",
+                case.label()
+            );
+            continue;
+        }
         for &c in &CONNECTIONS {
             let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); servers.len()];
             let mut wakeups: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
@@ -536,6 +599,8 @@ pub fn run_all() {
                     },
                     wakeups: median(std::mem::take(&mut wakeups[i])),
                     base: servers[base].name.clone(),
+                    rps_range: range(&rps_ratios[i]),
+                    cpu_range: range(&cpu_ratios[i]),
                     rps_ratio: median(std::mem::take(&mut rps_ratios[i])),
                     cpu_ratio: median(std::mem::take(&mut cpu_ratios[i])),
                 };
@@ -546,8 +611,8 @@ pub fn run_all() {
                 };
                 println!(
                     "peer {} at {c} connection(s), {}: {:.0} req/s (rounds {}), p50 {:.2} ms, p99 {:.2} ms, server CPU \
-                     {:.1} us/request, {:.2} wake-ups/request; ÷ {}: {:.2}x requests/s (target against Edge >= 1.3), {:.2}x CPU per \
-                     request (target against Edge <= 0.7)",
+                     {:.1} us/request, {:.2} wake-ups/request; ÷ {}: {:.2}x requests/s (rounds {:.2}–{:.2}; target \
+                     against Edge >= 1.3), {:.2}x CPU per request (rounds {:.2}–{:.2}; target against Edge <= 0.7)",
                     case.label(),
                     s.name,
                     row.figures.rps,
@@ -558,7 +623,11 @@ pub fn run_all() {
                     row.wakeups,
                     row.base,
                     row.rps_ratio,
+                    row.rps_range.0,
+                    row.rps_range.1,
                     row.cpu_ratio,
+                    row.cpu_range.0,
+                    row.cpu_range.1,
                 );
                 rows.push(row);
             }
@@ -569,7 +638,7 @@ pub fn run_all() {
 
     let mut table = String::from(
         "| case | connections | server | requests/s | p50 ms | p99 ms | server CPU µs/request | wake-ups/request | \
-         compared with | requests/s ratio | CPU ratio |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+         compared with | requests/s ratio (rounds) | CPU ratio (rounds) |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         let f = r.figures;
@@ -580,7 +649,7 @@ pub fn run_all() {
         };
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {:.0}{errors} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {:.2}× | {:.2}× |",
+            "| {} | {} | {} | {:.0}{errors} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {:.2}× ({:.2}–{:.2}) | {:.2}× ({:.2}–{:.2}) |",
             r.case.label(),
             r.connections,
             r.server,
@@ -591,7 +660,11 @@ pub fn run_all() {
             r.wakeups,
             r.base,
             r.rps_ratio,
-            r.cpu_ratio
+            r.rps_range.0,
+            r.rps_range.1,
+            r.cpu_ratio,
+            r.cpu_range.0,
+            r.cpu_range.1
         );
     }
     let series: Vec<(String, Vec<Option<f64>>)> = Case::ALL

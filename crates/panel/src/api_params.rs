@@ -30,7 +30,8 @@ impl<S: Send + Sync> FromRequest<S> for WhmParams {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<WhmParams, Response> {
-        let function = req.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
+        // The function's name, for the envelope of a refusal only.
+        let function = compact_str::CompactString::new(req.uri().path().rsplit('/').next().unwrap_or_default());
         let refuse = |e: WhmError| Answer::of(&function, Err(e)).into_response();
         let mut params: Vec<(String, String)> = req
             .uri()
@@ -72,34 +73,50 @@ impl<S: Send + Sync> FromRequest<S> for WhmParams {
 pub struct Call {
     pub method: Method,
     pub tls: bool,
-    /// The request line's authority or the `Host` header, when well formed.
-    pub host: Option<String>,
+    /// The request line's authority or the `Host` header, when well formed (inline up to 24 bytes, which a name with
+    /// its port usually fits).
+    pub host: Option<compact_str::CompactString>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Call {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Call, Self::Rejection> {
+        Ok(Call::from_head(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            &parts.extensions,
+        ))
+    }
+}
+
+impl Call {
+    /// The call a request makes, read from its head.
+    pub fn of<B>(req: &axum::http::Request<B>) -> Call {
+        Call::from_head(req.method(), req.uri(), req.headers(), req.extensions())
+    }
+
+    fn from_head(
+        method: &Method,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+        extensions: &axum::http::Extensions,
+    ) -> Call {
         let well_formed = |h: &str| {
             !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
         };
-        let host = parts
-            .uri
+        let host = uri
             .authority()
-            .map(|a| a.as_str().to_owned())
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(header::HOST)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            })
-            .filter(|h| well_formed(h));
-        Ok(Call {
-            method: parts.method.clone(),
-            tls: parts.extensions.get::<crate::conn::Https>().is_some_and(|h| h.0),
+            .map(|a| a.as_str())
+            .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))
+            .filter(|h| well_formed(h))
+            .map(compact_str::CompactString::new);
+        Call {
+            method: method.clone(),
+            tls: extensions.get::<crate::conn::Https>().is_some_and(|h| h.0),
             host,
-        })
+        }
     }
 }
 
@@ -110,7 +127,10 @@ impl Call {
         let scheme = if self.tls { "https" } else { "http" };
         let server = &snapshot.config().server;
         let addrs = if self.tls { &server.tls_listen } else { &server.listen };
-        let host = self.host.clone().or_else(|| addrs.first().map(ToString::to_string));
+        let host = self
+            .host
+            .clone()
+            .or_else(|| addrs.first().map(compact_str::ToCompactString::to_compact_string));
         format!("{scheme}://{}", host.as_deref().unwrap_or("localhost"))
     }
 

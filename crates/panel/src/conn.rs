@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::{Body as _, Incoming};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use settings::TweakSettings;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -92,6 +92,10 @@ struct Slot {
     busy: AtomicUsize,
     /// Milliseconds since the registry's epoch of the last byte read or request finished.
     last_active: AtomicU64,
+    /// Milliseconds since the registry's epoch when the connection began to wait for its next request head: when it
+    /// opened, or when its last request was answered. While no request is in flight, a head must arrive within
+    /// [`Limits::header_read_timeout`] of it (checked by the connection's watch, not a timer per request).
+    head_since: AtomicU64,
     evict: Notify,
 }
 
@@ -186,6 +190,7 @@ impl Registry {
             in_flight: AtomicUsize::new(0),
             busy: AtomicUsize::new(0),
             last_active: AtomicU64::new(self.now()),
+            head_since: AtomicU64::new(self.now()),
             evict: Notify::new(),
         });
         self.slots
@@ -288,7 +293,9 @@ struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.slot.last_active.store(self.registry.now(), Ordering::Relaxed);
+        let now = self.registry.now();
+        self.slot.last_active.store(now, Ordering::Relaxed);
+        self.slot.head_since.store(now, Ordering::Relaxed);
         self.slot.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -332,7 +339,11 @@ impl std::error::Error for BodyTimeout {}
 /// its request counts as busy. Every request the router sees has one, so no reader can forget it.
 pub struct DeadlineBody {
     inner: Incoming,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// When the body must have arrived: the head's arrival plus [`Limits::body_read_timeout`].
+    deadline: tokio::time::Instant,
+    /// The timer, set only the first time the body is not all there yet: most bodies come with their head, and
+    /// their requests never touch the timer wheel.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     busy: Arc<BusyMark>,
 }
 
@@ -363,10 +374,16 @@ impl hyper::body::Body for DeadlineBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
-            Poll::Pending => match std::future::Future::poll(this.deadline.as_mut(), cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout)))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let deadline = this.deadline;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                match std::future::Future::poll(timer.as_mut(), cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
@@ -581,6 +598,8 @@ where
 {
     let slot = Arc::clone(&guard.slot);
     let registry = Arc::clone(&guard.registry);
+    // The first head is awaited from here (after a TLS handshake, which has its own deadline).
+    slot.head_since.store(registry.now(), Ordering::Relaxed);
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         slot.in_flight.fetch_add(1, Ordering::AcqRel);
         let busy = Arc::new(BusyMark {
@@ -593,7 +612,8 @@ where
         }
         let body = DeadlineBody {
             inner: body,
-            deadline: Box::pin(tokio::time::sleep(limits.body_read_timeout)),
+            deadline: tokio::time::Instant::now() + limits.body_read_timeout,
+            timer: None,
             busy: Arc::clone(&busy),
         };
         let mut req = hyper::Request::from_parts(parts, body);
@@ -612,16 +632,15 @@ where
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_buf_size)
-        .keep_alive(true);
+    builder.max_buf_size(limits.max_buf_size).keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let slot = &guard.slot;
     let registry = &guard.registry;
-    let tick = (limits.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    // The watch enforces both the idle and the head deadline (hyper's own head timer would be one more timer set and
+    // cleared per request), so it ticks often enough for the shorter one.
+    let tick = (limits.idle_timeout.min(limits.header_read_timeout) / 4)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut watch = tokio::time::interval(tick);
     loop {
         tokio::select! {
@@ -638,9 +657,17 @@ where
                 }
             }
             _ = watch.tick() => {
-                let idle_ms = registry.now().saturating_sub(slot.last_active.load(Ordering::Relaxed));
+                let now = registry.now();
+                let idle_ms = now.saturating_sub(slot.last_active.load(Ordering::Relaxed));
                 if slot.busy.load(Ordering::Acquire) == 0 && u128::from(idle_ms) >= limits.idle_timeout.as_millis() {
                     tracing::debug!("closing the connection from {peer}: idle for {idle_ms} ms");
+                    return;
+                }
+                let waiting_ms = now.saturating_sub(slot.head_since.load(Ordering::Relaxed));
+                if slot.in_flight.load(Ordering::Acquire) == 0
+                    && u128::from(waiting_ms) >= limits.header_read_timeout.as_millis()
+                {
+                    tracing::debug!("closing the connection from {peer}: no whole request head in {waiting_ms} ms");
                     return;
                 }
             }

@@ -71,13 +71,115 @@ pub fn router(panel: Arc<Panel>) -> Router {
         .route("/ofrep/v1/evaluate/flags/{key}", post(crate::ofrep::single))
         .route("/{cpsess}/", home)
         .nest("/{cpsess}", session)
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&panel), track))
         .route("/metrics", get(metrics))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(Arc::clone(&panel), require_tls))
-        .layer(middleware::from_fn_with_state(Arc::clone(&panel), security_headers))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer((
+            DefaultBodyLimit::max(MAX_BODY),
+            Guard {
+                panel: Arc::clone(&panel),
+            },
+        ))
         .with_state(panel)
+}
+
+/// What every answer of the router passes through, as one service around each route (no boxing, no extractor runs
+/// per request): `requiressl` before anything else ([`plain_http_refusal`]), the request's count and latency under
+/// its route pattern (every route but `/metrics` and the fallback), and the security headers on the way out.
+#[derive(Debug, Clone)]
+struct Guard {
+    panel: Arc<Panel>,
+}
+
+impl<S> tower::Layer<S> for Guard {
+    type Service = Guarded<S>;
+
+    fn layer(&self, inner: S) -> Guarded<S> {
+        Guarded {
+            inner,
+            panel: Arc::clone(&self.panel),
+        }
+    }
+}
+
+/// A route behind the [`Guard`].
+#[derive(Debug, Clone)]
+struct Guarded<S> {
+    inner: S,
+    panel: Arc<Panel>,
+}
+
+impl<S> tower::Service<Request> for Guarded<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = GuardedAnswer<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if let Some(refusal) = plain_http_refusal(&self.panel, &req) {
+            return GuardedAnswer {
+                state: Answering::Refused(Some(refusal)),
+                panel: Arc::clone(&self.panel),
+            };
+        }
+        let tracked = route_label(&self.panel, &req).map(|route| (route, std::time::Instant::now()));
+        GuardedAnswer {
+            state: Answering::Routed {
+                answer: self.inner.call(req),
+                tracked,
+            },
+            panel: Arc::clone(&self.panel),
+        }
+    }
+}
+
+/// The answer of a guarded route.
+#[derive(Debug)]
+struct GuardedAnswer<F> {
+    state: Answering<F>,
+    panel: Arc<Panel>,
+}
+
+#[derive(Debug)]
+enum Answering<F> {
+    /// Refused by `requiressl` before the route ran (taken once answered).
+    Refused(Option<Response>),
+    /// The route runs; the request is counted under its route when it has one.
+    Routed {
+        answer: F,
+        tracked: Option<(Label, std::time::Instant)>,
+    },
+}
+
+impl<F> std::future::Future for GuardedAnswer<F>
+where
+    F: std::future::Future<Output = Result<Response, std::convert::Infallible>> + Unpin,
+{
+    type Output = Result<Response, std::convert::Infallible>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut response = match &mut this.state {
+            Answering::Refused(refusal) => refusal.take().unwrap_or_else(|| StatusCode::OK.into_response()),
+            Answering::Routed { answer, tracked } => {
+                let Ok(response) = std::task::ready!(std::pin::Pin::new(answer).poll(cx));
+                if let Some((route, start)) = tracked.take() {
+                    this.panel
+                        .metrics
+                        .request(route, response.status().as_u16(), start.elapsed().as_secs_f64());
+                }
+                response
+            }
+        };
+        security_headers(&this.panel, &mut response);
+        std::task::Poll::Ready(Ok(response))
+    }
 }
 
 /// Serves on every listener until the process is stopped.
@@ -224,31 +326,45 @@ fn api(
 ) -> Answer {
     let method = &call.method;
     // A login link made over plain HTTP points at the HTTPS listener while `requiressl` keeps sessions off plain HTTP.
-    let origin = (!call.tls && snapshot.config().tweak_settings.is_on(REQUIRESSL))
-        .then(|| call.tls_origin(snapshot))
-        .flatten()
-        .unwrap_or_else(|| call.origin(snapshot));
+    let origin = || {
+        (!call.tls && snapshot.config().tweak_settings.is_on(REQUIRESSL))
+            .then(|| call.tls_origin(snapshot))
+            .flatten()
+            .unwrap_or_else(|| call.origin(snapshot))
+    };
     let ctx = Ctx {
         panel,
         snapshot,
-        origin: Some(&origin),
+        origin: Some(whm::Origin(&origin)),
         body,
     };
     let api1 = params.get("api.version") == Some("1");
     whm::dispatch(ctx, caller, function, params, method.as_str(), api1)
 }
 
+/// A request's `Authorization` header, taken without copying the header map.
+#[derive(Debug)]
+struct AuthorizationHeader(Option<HeaderValue>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuthorizationHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(AuthorizationHeader(parts.headers.get(header::AUTHORIZATION).cloned()))
+    }
+}
+
 /// `/json-api/<function>` with an `Authorization` header.
 async fn api_with_header(
     State(panel): State<Arc<Panel>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    Path(function): Path<String>,
+    Path(function): Path<compact_str::CompactString>,
     call: Call,
-    headers: HeaderMap,
+    AuthorizationHeader(authorization): AuthorizationHeader,
     params: Result<WhmParams, Response>,
 ) -> Response {
     let snapshot = panel.snapshot();
-    let header = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let header = authorization.as_ref().map(HeaderValue::as_bytes);
     // The credential is checked before a body's reading is answered: a caller without one learns nothing else.
     match authenticate(&panel, &snapshot, header, peer.ip()).await {
         Ok(caller) => match params {
@@ -339,25 +455,21 @@ async fn session_layer(
     next.run(req).await
 }
 
-/// Counts each routed request under the router's pattern (a WHM function by its name when it is a known one).
-async fn track(State(panel): State<Arc<Panel>>, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let start = std::time::Instant::now();
-    let route = match matched.as_ref().map(MatchedPath::as_str) {
-        None => Label::from("unmatched"),
-        Some(pattern) => match pattern.strip_suffix("{function}") {
-            Some(prefix) => {
-                let function = req.uri().path().rsplit('/').next().unwrap_or_default();
-                let known = whm::operation(function).is_some() || panel.plugins().functions.contains_key(function);
-                Label::joined(prefix, if known { function } else { "{unknown}" })
-            }
-            None => Label::from(pattern),
-        },
-    };
-    let response = next.run(req).await;
-    panel
-        .metrics
-        .request(route, response.status().as_u16(), start.elapsed().as_secs_f64());
-    response
+/// The route a request is counted under: the router's pattern (a WHM function by its name when it is a known one);
+/// `None` for `/metrics` and for what no route matched.
+fn route_label(panel: &Panel, req: &Request) -> Option<Label> {
+    let pattern = req.extensions().get::<MatchedPath>()?.as_str();
+    if pattern == "/metrics" {
+        return None;
+    }
+    Some(match pattern.strip_suffix("{function}") {
+        Some(prefix) => {
+            let function = req.uri().path().rsplit('/').next().unwrap_or_default();
+            let known = whm::operation(function).is_some() || panel.plugins().functions.contains_key(function);
+            Label::joined(prefix, if known { function } else { "{unknown}" })
+        }
+        None => Label::from(pattern),
+    })
 }
 
 /// `/metrics` in Prometheus' text format, for the addresses `[server] metrics_allow` names and for root's credentials.
@@ -539,7 +651,6 @@ async fn health(
     json_response(StatusCode::OK, &body)
 }
 
-/// `X-Frame-Options`/`X-Content-Type-Options` follow `xframecpsrvd`; a Content-Security-Policy follows `csp`.
 /// The Tweak Setting that keeps passwords and sessions off plain HTTP.
 pub const REQUIRESSL: &str = "requiressl";
 
@@ -548,24 +659,25 @@ pub const REQUIRESSL: &str = "requiressl";
 /// for with `GET` is redirected to the same path on the HTTPS listener; anything else is refused (403) with the
 /// HTTPS address to use. API tokens and access keys over plain HTTP stay accepted, as WHM accepts them. Loopback is
 /// exempt: its traffic never crosses a network, which is what TLS protects, so `http://127.0.0.1:2086/` (the README's
-/// login link) keeps working.
-async fn require_tls(
-    State(panel): State<Arc<Panel>>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    call: Call,
-    req: Request,
-    next: Next,
-) -> Response {
-    let local = match peer.ip() {
+/// login link) keeps working. `None` lets the request in.
+fn plain_http_refusal(panel: &Panel, req: &Request) -> Option<Response> {
+    let tls = req.extensions().get::<crate::conn::Https>().is_some_and(|h| h.0);
+    // The peer as the `ConnectInfo` extractor finds it: the connection's, or the one a test's router was given.
+    let peer = req.extensions().get::<ConnectInfo<Peer>>().map(|c| c.0).or_else(|| {
+        req.extensions()
+            .get::<axum::extract::connect_info::MockConnectInfo<Peer>>()
+            .map(|m| m.0)
+    });
+    let local = peer.is_some_and(|Peer(peer)| match peer.ip() {
         std::net::IpAddr::V4(v4) => v4.is_loopback(),
         std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
-    };
-    if call.tls || local {
-        return next.run(req).await;
+    });
+    if tls || local {
+        return None;
     }
     let snapshot = panel.snapshot();
     if !snapshot.config().tweak_settings.is_on(REQUIRESSL) {
-        return next.run(req).await;
+        return None;
     }
     let path = req.uri().path();
     let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
@@ -579,8 +691,9 @@ async fn require_tls(
     // In a session, a key or token header authenticates instead of the cookie (see `api_in_session`).
     let by_key_or_token = authorization.as_ref().is_some_and(|a| a.starts_with(b"whm"));
     if !(basic || login || (in_session && !by_key_or_token)) {
-        return next.run(req).await;
+        return None;
     }
+    let call = Call::of(req);
     let target = call.tls_origin(&snapshot).map(|origin| {
         let rest = req.uri().path_and_query().map_or(path, |p| p.as_str());
         format!("{origin}{rest}")
@@ -590,7 +703,7 @@ async fn require_tls(
         .as_deref()
         .filter(|_| !api && req.method() == axum::http::Method::GET)
     {
-        return web::redirect(target);
+        return Some(web::redirect(target));
     }
     let why = match &target {
         Some(target) => format!(
@@ -608,16 +721,17 @@ async fn require_tls(
         if let Some(target) = target.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
             r.headers_mut().insert(header::LOCATION, target);
         }
-        return r;
+        return Some(r);
     }
-    web::page(
+    Some(web::page(
         StatusCode::FORBIDDEN,
         web::layout("HTTPS required", None, maud::html! { p { (why) } }),
-    )
+    ))
 }
 
-async fn security_headers(State(panel): State<Arc<Panel>>, req: Request, next: Next) -> Response {
-    let mut response = next.run(req).await;
+/// `X-Frame-Options`/`X-Content-Type-Options` follow `xframecpsrvd`; a Content-Security-Policy follows `csp`; an
+/// answer that says nothing of caching is not stored.
+fn security_headers(panel: &Panel, response: &mut Response) {
     let snapshot = panel.snapshot();
     let settings = &snapshot.config().tweak_settings;
     let headers = response.headers_mut();
@@ -634,7 +748,6 @@ async fn security_headers(State(panel): State<Arc<Panel>>, req: Request, next: N
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
 }
 
 #[cfg(test)]

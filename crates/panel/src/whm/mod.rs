@@ -25,10 +25,28 @@ pub struct Ctx<'a> {
     pub panel: &'a Panel,
     pub snapshot: &'a Snapshot,
     /// `http(s)://host[:port]` the request came to, for answers that carry absolute URLs; `None` outside HTTP.
-    pub origin: Option<&'a str>,
+    pub origin: Option<Origin<'a>>,
     /// The request's body as the client sent it, handed to plugins as `Request::body`; empty outside HTTP and for
     /// calls a plugin makes through `call_api`.
     pub body: &'a [u8],
+}
+
+/// Where a request came to, worked out only by the operation that puts it into an answer (a login link): most calls
+/// never need it, and working it out may read the machine's host name.
+#[derive(Clone, Copy)]
+pub struct Origin<'a>(pub &'a (dyn Fn() -> String + Sync));
+
+impl Origin<'_> {
+    /// `http(s)://host[:port]`.
+    pub fn get(&self) -> String {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Origin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Origin(..)")
+    }
 }
 
 /// Query and form parameters in arrival order, as WHM reads them (repeated and numbered keys included).

@@ -100,7 +100,7 @@ impl Operation for CreateUserSession {
             "session_created",
             auth.audit_with(json!({"session_user": target, "limited_to": grant.limit().map(|s| s.iter().map(|a| a.name()).collect::<Vec<_>>())})),
         );
-        let origin = ctx.origin.map_or_else(|| default_origin(ctx), str::to_owned);
+        let origin = ctx.origin.map_or_else(|| default_origin(ctx), |o| o.get());
         Ok(Created {
             url: format!("{origin}/{token}/login/?session={secret}"),
             cp_security_token: format!("/{token}"),
