@@ -1,10 +1,12 @@
 //! Files and time as the whole workspace needs them, in one leaf crate that knows nothing of the rest: atomic
-//! replacement of a file (with its fault hooks), trusted-file reading, file stamps, private directories and the clock.
+//! replacement of a file (with its fault hooks), append-only journals, trusted-file reading, file stamps, private
+//! directories and the clock.
 #![forbid(unsafe_code)]
 
 pub mod atomic;
 pub mod clock;
 pub mod dir;
+pub mod journal;
 pub mod read;
 pub mod stamp;
 
@@ -13,5 +15,6 @@ pub use atomic::{
 };
 pub use clock::{unix_now, unix_now_ms};
 pub use dir::create_private_dir;
+pub use journal::Journal;
 pub use read::{ReadError, read_regular};
 pub use stamp::FileStamp;
