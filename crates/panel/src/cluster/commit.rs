@@ -1,15 +1,17 @@
-//! The group commit: members' cursors (`cursors.json`, synced) and statuses written at most every [`COMMIT_EVERY`],
-//! never on a change's path; members lagging past the caps marked for a full resync (durably) and moved to the head;
-//! the journal compacted once every member's written cursor has passed a prefix of it; a change the journal could not
-//! take written again once it can be.
+//! The group commit: members' cursors (`cursors.json`, synced) and statuses written at most every [`COMMIT_EVERY`]
+//! (a status whose counters alone changed at most every [`STATUS_EVERY`]), never on a change's path; members lagging
+//! past the caps marked for a full resync (durably) and moved to the head; the journal compacted once every member's
+//! written cursor has passed a prefix of it; a change the journal could not take written again once it can be.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::journal;
-use super::member::{save_status, write_private};
-use super::{COMMIT_EVERY, COMPACT_AFTER, CURSORS, Inner, MAX_LAG, MAX_QUEUE_BYTES, MAX_QUEUE_LEN, SETTINGS, lock};
+use super::member::{Dirty, save_status, write_private};
+use super::{
+    COMMIT_EVERY, COMPACT_AFTER, CURSORS, Inner, MAX_LAG, MAX_QUEUE_BYTES, MAX_QUEUE_LEN, SETTINGS, STATUS_EVERY, lock,
+};
 use crate::fsx::unix_now_ms;
 
 /// How long the group commit sleeps when nothing wakes it: a member can only pass [`MAX_LAG`] with time.
@@ -27,40 +29,48 @@ pub(super) struct Committed {
 /// more, then writes what changed on a blocking thread.
 pub(super) async fn commit_loop(inner: Arc<Inner>) {
     let mut committed = Committed::default();
+    let mut counters_waiting = false;
     loop {
         let retry_at = lock(&inner.mem).retry_at;
-        let wake = retry_at.map_or(IDLE_TICK, |t| {
-            t.saturating_duration_since(Instant::now()).min(IDLE_TICK)
-        });
+        let idle = if counters_waiting { STATUS_EVERY } else { IDLE_TICK };
+        let wake = retry_at.map_or(idle, |t| t.saturating_duration_since(Instant::now()).min(idle));
         tokio::select! {
             () = inner.commit.notified() => {}
             () = tokio::time::sleep(wake) => {}
         }
         tokio::time::sleep(COMMIT_EVERY).await;
         let inner2 = Arc::clone(&inner);
-        committed = tokio::task::spawn_blocking(move || {
-            tick(&inner2, &mut committed);
-            committed
+        (committed, counters_waiting) = tokio::task::spawn_blocking(move || {
+            let waiting = tick(&inner2, &mut committed);
+            (committed, waiting)
         })
         .await
         .unwrap_or_default();
     }
 }
 
-/// One round of the group commit (see the module documentation).
-pub(super) fn tick(inner: &Inner, committed: &mut Committed) {
+/// One round of the group commit (see the module documentation): `true` when a status whose counters alone changed
+/// was left for a later round.
+pub(super) fn tick(inner: &Inner, committed: &mut Committed) -> bool {
     mark_laggards(inner);
     let mut cursors = BTreeMap::new();
     let mut statuses = Vec::new();
+    let mut counters_waiting = false;
+    let now = Instant::now();
     for slot in inner.slots() {
         let mut m = lock(&slot.member);
         if m.removed {
             continue;
         }
         cursors.insert(m.file.url.clone(), m.cursor);
-        if m.dirty {
-            m.dirty = false;
+        let due = m.dirty == Dirty::Status
+            || (m.dirty == Dirty::Counters && m.status_written.is_none_or(|t| now - t >= STATUS_EVERY));
+        if due {
+            m.dirty = Dirty::Clean;
+            m.status_written = Some(now);
             statuses.push((m.dir.clone(), m.file.url.clone(), m.status.clone()));
+        } else if m.dirty == Dirty::Counters {
+            counters_waiting = true;
         }
     }
     for (dir, url, status) in &statuses {
@@ -93,6 +103,7 @@ pub(super) fn tick(inner: &Inner, committed: &mut Committed) {
         // Logged by the append when it fails again.
         let _ = inner.append(&[], None);
     }
+    counters_waiting
 }
 
 /// Members past the caps (changes or bytes waiting) or with a change waiting longer than [`MAX_LAG`]: each is marked

@@ -105,15 +105,31 @@ pub(super) struct Member {
     /// The member still has the per-member outbox of older versions: retired at the start, once its changes are
     /// covered by the resync mark.
     pub(super) legacy_outbox: bool,
-    /// The status changed since the group commit last wrote it.
-    pub(super) dirty: bool,
+    /// How the status changed since the group commit last wrote it, and when it last did.
+    pub(super) dirty: Dirty,
+    pub(super) status_written: Option<Instant>,
     /// When the next attempt may run after a failure, and the wait after the next failure.
     pub(super) retry_at: Option<Instant>,
     pub(super) backoff: Duration,
     pub(super) removed: bool,
 }
 
+/// What changed in a member's status since it was last written: nothing, only its counters (written at most every
+/// [`super::STATUS_EVERY`], so a fleet's deliveries are not a file each), or something a reader must see soon (an
+/// error, a refusal, a resync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Dirty {
+    Clean,
+    Counters,
+    Status,
+}
+
 impl Member {
+    /// Notes a change of the status for the group commit.
+    pub(super) fn touch(&mut self, what: Dirty) {
+        self.dirty = self.dirty.max(what);
+    }
+
     pub(super) fn new(file: MemberFile, endpoint: Endpoint, credential: MemberCredential, dir: PathBuf) -> Member {
         Member {
             file,
@@ -127,7 +143,8 @@ impl Member {
             resync_queue_gen: 0,
             mark_unsaved: false,
             legacy_outbox: false,
-            dirty: false,
+            dirty: Dirty::Clean,
+            status_written: None,
             retry_at: None,
             backoff: BACKOFF_START,
             removed: false,

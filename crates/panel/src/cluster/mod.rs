@@ -45,6 +45,8 @@ pub const BACKOFF_START: Duration = Duration::from_millis(250);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// How often, at most, members' cursors and statuses are written.
 pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
+/// How often, at most, a member's status is written when only its counters changed.
+pub const STATUS_EVERY: Duration = Duration::from_secs(5);
 /// A connection to a member idle this long is closed (members close theirs after a while anyway).
 pub const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(30);
 /// The journal is compacted once every member has passed this many bytes of it.
@@ -183,7 +185,8 @@ struct Inner {
 /// the tasks.
 pub struct Cluster {
     inner: Arc<Inner>,
-    runtime: Mutex<Option<tokio::runtime::Handle>>,
+    /// Where the push tasks and the group commit run, once started.
+    runtime: Mutex<Option<Tasks>>,
     /// Members being added: reserved before any network step, so one server is added once.
     adding: Mutex<BTreeSet<String>>,
 }
@@ -193,6 +196,46 @@ impl std::fmt::Debug for Cluster {
         f.debug_struct("Cluster")
             .field("dir", &self.inner.dir)
             .finish_non_exhaustive()
+    }
+}
+
+/// The runtime of the push tasks and the group commit: one thread of the cluster's own, so a change's fan-out to a
+/// fleet never queues ahead of the requests on the serving runtime's workers (or the serving runtime, when a thread
+/// cannot be started).
+struct Tasks {
+    own: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+}
+
+impl Tasks {
+    fn new(serving: tokio::runtime::Handle) -> Tasks {
+        let own = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("cluster-push")
+            .enable_all()
+            .build();
+        match own {
+            Ok(rt) => Tasks {
+                handle: rt.handle().clone(),
+                own: Some(rt),
+            },
+            Err(e) => {
+                tracing::warn!("configuration cluster: pushes share the serving runtime: {e}");
+                Tasks {
+                    own: None,
+                    handle: serving,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        // Never blocks, so the cluster may be dropped anywhere (an async task included).
+        if let Some(rt) = self.own.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -381,7 +424,8 @@ impl Cluster {
             .ok_or_else(|| format!("“{name}” is not a member of the configuration cluster."))
     }
 
-    /// Starts the cluster on `runtime` (once, at `serve`): opens the journal for appending, writes the resync marks
+    /// Starts the cluster (once, at `serve`; `runtime` is the serving one, used only when the cluster's own thread
+    /// cannot be started): opens the journal for appending, writes the resync marks
     /// found when reading (and retires the outboxes of older versions they cover), journals whatever changed since
     /// the settings were last journaled (an edit made while the master was stopped), then starts the push tasks and
     /// the group commit. `settings` are the master's Tweak Settings now. Only a started cluster journals changes, so
@@ -436,12 +480,13 @@ impl Cluster {
         {
             tracing::error!("cannot record the settings journaled for the configuration cluster: {e:#}");
         }
+        let tasks = Tasks::new(runtime);
         for s in inner.slots() {
-            runtime.spawn(push::push_loop(s, Arc::clone(inner)));
+            tasks.handle.spawn(push::push_loop(s, Arc::clone(inner)));
         }
-        runtime.spawn(commit::commit_loop(Arc::clone(inner)));
+        tasks.handle.spawn(commit::commit_loop(Arc::clone(inner)));
         inner.commit.notify_one();
-        *started = Some(runtime);
+        *started = Some(tasks);
     }
 
     /// Journals changes for every member (synced once, before returning) and wakes their tasks; `settings` are the
@@ -549,8 +594,8 @@ impl Cluster {
             members.insert(url, Arc::clone(&slot));
             view(&m, mem.changes.pending(m.cursor))
         };
-        if let Some(rt) = lock(&self.runtime).as_ref() {
-            rt.spawn(push::push_loop(slot, Arc::clone(&self.inner)));
+        if let Some(tasks) = lock(&self.runtime).as_ref() {
+            tasks.handle.spawn(push::push_loop(slot, Arc::clone(&self.inner)));
         }
         self.inner.commit.notify_one();
         Ok(v)
@@ -582,7 +627,7 @@ impl Cluster {
         m.status.auth_refused = false;
         m.retry_at = None;
         m.backoff = BACKOFF_START;
-        m.dirty = true;
+        m.touch(member::Dirty::Status);
         let v = view(&m, mem.changes.pending(m.cursor));
         drop((m, mem));
         slot.wake.notify_one();

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::client::Connection;
 use super::journal::Change;
-use super::member::{Member, Slot};
+use super::member::{Dirty, Member, Slot};
 use super::{BACKOFF_CAP, BACKOFF_START, Inner, KEEP_ALIVE_IDLE, MAX_QUEUED_VALUE, MAX_REASON, PUSH_BATCH, lock};
 use crate::fsx::unix_now;
 
@@ -288,6 +288,7 @@ async fn send(
                 m.resync_queue.pop_front();
                 if m.resync_queue.is_empty() && m.resync_gen == m.resync_queue_gen {
                     m.status.resync = None;
+                    m.touch(Dirty::Status);
                     tracing::info!("configuration cluster: {} resynchronised", m.file.url);
                 }
             }
@@ -333,7 +334,7 @@ fn build_resync(slot: &Slot, inner: &Inner) -> bool {
             m.resync_queue.len()
         );
     }
-    m.dirty = true;
+    m.touch(Dirty::Status);
     drop(m);
     inner.commit.notify_one();
     true
@@ -359,10 +360,14 @@ pub(super) async fn push(conn: &mut Connection, header: &str, key: &str, value: 
 /// change is finished (accepted, or refused for good) and the member moves on.
 pub(super) fn apply(m: &mut Member, inner: &Inner, key: &str, value: Option<&str>, outcome: Outcome) -> bool {
     let now = unix_now();
-    m.dirty = true;
     inner.commit.notify_one();
     match outcome {
         Outcome::Delivered => {
+            m.touch(if m.status.last_error.is_some() {
+                Dirty::Status
+            } else {
+                Dirty::Counters
+            });
             m.status.delivered += 1;
             m.status.last_success = Some(now);
             m.status.last_error = None;
@@ -372,6 +377,7 @@ pub(super) fn apply(m: &mut Member, inner: &Inner, key: &str, value: Option<&str
             true
         }
         Outcome::Rejected(reason) => {
+            m.touch(Dirty::Status);
             let text = format!("{} refused {key} = {}: {reason}", m.file.url, shown(value));
             tracing::warn!("configuration cluster: {text}");
             m.status.rejected += 1;
@@ -382,6 +388,7 @@ pub(super) fn apply(m: &mut Member, inner: &Inner, key: &str, value: Option<&str
             true
         }
         Outcome::CredentialRefused(reason) => {
+            m.touch(Dirty::Status);
             if !m.status.auth_refused {
                 tracing::error!(
                     "configuration cluster: {} refused the credential of {} (signature {}): {reason}; its changes wait for update_configclusterserver",
@@ -404,6 +411,7 @@ pub(super) fn apply(m: &mut Member, inner: &Inner, key: &str, value: Option<&str
             false
         }
         Outcome::Retry(reason) => {
+            m.touch(Dirty::Status);
             if m.retry_at.is_none() {
                 tracing::warn!("configuration cluster: {} unreachable, retrying: {reason}", m.file.url);
             }
