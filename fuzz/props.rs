@@ -20,7 +20,7 @@ pub const TARGETS: &[(&str, Promises)] = &[
     ("config_toml", config_toml),
     ("request_body", request_body),
     ("plugin_description", plugin_description),
-    ("cluster_outbox", cluster_outbox),
+    ("cluster_journal", cluster_journal),
     ("member_answer", member_answer),
     ("whm_files", whm_files),
 ];
@@ -251,42 +251,90 @@ pub fn plugin_description(data: &[u8]) {
     }
 }
 
-/// A Configuration Cluster member's outbox as a crash or a full disk may leave it: the repair keeps a prefix that
-/// ends on a line break, repairing that prefix keeps it whole, the changes still waiting come out in order of
-/// sequence, and a change appended after the repair is read back as the last one waiting.
-pub fn cluster_outbox(data: &[u8]) {
-    use panel::cluster::outbox;
-    let good = outbox::complete_len(data);
+/// The Configuration Cluster's journal as a crash or a full disk may leave it: the repair keeps a prefix that ends
+/// on a line break and needs no second repair; the changes come out in order of sequence, after the compacted point
+/// and before the next sequence; a change appended after the repair is whole and read back last, with nothing before
+/// it lost; a compaction at any cursor keeps every change after it and the sequence; an outbox of older versions
+/// gives keys of its own lines only.
+pub fn cluster_journal(data: &[u8]) {
+    use panel::cluster::journal;
+    let outbox_keys = journal::legacy_outbox_keys(data);
+    assert!(outbox_keys.len() <= data.split(|b| *b == b'\n').count());
+    let good = journal::complete_len(data);
     assert!(good <= data.len());
     let kept = &data[..good];
     assert!(
         kept.is_empty() || kept.ends_with(b"\n"),
         "the repair ends on a line break"
     );
-    assert_eq!(outbox::complete_len(kept), good, "a repaired outbox needs no repair");
-    let replay = outbox::replay(kept);
-    assert!(replay.pending.windows(2).all(|w| w[0].seq < w[1].seq), "in order");
+    assert_eq!(journal::complete_len(kept), good, "a repaired journal needs no repair");
+    let replay = journal::replay(kept);
+    assert!(replay.changes.windows(2).all(|w| w[0].0.seq < w[1].0.seq), "in order");
     if replay.next_seq == u64::MAX {
-        // The sequence is spent (a line claims the last number): nothing more is appended to this outbox.
+        // The sequence is spent (a line claims the last number): nothing more is appended to this journal.
         return;
     }
-    assert!(replay.pending.iter().all(|c| c.seq < replay.next_seq));
+    assert!(
+        replay
+            .changes
+            .iter()
+            .all(|(c, _)| c.seq > replay.compacted && c.seq < replay.next_seq)
+    );
+    let changes_after = |r: &journal::Replay, cursor: u64| -> Vec<panel::cluster::Change> {
+        r.changes
+            .iter()
+            .filter(|(c, _)| c.seq > cursor)
+            .map(|(c, _)| c.clone())
+            .collect()
+    };
+    let seqs: Vec<u64> = replay.changes.iter().map(|(c, _)| c.seq).collect();
+    let cursors = [
+        0,
+        replay.compacted,
+        seqs.get(seqs.len() / 2).copied().unwrap_or(0),
+        replay.next_seq - 1,
+    ];
+    for cursor in cursors {
+        let compacted = journal::compact(kept, cursor);
+        assert_eq!(
+            journal::complete_len(&compacted),
+            compacted.len(),
+            "a compacted journal is whole"
+        );
+        let again = journal::replay(&compacted);
+        let effective = cursor.max(replay.compacted).min(replay.next_seq - 1);
+        assert_eq!(again.next_seq, replay.next_seq, "the sequence goes on");
+        assert_eq!(
+            changes_after(&again, 0),
+            changes_after(&replay, effective),
+            "what waits after {effective} is kept"
+        );
+    }
     let change = panel::cluster::Change {
         seq: replay.next_seq,
         key: "skipboxtrapper".into(),
         value: Some("1".into()),
         at_ms: 1,
+        resync: false,
     };
     let mut appended = kept.to_vec();
-    appended.extend_from_slice(&outbox::line(&change));
+    appended.extend_from_slice(&journal::line(&change));
     assert_eq!(
-        outbox::complete_len(&appended),
+        journal::complete_len(&appended),
         appended.len(),
         "an appended change is whole"
     );
-    let again = outbox::replay(&appended);
-    assert_eq!(again.pending.last(), Some(&change), "the appended change waits last");
-    assert_eq!(again.pending.len(), replay.pending.len() + 1);
+    let again = journal::replay(&appended);
+    assert_eq!(
+        again.changes.last().map(|(c, _)| c),
+        Some(&change),
+        "the appended change comes last"
+    );
+    assert_eq!(
+        again.changes.len(),
+        replay.changes.len() + 1,
+        "nothing before it is lost"
+    );
 }
 
 /// A member's answer to `set_tweaksetting` (the first two bytes are the HTTP status): 401 and 403 are a refused

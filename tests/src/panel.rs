@@ -569,6 +569,15 @@ impl TestPanel {
         pages
     }
 
+    /// Runs `hook` at each fault point of the Configuration Cluster journal's writes: an `Err` fails the write there,
+    /// as a full disk would.
+    pub fn cluster_journal_faults(
+        &self,
+        hook: impl Fn(credentials::FaultPoint) -> std::io::Result<()> + Send + Sync + 'static,
+    ) {
+        self.panel.cluster.set_journal_hooks(credentials::WriteHooks::new(hook));
+    }
+
     /// The audit log's entries of one event.
     pub fn audit_events(&self, event: &str) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.panel.audit.path())

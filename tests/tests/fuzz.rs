@@ -184,8 +184,8 @@ fn plugin_description_keeps_its_promises() {
 }
 
 #[test]
-fn cluster_outbox_keeps_its_promises() {
-    run("cluster_outbox");
+fn cluster_journal_keeps_its_promises() {
+    run("cluster_journal");
 }
 
 #[test]

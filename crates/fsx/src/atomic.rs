@@ -16,14 +16,18 @@ pub enum FaultPoint {
     AfterTempWritten,
     /// The rename is done but the directory is not yet fsynced.
     AfterRename,
+    /// Lines are written to a journal ([`crate::journal::Journal::append`]) but not yet synced.
+    AppendWritten,
 }
 
 impl FaultPoint {
-    /// The name used by the `TWEAKGATE_FAULT_KEY_WRITE` variable: `after-temp-written` or `after-rename`.
+    /// The point's name: `after-temp-written` or `after-rename` (the names the `TWEAKGATE_FAULT_KEY_WRITE`
+    /// variable takes), or `append-written`.
     pub fn name(self) -> &'static str {
         match self {
             FaultPoint::AfterTempWritten => "after-temp-written",
             FaultPoint::AfterRename => "after-rename",
+            FaultPoint::AppendWritten => "append-written",
         }
     }
 }

@@ -178,7 +178,7 @@ impl Default for Metrics {
         let cluster_waiting = Family::<ServerLabels, Gauge>::default();
         registry.register(
             "cluster_changes_waiting",
-            "Tweak Settings changes queued for a Configuration Cluster member",
+            "Tweak Settings changes waiting for a Configuration Cluster member",
             cluster_waiting.clone(),
         );
         let cluster_lag = Family::<ServerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();

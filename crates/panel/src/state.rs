@@ -42,7 +42,7 @@ pub enum ReloadError {
     /// They load, but look like a save in progress or a mistake that would be destructive to act on (an empty file,
     /// most users gone at once): held back until an administrator confirms with `systemctl reload` (SIGHUP).
     HeldBack(String),
-    /// The change is in force, but could not be queued durably for every Configuration Cluster member.
+    /// The change is in force, but could not be written to the Configuration Cluster's journal.
     Cluster(String),
 }
 
@@ -108,7 +108,7 @@ pub struct Panel {
     pub plugin_calls: crate::plugin_set::CallPools,
     pub audit: AuditLog,
     pub metrics: crate::metrics::Metrics,
-    /// Configuration Cluster members and their queues: every Tweak Settings change is sent to them.
+    /// Configuration Cluster members and the journal of their changes: every Tweak Settings change is sent to them.
     pub cluster: crate::cluster::Cluster,
     /// What `/health` and `/metrics` read: locked only briefly, never across a reload's writes and syncs.
     pub status: Mutex<ReloadStatus>,
@@ -257,7 +257,7 @@ impl Panel {
     }
 
     /// Reloads, and gives what the reload installed with its diff, if it installed a snapshot (even when the cluster
-    /// could not queue the change: it is in force).
+    /// could not journal the change: it is in force).
     fn reload_diffed(&self, confirmation: Confirmation) -> (Option<Installed>, Result<(), ReloadError>) {
         let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let (installed, outcome) = self.reload_locked(confirmation);
@@ -343,7 +343,8 @@ impl Panel {
                 if self.records_plugins.load(std::sync::atomic::Ordering::Relaxed) {
                     self.plugins().record(&self.state_dir);
                 }
-                // Queued (durably) for every Configuration Cluster member before anyone is told the change is made.
+                // Journaled (durably, once) for every Configuration Cluster member before anyone is told the change is
+                // made.
                 let queued = self.cluster.enqueue(&settings_changed, &new_config.tweak_settings);
                 *self.stamps.lock().unwrap_or_else(|e| e.into_inner()) = watched
                     .into_iter()
@@ -728,7 +729,7 @@ impl Panel {
         event: &str,
         mut fields: serde_json::Value,
     ) -> Result<(), ReloadError> {
-        // A change in force that the cluster could not queue is still audited, then fails.
+        // A change in force that the cluster could not journal is still audited, then fails.
         let (installed, reloaded) = self.reload_diffed(Confirmation::Written);
         if let Err(e @ (ReloadError::Config(_) | ReloadError::HeldBack(_))) = reloaded {
             return Err(e);

@@ -1,6 +1,6 @@
-//! The master's WHM API 1 client for member servers: one GET or form POST over HTTP/1.1 (hyper) or HTTPS (rustls),
+//! The master's WHM API 1 client for member servers: GETs and form POSTs over HTTP/1.1 (hyper) or HTTPS (rustls),
 //! verified by the system's certificate authorities or by the certificate fingerprint pinned when the member was
-//! added, with a timeout on the whole exchange.
+//! added, with a timeout on each exchange; one connection per member kept open between exchanges.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -291,126 +291,207 @@ impl ServerCertVerifier for Verifier {
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
 
-async fn connect(endpoint: &Endpoint, verifier: Arc<Verifier>) -> Result<Box<dyn Stream>, TransportError> {
-    let tcp = TcpStream::connect(endpoint.authority())
-        .await
-        .map_err(|e| TransportError(format!("cannot connect to {}: {e}", endpoint.url())))?;
-    let _ = tcp.set_nodelay(true);
-    if !endpoint.https {
-        return Ok(Box::new(tcp));
-    }
+/// The TLS configuration of one member: its verifier (pin or authorities) and, kept with it, the sessions to resume.
+fn tls_config(verifier: Arc<Verifier>) -> Result<Arc<ClientConfig>, TransportError> {
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError(format!("TLS: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+async fn connect(endpoint: &Endpoint, tls: Option<&Arc<ClientConfig>>) -> Result<Box<dyn Stream>, TransportError> {
+    let tcp = TcpStream::connect(endpoint.authority())
+        .await
+        .map_err(|e| TransportError(format!("cannot connect to {}: {e}", endpoint.url())))?;
+    let _ = tcp.set_nodelay(true);
+    let Some(config) = tls else {
+        return Ok(Box::new(tcp));
+    };
     let name = ServerName::try_from(endpoint.host.clone())
         .map_err(|_| TransportError(format!("{} is not a valid TLS server name", endpoint.host)))?;
-    let tls = TlsConnector::from(Arc::new(config))
+    let tls = TlsConnector::from(Arc::clone(config))
         .connect(name, tcp)
         .await
         .map_err(|e| TransportError(format!("TLS handshake with {} failed: {e}", endpoint.url())))?;
     Ok(Box::new(tls))
 }
 
-async fn exchange(
-    endpoint: &Endpoint,
-    verifier: Arc<Verifier>,
-    path: &str,
-    form: Option<String>,
-    authorization: Option<&str>,
-) -> Result<Reply, TransportError> {
-    let stream = connect(endpoint, verifier).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
-        .await
-        .map_err(|e| TransportError(format!("HTTP: {e}")))?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut request = hyper::Request::builder()
-        .method(if form.is_some() { "POST" } else { "GET" })
-        .uri(path)
-        .header(hyper::header::HOST, endpoint.authority())
-        .header(hyper::header::USER_AGENT, "tweakgate-cluster");
-    if let Some(a) = authorization {
-        request = request.header(hyper::header::AUTHORIZATION, a);
-    }
-    if let Some(f) = &form {
-        request = request
-            .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(hyper::header::CONTENT_LENGTH, f.len());
-    }
-    let request = request
-        .body(Full::new(Bytes::from(form.unwrap_or_default())))
-        .map_err(|e| TransportError(format!("cannot build the request: {e}")))?;
-    let result = async {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| TransportError(format!("{} did not answer: {e}", endpoint.url())))?;
-        let status = response.status().as_u16();
-        let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|e| TransportError(format!("reading the answer of {}: {e}", endpoint.url())))?
-            .to_bytes()
-            .to_vec();
-        Ok(Reply { status, body })
-    }
-    .await;
-    driver.abort();
-    result
+/// An open HTTP/1.1 connection: the request side and the task driving it (ended with the connection).
+struct Open {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    driver: tokio::task::JoinHandle<()>,
 }
 
-/// One GET of `path` (with its query) on a member, verified by `pin` or the system's authorities.
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// One member's connection, kept open between exchanges (HTTP/1.1 keep-alive) and opened again, transparently, when
+/// the member closed it (after an idle time, or with `Connection: close`). An HTTPS member's TLS configuration
+/// (its pin or the authorities) is made once, so a new connection resumes the TLS session of the last one.
+pub struct Connection {
+    endpoint: Endpoint,
+    tls: Option<Arc<ClientConfig>>,
+    open: Option<Open>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.endpoint.url())
+            .field("open", &self.open.is_some())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// A connection to `endpoint`, verified by `pin` or the system's authorities; nothing is opened yet.
+    pub fn new(endpoint: &Endpoint, pin: Option<&str>) -> Result<Connection, TransportError> {
+        let tls = if endpoint.https {
+            Some(tls_config(Arc::new(Verifier::new(pin.map(str::to_owned), false)))?)
+        } else {
+            None
+        };
+        Ok(Connection {
+            endpoint: endpoint.clone(),
+            tls,
+            open: None,
+        })
+    }
+
+    /// Closes the connection (the next exchange opens a new one, resuming the TLS session).
+    pub fn close(&mut self) {
+        self.open = None;
+    }
+
+    /// Whether a connection is open (as far as this side knows: the member may have closed it meanwhile).
+    pub fn is_open(&self) -> bool {
+        self.open.as_ref().is_some_and(|o| !o.sender.is_closed())
+    }
+
+    /// One GET of `path` (with its query).
+    pub async fn get(&mut self, path: &str, authorization: &str) -> Result<Reply, TransportError> {
+        self.send(path, None, authorization).await
+    }
+
+    /// One POST of `form` (`application/x-www-form-urlencoded`) to `path`.
+    pub async fn post_form(&mut self, path: &str, form: &str, authorization: &str) -> Result<Reply, TransportError> {
+        self.send(path, Some(form), authorization).await
+    }
+
+    /// One exchange within [`REQUEST_TIMEOUT`]. A connection kept from an earlier exchange that fails (the member
+    /// closed it meanwhile) is replaced by a new one and the request sent once more: the WHM API calls sent this way
+    /// (`version`, `set_tweaksetting`) give the same result when repeated.
+    async fn send(&mut self, path: &str, form: Option<&str>, authorization: &str) -> Result<Reply, TransportError> {
+        let url = self.endpoint.url();
+        let answered = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            let mut kept = self.open.as_ref().is_some_and(|o| !o.sender.is_closed());
+            loop {
+                if !kept {
+                    self.open = Some(self.handshake().await?);
+                }
+                let request = self.request(path, form, authorization)?;
+                let Some(open) = self.open.as_mut() else {
+                    return Err(TransportError(format!("{url}: no connection")));
+                };
+                match exchange(open, request, &url).await {
+                    Ok(reply) => return Ok(reply),
+                    Err(e) => {
+                        self.open = None;
+                        if !kept {
+                            return Err(e);
+                        }
+                        kept = false;
+                    }
+                }
+            }
+        })
+        .await;
+        answered.unwrap_or_else(|_| {
+            self.open = None;
+            Err(TransportError(format!(
+                "{url} did not answer within {} s",
+                REQUEST_TIMEOUT.as_secs()
+            )))
+        })
+    }
+
+    async fn handshake(&self) -> Result<Open, TransportError> {
+        let stream = connect(&self.endpoint, self.tls.as_ref()).await?;
+        let (sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+            .await
+            .map_err(|e| TransportError(format!("HTTP: {e}")))?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Open { sender, driver })
+    }
+
+    fn request(
+        &self,
+        path: &str,
+        form: Option<&str>,
+        authorization: &str,
+    ) -> Result<hyper::Request<Full<Bytes>>, TransportError> {
+        let mut request = hyper::Request::builder()
+            .method(if form.is_some() { "POST" } else { "GET" })
+            .uri(path)
+            .header(hyper::header::HOST, self.endpoint.authority())
+            .header(hyper::header::USER_AGENT, "tweakgate-cluster")
+            .header(hyper::header::AUTHORIZATION, authorization);
+        if let Some(f) = form {
+            request = request
+                .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(hyper::header::CONTENT_LENGTH, f.len());
+        }
+        request
+            .body(Full::new(Bytes::copy_from_slice(form.unwrap_or_default().as_bytes())))
+            .map_err(|e| TransportError(format!("cannot build the request: {e}")))
+    }
+}
+
+async fn exchange(open: &mut Open, request: hyper::Request<Full<Bytes>>, url: &str) -> Result<Reply, TransportError> {
+    open.sender
+        .ready()
+        .await
+        .map_err(|e| TransportError(format!("{url} closed the connection: {e}")))?;
+    let response = open
+        .sender
+        .send_request(request)
+        .await
+        .map_err(|e| TransportError(format!("{url} did not answer: {e}")))?;
+    let status = response.status().as_u16();
+    let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| TransportError(format!("reading the answer of {url}: {e}")))?
+        .to_bytes()
+        .to_vec();
+    Ok(Reply { status, body })
+}
+
+/// One GET of `path` (with its query) on a member, on a connection of its own, verified by `pin` or the system's
+/// authorities.
 pub async fn get(
     endpoint: &Endpoint,
     pin: Option<&str>,
     path: &str,
     authorization: &str,
 ) -> Result<Reply, TransportError> {
-    send(endpoint, pin, path, None, authorization).await
-}
-
-/// One POST of `form` (`application/x-www-form-urlencoded`) to `path` on a member, verified as [`get`] is.
-pub async fn post_form(
-    endpoint: &Endpoint,
-    pin: Option<&str>,
-    path: &str,
-    form: String,
-    authorization: &str,
-) -> Result<Reply, TransportError> {
-    send(endpoint, pin, path, Some(form), authorization).await
-}
-
-async fn send(
-    endpoint: &Endpoint,
-    pin: Option<&str>,
-    path: &str,
-    form: Option<String>,
-    authorization: &str,
-) -> Result<Reply, TransportError> {
-    let verifier = Arc::new(Verifier::new(pin.map(str::to_owned), false));
-    tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        exchange(endpoint, verifier, path, form, Some(authorization)),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(TransportError(format!(
-            "{} did not answer within {} s",
-            endpoint.url(),
-            REQUEST_TIMEOUT.as_secs()
-        )))
-    })
+    Connection::new(endpoint, pin)?.get(path, authorization).await
 }
 
 /// The certificate a member presents, fetched to pin it (or to see that an authority vouches for it).
 pub async fn certificate(endpoint: &Endpoint) -> Result<Certificate, TransportError> {
     let verifier = Arc::new(Verifier::new(None, true));
+    let config = tls_config(Arc::clone(&verifier))?;
     let fetch = async {
-        let _stream = connect(endpoint, Arc::clone(&verifier)).await?;
+        let _stream = connect(endpoint, Some(&config)).await?;
         Ok::<(), TransportError>(())
     };
     tokio::time::timeout(REQUEST_TIMEOUT, fetch)

@@ -1,4 +1,5 @@
-//! A member: its files (`member.json`, `status.json`), its state in memory and how lists show it.
+//! A member: its files (`member.json`, `status.json`), where it stands in the journal, its state in memory and how
+//! lists show it.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::OpenOptions;
@@ -17,7 +18,7 @@ use tokio::sync::Notify;
 use super::BACKOFF_START;
 use super::client::Endpoint;
 use super::credential::{CredentialKind, MemberCredential};
-use super::outbox::{Change, change_bytes, repair_outbox};
+use super::journal::{Pending, legacy_outbox_keys};
 use crate::fsx::unix_now_ms;
 
 /// `member.json`: what the master knows about a member. Root-only, 0600.
@@ -39,13 +40,13 @@ pub struct MemberStatus {
     /// The last failure, until a later success.
     pub last_error: Option<String>,
     pub last_error_at: Option<u64>,
-    /// The member refused the credential; its queue waits for `update_configclusterserver`.
+    /// The member refused the credential; its changes wait for `update_configclusterserver`.
     pub auth_refused: bool,
     /// Changes delivered and changes the member refused (skipped), since the member was added.
     pub delivered: u64,
     pub rejected: u64,
-    /// The member is marked for a full resync: once its queue is empty it is sent the master's current value of
-    /// every setting the master sets explicitly and of these keys (changes that were not queued).
+    /// The member is marked for a full resync: once it has finished the journal it is sent the master's current
+    /// value of every setting the master sets explicitly and of these keys (changes it was not sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resync: Option<BTreeSet<String>>,
 }
@@ -83,25 +84,89 @@ pub struct MemberState {
     pub resync: bool,
 }
 
-/// A member and its queue.
+/// A member: its files, where it stands in the journal and how it is doing.
 pub(super) struct Member {
     pub(super) file: MemberFile,
     pub(super) endpoint: Endpoint,
     pub(super) credential: MemberCredential,
     pub(super) dir: PathBuf,
-    pub(super) queue: VecDeque<Change>,
-    /// Bytes of keys and values in `queue`.
-    pub(super) queue_bytes: usize,
-    pub(super) next_seq: u64,
-    /// The outbox's length up to its last complete line, as this process wrote it.
-    pub(super) journal_len: u64,
-    /// A failed append may have left part of a line that could not be cut off: repaired before the next append.
-    pub(super) torn: bool,
+    /// The last change of the journal the member finished (accepted, or refused for good). Written to
+    /// `cursors.json` by the group commit, never on a change's own path: a cursor that lags on disk only means a
+    /// change is sent again after a crash.
+    pub(super) cursor: u64,
     pub(super) status: MemberStatus,
+    /// Bumped by every new resync mark, so a resync sent from older values does not clear a newer mark.
+    pub(super) resync_gen: u64,
+    /// A full resync being sent: the master's values as they were when it began, and the mark it answers.
+    pub(super) resync_queue: VecDeque<(String, Option<String>)>,
+    pub(super) resync_queue_gen: u64,
+    /// A resync mark set before the cluster started (an upgraded outbox, a lost cursor): written at the start.
+    pub(super) mark_unsaved: bool,
+    /// The member still has the per-member outbox of older versions: retired at the start, once its changes are
+    /// covered by the resync mark.
+    pub(super) legacy_outbox: bool,
+    /// How the status changed since the group commit last wrote it, and when it last did.
+    pub(super) dirty: Dirty,
+    pub(super) status_written: Option<Instant>,
     /// When the next attempt may run after a failure, and the wait after the next failure.
     pub(super) retry_at: Option<Instant>,
     pub(super) backoff: Duration,
     pub(super) removed: bool,
+}
+
+/// What changed in a member's status since it was last written: nothing, only its counters (written at most every
+/// [`super::STATUS_EVERY`], so a fleet's deliveries are not a file each), or something a reader must see soon (an
+/// error, a refusal, a resync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Dirty {
+    Clean,
+    Counters,
+    Status,
+}
+
+impl Member {
+    /// Notes a change of the status for the group commit.
+    pub(super) fn touch(&mut self, what: Dirty) {
+        self.dirty = self.dirty.max(what);
+    }
+
+    pub(super) fn new(file: MemberFile, endpoint: Endpoint, credential: MemberCredential, dir: PathBuf) -> Member {
+        Member {
+            file,
+            endpoint,
+            credential,
+            dir,
+            cursor: 0,
+            status: MemberStatus::default(),
+            resync_gen: 0,
+            resync_queue: VecDeque::new(),
+            resync_queue_gen: 0,
+            mark_unsaved: false,
+            legacy_outbox: false,
+            dirty: Dirty::Clean,
+            status_written: None,
+            retry_at: None,
+            backoff: BACKOFF_START,
+            removed: false,
+        }
+    }
+
+    /// Marks the member for a full resync that also sends `keys` (in memory: the caller writes it durably).
+    pub(super) fn mark_resync(&mut self, keys: impl IntoIterator<Item = String>, why: &str) {
+        if self.status.resync.is_none() {
+            tracing::warn!(
+                "configuration cluster: {} is marked for a full resync: {why}",
+                self.file.url
+            );
+        }
+        self.status.resync.get_or_insert_with(BTreeSet::new).extend(keys);
+        self.resync_gen += 1;
+    }
+
+    /// Changes waiting for the member: those after its cursor and those of a resync being sent.
+    pub(super) fn waiting(&self, pending: Pending) -> usize {
+        pending.count + self.resync_queue.len()
+    }
 }
 
 pub(super) struct Slot {
@@ -129,10 +194,11 @@ pub(super) fn check_user(user: &str) -> Result<(), String> {
         .map_err(|e| format!("Invalid user “{}”: {e}", user.escape_debug()))
 }
 
-pub(super) fn view(m: &Member) -> MemberView {
+pub(super) fn view(m: &Member, pending: Pending) -> MemberView {
+    let waiting = m.waiting(pending);
     let status = if m.status.auth_refused {
         "credential_refused"
-    } else if m.queue.is_empty() {
+    } else if waiting == 0 && m.status.resync.is_none() {
         "in_sync"
     } else if m.retry_at.is_some() {
         "retrying"
@@ -148,11 +214,10 @@ pub(super) fn view(m: &Member) -> MemberView {
         certificate_fingerprint: m.file.fingerprint.clone(),
         state: MemberState {
             status,
-            changes_waiting: m.queue.len(),
-            lag_seconds: m
-                .queue
-                .front()
-                .map_or(0.0, |c| unix_now_ms().saturating_sub(c.at_ms) as f64 / 1000.0),
+            changes_waiting: waiting,
+            lag_seconds: pending
+                .oldest_ms
+                .map_or(0.0, |at| unix_now_ms().saturating_sub(at) as f64 / 1000.0),
             last_success: m.status.last_success,
             last_error: m.status.last_error.clone(),
             last_error_at: m.status.last_error_at,
@@ -163,49 +228,45 @@ pub(super) fn view(m: &Member) -> MemberView {
     }
 }
 
+/// Reads a member's directory, without writing anything: `member.json`, `status.json`, and the keys still waiting in
+/// an outbox of older versions, which mark the member for a resync of those keys (written at the start).
 pub(super) fn load_member(dir: &Path) -> Result<Member> {
     let text = std::fs::read(dir.join("member.json"))?;
     let file: MemberFile = serde_json::from_slice(&text).context("member.json")?;
     let endpoint = Endpoint::parse(&file.url).map_err(|e| anyhow!(e))?;
     let credential = MemberCredential::parse(&file.credential).map_err(|e| anyhow!(e))?;
-    let status: MemberStatus = std::fs::read(dir.join("status.json"))
+    let mut m = Member::new(file, endpoint, credential, dir.to_path_buf());
+    m.status = std::fs::read(dir.join("status.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let path = dir.join("outbox.jsonl");
-    let good = match repair_outbox(&path) {
-        Ok(good) => good,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(e) => return Err(anyhow!(e).context(format!("cannot repair {}", path.display()))),
-    };
-    let mut journal = std::fs::read(&path).unwrap_or_default();
-    journal.truncate(usize::try_from(good).unwrap_or(usize::MAX));
-    // A line cut short by a crash was never acknowledged to anyone: skipped.
-    let replay = super::outbox::replay(&journal);
-    let queue: VecDeque<Change> = replay.pending.into_iter().collect();
-    Ok(Member {
-        file,
-        endpoint,
-        credential,
-        dir: dir.to_path_buf(),
-        queue_bytes: queue.iter().map(|c| change_bytes(&c.key, c.value.as_deref())).sum(),
-        queue,
-        next_seq: replay.next_seq,
-        journal_len: good,
-        torn: false,
-        status,
-        retry_at: None,
-        backoff: BACKOFF_START,
-        removed: false,
-    })
+    let outbox = dir.join(LEGACY_OUTBOX);
+    if let Some(bytes) = ::fsx::journal::read_if_present(&outbox).map_err(|e| anyhow!(e))? {
+        m.legacy_outbox = true;
+        let keys = legacy_outbox_keys(&bytes);
+        if !keys.is_empty() {
+            let why = format!(
+                "{} change(s) waited in its outbox of an older version ({})",
+                keys.len(),
+                outbox.display()
+            );
+            m.mark_resync(keys, &why);
+            m.mark_unsaved = true;
+        }
+    }
+    Ok(m)
 }
 
-/// `status.json` is informational (the outbox is what must survive), so it is replaced without a sync.
-pub(super) fn save_status(m: &Member) {
-    let Ok(bytes) = serde_json::to_vec(&m.status) else {
+/// The per-member outbox of older versions, which the journal replaced.
+pub(super) const LEGACY_OUTBOX: &str = "outbox.jsonl";
+
+/// Writes `status.json` without a sync: its counters are informational (a resync mark, which must survive, is
+/// written with [`write_private`] when it is set).
+pub(super) fn save_status(dir: &Path, url: &str, status: &MemberStatus) {
+    let Ok(bytes) = serde_json::to_vec(status) else {
         return;
     };
-    let tmp = m.dir.join(".status.json.tmp");
+    let tmp = dir.join(".status.json.tmp");
     let written = OpenOptions::new()
         .create(true)
         .write(true)
@@ -213,8 +274,8 @@ pub(super) fn save_status(m: &Member) {
         .mode(0o600)
         .open(&tmp)
         .and_then(|mut f| f.write_all(&bytes))
-        .and_then(|()| std::fs::rename(&tmp, m.dir.join("status.json")));
+        .and_then(|()| std::fs::rename(&tmp, dir.join("status.json")));
     if let Err(e) = written {
-        tracing::debug!("cannot write the status of {}: {e}", m.file.url);
+        tracing::debug!("cannot write the status of {url}: {e}");
     }
 }

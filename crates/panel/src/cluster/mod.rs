@@ -1,24 +1,29 @@
 //! The Configuration Cluster: member servers that receive every Tweak Settings change made on this one (the master).
 //!
-//! Each member has a directory `<state>/cluster/<id>/` (0700): `member.json` (0600: name, user, credential, pinned
-//! certificate fingerprint), `outbox.jsonl` (the member's durable queue: one line per change, then one per change
-//! delivered or given up, each line synced before anyone is told) and `status.json` (what the last attempt did).
-//! A change never waits for members: it is appended to every outbox, and one task per member sends its queue in
-//! order, with retries and capped exponential backoff, a bounded number of members at a time. A member that refuses
-//! the credential is reported once and waits for a new one; a member that refuses a value is noted and skipped.
-//! A value too long to queue, or a queue past its caps, marks the member for a full resync instead of growing; a
-//! torn last line of an outbox is cut off before anything is appended, and a failed append fails the change.
+//! `<state>/cluster/` (0700) holds the journal `journal.jsonl` (0600: every change on a line of its own, appended and
+//! synced once whatever the number of members, before the change is answered), `cursors.json` (where each member
+//! stands in it: the last change it finished), `settings.json` (the settings as last journaled) and a directory per
+//! member (0700): `member.json` (0600: name, user, credential, pinned certificate fingerprint) and `status.json` (what
+//! the last attempt did, and a full-resync mark).
+//! A change never waits for members: one task per member sends the changes after its cursor in order, over a
+//! connection it keeps open, with retries and capped exponential backoff, a bounded number of members at a time.
+//! Cursors and statuses are written by a group commit ([`COMMIT_EVERY`]), never on a change's path, and the journal
+//! is compacted once every member has passed a prefix of it. A member that refuses the credential is reported once
+//! and waits for a new one; a member that refuses a value is noted and moves on. A member lagging past the caps (or
+//! for [`MAX_LAG`]) is marked for a full resync and moved to the head, so it does not hold the journal; a value too
+//! long for the journal is a resync mark for its key, in the journal. A failed append fails the change.
 
 pub mod client;
+mod commit;
 mod credential;
+pub mod journal;
 mod member;
-pub mod outbox;
 mod push;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -27,34 +32,53 @@ use settings::TweakSettings;
 use tokio::sync::{Notify, Semaphore};
 
 use self::client::Endpoint;
+use self::journal::Changes;
 use crate::audit::AuditLog;
-use crate::fsx::{create_private_dir, unix_now};
+use crate::fsx::{create_private_dir, unix_now, unix_now_ms};
 
 /// How many members are pushed to at the same time.
 pub const MAX_CONCURRENT_PUSHES: usize = 32;
+/// How many changes one member is sent in a turn (one slot of [`MAX_CONCURRENT_PUSHES`], one connection).
+pub const PUSH_BATCH: usize = 16;
 /// The first wait after a failed attempt; each further failure doubles it, up to [`BACKOFF_CAP`].
 pub const BACKOFF_START: Duration = Duration::from_millis(250);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
-/// An outbox longer than this is rewritten (atomically) once everything in it was delivered.
+/// How often, at most, members' cursors and statuses are written.
+pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
+/// How often, at most, a member's status is written when only its counters changed.
+pub const STATUS_EVERY: Duration = Duration::from_secs(5);
+/// A connection to a member idle this long is closed (members close theirs after a while anyway).
+pub const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(30);
+/// The journal is compacted once every member has passed this many bytes of it.
 const COMPACT_AFTER: u64 = 64 * 1024;
-/// The longest value queued for members; a longer one marks each member for a full resync instead.
+/// The longest value journaled for members; a longer one is a resync mark for its key instead.
 pub const MAX_QUEUED_VALUE: usize = 96 * 1024;
-/// The most changes, and bytes of keys and values, a member's queue holds; past either the member is marked for a
-/// full resync rather than left to grow.
+/// The most changes, and bytes of keys and values, that may wait for a member; past either (or past [`MAX_LAG`])
+/// the member is marked for a full resync and moved to the head rather than hold the journal.
 pub const MAX_QUEUE_LEN: usize = 10_000;
 pub const MAX_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+/// The longest a change may wait for a member (down, or refusing the credential) before the member is marked for a
+/// full resync and moved to the head.
+pub const MAX_LAG: Duration = Duration::from_secs(24 * 60 * 60);
 /// The most of a member's `reason` kept (control characters escaped first), for logs, files and pages.
 pub const MAX_REASON: usize = 300;
 
+const JOURNAL: &str = "journal.jsonl";
+const CURSORS: &str = "cursors.json";
+const SETTINGS: &str = "settings.json";
+
 pub use self::credential::{CredentialKind, MemberCredential};
-use self::member::{Member, MemberFile, Slot, check_user, load_member, member_id, save_status, view, write_private};
+pub use self::journal::Change;
+use self::member::{LEGACY_OUTBOX, Member, MemberFile, Slot, check_user, load_member, member_id, view, write_private};
 pub use self::member::{MemberState, MemberStatus, MemberView};
-pub use self::outbox::Change;
-use self::outbox::queue_on;
-use self::push::push_loop;
 pub use self::push::{Outcome, classify, clean_reason};
 
-/// The master's Tweak Settings as last queued for the members, kept in `<state>/cluster/settings.json`: a change
+/// A lock whose holder panicked is still usable: every state it guards is whole between statements.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The master's Tweak Settings as last journaled for the members, kept in `<state>/cluster/settings.json`: a change
 /// made while the master was stopped (an edit of its config file) is found against it at the next start, and a new
 /// member is sent the settings the master holds explicitly.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -63,6 +87,10 @@ struct Sent {
     values: BTreeMap<String, Option<String>>,
     /// The settings the master's configuration sets explicitly.
     explicit: BTreeSet<String>,
+    /// The journal's last change when these were recorded: the journal's later changes are newer than them (the
+    /// group commit writes `settings.json` after the journal, so it may lag).
+    #[serde(default)]
+    through: u64,
 }
 
 impl Sent {
@@ -77,7 +105,19 @@ impl Sent {
                 .map(|k| (k.to_owned(), settings.get(k).map(str::to_owned)))
                 .collect(),
             explicit: settings.explicit().map(|(k, _)| k.to_owned()).collect(),
+            through: 0,
         }
+    }
+
+    /// These settings with the journal's changes made after them.
+    fn with_journal(mut self, changes: &Changes) -> Sent {
+        for c in changes.after(self.through, usize::MAX) {
+            if !c.resync {
+                self.values.insert(c.key.clone(), c.value.clone());
+            }
+            self.through = c.seq;
+        }
+        self
     }
 
     /// What changed from `self` to `now`.
@@ -88,35 +128,248 @@ impl Sent {
             .map(|k| (k.clone(), now.values.get(k).cloned().flatten()))
             .collect()
     }
+
+    fn value(&self, key: &str) -> Option<String> {
+        self.values.get(key).cloned().flatten()
+    }
 }
 
-/// The cluster's members and their queues, shared by the operations, the pages, the reload hook and the push tasks.
-pub struct Cluster {
+/// The journal's changes in memory, with the settings they come from.
+struct Mem {
+    changes: Changes,
+    /// The master's settings in force (sent by a resync, and to a new member); `None` until the cluster starts.
+    sent: Option<Sent>,
+    /// The settings whose every change is in the journal (what `settings.json` records), and its version.
+    recorded: Option<Sent>,
+    recorded_gen: u64,
+    /// Keys whose change the journal could not take: written again (with the master's value then) by the next
+    /// append, or by the group commit after `retry_at`.
+    unjournaled: BTreeSet<String>,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Mem {
+    /// Every change of the settings in force is in the journal: they are what `settings.json` is to record.
+    fn record(&mut self) {
+        self.recorded = self.sent.clone().map(|mut s| {
+            s.through = self.changes.head();
+            s
+        });
+        self.recorded_gen += 1;
+    }
+}
+
+/// The journal's file: open once the cluster started (only the serving process appends to it).
+#[derive(Default)]
+struct JournalFile {
+    journal: Option<::fsx::Journal>,
+    /// Fault hooks given before the journal was opened, for it.
+    hooks: Option<::fsx::WriteHooks>,
+}
+
+/// What the cluster's tasks share. Locks are taken in this order, each at most once: `file`, `members`, `mem`, a
+/// member.
+struct Inner {
     dir: PathBuf,
+    file: Mutex<JournalFile>,
     members: Mutex<BTreeMap<String, Arc<Slot>>>,
-    runtime: Mutex<Option<tokio::runtime::Handle>>,
-    /// The settings as last queued; `None` until [`Cluster::start`] (only the serving process queues changes).
-    /// Shared with the push tasks, which send them in a full resync.
-    sent: Arc<Mutex<Option<Sent>>>,
+    mem: Mutex<Mem>,
+    permits: Semaphore,
+    /// Wakes the group commit.
+    commit: Notify,
+    audit: Option<Arc<AuditLog>>,
+}
+
+/// The cluster's members and the journal of their changes, shared by the operations, the pages, the reload hook and
+/// the tasks.
+pub struct Cluster {
+    inner: Arc<Inner>,
+    /// Where the push tasks and the group commit run, once started.
+    runtime: Mutex<Option<Tasks>>,
     /// Members being added: reserved before any network step, so one server is added once.
     adding: Mutex<BTreeSet<String>>,
-    permits: Arc<Semaphore>,
-    audit: Option<Arc<AuditLog>>,
 }
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
-            .field("dir", &self.dir)
+            .field("dir", &self.inner.dir)
             .finish_non_exhaustive()
     }
 }
 
+/// The runtime of the push tasks and the group commit: one thread of the cluster's own, so a change's fan-out to a
+/// fleet never queues ahead of the requests on the serving runtime's workers (or the serving runtime, when a thread
+/// cannot be started).
+struct Tasks {
+    own: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+}
+
+impl Tasks {
+    fn new(serving: tokio::runtime::Handle) -> Tasks {
+        let own = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("cluster-push")
+            .enable_all()
+            .build();
+        match own {
+            Ok(rt) => Tasks {
+                handle: rt.handle().clone(),
+                own: Some(rt),
+            },
+            Err(e) => {
+                tracing::warn!("configuration cluster: pushes share the serving runtime: {e}");
+                Tasks {
+                    own: None,
+                    handle: serving,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        // Never blocks, so the cluster may be dropped anywhere (an async task included).
+        if let Some(rt) = self.own.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Inner {
+    fn slots(&self) -> Vec<Arc<Slot>> {
+        lock(&self.members).values().cloned().collect()
+    }
+
+    /// Opens the journal for appending (cutting a torn tail) and reads it again; `false` when it cannot be opened.
+    fn open_journal(&self, file: &mut JournalFile) -> Result<(), String> {
+        if file.journal.is_some() {
+            return Ok(());
+        }
+        let path = self.dir.join(JOURNAL);
+        let opened = ::fsx::Journal::open(&path, 0o600, journal::is_record).and_then(|j| j.read().map(|b| (j, b)));
+        let (mut j, bytes) =
+            opened.map_err(|e| format!("the configuration cluster's journal cannot be opened: {e}"))?;
+        if let Some(hooks) = file.hooks.take() {
+            j.set_hooks(hooks);
+        }
+        let mut mem = lock(&self.mem);
+        let before = mem.changes.next_seq();
+        mem.changes = Changes::of(&journal::replay(&bytes));
+        mem.changes.skip_past(before.saturating_sub(1));
+        file.journal = Some(j);
+        Ok(())
+    }
+
+    /// Appends `changes` to the journal (synced once, before returning) with any keys an earlier append could not
+    /// take, and wakes the members' tasks. `now` are the master's settings with the changes made.
+    ///
+    /// An error means the journal could not be written: the change that made it must fail. Its keys are written again
+    /// (with the master's values then) by the next append or the group commit's retry, and `settings.json` is not
+    /// moved past them, so a restart before then finds the change again.
+    fn append(&self, changes: &[(String, Option<String>)], now: Option<Sent>) -> Result<(), String> {
+        let mut file = lock(&self.file);
+        let has_members = !lock(&self.members).is_empty();
+        let (batch, first) = {
+            let mut mem = lock(&self.mem);
+            if let Some(now) = now {
+                mem.sent = Some(now);
+            }
+            let mut batch = changes.to_vec();
+            for key in std::mem::take(&mut mem.unjournaled) {
+                if !batch.iter().any(|(k, _)| *k == key) {
+                    let value = mem.sent.as_ref().and_then(|s| s.value(&key));
+                    batch.push((key, value));
+                }
+            }
+            (batch, mem.changes.next_seq())
+        };
+        if !has_members || batch.is_empty() {
+            // Nobody to send them to: a member added later is sent the master's settings.
+            let mut mem = lock(&self.mem);
+            mem.record();
+            drop(mem);
+            self.commit.notify_one();
+            return Ok(());
+        }
+        let at_ms = unix_now_ms();
+        let mut bytes = Vec::new();
+        let mut lines = Vec::with_capacity(batch.len());
+        for (i, (key, value)) in batch.iter().enumerate() {
+            let resync = value.as_ref().is_some_and(|v| v.len() > MAX_QUEUED_VALUE);
+            if resync {
+                tracing::warn!(
+                    "configuration cluster: the value of {key} is longer than {MAX_QUEUED_VALUE} bytes: it is not \
+                     journaled; each member is sent the master's value of {key} when it reaches the change"
+                );
+            }
+            let change = Change {
+                seq: first + i as u64,
+                key: key.clone(),
+                value: if resync { None } else { value.clone() },
+                at_ms,
+                resync,
+            };
+            bytes.extend(journal::line(&change));
+            lines.push((change, bytes.len() as u64));
+        }
+        let written = match self.open_journal(&mut file) {
+            Ok(()) => match file.journal.as_mut() {
+                Some(j) => j.append(&bytes).map(|()| j.len()).map_err(|e| e.to_string()),
+                None => Err("the configuration cluster's journal is not open".to_owned()),
+            },
+            Err(e) => Err(e),
+        };
+        let mut mem = lock(&self.mem);
+        match written {
+            Ok(len) => {
+                let start = len - bytes.len() as u64;
+                for (change, end) in lines {
+                    mem.changes.push(change, start + end);
+                }
+                mem.record();
+                mem.retry_at = None;
+                mem.backoff = BACKOFF_START;
+                drop(mem);
+                drop(file);
+                for slot in self.slots() {
+                    slot.wake.notify_one();
+                }
+                self.commit.notify_one();
+                Ok(())
+            }
+            Err(e) => {
+                mem.unjournaled.extend(batch.into_iter().map(|(k, _)| k));
+                mem.retry_at = Some(Instant::now() + mem.backoff);
+                mem.backoff = (mem.backoff * 2).min(BACKOFF_CAP);
+                drop(mem);
+                drop(file);
+                self.commit.notify_one();
+                tracing::error!("configuration cluster: cannot journal a change: {e}");
+                Err(format!(
+                    "the change is in force on this server but could not be written to the configuration cluster's \
+                     journal ({e}); the members are sent it once the journal can be written"
+                ))
+            }
+        }
+    }
+}
+
 impl Cluster {
-    /// Opens `<state>/cluster` (made 0700), reading every member and its outbox; `audit` receives credential
-    /// refusals (the command line, which only reads, passes none).
+    /// Opens `<state>/cluster` (made 0700) and reads the journal, the cursors and every member, writing nothing (a
+    /// command-line process reads the cluster while the server appends to it); `audit` receives credential
+    /// refusals (the command line passes none). Only [`Cluster::start`] opens the journal for appending.
     pub fn open(dir: &Path, audit: Option<Arc<AuditLog>>) -> Result<Cluster> {
         create_private_dir(dir)?;
+        let bytes = ::fsx::journal::read_if_present(&dir.join(JOURNAL))?.unwrap_or_default();
+        let mut changes = Changes::of(&journal::replay(&bytes[..journal::complete_len(&bytes)]));
+        let cursors: BTreeMap<String, u64> = std::fs::read(dir.join(CURSORS))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         let mut members = BTreeMap::new();
         let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
         for entry in entries.flatten() {
@@ -125,7 +378,10 @@ impl Cluster {
                 continue;
             }
             match load_member(&path) {
-                Ok(m) => {
+                Ok(mut m) => {
+                    let written = cursors.get(&m.file.url).copied();
+                    place(&mut m, written, &changes);
+                    changes.skip_past(m.cursor);
                     members.insert(
                         m.file.url.clone(),
                         Arc::new(Slot {
@@ -138,125 +394,124 @@ impl Cluster {
             }
         }
         Ok(Cluster {
-            dir: dir.to_path_buf(),
-            members: Mutex::new(members),
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                file: Mutex::new(JournalFile::default()),
+                members: Mutex::new(members),
+                mem: Mutex::new(Mem {
+                    changes,
+                    sent: None,
+                    recorded: None,
+                    recorded_gen: 0,
+                    unjournaled: BTreeSet::new(),
+                    retry_at: None,
+                    backoff: BACKOFF_START,
+                }),
+                permits: Semaphore::new(MAX_CONCURRENT_PUSHES),
+                commit: Notify::new(),
+                audit,
+            }),
             runtime: Mutex::new(None),
-            sent: Arc::new(Mutex::new(None)),
             adding: Mutex::new(BTreeSet::new()),
-            permits: Arc::new(Semaphore::new(MAX_CONCURRENT_PUSHES)),
-            audit,
         })
-    }
-
-    fn slots(&self) -> Vec<Arc<Slot>> {
-        self.members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect()
     }
 
     fn find(&self, name: &str) -> Result<Arc<Slot>, String> {
         let url = Endpoint::parse(name)?.url();
-        self.members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner.members)
             .get(&url)
             .cloned()
             .ok_or_else(|| format!("“{name}” is not a member of the configuration cluster."))
     }
 
-    /// Starts the push tasks on `runtime` (once, at `serve`); members added later get theirs when added.
-    /// `settings` are the master's Tweak Settings now: whatever changed since they were last queued (an edit made
-    /// while the master was stopped) is queued first. Only a started cluster queues changes, so a command-line
-    /// process that writes the config leaves the queuing to the running server, which sees the change on reload.
+    /// Starts the cluster (once, at `serve`; `runtime` is the serving one, used only when the cluster's own thread
+    /// cannot be started): opens the journal for appending, writes the resync marks
+    /// found when reading (and retires the outboxes of older versions they cover), journals whatever changed since
+    /// the settings were last journaled (an edit made while the master was stopped), then starts the push tasks and
+    /// the group commit. `settings` are the master's Tweak Settings now. Only a started cluster journals changes, so
+    /// a command-line process that writes the config leaves that to the running server, which sees it on reload.
     pub fn start(&self, runtime: tokio::runtime::Handle, settings: &TweakSettings) {
-        let mut slot = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_some() {
+        let mut started = lock(&self.runtime);
+        if started.is_some() {
             return;
         }
-        let now = Sent::of(settings);
-        let path = self.dir.join("settings.json");
-        let before: Option<Sent> = std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        if let Some(before) = before {
-            let missed = before.changes_to(&now);
-            if !missed.is_empty() {
-                tracing::info!(
-                    "{} Tweak Setting change(s) made while the server was stopped are queued for the configuration \
-                     cluster",
-                    missed.len()
-                );
-                if let Err(e) = self.queue_everywhere(&missed) {
-                    tracing::error!("{e}");
+        let inner = &self.inner;
+        if let Err(e) = inner.open_journal(&mut lock(&inner.file)) {
+            tracing::error!("{e}; changes are refused until it can be");
+        }
+        for slot in inner.slots() {
+            let mut m = lock(&slot.member);
+            if m.mark_unsaved {
+                if let Err(e) = write_private(&m.dir.join("status.json"), &m.status) {
+                    tracing::error!("cannot record the full resync of {}: {e:#}", m.file.url);
+                    continue;
                 }
+                m.mark_unsaved = false;
+            }
+            if m.legacy_outbox {
+                let outbox = m.dir.join(LEGACY_OUTBOX);
+                match std::fs::remove_file(&outbox) {
+                    Ok(()) => tracing::info!(
+                        "configuration cluster: {} retired: its changes are in the journal or its resync mark",
+                        outbox.display()
+                    ),
+                    Err(e) => tracing::warn!("cannot remove {}: {e}", outbox.display()),
+                }
+                m.legacy_outbox = false;
             }
         }
-        self.remember(now);
-        for s in self.slots() {
-            runtime.spawn(push_loop(
-                s,
-                Arc::clone(&self.permits),
-                self.audit.clone(),
-                Arc::clone(&self.sent),
-            ));
-        }
-        *slot = Some(runtime);
-    }
-
-    /// Records the settings as queued, in memory and in `settings.json`.
-    fn remember(&self, now: Sent) {
-        if let Err(e) = write_private(&self.dir.join("settings.json"), &now) {
-            tracing::error!("cannot record the settings queued for the configuration cluster: {e:#}");
-        }
-        *self.sent.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
-    }
-
-    /// Queues changes for every member (durably, before returning) and wakes their tasks; `settings` are the
-    /// master's settings with the changes made. Nothing happens unless the cluster was started (see [`Cluster::start`]).
-    ///
-    /// An error says which members' outboxes could not be written: the change that made them must fail. Those
-    /// members are marked for a full resync (sent once their outbox can be written and their queue is empty), and
-    /// the settings are not recorded as queued, so a restart before then finds the change again.
-    pub fn enqueue(&self, changes: &[(String, Option<String>)], settings: &TweakSettings) -> Result<(), String> {
-        if changes.is_empty() || self.runtime.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
-            return Ok(());
-        }
-        let written = self.queue_everywhere(changes);
-        // The resync of a member sends the settings as they are now, whatever happened to their outboxes.
         let now = Sent::of(settings);
-        match &written {
-            Ok(()) => self.remember(now),
-            Err(_) => *self.sent.lock().unwrap_or_else(|e| e.into_inner()) = Some(now),
+        let before: Option<Sent> = std::fs::read(inner.dir.join(SETTINGS))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Sent>(&bytes).ok())
+            .map(|b| b.with_journal(&lock(&inner.mem).changes));
+        let missed = before.map(|b| b.changes_to(&now)).unwrap_or_default();
+        if !missed.is_empty() {
+            tracing::info!(
+                "{} Tweak Setting change(s) made while the server was stopped are journaled for the configuration \
+                 cluster",
+                missed.len()
+            );
         }
-        written
+        // Written now, not by the group commit: the next start finds what changed against it and the journal.
+        if inner.append(&missed, Some(now)).is_ok()
+            && let Some(recorded) = lock(&inner.mem).recorded.clone()
+            && let Err(e) = write_private(&inner.dir.join(SETTINGS), &recorded)
+        {
+            tracing::error!("cannot record the settings journaled for the configuration cluster: {e:#}");
+        }
+        let tasks = Tasks::new(runtime);
+        for s in inner.slots() {
+            tasks.handle.spawn(push::push_loop(s, Arc::clone(inner)));
+        }
+        tasks.handle.spawn(commit::commit_loop(Arc::clone(inner)));
+        inner.commit.notify_one();
+        *started = Some(tasks);
     }
 
-    fn queue_everywhere(&self, changes: &[(String, Option<String>)]) -> Result<(), String> {
-        let failed: Vec<String> = self
-            .slots()
-            .iter()
-            .filter_map(|slot| queue_on(slot, changes).err())
-            .map(|e| format!("{e:#}"))
-            .collect();
-        if failed.is_empty() {
+    /// Journals changes for every member (synced once, before returning) and wakes their tasks; `settings` are the
+    /// master's settings with the changes made. Nothing happens unless the cluster was started (see
+    /// [`Cluster::start`]). An error means the journal could not be written: the change that made it must fail.
+    pub fn enqueue(&self, changes: &[(String, Option<String>)], settings: &TweakSettings) -> Result<(), String> {
+        if changes.is_empty() || lock(&self.runtime).is_none() {
             return Ok(());
         }
-        for f in &failed {
-            tracing::error!("configuration cluster: cannot queue a change: {f}");
+        self.inner.append(changes, Some(Sent::of(settings)))
+    }
+
+    /// Runs `hooks` at the fault points of the journal's appends and compactions (tests inject faults with it).
+    pub fn set_journal_hooks(&self, hooks: ::fsx::WriteHooks) {
+        let mut file = lock(&self.inner.file);
+        match file.journal.as_mut() {
+            Some(j) => j.set_hooks(hooks),
+            None => file.hooks = Some(hooks),
         }
-        Err(format!(
-            "the change is in force on this server but could not be queued durably for {} configuration cluster \
-             member(s) ({}); they are resynchronised once their outbox can be written",
-            failed.len(),
-            failed.join("; ")
-        ))
     }
 
     /// Adds a member. HTTPS members are checked first: a certificate an authority vouches for is trusted as such;
     /// otherwise its fingerprint is pinned (and must equal `fingerprint` when one is given, e.g. confirmed on the page).
+    /// The new member starts at the journal's head, marked (durably) for a resync that sends it every setting the
+    /// master's configuration sets, when there are any.
     pub fn add(
         &self,
         name: &str,
@@ -269,8 +524,8 @@ impl Cluster {
         check_user(user)?;
         // Reserved under the lock before any network step: a second add of the same server is refused at once.
         {
-            let members = self.members.lock().unwrap_or_else(|e| e.into_inner());
-            let mut adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+            let members = lock(&self.inner.members);
+            let mut adding = lock(&self.adding);
             if members.contains_key(&url) {
                 return Err(format!("{url} is already a member of the configuration cluster."));
             }
@@ -305,7 +560,7 @@ impl Cluster {
         } else {
             None
         };
-        let dir = self.dir.join(member_id(&url));
+        let dir = self.inner.dir.join(member_id(&url));
         create_private_dir(&dir).map_err(|e| format!("{e:#}"))?;
         let file = MemberFile {
             name: name.trim().to_owned(),
@@ -316,60 +571,37 @@ impl Cluster {
             added_at: unix_now(),
         };
         write_private(&dir.join("member.json"), &file).map_err(|e| format!("{e:#}"))?;
-        let _ = std::fs::remove_file(dir.join("outbox.jsonl"));
+        let _ = std::fs::remove_file(dir.join(LEGACY_OUTBOX));
         let _ = std::fs::remove_file(dir.join("status.json"));
-        let member = Member {
-            file,
-            endpoint,
-            credential,
-            dir,
-            queue: VecDeque::new(),
-            queue_bytes: 0,
-            next_seq: 1,
-            journal_len: 0,
-            torn: false,
-            status: MemberStatus::default(),
-            retry_at: None,
-            backoff: BACKOFF_START,
-            removed: false,
-        };
-        let view = view(&member);
         let slot = Arc::new(Slot {
-            member: Mutex::new(member),
+            member: Mutex::new(Member::new(file, endpoint, credential, dir)),
             wake: Notify::new(),
         });
-        self.members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(url, Arc::clone(&slot));
-        // A new member starts in step: it is sent every setting the master's configuration sets.
-        let initial: Vec<(String, Option<String>)> = self
-            .sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|sent| {
-                sent.explicit
-                    .iter()
-                    .map(|k| (k.clone(), sent.values.get(k).cloned().flatten()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Err(e) = queue_on(&slot, &initial) {
-            tracing::error!("configuration cluster: {e:#}");
+        let v = {
+            // Under the journal's lock: no change is appended between reading the head and joining the members.
+            let _file = lock(&self.inner.file);
+            let mut members = lock(&self.inner.members);
+            let mem = lock(&self.inner.mem);
+            let mut m = lock(&slot.member);
+            // A new member starts in step: it is sent every setting the master's configuration sets (a resync,
+            // marked durably before it joins).
+            if mem.sent.as_ref().is_none_or(|s| !s.explicit.is_empty()) {
+                m.status.resync = Some(BTreeSet::new());
+                m.resync_gen = 1;
+                write_private(&m.dir.join("status.json"), &m.status).map_err(|e| format!("{e:#}"))?;
+            }
+            m.cursor = mem.changes.head();
+            members.insert(url, Arc::clone(&slot));
+            view(&m, mem.changes.pending(m.cursor))
+        };
+        if let Some(tasks) = lock(&self.runtime).as_ref() {
+            tasks.handle.spawn(push::push_loop(slot, Arc::clone(&self.inner)));
         }
-        if let Some(rt) = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            rt.spawn(push_loop(
-                slot,
-                Arc::clone(&self.permits),
-                self.audit.clone(),
-                Arc::clone(&self.sent),
-            ));
-        }
-        Ok(view)
+        self.inner.commit.notify_one();
+        Ok(v)
     }
 
-    /// Changes a member's credential and/or user; a new credential releases a queue held by a refusal.
+    /// Changes a member's credential and/or user; a new credential releases changes held by a refusal.
     pub fn update(
         &self,
         name: &str,
@@ -377,7 +609,8 @@ impl Cluster {
         credential: Option<MemberCredential>,
     ) -> Result<MemberView, String> {
         let slot = self.find(name)?;
-        let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
+        let mem = lock(&self.inner.mem);
+        let mut m = lock(&slot.member);
         let mut file = m.file.clone();
         if let Some(u) = user {
             check_user(u)?;
@@ -394,36 +627,43 @@ impl Cluster {
         m.status.auth_refused = false;
         m.retry_at = None;
         m.backoff = BACKOFF_START;
-        save_status(&m);
-        let v = view(&m);
-        drop(m);
+        m.touch(member::Dirty::Status);
+        let v = view(&m, mem.changes.pending(m.cursor));
+        drop((m, mem));
         slot.wake.notify_one();
+        self.inner.commit.notify_one();
         Ok(v)
     }
 
-    /// Removes a member with its credential and queue.
+    /// Removes a member with its credential and its place in the journal.
     pub fn remove(&self, name: &str) -> Result<MemberView, String> {
         let slot = self.find(name)?;
-        let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
-        self.members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&m.file.url);
+        let mut members = lock(&self.inner.members);
+        let mem = lock(&self.inner.mem);
+        let mut m = lock(&slot.member);
+        members.remove(&m.file.url);
         m.removed = true;
-        let v = view(&m);
+        let v = view(&m, mem.changes.pending(m.cursor));
+        drop((members, mem));
         if let Err(e) = std::fs::remove_dir_all(&m.dir) {
             tracing::error!("cannot remove {}: {e}", m.dir.display());
         }
         drop(m);
         slot.wake.notify_one();
+        self.inner.commit.notify_one();
         Ok(v)
     }
 
     /// Every member with its state, by URL.
     pub fn list(&self) -> Vec<MemberView> {
-        self.slots()
+        let slots = self.inner.slots();
+        let mem = lock(&self.inner.mem);
+        slots
             .iter()
-            .map(|s| view(&s.member.lock().unwrap_or_else(|e| e.into_inner())))
+            .map(|s| {
+                let m = lock(&s.member);
+                view(&m, mem.changes.pending(m.cursor))
+            })
             .collect()
     }
 
@@ -442,7 +682,7 @@ impl Cluster {
     pub fn test(&self, name: &str) -> Result<String, String> {
         let slot = self.find(name)?;
         let (endpoint, pin, header) = {
-            let m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
+            let m = lock(&slot.member);
             (
                 m.endpoint.clone(),
                 m.file.fingerprint.clone(),
@@ -464,6 +704,30 @@ impl Cluster {
     }
 }
 
+/// Where a member read from disk stands in the journal: at its cursor as last written. A member the journal cannot
+/// serve (its cursor missing after a compaction, before the compacted point, or past the head, the journal having
+/// lost changes) is marked for a full resync of every setting, written at the start.
+fn place(m: &mut Member, written: Option<u64>, changes: &Changes) {
+    let why = match written {
+        Some(c) if c >= changes.compacted() && c <= changes.head() => None,
+        None if changes.compacted() == 0 => None,
+        None => Some("its place in the journal was not recorded".to_owned()),
+        Some(c) if c < changes.compacted() => Some(format!(
+            "the journal was compacted past its place ({c} < {})",
+            changes.compacted()
+        )),
+        Some(c) => Some(format!(
+            "its place in the journal is past the journal's end ({c} > {})",
+            changes.head()
+        )),
+    };
+    m.cursor = written.unwrap_or(0).max(changes.compacted());
+    if let Some(why) = why {
+        m.mark_resync(settings::schema::keys().map(|k| k.to_string()), &why);
+        m.mark_unsaved = true;
+    }
+}
+
 /// A member being added ([`Cluster::add`]): its URL is let go when the add ends, however it ends.
 struct Reservation<'a> {
     adding: &'a Mutex<BTreeSet<String>>,
@@ -472,18 +736,15 @@ struct Reservation<'a> {
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        self.adding.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.url);
+        lock(self.adding).remove(&self.url);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::fs::OpenOptions;
-    use std::io::Write;
-
     use serde_json::json;
 
-    use super::push::{record, resync};
+    use super::commit::{Committed, tick};
     use super::*;
 
     #[test]
@@ -523,177 +784,165 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_outbox_survives_a_restart_and_keeps_its_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let cluster = Cluster::open(&dir.path().join("cluster"), None).unwrap();
-        let cred = MemberCredential::parse("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345").unwrap();
-        cluster.add("http://127.0.0.1:9", "root", cred, None).unwrap();
-        cluster
-            .queue_everywhere(&[("a".into(), Some("1".into())), ("b".into(), None)])
-            .unwrap();
-        cluster.queue_everywhere(&[("c".into(), Some("3".into()))]).unwrap();
-        {
-            let slot = cluster.find("http://127.0.0.1:9").unwrap();
-            let mut m = slot.member.lock().unwrap();
-            let first = m.queue.front().cloned().unwrap();
-            record(&mut m, &first, Outcome::Delivered, None);
-        }
-        drop(cluster);
-        let again = Cluster::open(&dir.path().join("cluster"), None).unwrap();
-        let list = again.list();
-        assert_eq!(list.len(), 1);
-        assert_eq!(list[0].state.changes_waiting, 2);
-        assert_eq!(list[0].state.delivered, 1);
-        let slot = again.find("http://127.0.0.1:9").unwrap();
-        let m = slot.member.lock().unwrap();
-        let keys: Vec<(u64, &str)> = m.queue.iter().map(|c| (c.seq, c.key.as_str())).collect();
-        assert_eq!(keys, [(2, "b"), (3, "c")]);
-        assert_eq!(m.next_seq, 4);
-        drop(m);
+    const URL: &str = "http://127.0.0.1:9";
 
-        // A value the member refuses is noted and skipped; a refused credential holds the queue.
-        let mut m = slot.member.lock().unwrap();
-        let b = m.queue.front().cloned().unwrap();
-        record(&mut m, &b, Outcome::Rejected("Invalid value for b".into()), None);
-        assert_eq!(m.queue.len(), 1);
-        assert_eq!(m.status.rejected, 1);
-        assert!(m.status.last_error.as_deref().unwrap().contains("Invalid value for b"));
-        let c = m.queue.front().cloned().unwrap();
-        record(&mut m, &c, Outcome::CredentialRefused("HTTP 401".into()), None);
-        record(&mut m, &c, Outcome::Retry("down".into()), None);
-        assert_eq!(m.queue.len(), 1, "nothing is dropped for a refusal or a failure");
-        assert_eq!(view(&m).state.status, "credential_refused");
-    }
-    #[test]
-    fn a_delivered_outbox_is_compacted_and_keeps_its_sequence() {
-        let dir = tempfile::tempdir().unwrap();
-        let cluster = Cluster::open(&dir.path().join("cluster"), None).unwrap();
-        let cred = MemberCredential::parse("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345").unwrap();
-        cluster.add("http://127.0.0.1:9", "root", cred, None).unwrap();
-        let changes: Vec<(String, Option<String>)> =
-            (0..300).map(|i| (format!("key{i}"), Some("v".repeat(300)))).collect();
-        cluster.queue_everywhere(&changes).unwrap();
-        let slot = cluster.find("http://127.0.0.1:9").unwrap();
-        let path = {
-            let mut m = slot.member.lock().unwrap();
-            while let Some(c) = m.queue.front().cloned() {
-                record(&mut m, &c, Outcome::Delivered, None);
-            }
-            m.dir.join("outbox.jsonl")
-        };
-        assert!(std::fs::metadata(&path).unwrap().len() < 100, "compacted");
-        drop(cluster);
-        let again = Cluster::open(&dir.path().join("cluster"), None).unwrap();
-        let slot = again.find("http://127.0.0.1:9").unwrap();
-        let m = slot.member.lock().unwrap();
-        assert!(m.queue.is_empty());
-        assert_eq!(m.next_seq, 301, "the sequence goes on after compaction");
-        assert_eq!(m.status.delivered, 300);
-    }
-
+    /// A cluster of one member (nobody answers on port 9) with its journal open for appending, no task started.
     fn one_member(dir: &Path) -> (Cluster, Arc<Slot>) {
         let cluster = Cluster::open(&dir.join("cluster"), None).unwrap();
         let cred = MemberCredential::parse("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345").unwrap();
-        cluster.add("http://127.0.0.1:9", "root", cred, None).unwrap();
-        let slot = cluster.find("http://127.0.0.1:9").unwrap();
+        cluster.add(URL, "root", cred, None).unwrap();
+        cluster.inner.open_journal(&mut lock(&cluster.inner.file)).unwrap();
+        lock(&cluster.inner.mem).sent = Some(Sent::of(&TweakSettings::defaults()));
+        let slot = cluster.find(URL).unwrap();
         (cluster, slot)
     }
 
-    /// A torn last line (a write cut short, or a change glued onto one) is cut off when the outbox
-    /// is opened and before an append, so the next change starts on a line of its own and survives a restart.
-    #[test]
-    fn a_torn_outbox_tail_is_cut_off_before_the_next_append() {
-        let dir = tempfile::tempdir().unwrap();
-        let (cluster, slot) = one_member(dir.path());
-        cluster.queue_everywhere(&[("a".into(), Some("1".into()))]).unwrap();
-        let path = slot.member.lock().unwrap().dir.join("outbox.jsonl");
-        let good = std::fs::read(&path).unwrap();
-        // A torn append while the process runs: repaired before the next one.
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(br#"{"seq":2,"key":"b","val"#).unwrap();
-        cluster.queue_everywhere(&[("c".into(), Some("3".into()))]).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with(std::str::from_utf8(&good).unwrap()), "{text}");
-        assert!(text.ends_with('\n') && text.lines().count() == 2, "{text}");
-        // Torn at a crash, and a complete line glued onto a torn one: both cut off at the next open.
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(br#"{"seq":9,"key":"x"{"seq":10,"key":"y","value":null,"at_ms":1}"#)
-            .unwrap();
-        f.write_all(b"\n{\"seq\":11").unwrap();
-        drop((cluster, slot));
-        let again = Cluster::open(&dir.path().join("cluster"), None).unwrap();
-        let slot = again.find("http://127.0.0.1:9").unwrap();
-        let m = slot.member.lock().unwrap();
-        let keys: Vec<&str> = m.queue.iter().map(|c| c.key.as_str()).collect();
-        assert_eq!(keys, ["a", "c"]);
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            text,
-            "cut back to the last complete line"
-        );
-        assert_eq!(m.next_seq, 3);
+    fn changes(keys: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+        keys.iter()
+            .map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned)))
+            .collect()
     }
 
-    /// A value longer than the cap, and changes past a queue's count or bytes, are not queued; the
-    /// member is marked for a full resync instead (and later changes wait for it), which sends current values.
+    fn journal_lines(dir: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join("cluster").join(JOURNAL))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     #[test]
-    fn queues_are_capped_and_a_member_past_them_is_resynchronised() {
+    fn the_journal_survives_a_restart_and_a_member_resumes_after_its_cursor() {
         let dir = tempfile::tempdir().unwrap();
         let (cluster, slot) = one_member(dir.path());
-        let huge = "v".repeat(MAX_QUEUED_VALUE + 1);
-        cluster.queue_everywhere(&[("big".into(), Some(huge.clone()))]).unwrap();
-        {
-            let m = slot.member.lock().unwrap();
-            assert!(m.queue.is_empty(), "a value past the cap is not queued");
-            assert_eq!(m.status.resync.as_ref().unwrap().len(), 1);
-            assert!(view(&m).state.resync);
-        }
-        slot.member.lock().unwrap().status.resync = None;
-        let many: Vec<(String, Option<String>)> = (0..=MAX_QUEUE_LEN).map(|i| (format!("k{i}"), None)).collect();
-        cluster.queue_everywhere(&many).unwrap();
-        cluster.queue_everywhere(&[("later".into(), Some("1".into()))]).unwrap();
-        {
-            let m = slot.member.lock().unwrap();
-            assert_eq!(m.queue.len(), MAX_QUEUE_LEN, "the count is capped");
-            let keys = m.status.resync.as_ref().unwrap();
-            assert!(
-                keys.contains(&format!("k{MAX_QUEUE_LEN}")) && keys.contains("later"),
-                "{keys:?}"
-            );
-        }
-        let mut m = slot.member.lock().unwrap();
-        m.queue.clear();
-        m.queue_bytes = 0;
-        m.status.resync = None;
-        drop(m);
-        let wide: Vec<(String, Option<String>)> = (0..MAX_QUEUE_BYTES / MAX_QUEUED_VALUE + 1)
-            .map(|i| (format!("w{i}"), Some("w".repeat(MAX_QUEUED_VALUE))))
-            .collect();
-        cluster.queue_everywhere(&wide).unwrap();
-        let m = slot.member.lock().unwrap();
-        assert!(
-            m.queue_bytes <= MAX_QUEUE_BYTES && m.queue.len() < wide.len(),
-            "the bytes are capped"
+        cluster
+            .inner
+            .append(&changes(&[("a", Some("1")), ("b", None)]), None)
+            .unwrap();
+        cluster.inner.append(&changes(&[("c", Some("3"))]), None).unwrap();
+        assert_eq!(
+            journal_lines(dir.path()).len(),
+            3,
+            "each change once, whatever the members"
         );
-        assert!(m.status.resync.is_some());
-        drop(m);
+        lock(&slot.member).cursor = 1;
+        tick(&cluster.inner, &mut Committed::default());
+        drop((cluster, slot));
+        let again = Cluster::open(&dir.path().join("cluster"), None).unwrap();
+        let list = again.list();
+        assert_eq!(list[0].state.changes_waiting, 2);
+        let slot = again.find(URL).unwrap();
+        assert_eq!(lock(&slot.member).cursor, 1);
+        let waiting: Vec<(u64, String)> = lock(&again.inner.mem)
+            .changes
+            .after(1, 10)
+            .iter()
+            .map(|c| (c.seq, c.key.clone()))
+            .collect();
+        assert_eq!(waiting, [(2, "b".to_owned()), (3, "c".to_owned())]);
+        assert_eq!(lock(&again.inner.mem).changes.next_seq(), 4);
+    }
 
-        // The resync sends the master's current values: the explicit ones and the keys left out.
+    #[test]
+    fn a_finished_journal_is_compacted_and_keeps_its_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cluster, slot) = one_member(dir.path());
+        let many: Vec<(String, Option<String>)> =
+            (0..300).map(|i| (format!("key{i}"), Some("v".repeat(300)))).collect();
+        cluster.inner.append(&many, None).unwrap();
+        cluster.inner.append(&changes(&[("last", Some("1"))]), None).unwrap();
+        let mut committed = Committed::default();
+        lock(&slot.member).cursor = 300;
+        tick(&cluster.inner, &mut committed);
+        let path = dir.path().join("cluster").join(JOURNAL);
+        let lines = journal_lines(dir.path());
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0], json!({"compacted": 300, "next": 302}));
+        assert_eq!(lines[1]["key"], "last", "what waits is kept");
+        assert!(std::fs::metadata(&path).unwrap().len() < 200);
+        cluster.inner.append(&changes(&[("after", None)]), None).unwrap();
+        drop((cluster, slot));
+        let again = Cluster::open(&dir.path().join("cluster"), None).unwrap();
+        let mem = lock(&again.inner.mem);
+        let seqs: Vec<u64> = mem.changes.after(0, 10).iter().map(|c| c.seq).collect();
+        assert_eq!(seqs, [301, 302], "the sequence goes on after compaction");
+        assert_eq!(mem.changes.next_seq(), 303);
+    }
+
+    /// A member whose cursor the journal can no longer serve (not recorded after a compaction, or past the journal's
+    /// end) is marked for a resync of every setting rather than left to miss changes.
+    #[test]
+    fn a_member_the_journal_cannot_serve_is_marked_for_a_full_resync() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cluster, slot) = one_member(dir.path());
+        let many: Vec<(String, Option<String>)> = (0..300).map(|i| (format!("k{i}"), Some("v".repeat(300)))).collect();
+        cluster.inner.append(&many, None).unwrap();
+        lock(&slot.member).cursor = 300;
+        tick(&cluster.inner, &mut Committed::default());
+        drop((cluster, slot));
+        std::fs::remove_file(dir.path().join("cluster").join(CURSORS)).unwrap();
+        let again = Cluster::open(&dir.path().join("cluster"), None).unwrap();
+        let slot = again.find(URL).unwrap();
+        let m = lock(&slot.member);
+        assert!(m.mark_unsaved && m.status.resync.as_ref().unwrap().contains("empty_trash_days"));
+        assert_eq!(m.cursor, 300);
+    }
+
+    /// A value longer than the cap is not journaled: its line is a resync mark for the key, once for every member.
+    #[test]
+    fn a_value_past_the_cap_is_a_resync_mark_in_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cluster, _slot) = one_member(dir.path());
+        let huge = "v".repeat(MAX_QUEUED_VALUE + 1);
+        cluster.inner.append(&changes(&[("big", Some(&huge))]), None).unwrap();
+        let lines = journal_lines(dir.path());
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["resync"], true);
+        assert_eq!(lines[0]["value"], serde_json::Value::Null);
+    }
+
+    /// A member with more changes waiting than the caps allow is marked (durably) for a resync of their keys and
+    /// moved to the head, so the journal does not grow for it.
+    #[test]
+    fn a_lagging_member_is_marked_for_a_resync_and_releases_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cluster, slot) = one_member(dir.path());
+        let many: Vec<(String, Option<String>)> = (0..=MAX_QUEUE_LEN).map(|i| (format!("k{i}"), None)).collect();
+        cluster.inner.append(&many, None).unwrap();
+        let mut committed = Committed::default();
+        tick(&cluster.inner, &mut committed);
+        let m = lock(&slot.member);
+        assert_eq!(m.cursor, (MAX_QUEUE_LEN + 1) as u64, "moved to the head");
+        let on_disk: MemberStatus = serde_json::from_slice(&std::fs::read(m.dir.join("status.json")).unwrap()).unwrap();
+        let keys = on_disk.resync.unwrap();
+        assert!(
+            keys.contains("k0") && keys.contains(&format!("k{MAX_QUEUE_LEN}")),
+            "{}",
+            keys.len()
+        );
+        drop(m);
+        tick(&cluster.inner, &mut committed);
+        assert!(
+            journal_lines(dir.path()).len() <= 1,
+            "compacted once the member's place is written"
+        );
+    }
+
+    /// A full resync sends the master's current values: the explicit ones and the marked keys.
+    #[test]
+    fn a_resync_sends_the_masters_values_of_the_marked_and_explicit_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cluster, slot) = one_member(dir.path());
         let mut settings = TweakSettings::defaults();
         settings
             .set_stored("allow_deprecated_accesshash", Some("1".into()))
             .unwrap();
-        *cluster.sent.lock().unwrap() = Some(Sent::of(&settings));
-        let mut m = slot.member.lock().unwrap();
-        m.queue.clear();
-        m.queue_bytes = 0;
-        m.status.resync = Some(BTreeSet::from(["big".to_owned(), "empty_trash_days".to_owned()]));
-        drop(m);
-        resync(&slot, &cluster.sent);
-        let m = slot.member.lock().unwrap();
-        assert!(m.status.resync.is_none());
-        let queued: Vec<(&str, Option<&str>)> = m.queue.iter().map(|c| (c.key.as_str(), c.value.as_deref())).collect();
+        lock(&cluster.inner.mem).sent = Some(Sent::of(&settings));
+        lock(&slot.member).mark_resync(["big".to_owned(), "empty_trash_days".to_owned()], "test");
+        assert!(push::build_resync_for_test(&slot, &cluster.inner));
+        let m = lock(&slot.member);
+        let queued: Vec<(&str, Option<&str>)> =
+            m.resync_queue.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
         assert_eq!(
             queued,
             [
@@ -702,6 +951,7 @@ mod tests {
                 ("empty_trash_days", settings.get("empty_trash_days")),
             ]
         );
+        assert_eq!(view(&m, journal::Pending::default()).state.changes_waiting, 3);
     }
 
     /// A member's reason reaches logs, files and pages cut short, its control characters escaped.

@@ -1,17 +1,17 @@
-//! The push tasks: each member's queue sent in order as `set_tweaksetting` calls, answers classified and recorded.
+//! The push tasks: the changes after each member's cursor (and a full resync's values) sent in order as
+//! `set_tweaksetting` calls over the member's kept connection, the answers classified and recorded in memory (the
+//! group commit writes them).
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 
-use super::client::{self, Endpoint};
-use super::member::{Member, Slot, save_status};
-use super::outbox::{Change, Entry, append, change_bytes, compact, queue_on};
-use super::{BACKOFF_CAP, BACKOFF_START, MAX_QUEUED_VALUE, MAX_REASON, Sent};
-use crate::audit::AuditLog;
+use super::client::Connection;
+use super::journal::Change;
+use super::member::{Dirty, Member, Slot};
+use super::{BACKOFF_CAP, BACKOFF_START, Inner, KEEP_ALIVE_IDLE, MAX_QUEUED_VALUE, MAX_REASON, PUSH_BATCH, lock};
 use crate::fsx::unix_now;
 
 /// What one attempt to deliver a change came to.
@@ -91,89 +91,230 @@ pub(super) fn shown(value: Option<&str>) -> String {
     }
 }
 
-/// One member's task: sends its queue in order, waits when it is empty, backs off after failures and stops when the
-/// member is removed. A member marked for a full resync is queued the master's settings once its queue is empty.
-pub(super) async fn push_loop(
-    slot: Arc<Slot>,
-    permits: Arc<Semaphore>,
-    audit: Option<Arc<AuditLog>>,
-    sent: Arc<Mutex<Option<Sent>>>,
-) {
+/// What a member's task sends: a change of the journal, or a value of a full resync.
+enum Item {
+    Change(Arc<Change>),
+    Resync(String, Option<String>),
+}
+
+/// What a member's task does next.
+enum Job {
+    Stop,
+    /// Wait to be woken (until this time, when given).
+    Wait(Option<Instant>),
+    /// Read the master's values for the member's resync mark.
+    BuildResync,
+    /// Send these, in order: `cursor` is the member's before the first change among them, `generation` the resync's.
+    Send {
+        items: Vec<Item>,
+        cursor: u64,
+        generation: u64,
+    },
+}
+
+fn next_job(slot: &Slot, inner: &Inner) -> Job {
+    let (cursor, marked) = {
+        let m = lock(&slot.member);
+        if m.removed {
+            return Job::Stop;
+        }
+        if m.status.auth_refused {
+            return Job::Wait(None);
+        }
+        if m.retry_at.is_some_and(|t| t > Instant::now()) {
+            return Job::Wait(m.retry_at);
+        }
+        // A resync began from the values of its time: it ends before the changes made since are sent.
+        if !m.resync_queue.is_empty() {
+            let items = m
+                .resync_queue
+                .iter()
+                .take(PUSH_BATCH)
+                .map(|(k, v)| Item::Resync(k.clone(), v.clone()))
+                .collect();
+            return Job::Send {
+                items,
+                cursor: m.cursor,
+                generation: m.resync_queue_gen,
+            };
+        }
+        (m.cursor, m.status.resync.is_some())
+    };
+    let changes = lock(&inner.mem).changes.after(cursor, PUSH_BATCH);
+    if !changes.is_empty() {
+        return Job::Send {
+            items: changes.into_iter().map(Item::Change).collect(),
+            cursor,
+            generation: 0,
+        };
+    }
+    if marked { Job::BuildResync } else { Job::Wait(None) }
+}
+
+/// One member's task: sends the changes after its cursor in order, waits when there are none, backs off after
+/// failures and stops when the member is removed. A member marked for a full resync is sent the master's settings
+/// once it has finished the journal. Its connection is kept between sends and closed after [`KEEP_ALIVE_IDLE`].
+pub(super) async fn push_loop(slot: Arc<Slot>, inner: Arc<Inner>) {
+    let mut connection: Option<Connection> = None;
+    let mut idle_since = Instant::now();
     loop {
-        let job = {
-            let m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
-            if m.removed {
-                return;
-            }
-            match m.queue.front() {
-                _ if m.status.auth_refused => Err(None),
-                _ if m.retry_at.is_some_and(|t| t > Instant::now()) => Err(m.retry_at),
-                None if m.status.resync.is_some() => Ok(None),
-                None => Err(None),
-                Some(change) => Ok(Some((
-                    change.clone(),
-                    m.endpoint.clone(),
-                    m.file.fingerprint.clone(),
-                    m.credential.header(&m.file.user),
-                ))),
-            }
-        };
-        let (change, endpoint, pin, header) = match job {
-            Ok(Some(job)) => job,
-            Ok(None) => {
-                let (slot2, sent2) = (Arc::clone(&slot), Arc::clone(&sent));
-                let _ = tokio::task::spawn_blocking(move || resync(&slot2, &sent2)).await;
-                continue;
-            }
-            Err(None) => {
-                slot.wake.notified().await;
-                continue;
-            }
-            Err(Some(at)) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(at.into()) => {}
-                    () = slot.wake.notified() => {}
+        match next_job(&slot, &inner) {
+            Job::Stop => return,
+            Job::BuildResync => {
+                if !build_resync(&slot, &inner) {
+                    slot.wake.notified().await;
                 }
-                continue;
             }
-        };
-        let outcome = {
-            let Ok(_permit) = permits.acquire().await else { return };
-            push(&endpoint, pin.as_deref(), &header, &change).await
-        };
-        // Recording syncs the outbox: done on a blocking thread, so request workers never wait for the disk.
-        let (slot2, audit2) = (Arc::clone(&slot), audit.clone());
-        let live = tokio::task::spawn_blocking(move || {
-            let mut m = slot2.member.lock().unwrap_or_else(|e| e.into_inner());
-            if m.removed {
-                return false;
+            Job::Wait(until) => {
+                let close_at = connection
+                    .as_ref()
+                    .filter(|c| c.is_open())
+                    .map(|_| idle_since + KEEP_ALIVE_IDLE);
+                let wake_at = match (until, close_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                match wake_at {
+                    Some(at) => {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(at.into()) => {}
+                            () = slot.wake.notified() => {}
+                        }
+                    }
+                    None => slot.wake.notified().await,
+                }
+                if close_at.is_some_and(|t| t <= Instant::now())
+                    && let Some(c) = connection.as_mut()
+                {
+                    // Closed, not dropped: its TLS configuration keeps the session to resume.
+                    c.close();
+                }
             }
-            if m.queue.front().map(|c| c.seq) == Some(change.seq) {
-                record(&mut m, &change, outcome, audit2.as_deref());
+            Job::Send {
+                items,
+                cursor,
+                generation,
+            } => {
+                let Ok(_permit) = inner.permits.acquire().await else {
+                    return;
+                };
+                send(&slot, &inner, &mut connection, items, cursor, generation).await;
+                idle_since = Instant::now();
             }
-            true
-        })
-        .await
-        .unwrap_or(false);
-        if !live {
-            return;
         }
     }
 }
 
-/// A full resync: queues (durably) the master's current value of every setting it sets explicitly and of every key
-/// whose change was not queued, then clears the mark; a value still too long is left out, with a warning. If the
-/// outbox cannot be written the mark stays and the member backs off before it is tried again.
-pub(super) fn resync(slot: &Slot, sent: &Mutex<Option<Sent>>) {
-    let Some(sent) = sent.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
-        return;
+/// Sends `items` in order on the member's connection, recording each answer; stops at the first that does not
+/// finish its item (a failure, a refused credential) or when the member moved on meanwhile.
+async fn send(
+    slot: &Slot,
+    inner: &Inner,
+    connection: &mut Option<Connection>,
+    items: Vec<Item>,
+    mut cursor: u64,
+    generation: u64,
+) {
+    let (endpoint, pin, header) = {
+        let m = lock(&slot.member);
+        (
+            m.endpoint.clone(),
+            m.file.fingerprint.clone(),
+            m.credential.header(&m.file.user),
+        )
     };
-    let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(keys) = m.status.resync.take() else { return };
-    let all: BTreeSet<String> = keys.iter().chain(sent.explicit.iter()).cloned().collect();
-    let mut changes = Vec::new();
+    let conn = match connection {
+        Some(c) => c,
+        None => match Connection::new(&endpoint, pin.as_deref()) {
+            Ok(c) => connection.insert(c),
+            Err(e) => {
+                let mut m = lock(&slot.member);
+                apply(&mut m, inner, "", None, Outcome::Retry(e.to_string()));
+                return;
+            }
+        },
+    };
+    for item in items {
+        let (key, value) = match &item {
+            Item::Resync(key, value) => (key.clone(), value.clone()),
+            Item::Change(c) if c.resync => {
+                // Journaled as a resync mark for its key: the master's value now, when it fits.
+                let value = lock(&inner.mem).sent.as_ref().and_then(|s| s.value(&c.key));
+                if value.as_ref().is_some_and(|v| v.len() > MAX_QUEUED_VALUE) {
+                    let mut m = lock(&slot.member);
+                    if m.cursor != cursor {
+                        return;
+                    }
+                    tracing::warn!(
+                        "configuration cluster: {} is not sent {}: its value is longer than {MAX_QUEUED_VALUE} bytes",
+                        m.file.url,
+                        c.key
+                    );
+                    m.cursor = c.seq;
+                    cursor = c.seq;
+                    inner.commit.notify_one();
+                    continue;
+                }
+                (c.key.clone(), value)
+            }
+            Item::Change(c) => (c.key.clone(), c.value.clone()),
+        };
+        let outcome = push(conn, &header, &key, value.as_deref()).await;
+        if matches!(outcome, Outcome::Retry(_)) {
+            conn.close();
+        }
+        let mut m = lock(&slot.member);
+        let current = match &item {
+            Item::Change(c) => m.cursor == cursor && !m.removed && c.seq > cursor,
+            Item::Resync(k, _) => {
+                m.resync_queue_gen == generation
+                    && m.resync_queue.front().is_some_and(|(front, _)| front == k)
+                    && !m.removed
+            }
+        };
+        if !current {
+            // Moved on meanwhile (marked for a resync past a lag, removed): this answer is not its to record.
+            return;
+        }
+        if !apply(&mut m, inner, &key, value.as_deref(), outcome) {
+            return;
+        }
+        match &item {
+            Item::Change(c) => {
+                m.cursor = c.seq;
+                cursor = c.seq;
+            }
+            Item::Resync(..) => {
+                m.resync_queue.pop_front();
+                if m.resync_queue.is_empty() && m.resync_gen == m.resync_queue_gen {
+                    m.status.resync = None;
+                    m.touch(Dirty::Status);
+                    tracing::info!("configuration cluster: {} resynchronised", m.file.url);
+                }
+            }
+        }
+    }
+}
+
+/// Reads the master's values for a member's resync mark (every setting its configuration sets explicitly and the
+/// marked keys) into the member's resync queue; a value still too long is left out, with a warning. A mark with
+/// nothing to send is cleared at once. `false` when there is nothing to read them from yet (the cluster did not start).
+fn build_resync(slot: &Slot, inner: &Inner) -> bool {
+    let (keys, generation) = {
+        let m = lock(&slot.member);
+        (m.status.resync.clone(), m.resync_gen)
+    };
+    let Some(keys) = keys else { return true };
+    let Some(sent) = lock(&inner.mem).sent.clone() else {
+        return false;
+    };
+    let mut m = lock(&slot.member);
+    if m.resync_gen != generation || !m.resync_queue.is_empty() {
+        return true;
+    }
+    let all: BTreeSet<&String> = keys.iter().chain(sent.explicit.iter()).collect();
     for key in all {
-        let value = sent.values.get(&key).cloned().flatten();
+        let value = sent.value(key);
         if value.as_ref().is_some_and(|v| v.len() > MAX_QUEUED_VALUE) {
             tracing::warn!(
                 "configuration cluster: {} is not sent {key}: its value is longer than {MAX_QUEUED_VALUE} bytes",
@@ -181,95 +322,73 @@ pub(super) fn resync(slot: &Slot, sent: &Mutex<Option<Sent>>) {
             );
             continue;
         }
-        changes.push((key, value));
+        m.resync_queue.push_back((key.clone(), value));
     }
-    let total = changes.len();
+    m.resync_queue_gen = generation;
+    if m.resync_queue.is_empty() {
+        m.status.resync = None;
+    } else {
+        tracing::info!(
+            "configuration cluster: {}: full resync of {} setting(s)",
+            m.file.url,
+            m.resync_queue.len()
+        );
+    }
+    m.touch(Dirty::Status);
     drop(m);
-    match queue_on(slot, &changes) {
-        Ok(()) => {
-            let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
-            tracing::info!(
-                "configuration cluster: {} resynchronised: {total} setting(s) queued",
-                m.file.url
-            );
-            save_status(&m);
-            m.retry_at = None;
-        }
-        Err(e) => {
-            let mut m = slot.member.lock().unwrap_or_else(|e| e.into_inner());
-            tracing::error!("configuration cluster: full resync not queued: {e:#}");
-            let keys = m.status.resync.get_or_insert_with(BTreeSet::new);
-            keys.extend(keys_of(&changes));
-            m.retry_at = Some(Instant::now() + m.backoff);
-            m.backoff = (m.backoff * 2).min(BACKOFF_CAP);
-        }
-    }
-}
-
-pub(super) fn keys_of(changes: &[(String, Option<String>)]) -> Vec<String> {
-    changes.iter().map(|(k, _)| k.clone()).collect()
+    inner.commit.notify_one();
+    true
 }
 
 /// One `set_tweaksetting` call, its parameters in a POST form body (a long value fits no request line).
-pub(super) async fn push(endpoint: &Endpoint, pin: Option<&str>, header: &str, change: &Change) -> Outcome {
+pub(super) async fn push(conn: &mut Connection, header: &str, key: &str, value: Option<&str>) -> Outcome {
     let form = {
         let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("api.version", "1").append_pair("key", &change.key);
-        if let Some(v) = &change.value {
+        form.append_pair("api.version", "1").append_pair("key", key);
+        if let Some(v) = value {
             form.append_pair("value", v);
         }
         form.finish()
     };
-    match client::post_form(endpoint, pin, "/json-api/set_tweaksetting", form, header).await {
+    match conn.post_form("/json-api/set_tweaksetting", &form, header).await {
         Ok(reply) => classify(reply.status, &reply.body),
         Err(e) => Outcome::Retry(e.to_string()),
     }
 }
 
-/// Applies an attempt's outcome to the member's queue and status.
-pub(super) fn record(m: &mut Member, change: &Change, outcome: Outcome, audit: Option<&AuditLog>) {
+/// Applies an attempt's outcome to the member's status (in memory; the group commit writes it): `true` when the
+/// change is finished (accepted, or refused for good) and the member moves on.
+pub(super) fn apply(m: &mut Member, inner: &Inner, key: &str, value: Option<&str>, outcome: Outcome) -> bool {
     let now = unix_now();
+    inner.commit.notify_one();
     match outcome {
-        Outcome::Delivered | Outcome::Rejected(_) => {
-            let error = match &outcome {
-                Outcome::Rejected(reason) => {
-                    let text = format!(
-                        "{} refused {} = {}: {reason}",
-                        m.file.url,
-                        change.key,
-                        shown(change.value.as_deref())
-                    );
-                    tracing::warn!("configuration cluster: {text}");
-                    m.status.rejected += 1;
-                    m.status.last_error = Some(text);
-                    m.status.last_error_at = Some(now);
-                    Some(reason.clone())
-                }
-                _ => {
-                    m.status.delivered += 1;
-                    m.status.last_success = Some(now);
-                    m.status.last_error = None;
-                    m.status.last_error_at = None;
-                    None
-                }
-            };
-            if let Err(e) = append(
-                m,
-                &[Entry::Done {
-                    done: change.seq,
-                    error,
-                }],
-            ) {
-                tracing::error!("cannot write the outbox of cluster member {}: {e:#}", m.file.url);
-            }
-            if let Some(c) = m.queue.pop_front() {
-                m.queue_bytes = m.queue_bytes.saturating_sub(change_bytes(&c.key, c.value.as_deref()));
-            }
+        Outcome::Delivered => {
+            m.touch(if m.status.last_error.is_some() {
+                Dirty::Status
+            } else {
+                Dirty::Counters
+            });
+            m.status.delivered += 1;
+            m.status.last_success = Some(now);
+            m.status.last_error = None;
+            m.status.last_error_at = None;
             m.retry_at = None;
             m.backoff = BACKOFF_START;
-            compact(m);
+            true
+        }
+        Outcome::Rejected(reason) => {
+            m.touch(Dirty::Status);
+            let text = format!("{} refused {key} = {}: {reason}", m.file.url, shown(value));
+            tracing::warn!("configuration cluster: {text}");
+            m.status.rejected += 1;
+            m.status.last_error = Some(text);
+            m.status.last_error_at = Some(now);
+            m.retry_at = None;
+            m.backoff = BACKOFF_START;
+            true
         }
         Outcome::CredentialRefused(reason) => {
+            m.touch(Dirty::Status);
             if !m.status.auth_refused {
                 tracing::error!(
                     "configuration cluster: {} refused the credential of {} (signature {}): {reason}; its changes wait for update_configclusterserver",
@@ -277,19 +396,22 @@ pub(super) fn record(m: &mut Member, change: &Change, outcome: Outcome, audit: O
                     m.file.user,
                     m.credential.signature()
                 );
-                if let Some(audit) = audit {
-                    let _ = audit.record(
-                        "cluster_credential_refused",
-                        json!({"server": m.file.url, "user": m.file.user, "signature": m.credential.signature(),
-                            "reason": reason, "actor": "cluster", "auth": "configuration cluster"}),
-                    );
+                if let Some(audit) = inner.audit.clone() {
+                    let fields = json!({"server": m.file.url, "user": m.file.user, "signature": m.credential.signature(),
+                        "reason": reason, "actor": "cluster", "auth": "configuration cluster"});
+                    // The audit log is synced: written on a blocking thread, never a request worker's.
+                    tokio::task::spawn_blocking(move || {
+                        let _ = audit.record("cluster_credential_refused", fields);
+                    });
                 }
             }
             m.status.auth_refused = true;
             m.status.last_error = Some(reason);
             m.status.last_error_at = Some(now);
+            false
         }
         Outcome::Retry(reason) => {
+            m.touch(Dirty::Status);
             if m.retry_at.is_none() {
                 tracing::warn!("configuration cluster: {} unreachable, retrying: {reason}", m.file.url);
             }
@@ -297,7 +419,12 @@ pub(super) fn record(m: &mut Member, change: &Change, outcome: Outcome, audit: O
             m.status.last_error_at = Some(now);
             m.retry_at = Some(Instant::now() + m.backoff);
             m.backoff = (m.backoff * 2).min(BACKOFF_CAP);
+            false
         }
     }
-    save_status(m);
+}
+
+#[cfg(test)]
+pub(super) fn build_resync_for_test(slot: &Slot, inner: &Inner) -> bool {
+    build_resync(slot, inner)
 }
