@@ -1,6 +1,8 @@
 //! The Configuration Cluster's benchmark: how long one Tweak Settings change takes to reach 1, 5 and 20 member servers
 //! (each a real panel on loopback), beside one `set_tweaksetting` call made straight to a member; and the master's
-//! `version` latency while it pushes, beside the same when idle.
+//! `version` latency while it pushes, beside the same when idle. Then a fleet of 1,000 simulated members (stub WHM
+//! endpoints in this process) behind a release `tweakgate` master, beside a master of one member: the change in force
+//! on all of them, the change's own cost on the master (latency and syncs) and `version` while it pushes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -210,4 +212,291 @@ pub fn run() {
         "cluster: changes still queued when the load stopped: {} (sent after)",
         waiting()
     );
+}
+
+/// The simulated fleet: members answering `set_tweaksetting` like WHM, all in this process.
+mod fleet {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const ANSWER: &str = r#"{"metadata":{"result":1,"reason":"OK","version":1,"command":"set_tweaksetting"}}"#;
+
+    /// `n` stub members on loopback ports, each answering after its own latency (5 to 20 ms) on kept connections and
+    /// recording the last value of `empty_trash_days` it was sent.
+    pub struct Fleet {
+        pub urls: Vec<String>,
+        values: Arc<Vec<AtomicU64>>,
+        _runtime: tokio::runtime::Runtime,
+    }
+
+    impl Fleet {
+        pub fn start(n: usize) -> Fleet {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let values: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+            let mut urls = Vec::with_capacity(n);
+            for i in 0..n {
+                let listener = runtime
+                    .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                    .expect("bind");
+                urls.push(format!("http://{}", listener.local_addr().expect("addr")));
+                let latency = Duration::from_millis(5 + (i as u64 * 7919) % 16);
+                let values = Arc::clone(&values);
+                runtime.spawn(async move {
+                    while let Ok((stream, _)) = listener.accept().await {
+                        let values = Arc::clone(&values);
+                        tokio::spawn(serve(stream, latency, values, i));
+                    }
+                });
+            }
+            Fleet {
+                urls,
+                values,
+                _runtime: runtime,
+            }
+        }
+
+        /// How many members hold `value`.
+        pub fn holding(&self, value: u64) -> usize {
+            self.values
+                .iter()
+                .filter(|v| v.load(Ordering::Relaxed) == value)
+                .count()
+        }
+    }
+
+    async fn serve(mut stream: tokio::net::TcpStream, latency: Duration, values: Arc<Vec<AtomicU64>>, i: usize) {
+        let _ = stream.set_nodelay(true);
+        let mut buf = Vec::with_capacity(4096);
+        let mut chunk = [0u8; 4096];
+        loop {
+            let head_end = loop {
+                if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break at + 4;
+                }
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < head_end + length {
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                }
+            }
+            let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
+            buf.drain(..head_end + length);
+            tokio::time::sleep(latency).await;
+            let is_key = body.split('&').any(|p| p == "key=empty_trash_days");
+            if let Some(v) = body.split('&').find_map(|p| p.strip_prefix("value="))
+                && is_key
+                && let Ok(v) = v.parse()
+            {
+                values[i].store(v, Ordering::Relaxed);
+            }
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{ANSWER}",
+                ANSWER.len()
+            );
+            if stream.write_all(answer.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// `fsync` and `fdatasync` calls the process `pid` (all its threads) makes while `during` runs, counted by `strace`;
+/// `None` when `strace` is missing or cannot attach.
+fn syncs_during(pid: u32, during: impl FnOnce()) -> Option<u64> {
+    use std::io::{BufRead, BufReader};
+    let out = tempfile::NamedTempFile::new().ok()?;
+    let mut strace = std::process::Command::new("strace")
+        .args(["-f", "-c", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(out.path())
+        .args(["-p", &pid.to_string()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    // Attached once it says so for the process.
+    let mut err = BufReader::new(strace.stderr.take()?);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if err.read_line(&mut line).ok()? == 0 {
+            let _ = strace.wait();
+            return None;
+        }
+        if line.contains("attached") {
+            break;
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    during();
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &strace.id().to_string()])
+        .status();
+    let _ = strace.wait();
+    let summary = std::fs::read_to_string(out.path()).ok()?;
+    // Summary lines: % time, seconds, usecs/call, calls, [errors,] syscall.
+    Some(
+        summary
+            .lines()
+            .filter(|l| l.ends_with(" fsync") || l.ends_with(" fdatasync"))
+            .filter_map(|l| l.split_whitespace().nth(3)?.parse::<u64>().ok())
+            .sum(),
+    )
+}
+
+/// A Configuration Cluster of 1,000 simulated members beside one of a single member, each a release `tweakgate`
+/// master: one change until it is in force on every member, the change's own call on the master (latency, and the
+/// syncs it makes, counted by `strace`), and the master's `version` latency while it pushes to 1,000 members
+/// against idle. The two masters take turns in every round.
+pub fn run_fleet() {
+    const MEMBERS: usize = 1_000;
+    const ROUNDS: usize = 15;
+    let fleet = fleet::Fleet::start(MEMBERS + 1);
+    let one = tests::ServeProcess::start_with("", false, true);
+    let many = tests::ServeProcess::start_with("", false, true);
+    let add = |master: &tests::ServeProcess, url: &str| {
+        let r = master.api(
+            "add_configclusterserver",
+            &format!(
+                "name={}&key=ABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+                url.replace(':', "%3A").replace('/', "%2F")
+            ),
+        );
+        assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    };
+    add(&one, &fleet.urls[MEMBERS]);
+    let started = Instant::now();
+    for url in &fleet.urls[..MEMBERS] {
+        add(&many, url);
+    }
+    println!(
+        "cluster fleet: {MEMBERS} members added through add_configclusterserver in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // One change on `master` with value `value`: the call's latency and the time until `members` hold it (`version`
+    // timed meanwhile when `probe` is set).
+    let change = |master: &tests::ServeProcess, value: u64, members: usize, probe: bool| -> (f64, f64, Vec<f64>) {
+        let start = Instant::now();
+        let r = master.api("set_tweaksetting", &format!("key={KEY}&value={value}"));
+        assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+        let call = start.elapsed().as_secs_f64();
+        let mut during = Vec::new();
+        while fleet.holding(value) < members {
+            assert!(start.elapsed() < Duration::from_secs(60), "the fleet never got {value}");
+            if probe {
+                let t = Instant::now();
+                assert_eq!(master.api("version", "").status, 200);
+                during.push(t.elapsed().as_secs_f64());
+            } else {
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        }
+        (call, start.elapsed().as_secs_f64(), during)
+    };
+    // `version` back to back on an idle `master` for `span`.
+    let idle = |master: &tests::ServeProcess, span: f64| -> Vec<f64> {
+        let start = Instant::now();
+        let mut out = Vec::new();
+        while start.elapsed().as_secs_f64() < span {
+            let t = Instant::now();
+            assert_eq!(master.api("version", "").status, 200);
+            out.push(t.elapsed().as_secs_f64());
+        }
+        out
+    };
+    // Warm: every member connected once.
+    let mut value = 100u64;
+    change(&one, value, 1, false);
+    change(&many, value, MEMBERS + 1, false);
+    let (mut calls_one, mut calls_many, mut force_one, mut force_many) = (vec![], vec![], vec![], vec![]);
+    let (mut call_ratios, mut idle_all, mut pushing_all) = (vec![], vec![], vec![]);
+    let mut span = 0.5;
+    for _ in 0..ROUNDS {
+        value += 1;
+        let (c1, f1, _) = change(&one, value, 1, false);
+        // As long as the last fan-out took, so both samples are alike in size.
+        let mut quiet = idle(&many, span);
+        let (c2, f2, mut during) = change(&many, value, MEMBERS + 1, true);
+        span = f2;
+        calls_one.push(c1);
+        calls_many.push(c2);
+        force_one.push(f1);
+        force_many.push(f2);
+        call_ratios.push(c2 / c1);
+        idle_all.append(&mut quiet);
+        pushing_all.append(&mut during);
+    }
+    let (f1, f2) = (median(&mut force_one), median(&mut force_many));
+    println!(
+        "cluster fleet: one change -> in force on {MEMBERS} members: {:.0} ms (median of {ROUNDS}; {:.0}-{:.0} ms) [target <= 2 s]; on 1 member: {:.1} ms",
+        f2 * 1e3,
+        force_many.iter().copied().fold(f64::MAX, f64::min) * 1e3,
+        force_many.iter().copied().fold(0.0, f64::max) * 1e3,
+        f1 * 1e3
+    );
+    let (c1, c2) = (median(&mut calls_one), median(&mut calls_many));
+    println!(
+        "cluster fleet: set_tweaksetting on the master with {MEMBERS} members / with 1 member: {:.2}x (medians {:.2} ms / {:.2} ms: {:.2}x; per-round ratios {:.2}-{:.2}x, {ROUNDS} rounds)",
+        median(&mut call_ratios),
+        c2 * 1e3,
+        c1 * 1e3,
+        c2 / c1,
+        call_ratios.iter().copied().fold(f64::MAX, f64::min),
+        call_ratios.iter().copied().fold(0.0, f64::max)
+    );
+    let (i99, p99) = (percentile(&mut idle_all, 99), percentile(&mut pushing_all, 99));
+    let (i50, p50) = (median(&mut idle_all), median(&mut pushing_all));
+    println!(
+        "cluster fleet: master `version` while it pushes one change to {MEMBERS} members / idle: p99 {:.2}x ({:.2} ms / {:.2} ms), p50 {:.2}x ({:.2} ms / {:.2} ms); {} calls timed while pushing, {} idle [target p99 <= 2x]",
+        p99 / i99,
+        p99 * 1e3,
+        i99 * 1e3,
+        p50 / i50,
+        p50 * 1e3,
+        i50 * 1e3,
+        pushing_all.len(),
+        idle_all.len()
+    );
+    // Syncs: in the change's own call, and until it is in force everywhere and the group commit has run.
+    for (master, members, name) in [(&one, 1, "1 member"), (&many, MEMBERS, "1,000 members")] {
+        let pid = master.pid().expect("running");
+        value += 1;
+        let in_call = syncs_during(pid, || {
+            let r = master.api("set_tweaksetting", &format!("key={KEY}&value={value}"));
+            assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+        });
+        let start = Instant::now();
+        while fleet.holding(value) < members {
+            assert!(start.elapsed() < Duration::from_secs(60), "the fleet never got {value}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        value += 1;
+        let overall = syncs_during(pid, || {
+            change(master, value, members, false);
+            std::thread::sleep(Duration::from_millis(500));
+        });
+        match (in_call, overall) {
+            (Some(a), Some(b)) => println!(
+                "cluster fleet: fsync+fdatasync with {name}: {a} in the set_tweaksetting call, {b} from the call until in force on all and the group commit ran (strace -f -c)"
+            ),
+            _ => println!("cluster fleet: syncs not counted: strace is missing or cannot attach"),
+        }
+    }
 }

@@ -830,6 +830,7 @@ fn main() {
         ("whm", whm_tree_matrix),
         ("wrk", load::http_load),
         ("cluster", cluster::run),
+        ("cluster-fleet", cluster::run_fleet),
         ("peer", edge::run_all),
         ("alloc", allocs::allocations_per_request),
     ];

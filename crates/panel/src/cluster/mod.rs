@@ -244,7 +244,7 @@ impl Inner {
         lock(&self.members).values().cloned().collect()
     }
 
-    /// Opens the journal for appending (cutting a torn tail) and reads it again; `false` when it cannot be opened.
+    /// Opens the journal for appending (cutting a torn tail) and reads it again, unless it is open.
     fn open_journal(&self, file: &mut JournalFile) -> Result<(), String> {
         if file.journal.is_some() {
             return Ok(());
@@ -273,6 +273,12 @@ impl Inner {
     fn append(&self, changes: &[(String, Option<String>)], now: Option<Sent>) -> Result<(), String> {
         let mut file = lock(&self.file);
         let has_members = !lock(&self.members).is_empty();
+        // Opened (again, after a failure) before the sequence is read from it.
+        let opened = if has_members {
+            self.open_journal(&mut file)
+        } else {
+            Ok(())
+        };
         let (batch, first) = {
             let mut mem = lock(&self.mem);
             if let Some(now) = now {
@@ -316,13 +322,10 @@ impl Inner {
             bytes.extend(journal::line(&change));
             lines.push((change, bytes.len() as u64));
         }
-        let written = match self.open_journal(&mut file) {
-            Ok(()) => match file.journal.as_mut() {
-                Some(j) => j.append(&bytes).map(|()| j.len()).map_err(|e| e.to_string()),
-                None => Err("the configuration cluster's journal is not open".to_owned()),
-            },
-            Err(e) => Err(e),
-        };
+        let written = opened.and_then(|()| match file.journal.as_mut() {
+            Some(j) => j.append(&bytes).map(|()| j.len()).map_err(|e| e.to_string()),
+            None => Err("the configuration cluster's journal is not open".to_owned()),
+        });
         let mut mem = lock(&self.mem);
         match written {
             Ok(len) => {
@@ -425,11 +428,11 @@ impl Cluster {
     }
 
     /// Starts the cluster (once, at `serve`; `runtime` is the serving one, used only when the cluster's own thread
-    /// cannot be started): opens the journal for appending, writes the resync marks
-    /// found when reading (and retires the outboxes of older versions they cover), journals whatever changed since
-    /// the settings were last journaled (an edit made while the master was stopped), then starts the push tasks and
-    /// the group commit. `settings` are the master's Tweak Settings now. Only a started cluster journals changes, so
-    /// a command-line process that writes the config leaves that to the running server, which sees it on reload.
+    /// cannot be started): opens the journal for appending, writes the resync marks found when reading (and retires
+    /// the outboxes of older versions they cover), journals whatever changed since the settings were last journaled
+    /// (an edit made while the master was stopped), then starts the push tasks and the group commit. `settings` are
+    /// the master's Tweak Settings now. Only a started cluster journals changes, so a command-line process that writes
+    /// the config leaves that to the running server, which sees it on reload.
     pub fn start(&self, runtime: tokio::runtime::Handle, settings: &TweakSettings) {
         let mut started = lock(&self.runtime);
         if started.is_some() {
