@@ -291,6 +291,19 @@ impl Panel {
         match loaded {
             Ok(config) => {
                 log_warnings(&config);
+                // A file this configuration starts watching (a plugin added, say) is stamped before it is loaded, not
+                // once the new snapshot is in force: a change made as soon as a client sees the snapshot is then a
+                // change, never taken for the file as loaded.
+                let added: Vec<(PathBuf, Option<FileStamp>)> = config
+                    .watched_files()
+                    .into_iter()
+                    .chain(config.plugins.iter().map(|e| e.path.clone()))
+                    .filter(|p| !before.iter().any(|(b, _)| b == p))
+                    .map(|p| {
+                        let s = FileStamp::of(&p);
+                        (p, s)
+                    })
+                    .collect();
                 let current = self.plugins();
                 let plugins = Arc::new(current.reload(&config.plugins));
                 log_plugin_changes(&current, &plugins);
@@ -351,6 +364,7 @@ impl Panel {
                     .map(|p| {
                         let s = before
                             .iter()
+                            .chain(&added)
                             .find(|(b, _)| *b == p)
                             .map_or_else(|| FileStamp::of(&p), |(_, s)| *s);
                         (p, s)
