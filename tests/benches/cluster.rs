@@ -217,7 +217,7 @@ pub fn run() {
 /// The simulated fleet: members answering `set_tweaksetting` like WHM, all in this process.
 mod fleet {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::time::Duration;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -229,6 +229,9 @@ mod fleet {
     pub struct Fleet {
         pub urls: Vec<String>,
         values: Arc<Vec<AtomicU64>>,
+        /// While set, every member but the last refuses the credential (401), as WHM does for a revoked token.
+        refusing: Arc<AtomicBool>,
+        refused: Arc<AtomicUsize>,
         _runtime: tokio::runtime::Runtime,
     }
 
@@ -240,6 +243,7 @@ mod fleet {
                 .build()
                 .expect("runtime");
             let values: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+            let (refusing, refused) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
             let mut urls = Vec::with_capacity(n);
             for i in 0..n {
                 let listener = runtime
@@ -247,19 +251,37 @@ mod fleet {
                     .expect("bind");
                 urls.push(format!("http://{}", listener.local_addr().expect("addr")));
                 let latency = Duration::from_millis(5 + (i as u64 * 7919) % 16);
-                let values = Arc::clone(&values);
+                let member = Member {
+                    values: Arc::clone(&values),
+                    i,
+                    latency,
+                    refusing: (i + 1 < n).then(|| Arc::clone(&refusing)),
+                    refused: Arc::clone(&refused),
+                };
+                let member = Arc::new(member);
                 runtime.spawn(async move {
                     while let Ok((stream, _)) = listener.accept().await {
-                        let values = Arc::clone(&values);
-                        tokio::spawn(serve(stream, latency, values, i));
+                        tokio::spawn(serve(stream, Arc::clone(&member)));
                     }
                 });
             }
             Fleet {
                 urls,
                 values,
+                refusing,
+                refused,
                 _runtime: runtime,
             }
+        }
+
+        /// Every member but the last refuses the credential from now on (or accepts it again).
+        pub fn refuse(&self, on: bool) {
+            self.refusing.store(on, Ordering::Relaxed);
+        }
+
+        /// How many requests were refused so far.
+        pub fn refused(&self) -> usize {
+            self.refused.load(Ordering::Relaxed)
         }
 
         /// How many members hold `value`.
@@ -271,7 +293,16 @@ mod fleet {
         }
     }
 
-    async fn serve(mut stream: tokio::net::TcpStream, latency: Duration, values: Arc<Vec<AtomicU64>>, i: usize) {
+    /// One stub member.
+    struct Member {
+        values: Arc<Vec<AtomicU64>>,
+        i: usize,
+        latency: Duration,
+        refusing: Option<Arc<AtomicBool>>,
+        refused: Arc<AtomicUsize>,
+    }
+
+    async fn serve(mut stream: tokio::net::TcpStream, member: Arc<Member>) {
         let _ = stream.set_nodelay(true);
         let mut buf = Vec::with_capacity(4096);
         let mut chunk = [0u8; 4096];
@@ -299,18 +330,23 @@ mod fleet {
             }
             let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
             buf.drain(..head_end + length);
-            tokio::time::sleep(latency).await;
-            let is_key = body.split('&').any(|p| p == "key=empty_trash_days");
-            if let Some(v) = body.split('&').find_map(|p| p.strip_prefix("value="))
-                && is_key
-                && let Ok(v) = v.parse()
-            {
-                values[i].store(v, Ordering::Relaxed);
-            }
-            let answer = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{ANSWER}",
-                ANSWER.len()
-            );
+            tokio::time::sleep(member.latency).await;
+            let answer = if member.refusing.as_ref().is_some_and(|r| r.load(Ordering::Relaxed)) {
+                member.refused.fetch_add(1, Ordering::Relaxed);
+                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_owned()
+            } else {
+                let is_key = body.split('&').any(|p| p == "key=empty_trash_days");
+                if let Some(v) = body.split('&').find_map(|p| p.strip_prefix("value="))
+                    && is_key
+                    && let Ok(v) = v.parse()
+                {
+                    member.values[member.i].store(v, Ordering::Relaxed);
+                }
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{ANSWER}",
+                    ANSWER.len()
+                )
+            };
             if stream.write_all(answer.as_bytes()).await.is_err() {
                 return;
             }
@@ -474,9 +510,62 @@ pub fn run_fleet() {
         idle_all.len()
     );
     // Syncs: in the change's own call, and until it is in force everywhere and the group commit has run.
-    for (master, members, name) in [(&one, 1, "1 member"), (&many, MEMBERS, "1,000 members")] {
-        let pid = master.pid().expect("running");
+    syncs(&fleet, &one, &many, &mut value, MEMBERS, &change);
+    // The same call with the 1,000 members holding their changes (they refused the credential: each change is
+    // journaled, nothing is sent), so the fan-out's work on the two shared cores is out of the call's way.
+    fleet.refuse(true);
+    value += 1;
+    let r = many.api("set_tweaksetting", &format!("key={KEY}&value={value}"));
+    assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+    let start = Instant::now();
+    while fleet.refused() < MEMBERS {
+        assert!(start.elapsed() < Duration::from_secs(60), "the fleet never refused");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (mut held_one, mut held_many, mut held_ratios) = (vec![], vec![], vec![]);
+    for _ in 0..ROUNDS {
         value += 1;
+        let (c1, _, _) = change(&one, value, 1, false);
+        let start = Instant::now();
+        let r = many.api("set_tweaksetting", &format!("key={KEY}&value={value}"));
+        let c2 = start.elapsed().as_secs_f64();
+        assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
+        std::thread::sleep(Duration::from_millis(200));
+        held_one.push(c1);
+        held_many.push(c2);
+        held_ratios.push(c2 / c1);
+    }
+    let (h1, h2) = (median(&mut held_one), median(&mut held_many));
+    println!(
+        "cluster fleet: set_tweaksetting on the master with {MEMBERS} members holding their changes (credential refused: journaled, not sent) / with 1 member: {:.2}x (medians {:.2} ms / {:.2} ms: {:.2}x; per-round ratios {:.2}-{:.2}x)",
+        median(&mut held_ratios),
+        h2 * 1e3,
+        h1 * 1e3,
+        h2 / h1,
+        held_ratios.iter().copied().fold(f64::MAX, f64::min),
+        held_ratios.iter().copied().fold(0.0, f64::max)
+    );
+}
+
+/// One change on a master with a value, waiting for that many members to hold it (timing `version` meanwhile when
+/// asked): the call's latency, the time until in force, and the `version` latencies.
+type Change<'a> = dyn Fn(&tests::ServeProcess, u64, usize, bool) -> (f64, f64, Vec<f64>) + 'a;
+
+/// The syncs of one change on each master, counted by `strace`.
+fn syncs(
+    fleet: &fleet::Fleet,
+    one: &tests::ServeProcess,
+    many: &tests::ServeProcess,
+    value: &mut u64,
+    members_of_many: usize,
+    change: &Change<'_>,
+) {
+    for (master, members, name) in [(one, 1, "1 member"), (many, members_of_many, "1,000 members")] {
+        let pid = master.pid().expect("running");
+        *value += 2;
+        let (first, second) = (*value - 1, *value);
+        let value = first;
         let in_call = syncs_during(pid, || {
             let r = master.api("set_tweaksetting", &format!("key={KEY}&value={value}"));
             assert_eq!(r.json()["metadata"]["result"], 1, "{}", r.body);
@@ -487,7 +576,7 @@ pub fn run_fleet() {
             std::thread::sleep(Duration::from_millis(1));
         }
         std::thread::sleep(Duration::from_millis(500));
-        value += 1;
+        let value = second;
         let overall = syncs_during(pid, || {
             change(master, value, members, false);
             std::thread::sleep(Duration::from_millis(500));

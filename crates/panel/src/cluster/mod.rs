@@ -176,6 +176,9 @@ struct Inner {
     members: Mutex<BTreeMap<String, Arc<Slot>>>,
     mem: Mutex<Mem>,
     permits: Semaphore,
+    /// Wakes the members' tasks after an append: one wake on the change's path, the members woken from the cluster's
+    /// own runtime (a wake from another thread costs a system call each).
+    fanout: Notify,
     /// Wakes the group commit.
     commit: Notify,
     audit: Option<Arc<AuditLog>>,
@@ -338,9 +341,7 @@ impl Inner {
                 mem.backoff = BACKOFF_START;
                 drop(mem);
                 drop(file);
-                for slot in self.slots() {
-                    slot.wake.notify_one();
-                }
+                self.fanout.notify_one();
                 self.commit.notify_one();
                 Ok(())
             }
@@ -411,6 +412,7 @@ impl Cluster {
                     backoff: BACKOFF_START,
                 }),
                 permits: Semaphore::new(MAX_CONCURRENT_PUSHES),
+                fanout: Notify::new(),
                 commit: Notify::new(),
                 audit,
             }),
@@ -487,6 +489,7 @@ impl Cluster {
         for s in inner.slots() {
             tasks.handle.spawn(push::push_loop(s, Arc::clone(inner)));
         }
+        tasks.handle.spawn(push::fanout_loop(Arc::clone(inner)));
         tasks.handle.spawn(commit::commit_loop(Arc::clone(inner)));
         inner.commit.notify_one();
         *started = Some(tasks);

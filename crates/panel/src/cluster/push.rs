@@ -151,6 +151,16 @@ fn next_job(slot: &Slot, inner: &Inner) -> Job {
     if marked { Job::BuildResync } else { Job::Wait(None) }
 }
 
+/// Wakes every member's task after each append (see `Inner::fanout`).
+pub(super) async fn fanout_loop(inner: Arc<Inner>) {
+    loop {
+        inner.fanout.notified().await;
+        for slot in inner.slots() {
+            slot.wake.notify_one();
+        }
+    }
+}
+
 /// One member's task: sends the changes after its cursor in order, waits when there are none, backs off after
 /// failures and stops when the member is removed. A member marked for a full resync is sent the master's settings
 /// once it has finished the journal. Its connection is kept between sends and closed after [`KEEP_ALIVE_IDLE`].
