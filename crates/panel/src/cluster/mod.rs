@@ -584,18 +584,24 @@ impl Cluster {
             wake: Notify::new(),
         });
         let v = {
-            // Under the journal's lock: no change is appended between reading the head and joining the members.
+            // Under the journal's lock: no change is appended between reading the master's settings and the head and
+            // joining the members.
             let _file = lock(&self.inner.file);
-            let mut members = lock(&self.inner.members);
-            let mem = lock(&self.inner.mem);
-            let mut m = lock(&slot.member);
+            let explicit = lock(&self.inner.mem)
+                .sent
+                .as_ref()
+                .is_none_or(|s| !s.explicit.is_empty());
             // A new member starts in step: it is sent every setting the master's configuration sets (a resync,
             // marked durably before it joins).
-            if mem.sent.as_ref().is_none_or(|s| !s.explicit.is_empty()) {
+            if explicit {
+                let mut m = lock(&slot.member);
                 m.status.resync = Some(BTreeSet::new());
                 m.resync_gen = 1;
                 write_private(&m.dir.join("status.json"), &m.status).map_err(|e| format!("{e:#}"))?;
             }
+            let mut members = lock(&self.inner.members);
+            let mem = lock(&self.inner.mem);
+            let mut m = lock(&slot.member);
             m.cursor = mem.changes.head();
             members.insert(url, Arc::clone(&slot));
             view(&m, mem.changes.pending(m.cursor))
@@ -615,7 +621,6 @@ impl Cluster {
         credential: Option<MemberCredential>,
     ) -> Result<MemberView, String> {
         let slot = self.find(name)?;
-        let mem = lock(&self.inner.mem);
         let mut m = lock(&slot.member);
         let mut file = m.file.clone();
         if let Some(u) = user {
@@ -634,8 +639,12 @@ impl Cluster {
         m.retry_at = None;
         m.backoff = BACKOFF_START;
         m.touch(member::Dirty::Status);
-        let v = view(&m, mem.changes.pending(m.cursor));
-        drop((m, mem));
+        drop(m);
+        let v = {
+            let mem = lock(&self.inner.mem);
+            let m = lock(&slot.member);
+            view(&m, mem.changes.pending(m.cursor))
+        };
         slot.wake.notify_one();
         self.inner.commit.notify_one();
         Ok(v)
