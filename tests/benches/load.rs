@@ -408,6 +408,28 @@ pub fn http_load() {
     let names: Vec<&'static str> = endpoints.iter().map(|e| e.name).collect();
     let before = footprint(&server);
     let quiet = sweep(&server, &endpoints);
+    // How many of the quiet sweep's plugin calls ran in the fast lane (on the request's worker) rather than the pool.
+    let scraped = tests::request(
+        addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", &format!("whm root:{}", server.root_token))],
+        "",
+    )
+    .body;
+    let metric = |prefix: &str| -> f64 {
+        scraped
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .filter_map(|v| v.split_whitespace().last()?.parse::<f64>().ok())
+            .sum()
+    };
+    let inline = metric("tweakgate_plugin_calls_inline_total");
+    let calls = metric("tweakgate_http_requests_total{route=\"/json-api/accesshash\",status=\"200\"}");
+    println!(
+        "http load: accesshash calls in the fast lane: {inline:.0} of {calls:.0} ({:.0} %)",
+        100.0 * inline / calls.max(1.0)
+    );
     let after_quiet = footprint(&server);
 
     let stop = Arc::new(AtomicBool::new(false));

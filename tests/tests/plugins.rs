@@ -1078,6 +1078,93 @@ fn a_sleeping_plugin_function_gets_its_503_at_the_deadline_and_holds_nothing_els
     }
 }
 
+/// The fast lane never costs the server its workers. A plugin that earned the lane (its calls kept within
+/// `FAST_CALL`) is called on the request's own worker; when it turns slow, the one call already in the lane holds
+/// that worker until it returns and is answered 503 then, while every other call of it goes back to the pool and gets
+/// its 503 at the deadline, and `/health` and other plugins keep answering on the worker the lane never takes.
+#[test]
+fn a_plugin_in_the_fast_lane_that_turns_slow_holds_one_worker_for_one_call() {
+    let p = tests::TestPanel::serve(&tests::Cast::standard().plugin("fixture-hello", "call_timeout_ms = 300"));
+    let root = p.as_("root");
+    let key = p.as_("root").with_key();
+    let inline_calls = || -> u64 {
+        let scraped = root.get("/metrics");
+        assert_eq!(scraped.status, 200, "{}", scraped.body);
+        scraped
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix("tweakgate_plugin_calls_inline_total "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no tweakgate_plugin_calls_inline_total in\n{}", scraped.body))
+    };
+    assert_eq!(inline_calls(), 0, "no call has earned the lane yet");
+    // A debug build on a loaded machine may take longer than FAST_CALL now and then, which only delays the lane.
+    let mut earned = false;
+    for _ in 0..10 * panel::plugin_set::FAST_LANE_EARNED {
+        assert_eq!(root.api("hello", "sleep_ms=0").status, 200);
+        if inline_calls() > 0 {
+            earned = true;
+            break;
+        }
+    }
+    assert!(earned, "calls within FAST_CALL earn the fast lane");
+
+    let (slow, quick) = std::thread::scope(|s| {
+        let sleepers: Vec<_> = (0..8)
+            .map(|_| {
+                let root = root.clone();
+                s.spawn(move || {
+                    let start = std::time::Instant::now();
+                    let r = root.api("hello", "sleep_ms=3000");
+                    (r.status, r.body, start.elapsed())
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let quick: Vec<(u16, std::time::Duration)> = (0..10)
+            .flat_map(|_| {
+                let start = std::time::Instant::now();
+                let health = p.anonymous().get("/health").status;
+                let h = (health, start.elapsed());
+                let start = std::time::Instant::now();
+                let other = key.api("accesshash", "").status;
+                [h, (other, start.elapsed())]
+            })
+            .collect();
+        (
+            sleepers.into_iter().map(|t| t.join().unwrap()).collect::<Vec<_>>(),
+            quick,
+        )
+    });
+    for (status, took) in &quick {
+        assert_eq!(
+            *status, 200,
+            "/health and another plugin answer while hello sleeps in the lane"
+        );
+        assert!(
+            *took < std::time::Duration::from_secs(1),
+            "took {took:?} while the plugin sleeps 3 s"
+        );
+    }
+    let late: Vec<_> = slow
+        .iter()
+        .filter(|(_, _, took)| *took >= std::time::Duration::from_millis(1500))
+        .collect();
+    assert_eq!(
+        late.len(),
+        1,
+        "exactly the one call in the lane held its worker: {slow:?}"
+    );
+    for (status, body, took) in &slow {
+        assert_eq!(*status, 503, "{body}");
+        assert!(body.contains("call_timeout_ms") || body.contains("busy"), "{body}");
+        assert!(
+            *took < std::time::Duration::from_millis(4500),
+            "answered after {took:?}"
+        );
+    }
+}
+
 /// A fault is visible everywhere at once. One call that panics, and the very next request sees
 /// the plugin hidden with `PLUGIN_FAULTED` in `applist`, the Home menu, OFREP and the call's own refusal, while
 /// `/health` is degraded and names the plugin to root, without any reload of the configuration.

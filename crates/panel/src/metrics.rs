@@ -89,6 +89,7 @@ pub struct Metrics {
     auth_failures: [Counter; CAUSES.len()],
     decisions: Family<DecisionLabels, Counter>,
     plugin_calls_refused: Family<RouteLabels, Counter>,
+    plugin_calls_inline: Counter,
     plugin_call_errors: Family<PluginErrorLabels, Counter>,
     generation: Gauge,
     config_error: Gauge,
@@ -142,6 +143,13 @@ impl Default for Metrics {
             "plugin_calls_refused",
             "Plugin calls answered 503 by the host (the plugin's slots all busy, or past its time budget), by feature",
             plugin_calls_refused.clone(),
+        );
+        let plugin_calls_inline = Counter::default();
+        registry.register(
+            "plugin_calls_inline",
+            "Plugin calls made on the request's own worker (the fast lane of plugins whose calls keep within \
+             FAST_CALL) instead of on a blocking thread",
+            plugin_calls_inline.clone(),
         );
         let plugin_call_errors = Family::<PluginErrorLabels, Counter>::default();
         registry.register(
@@ -203,6 +211,7 @@ impl Default for Metrics {
             auth_failures,
             decisions,
             plugin_calls_refused,
+            plugin_calls_inline,
             plugin_call_errors,
             generation,
             config_error,
@@ -285,6 +294,11 @@ impl Metrics {
         self.plugin_calls_refused
             .get_or_create(&RouteLabels { route: feature.into() })
             .inc();
+    }
+
+    /// The counter of plugin calls made in the fast lane, for the pools that make them.
+    pub fn plugin_calls_inline(&self) -> Counter {
+        self.plugin_calls_inline.clone()
     }
 
     /// A plugin call that failed in the plugin: `kind` is `error`, `panic` or `contract`.

@@ -272,21 +272,87 @@ impl std::fmt::Display for CallRefused {
 
 /// The bounded pools plugin calls run in: off the async workers (on blocking threads), at most [`CALLS_PER_PLUGIN`]
 /// per plugin, each within its time budget. Kept by the `Panel` across reloads, so a hung call still counts.
+///
+/// The fast lane: an in-process plugin whose last [`FAST_LANE_EARNED`] calls each took at most [`FAST_CALL`] is
+/// called on the request's own worker, saving the two thread hand-offs of the blocking pool, while fewer than all but
+/// one of the runtime's workers are in such a call and none of the same plugin's is. A call in the lane that takes
+/// longer than [`FAST_CALL`] puts its plugin back in the pool (seen by its next call while it still runs, and by
+/// itself when it returns), so a plugin that turns slow holds at most one worker for one call, and the runtime always
+/// keeps a worker no plugin code runs on.
 #[derive(Debug, Default)]
 pub struct CallPools {
     pools: std::sync::RwLock<HashMap<String, std::sync::Arc<Pool>>>,
+    /// Calls running in the fast lane now, over every plugin.
+    inline_now: std::sync::atomic::AtomicUsize,
+    /// Calls made in the fast lane since the start (`tweakgate_plugin_calls_inline_total`).
+    inline_total: prometheus_client::metrics::counter::Counter,
 }
 
-/// One plugin's slots, and its calls past their budget in a row (an answer in time sets it back to 0).
+/// One plugin's slots, its calls past their budget in a row (an answer in time sets it back to 0), its calls within
+/// [`FAST_CALL`] in a row, and when its call in the fast lane started (nanoseconds on [`lane_clock`]; 0: none runs).
 #[derive(Debug)]
 struct Pool {
     slots: std::sync::Arc<tokio::sync::Semaphore>,
     missed: std::sync::atomic::AtomicU32,
+    fast: std::sync::atomic::AtomicU32,
+    inline_since: std::sync::atomic::AtomicU64,
 }
 
 /// A plugin that misses its budget this many times in a row is faulted: it is hidden with `PLUGIN_FAULTED` like one
 /// that panicked, until it is loaded again.
 pub const FAULT_AFTER_MISSES: u32 = 3;
+
+/// The longest call that counts as fast: a plugin call in the fast lane holds a request worker at most about this
+/// long before its plugin is put back in the pool.
+pub const FAST_CALL: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The calls within [`FAST_CALL`] in a row, on the pool or in the lane, that earn a plugin the fast lane.
+pub const FAST_LANE_EARNED: u32 = 64;
+
+/// Nanoseconds since the first call of the process, at least 1 (0 marks "no call in the lane").
+fn lane_clock() -> u64 {
+    static EPOCH: std::sync::LazyLock<std::time::Instant> = std::sync::LazyLock::new(std::time::Instant::now);
+    u64::try_from(EPOCH.elapsed().as_nanos())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+}
+
+impl Pool {
+    /// Records a call that answered within its budget after `took`.
+    fn answered(&self, took: std::time::Duration) {
+        use std::sync::atomic::Ordering;
+        self.missed.store(0, Ordering::Relaxed);
+        if took > FAST_CALL {
+            self.fast.store(0, Ordering::Relaxed);
+        } else if self.fast.load(Ordering::Relaxed) < FAST_LANE_EARNED {
+            self.fast.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the fast lane offers a call now.
+enum Lane<'a> {
+    /// A place in it.
+    Open(InlineCall<'a>),
+    /// Taken by another call for less than [`FAST_CALL`] so far: worth a moment's wait.
+    Busy,
+    /// Not earned, taken away, or no worker to spare: the call goes to the pool.
+    Closed,
+}
+
+/// A call in the fast lane: while it lives, it counts against the lane's cap and marks its plugin's lane taken.
+struct InlineCall<'a> {
+    pools: &'a CallPools,
+    pool: &'a Pool,
+}
+
+impl Drop for InlineCall<'_> {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        self.pool.inline_since.store(0, Ordering::Release);
+        self.pools.inline_now.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 impl CallPools {
     /// The plugin's pool, looked up without a copy of its name once it exists.
@@ -299,8 +365,69 @@ impl CallPools {
             std::sync::Arc::new(Pool {
                 slots: std::sync::Arc::new(tokio::sync::Semaphore::new(CALLS_PER_PLUGIN)),
                 missed: std::sync::atomic::AtomicU32::new(0),
+                fast: std::sync::atomic::AtomicU32::new(0),
+                inline_since: std::sync::atomic::AtomicU64::new(0),
             })
         }))
+    }
+
+    /// Pools whose fast-lane calls count in `inline_total` (the metric `plugin_calls_inline`).
+    pub fn counting_inline(inline_total: prometheus_client::metrics::counter::Counter) -> CallPools {
+        CallPools {
+            inline_total,
+            ..CallPools::default()
+        }
+    }
+
+    /// A place in the fast lane for a call of `pool`'s plugin, when it has earned one, no call of its own is in the
+    /// lane and a worker besides this one is free of plugin code. A call of its own found in the lane for longer than
+    /// [`FAST_CALL`] takes the lane away.
+    fn fast_lane<'a>(&'a self, pool: &'a Pool) -> Lane<'a> {
+        use std::sync::atomic::Ordering;
+        if pool.fast.load(Ordering::Relaxed) < FAST_LANE_EARNED {
+            return Lane::Closed;
+        }
+        let now = lane_clock();
+        if let Err(since) = pool
+            .inline_since
+            .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire)
+        {
+            if now.saturating_sub(since) > u64::try_from(FAST_CALL.as_nanos()).unwrap_or(u64::MAX) {
+                pool.fast.store(0, Ordering::Relaxed);
+                return Lane::Closed;
+            }
+            return Lane::Busy;
+        }
+        let cap = tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_workers().saturating_sub(1));
+        if self
+            .inline_now
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
+            .is_err()
+        {
+            pool.inline_since.store(0, Ordering::Release);
+            return if cap == 0 { Lane::Closed } else { Lane::Busy };
+        }
+        self.inline_total.inc();
+        Lane::Open(InlineCall { pools: self, pool })
+    }
+
+    /// The fast lane's place for this call, waiting for a busy lane by yielding the worker to other tasks (never
+    /// blocking it) for at most [`FAST_CALL`], since calls in the lane are that short; `None`: the call goes to the pool.
+    async fn wait_for_lane<'a>(&'a self, pool: &'a Pool) -> Option<InlineCall<'a>> {
+        let mut first_busy = None;
+        loop {
+            match self.fast_lane(pool) {
+                Lane::Open(call) => return Some(call),
+                Lane::Closed => return None,
+                Lane::Busy => {
+                    let since = *first_busy.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() > FAST_CALL {
+                        return None;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
     }
 
     /// Runs `call` (which calls into the plugin providing `feature`) on a blocking thread of that plugin's pool: waits
@@ -313,7 +440,6 @@ impl CallPools {
         feature: &str,
         call: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, CallRefused> {
-        use std::sync::atomic::Ordering;
         let (plugin, path) = plugins
             .host
             .plugin_of(feature)
@@ -335,15 +461,35 @@ impl CallPools {
                 }
             },
         };
+        let isolated = plugins.host.is_isolated(feature);
+        if !isolated && let Some(lane) = self.wait_for_lane(&pool).await {
+            let _slot = slot;
+            let started = std::time::Instant::now();
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+            let took = started.elapsed();
+            drop(lane);
+            return match answer {
+                Err(_) => {
+                    tracing::error!("a call into the plugin {plugin} failed on its worker");
+                    Err(CallRefused::Failed)
+                }
+                Ok(_) if took > budget => Err(missed(plugins, &pool, plugin, feature, path, budget)),
+                Ok(answer) => {
+                    pool.answered(took);
+                    Ok(answer)
+                }
+            };
+        }
         let task = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            call()
+            let started = std::time::Instant::now();
+            let answer = call();
+            (answer, started.elapsed())
         });
-        let isolated = plugins.host.is_isolated(feature);
         let wait = if isolated { budget + ISOLATED_GRACE } else { budget };
         match tokio::time::timeout(wait, task).await {
-            Ok(Ok(answer)) => {
-                pool.missed.store(0, Ordering::Relaxed);
+            Ok(Ok((answer, took))) => {
+                pool.answered(took);
                 Ok(answer)
             }
             Ok(Err(e)) => {
@@ -356,24 +502,36 @@ impl CallPools {
                 plugin: plugin.to_owned(),
                 budget,
             }),
-            Err(_) => {
-                let plugin = plugin.to_owned();
-                if pool.missed.fetch_add(1, Ordering::Relaxed).saturating_add(1) >= FAULT_AFTER_MISSES
-                    && let Some(path) = path
-                {
-                    pool.missed.store(0, Ordering::Relaxed);
-                    let detail = format!(
-                        "missed its call_timeout_ms budget ({} ms) {FAULT_AFTER_MISSES} times in a row",
-                        budget.as_millis()
-                    );
-                    tracing::error!(plugin = %plugin, feature = %feature, detail = %detail, "plugin faulted");
-                    plugins.host.mark_faulted(path, &detail);
-                    return Err(CallRefused::Faulted { plugin, budget });
-                }
-                Err(CallRefused::TimedOut { plugin, budget })
-            }
+            Err(_) => Err(missed(plugins, &pool, plugin, feature, path, budget)),
         }
     }
+}
+
+/// A call of an in-process plugin past its budget: counted, and the plugin faulted at [`FAULT_AFTER_MISSES`] in a row.
+fn missed(
+    plugins: &PluginSet,
+    pool: &Pool,
+    plugin: &str,
+    feature: &str,
+    path: Option<&Path>,
+    budget: std::time::Duration,
+) -> CallRefused {
+    use std::sync::atomic::Ordering;
+    let plugin = plugin.to_owned();
+    pool.fast.store(0, Ordering::Relaxed);
+    if pool.missed.fetch_add(1, Ordering::Relaxed).saturating_add(1) >= FAULT_AFTER_MISSES
+        && let Some(path) = path
+    {
+        pool.missed.store(0, Ordering::Relaxed);
+        let detail = format!(
+            "missed its call_timeout_ms budget ({} ms) {FAULT_AFTER_MISSES} times in a row",
+            budget.as_millis()
+        );
+        tracing::error!(plugin = %plugin, feature = %feature, detail = %detail, "plugin faulted");
+        plugins.host.mark_faulted(path, &detail);
+        return CallRefused::Faulted { plugin, budget };
+    }
+    CallRefused::TimedOut { plugin, budget }
 }
 
 impl CallRefused {
@@ -386,6 +544,84 @@ impl CallRefused {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast lane: earned by fast answers, one call of a plugin at a time, never the runtime's last worker, taken
+    /// away from a plugin whose call in it runs past `FAST_CALL` or that answers slowly, and closed on a runtime with
+    /// one worker.
+    #[test]
+    fn the_fast_lane_is_earned_held_by_one_call_and_taken_from_a_slow_one() {
+        use std::sync::atomic::Ordering;
+        let earn = |pool: &Pool| {
+            for _ in 0..FAST_LANE_EARNED {
+                pool.answered(std::time::Duration::ZERO);
+            }
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let pools = CallPools::default();
+            let (p, q) = (pools.pool("p"), pools.pool("q"));
+            assert!(matches!(pools.fast_lane(&p), Lane::Closed), "not earned yet");
+            for _ in 1..FAST_LANE_EARNED {
+                p.answered(std::time::Duration::ZERO);
+            }
+            assert!(matches!(pools.fast_lane(&p), Lane::Closed), "one fast answer short");
+            p.answered(std::time::Duration::ZERO);
+            let Lane::Open(call) = pools.fast_lane(&p) else {
+                panic!("earned by {FAST_LANE_EARNED} fast answers");
+            };
+            assert!(
+                matches!(pools.fast_lane(&p), Lane::Busy),
+                "one call of a plugin at a time"
+            );
+            earn(&q);
+            assert!(
+                matches!(pools.fast_lane(&q), Lane::Busy),
+                "the second of two workers stays free"
+            );
+            drop(call);
+            let Lane::Open(call) = pools.fast_lane(&q) else {
+                panic!("free again once the call returned");
+            };
+            drop(call);
+            assert_eq!(pools.inline_total.get(), 2);
+
+            // A call of p's still in the lane past FAST_CALL: p's next call takes the lane away from it.
+            let Lane::Open(call) = pools.fast_lane(&p) else {
+                panic!("p still has the lane");
+            };
+            std::thread::sleep(FAST_CALL * 2);
+            assert!(
+                matches!(pools.fast_lane(&p), Lane::Closed),
+                "a call in the lane ran long"
+            );
+            drop(call);
+            assert!(
+                matches!(pools.fast_lane(&p), Lane::Closed),
+                "taken away until earned again"
+            );
+            earn(&p);
+            let Lane::Open(call) = pools.fast_lane(&p) else {
+                panic!("earned again");
+            };
+            drop(call);
+            p.answered(FAST_CALL * 2);
+            assert!(
+                matches!(pools.fast_lane(&p), Lane::Closed),
+                "a slow answer takes it away"
+            );
+            assert_eq!(pools.inline_now.load(Ordering::Relaxed), 0, "every place given back");
+        });
+        let one_worker = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        one_worker.block_on(async {
+            let pools = CallPools::default();
+            let p = pools.pool("p");
+            earn(&p);
+            assert!(matches!(pools.fast_lane(&p), Lane::Closed), "no worker to spare");
+        });
+    }
 
     fn feature(id: &str, path: &str, functions: &[&str]) -> plugin_abi::Feature {
         let mut f = plugin_abi::Feature::new(id, "T", "Plugins");

@@ -179,6 +179,7 @@ impl Panel {
             (p, s)
         });
         let snapshot = compile(Arc::new(config), &plugins.host);
+        let metrics = crate::metrics::Metrics::default();
         Ok(Arc::new_cyclic(|me| Panel {
             me: me.clone(),
             restarting: std::sync::atomic::AtomicBool::new(false),
@@ -194,9 +195,9 @@ impl Panel {
             retiring,
             retire_checked: Mutex::new(std::time::Instant::now()),
             password_checks: Arc::new(tokio::sync::Semaphore::new(crate::store::PASSWORD_CHECKS)),
-            plugin_calls: crate::plugin_set::CallPools::default(),
+            plugin_calls: crate::plugin_set::CallPools::counting_inline(metrics.plugin_calls_inline()),
             audit,
-            metrics: crate::metrics::Metrics::default(),
+            metrics,
             cluster,
             status: Mutex::new(ReloadStatus {
                 generation: 1,
