@@ -421,26 +421,10 @@ fn plugin_call_isolated() {
         host
     };
     let (in_process, isolated) = (host(settings::Isolation::InProcess), host(settings::Isolation::Process));
-    let request = plugin_abi::Request {
-        feature: String::new(),
-        target: plugin_abi::Target::Api {
-            function: "hello".into(),
-        },
-        user: plugin_abi::UserInfo {
-            name: "root".into(),
-            kind: plugin_abi::UserKind::ROOT,
-            has_all: true,
-            home: "/root".into(),
-        },
-        source: "127.0.0.1".into(),
-        method: "GET".into(),
-        path: "/json-api/hello".into(),
-        params: vec![("api.version".into(), "1".into())],
-        body: Vec::new(),
-        security_token: String::new(),
-        csrf_token: String::new(),
-        full_access: true,
-    };
+    let request = plugin_abi::testing::request("")
+        .api("hello")
+        .param("api.version", "1")
+        .build();
     let call = |host: &plugin_host::PluginHost| {
         let answer = host
             .call("hello", black_box(&request), &QuietHost)

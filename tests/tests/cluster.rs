@@ -493,6 +493,22 @@ impl StubMember {
         StubMember::start_with(Connections::Close, answer)
     }
 
+    /// A member that is down (answers 503) until the switch it returns is cleared, then answers like WHM.
+    fn down_until_cleared() -> (StubMember, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let down = Arc::new(AtomicBool::new(true));
+        let is_down = Arc::clone(&down);
+        let stub = StubMember::start(move |_, _| {
+            if is_down.load(Ordering::SeqCst) {
+                (503, "down".into())
+            } else {
+                (200, WHM_OK.into())
+            }
+        });
+        (stub, down)
+    }
+
     fn start_with(
         mode: Connections,
         answer: impl Fn(&str, &str) -> (u16, String) + Send + Sync + 'static,
@@ -1033,19 +1049,10 @@ fn a_crash_between_delivery_and_cursor_write_resends_in_order() {
 /// restart, too) takes the next number.
 #[test]
 fn compaction_keeps_the_sequence_and_loses_nothing_unfinished() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     let mut master = ServeProcess::start("", false);
     let up = StubMember::start_with(Connections::KeepAlive, |_, _| (200, WHM_OK.into()));
-    let down = Arc::new(AtomicBool::new(true));
-    let is_down = Arc::clone(&down);
-    let late = StubMember::start(move |_, _| {
-        if is_down.load(Ordering::SeqCst) {
-            (503, "down".into())
-        } else {
-            (200, WHM_OK.into())
-        }
-    });
+    let (late, down) = StubMember::down_until_cleared();
     add_stub(&master, &up);
     add_stub(&master, &late);
     // 20 values of 5,000 bytes: past the 64 KiB a compaction waits for.
@@ -1095,18 +1102,9 @@ fn compaction_keeps_the_sequence_and_loses_nothing_unfinished() {
 /// sent the master's value of the key once rather than 10,001 changes.
 #[test]
 fn a_lagging_member_is_marked_for_a_resync_and_releases_the_journal() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     let mut master = ServeProcess::start(&format!("[tweak_settings]\n{KEY} = 4\n"), false);
-    let down = Arc::new(AtomicBool::new(true));
-    let is_down = Arc::clone(&down);
-    let stub = StubMember::start(move |_, _| {
-        if is_down.load(Ordering::SeqCst) {
-            (503, "down".into())
-        } else {
-            (200, WHM_OK.into())
-        }
-    });
+    let (stub, down) = StubMember::down_until_cleared();
     add_stub(&master, &stub);
     master.stop();
     let cluster = master.state_dir().join("cluster");

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use plugin_abi::{HostCallbacks, LogLevel, Request, Response, Target, UserInfo, UserKind};
+use plugin_abi::testing;
+use plugin_abi::{HostCallbacks, LogLevel, Request, Response, UserInfo, UserKind};
 use plugin_host::{LoadError, PluginCallError, PluginHost, PluginReport, PluginState};
 use serde_json::{Value, json};
 use settings::{Config, Isolation, PluginEntry, Snapshot};
@@ -89,27 +90,10 @@ impl HostCallbacks for Recorder {
     }
 }
 
+/// A WHM API call of `function` as root with full access, as the authors' kit builds it (`PluginHost::call` names the
+/// feature, so the request leaves it empty).
 fn api_request(function: &str, params: &[(&str, &str)]) -> Request {
-    Request {
-        feature: String::new(),
-        target: Target::Api {
-            function: function.into(),
-        },
-        user: UserInfo {
-            name: "root".into(),
-            kind: UserKind::ROOT,
-            has_all: true,
-            home: PathBuf::from("/root"),
-        },
-        source: "127.0.0.1".into(),
-        method: "GET".into(),
-        path: format!("/json-api/{function}"),
-        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        body: Vec::new(),
-        security_token: String::new(),
-        csrf_token: String::new(),
-        full_access: true,
-    }
+    testing::request("").api(function).params(params).build()
 }
 
 fn call_hello(host: &PluginHost, params: &[(&str, &str)]) -> Value {
@@ -634,9 +618,12 @@ fn accesshash(
     full_access: bool,
 ) -> (i64, String, Option<String>) {
     let request = Request {
-        user: homes.user(caller),
         full_access,
-        ..api_request("accesshash", params)
+        ..testing::request(KEY_FEATURE)
+            .api("accesshash")
+            .user(homes.user(caller))
+            .params(params)
+            .build()
     };
     let response = host.call(KEY_FEATURE, &request, homes).expect("the plugin answers");
     assert_eq!(
@@ -662,17 +649,14 @@ fn key_page(
     full_access: bool,
 ) -> String {
     let request = Request {
-        feature: String::new(),
-        target: Target::Page,
-        user: homes.user(caller),
-        source: "127.0.0.1".into(),
         method: method.into(),
-        path: "/remote-access-key".into(),
-        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        body: Vec::new(),
-        security_token: "/cpsess0123456789".into(),
         csrf_token: csrf.into(),
         full_access,
+        ..testing::request(KEY_FEATURE)
+            .page("/remote-access-key")
+            .user(homes.user(caller))
+            .params(params)
+            .build()
     };
     let response = host.call(KEY_FEATURE, &request, homes).expect("the plugin answers");
     assert_eq!(
@@ -914,10 +898,11 @@ pub(crate) fn the_callers_key_comes_from_the_hosts_service_and_no_file_is_read_i
     };
     let homes = &service.homes;
     let call = |caller: &str, params: &[(&str, &str)]| {
-        let request = Request {
-            user: homes.user(caller),
-            ..api_request("accesshash", params)
-        };
+        let request = testing::request(KEY_FEATURE)
+            .api("accesshash")
+            .user(homes.user(caller))
+            .params(params)
+            .build();
         let v: Value = serde_json::from_slice(&host.call(KEY_FEATURE, &request, &service).unwrap().body).unwrap();
         (
             v["metadata"]["reason"].as_str().unwrap().to_owned(),
@@ -927,14 +912,10 @@ pub(crate) fn the_callers_key_comes_from_the_hosts_service_and_no_file_is_read_i
     assert_eq!(homes.key_file("root"), None, "root has no key file");
     assert_eq!(call("root", &[]), ("OK".to_owned(), Some(offered.as_str().to_owned())));
     assert_eq!(service.asked.load(Ordering::Relaxed), 1);
-    let page = Request {
-        target: Target::Page,
-        path: "/remote-access-key".into(),
-        security_token: "/cpsess0123456789".into(),
-        csrf_token: "nonce".into(),
-        user: homes.user("root"),
-        ..api_request("", &[])
-    };
+    let page = testing::request(KEY_FEATURE)
+        .page("/remote-access-key")
+        .user(homes.user("root"))
+        .build();
     let page = host.call(KEY_FEATURE, &page, &service).unwrap().body_text();
     assert!(page.contains(&offered.to_file_text()[..32]), "{page}");
     assert!(page.contains(&offered.signature().to_string()), "{page}");

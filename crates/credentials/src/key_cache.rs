@@ -142,32 +142,6 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    #[test]
-    fn the_cache_follows_the_file() {
-        let home = tempfile::tempdir().unwrap();
-        let cache = KeyFileCache::default();
-        assert!(cache.read(home.path()).unwrap().is_none(), "no key yet");
-        let first = AccessKey::generate().unwrap();
-        crate::write_key(home.path(), &first).unwrap();
-        assert_eq!(cache.read(home.path()).unwrap().unwrap().as_str(), first.as_str());
-        // Replaced by another writer: the new key is read.
-        let second = AccessKey::generate().unwrap();
-        crate::write_key(home.path(), &second).unwrap();
-        assert_eq!(cache.read(home.path()).unwrap().unwrap().as_str(), second.as_str());
-        // Made readable by others: the checks run again and refuse it.
-        let path = key_file_path(home.path());
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(
-            cache.read(home.path()).is_err(),
-            "a group/world-readable key is refused"
-        );
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(cache.read(home.path()).unwrap().is_some());
-        // Removed: no key.
-        std::fs::remove_file(&path).unwrap();
-        assert!(cache.read(home.path()).unwrap().is_none());
-    }
-
     /// A watcher that says yes and remembers nothing: what it would report, the tests report by hand.
     struct Accepting;
 
@@ -218,18 +192,43 @@ mod tests {
         assert_eq!(read(&cache), None);
     }
 
-    /// Without a watcher (or for a home that cannot be watched) every read compares the stamp: a change is seen at
-    /// the next read, with no notification at all.
+    /// Without a watcher (or for a home that cannot be watched) every read compares the stamp: a key written, replaced
+    /// by another writer, made readable by others or removed is seen at the next read, with no notification at all.
     #[test]
     fn unwatched_every_read_compares_the_stamp() {
-        let home = tempfile::tempdir().unwrap();
-        for cache in [KeyFileCache::default(), KeyFileCache::watched_by(DirNotices::new())] {
+        for (what, cache) in [
+            ("plain", KeyFileCache::default()),
+            ("watched, no watcher", KeyFileCache::watched_by(DirNotices::new())),
+        ] {
+            let home = tempfile::tempdir().unwrap();
+            assert!(cache.read(home.path()).unwrap().is_none(), "{what}: no key yet");
             let first = AccessKey::generate().unwrap();
             crate::write_key(home.path(), &first).unwrap();
-            assert_eq!(cache.read(home.path()).unwrap().unwrap().as_str(), first.as_str());
+            assert_eq!(
+                cache.read(home.path()).unwrap().unwrap().as_str(),
+                first.as_str(),
+                "{what}"
+            );
+            // Replaced by another writer: the new key is read.
             let second = AccessKey::generate().unwrap();
             crate::write_key(home.path(), &second).unwrap();
-            assert_eq!(cache.read(home.path()).unwrap().unwrap().as_str(), second.as_str());
+            assert_eq!(
+                cache.read(home.path()).unwrap().unwrap().as_str(),
+                second.as_str(),
+                "{what}"
+            );
+            // Made readable by others: the checks run again and refuse it.
+            let path = key_file_path(home.path());
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(
+                cache.read(home.path()).is_err(),
+                "{what}: a group/world-readable key is refused"
+            );
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            assert!(cache.read(home.path()).unwrap().is_some(), "{what}");
+            // Removed: no key.
+            std::fs::remove_file(&path).unwrap();
+            assert!(cache.read(home.path()).unwrap().is_none(), "{what}");
         }
     }
 

@@ -497,15 +497,12 @@ mod tests {
         let old = AccessKey::generate().unwrap();
         write_key(h.path(), &old).unwrap();
         let new = AccessKey::generate().unwrap();
-        let hooks = WriteHooks::new(|p| {
-            if p == FaultPoint::AfterTempWritten {
-                Err(io::Error::other("disk full (injected)"))
-            } else {
-                Ok(())
-            }
-        });
+        let hooks = WriteHooks::failing_at(FaultPoint::AfterTempWritten);
         let err = write_key_with(h.path(), &new, &hooks).unwrap_err();
-        assert!(err.to_string().contains("disk full"), "{err}");
+        assert!(
+            err.to_string().contains("injected fault at after-temp-written"),
+            "{err}"
+        );
         assert!(!format!("{err} {err:?}").contains(&new.as_str()[..32]));
         assert!(
             read_key(h.path()).unwrap().unwrap().matches(old.as_str()),

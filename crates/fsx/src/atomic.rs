@@ -54,6 +54,18 @@ impl WriteHooks {
         WriteHooks { at: Some(Box::new(f)) }
     }
 
+    /// Fails the write at `point` with an injected I/O error (as a full disk would there) and lets it pass every
+    /// other point.
+    pub fn failing_at(point: FaultPoint) -> WriteHooks {
+        WriteHooks::new(move |at| {
+            if at == point {
+                Err(io::Error::other(format!("injected fault at {}", point.name())))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
     pub fn run(&self, point: FaultPoint) -> io::Result<()> {
         match &self.at {
             Some(f) => f(point),
@@ -256,13 +268,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("f");
             write_atomic(&p, b"old", 0o600).unwrap();
-            let hooks = WriteHooks::new(move |at| {
-                if at == point {
-                    Err(io::Error::other("injected"))
-                } else {
-                    Ok(())
-                }
-            });
+            let hooks = WriteHooks::failing_at(point);
             let err = write_atomic_with(&p, b"new", 0o600, None, &hooks).unwrap_err();
             assert!(err.to_string().contains("injected"), "{err}");
             let expected: &[u8] = if point == FaultPoint::AfterTempWritten {

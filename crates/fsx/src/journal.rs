@@ -315,13 +315,7 @@ mod tests {
         let path = dir.path().join("j.jsonl");
         let mut j = Journal::open(&path, 0o600, json_ish).unwrap();
         j.append(b"{a}\n").unwrap();
-        j.set_hooks(WriteHooks::new(|p| {
-            if p == FaultPoint::AppendWritten {
-                Err(io::Error::other("injected"))
-            } else {
-                Ok(())
-            }
-        }));
+        j.set_hooks(WriteHooks::failing_at(FaultPoint::AppendWritten));
         let err = j.append(b"{b}\n").unwrap_err();
         assert!(err.to_string().contains("injected"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), b"{a}\n");
@@ -345,13 +339,7 @@ mod tests {
         assert_eq!(j.read().unwrap(), b"{next 3}\n{3}\n{4}\n");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         // A failed rewrite leaves the journal as it was, still appendable.
-        j.set_hooks(WriteHooks::new(|p| {
-            if p == FaultPoint::AfterTempWritten {
-                Err(io::Error::other("injected"))
-            } else {
-                Ok(())
-            }
-        }));
+        j.set_hooks(WriteHooks::failing_at(FaultPoint::AfterTempWritten));
         assert!(j.compact(b"", 0).is_err());
         j.set_hooks(WriteHooks::none());
         j.append(b"{5}\n").unwrap();

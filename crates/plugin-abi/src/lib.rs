@@ -347,26 +347,7 @@ mod tests {
     #[test]
     fn the_callers_key_crosses_the_boundary_as_the_host_answered() {
         let entry = export::entry::<Echo>();
-        let request = Request {
-            feature: "echo".into(),
-            target: Target::Api {
-                function: "echo".into(),
-            },
-            user: UserInfo {
-                name: "root".into(),
-                kind: UserKind::ROOT,
-                has_all: true,
-                home: PathBuf::from("/root"),
-            },
-            source: "127.0.0.1".into(),
-            method: "GET".into(),
-            path: "/json-api/echo".into(),
-            params: vec![("mode".into(), "key".into())],
-            body: Vec::new(),
-            security_token: String::new(),
-            csrf_token: String::new(),
-            full_access: true,
-        };
+        let request = testing::request("echo").api("echo").param("mode", "key").build();
         let key = |n: usize| "0123456789abcdef".repeat(n / 16 + 1)[..n].to_owned();
         let long_reason = "why ".repeat(400);
         let cases: Vec<(Offered, String)> = vec![

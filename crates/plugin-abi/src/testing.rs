@@ -115,6 +115,13 @@ impl RequestBuilder {
         self
     }
 
+    /// Adds these parameters, in order, after those already there.
+    pub fn params(self, params: &[(&str, &str)]) -> RequestBuilder {
+        params
+            .iter()
+            .fold(self, |builder, (key, value)| builder.param(key, value))
+    }
+
     /// A `POST` (a page's form; check [`Request::csrf_token`] in what the page renders, the panel checks the posted one).
     pub fn post(mut self) -> RequestBuilder {
         self.request.method = "POST".into();
