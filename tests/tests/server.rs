@@ -643,4 +643,22 @@ fn plugins_follow_the_config_without_a_restart() {
         listed.contains("loaded an older version of this file"),
         "plugins list does not say the server needs a restart:\n{listed}"
     );
+
+    // A reload that changes nothing of the plugins leaves their record as it was: not written, not synced again.
+    let record_file = || {
+        let meta = std::fs::metadata(server.state_dir().join("plugins.json")).unwrap();
+        (std::os::unix::fs::MetadataExt::ino(&meta), meta.modified().unwrap())
+    };
+    let held = record_file();
+    let generation = server.generation();
+    server.rewrite_config(&format!("{with_hello}\n# a comment\n"));
+    assert!(
+        wait_until(Duration::from_secs(5), || server.generation() > generation).is_some(),
+        "the edit was never reloaded"
+    );
+    assert_eq!(
+        record_file(),
+        held,
+        "plugins.json was written again by a reload that changed nothing in it"
+    );
 }

@@ -271,29 +271,19 @@ async fn run_api(
     if plugin_feature.is_none() && !op.is_some_and(|o| o.writes) {
         return api(panel, snapshot, caller, function, (params, body), call);
     }
-    let (owned_panel, owned_snapshot, caller, owned_function, params, body, call) = (
-        Arc::clone(panel),
-        Arc::clone(snapshot),
-        caller.clone(),
-        function.to_owned(),
-        params.clone(),
-        body.clone(),
-        call.clone(),
-    );
-    let run = move || {
-        api(
-            &owned_panel,
-            &owned_snapshot,
-            &caller,
-            &owned_function,
-            (&params, &body),
-            &call,
-        )
+    let api_call = ApiCall {
+        panel,
+        snapshot,
+        caller,
+        function,
+        params,
+        body,
+        call,
     };
     if let Some(feature) = plugin_feature {
         return panel
             .plugin_calls
-            .run(&plugins, snapshot.config(), feature, run)
+            .run(&plugins, snapshot.config(), feature, api_call)
             .await
             .unwrap_or_else(|refused| {
                 tracing::warn!("{function}: {refused}");
@@ -307,13 +297,55 @@ async fn run_api(
                 )
             });
     }
-    tokio::task::spawn_blocking(run).await.unwrap_or_else(|e| {
-        tracing::error!("an API call failed on its blocking thread: {e}");
-        Answer::of(
-            "",
-            Err(WhmError::new("the server could not complete the call").with_status(StatusCode::INTERNAL_SERVER_ERROR)),
+    tokio::task::spawn_blocking(crate::plugin_set::PluginCall::owned(api_call))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!("an API call failed on its blocking thread: {e}");
+            Answer::of(
+                "",
+                Err(WhmError::new("the server could not complete the call")
+                    .with_status(StatusCode::INTERNAL_SERVER_ERROR)),
+            )
+        })
+}
+
+/// An API call as the request holds it: made here in a plugin's fast lane, copied only to move onto a blocking thread.
+struct ApiCall<'a> {
+    panel: &'a Arc<Panel>,
+    snapshot: &'a Arc<Snapshot>,
+    caller: &'a Caller,
+    function: &'a str,
+    params: &'a Params,
+    body: &'a Bytes,
+    call: &'a Call,
+}
+
+impl crate::plugin_set::PluginCall<Answer> for ApiCall<'_> {
+    type Owned = Box<dyn FnOnce() -> Answer + Send>;
+
+    fn call(self) -> Answer {
+        api(
+            self.panel,
+            self.snapshot,
+            self.caller,
+            self.function,
+            (self.params, self.body),
+            self.call,
         )
-    })
+    }
+
+    fn owned(self) -> Self::Owned {
+        let (panel, snapshot, caller, function, params, body, call) = (
+            Arc::clone(self.panel),
+            Arc::clone(self.snapshot),
+            self.caller.clone(),
+            self.function.to_owned(),
+            self.params.clone(),
+            self.body.clone(),
+            self.call.clone(),
+        );
+        Box::new(move || api(&panel, &snapshot, &caller, &function, (&params, &body), &call))
+    }
 }
 
 fn api(

@@ -177,7 +177,8 @@ pub struct ServerRecord {
 }
 
 impl PluginSet {
-    /// Records, for `tweakgate plugins list`, which of the plugins this process serves need a restart or faulted.
+    /// Records, for `tweakgate plugins list`, which of the plugins this process serves need a restart or faulted; a
+    /// record that already says so is not written again.
     pub fn record(&self, state_dir: &Path) {
         let reports = self.host.reports();
         let record = ServerRecord {
@@ -196,7 +197,12 @@ impl PluginSet {
                 .collect(),
         };
         let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
-        if let Err(e) = credentials::write_atomic(&state_dir.join(RECORD), &bytes, 0o600) {
+        let path = state_dir.join(RECORD);
+        // Most reloads change nothing here: a record that already says this is left alone, unwritten and unsynced.
+        if std::fs::read(&path).is_ok_and(|held| held == bytes) {
+            return;
+        }
+        if let Err(e) = credentials::write_atomic(&path, &bytes, 0o600) {
             tracing::warn!("cannot record the plugins in force in {}: {e}", state_dir.display());
         }
     }
@@ -330,6 +336,28 @@ impl Pool {
     }
 }
 
+/// A call into a plugin, as the pools run it: on the request's own worker in the fast lane, borrowing what it needs
+/// ([`PluginCall::call`]), or made owned ([`PluginCall::owned`]) to move onto a blocking thread. Any `'static`
+/// closure is one.
+pub trait PluginCall<T>: Send {
+    /// The call made owned, for a blocking thread.
+    type Owned: FnOnce() -> T + Send + 'static;
+    /// Makes the call here.
+    fn call(self) -> T;
+    /// The call with everything it needs owned.
+    fn owned(self) -> Self::Owned;
+}
+
+impl<T, F: FnOnce() -> T + Send + 'static> PluginCall<T> for F {
+    type Owned = F;
+    fn call(self) -> T {
+        self()
+    }
+    fn owned(self) -> F {
+        self
+    }
+}
+
 /// What the fast lane offers a call now.
 enum Lane<'a> {
     /// A place in it.
@@ -438,7 +466,7 @@ impl CallPools {
         plugins: &PluginSet,
         config: &settings::Config,
         feature: &str,
-        call: impl FnOnce() -> T + Send + 'static,
+        call: impl PluginCall<T>,
     ) -> Result<T, CallRefused> {
         let (plugin, path) = plugins
             .host
@@ -465,7 +493,7 @@ impl CallPools {
         if !isolated && let Some(lane) = self.wait_for_lane(&pool).await {
             let _slot = slot;
             let started = std::time::Instant::now();
-            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.call()));
             let took = started.elapsed();
             drop(lane);
             return match answer {
@@ -480,6 +508,7 @@ impl CallPools {
                 }
             };
         }
+        let call = call.owned();
         let task = tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let started = std::time::Instant::now();
