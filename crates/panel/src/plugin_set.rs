@@ -458,9 +458,10 @@ impl CallPools {
         }
     }
 
-    /// Runs `call` (which calls into the plugin providing `feature`) on a blocking thread of that plugin's pool: waits
-    /// for a slot and then for the call, each at most the plugin's budget. A client that goes away drops this future:
-    /// a call still waiting for its slot never starts.
+    /// Runs `call` (which calls into the plugin providing `feature`) in the fast lane when its plugin has earned it
+    /// (see [`CallPools`]), else on a blocking thread of that plugin's pool: waits for a slot and then for the call,
+    /// each at most the plugin's budget. A client that goes away drops this future: a call still waiting for its slot
+    /// never starts.
     pub async fn run<T: Send + 'static>(
         &self,
         plugins: &PluginSet,
