@@ -237,8 +237,14 @@ fn sweep(server: &ServeProcess, endpoints: &[Endpoint]) -> Vec<Row> {
         let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); endpoints.len()];
         let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); endpoints.len()];
         let mut cpu_ratios: Vec<Vec<f64>> = vec![Vec::new(); endpoints.len()];
-        for _ in 0..ROUNDS {
-            let round: Vec<Option<Figures>> = endpoints.iter().map(|e| wrk(server, e, c)).collect();
+        for r in 0..ROUNDS {
+            // The order turns each round, so a burst of other load on the machine does not always land on the same
+            // endpoint; the figures are kept in the endpoints' order.
+            let mut round: Vec<Option<Figures>> = vec![None; endpoints.len()];
+            for k in 0..endpoints.len() {
+                let i = (k + r) % endpoints.len();
+                round[i] = wrk(server, &endpoints[i], c);
+            }
             let floor = round.first().copied().flatten();
             for (i, f) in round.into_iter().enumerate() {
                 if let Some(f) = f {
