@@ -308,8 +308,9 @@ struct Pool {
 /// that panicked, until it is loaded again.
 pub const FAULT_AFTER_MISSES: u32 = 3;
 
-/// The longest call that counts as fast: a plugin call in the fast lane holds a request worker at most about this
-/// long before its plugin is put back in the pool.
+/// The longest call that counts as fast. A plugin whose calls keep within it may be called in the fast lane; the
+/// first call there that does not holds its worker until the plugin returns (it is not cut at its deadline), and its
+/// plugin goes back to the pool.
 pub const FAST_CALL: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The calls within [`FAST_CALL`] in a row, on the pool or in the lane, that earn a plugin the fast lane.
@@ -340,6 +341,8 @@ impl Pool {
 /// ([`PluginCall::call`]), or made owned ([`PluginCall::owned`]) to move onto a blocking thread. Any `'static`
 /// closure is one.
 pub trait PluginCall<T>: Send {
+    /// Whether the call may be made in the fast lane.
+    const MAY_TAKE_THE_LANE: bool = true;
     /// The call made owned, for a blocking thread.
     type Owned: FnOnce() -> T + Send + 'static;
     /// Makes the call here.
@@ -356,6 +359,47 @@ impl<T, F: FnOnce() -> T + Send + 'static> PluginCall<T> for F {
     fn owned(self) -> F {
         self
     }
+}
+
+/// A call always made on the plugin's pool, never in the fast lane: a page's, which may write (a form posted).
+#[derive(Debug)]
+pub struct OnThePool<F>(pub F);
+
+impl<T, F: FnOnce() -> T + Send + 'static> PluginCall<T> for OnThePool<F> {
+    const MAY_TAKE_THE_LANE: bool = false;
+    type Owned = F;
+    fn call(self) -> T {
+        (self.0)()
+    }
+    fn owned(self) -> F {
+        self.0
+    }
+}
+
+thread_local! {
+    /// Whether this thread is making a plugin call in the fast lane, and whether that call did blocking work through
+    /// [`blocking`].
+    static LANE: std::cell::Cell<OnLane> = const { std::cell::Cell::new(OnLane::Off) };
+}
+
+/// What [`LANE`] says of this thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnLane {
+    Off,
+    In,
+    Blocked,
+}
+
+/// Runs `f`, work that blocks (a write and its sync, made for a plugin through the host's services), so that it never
+/// holds an async worker: in a fast-lane call the worker's core is handed to another thread for it
+/// (`tokio::task::block_in_place`) and the plugin goes back to the pool; anywhere else (a blocking thread of a
+/// plugin's pool) it just runs.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    if LANE.get() == OnLane::Off {
+        return f();
+    }
+    LANE.set(OnLane::Blocked);
+    tokio::task::block_in_place(f)
 }
 
 /// What the fast lane offers a call now.
@@ -407,33 +451,53 @@ impl CallPools {
         }
     }
 
-    /// A place in the fast lane for a call of `pool`'s plugin, when it has earned one, no call of its own is in the
-    /// lane and a worker besides this one is free of plugin code. A call of its own found in the lane for longer than
-    /// [`FAST_CALL`] takes the lane away.
+    /// Every plugin earns the fast lane anew: the plugins in force changed (a file, a pin, an isolation).
+    pub fn forget_lanes(&self) {
+        for pool in self.pools.read().unwrap_or_else(|e| e.into_inner()).values() {
+            pool.fast.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// A place in the fast lane for a call of `pool`'s plugin, on the runtime this runs on (no place on a runtime of
+    /// one worker).
     fn fast_lane<'a>(&'a self, pool: &'a Pool) -> Lane<'a> {
+        let cap = tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_workers().saturating_sub(1));
+        self.fast_lane_at(pool, lane_clock(), cap)
+    }
+
+    /// A place in the fast lane at `now` ([`lane_clock`]) for a call of `pool`'s plugin, when it has earned one, no call
+    /// of its own is in the lane and fewer than `cap` calls are. A call of its own found in the lane for longer than
+    /// [`FAST_CALL`] takes the lane away; a lane full of such calls is closed rather than waited for.
+    fn fast_lane_at<'a>(&'a self, pool: &'a Pool, now: u64, cap: usize) -> Lane<'a> {
         use std::sync::atomic::Ordering;
+        let fast_call = u64::try_from(FAST_CALL.as_nanos()).unwrap_or(u64::MAX);
         if pool.fast.load(Ordering::Relaxed) < FAST_LANE_EARNED {
             return Lane::Closed;
         }
-        let now = lane_clock();
         if let Err(since) = pool
             .inline_since
             .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire)
         {
-            if now.saturating_sub(since) > u64::try_from(FAST_CALL.as_nanos()).unwrap_or(u64::MAX) {
+            if now.saturating_sub(since) > fast_call {
                 pool.fast.store(0, Ordering::Relaxed);
                 return Lane::Closed;
             }
             return Lane::Busy;
         }
-        let cap = tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_workers().saturating_sub(1));
         if self
             .inline_now
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
             .is_err()
         {
             pool.inline_since.store(0, Ordering::Release);
-            return if cap == 0 { Lane::Closed } else { Lane::Busy };
+            // Calls still in the lane past FAST_CALL will not make room soon: a plugin hangs there.
+            let stuck = || {
+                self.pools.read().unwrap_or_else(|e| e.into_inner()).values().any(|p| {
+                    let since = p.inline_since.load(Ordering::Acquire);
+                    since != 0 && now.saturating_sub(since) > fast_call
+                })
+            };
+            return if cap == 0 || stuck() { Lane::Closed } else { Lane::Busy };
         }
         self.inline_total.inc();
         Lane::Open(InlineCall { pools: self, pool })
@@ -462,12 +526,12 @@ impl CallPools {
     /// (see [`CallPools`]), else on a blocking thread of that plugin's pool: waits for a slot and then for the call,
     /// each at most the plugin's budget. A client that goes away drops this future: a call still waiting for its slot
     /// never starts.
-    pub async fn run<T: Send + 'static>(
+    pub async fn run<T: Send + 'static, C: PluginCall<T>>(
         &self,
         plugins: &PluginSet,
         config: &settings::Config,
         feature: &str,
-        call: impl PluginCall<T>,
+        call: C,
     ) -> Result<T, CallRefused> {
         let (plugin, path) = plugins
             .host
@@ -491,23 +555,35 @@ impl CallPools {
             },
         };
         let isolated = plugins.host.is_isolated(feature);
-        if !isolated && let Some(lane) = self.wait_for_lane(&pool).await {
+        if C::MAY_TAKE_THE_LANE
+            && !isolated
+            && let Some(lane) = self.wait_for_lane(&pool).await
+        {
             let _slot = slot;
             let started = std::time::Instant::now();
+            LANE.set(OnLane::In);
             let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.call()));
+            let blocked = LANE.replace(OnLane::Off) == OnLane::Blocked;
             let took = started.elapsed();
-            drop(lane);
-            return match answer {
-                Err(_) => {
-                    tracing::error!("a call into the plugin {plugin} failed on its worker");
+            // Counted before the lane is given back, so a slow call's plugin is out of it before another call looks.
+            let answer = match answer {
+                Err(payload) => {
+                    pool.fast.store(0, std::sync::atomic::Ordering::Relaxed);
+                    let why = plugin_abi::__private::panic_message(payload.as_ref());
+                    tracing::error!("a call into the plugin {plugin} failed on its worker: {why}");
                     Err(CallRefused::Failed)
                 }
                 Ok(_) if took > budget => Err(missed(plugins, &pool, plugin, feature, path, budget)),
                 Ok(answer) => {
                     pool.answered(took);
+                    if blocked {
+                        pool.fast.store(0, std::sync::atomic::Ordering::Relaxed);
+                    }
                     Ok(answer)
                 }
             };
+            drop(lane);
+            return answer;
         }
         let call = call.owned();
         let task = tokio::task::spawn_blocking(move || {
@@ -575,82 +651,129 @@ impl CallRefused {
 mod tests {
     use super::*;
 
-    /// The fast lane: earned by fast answers, one call of a plugin at a time, never the runtime's last worker, taken
-    /// away from a plugin whose call in it runs past `FAST_CALL` or that answers slowly, and closed on a runtime with
-    /// one worker.
+    /// The fast lane, on a clock the test sets: earned by fast answers, one call of a plugin at a time, never past
+    /// its cap (the runtime's workers but one), closed rather than busy when the calls in it are stuck, taken away
+    /// from a plugin whose call in it runs past `FAST_CALL`, that answers slowly or whose plugins were reloaded, and
+    /// closed on a runtime of one worker.
     #[test]
     fn the_fast_lane_is_earned_held_by_one_call_and_taken_from_a_slow_one() {
         use std::sync::atomic::Ordering;
+        let fast_call = u64::try_from(FAST_CALL.as_nanos()).unwrap();
         let earn = |pool: &Pool| {
             for _ in 0..FAST_LANE_EARNED {
                 pool.answered(std::time::Duration::ZERO);
             }
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+        let (t, cap) = (1_000 * fast_call, 2);
+        let pools = CallPools::default();
+        let (p, q, r) = (pools.pool("p"), pools.pool("q"), pools.pool("r"));
+        assert!(matches!(pools.fast_lane_at(&p, t, cap), Lane::Closed), "not earned yet");
+        for _ in 1..FAST_LANE_EARNED {
+            p.answered(std::time::Duration::ZERO);
+        }
+        assert!(
+            matches!(pools.fast_lane_at(&p, t, cap), Lane::Closed),
+            "one fast answer short"
+        );
+        p.answered(std::time::Duration::ZERO);
+        let Lane::Open(in_p) = pools.fast_lane_at(&p, t, cap) else {
+            panic!("earned by {FAST_LANE_EARNED} fast answers");
+        };
+        assert!(
+            matches!(pools.fast_lane_at(&p, t, cap), Lane::Busy),
+            "one call of a plugin at a time"
+        );
+        earn(&q);
+        let Lane::Open(in_q) = pools.fast_lane_at(&q, t, cap) else {
+            panic!("room for a second plugin's call");
+        };
+        earn(&r);
+        assert!(
+            matches!(pools.fast_lane_at(&r, t, cap), Lane::Busy),
+            "the last worker stays free"
+        );
+        let late = t + fast_call + 1;
+        assert!(
+            matches!(pools.fast_lane_at(&r, late, cap), Lane::Closed),
+            "the calls in the lane are stuck: no use waiting"
+        );
+        assert!(
+            matches!(pools.fast_lane_at(&p, late, cap), Lane::Closed),
+            "a call of p's ran long: p's lane is taken away"
+        );
+        drop(in_p);
+        drop(in_q);
+        assert!(
+            matches!(pools.fast_lane_at(&p, late, cap), Lane::Closed),
+            "until earned again"
+        );
+        let Lane::Open(in_r) = pools.fast_lane_at(&r, late, cap) else {
+            panic!("room again once the calls returned");
+        };
+        drop(in_r);
+        assert_eq!(pools.inline_total.get(), 3);
+        earn(&p);
+        let Lane::Open(in_p) = pools.fast_lane_at(&p, late, cap) else {
+            panic!("earned again");
+        };
+        drop(in_p);
+        p.answered(FAST_CALL * 2);
+        assert!(
+            matches!(pools.fast_lane_at(&p, late, cap), Lane::Closed),
+            "a slow answer takes it away"
+        );
+        pools.forget_lanes();
+        assert!(
+            matches!(pools.fast_lane_at(&q, late, cap), Lane::Closed),
+            "earned anew after a reload"
+        );
+        assert_eq!(pools.inline_now.load(Ordering::Relaxed), 0, "every place given back");
+
+        let one_worker = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        one_worker.block_on(async {
+            earn(&q);
+            assert!(matches!(pools.fast_lane(&q), Lane::Closed), "no worker to spare");
+        });
+        let two_workers = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()
             .unwrap();
-        runtime.block_on(async {
-            let pools = CallPools::default();
-            let (p, q) = (pools.pool("p"), pools.pool("q"));
-            assert!(matches!(pools.fast_lane(&p), Lane::Closed), "not earned yet");
-            for _ in 1..FAST_LANE_EARNED {
-                p.answered(std::time::Duration::ZERO);
-            }
-            assert!(matches!(pools.fast_lane(&p), Lane::Closed), "one fast answer short");
-            p.answered(std::time::Duration::ZERO);
-            let Lane::Open(call) = pools.fast_lane(&p) else {
-                panic!("earned by {FAST_LANE_EARNED} fast answers");
+        two_workers.block_on(async {
+            let Lane::Open(in_q) = pools.fast_lane(&q) else {
+                panic!("one of two workers may take the lane");
             };
-            assert!(
-                matches!(pools.fast_lane(&p), Lane::Busy),
-                "one call of a plugin at a time"
-            );
-            earn(&q);
-            assert!(
-                matches!(pools.fast_lane(&q), Lane::Busy),
-                "the second of two workers stays free"
-            );
-            drop(call);
-            let Lane::Open(call) = pools.fast_lane(&q) else {
-                panic!("free again once the call returned");
-            };
-            drop(call);
-            assert_eq!(pools.inline_total.get(), 2);
+            drop(in_q);
+        });
+    }
 
-            // A call of p's still in the lane past FAST_CALL: p's next call takes the lane away from it.
-            let Lane::Open(call) = pools.fast_lane(&p) else {
-                panic!("p still has the lane");
-            };
-            std::thread::sleep(FAST_CALL * 2);
-            assert!(
-                matches!(pools.fast_lane(&p), Lane::Closed),
-                "a call in the lane ran long"
-            );
-            drop(call);
-            assert!(
-                matches!(pools.fast_lane(&p), Lane::Closed),
-                "taken away until earned again"
-            );
-            earn(&p);
-            let Lane::Open(call) = pools.fast_lane(&p) else {
-                panic!("earned again");
-            };
-            drop(call);
-            p.answered(FAST_CALL * 2);
-            assert!(
-                matches!(pools.fast_lane(&p), Lane::Closed),
-                "a slow answer takes it away"
-            );
-            assert_eq!(pools.inline_now.load(Ordering::Relaxed), 0, "every place given back");
+    /// Blocking work asked for in a fast-lane call hands the worker on: with the runtime's only worker in it, another
+    /// task still runs meanwhile, and the call is marked as having blocked (its plugin leaves the lane).
+    #[test]
+    fn blocking_work_in_the_lane_hands_the_worker_on() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let handle = runtime.handle().clone();
+        let (ran_beside, lane) = runtime.block_on(async move {
+            tokio::spawn(async move {
+                LANE.set(OnLane::In);
+                let (tx, rx) = std::sync::mpsc::channel::<()>();
+                let ran_beside = blocking(move || {
+                    handle.spawn(async move {
+                        let _ = tx.send(());
+                    });
+                    rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok()
+                });
+                (ran_beside, LANE.replace(OnLane::Off))
+            })
+            .await
+            .unwrap()
         });
-        let one_worker = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        one_worker.block_on(async {
-            let pools = CallPools::default();
-            let p = pools.pool("p");
-            earn(&p);
-            assert!(matches!(pools.fast_lane(&p), Lane::Closed), "no worker to spare");
-        });
+        assert!(ran_beside, "the worker was held while the blocking work ran");
+        assert_eq!(lane, OnLane::Blocked);
+        assert_eq!(blocking(|| 7), 7, "off the lane it just runs");
+        assert_eq!(LANE.get(), OnLane::Off);
     }
 
     fn feature(id: &str, path: &str, functions: &[&str]) -> plugin_abi::Feature {

@@ -318,6 +318,8 @@ impl Panel {
                 let old = self.gate.load();
                 let new = compile(Arc::new(config), &plugins.host);
                 self.plugins.store(plugins);
+                // A plugin earns the fast lane again on the set now in force (its file, pin or isolation may differ).
+                self.plugin_calls.forget_lanes();
                 // The one diff of this reload: the settings for the cluster, who gained or lost what for the log
                 // and for the audit of a write (`apply_write`).
                 let changes = visibility_changes(&old, &new);

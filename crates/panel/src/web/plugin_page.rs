@@ -44,7 +44,12 @@ pub async fn show(Path(params): Path<HashMap<String, String>>, visit: Visit, for
     let answer = visit
         .panel
         .plugin_calls
-        .run(&plugins, visit.snapshot.config(), &feature, call)
+        .run(
+            &plugins,
+            visit.snapshot.config(),
+            &feature,
+            crate::plugin_set::OnThePool(call),
+        )
         .await;
     match answer.unwrap_or_else(|refused| {
         visit.panel.metrics.plugin_call_refused(&feature);

@@ -69,9 +69,8 @@ impl HostCallbacks for Services<'_> {
             .unwrap_or("plugin_event")
             .to_owned();
         self.audited.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.panel
-            .audit
-            .record(&name, self.caller.audit_with(fields))
+        // The record is synced, and a change follows it: never on an async worker.
+        crate::plugin_set::blocking(|| self.panel.audit.record(&name, self.caller.audit_with(fields)))
             .map_err(|e| format!("cannot write the audit log: {e}"))
     }
 
@@ -89,7 +88,15 @@ impl HostCallbacks for Services<'_> {
             origin: None,
             body: &[],
         };
-        match super::dispatch(ctx, self.caller, function, &Params(params.to_vec()), "GET", true) {
+        let params = Params(params.to_vec());
+        let answer = || super::dispatch(ctx, self.caller, function, &params, "GET", true);
+        // An operation that writes files writes them off the async workers, as it does when called over HTTP.
+        let answer = if super::operation(function).is_some_and(|o| o.writes) {
+            crate::plugin_set::blocking(answer)
+        } else {
+            answer()
+        };
+        match answer {
             Answer::Json(_, body) => Ok(body.to_string()),
             Answer::Raw(_, _, body) | Answer::Written(_, body) => String::from_utf8(body).map_err(|e| e.to_string()),
         }
