@@ -654,7 +654,9 @@ impl Panel {
     ///
     /// File-change notifications (inotify, through `notify`) on the directories holding those files wake the
     /// watcher at once, so a change is in force within milliseconds; every `interval` it also compares the files'
-    /// stamps, which catches what notifications miss (file systems without them, a watch that could not be set).
+    /// stamps, which catches what notifications miss (file systems without them, a watch that could not be set, a
+    /// symbolic link in a file's path, a directory replaced). While notifications see every change of every watched
+    /// file, that comparison runs only every [`NOTIFIED_RECHECK`].
     /// A notification only prompts a comparison of stamps: nothing reloads unless a watched file really changed.
     /// From then on this process records its plugins for `tweakgate plugins list` and `explain` at every reload and
     /// fault (see [`PluginSet::record`]), and the credential caches watch the directories they read from
@@ -677,7 +679,7 @@ impl Panel {
             }
         };
         // Watches are in place before this returns, so a change made right after start is noticed at once.
-        let mut watched_dirs = BTreeSet::new();
+        let mut watched_dirs = BTreeMap::new();
         if let Some(n) = notifier.as_mut() {
             watch_directories(n, &mut watched_dirs, &self.watched_now());
         }
@@ -688,10 +690,16 @@ impl Panel {
             .name("config-watcher".into())
             .spawn(move || {
                 loop {
-                    if let (Some(n), Some(panel)) = (notifier.as_mut(), weak.upgrade()) {
-                        watch_directories(n, &mut watched_dirs, &panel.watched_now());
-                    }
-                    if woken.recv_timeout(interval).is_ok() {
+                    let notified = match (notifier.as_mut(), weak.upgrade()) {
+                        (Some(n), Some(panel)) => watch_directories(n, &mut watched_dirs, &panel.watched_now()),
+                        _ => false,
+                    };
+                    let wait = if notified {
+                        interval.max(NOTIFIED_RECHECK)
+                    } else {
+                        interval
+                    };
+                    if woken.recv_timeout(wait).is_ok() {
                         // A write is often several events (truncate, write, rename): let it settle, then look once.
                         std::thread::sleep(Duration::from_millis(2));
                         while woken.try_recv().is_ok() {}
@@ -822,30 +830,64 @@ impl<'p> std::ops::Deref for ConfigEdit<'p> {
 
 /// Adds a notification watch on each directory holding a watched file (and on the file itself when it is a
 /// symlink, whose target may live elsewhere), once.
-fn watch_directories(notifier: &mut impl notify::Watcher, watched: &mut BTreeSet<PathBuf>, files: &[PathBuf]) {
+/// How often the config watcher compares the watched files' stamps while change notifications see every change of
+/// them (otherwise every `interval` of [`Panel::spawn_watcher`]).
+pub const NOTIFIED_RECHECK: Duration = Duration::from_secs(1);
+
+/// A directory the config watcher tried to watch: its device and inode then (`None`: it did not exist), and whether
+/// its notifications see every change.
+type WatchedDir = (Option<(u64, u64)>, bool);
+
+/// Watches the directories holding `files` (each file's own and, through symbolic links, its target's), each once
+/// per directory as it stands: one replaced by another is watched again. `true` when notifications see every change
+/// of every file: each path is free of symbolic links (pointing one elsewhere is a change no watch here reports),
+/// and each directory is watched on a file system that reports every change.
+fn watch_directories(
+    notifier: &mut impl notify::Watcher,
+    watched: &mut BTreeMap<PathBuf, WatchedDir>,
+    files: &[PathBuf],
+) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let mut notified = true;
     for file in files {
-        let mut dirs: Vec<PathBuf> = file.parent().map(Path::to_path_buf).into_iter().collect();
-        if let Ok(target) = std::fs::canonicalize(file)
-            && let Some(parent) = target.parent()
-        {
-            dirs.push(parent.to_path_buf());
+        let absolute = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+        let target = std::fs::canonicalize(file).ok();
+        let parent = absolute.parent().map(Path::to_path_buf);
+        // A missing file is judged by its directory, where its creation will be reported.
+        let resolved = target.clone().or_else(|| {
+            let dir = std::fs::canonicalize(parent.as_deref()?).ok()?;
+            Some(dir.join(absolute.file_name()?))
+        });
+        if resolved.as_deref() != Some(absolute.as_path()) {
+            notified = false;
         }
+        let dirs = parent
+            .into_iter()
+            .chain(target.as_deref().and_then(Path::parent).map(Path::to_path_buf));
         for dir in dirs {
-            let dir = if dir.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                dir
+            let identity = std::fs::metadata(&dir).ok().map(|m| (m.dev(), m.ino()));
+            // Tried once per directory as it stands: one that cannot be watched is left to the polling.
+            let ok = match watched.get(&dir) {
+                Some(&(seen, ok)) if seen == identity => ok,
+                _ => {
+                    let _ = notifier.unwatch(&dir);
+                    let ok = identity.is_some()
+                        && match notifier.watch(&dir, notify::RecursiveMode::NonRecursive) {
+                            Ok(()) => true,
+                            Err(e) => {
+                                tracing::debug!("cannot watch {} for changes ({e}); it is polled", dir.display());
+                                false
+                            }
+                        }
+                        && crate::fsx::notifies_every_change(&dir);
+                    watched.insert(dir.clone(), (identity, ok));
+                    ok
+                }
             };
-            if watched.contains(&dir) {
-                continue;
-            }
-            // Tried once per directory: one that cannot be watched is left to the polling.
-            if let Err(e) = notifier.watch(&dir, notify::RecursiveMode::NonRecursive) {
-                tracing::debug!("cannot watch {} for changes ({e}); it is polled", dir.display());
-            }
-            watched.insert(dir);
+            notified &= ok;
         }
     }
+    notified
 }
 
 /// The files whose change triggers a reload: the config, the native files it names, and the plugin libraries (a
@@ -1006,6 +1048,52 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+
+    /// The config watcher slows its polling only where notifications see every change: a plain directory yes, a path
+    /// through a symbolic link (a deploy's `current -> releases/N`) no, a file whose directory is missing no; a
+    /// directory replaced by another is watched again.
+    #[test]
+    fn polling_slows_only_where_notifications_see_every_change() {
+        let root = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(root.path()).unwrap();
+        let mut notifier = notify::recommended_watcher(|_: notify::Result<notify::Event>| {}).unwrap();
+        let mut watched = BTreeMap::new();
+        // A temporary directory on a network file system is polled like any other there.
+        let local = crate::fsx::notifies_every_change(&root);
+        let plain = root.join("etc");
+        std::fs::create_dir(&plain).unwrap();
+        std::fs::write(plain.join("tweakgate.toml"), "").unwrap();
+        let config = plain.join("tweakgate.toml");
+        assert_eq!(
+            watch_directories(&mut notifier, &mut watched, std::slice::from_ref(&config)),
+            local
+        );
+        assert_eq!(
+            watch_directories(&mut notifier, &mut watched, &[plain.join("cpanel.config")]),
+            local,
+            "a file not there yet is seen by its directory's watch"
+        );
+        assert!(
+            !watch_directories(&mut notifier, &mut watched, &[root.join("none").join("cpanel.config")]),
+            "no directory to watch"
+        );
+        std::fs::create_dir_all(root.join("releases/1")).unwrap();
+        std::fs::write(root.join("releases/1/tweakgate.toml"), "").unwrap();
+        std::os::unix::fs::symlink("releases/1", root.join("current")).unwrap();
+        assert!(
+            !watch_directories(&mut notifier, &mut watched, &[root.join("current/tweakgate.toml")]),
+            "a link flipped higher up is seen only by polling"
+        );
+        // Replaced by another directory: watched again, as the directory that stands there now.
+        let before = watched[&plain];
+        std::fs::rename(&plain, root.join("etc.old")).unwrap();
+        std::fs::create_dir(&plain).unwrap();
+        assert_eq!(
+            watch_directories(&mut notifier, &mut watched, std::slice::from_ref(&config)),
+            local
+        );
+        assert_ne!(watched[&plain], before);
+    }
 
     /// Log lines captured from `tracing`, for the test that reads them.
     #[derive(Clone, Default)]
