@@ -1105,8 +1105,7 @@ fn a_plugin_in_the_fast_lane_that_turns_slow_holds_one_worker_for_one_call() {
             earn();
             let before = inline_calls();
             let first = s.spawn(|| sleep(&root));
-            std::thread::sleep(Duration::from_millis(100));
-            if inline_calls() == before + 1 {
+            if tests::wait_until(Duration::from_secs(2), || inline_calls() > before).is_some() {
                 break (first, before + 1);
             }
             let (status, body, _) = first.join().unwrap();
