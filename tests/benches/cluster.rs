@@ -76,6 +76,27 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// The lowest and the highest of `v`.
+fn range(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
+/// One `set_tweaksetting` call's latency on the master with many members over the one with one member: the median
+/// of the per-round ratios, the two medians and their ratio, and the rounds' range.
+fn call_ratio(ratios: &mut [f64], many: &mut [f64], one: &mut [f64]) -> String {
+    let (m, o) = (median(many), median(one));
+    let (lo, hi) = range(ratios);
+    format!(
+        "{:.2}x (medians {:.2} ms / {:.2} ms: {:.2}x; per-round ratios {lo:.2}-{hi:.2}x, {} rounds)",
+        median(ratios),
+        m * 1e3,
+        o * 1e3,
+        m / o,
+        ratios.len()
+    )
+}
+
 fn percentile(v: &mut [f64], p: usize) -> f64 {
     v.sort_by(f64::total_cmp);
     v[(v.len() * p / 100).min(v.len() - 1)]
@@ -479,22 +500,17 @@ pub fn run_fleet() {
         pushing_all.append(&mut during);
     }
     let (f1, f2) = (median(&mut force_one), median(&mut force_many));
+    let (lo, hi) = range(&force_many);
     println!(
         "cluster fleet: one change -> in force on {MEMBERS} members: {:.0} ms (median of {ROUNDS}; {:.0}-{:.0} ms) [target <= 2 s]; on 1 member: {:.1} ms",
         f2 * 1e3,
-        force_many.iter().copied().fold(f64::MAX, f64::min) * 1e3,
-        force_many.iter().copied().fold(0.0, f64::max) * 1e3,
+        lo * 1e3,
+        hi * 1e3,
         f1 * 1e3
     );
-    let (c1, c2) = (median(&mut calls_one), median(&mut calls_many));
     println!(
-        "cluster fleet: set_tweaksetting on the master with {MEMBERS} members / with 1 member: {:.2}x (medians {:.2} ms / {:.2} ms: {:.2}x; per-round ratios {:.2}-{:.2}x, {ROUNDS} rounds)",
-        median(&mut call_ratios),
-        c2 * 1e3,
-        c1 * 1e3,
-        c2 / c1,
-        call_ratios.iter().copied().fold(f64::MAX, f64::min),
-        call_ratios.iter().copied().fold(0.0, f64::max)
+        "cluster fleet: set_tweaksetting on the master with {MEMBERS} members / with 1 member: {}",
+        call_ratio(&mut call_ratios, &mut calls_many, &mut calls_one)
     );
     let (i99, p99) = (percentile(&mut idle_all, 99), percentile(&mut pushing_all, 99));
     let (i50, p50) = (median(&mut idle_all), median(&mut pushing_all));
@@ -536,15 +552,9 @@ pub fn run_fleet() {
         held_many.push(c2);
         held_ratios.push(c2 / c1);
     }
-    let (h1, h2) = (median(&mut held_one), median(&mut held_many));
     println!(
-        "cluster fleet: set_tweaksetting on the master with {MEMBERS} members holding their changes (credential refused: journaled, not sent) / with 1 member: {:.2}x (medians {:.2} ms / {:.2} ms: {:.2}x; per-round ratios {:.2}-{:.2}x)",
-        median(&mut held_ratios),
-        h2 * 1e3,
-        h1 * 1e3,
-        h2 / h1,
-        held_ratios.iter().copied().fold(f64::MAX, f64::min),
-        held_ratios.iter().copied().fold(0.0, f64::max)
+        "cluster fleet: set_tweaksetting on the master with {MEMBERS} members holding their changes (credential refused: journaled, not sent) / with 1 member: {}",
+        call_ratio(&mut held_ratios, &mut held_many, &mut held_one)
     );
 }
 
