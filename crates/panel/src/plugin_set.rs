@@ -313,6 +313,9 @@ pub const FAULT_AFTER_MISSES: u32 = 3;
 /// plugin goes back to the pool.
 pub const FAST_CALL: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// [`FAST_CALL`] on [`lane_clock`].
+const FAST_CALL_NANOS: u64 = FAST_CALL.as_nanos() as u64;
+
 /// The calls within [`FAST_CALL`] in a row, on the pool or in the lane, that earn a plugin the fast lane.
 pub const FAST_LANE_EARNED: u32 = 64;
 
@@ -470,7 +473,6 @@ impl CallPools {
     /// [`FAST_CALL`] takes the lane away; a lane full of such calls is closed rather than waited for.
     fn fast_lane_at<'a>(&'a self, pool: &'a Pool, now: u64, cap: usize) -> Lane<'a> {
         use std::sync::atomic::Ordering;
-        let fast_call = u64::try_from(FAST_CALL.as_nanos()).unwrap_or(u64::MAX);
         if pool.fast.load(Ordering::Relaxed) < FAST_LANE_EARNED {
             return Lane::Closed;
         }
@@ -478,7 +480,7 @@ impl CallPools {
             .inline_since
             .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire)
         {
-            if now.saturating_sub(since) > fast_call {
+            if now.saturating_sub(since) > FAST_CALL_NANOS {
                 pool.fast.store(0, Ordering::Relaxed);
                 return Lane::Closed;
             }
@@ -494,7 +496,7 @@ impl CallPools {
             let stuck = || {
                 self.pools.read().unwrap_or_else(|e| e.into_inner()).values().any(|p| {
                     let since = p.inline_since.load(Ordering::Acquire);
-                    since != 0 && now.saturating_sub(since) > fast_call
+                    since != 0 && now.saturating_sub(since) > FAST_CALL_NANOS
                 })
             };
             return if cap == 0 || stuck() { Lane::Closed } else { Lane::Busy };
@@ -512,8 +514,8 @@ impl CallPools {
                 Lane::Open(call) => return Some(call),
                 Lane::Closed => return None,
                 Lane::Busy => {
-                    let since = *first_busy.get_or_insert_with(std::time::Instant::now);
-                    if since.elapsed() > FAST_CALL {
+                    let now = lane_clock();
+                    if now.saturating_sub(*first_busy.get_or_insert(now)) > FAST_CALL_NANOS {
                         return None;
                     }
                     tokio::task::yield_now().await;
@@ -658,7 +660,7 @@ mod tests {
     #[test]
     fn the_fast_lane_is_earned_held_by_one_call_and_taken_from_a_slow_one() {
         use std::sync::atomic::Ordering;
-        let fast_call = u64::try_from(FAST_CALL.as_nanos()).unwrap();
+        let fast_call = FAST_CALL_NANOS;
         let earn = |pool: &Pool| {
             for _ in 0..FAST_LANE_EARNED {
                 pool.answered(std::time::Duration::ZERO);
