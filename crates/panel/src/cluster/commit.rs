@@ -20,8 +20,9 @@ const IDLE_TICK: Duration = Duration::from_secs(60);
 /// What the group commit last wrote.
 #[derive(Debug, Default)]
 pub(super) struct Committed {
-    /// Each member's cursor as `cursors.json` holds it: a compaction never passes one of these.
-    pub(super) cursors: BTreeMap<String, u64>,
+    /// Each member's cursor as `cursors.json` holds it, once this process has written it: a compaction never passes
+    /// one of these, and none runs before they are known.
+    pub(super) cursors: Option<BTreeMap<String, u64>>,
     pub(super) recorded_gen: u64,
 }
 
@@ -76,9 +77,9 @@ pub(super) fn tick(inner: &Inner, committed: &mut Committed) -> bool {
     for (dir, url, status) in &statuses {
         save_status(dir, url, status);
     }
-    if cursors != committed.cursors {
+    if committed.cursors.as_ref() != Some(&cursors) {
         match write_private(&inner.dir.join(CURSORS), &cursors) {
-            Ok(()) => committed.cursors = cursors,
+            Ok(()) => committed.cursors = Some(cursors),
             Err(e) => tracing::error!("configuration cluster: cannot record the members' places: {e:#}"),
         }
     }
@@ -168,13 +169,14 @@ fn mark_laggards(inner: &Inner) {
 /// Rewrites the journal without the changes every member finished, once they are [`COMPACT_AFTER`] bytes or more,
 /// up to the smallest cursor written to `cursors.json` (a cursor that lags on disk never finds its changes gone).
 fn compact(inner: &Inner, committed: &Committed) {
+    // Until the cursors are on disk (a first write that failed, a round that panicked), nothing is compacted.
+    let Some(on_disk) = &committed.cursors else { return };
     let mut file = lock(&inner.file);
     let Some(j) = file.journal.as_mut() else { return };
     let (cursor, keep_from, head) = {
         let mem = lock(&inner.mem);
         let head_seq = mem.changes.head();
-        let cursor = committed
-            .cursors
+        let cursor = on_disk
             .values()
             .copied()
             .min()

@@ -943,6 +943,27 @@ mod tests {
         );
     }
 
+    /// Nothing is compacted before the members' cursors are on disk: with `cursors.json` unwritable, every change a
+    /// member has not finished stays in the journal.
+    #[test]
+    fn no_compaction_passes_cursors_that_could_not_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cluster, slot) = one_member(dir.path());
+        let value = "v".repeat(1024);
+        for i in 0..100 {
+            cluster
+                .inner
+                .append(&changes(&[(&format!("k{i}"), Some(value.as_str()))]), None)
+                .unwrap();
+        }
+        // A directory where the cursors' file goes: its write fails.
+        std::fs::create_dir_all(dir.path().join("cluster").join(CURSORS).join("x")).unwrap();
+        let mut committed = Committed::default();
+        tick(&cluster.inner, &mut committed);
+        assert_eq!(lock(&slot.member).cursor, 0, "nothing was sent");
+        assert_eq!(journal_lines(dir.path()).len(), 100, "changes the member still needs were compacted away");
+    }
+
     /// A full resync sends the master's current values: the explicit ones and the marked keys.
     #[test]
     fn a_resync_sends_the_masters_values_of_the_marked_and_explicit_keys() {
