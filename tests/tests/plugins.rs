@@ -1162,6 +1162,29 @@ fn a_plugin_in_the_fast_lane_that_turns_slow_holds_one_worker_for_one_call() {
     }
 }
 
+/// Refused calls never earn a plugin the fast lane: only a call that reached the plugin says how fast it is, so a
+/// caller without the privilege cannot make a slow plugin run on the request workers by asking quickly and often.
+#[test]
+fn refused_calls_do_not_earn_the_fast_lane() {
+    let p = tests::TestPanel::serve(&tests::Cast::standard());
+    let inline_calls = || -> u64 {
+        p.as_("root")
+            .get("/metrics")
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix("tweakgate_plugin_calls_inline_total "))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("tweakgate_plugin_calls_inline_total")
+    };
+    let erin = p.as_("erin").with_key();
+    for _ in 0..2 * panel::plugin_set::FAST_LANE_EARNED {
+        assert_eq!(erin.api("accesshash", "").status, 403, "erin lacks the privilege");
+    }
+    let root = p.as_("root").with_key();
+    assert_eq!(root.api("accesshash", "").status, 200);
+    assert_eq!(inline_calls(), 0, "refused calls earned the plugin the fast lane");
+}
+
 /// Blocking work a fast-lane call asks of the host is moved off the worker, and the plugin leaves the lane for it:
 /// after a call that audited, the next call of the plugin runs on its pool, and the record is in the audit log.
 #[test]

@@ -385,6 +385,24 @@ thread_local! {
     static LANE: std::cell::Cell<OnLane> = const { std::cell::Cell::new(OnLane::Off) };
 }
 
+thread_local! {
+    /// Whether this thread's plugin call reached the plugin ([`reached_the_plugin`]).
+    static REACHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Says that this thread's plugin call reached the plugin (past authorization): only such a call's time counts
+/// towards the plugin's fast lane, so refused calls, however many and however quick, never earn a slow plugin the lane.
+pub fn reached_the_plugin() {
+    REACHED.set(true);
+}
+
+/// Makes `call` on this thread, with whether it reached the plugin.
+fn reaching<T>(call: impl FnOnce() -> T) -> (T, bool) {
+    REACHED.set(false);
+    let answer = call();
+    (answer, REACHED.replace(false))
+}
+
 /// What [`LANE`] says of this thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OnLane {
@@ -564,7 +582,7 @@ impl CallPools {
             let _slot = slot;
             let started = std::time::Instant::now();
             LANE.set(OnLane::In);
-            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.call()));
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reaching(|| call.call())));
             let blocked = LANE.replace(OnLane::Off) == OnLane::Blocked;
             let took = started.elapsed();
             // Counted before the lane is given back, so a slow call's plugin is out of it before another call looks.
@@ -576,8 +594,10 @@ impl CallPools {
                     Err(CallRefused::Failed)
                 }
                 Ok(_) if took > budget => Err(missed(plugins, &pool, plugin, feature, path, budget)),
-                Ok(answer) => {
-                    pool.answered(took);
+                Ok((answer, reached)) => {
+                    if reached {
+                        pool.answered(took);
+                    }
                     if blocked {
                         pool.fast.store(0, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -591,13 +611,15 @@ impl CallPools {
         let task = tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let started = std::time::Instant::now();
-            let answer = call();
-            (answer, started.elapsed())
+            let (answer, reached) = reaching(call);
+            (answer, started.elapsed(), reached)
         });
         let wait = if isolated { budget + ISOLATED_GRACE } else { budget };
         match tokio::time::timeout(wait, task).await {
-            Ok(Ok((answer, took))) => {
-                pool.answered(took);
+            Ok(Ok((answer, took, reached))) => {
+                if reached {
+                    pool.answered(took);
+                }
                 Ok(answer)
             }
             Ok(Err(e)) => {

@@ -394,13 +394,15 @@ impl Panel {
     /// explanations see the faulted plugin's features hidden with `PLUGIN_FAULTED`. `/health` and `/metrics` read the
     /// fault from the plugins themselves; the record for `tweakgate plugins list` is written again.
     pub fn recompile_after_fault(&self) {
-        let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let plugins = self.plugins();
-        let config = Arc::clone(self.gate.load().config());
-        self.gate.store(compile(config, &plugins.host));
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).generation += 1;
-        plugins.record(&self.state_dir);
-        drop(_one_at_a_time);
+        // It waits for a reload and writes the record: off the worker when a plugin faulted in the fast lane.
+        crate::plugin_set::blocking(|| {
+            let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let plugins = self.plugins();
+            let config = Arc::clone(self.gate.load().config());
+            self.gate.store(compile(config, &plugins.host));
+            self.status.lock().unwrap_or_else(|e| e.into_inner()).generation += 1;
+            plugins.record(&self.state_dir);
+        });
         self.restart_workers_later();
     }
 

@@ -961,7 +961,11 @@ mod tests {
         let mut committed = Committed::default();
         tick(&cluster.inner, &mut committed);
         assert_eq!(lock(&slot.member).cursor, 0, "nothing was sent");
-        assert_eq!(journal_lines(dir.path()).len(), 100, "changes the member still needs were compacted away");
+        assert_eq!(
+            journal_lines(dir.path()).len(),
+            100,
+            "changes the member still needs were compacted away"
+        );
     }
 
     /// A full resync sends the master's current values: the explicit ones and the marked keys.

@@ -186,6 +186,8 @@ fn call(ctx: Ctx<'_>, auth: Authorized<'_>, request: &Request) -> Result<Respons
         refused_read_only: std::sync::atomic::AtomicBool::new(false),
         audited: std::sync::atomic::AtomicBool::new(false),
     };
+    // Only a call that reaches the plugin counts towards its fast lane; a refused one says nothing of its speed.
+    crate::plugin_set::reached_the_plugin();
     let answer = ctx.panel.plugins().host.call(auth.feature(), request, &services);
     // A plugin that recorded an event may have changed a credential file (a key it generated): the credential caches
     // look at their files again before the client can present the new credential, without waiting for the change's
