@@ -29,6 +29,9 @@ pub struct Journal {
     len: u64,
     /// A failed append may have left bytes that could not be cut off: the tail is checked before the next append.
     suspect: bool,
+    /// A compaction renamed its new file into place but this handle could not open it: the next read or append opens
+    /// the file at the path first, so nothing is written to the old, unlinked one.
+    replaced: bool,
     is_record: IsRecord,
     hooks: WriteHooks,
     syncs: u64,
@@ -62,6 +65,7 @@ impl Journal {
             file,
             len: 0,
             suspect: true,
+            replaced: false,
             is_record,
             hooks: WriteHooks::none(),
             syncs: 0,
@@ -98,7 +102,10 @@ impl Journal {
     /// The journal's complete lines, as bytes (every line ends with a line break).
     pub fn read(&self) -> Result<Vec<u8>, FsError> {
         let mut bytes = vec![0; usize::try_from(self.len).unwrap_or(usize::MAX)];
-        self.file
+        let reopened = if self.replaced { Some(self.open_again()?) } else { None };
+        reopened
+            .as_ref()
+            .unwrap_or(&self.file)
             .read_exact_at(&mut bytes, 0)
             .map_err(|e| FsError::new("read", &self.path, e))?;
         Ok(bytes)
@@ -117,6 +124,9 @@ impl Journal {
                 &self.path,
                 io::Error::new(io::ErrorKind::InvalidInput, "a record does not end with a line break"),
             ));
+        }
+        if self.replaced {
+            self.follow_the_path()?;
         }
         let on_disk = self
             .file
@@ -146,8 +156,9 @@ impl Journal {
     }
 
     /// Replaces the journal, atomically and durably, by `head` (a line of the caller's, or nothing) followed by its
-    /// lines from byte `keep_from` on (the start of a line), and goes on appending to the new file. On an error the
-    /// journal is as it was.
+    /// lines from byte `keep_from` on (the start of a line), and goes on appending to the new file. On an error before
+    /// the rename the journal is as it was; once the new file is renamed into place the compaction is done, and an
+    /// error then only says the new file could not be opened yet (the next read or append opens it).
     pub fn compact(&mut self, head: &[u8], keep_from: u64) -> Result<(), FsError> {
         let keep_from = keep_from.min(self.len);
         let mut bytes = Vec::with_capacity(head.len() + usize::try_from(self.len - keep_from).unwrap_or(0));
@@ -157,18 +168,43 @@ impl Journal {
         self.file
             .read_exact_at(&mut bytes[start..], keep_from)
             .map_err(|e| FsError::new("read", &self.path, e))?;
-        write_atomic_with(&self.path, &bytes, self.mode, None, &self.hooks)?;
+        let written = write_atomic_with(&self.path, &bytes, self.mode, None, &self.hooks);
         self.syncs += 1;
-        let file = OpenOptions::new()
+        if written.is_err() && !self.renamed_over() {
+            return written;
+        }
+        // Renamed into place, synced: the compaction is in effect even when the directory's sync after the rename
+        // failed, so it is answered as done (the caller's offsets must follow the file at the path). From here on
+        // this handle holds that file; one it cannot open yet is opened at the next read or append.
+        self.replaced = true;
+        self.follow_the_path()
+    }
+
+    /// Whether the file at the path is no longer the one this handle holds.
+    fn renamed_over(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::symlink_metadata(&self.path)) {
+            (Ok(held), Ok(there)) => (held.dev(), held.ino()) != (there.dev(), there.ino()),
+            _ => true,
+        }
+    }
+
+    /// The file at the path, opened as the journal opens it.
+    fn open_again(&self) -> Result<File, FsError> {
+        OpenOptions::new()
             .read(true)
             .append(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&self.path)
-            .map_err(|e| FsError::new("open", &self.path, e))?;
-        self.file = file;
-        self.len = bytes.len() as u64;
-        self.suspect = false;
-        Ok(())
+            .map_err(|e| FsError::new("open", &self.path, e))
+    }
+
+    /// Holds the file at the path from now on, its tail checked as at opening.
+    fn follow_the_path(&mut self) -> Result<(), FsError> {
+        self.file = self.open_again()?;
+        self.replaced = false;
+        self.suspect = true;
+        self.repair()
     }
 
     /// Cuts the file back to its last complete record (looking only as far back as needed) and syncs the cut.
@@ -344,6 +380,22 @@ mod tests {
         j.set_hooks(WriteHooks::none());
         j.append(b"{5}\n").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"{next 3}\n{3}\n{4}\n{5}\n");
+    }
+
+    /// A compaction whose rename went through is in effect even when what follows it fails (the directory's sync):
+    /// the handle goes on with the new file, so no append lands in the old, unlinked one.
+    #[test]
+    fn appends_after_a_compaction_that_failed_past_its_rename_reach_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let mut j = Journal::open(&path, 0o600, json_ish).unwrap();
+        j.append(b"{1}\n{2}\n").unwrap();
+        j.set_hooks(WriteHooks::failing_at(FaultPoint::AfterRename));
+        j.compact(b"{next 2}\n", 4).unwrap();
+        j.set_hooks(WriteHooks::none());
+        j.append(b"{3}\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{next 2}\n{2}\n{3}\n");
+        assert_eq!(j.read().unwrap(), b"{next 2}\n{2}\n{3}\n");
     }
 
     #[test]
