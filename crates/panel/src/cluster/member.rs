@@ -236,10 +236,16 @@ pub(super) fn load_member(dir: &Path) -> Result<Member> {
     let endpoint = Endpoint::parse(&file.url).map_err(|e| anyhow!(e))?;
     let credential = MemberCredential::parse(&file.credential).map_err(|e| anyhow!(e))?;
     let mut m = Member::new(file, endpoint, credential, dir.to_path_buf());
-    m.status = std::fs::read(dir.join("status.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    m.status = match std::fs::read(dir.join("status.json")) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(
+                "{}: unreadable ({e}); the member's counters start again",
+                dir.join("status.json").display()
+            );
+            MemberStatus::default()
+        }),
+        Err(_) => MemberStatus::default(),
+    };
     let outbox = dir.join(LEGACY_OUTBOX);
     if let Some(bytes) = ::fsx::journal::read_if_present(&outbox).map_err(|e| anyhow!(e))? {
         m.legacy_outbox = true;
@@ -260,9 +266,15 @@ pub(super) fn load_member(dir: &Path) -> Result<Member> {
 /// The per-member outbox of older versions, which the journal replaced.
 pub(super) const LEGACY_OUTBOX: &str = "outbox.jsonl";
 
-/// Writes `status.json` without a sync: its counters are informational (a resync mark, which must survive, is
-/// written with [`write_private`] when it is set).
+/// Writes `status.json`: without a sync while it holds only informational counters, synced ([`write_private`])
+/// while it holds a resync mark, which must survive a crash (an unsynced rename over it could leave an empty file).
 pub(super) fn save_status(dir: &Path, url: &str, status: &MemberStatus) {
+    if status.resync.is_some() {
+        if let Err(e) = write_private(&dir.join("status.json"), status) {
+            tracing::error!("cannot record the resync mark of {url}: {e:#}");
+        }
+        return;
+    }
     let Ok(bytes) = serde_json::to_vec(status) else {
         return;
     };
