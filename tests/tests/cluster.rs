@@ -431,24 +431,39 @@ fn a_new_member_is_sent_the_masters_settings() {
     waits_for(&member, "4");
 }
 
-/// An edit of the master's config file made while it was stopped is found at its next start and delivered.
+/// An edit of the master's config file made while it was stopped is found at its next start and delivered: against
+/// the settings it last journaled (`settings.json`), or, when that file is garbled, by a full resync of every member.
 #[test]
 fn an_edit_made_while_the_master_was_stopped_is_delivered() {
-    let mut master = ServeProcess::start("", false);
-    let member = ServeProcess::start("", false);
-    add(&master, &format!("http://{}", member.addr), &member, "master");
-    set(&master, "5");
-    waits_for(&member, "5");
-    master.stop();
-    let text = std::fs::read_to_string(master.config_path()).unwrap();
-    let line = format!("{KEY} = \"5\"");
-    assert!(
-        text.contains(&line),
-        "the API wrote the setting into the config:\n{text}"
-    );
-    std::fs::write(master.config_path(), text.replace(&line, &format!("{KEY} = \"11\""))).unwrap();
-    master.resume();
-    waits_for(&member, "11");
+    for garble in [None, Some("{\"values\": [1, 2")] {
+        let mut master = ServeProcess::start("", false);
+        let member = ServeProcess::start("", false);
+        add(&master, &format!("http://{}", member.addr), &member, "master");
+        set(&master, "5");
+        waits_for(&member, "5");
+        master.stop();
+        let text = std::fs::read_to_string(master.config_path()).unwrap();
+        let line = format!("{KEY} = \"5\"");
+        assert!(
+            text.contains(&line),
+            "the API wrote the setting into the config:\n{text}"
+        );
+        std::fs::write(master.config_path(), text.replace(&line, &format!("{KEY} = \"11\""))).unwrap();
+        let journaled = master.state_dir().join("cluster").join("settings.json");
+        assert!(journaled.is_file(), "the master records the settings it journaled");
+        if let Some(garbled) = garble {
+            std::fs::write(&journaled, garbled).unwrap();
+        }
+        master.resume();
+        waits_for(&member, "11");
+        if garble.is_some() {
+            let log = master.log();
+            assert!(
+                log.contains("is not the settings last journaled") && log.contains("marked for a full resync"),
+                "the garbled file is told, and what it means for the members: {log}"
+            );
+        }
+    }
 }
 
 /// A well-formed API token for members that are not tweakgates.

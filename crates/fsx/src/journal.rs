@@ -287,17 +287,26 @@ pub fn lines(bytes: &[u8]) -> impl Iterator<Item = (&[u8], usize)> {
     })
 }
 
-/// Reads a whole file that may be a journal (`Ok(None)` when there is none), for readers that do not append.
+/// Reads a whole file that may be a journal (`Ok(None)` when there is none), for readers that do not append: a
+/// regular file, never through a symbolic link, and a FIFO put in its place does not block the reader.
 pub fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, FsError> {
     let mut file = match OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
     {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(FsError::new("open", path, e)),
     };
+    let meta = file.metadata().map_err(|e| FsError::new("stat", path, e))?;
+    if !meta.file_type().is_file() {
+        return Err(FsError::new(
+            "read",
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+        ));
+    }
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
         .map_err(|e| FsError::new("read", path, e))?;
@@ -448,5 +457,23 @@ mod tests {
                 String::from_utf8_lossy(bytes)
             );
         }
+    }
+
+    /// A reader of the journal gets its bytes, `None` without one, and an error at once for what is not a regular
+    /// file (a FIFO in its place would have blocked the reader for good, a link is not followed).
+    #[test]
+    fn a_reader_takes_only_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        assert_eq!(read_if_present(&path).unwrap(), None);
+        std::fs::write(&path, b"{\"a\":1}\n").unwrap();
+        assert_eq!(read_if_present(&path).unwrap().as_deref(), Some(&b"{\"a\":1}\n"[..]));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(read_if_present(&link).is_err(), "a link is not followed");
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
+        let err = read_if_present(&fifo).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 }

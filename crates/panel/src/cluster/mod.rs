@@ -370,10 +370,7 @@ impl Cluster {
         create_private_dir(dir)?;
         let bytes = ::fsx::journal::read_if_present(&dir.join(JOURNAL))?.unwrap_or_default();
         let mut changes = Changes::of(&journal::replay(&bytes[..journal::complete_len(&bytes)]));
-        let cursors: BTreeMap<String, u64> = std::fs::read(dir.join(CURSORS))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+        let cursors = read_cursors(&dir.join(CURSORS));
         let mut members = BTreeMap::new();
         let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
         for entry in entries.flatten() {
@@ -444,6 +441,19 @@ impl Cluster {
         if let Err(e) = inner.open_journal(&mut lock(&inner.file)) {
             tracing::error!("{e}; changes are refused until it can be");
         }
+        let before = match read_journaled_settings(&inner.dir.join(SETTINGS)) {
+            Ok(before) => before.map(|b| b.with_journal(&lock(&inner.mem).changes)),
+            Err(why) => {
+                // What changed while the server was stopped cannot be told: every member is sent every setting.
+                tracing::error!("configuration cluster: {why}");
+                for slot in inner.slots() {
+                    let mut m = lock(&slot.member);
+                    m.mark_resync(settings::schema::keys().map(|k| k.to_string()), &why);
+                    m.mark_unsaved = true;
+                }
+                None
+            }
+        };
         for slot in inner.slots() {
             let mut m = lock(&slot.member);
             if m.mark_unsaved {
@@ -466,10 +476,6 @@ impl Cluster {
             }
         }
         let now = Sent::of(settings);
-        let before: Option<Sent> = std::fs::read(inner.dir.join(SETTINGS))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Sent>(&bytes).ok())
-            .map(|b| b.with_journal(&lock(&inner.mem).changes));
         let missed = before.map(|b| b.changes_to(&now)).unwrap_or_default();
         if !missed.is_empty() {
             tracing::info!(
@@ -568,6 +574,8 @@ impl Cluster {
         };
         let dir = self.inner.dir.join(member_id(&url));
         create_private_dir(&dir).map_err(|e| format!("{e:#}"))?;
+        // An add that fails leaves no member file behind, so no half-added member comes back at the next start.
+        let mut half_added = HalfAdded(Some(dir.clone()));
         let file = MemberFile {
             name: name.trim().to_owned(),
             url: url.clone(),
@@ -604,6 +612,7 @@ impl Cluster {
             let mut m = lock(&slot.member);
             m.cursor = mem.changes.head();
             members.insert(url, Arc::clone(&slot));
+            half_added.0 = None;
             view(&m, mem.changes.pending(m.cursor))
         };
         if let Some(tasks) = lock(&self.runtime).as_ref() {
@@ -656,12 +665,27 @@ impl Cluster {
         let mut members = lock(&self.inner.members);
         let mem = lock(&self.inner.mem);
         let mut m = lock(&slot.member);
+        // The member file makes the member (and holds its credential): a member whose file stays is kept, or it
+        // would come back at the next start.
+        let file = m.dir.join("member.json");
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::error!("cannot remove {}: {e}", file.display());
+                return Err(format!(
+                    "{} is still a member of the configuration cluster: cannot remove {}: {e}",
+                    m.file.url,
+                    file.display()
+                ));
+            }
+        }
         members.remove(&m.file.url);
         m.removed = true;
         let v = view(&m, mem.changes.pending(m.cursor));
         drop((members, mem));
         if let Err(e) = std::fs::remove_dir_all(&m.dir) {
-            tracing::error!("cannot remove {}: {e}", m.dir.display());
+            tracing::warn!("cannot remove {} (its member file is gone): {e}", m.dir.display());
         }
         drop(m);
         slot.wake.notify_one();
@@ -722,6 +746,39 @@ impl Cluster {
 /// Where a member read from disk stands in the journal: at its cursor as last written. A member the journal cannot
 /// serve (its cursor missing after a compaction, before the compacted point, or past the head, the journal having
 /// lost changes) is marked for a full resync of every setting, written at the start.
+/// The settings as last journaled (`settings.json`): `None` when none were recorded yet; `Err` says why a file that
+/// is there cannot be read, so that changes made while the server was stopped cannot be told from it.
+fn read_journaled_settings(path: &Path) -> Result<Option<Sent>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("{} is not the settings last journaled: {e}", path.display()))
+}
+
+/// The members' places in the journal (`cursors.json`): none recorded yet when the file is missing; a file that
+/// cannot be read is logged and read as none, which resends the journal or marks members for a full resync ([`place`]).
+fn read_cursors(path: &Path) -> BTreeMap<String, u64> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return BTreeMap::new(),
+        Err(e) => {
+            tracing::error!("configuration cluster: cannot read {}: {e}", path.display());
+            return BTreeMap::new();
+        }
+    };
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        tracing::error!(
+            "configuration cluster: {} is not the members' places in the journal: {e}",
+            path.display()
+        );
+        BTreeMap::new()
+    })
+}
+
 fn place(m: &mut Member, written: Option<u64>, changes: &Changes) {
     let why = match written {
         Some(c) if c >= changes.compacted() && c <= changes.head() => None,
@@ -740,6 +797,19 @@ fn place(m: &mut Member, written: Option<u64>, changes: &Changes) {
     if let Some(why) = why {
         m.mark_resync(settings::schema::keys().map(|k| k.to_string()), &why);
         m.mark_unsaved = true;
+    }
+}
+
+/// The directory of a member whose add has not succeeded ([`Cluster::add`]): removed when the add ends in an error.
+struct HalfAdded(Option<PathBuf>);
+
+impl Drop for HalfAdded {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take()
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+        {
+            tracing::error!("cannot remove {} after a failed add: {e}", dir.display());
+        }
     }
 }
 
@@ -1015,5 +1085,36 @@ mod tests {
             panic!()
         };
         assert!(r.len() <= MAX_REASON && !r.contains('\n'));
+    }
+
+    /// An add that fails after the member's file is written (its resync mark could not be) leaves no member behind,
+    /// now or at the next start; a member whose file cannot be removed stays a member, and the remove says so.
+    #[test]
+    fn a_failed_add_or_remove_leaves_the_member_as_it_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster_dir = dir.path().join("cluster");
+        let cluster = Cluster::open(&cluster_dir, None).unwrap();
+        let member_dir = cluster_dir.join(member_id(&Endpoint::parse(URL).unwrap().url()));
+        // The resync mark cannot be written over a directory that holds a file.
+        std::fs::create_dir_all(member_dir.join("status.json").join("in-the-way")).unwrap();
+        let cred = || MemberCredential::parse("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345").unwrap();
+        assert!(cluster.add(URL, "root", cred(), None).is_err());
+        assert!(!member_dir.exists(), "the half-added member's directory is gone");
+        assert!(cluster.list().is_empty());
+        assert!(Cluster::open(&cluster_dir, None).unwrap().list().is_empty());
+
+        cluster.add(URL, "root", cred(), None).unwrap();
+        let file = member_dir.join("member.json");
+        let kept = std::fs::read(&file).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir_all(file.join("in-the-way")).unwrap();
+        let refused = cluster.remove(URL).unwrap_err();
+        assert!(refused.contains("is still a member"), "{refused}");
+        assert_eq!(cluster.list().len(), 1, "the member is kept");
+        std::fs::remove_dir_all(&file).unwrap();
+        std::fs::write(&file, kept).unwrap();
+        cluster.remove(URL).unwrap();
+        assert!(cluster.list().is_empty() && !member_dir.exists());
+        assert!(Cluster::open(&cluster_dir, None).unwrap().list().is_empty());
     }
 }
