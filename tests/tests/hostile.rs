@@ -128,9 +128,17 @@ fn the_cap_follows_maxcpsrvdconnections_live_and_refuses_with_503_when_every_con
     let lock = hold_config_lock(&server.dir.path().join("state"));
     let root = server.as_("root");
     let token = root.secret();
-    let busy: Vec<TcpStream> = (0..200).map(|_| busy_writer(server.addr(), token)).collect();
-    // 200 connections made busy take a while on a loaded machine: the deadline is generous, the refusal prompt.
-    let refused = wait_until(Duration::from_secs(30), || health_status(server.addr()) == 503);
+    let mut busy: Vec<TcpStream> = (0..200).map(|_| busy_writer(server.addr(), token)).collect();
+    // 200 connections made busy take a while on a loaded machine: the deadline is generous, the refusal prompt. A
+    // writer that came while the cap was still taken by a connection being closed to make room was refused; it is
+    // replaced, so that the cap is reached with 200 busy writers.
+    let refused = wait_until(Duration::from_secs(30), || {
+        busy.retain(still_waiting);
+        while busy.len() < 200 {
+            busy.push(busy_writer(server.addr(), token));
+        }
+        health_status(server.addr()) == 503
+    });
     assert!(
         refused.is_some(),
         "a connection over a cap of 200 busy ones was not refused"
@@ -182,6 +190,14 @@ fn busy_writer(addr: SocketAddr, token: &str) -> TcpStream {
         )
         .unwrap();
     stream
+}
+
+/// Whether a connection is still open with nothing answered on it (its request still waits).
+fn still_waiting(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let waiting = matches!(stream.peek(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).unwrap();
+    waiting
 }
 
 /// A request head with a body that never finishes: two bytes of the 100,000 it announces.
