@@ -295,13 +295,18 @@ pub fn cluster_journal(data: &[u8]) {
         replay.next_seq - 1,
     ];
     for cursor in cursors {
-        let compacted = journal::compact(kept, cursor);
+        let (compacted, ends) = journal::compact(kept, cursor);
         assert_eq!(
             journal::complete_len(&compacted),
             compacted.len(),
             "a compacted journal is whole"
         );
         let again = journal::replay(&compacted);
+        assert_eq!(
+            ends,
+            again.changes.iter().map(|(_, end)| *end as u64).collect::<Vec<_>>(),
+            "memory's offsets are the new file's"
+        );
         let effective = cursor.max(replay.compacted).min(replay.next_seq - 1);
         assert_eq!(again.next_seq, replay.next_seq, "the sequence goes on");
         assert_eq!(

@@ -214,11 +214,12 @@ unsafe fn path(s: AbiStr, what: &str) -> Result<PathBuf, String> {
 unsafe fn user(u: &AbiUserInfo, what: &str) -> Result<UserInfo, String> {
     // SAFETY: forwarded to our caller, for each field.
     unsafe {
+        // The field's label is written only for an error: a request's user is copied on every call.
         Ok(UserInfo {
-            name: text(u.name, &format!("{what} name"))?,
+            name: text(u.name, "name").map_err(|e| format!("{what} {e}"))?,
             kind: u.kind,
             has_all: u.has_all != 0,
-            home: path(u.home, &format!("{what} home"))?,
+            home: path(u.home, "home").map_err(|e| format!("{what} {e}"))?,
         })
     }
 }

@@ -101,28 +101,27 @@ pub fn compacted_line(compacted: u64, next: u64) -> Vec<u8> {
     bytes
 }
 
-/// Where a compaction of a journal's bytes at `cursor` (every member finished every change up to it) keeps lines
-/// from: the start of the first change after the cursor, or the end when there is none.
-pub fn keep_from(replay: &Replay, len: usize, cursor: u64) -> usize {
-    let mut start = 0;
-    for (c, end) in &replay.changes {
-        if c.seq > cursor {
-            return start;
-        }
-        start = *end;
-    }
-    len.max(start)
-}
-
-/// A journal's bytes compacted at `cursor`: its first line says where the sequence stands, then every line from
-/// the first change after the cursor on. It replays to the same changes after the cursor and the same next sequence.
-pub fn compact(bytes: &[u8], cursor: u64) -> Vec<u8> {
+/// A journal's bytes compacted at `cursor` the way the group commit compacts the file ([`Changes::keep_from`], then
+/// [`Changes::compacted_at`] on the changes in memory): its first line says where the sequence stands, then every
+/// line from the first change after the cursor on. Answers the bytes, which replay to the same changes after the
+/// cursor and the same next sequence, and where memory then has each kept change end (the offsets the next
+/// compaction cuts at, which must be the ends of the lines in the new bytes).
+pub fn compact(bytes: &[u8], cursor: u64) -> (Vec<u8>, Vec<u64>) {
     let replay = replay(bytes);
     let cursor = cursor.max(replay.compacted).min(replay.next_seq.saturating_sub(1));
-    let from = keep_from(&replay, bytes.len(), cursor);
-    let mut out = compacted_line(cursor, replay.next_seq);
-    out.extend_from_slice(&bytes[from..]);
-    out
+    let mut changes = Changes::of(&replay);
+    let from = changes.keep_from(cursor, bytes.len() as u64);
+    let mut out = compacted_line(cursor, changes.next_seq());
+    let head_len = out.len() as u64;
+    out.extend_from_slice(
+        usize::try_from(from)
+            .ok()
+            .and_then(|f| bytes.get(f..))
+            .unwrap_or_default(),
+    );
+    changes.compacted_at(cursor, from, head_len);
+    let ends = changes.entries.iter().map(|e| e.end).collect();
+    (out, ends)
 }
 
 /// The keys of the changes still waiting in a member's outbox, the per-member file this journal replaced (a change
@@ -311,12 +310,13 @@ mod tests {
         let r = replay(&bytes);
         assert_eq!(r.next_seq, 6);
         assert_eq!(r.changes.len(), 5);
-        let compacted = compact(&bytes, 3);
+        let (compacted, _) = compact(&bytes, 3);
         let again = replay(&compacted);
         let seqs: Vec<u64> = again.changes.iter().map(|(c, _)| c.seq).collect();
         assert_eq!(seqs, [4, 5]);
         assert_eq!((again.compacted, again.next_seq), (3, 6));
-        let all = compact(&compacted, 5);
+        let (all, ends) = compact(&compacted, 5);
+        assert!(ends.is_empty());
         let empty = replay(&all);
         assert!(empty.changes.is_empty());
         assert_eq!(
@@ -345,7 +345,11 @@ mod tests {
         assert_eq!(mem.pending(1).count, 3);
         assert_eq!(mem.pending(1).bytes, 6);
         let from = mem.keep_from(2, bytes.len() as u64);
-        assert_eq!(from as usize, keep_from(&replay(&bytes), bytes.len(), 2));
+        assert_eq!(
+            from as usize,
+            replay(&bytes).changes[1].1,
+            "the end of the last change finished"
+        );
         let head = compacted_line(2, mem.next_seq());
         let file = [head.as_slice(), &bytes[from as usize..]].concat();
         mem.compacted_at(2, from, head.len() as u64);
