@@ -352,8 +352,8 @@ impl HostCallbacks for AbiHost {
             Status::UNSUPPORTED => answer(CallerKey::NotOffered),
             other => answer(CallerKey::Refused(&format!("the host answered {other}"))),
         }
-        small.zeroize();
-        large.zeroize();
+        small.as_mut_slice().zeroize();
+        large.as_mut_slice().zeroize();
     }
 }
 
