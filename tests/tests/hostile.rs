@@ -241,6 +241,76 @@ fn requests_whose_bodies_never_finish_do_not_lock_out_honest_ones() {
     assert!(open <= CAP, "{open} slow bodies open over a cap of {CAP}");
 }
 
+/// An answer larger than the socket buffers, read by a client that keeps reading, only slowly, is written whole,
+/// however long after its request it ends: the idle and head deadlines count from the answer's last bytes written,
+/// not from the moment it was ready (12 MiB read at about 6 MiB/s came out cut at the 300 ms idle timeout). A client
+/// that stops reading is still closed once nothing could be written to it for that long.
+#[test]
+fn a_large_answer_read_slowly_is_written_whole_and_a_reader_that_stops_is_closed() {
+    const BYTES: usize = 12 << 20;
+    let server = TestPanel::serve_with(&Cast::standard(), limits(10_000, 300, 300));
+    let token = server.as_("root").secret().to_owned();
+    let ask = || {
+        let mut stream = TcpStream::connect(server.addr()).unwrap();
+        stream
+            .write_all(
+                format!(
+                    "GET /json-api/hello?api.version=1&bytes={BYTES} HTTP/1.1\r\nHost: x\r\n\
+                     Authorization: whm root:{token}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+    };
+    // Reads the answer, `pause` after each read of at most 64 KiB: (announced length, body bytes received).
+    let read = |mut stream: TcpStream, pause: Duration| -> (usize, usize) {
+        let mut head = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        let mut body = 0;
+        let mut length = None;
+        loop {
+            let n = match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            match length {
+                Some(_) => body += n,
+                None => {
+                    head.extend_from_slice(&buf[..n]);
+                    if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let text = String::from_utf8_lossy(&head[..end]).to_lowercase();
+                        assert!(text.starts_with("http/1.1 200"), "{text}");
+                        length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length: "))
+                            .and_then(|v| v.trim().parse::<usize>().ok());
+                        body = head.len() - end - 4;
+                    }
+                }
+            }
+            if length.is_some_and(|l| body >= l) {
+                break;
+            }
+            std::thread::sleep(pause);
+        }
+        (length.expect("an answer with its length"), body)
+    };
+    let started = Instant::now();
+    let (length, body) = read(ask(), Duration::from_millis(10));
+    assert!(length > BYTES, "the filler and its envelope: {length}");
+    assert_eq!(body, length, "the whole answer, read in {:?}", started.elapsed());
+
+    let stopped = ask();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (length, body) = read(stopped, Duration::ZERO);
+    assert!(
+        body < length,
+        "a reader that stopped for 1.5 s was closed: {body} of {length} bytes"
+    );
+}
+
 /// A body must arrive within the body-read timeout: a client that trickles one byte every 100 ms (never idle) is
 /// answered and cut at the deadline.
 #[test]

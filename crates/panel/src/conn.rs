@@ -90,10 +90,10 @@ struct Slot {
     /// Of those, the requests whose whole body has arrived: only these keep the connection from being closed to make
     /// room, or for being idle.
     busy: AtomicUsize,
-    /// Milliseconds since the registry's epoch of the last byte read or request finished.
+    /// Milliseconds since the registry's epoch of the last byte read or written, or request finished.
     last_active: AtomicU64,
     /// Milliseconds since the registry's epoch when the connection began to wait for its next request head: when it
-    /// opened, or when its last request was answered. While no request is in flight, a head must arrive within
+    /// opened, or when its last request was answered and the answer's last bytes written. While no request is in flight, a head must arrive within
     /// [`Limits::header_read_timeout`] of it (checked by the connection's watch, not a timer per request).
     head_since: AtomicU64,
     evict: Notify,
@@ -257,9 +257,23 @@ impl<I: AsyncRead + Unpin> AsyncRead for Stamped<I> {
     }
 }
 
+impl<I> Stamped<I> {
+    /// When an answer's bytes went out, the client is reading: the connection is neither idle nor yet waiting for its
+    /// next head, so a large answer read slowly is written whole, however long after its request it ends.
+    fn stamp_written(&self, result: &Poll<std::io::Result<usize>>) {
+        if matches!(result, Poll::Ready(Ok(n)) if *n > 0) {
+            let now = self.registry.now();
+            self.slot.last_active.store(now, Ordering::Relaxed);
+            self.slot.head_since.store(now, Ordering::Relaxed);
+        }
+    }
+}
+
 impl<I: AsyncWrite + Unpin> AsyncWrite for Stamped<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.stamp_written(&result);
+        result
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -275,7 +289,9 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Stamped<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.stamp_written(&result);
+        result
     }
 
     fn is_write_vectored(&self) -> bool {
