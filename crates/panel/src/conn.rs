@@ -3,8 +3,8 @@
 //!
 //! The cap is read from the configuration in force at every accept, so a changed `maxcpsrvdconnections` applies
 //! without a restart (lowered below the connections open, it admits no new one until enough have closed).
-//! When the cap is reached, the connection that has been idle the longest (no request in flight, no byte read) is
-//! closed to make room; only when every connection is busy with a request is the newcomer refused (plain HTTP gets a
+//! When the cap is reached, the connection that has been idle the longest (no request in flight, no byte read or
+//! written) is closed to make room; only when every connection is busy with a request is the newcomer refused (plain HTTP gets a
 //! `503` first). So idle or slow clients can hold slots only until an honest client needs one.
 //!
 //! A request counts as busy only once its whole body has arrived ([`DeadlineBody`]): a client that sends a head and
@@ -44,7 +44,7 @@ pub struct Limits {
     pub max_connections: usize,
     /// From the moment the server waits for a request head until the whole head has arrived.
     pub header_read_timeout: Duration,
-    /// A connection with no request in flight and no byte read for this long is closed.
+    /// A connection with no request in flight and no byte read or written for this long is closed.
     pub idle_timeout: Duration,
     /// The most bytes buffered for one request head (hyper answers 431 beyond it).
     pub max_buf_size: usize,
@@ -93,8 +93,9 @@ struct Slot {
     /// Milliseconds since the registry's epoch of the last byte read or written, or request finished.
     last_active: AtomicU64,
     /// Milliseconds since the registry's epoch when the connection began to wait for its next request head: when it
-    /// opened, or when its last request was answered and the answer's last bytes written. While no request is in flight, a head must arrive within
-    /// [`Limits::header_read_timeout`] of it (checked by the connection's watch, not a timer per request).
+    /// opened, or when its last request was answered and the answer's last bytes were written. While no request is
+    /// in flight, a head must arrive within [`Limits::header_read_timeout`] of it (checked by the connection's watch,
+    /// not a timer per request).
     head_since: AtomicU64,
     evict: Notify,
 }
@@ -239,7 +240,7 @@ impl Drop for SlotGuard {
     }
 }
 
-/// A stream that stamps its slot on every byte read, so "idle" means silent.
+/// A stream that stamps its slot on every byte read or written, so "idle" means silent both ways.
 struct Stamped<I> {
     inner: I,
     slot: Arc<Slot>,

@@ -69,14 +69,25 @@ pub(super) fn tick(inner: &Inner, committed: &mut Committed) -> bool {
         if due {
             m.dirty = Dirty::Clean;
             m.status_written = Some(now);
-            statuses.push((m.dir.clone(), m.file.url.clone(), m.status.clone()));
+            statuses.push((Arc::clone(&slot), m.dir.clone(), m.file.url.clone(), m.status.clone()));
         } else if m.dirty == Dirty::Counters {
             counters_waiting = true;
         }
     }
-    for (dir, url, status) in &statuses {
-        save_status(dir, url, status);
+    // A resync mark not on disk holds back `settings.json`: written over, it would no longer tell the next start that
+    // the member needs the mark (an edit made while the server was stopped, a garbled file).
+    let mut marks_unsaved = false;
+    for (slot, dir, url, status) in &statuses {
+        let saved = save_status(dir, url, status);
+        let mut m = lock(&slot.member);
+        if saved {
+            m.mark_unsaved &= status.resync.is_none();
+        } else {
+            m.touch(Dirty::Status);
+            marks_unsaved = true;
+        }
     }
+    marks_unsaved |= inner.slots().iter().any(|s| lock(&s.member).mark_unsaved);
     if committed.cursors.as_ref() != Some(&cursors) {
         match write_private(&inner.dir.join(CURSORS), &cursors) {
             Ok(()) => committed.cursors = Some(cursors),
@@ -88,6 +99,7 @@ pub(super) fn tick(inner: &Inner, committed: &mut Committed) -> bool {
         (mem.recorded_gen, mem.recorded.clone())
     };
     if generation != committed.recorded_gen
+        && !marks_unsaved
         && let Some(recorded) = recorded
     {
         match write_private(&inner.dir.join(SETTINGS), &recorded) {

@@ -59,14 +59,15 @@ pub struct Replay {
 }
 
 /// The changes of a journal's bytes (complete lines; see [`complete_len`]). A line that is not one of the journal's,
-/// or a change out of order (not after the one before it, or at or below the compacted point), is skipped: the
-/// journal is only ever appended in order, so such a line was never acknowledged.
+/// a change out of order (not after the one before it, or at or below the compacted point), or a compaction's line
+/// anywhere but first is skipped: the journal is only ever appended in order, and a compaction writes its line first,
+/// so such a line was never acknowledged.
 pub fn replay(bytes: &[u8]) -> Replay {
     let mut out = Replay {
         next_seq: 1,
         ..Replay::default()
     };
-    for (line, end) in ::fsx::journal::lines(bytes) {
+    for (i, (line, end)) in ::fsx::journal::lines(bytes).enumerate() {
         match serde_json::from_slice::<Line>(line) {
             Ok(Line::Change(c)) => {
                 let after = out.changes.last().map_or(out.compacted, |(last, _)| last.seq);
@@ -76,8 +77,8 @@ pub fn replay(bytes: &[u8]) -> Replay {
                 }
             }
             Ok(Line::Compacted { compacted, next }) => {
-                if out.changes.is_empty() {
-                    out.compacted = out.compacted.max(compacted);
+                if i == 0 {
+                    out.compacted = compacted;
                     out.next_seq = out.next_seq.max(next).max(compacted.saturating_add(1));
                 }
             }
@@ -333,6 +334,15 @@ mod tests {
         let keys: Vec<&str> = r.changes.iter().map(|(c, _)| c.key.as_str()).collect();
         assert_eq!(keys, ["new"]);
         assert_eq!(r.next_seq, 8);
+        // A compaction's line anywhere but first was never written by a compaction: a compaction that brings it to
+        // the top keeps what waits and the sequence.
+        let mut stray = [line(&change(1, "k1")), line(&change(2, "k2")), compacted_line(9, 20)].concat();
+        stray.extend(line(&change(3, "k3")));
+        assert_eq!(replay(&stray).next_seq, 4);
+        let (compacted, _) = compact(&stray, 2);
+        let again = replay(&compacted);
+        assert_eq!(again.changes.iter().map(|(c, _)| c.seq).collect::<Vec<_>>(), [3]);
+        assert_eq!(again.next_seq, 4);
     }
 
     #[test]

@@ -268,15 +268,15 @@ pub(super) const LEGACY_OUTBOX: &str = "outbox.jsonl";
 
 /// Writes `status.json`: without a sync while it holds only informational counters, synced ([`write_private`])
 /// while it holds a resync mark, which must survive a crash (an unsynced rename over it could leave an empty file).
-pub(super) fn save_status(dir: &Path, url: &str, status: &MemberStatus) {
+/// `false` when a resync mark it holds could not be written.
+pub(super) fn save_status(dir: &Path, url: &str, status: &MemberStatus) -> bool {
     if status.resync.is_some() {
-        if let Err(e) = write_private(&dir.join("status.json"), status) {
-            tracing::error!("cannot record the resync mark of {url}: {e:#}");
-        }
-        return;
+        return write_private(&dir.join("status.json"), status)
+            .map_err(|e| tracing::error!("cannot record the resync mark of {url}: {e:#}"))
+            .is_ok();
     }
     let Ok(bytes) = serde_json::to_vec(status) else {
-        return;
+        return true;
     };
     let tmp = dir.join(".status.json.tmp");
     let written = OpenOptions::new()
@@ -287,7 +287,9 @@ pub(super) fn save_status(dir: &Path, url: &str, status: &MemberStatus) {
         .open(&tmp)
         .and_then(|mut f| f.write_all(&bytes))
         .and_then(|()| std::fs::rename(&tmp, dir.join("status.json")));
+    // Counters only: the next round writes them again.
     if let Err(e) = written {
         tracing::debug!("cannot write the status of {url}: {e}");
     }
+    true
 }

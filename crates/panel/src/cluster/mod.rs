@@ -458,7 +458,9 @@ impl Cluster {
             let mut m = lock(&slot.member);
             if m.mark_unsaved {
                 if let Err(e) = write_private(&m.dir.join("status.json"), &m.status) {
+                    // The group commit tries again, and holds back `settings.json` until the mark is on disk.
                     tracing::error!("cannot record the full resync of {}: {e:#}", m.file.url);
+                    m.touch(member::Dirty::Status);
                     continue;
                 }
                 m.mark_unsaved = false;
@@ -484,8 +486,11 @@ impl Cluster {
                 missed.len()
             );
         }
-        // Written now, not by the group commit: the next start finds what changed against it and the journal.
+        // Written now, not by the group commit: the next start finds what changed against it and the journal. Not
+        // while a member's resync mark is only in memory: the file as it is makes the next start mark it again.
+        let marks_unsaved = inner.slots().iter().any(|s| lock(&s.member).mark_unsaved);
         if inner.append(&missed, Some(now)).is_ok()
+            && !marks_unsaved
             && let Some(recorded) = lock(&inner.mem).recorded.clone()
             && let Err(e) = write_private(&inner.dir.join(SETTINGS), &recorded)
         {
@@ -743,9 +748,6 @@ impl Cluster {
     }
 }
 
-/// Where a member read from disk stands in the journal: at its cursor as last written. A member the journal cannot
-/// serve (its cursor missing after a compaction, before the compacted point, or past the head, the journal having
-/// lost changes) is marked for a full resync of every setting, written at the start.
 /// The settings as last journaled (`settings.json`): `None` when none were recorded yet; `Err` says why a file that
 /// is there cannot be read, so that changes made while the server was stopped cannot be told from it.
 fn read_journaled_settings(path: &Path) -> Result<Option<Sent>, String> {
@@ -779,6 +781,9 @@ fn read_cursors(path: &Path) -> BTreeMap<String, u64> {
     })
 }
 
+/// Where a member read from disk stands in the journal: at its cursor as last written. A member the journal cannot
+/// serve (its cursor missing after a compaction, before the compacted point, or past the head, the journal having
+/// lost changes) is marked for a full resync of every setting, written at the start.
 fn place(m: &mut Member, written: Option<u64>, changes: &Changes) {
     let why = match written {
         Some(c) if c >= changes.compacted() && c <= changes.head() => None,
@@ -1116,5 +1121,54 @@ mod tests {
         cluster.remove(URL).unwrap();
         assert!(cluster.list().is_empty() && !member_dir.exists());
         assert!(Cluster::open(&cluster_dir, None).unwrap().list().is_empty());
+    }
+
+    /// When `settings.json` is garbled, every member is marked for a full resync; a mark that cannot be written yet
+    /// holds `settings.json` back (rewritten, it would tell the next start nothing was missed), and the group commit
+    /// writes the mark, then the settings, once it can.
+    #[test]
+    fn a_resync_mark_not_on_disk_holds_back_the_settings_it_stands_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster_dir = dir.path().join("cluster");
+        let (cluster, slot) = one_member(dir.path());
+        let status = lock(&slot.member).dir.join("status.json");
+        drop((cluster, slot));
+        let settings = cluster_dir.join(SETTINGS);
+        std::fs::write(&settings, "{\"values\": [").unwrap();
+        let _ = std::fs::remove_file(&status);
+        std::fs::create_dir_all(status.join("in-the-way")).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let again = Cluster::open(&cluster_dir, None).unwrap();
+        again.start(runtime.handle().clone(), &TweakSettings::defaults());
+        let slot = again.find(URL).unwrap();
+        assert!(
+            lock(&slot.member)
+                .status
+                .resync
+                .as_ref()
+                .is_some_and(|r| r.contains("empty_trash_days"))
+        );
+        let mut committed = Committed::default();
+        tick(&again.inner, &mut committed);
+        assert_eq!(
+            std::fs::read_to_string(&settings).unwrap(),
+            "{\"values\": [",
+            "kept while the mark is only in memory"
+        );
+        std::fs::remove_dir_all(&status).unwrap();
+        tick(&again.inner, &mut committed);
+        let on_disk: serde_json::Value = serde_json::from_slice(&std::fs::read(&status).unwrap()).unwrap();
+        assert!(
+            on_disk["resync"].as_array().is_some_and(|keys| !keys.is_empty()),
+            "{on_disk}"
+        );
+        tick(&again.inner, &mut committed);
+        assert!(
+            read_journaled_settings(&settings).unwrap().is_some(),
+            "written once the mark is"
+        );
     }
 }
