@@ -102,8 +102,8 @@ pub fn compacted_line(compacted: u64, next: u64) -> Vec<u8> {
     bytes
 }
 
-/// A journal's bytes compacted at `cursor` the way the group commit compacts the file ([`Changes::keep_from`], then
-/// [`Changes::compacted_at`] on the changes in memory): its first line says where the sequence stands, then every
+/// A journal's bytes compacted at `cursor` the way the group commit compacts the file (`Changes::keep_from`, then
+/// `Changes::compacted_at` on the changes in memory): its first line says where the sequence stands, then every
 /// line from the first change after the cursor on. Answers the bytes, which replay to the same changes after the
 /// cursor and the same next sequence, and where memory then has each kept change end (the offsets the next
 /// compaction cuts at, which must be the ends of the lines in the new bytes).
