@@ -432,10 +432,11 @@ fn a_new_member_is_sent_the_masters_settings() {
 }
 
 /// An edit of the master's config file made while it was stopped is found at its next start and delivered: against
-/// the settings it last journaled (`settings.json`), or, when that file is garbled, by a full resync of every member.
+/// the settings it last journaled (`settings.json`), or, when that file is garbled or gone, by a full resync of every
+/// member.
 #[test]
 fn an_edit_made_while_the_master_was_stopped_is_delivered() {
-    for garble in [None, Some("{\"values\": [1, 2")] {
+    for garble in [None, Some("{\"values\": [1, 2"), Some("gone")] {
         let mut master = ServeProcess::start("", false);
         let member = ServeProcess::start("", false);
         add(&master, &format!("http://{}", member.addr), &member, "master");
@@ -451,16 +452,23 @@ fn an_edit_made_while_the_master_was_stopped_is_delivered() {
         std::fs::write(master.config_path(), text.replace(&line, &format!("{KEY} = \"11\""))).unwrap();
         let journaled = master.state_dir().join("cluster").join("settings.json");
         assert!(journaled.is_file(), "the master records the settings it journaled");
-        if let Some(garbled) = garble {
-            std::fs::write(&journaled, garbled).unwrap();
+        match garble {
+            Some("gone") => std::fs::remove_file(&journaled).unwrap(),
+            Some(garbled) => std::fs::write(&journaled, garbled).unwrap(),
+            None => {}
         }
         master.resume();
         waits_for(&member, "11");
-        if garble.is_some() {
+        if let Some(garble) = garble {
             let log = master.log();
+            let told = if garble == "gone" {
+                "is missing"
+            } else {
+                "is not the settings last journaled"
+            };
             assert!(
-                log.contains("is not the settings last journaled") && log.contains("marked for a full resync"),
-                "the garbled file is told, and what it means for the members: {log}"
+                log.contains(told) && log.contains("marked for a full resync"),
+                "the damaged file is told, and what it means for the members: {log}"
             );
         }
     }

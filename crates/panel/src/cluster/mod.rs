@@ -441,8 +441,25 @@ impl Cluster {
         if let Err(e) = inner.open_journal(&mut lock(&inner.file)) {
             tracing::error!("{e}; changes are refused until it can be");
         }
-        let before = match read_journaled_settings(&inner.dir.join(SETTINGS)) {
-            Ok(before) => before.map(|b| b.with_journal(&lock(&inner.mem).changes)),
+        let journaled = inner.dir.join(SETTINGS);
+        let before = match read_journaled_settings(&journaled) {
+            Ok(Some(before)) => Some(before.with_journal(&lock(&inner.mem).changes)),
+            Ok(None) => {
+                // None recorded (lost, or never written): a member in step, with no resync of its own waiting, may
+                // have missed an edit made while the server was stopped, and nothing can tell which.
+                let why = format!(
+                    "{} is missing: what changed while the server was stopped cannot be told",
+                    journaled.display()
+                );
+                for slot in inner.slots() {
+                    let mut m = lock(&slot.member);
+                    if m.status.resync.is_none() {
+                        m.mark_resync(settings::schema::keys().map(|k| k.to_string()), &why);
+                        m.mark_unsaved = true;
+                    }
+                }
+                None
+            }
             Err(why) => {
                 // What changed while the server was stopped cannot be told: every member is sent every setting.
                 tracing::error!("configuration cluster: {why}");
@@ -748,8 +765,8 @@ impl Cluster {
     }
 }
 
-/// The settings as last journaled (`settings.json`): `None` when none were recorded yet; `Err` says why a file that
-/// is there cannot be read, so that changes made while the server was stopped cannot be told from it.
+/// The settings as last journaled (`settings.json`): `None` when none are recorded; `Err` says why a file that is
+/// there cannot be read. Either way, changes made while the server was stopped cannot be told from it.
 fn read_journaled_settings(path: &Path) -> Result<Option<Sent>, String> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
