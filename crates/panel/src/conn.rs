@@ -661,6 +661,9 @@ where
     let mut watch = tokio::time::interval(tick);
     loop {
         tokio::select! {
+            // The connection first: after the task waited for a worker, what it can read or write now is progress
+            // the watch must see before it judges the connection idle.
+            biased;
             result = conn.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!("connection from {peer} ended: {e}");
