@@ -497,6 +497,13 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Dur
     None
 }
 
+/// A request's status and how long it took to answer.
+pub fn timed(request: impl FnOnce() -> u16) -> (u16, Duration) {
+    let start = std::time::Instant::now();
+    let status = request();
+    (status, start.elapsed())
+}
+
 /// A `Basic` Authorization header value for `user` and `password`.
 pub fn basic_auth(user: &str, password: &str) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -158,12 +158,10 @@ fn a_hang_hits_the_call_budget_and_the_worker_is_restarted_after_the_back_off() 
         std::thread::sleep(Duration::from_millis(50));
         let quick: Vec<(u16, Duration)> = (0..5)
             .flat_map(|_| {
-                let start = Instant::now();
-                let health = p.anonymous().get("/health").status;
-                let h = (health, start.elapsed());
-                let start = Instant::now();
-                let other = p.as_("root").api("hello", "").status;
-                [h, (other, start.elapsed())]
+                [
+                    tests::timed(|| p.anonymous().get("/health").status),
+                    tests::timed(|| p.as_("root").api("hello", "").status),
+                ]
             })
             .collect();
         (hang.join().unwrap(), quick)

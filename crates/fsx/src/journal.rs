@@ -322,11 +322,17 @@ mod tests {
         line.starts_with(b"{") && line.ends_with(b"}") && line.iter().filter(|b| **b == b'{').count() == 1
     }
 
-    #[test]
-    fn appends_are_whole_lines_and_a_torn_tail_is_cut_before_the_next() {
+    /// A new journal in a directory of its own (kept while the test holds it), and its path.
+    fn journal() -> (tempfile::TempDir, std::path::PathBuf, Journal) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
-        let mut j = Journal::open(&path, 0o600, json_ish).unwrap();
+        let j = Journal::open(&path, 0o600, json_ish).unwrap();
+        (dir, path, j)
+    }
+
+    #[test]
+    fn appends_are_whole_lines_and_a_torn_tail_is_cut_before_the_next() {
+        let (_dir, path, mut j) = journal();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         j.append(b"{a}\n{b}\n").unwrap();
         assert_eq!(j.syncs(), 1, "one sync for the batch");
@@ -356,9 +362,7 @@ mod tests {
 
     #[test]
     fn a_failed_append_leaves_nothing_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.jsonl");
-        let mut j = Journal::open(&path, 0o600, json_ish).unwrap();
+        let (_dir, path, mut j) = journal();
         j.append(b"{a}\n").unwrap();
         j.set_hooks(WriteHooks::failing_at(FaultPoint::AppendWritten));
         let err = j.append(b"{b}\n").unwrap_err();
@@ -371,9 +375,7 @@ mod tests {
 
     #[test]
     fn compaction_keeps_the_head_and_the_lines_still_needed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.jsonl");
-        let mut j = Journal::open(&path, 0o600, json_ish).unwrap();
+        let (_dir, path, mut j) = journal();
         j.append(b"{1}\n{2}\n{3}\n").unwrap();
         let bytes = j.read().unwrap();
         let ends: Vec<usize> = lines(&bytes).map(|(_, end)| end).collect();
@@ -395,9 +397,7 @@ mod tests {
     /// the handle goes on with the new file, so no append lands in the old, unlinked one.
     #[test]
     fn appends_after_a_compaction_that_failed_past_its_rename_reach_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.jsonl");
-        let mut j = Journal::open(&path, 0o600, json_ish).unwrap();
+        let (_dir, path, mut j) = journal();
         j.append(b"{1}\n{2}\n").unwrap();
         j.set_hooks(WriteHooks::failing_at(FaultPoint::AfterRename));
         j.compact(b"{next 2}\n", 4).unwrap();
@@ -473,7 +473,13 @@ mod tests {
         assert!(read_if_present(&link).is_err(), "a link is not followed");
         let fifo = dir.path().join("fifo");
         rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
-        let err = read_if_present(&fifo).unwrap_err();
-        assert!(err.to_string().contains("not a regular file"), "{err}");
+        // Read on a thread of its own, so a reader that blocks fails the test instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(read_if_present(&fifo).map(|_| ()).map_err(|e| e.to_string())));
+        let read = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the reader did not block on a FIFO");
+        let err = read.unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 }

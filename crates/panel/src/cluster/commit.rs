@@ -58,6 +58,9 @@ pub(super) fn tick(inner: &Inner, committed: &mut Committed) -> bool {
     let mut statuses = Vec::new();
     let mut counters_waiting = false;
     let now = Instant::now();
+    // A resync mark not on disk holds back `settings.json`: written over, it would no longer tell the next start that
+    // the member needs the mark (an edit made while the server was stopped, a garbled file).
+    let mut marks_unsaved = false;
     for slot in inner.slots() {
         let mut m = lock(&slot.member);
         if m.removed {
@@ -70,24 +73,23 @@ pub(super) fn tick(inner: &Inner, committed: &mut Committed) -> bool {
             m.dirty = Dirty::Clean;
             m.status_written = Some(now);
             statuses.push((Arc::clone(&slot), m.dir.clone(), m.file.url.clone(), m.status.clone()));
-        } else if m.dirty == Dirty::Counters {
-            counters_waiting = true;
+        } else {
+            marks_unsaved |= m.mark_unsaved;
+            if m.dirty == Dirty::Counters {
+                counters_waiting = true;
+            }
         }
     }
-    // A resync mark not on disk holds back `settings.json`: written over, it would no longer tell the next start that
-    // the member needs the mark (an edit made while the server was stopped, a garbled file).
-    let mut marks_unsaved = false;
     for (slot, dir, url, status) in &statuses {
         let saved = save_status(dir, url, status);
         let mut m = lock(&slot.member);
         if saved {
-            m.mark_unsaved &= status.resync.is_none();
+            m.mark_unsaved = false;
         } else {
             m.touch(Dirty::Status);
             marks_unsaved = true;
         }
     }
-    marks_unsaved |= inner.slots().iter().any(|s| lock(&s.member).mark_unsaved);
     if committed.cursors.as_ref() != Some(&cursors) {
         match write_private(&inner.dir.join(CURSORS), &cursors) {
             Ok(()) => committed.cursors = Some(cursors),
